@@ -1,0 +1,199 @@
+//! runway's wire contract: the JSON bodies of the REST API and its error codes.
+//!
+//! Server, client and tests share these types so the contract lives in one place. This crate
+//! does no I/O and knows nothing of runway's domain types; the server converts between the two.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+/// Every non-2xx answer of the API has this shape, so clients handle errors in one place.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorResponse {
+    pub error: ErrorBody,
+}
+
+/// The machine-readable `code` stays stable; the `message` says what, where and how to fix.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// Error codes the API answers with; stable across versions of `/v1`.
+pub mod codes {
+    pub const UNAUTHORIZED: &str = "unauthorized";
+    pub const NOT_FOUND: &str = "not_found";
+    pub const METHOD_NOT_ALLOWED: &str = "method_not_allowed";
+    pub const MALFORMED_JSON: &str = "malformed_json";
+    pub const INVALID_REQUEST: &str = "invalid_request";
+    pub const TOO_DEEP: &str = "too_deep";
+    pub const BODY_TOO_LARGE: &str = "body_too_large";
+    pub const UNKNOWN_TYPE: &str = "unknown_type";
+    pub const UNKNOWN_QUEUE: &str = "unknown_queue";
+    pub const INVALID_INPUT: &str = "invalid_input";
+    pub const CONFLICT: &str = "conflict";
+    pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
+    pub const INTERNAL: &str = "internal";
+}
+
+/// `POST /v1/jobs`: one job to submit.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitJobRequest {
+    /// A job type declared in the server's configuration.
+    #[serde(rename = "type")]
+    pub job_type: String,
+    /// The job's input; checked against the type's JSON Schema when it has one.
+    #[serde(default)]
+    pub input: Value,
+    /// Overrides the type's queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    /// Higher runs first; -1000..=1000, default 0.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority: Option<i32>,
+    /// Do not start before this instant (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_at: Option<DateTime<Utc>>,
+    /// Overrides the type's attempt budget; 1..=100.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_attempts: Option<u32>,
+}
+
+/// `POST /v1/jobs/batch`: all jobs are created in one transaction, or none is.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitBatchRequest {
+    pub jobs: Vec<SubmitJobRequest>,
+}
+
+/// Answer to a batch submit, in the order of the request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SubmitBatchResponse {
+    pub jobs: Vec<JobResponse>,
+}
+
+/// A job's progress as its runner last reported it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ProgressBody {
+    /// 0.0 ..= 1.0
+    pub fraction: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+}
+
+/// One job as the API shows it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobResponse {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub job_type: String,
+    pub queue: String,
+    /// queued, scheduled, running, waiting, succeeded, failed or cancelled.
+    pub status: String,
+    pub priority: i32,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub error: Option<String>,
+    pub progress: Option<ProgressBody>,
+    pub attempt: u32,
+    pub max_attempts: u32,
+    pub parent: Option<String>,
+    /// The job this one re-runs, when it was made by a retry.
+    pub retry_of: Option<String>,
+    pub cancel_requested: bool,
+    pub created_at: DateTime<Utc>,
+    pub run_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub worker: Option<String>,
+    /// Bytes of log kept so far.
+    pub log_size: u64,
+}
+
+/// `GET /v1/jobs`: newest first, one page.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct JobListResponse {
+    pub jobs: Vec<JobResponse>,
+    /// Pass as `cursor` to get the next (older) page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// `GET /v1/jobs/{id}/log`: the stored log from `offset`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct LogResponse {
+    pub offset: u64,
+    /// Pass as `offset` to continue after this chunk.
+    pub next_offset: u64,
+    pub data: String,
+    /// The job is terminal and `next_offset` is the end of its log: nothing more will come.
+    pub complete: bool,
+}
+
+/// `POST /v1/jobs/{id}/cancel`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CancelResponse {
+    pub job: JobResponse,
+    /// True when the job was running: it is being stopped and will end `cancelled` shortly.
+    pub stopping: bool,
+}
+
+/// A declared job type.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TypeResponse {
+    pub name: String,
+    pub queue: String,
+    /// `command`, `shell` or `handler`.
+    pub kind: String,
+    pub command: Option<Vec<String>>,
+    pub timeout_secs: Option<f64>,
+    pub max_attempts: u32,
+    pub schema: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TypeListResponse {
+    pub types: Vec<TypeResponse>,
+}
+
+/// A queue with its live counts.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QueueResponse {
+    pub name: String,
+    pub concurrency: u32,
+    pub paused: bool,
+    pub queued: u64,
+    pub scheduled: u64,
+    pub running: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QueueListResponse {
+    pub queues: Vec<QueueResponse>,
+}
+
+/// `GET /healthz`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct HealthResponse {
+    pub status: String,
+    pub version: String,
+}
+
+/// The statuses a job can have, as strings on the wire.
+pub const JOB_STATUSES: [&str; 7] = [
+    "queued",
+    "scheduled",
+    "running",
+    "waiting",
+    "succeeded",
+    "failed",
+    "cancelled",
+];
+
+/// Statuses after which a job never changes again.
+pub const TERMINAL_STATUSES: [&str; 3] = ["succeeded", "failed", "cancelled"];

@@ -1,0 +1,352 @@
+//! The application value: what lives as long as the server (store, config, clock, engine).
+//! Cheap to clone; the HTTP layer and the binary call its operations, which validate input,
+//! apply the change through the store and wake whoever must act on it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+
+use crate::clock::{Clock, Timestamp};
+use crate::config::{Config, QueueConfig};
+use crate::engine::Engine;
+use crate::error::Error;
+use crate::handler::{Handler, builtin_handlers};
+use crate::job::{Job, JobId, JobStatus, NewJob};
+use crate::stop::StopReason;
+use crate::store::{CancelOutcome, JobListParams, LogChunk, QueueStats, Store};
+
+/// Deepest nesting accepted in a job's input.
+pub const MAX_INPUT_DEPTH: usize = 64;
+pub const PRIORITY_RANGE: std::ops::RangeInclusive<i32> = -1000..=1000;
+pub const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
+/// Most jobs in one batch submit.
+pub const MAX_BATCH: usize = 10_000;
+
+/// One job as a submitter asks for it, before validation.
+#[derive(Debug, Clone, Default)]
+pub struct SubmitParams {
+    pub job_type: String,
+    pub input: Value,
+    pub queue: Option<String>,
+    pub priority: Option<i32>,
+    pub run_at: Option<Timestamp>,
+    pub max_attempts: Option<u32>,
+}
+
+/// A queue's configuration with its live counts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueueView {
+    pub name: String,
+    pub config: QueueConfig,
+    pub stats: QueueStats,
+}
+
+#[derive(Clone)]
+pub struct App {
+    engine: Arc<Engine>,
+}
+
+impl App {
+    /// Builds the app; call [`App::start`] to recover and begin running jobs. `worker` names
+    /// this process instance: fresh at every start, so a restarted server never mistakes an
+    /// old attempt for its own.
+    pub fn new(
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        clock: Arc<dyn Clock>,
+        extra_handlers: Vec<(String, Arc<dyn Handler>)>,
+        worker: String,
+    ) -> App {
+        let handlers: HashMap<String, Arc<dyn Handler>> = builtin_handlers()
+            .into_iter()
+            .chain(extra_handlers)
+            .collect();
+        App {
+            engine: Arc::new(Engine::new(store, config, clock, handlers, worker)),
+        }
+    }
+
+    pub async fn start(&self) -> Result<(), Error> {
+        self.engine.start().await?;
+        Ok(())
+    }
+
+    /// Stops taking jobs, lets running ones finish within the grace period, hands the rest back.
+    pub async fn shutdown(&self) {
+        self.engine.shutdown().await;
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.engine.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.engine.store
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.engine.clock.now()
+    }
+
+    /// Validates every job, then inserts them all in one transaction, or none.
+    pub async fn submit(&self, requests: Vec<SubmitParams>) -> Result<Vec<Job>, Error> {
+        if requests.len() > MAX_BATCH {
+            return Err(Error::InvalidField {
+                field: "jobs".into(),
+                message: format!(
+                    "holds {} jobs; submit at most {MAX_BATCH} per batch",
+                    requests.len()
+                ),
+            });
+        }
+        let now = self.now();
+        let single = requests.len() == 1;
+        let mut jobs = Vec::with_capacity(requests.len());
+        for (index, request) in requests.into_iter().enumerate() {
+            match self.validate(request, now) {
+                Ok(job) => jobs.push(job),
+                Err(error) if single => return Err(error),
+                Err(error) => {
+                    return Err(Error::InBatch {
+                        index,
+                        error: Box::new(error),
+                    });
+                }
+            }
+        }
+        let mut queues: Vec<String> = jobs.iter().map(|job| job.queue.clone()).collect();
+        queues.dedup();
+        let jobs = self.engine.store.job_insert_many(jobs, now).await?;
+        for queue in queues {
+            self.engine.wake(&queue);
+        }
+        Ok(jobs)
+    }
+
+    fn validate(&self, request: SubmitParams, now: Timestamp) -> Result<NewJob, Error> {
+        let config = &self.engine.config;
+        let job_type = config
+            .job_type(&request.job_type)
+            .ok_or_else(|| Error::UnknownType {
+                name: request.job_type.clone(),
+                known: config.types.keys().cloned().collect(),
+            })?;
+        let queue = request.queue.unwrap_or_else(|| job_type.queue.clone());
+        if !config.queues.contains_key(&queue) {
+            return Err(Error::UnknownQueue {
+                name: queue,
+                known: config.queues.keys().cloned().collect(),
+            });
+        }
+        let depth = json_depth(&request.input);
+        if depth > MAX_INPUT_DEPTH {
+            return Err(Error::InvalidField {
+                field: "input".into(),
+                message: format!(
+                    "is nested {depth} levels deep; at most {MAX_INPUT_DEPTH} are accepted"
+                ),
+            });
+        }
+        if let Some(schema) = &job_type.schema {
+            let violations = schema.violations(&request.input, 10);
+            if !violations.is_empty() {
+                return Err(Error::InvalidInput {
+                    job_type: job_type.name.clone(),
+                    violations,
+                });
+            }
+        }
+        let priority = request.priority.unwrap_or(0);
+        if !PRIORITY_RANGE.contains(&priority) {
+            return Err(Error::InvalidField {
+                field: "priority".into(),
+                message: format!("is {priority}; use -1000..=1000"),
+            });
+        }
+        let max_attempts = request.max_attempts.unwrap_or(job_type.max_attempts);
+        if !MAX_ATTEMPTS_RANGE.contains(&max_attempts) {
+            return Err(Error::InvalidField {
+                field: "max_attempts".into(),
+                message: format!("is {max_attempts}; use 1..=100"),
+            });
+        }
+        let run_at = request.run_at.unwrap_or(now);
+        let status = if run_at > now {
+            JobStatus::Scheduled
+        } else {
+            JobStatus::Queued
+        };
+        Ok(NewJob {
+            job_type: job_type.name.clone(),
+            queue,
+            priority,
+            input: request.input,
+            max_attempts,
+            status,
+            run_at: run_at.max(now),
+            parent: None,
+            retry_of: None,
+        })
+    }
+
+    pub async fn job(&self, id: JobId) -> Result<Job, Error> {
+        self.engine
+            .store
+            .job_get(id)
+            .await?
+            .ok_or(Error::NotFound { id })
+    }
+
+    pub async fn jobs(&self, params: JobListParams) -> Result<Vec<Job>, Error> {
+        Ok(self.engine.store.job_list(params).await?)
+    }
+
+    /// Cancels a queued or scheduled job at once; asks a running one to stop (SIGTERM to its
+    /// process group, SIGKILL after the grace period). A finished job is a conflict.
+    pub async fn cancel(&self, id: JobId) -> Result<(Job, bool), Error> {
+        match self.engine.store.job_cancel(id, self.now()).await? {
+            CancelOutcome::Cancelled(job) => {
+                self.engine.wake(&job.queue);
+                Ok((job, false))
+            }
+            CancelOutcome::Requested(job) => {
+                self.engine.stop_attempt(id, StopReason::Cancel);
+                Ok((job, true))
+            }
+            CancelOutcome::AlreadyTerminal(job) => Err(Error::Conflict {
+                message: format!(
+                    "job {id} already {}; only an unfinished job can be cancelled",
+                    job.status
+                ),
+            }),
+            CancelOutcome::NotFound => Err(Error::NotFound { id }),
+        }
+    }
+
+    /// Runs a finished job again as a new job (`retry_of` names the old one); the old job
+    /// stays as it ended, since terminal is final.
+    pub async fn retry(&self, id: JobId) -> Result<Job, Error> {
+        let old = self.job(id).await?;
+        if !old.status.is_terminal() {
+            return Err(Error::Conflict {
+                message: format!(
+                    "job {id} is {}; only a finished job can be retried (cancel it first)",
+                    old.status
+                ),
+            });
+        }
+        let mut new_job = self.validate(
+            SubmitParams {
+                job_type: old.job_type.clone(),
+                input: old.input.clone(),
+                queue: Some(old.queue.clone()),
+                priority: Some(old.priority),
+                run_at: None,
+                max_attempts: Some(old.max_attempts),
+            },
+            self.now(),
+        )?;
+        new_job.retry_of = Some(old.id);
+        let queue = new_job.queue.clone();
+        let mut jobs = self
+            .engine
+            .store
+            .job_insert_many(vec![new_job], self.now())
+            .await?;
+        self.engine.wake(&queue);
+        Ok(jobs.remove(0))
+    }
+
+    pub async fn log(
+        &self,
+        id: JobId,
+        offset: u64,
+        max_bytes: u64,
+    ) -> Result<(Job, LogChunk), Error> {
+        let job = self.job(id).await?;
+        let chunk = self.engine.store.log_read(id, offset, max_bytes).await?;
+        Ok((job, chunk))
+    }
+
+    pub async fn queues(&self) -> Result<Vec<QueueView>, Error> {
+        let mut stats: HashMap<String, QueueStats> = self
+            .engine
+            .store
+            .queue_stats()
+            .await?
+            .into_iter()
+            .map(|stats| (stats.name.clone(), stats))
+            .collect();
+        Ok(self
+            .engine
+            .config
+            .queues
+            .iter()
+            .map(|(name, config)| {
+                let stats = stats.remove(name).unwrap_or_else(|| QueueStats {
+                    name: name.clone(),
+                    ..QueueStats::default()
+                });
+                QueueView {
+                    name: name.clone(),
+                    config: config.clone(),
+                    stats,
+                }
+            })
+            .collect())
+    }
+
+    /// A paused queue accepts jobs but starts none; running ones finish.
+    pub async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<QueueView, Error> {
+        if !self.engine.config.queues.contains_key(queue) {
+            return Err(Error::UnknownQueue {
+                name: queue.to_string(),
+                known: self.engine.config.queues.keys().cloned().collect(),
+            });
+        }
+        self.engine.store.queue_set_paused(queue, paused).await?;
+        self.engine.set_paused(queue, paused);
+        self.queues()
+            .await?
+            .into_iter()
+            .find(|view| view.name == queue)
+            .ok_or_else(|| Error::UnknownQueue {
+                name: queue.to_string(),
+                known: Vec::new(),
+            })
+    }
+
+    /// Attempts of the queue running in this process right now.
+    pub fn running_here(&self, queue: &str) -> u32 {
+        self.engine.running_count(queue)
+    }
+}
+
+/// Nesting depth of a JSON value: a scalar is 0, `[1]` is 1.
+pub fn json_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match value {
+            Value::Array(items) => stack.extend(items.iter().map(|item| (item, depth + 1))),
+            Value::Object(fields) => stack.extend(fields.values().map(|item| (item, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn depth_counts_nesting() {
+        assert_eq!(json_depth(&json!(1)), 0);
+        assert_eq!(json_depth(&json!([1])), 1);
+        assert_eq!(json_depth(&json!({"a": [{"b": 1}]})), 3);
+    }
+}

@@ -1,0 +1,824 @@
+//! Configuration: an optional TOML file, `RUNWAY_*` environment overrides, flags, and defaults
+//! that work with no file at all. Parsed into raw structs, then validated into a [`Config`] of
+//! ready values (durations, compiled schemas, known queues). Every error names its source (the
+//! file or the variable) and the key.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// Where runway listens unless told otherwise: loopback only, so nothing is exposed by default.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7869";
+pub const DEFAULT_DATA_DIR: &str = "./runway-data";
+pub const DEFAULT_QUEUE: &str = "default";
+pub const SHELL_TYPE: &str = "shell";
+const MAX_CONCURRENCY: u32 = 10_000;
+const MAX_ATTEMPTS: u32 = 100;
+
+/// A configuration error: where (file or variable), which key, and what is wrong.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub source_name: String,
+    pub key: String,
+    pub message: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.key.is_empty() {
+            write!(f, "{}: {}", self.source_name, self.message)
+        } else {
+            write!(
+                f,
+                "{}, key `{}`: {}",
+                self.source_name, self.key, self.message
+            )
+        }
+    }
+}
+
+/// Validated configuration, ready to use.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub server: ServerConfig,
+    pub queues: BTreeMap<String, QueueConfig>,
+    pub types: BTreeMap<String, JobTypeConfig>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    /// Largest request body accepted, in bytes.
+    pub body_limit: usize,
+    /// Log bytes kept per job; the rest is dropped with a note.
+    pub log_limit: u64,
+    /// How long a claim holds a job without renewal before it is rescued.
+    pub lease: Duration,
+    /// How often expired leases and due scheduled jobs are swept.
+    pub sweep_interval: Duration,
+    /// Time between SIGTERM and SIGKILL when a command is stopped.
+    pub kill_grace: Duration,
+    /// How long shutdown lets running jobs finish before handing them back.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueConfig {
+    pub concurrency: u32,
+}
+
+/// How a job type runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JobRun {
+    /// An argv run directly, no shell; input on stdin and in `RUNWAY_INPUT`.
+    Command {
+        argv: Vec<String>,
+        cwd: Option<PathBuf>,
+        env: BTreeMap<String, String>,
+    },
+    /// The built-in `shell` type: input `{"command": LINE}` run with `sh -c`.
+    Shell,
+    /// A handler registered in-process by name.
+    Handler { name: String },
+}
+
+#[derive(Clone)]
+pub struct JobTypeConfig {
+    pub name: String,
+    pub queue: String,
+    pub run: JobRun,
+    pub timeout: Option<Duration>,
+    pub max_attempts: u32,
+    pub backoff: Backoff,
+    pub schema: Option<InputSchema>,
+}
+
+impl fmt::Debug for JobTypeConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JobTypeConfig")
+            .field("name", &self.name)
+            .field("queue", &self.queue)
+            .field("run", &self.run)
+            .field("timeout", &self.timeout)
+            .field("max_attempts", &self.max_attempts)
+            .field("backoff", &self.backoff)
+            .field(
+                "schema",
+                &self.schema.as_ref().map(|schema| &schema.document),
+            )
+            .finish()
+    }
+}
+
+/// A type's input schema, compiled once at load.
+#[derive(Clone)]
+pub struct InputSchema {
+    pub document: Value,
+    pub validator: Arc<jsonschema::Validator>,
+}
+
+impl InputSchema {
+    pub fn compile(document: Value) -> Result<InputSchema, String> {
+        let validator = jsonschema::validator_for(&document).map_err(|error| error.to_string())?;
+        Ok(InputSchema {
+            document,
+            validator: Arc::new(validator),
+        })
+    }
+
+    /// Every violation as `at /path: message`, at most `limit` of them.
+    pub fn violations(&self, input: &Value, limit: usize) -> Vec<String> {
+        self.validator
+            .iter_errors(input)
+            .take(limit)
+            .map(|error| {
+                let path = error.instance_path.to_string();
+                let path = if path.is_empty() {
+                    "/".to_string()
+                } else {
+                    path
+                };
+                format!("at {path}: {error}")
+            })
+            .collect()
+    }
+}
+
+/// Exponential backoff between failed attempts: `initial * 2^(attempt-1)`, capped at `max`,
+/// with jitter so retries of many jobs do not arrive together.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Backoff {
+    pub initial: Duration,
+    pub max: Duration,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(300),
+        }
+    }
+}
+
+impl Backoff {
+    /// The un-jittered delay after the given failed attempt (1-based).
+    pub fn base_delay(&self, attempt: u32) -> Duration {
+        let exponent = attempt.saturating_sub(1).min(30);
+        self.initial
+            .checked_mul(1u32 << exponent)
+            .unwrap_or(self.max)
+            .min(self.max)
+    }
+
+    /// The delay to wait: uniformly in `[base/2, base]` for `unit` in `[0, 1)`.
+    pub fn delay(&self, attempt: u32, unit: f64) -> Duration {
+        let base = self.base_delay(attempt);
+        let half = base / 2;
+        half + half.mul_f64(unit.clamp(0.0, 1.0))
+    }
+}
+
+/// Values given on the command line; they win over the environment and the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub data_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    queues: BTreeMap<String, RawQueue>,
+    #[serde(default)]
+    types: BTreeMap<String, RawType>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<String>,
+    data: Option<PathBuf>,
+    body_limit: Option<u64>,
+    log_limit: Option<u64>,
+    lease: Option<String>,
+    sweep_interval: Option<String>,
+    kill_grace: Option<String>,
+    shutdown_grace: Option<String>,
+    shell_type: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawQueue {
+    concurrency: u32,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawType {
+    command: Option<Vec<String>>,
+    handler: Option<String>,
+    cwd: Option<PathBuf>,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    queue: Option<String>,
+    timeout: Option<String>,
+    max_attempts: Option<u32>,
+    backoff_initial: Option<String>,
+    backoff_max: Option<String>,
+    schema: Option<toml::Value>,
+    schema_file: Option<PathBuf>,
+}
+
+/// Where a value came from, for error messages.
+struct Origin<'a> {
+    file: &'a str,
+}
+
+impl Origin<'_> {
+    fn error(&self, key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError {
+            source_name: self.file.to_string(),
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the file (if any), applies `RUNWAY_*` variables from `env` and then `overrides`.
+    pub fn load(
+        file: Option<&Path>,
+        env: &HashMap<String, String>,
+        overrides: &Overrides,
+    ) -> Result<Config, ConfigError> {
+        let (raw, file_name, base_dir) = match file {
+            Some(path) => {
+                let name = format!("config file {}", path.display());
+                let text = std::fs::read_to_string(path).map_err(|error| ConfigError {
+                    source_name: name.clone(),
+                    key: String::new(),
+                    message: format!("cannot read it: {error}"),
+                })?;
+                let raw = parse_raw(&text, &name)?;
+                let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+                (raw, name, base)
+            }
+            None => (
+                RawConfig::default(),
+                "default config".to_string(),
+                PathBuf::new(),
+            ),
+        };
+        validate(raw, &file_name, &base_dir, env, overrides)
+    }
+
+    /// Parses TOML text as a config file (for tests and embedding programs).
+    pub fn from_toml(text: &str, env: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let name = "config text";
+        let raw = parse_raw(text, name)?;
+        validate(raw, name, Path::new(""), env, &Overrides::default())
+    }
+
+    pub fn job_type(&self, name: &str) -> Option<&JobTypeConfig> {
+        self.types.get(name)
+    }
+}
+
+fn parse_raw(text: &str, name: &str) -> Result<RawConfig, ConfigError> {
+    let table: toml::Table = text.parse().map_err(|error: toml::de::Error| ConfigError {
+        source_name: name.to_string(),
+        key: String::new(),
+        message: format!("not valid TOML: {}", error.to_string().trim()),
+    })?;
+    serde_path_to_error::deserialize(toml::Value::Table(table)).map_err(|error| {
+        let key = error.path().to_string();
+        ConfigError {
+            source_name: name.to_string(),
+            key: if key == "." { String::new() } else { key },
+            message: error
+                .into_inner()
+                .to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        }
+    })
+}
+
+fn parse_duration(origin: &Origin, key: &str, text: &str) -> Result<Duration, ConfigError> {
+    humantime::parse_duration(text).map_err(|error| {
+        origin.error(
+            key,
+            format!("`{text}` is not a duration ({error}); write for example \"30s\", \"5m\" or \"1h 30m\""),
+        )
+    })
+}
+
+fn optional_duration(
+    origin: &Origin,
+    key: &str,
+    text: Option<&str>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match text {
+        Some(text) => parse_duration(origin, key, text),
+        None => Ok(default),
+    }
+}
+
+fn env_number(env: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ConfigError> {
+    match env.get(name) {
+        None => Ok(None),
+        Some(text) => text
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| ConfigError {
+                source_name: format!("environment variable {name}"),
+                key: String::new(),
+                message: format!("`{text}` is not a whole number of bytes"),
+            }),
+    }
+}
+
+fn validate(
+    raw: RawConfig,
+    file_name: &str,
+    base_dir: &Path,
+    env: &HashMap<String, String>,
+    overrides: &Overrides,
+) -> Result<Config, ConfigError> {
+    let origin = Origin { file: file_name };
+
+    let (listen_text, listen_source, listen_key) = if let Some(listen) = &overrides.listen {
+        (listen.clone(), "command line flag --listen".to_string(), "")
+    } else if let Some(listen) = env.get("RUNWAY_LISTEN") {
+        (
+            listen.clone(),
+            "environment variable RUNWAY_LISTEN".to_string(),
+            "",
+        )
+    } else if let Some(listen) = &raw.server.listen {
+        (listen.clone(), file_name.to_string(), "server.listen")
+    } else {
+        (
+            DEFAULT_LISTEN.to_string(),
+            file_name.to_string(),
+            "server.listen",
+        )
+    };
+    let listen: SocketAddr = listen_text.parse().map_err(|_| ConfigError {
+        source_name: listen_source,
+        key: listen_key.to_string(),
+        message: format!("`{listen_text}` is not an address; write IP:PORT, e.g. 127.0.0.1:7869"),
+    })?;
+
+    let data_dir = overrides
+        .data_dir
+        .clone()
+        .or_else(|| env.get("RUNWAY_DATA").map(PathBuf::from))
+        .or_else(|| raw.server.data.as_ref().map(|dir| base_dir.join(dir)))
+        .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+
+    let body_limit = match env_number(env, "RUNWAY_BODY_LIMIT")?.or(raw.server.body_limit) {
+        Some(0) => return Err(origin.error("server.body_limit", "must be at least 1 byte")),
+        Some(bytes) => usize::try_from(bytes).unwrap_or(usize::MAX),
+        None => 1024 * 1024,
+    };
+    let log_limit = match env_number(env, "RUNWAY_LOG_LIMIT")?.or(raw.server.log_limit) {
+        Some(0) => return Err(origin.error("server.log_limit", "must be at least 1 byte")),
+        Some(bytes) => bytes,
+        None => 4 * 1024 * 1024,
+    };
+    let lease = optional_duration(
+        &origin,
+        "server.lease",
+        raw.server.lease.as_deref(),
+        Duration::from_secs(30),
+    )?;
+    if lease < Duration::from_secs(1) {
+        return Err(origin.error("server.lease", "must be at least 1s"));
+    }
+    let sweep_interval = optional_duration(
+        &origin,
+        "server.sweep_interval",
+        raw.server.sweep_interval.as_deref(),
+        Duration::from_secs(5),
+    )?;
+    if sweep_interval < Duration::from_millis(10) {
+        return Err(origin.error("server.sweep_interval", "must be at least 10ms"));
+    }
+    let kill_grace = optional_duration(
+        &origin,
+        "server.kill_grace",
+        raw.server.kill_grace.as_deref(),
+        Duration::from_secs(5),
+    )?;
+    let shutdown_grace = optional_duration(
+        &origin,
+        "server.shutdown_grace",
+        raw.server.shutdown_grace.as_deref(),
+        Duration::from_secs(10),
+    )?;
+
+    let mut queues = BTreeMap::new();
+    for (name, queue) in raw.queues {
+        let key = format!("queues.{name}.concurrency");
+        check_name(&origin, &format!("queues.{name}"), &name)?;
+        if queue.concurrency == 0 || queue.concurrency > MAX_CONCURRENCY {
+            return Err(origin.error(
+                key,
+                format!(
+                    "{} is out of range; use 1..={MAX_CONCURRENCY}",
+                    queue.concurrency
+                ),
+            ));
+        }
+        queues.insert(
+            name,
+            QueueConfig {
+                concurrency: queue.concurrency,
+            },
+        );
+    }
+    if let Some(concurrency) = env_number(env, "RUNWAY_CONCURRENCY")? {
+        if concurrency == 0 || concurrency > u64::from(MAX_CONCURRENCY) {
+            return Err(ConfigError {
+                source_name: "environment variable RUNWAY_CONCURRENCY".into(),
+                key: String::new(),
+                message: format!("{concurrency} is out of range; use 1..={MAX_CONCURRENCY}"),
+            });
+        }
+        queues.insert(
+            DEFAULT_QUEUE.to_string(),
+            QueueConfig {
+                concurrency: concurrency as u32,
+            },
+        );
+    }
+    queues
+        .entry(DEFAULT_QUEUE.to_string())
+        .or_insert(QueueConfig { concurrency: 8 });
+
+    let mut types = BTreeMap::new();
+    if raw.server.shell_type.unwrap_or(true) && !raw.types.contains_key(SHELL_TYPE) {
+        types.insert(SHELL_TYPE.to_string(), shell_type());
+    }
+    for (name, raw_type) in raw.types {
+        let job_type = validate_type(&origin, base_dir, &name, raw_type, &queues)?;
+        types.insert(name, job_type);
+    }
+
+    Ok(Config {
+        server: ServerConfig {
+            listen,
+            data_dir,
+            body_limit,
+            log_limit,
+            lease,
+            sweep_interval,
+            kill_grace,
+            shutdown_grace,
+        },
+        queues,
+        types,
+    })
+}
+
+fn check_name(origin: &Origin, key: &str, name: &str) -> Result<(), ConfigError> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if valid {
+        Ok(())
+    } else {
+        Err(origin.error(
+            key,
+            format!("`{name}` is not a valid name; use 1 to 64 of a-z, A-Z, 0-9, `-`, `_`, `.`"),
+        ))
+    }
+}
+
+/// The built-in `shell` type: runs the submitter's command line with `sh -c`.
+pub fn shell_type() -> JobTypeConfig {
+    let schema = serde_json::json!({
+        "type": "object",
+        "properties": {"command": {"type": "string", "minLength": 1}},
+        "required": ["command"],
+        "additionalProperties": false
+    });
+    JobTypeConfig {
+        name: SHELL_TYPE.to_string(),
+        queue: DEFAULT_QUEUE.to_string(),
+        run: JobRun::Shell,
+        timeout: None,
+        max_attempts: 1,
+        backoff: Backoff::default(),
+        schema: Some(InputSchema::compile(schema).expect("the shell type's schema is valid")),
+    }
+}
+
+fn validate_type(
+    origin: &Origin,
+    base_dir: &Path,
+    name: &str,
+    raw: RawType,
+    queues: &BTreeMap<String, QueueConfig>,
+) -> Result<JobTypeConfig, ConfigError> {
+    let key = |field: &str| format!("types.{name}.{field}");
+    check_name(origin, &format!("types.{name}"), name)?;
+    let run = match (raw.command, raw.handler) {
+        (Some(argv), None) => {
+            if argv.is_empty() || argv[0].is_empty() {
+                return Err(origin.error(
+                    key("command"),
+                    "must name a program: write command = [\"program\", \"arg\", …]",
+                ));
+            }
+            for variable in raw.env.keys() {
+                if variable.is_empty() || variable.contains('=') || variable.contains('\0') {
+                    return Err(origin.error(
+                        format!("types.{name}.env.{variable}"),
+                        "is not a valid environment variable name",
+                    ));
+                }
+            }
+            JobRun::Command {
+                argv,
+                cwd: raw.cwd.map(|dir| base_dir.join(dir)),
+                env: raw.env,
+            }
+        }
+        (None, Some(handler)) => JobRun::Handler { name: handler },
+        (Some(_), Some(_)) => {
+            return Err(origin.error(
+                format!("types.{name}"),
+                "has both `command` and `handler`; keep one",
+            ));
+        }
+        (None, None) => {
+            return Err(origin.error(
+                format!("types.{name}"),
+                "says neither how to run: add command = [\"program\", …] or handler = \"name\"",
+            ));
+        }
+    };
+    let queue = raw.queue.unwrap_or_else(|| DEFAULT_QUEUE.to_string());
+    if !queues.contains_key(&queue) {
+        return Err(origin.error(
+            key("queue"),
+            format!("names queue `{queue}`, which is not declared; add [queues.{queue}] with a concurrency"),
+        ));
+    }
+    let timeout = match raw.timeout.as_deref() {
+        Some(text) => {
+            let timeout = parse_duration(origin, &key("timeout"), text)?;
+            if timeout.is_zero() {
+                return Err(origin.error(key("timeout"), "must be longer than 0s"));
+            }
+            Some(timeout)
+        }
+        None => None,
+    };
+    let max_attempts = raw.max_attempts.unwrap_or(3);
+    if max_attempts == 0 || max_attempts > MAX_ATTEMPTS {
+        return Err(origin.error(
+            key("max_attempts"),
+            format!("{max_attempts} is out of range; use 1..={MAX_ATTEMPTS}"),
+        ));
+    }
+    let defaults = Backoff::default();
+    let backoff = Backoff {
+        initial: optional_duration(
+            origin,
+            &key("backoff_initial"),
+            raw.backoff_initial.as_deref(),
+            defaults.initial,
+        )?,
+        max: optional_duration(
+            origin,
+            &key("backoff_max"),
+            raw.backoff_max.as_deref(),
+            defaults.max,
+        )?,
+    };
+    if backoff.max < backoff.initial {
+        return Err(origin.error(
+            key("backoff_max"),
+            "must not be shorter than backoff_initial",
+        ));
+    }
+    let schema_document = match (raw.schema, raw.schema_file) {
+        (Some(_), Some(_)) => {
+            return Err(origin.error(
+                format!("types.{name}"),
+                "has both `schema` and `schema_file`; keep one",
+            ));
+        }
+        (Some(schema), None) => Some(serde_json::to_value(schema).map_err(|error| {
+            origin.error(key("schema"), format!("cannot be read as JSON: {error}"))
+        })?),
+        (None, Some(file)) => {
+            let path = base_dir.join(&file);
+            let text = std::fs::read_to_string(&path).map_err(|error| {
+                origin.error(
+                    key("schema_file"),
+                    format!("cannot read {}: {error}", path.display()),
+                )
+            })?;
+            Some(serde_json::from_str(&text).map_err(|error| {
+                origin.error(
+                    key("schema_file"),
+                    format!("{} is not valid JSON: {error}", path.display()),
+                )
+            })?)
+        }
+        (None, None) => None,
+    };
+    let schema = match schema_document {
+        Some(document) => Some(InputSchema::compile(document).map_err(|error| {
+            origin.error(
+                key("schema"),
+                format!("is not a valid JSON Schema: {error}"),
+            )
+        })?),
+        None => None,
+    };
+    Ok(JobTypeConfig {
+        name: name.to_string(),
+        queue,
+        run,
+        timeout,
+        max_attempts,
+        backoff,
+        schema,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(text: &str) -> Result<Config, ConfigError> {
+        Config::from_toml(text, &HashMap::new())
+    }
+
+    #[test]
+    fn no_file_gives_the_default_queue_and_the_shell_type() {
+        let config = Config::load(None, &HashMap::new(), &Overrides::default()).unwrap();
+        assert_eq!(config.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(config.server.data_dir, PathBuf::from(DEFAULT_DATA_DIR));
+        assert_eq!(config.queues[DEFAULT_QUEUE].concurrency, 8);
+        assert_eq!(config.types[SHELL_TYPE].run, JobRun::Shell);
+    }
+
+    #[test]
+    fn a_full_type_is_read_with_its_durations_and_schema() {
+        let config = load(
+            r#"
+            [queues.gpu]
+            concurrency = 1
+            [types.render]
+            command = ["render", "--fast"]
+            queue = "gpu"
+            timeout = "10m"
+            max_attempts = 5
+            backoff_initial = "2s"
+            backoff_max = "1m"
+            schema = { type = "object", required = ["text"] }
+            "#,
+        )
+        .unwrap();
+        let render = &config.types["render"];
+        assert_eq!(render.queue, "gpu");
+        assert_eq!(render.timeout, Some(Duration::from_secs(600)));
+        assert_eq!(render.max_attempts, 5);
+        assert_eq!(render.backoff.initial, Duration::from_secs(2));
+        let schema = render.schema.as_ref().unwrap();
+        assert!(
+            schema
+                .violations(&serde_json::json!({"text": "hi"}), 5)
+                .is_empty()
+        );
+        assert_eq!(schema.violations(&serde_json::json!({}), 5).len(), 1);
+    }
+
+    #[test]
+    fn errors_name_the_key_and_what_is_wrong() {
+        let cases = [
+            (
+                "[types.a]\ncommand = [\"x\"]\ntimeout = \"10x\"",
+                "types.a.timeout",
+                "duration",
+            ),
+            (
+                "[types.a]\ncommand = [\"x\"]\nqueue = \"gpu\"",
+                "types.a.queue",
+                "not declared",
+            ),
+            ("[types.a]\ncommand = []", "types.a.command", "program"),
+            ("[types.a]\nqueue = \"default\"", "types.a", "neither"),
+            (
+                "[queues.q]\nconcurrency = 0",
+                "queues.q.concurrency",
+                "out of range",
+            ),
+            (
+                "[server]\nlisten = \"nowhere\"",
+                "server.listen",
+                "not an address",
+            ),
+            (
+                "[types.a]\ncommand = [\"x\"]\ncolour = 1",
+                "types.a.colour",
+                "unknown field `colour`",
+            ),
+            (
+                "[types.a]\ncommand = [\"x\"]\nmax_attempts = \"3\"",
+                "types.a.max_attempts",
+                "invalid type",
+            ),
+            (
+                "[types.a]\ncommand = [\"x\"]\nschema = { type = 7 }",
+                "types.a.schema",
+                "JSON Schema",
+            ),
+        ];
+        for (text, key, message) in cases {
+            let error = load(text).expect_err(text);
+            assert_eq!(error.key, key, "{text}: {error}");
+            assert!(error.message.contains(message), "{text}: {error}");
+            assert!(error.to_string().starts_with("config text"), "{error}");
+        }
+    }
+
+    #[test]
+    fn broken_toml_is_reported_with_its_position() {
+        let error = load("[types.a\ncommand = 1").unwrap_err();
+        assert!(error.message.contains("not valid TOML"), "{error}");
+        assert!(error.message.contains("line 1"), "{error}");
+    }
+
+    #[test]
+    fn environment_overrides_the_file_and_flags_override_both() {
+        let env = HashMap::from([
+            ("RUNWAY_LISTEN".to_string(), "127.0.0.1:9000".to_string()),
+            ("RUNWAY_CONCURRENCY".to_string(), "3".to_string()),
+        ]);
+        let raw = parse_raw("[server]\nlisten = \"127.0.0.1:8000\"", "f").unwrap();
+        let config = validate(raw, "f", Path::new(""), &env, &Overrides::default()).unwrap();
+        assert_eq!(config.server.listen.port(), 9000);
+        assert_eq!(config.queues[DEFAULT_QUEUE].concurrency, 3);
+        let flags = Overrides {
+            listen: Some("127.0.0.1:9100".into()),
+            data_dir: Some("/srv/runway".into()),
+        };
+        let raw = parse_raw("", "f").unwrap();
+        let config = validate(raw, "f", Path::new(""), &env, &flags).unwrap();
+        assert_eq!(config.server.listen.port(), 9100);
+        assert_eq!(config.server.data_dir, PathBuf::from("/srv/runway"));
+
+        let bad = HashMap::from([("RUNWAY_BODY_LIMIT".to_string(), "lots".to_string())]);
+        let error = validate(
+            parse_raw("", "f").unwrap(),
+            "f",
+            Path::new(""),
+            &bad,
+            &Overrides::default(),
+        )
+        .unwrap_err();
+        assert!(error.to_string().contains("RUNWAY_BODY_LIMIT"), "{error}");
+    }
+
+    #[test]
+    fn backoff_grows_exponentially_is_capped_and_jittered_within_bounds() {
+        let backoff = Backoff {
+            initial: Duration::from_secs(1),
+            max: Duration::from_secs(10),
+        };
+        assert_eq!(backoff.base_delay(1), Duration::from_secs(1));
+        assert_eq!(backoff.base_delay(2), Duration::from_secs(2));
+        assert_eq!(backoff.base_delay(4), Duration::from_secs(8));
+        assert_eq!(backoff.base_delay(5), Duration::from_secs(10));
+        assert_eq!(backoff.base_delay(90), Duration::from_secs(10));
+        assert_eq!(backoff.delay(3, 0.0), Duration::from_secs(2));
+        assert_eq!(backoff.delay(3, 1.0), Duration::from_secs(4));
+        let middle = backoff.delay(3, 0.5);
+        assert!(middle > Duration::from_secs(2) && middle < Duration::from_secs(4));
+    }
+}

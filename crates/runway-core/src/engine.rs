@@ -1,0 +1,583 @@
+//! The engine: one dispatcher per queue, the attempts it runs, lease renewal and the sweep.
+//!
+//! Invariants:
+//! - A dispatcher never runs more attempts of its queue than the queue's concurrency, and
+//!   claims nothing while the queue is paused.
+//! - A submit wakes the queue's dispatcher; nothing waits by polling for new jobs.
+//! - Leases are renewed by one task for all attempts, independently of what the jobs do.
+//! - Every attempt runs in its own task; a panic becomes a failed attempt, never a dead engine.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clock::{Clock, Timestamp};
+use crate::config::{Config, JobRun, JobTypeConfig};
+use crate::handler::{Handler, JobCtx};
+use crate::job::{Job, JobId};
+use crate::report::Reporter;
+use crate::runner::{CommandRun, RunResult, run_command};
+use crate::stop::{StopReason, StopSignal};
+use crate::store::{AttemptRef, JobClaimParams, JobFinishParams, LeaseState, Outcome, Store};
+
+/// A queue's live state in this process.
+pub(crate) struct QueueRuntime {
+    name: String,
+    concurrency: u32,
+    running: AtomicU32,
+    paused: AtomicBool,
+    wake: Notify,
+}
+
+struct RunningAttempt {
+    attempt: AttemptRef,
+    stop: Arc<StopSignal>,
+}
+
+pub(crate) struct Engine {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) clock: Arc<dyn Clock>,
+    worker: String,
+    queues: HashMap<String, Arc<QueueRuntime>>,
+    type_names: Vec<String>,
+    handlers: HashMap<String, Arc<dyn Handler>>,
+    running: Mutex<HashMap<JobId, RunningAttempt>>,
+    /// Cancelled when shutdown begins: dispatchers stop claiming.
+    stop_claiming: CancellationToken,
+    tracker: TaskTracker,
+    run_dir: PathBuf,
+}
+
+impl Engine {
+    pub(crate) fn new(
+        store: Arc<dyn Store>,
+        config: Arc<Config>,
+        clock: Arc<dyn Clock>,
+        handlers: HashMap<String, Arc<dyn Handler>>,
+        worker: String,
+    ) -> Engine {
+        let queues = config
+            .queues
+            .iter()
+            .map(|(name, queue)| {
+                let runtime = QueueRuntime {
+                    name: name.clone(),
+                    concurrency: queue.concurrency,
+                    running: AtomicU32::new(0),
+                    paused: AtomicBool::new(false),
+                    wake: Notify::new(),
+                };
+                (name.clone(), Arc::new(runtime))
+            })
+            .collect();
+        let run_dir = config.server.data_dir.join("run");
+        Engine {
+            type_names: config.types.keys().cloned().collect(),
+            store,
+            config,
+            clock,
+            worker,
+            queues,
+            handlers,
+            running: Mutex::new(HashMap::new()),
+            stop_claiming: CancellationToken::new(),
+            tracker: TaskTracker::new(),
+            run_dir,
+        }
+    }
+
+    /// Recovers what a previous process left running, then starts the background tasks.
+    pub(crate) async fn start(self: &Arc<Self>) -> Result<(), crate::store::StoreError> {
+        for queue in self.queues.values() {
+            let paused = self.store.queue_paused(&queue.name).await?;
+            queue.paused.store(paused, Ordering::SeqCst);
+        }
+        // This process is the only one on its data (the data directory is locked), so every
+        // attempt still marked running belongs to a process that is gone.
+        let orphans = self.store.job_list_running().await?;
+        if !orphans.is_empty() {
+            tracing::info!(
+                count = orphans.len(),
+                "rescuing jobs left running by a stopped server"
+            );
+        }
+        self.rescue(orphans, "the server stopped while it ran")
+            .await;
+        let _ = tokio::fs::remove_dir_all(&self.run_dir).await;
+
+        for queue in self.queues.values() {
+            let engine = Arc::clone(self);
+            let queue = Arc::clone(queue);
+            self.tracker
+                .spawn(async move { engine.dispatch(queue).await });
+        }
+        let engine = Arc::clone(self);
+        self.tracker
+            .spawn(async move { engine.renew_leases().await });
+        let engine = Arc::clone(self);
+        self.tracker.spawn(async move { engine.sweep().await });
+        Ok(())
+    }
+
+    pub(crate) fn wake(&self, queue: &str) {
+        if let Some(queue) = self.queues.get(queue) {
+            queue.wake.notify_one();
+        }
+    }
+
+    pub(crate) fn set_paused(&self, queue: &str, paused: bool) {
+        if let Some(runtime) = self.queues.get(queue) {
+            runtime.paused.store(paused, Ordering::SeqCst);
+            runtime.wake.notify_one();
+        }
+    }
+
+    pub(crate) fn running_count(&self, queue: &str) -> u32 {
+        self.queues
+            .get(queue)
+            .map_or(0, |queue| queue.running.load(Ordering::SeqCst))
+    }
+
+    /// Stops a running attempt of this process, if it holds one for the job.
+    pub(crate) fn stop_attempt(&self, id: JobId, reason: StopReason) -> bool {
+        let running = self
+            .running
+            .lock()
+            .expect("running map lock is never poisoned");
+        match running.get(&id) {
+            Some(attempt) => {
+                attempt.stop.request(reason);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Stops claiming, lets running attempts finish within the grace period, then hands the
+    /// rest back to the queue.
+    pub(crate) async fn shutdown(&self) {
+        self.stop_claiming.cancel();
+        for queue in self.queues.values() {
+            queue.wake.notify_one();
+        }
+        self.tracker.close();
+        let grace = self.config.server.shutdown_grace;
+        if tokio::time::timeout(grace, self.tracker.wait())
+            .await
+            .is_err()
+        {
+            let stops: Vec<Arc<StopSignal>> = {
+                let running = self
+                    .running
+                    .lock()
+                    .expect("running map lock is never poisoned");
+                running
+                    .values()
+                    .map(|attempt| Arc::clone(&attempt.stop))
+                    .collect()
+            };
+            tracing::info!(
+                count = stops.len(),
+                "handing back jobs still running at shutdown"
+            );
+            for stop in stops {
+                stop.request(StopReason::Shutdown);
+            }
+            self.tracker.wait().await;
+        }
+    }
+
+    async fn dispatch(self: Arc<Self>, queue: Arc<QueueRuntime>) {
+        loop {
+            let woken = queue.wake.notified();
+            tokio::pin!(woken);
+            woken.as_mut().enable();
+            if self.stop_claiming.is_cancelled() {
+                return;
+            }
+            let mut sleep_until: Option<Timestamp> = None;
+            if !queue.paused.load(Ordering::SeqCst) {
+                let free = queue
+                    .concurrency
+                    .saturating_sub(queue.running.load(Ordering::SeqCst));
+                if free > 0 {
+                    let now = self.clock.now();
+                    let claim = JobClaimParams {
+                        queue: queue.name.clone(),
+                        job_types: self.type_names.clone(),
+                        limit: free,
+                        worker: self.worker.clone(),
+                        now,
+                        lease_until: now + self.lease(),
+                    };
+                    match self.store.job_claim(claim).await {
+                        Ok(jobs) => {
+                            let claimed = jobs.len() as u32;
+                            for job in jobs {
+                                self.start_attempt(&queue, job);
+                            }
+                            if claimed == free {
+                                continue;
+                            }
+                            match self.store.job_next_run_at(&queue.name).await {
+                                Ok(next) => sleep_until = next,
+                                Err(error) => {
+                                    tracing::error!(queue = %queue.name, %error, "cannot read the next run time");
+                                    sleep_until = Some(now + chrono::Duration::seconds(1));
+                                }
+                            }
+                        }
+                        Err(error) => {
+                            tracing::error!(queue = %queue.name, %error, "cannot claim jobs; trying again in 1s");
+                            sleep_until = Some(now + chrono::Duration::seconds(1));
+                        }
+                    }
+                }
+            }
+            let sleep = async {
+                match sleep_until {
+                    Some(at) => {
+                        let wait = (at - self.clock.now()).to_std().unwrap_or(Duration::ZERO);
+                        tokio::time::sleep(wait).await
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = woken => {}
+                () = sleep => {}
+                () = self.stop_claiming.cancelled() => return,
+            }
+        }
+    }
+
+    fn lease(&self) -> chrono::Duration {
+        chrono::Duration::from_std(self.config.server.lease).expect("lease fits in chrono")
+    }
+
+    fn start_attempt(self: &Arc<Self>, queue: &Arc<QueueRuntime>, job: Job) {
+        queue.running.fetch_add(1, Ordering::SeqCst);
+        let attempt = AttemptRef {
+            id: job.id,
+            attempt: job.attempt,
+            worker: self.worker.clone(),
+        };
+        let stop = Arc::new(StopSignal::default());
+        self.running
+            .lock()
+            .expect("running map lock is never poisoned")
+            .insert(
+                job.id,
+                RunningAttempt {
+                    attempt: attempt.clone(),
+                    stop: Arc::clone(&stop),
+                },
+            );
+        let engine = Arc::clone(self);
+        let queue = Arc::clone(queue);
+        self.tracker.spawn(async move {
+            let job_id = job.id;
+            let max_attempts = job.max_attempts;
+            let job_type = engine.config.job_type(&job.job_type).cloned();
+            let runner = tokio::spawn(Arc::clone(&engine).run_attempt(
+                job,
+                job_type.clone(),
+                attempt.clone(),
+                Arc::clone(&stop),
+            ));
+            let result = match runner.await {
+                Ok(result) => result,
+                Err(error) => {
+                    let message = panic_message(error);
+                    tracing::error!(job = %job_id, %message, "a job's runner panicked");
+                    RunResult::Failed {
+                        error: format!("runner panicked: {message}"),
+                        output: None,
+                    }
+                }
+            };
+            engine
+                .finish(attempt, max_attempts, job_type.as_ref(), result)
+                .await;
+            engine
+                .running
+                .lock()
+                .expect("running map lock is never poisoned")
+                .remove(&job_id);
+            queue.running.fetch_sub(1, Ordering::SeqCst);
+            queue.wake.notify_one();
+        });
+    }
+
+    async fn run_attempt(
+        self: Arc<Self>,
+        job: Job,
+        job_type: Option<JobTypeConfig>,
+        attempt: AttemptRef,
+        stop: Arc<StopSignal>,
+    ) -> RunResult {
+        let Some(job_type) = job_type else {
+            return RunResult::Failed {
+                error: format!("job type `{}` is no longer declared", job.job_type),
+                output: None,
+            };
+        };
+        let (reporter, reports) = Reporter::start(
+            Arc::clone(&self.store),
+            Arc::clone(&self.clock),
+            attempt,
+            self.config.server.log_limit,
+        );
+        let result = match &job_type.run {
+            JobRun::Handler { name } => match self.handlers.get(name) {
+                Some(handler) => {
+                    let ctx = JobCtx {
+                        job,
+                        stop: stop.token(),
+                        reporter,
+                    };
+                    let work = handler.run(ctx);
+                    match job_type.timeout {
+                        Some(limit) => match tokio::time::timeout(limit, work).await {
+                            Ok(result) => handler_result(result, &stop),
+                            Err(_) => RunResult::Failed {
+                                error: format!(
+                                    "timed out after {}",
+                                    humantime::format_duration(limit)
+                                ),
+                                output: None,
+                            },
+                        },
+                        None => handler_result(work.await, &stop),
+                    }
+                }
+                None => RunResult::Failed {
+                    error: format!("no handler named `{name}` is registered"),
+                    output: None,
+                },
+            },
+            run => {
+                let work_dir = self.run_dir.join(format!("{}-{}", job.id, job.attempt));
+                run_command(CommandRun {
+                    job,
+                    run: run.clone(),
+                    timeout: job_type.timeout,
+                    kill_grace: self.config.server.kill_grace,
+                    work_dir,
+                    stop,
+                    reporter,
+                })
+                .await
+            }
+        };
+        // Everything the attempt logged is stored before its outcome is.
+        let _ = reports.await;
+        result
+    }
+
+    async fn finish(
+        &self,
+        attempt: AttemptRef,
+        max_attempts: u32,
+        job_type: Option<&JobTypeConfig>,
+        result: RunResult,
+    ) {
+        let now = self.clock.now();
+        let outcome = match result {
+            RunResult::Succeeded { output } => Outcome::Succeeded { output },
+            RunResult::Failed { error, output } => {
+                let retry_at = (attempt.attempt < max_attempts).then(|| {
+                    let backoff = job_type.map(|t| t.backoff).unwrap_or_default();
+                    let delay = backoff.delay(attempt.attempt, rand::random::<f64>());
+                    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+                });
+                Outcome::Failed {
+                    error,
+                    output,
+                    retry_at,
+                }
+            }
+            RunResult::Stopped(StopReason::Cancel) => Outcome::Cancelled {
+                error: "cancelled by request".into(),
+            },
+            RunResult::Stopped(StopReason::Shutdown) => Outcome::HandedBack,
+            RunResult::Stopped(StopReason::LeaseLost) => return,
+        };
+        let queue_of_retry = matches!(
+            outcome,
+            Outcome::Failed {
+                retry_at: Some(_),
+                ..
+            } | Outcome::HandedBack
+        );
+        let params = JobFinishParams {
+            attempt: attempt.clone(),
+            outcome,
+            now,
+        };
+        match self.store.job_finish(params).await {
+            Ok(Some(job)) => {
+                if queue_of_retry {
+                    self.wake(&job.queue);
+                }
+            }
+            Ok(None) => {
+                tracing::warn!(job = %attempt.id, attempt = attempt.attempt, "the attempt's lease was lost; its outcome was dropped")
+            }
+            Err(error) => {
+                // The lease runs out and the sweep puts the job back: nothing is lost.
+                tracing::error!(job = %attempt.id, %error, "cannot store the outcome of an attempt")
+            }
+        }
+    }
+
+    async fn renew_leases(self: Arc<Self>) {
+        let every = self.config.server.lease / 3;
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = self.stop_claiming.cancelled() => {
+                    if self.running.lock().expect("running map lock is never poisoned").is_empty() {
+                        return;
+                    }
+                    tokio::time::sleep(every).await;
+                }
+            }
+            let attempts: Vec<(AttemptRef, Arc<StopSignal>)> = {
+                let running = self
+                    .running
+                    .lock()
+                    .expect("running map lock is never poisoned");
+                running
+                    .values()
+                    .map(|attempt| (attempt.attempt.clone(), Arc::clone(&attempt.stop)))
+                    .collect()
+            };
+            if attempts.is_empty() {
+                continue;
+            }
+            let until = self.clock.now() + self.lease();
+            let refs = attempts
+                .iter()
+                .map(|(attempt, _)| attempt.clone())
+                .collect();
+            match self.store.job_lease_renew(refs, until).await {
+                Ok(states) => {
+                    for ((_, stop), state) in attempts.iter().zip(states) {
+                        match state {
+                            LeaseState::Held => {}
+                            LeaseState::CancelRequested => stop.request(StopReason::Cancel),
+                            LeaseState::Lost => stop.request(StopReason::LeaseLost),
+                        }
+                    }
+                }
+                Err(error) => tracing::error!(%error, "cannot renew leases"),
+            }
+        }
+    }
+
+    async fn sweep(self: Arc<Self>) {
+        loop {
+            tokio::select! {
+                () = tokio::time::sleep(self.config.server.sweep_interval) => {}
+                () = self.stop_claiming.cancelled() => return,
+            }
+            let now = self.clock.now();
+            match self.store.job_list_lease_expired(now).await {
+                Ok(expired) => {
+                    self.rescue(
+                        expired,
+                        "its lease ran out (the worker stopped renewing it)",
+                    )
+                    .await
+                }
+                Err(error) => tracing::error!(%error, "cannot list expired leases"),
+            }
+            match self.store.job_promote_due(now).await {
+                Ok(queues) => {
+                    for queue in queues {
+                        self.wake(&queue);
+                    }
+                }
+                Err(error) => tracing::error!(%error, "cannot promote due jobs"),
+            }
+        }
+    }
+
+    /// Puts attempts whose runner is gone back in their queue, or fails them when their
+    /// attempts are used up. The lost attempt counts.
+    async fn rescue(&self, jobs: Vec<Job>, why: &str) {
+        if jobs.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        let params: Vec<JobFinishParams> = jobs
+            .iter()
+            .map(|job| {
+                let requeue = job.attempt < job.max_attempts;
+                let error = if requeue {
+                    format!("attempt {} was lost: {why}", job.attempt)
+                } else {
+                    format!(
+                        "attempt {} of {} was lost: {why}; no attempts left",
+                        job.attempt, job.max_attempts
+                    )
+                };
+                JobFinishParams {
+                    attempt: AttemptRef {
+                        id: job.id,
+                        attempt: job.attempt,
+                        worker: job.worker.clone().unwrap_or_default(),
+                    },
+                    outcome: Outcome::Rescued { error, requeue },
+                    now,
+                }
+            })
+            .collect();
+        match self.store.job_finish_many(params).await {
+            Ok(results) => {
+                for job in results.into_iter().flatten() {
+                    self.wake(&job.queue);
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot rescue jobs"),
+        }
+    }
+}
+
+fn handler_result(
+    result: Result<Option<serde_json::Value>, String>,
+    stop: &StopSignal,
+) -> RunResult {
+    if let Some(reason) = stop.reason() {
+        return RunResult::Stopped(reason);
+    }
+    match result {
+        Ok(output) => RunResult::Succeeded { output },
+        Err(error) => RunResult::Failed {
+            error,
+            output: None,
+        },
+    }
+}
+
+fn panic_message(error: tokio::task::JoinError) -> String {
+    if !error.is_panic() {
+        return "the runner task was cancelled".into();
+    }
+    let payload = error.into_panic();
+    if let Some(text) = payload.downcast_ref::<&str>() {
+        (*text).to_string()
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text.clone()
+    } else {
+        "unknown panic".into()
+    }
+}

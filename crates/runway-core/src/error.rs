@@ -1,0 +1,37 @@
+//! Errors of the engine's operations, one variant per case a caller handles differently.
+
+use crate::job::JobId;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("job type `{name}` is not declared; declared types: {}", known.join(", "))]
+    UnknownType { name: String, known: Vec<String> },
+    #[error("queue `{name}` is not declared; declared queues: {}", known.join(", "))]
+    UnknownQueue { name: String, known: Vec<String> },
+    #[error("input does not match the schema of type `{job_type}`: {}", violations.join("; "))]
+    InvalidInput {
+        job_type: String,
+        violations: Vec<String>,
+    },
+    #[error("`{field}` {message}")]
+    InvalidField { field: String, message: String },
+    #[error("job {id} does not exist")]
+    NotFound { id: JobId },
+    #[error("{message}")]
+    Conflict { message: String },
+    #[error("jobs[{index}]: {error}")]
+    InBatch { index: usize, error: Box<Error> },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl Error {
+    /// The error itself, without the batch position.
+    pub fn innermost(&self) -> &Error {
+        match self {
+            Error::InBatch { error, .. } => error.innermost(),
+            other => other,
+        }
+    }
+}

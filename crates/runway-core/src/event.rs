@@ -1,0 +1,73 @@
+//! Events: every committed change of a job, numbered by one global, increasing `seq`. They
+//! give each job a timeline and (later) let live clients resume exactly where they left off.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::clock::Timestamp;
+use crate::job::{JobId, JobStatus};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Submitted,
+    Promoted,
+    Started,
+    Progress,
+    Succeeded,
+    Failed,
+    RetryScheduled,
+    CancelRequested,
+    Cancelled,
+    Rescued,
+    HandedBack,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Submitted => "submitted",
+            EventKind::Promoted => "promoted",
+            EventKind::Started => "started",
+            EventKind::Progress => "progress",
+            EventKind::Succeeded => "succeeded",
+            EventKind::Failed => "failed",
+            EventKind::RetryScheduled => "retry_scheduled",
+            EventKind::CancelRequested => "cancel_requested",
+            EventKind::Cancelled => "cancelled",
+            EventKind::Rescued => "rescued",
+            EventKind::HandedBack => "handed_back",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventKind> {
+        [
+            EventKind::Submitted,
+            EventKind::Promoted,
+            EventKind::Started,
+            EventKind::Progress,
+            EventKind::Succeeded,
+            EventKind::Failed,
+            EventKind::RetryScheduled,
+            EventKind::CancelRequested,
+            EventKind::Cancelled,
+            EventKind::Rescued,
+            EventKind::HandedBack,
+        ]
+        .into_iter()
+        .find(|kind| kind.as_str() == text)
+    }
+}
+
+/// One committed change of one job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub seq: i64,
+    pub job_id: JobId,
+    pub at: Timestamp,
+    pub kind: EventKind,
+    /// The job's status after the change.
+    pub status: JobStatus,
+    /// Details of the change: attempt, error, progress.
+    pub data: Value,
+}

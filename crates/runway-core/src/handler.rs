@@ -1,0 +1,56 @@
+//! In-process handlers: job types run by Rust code registered by name, instead of a command.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::job::{Job, Progress};
+use crate::report::Reporter;
+
+/// A job type implemented in Rust. `Ok(output)` succeeds; `Err(message)` fails the attempt
+/// (retried while attempts remain). A panic fails the attempt too; it never stops the server.
+#[async_trait]
+pub trait Handler: Send + Sync + 'static {
+    async fn run(&self, ctx: JobCtx) -> Result<Option<Value>, String>;
+}
+
+/// What a handler gets for one attempt.
+pub struct JobCtx {
+    pub job: Job,
+    /// Cancelled when the job is cancelled or the server stops: return soon after.
+    pub stop: CancellationToken,
+    pub(crate) reporter: Reporter,
+}
+
+impl JobCtx {
+    pub fn progress(&self, fraction: f64, message: Option<String>) {
+        self.reporter.progress(Progress {
+            fraction: fraction.clamp(0.0, 1.0),
+            message,
+        });
+    }
+
+    pub fn log(&self, line: &str) {
+        self.reporter.log_line(line);
+    }
+}
+
+/// Does nothing and succeeds: measures the engine and the store without process start-up.
+pub struct NoopHandler;
+
+#[async_trait]
+impl Handler for NoopHandler {
+    async fn run(&self, _ctx: JobCtx) -> Result<Option<Value>, String> {
+        Ok(None)
+    }
+}
+
+/// The handlers every runway has, by name.
+pub fn builtin_handlers() -> Vec<(String, Arc<dyn Handler>)> {
+    vec![(
+        "noop".to_string(),
+        Arc::new(NoopHandler) as Arc<dyn Handler>,
+    )]
+}

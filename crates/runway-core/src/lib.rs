@@ -1,0 +1,29 @@
+//! runway's core: the domain (jobs, their statuses and transitions, events), the [`Store`]
+//! trait every backend implements, configuration, the engine (dispatchers, leases, retries),
+//! the command runner and the [`App`] value that ties them together.
+//!
+//! This crate never depends on an HTTP framework, an SQL driver or the wire types of
+//! `runway-api`: backends and the server depend on it, not the other way round.
+
+pub mod app;
+pub mod clock;
+pub mod config;
+mod engine;
+pub mod error;
+pub mod event;
+pub mod handler;
+pub mod job;
+pub mod protocol;
+mod report;
+pub mod runner;
+pub mod stop;
+pub mod store;
+#[cfg(feature = "testkit")]
+pub mod testkit;
+
+pub use app::{App, SubmitParams};
+pub use clock::{Clock, SystemClock, Timestamp};
+pub use config::Config;
+pub use error::Error;
+pub use job::{Job, JobId, JobStatus};
+pub use store::{Store, StoreError};

@@ -1,0 +1,337 @@
+//! The command runner: one attempt of a command job as a real child process.
+//!
+//! The job's input reaches the process as JSON on stdin and in the file named by
+//! `RUNWAY_INPUT`, never through a shell or argv (the `shell` type alone runs its line with
+//! `sh -c`, by design). The child leads its own process group and dies with the server
+//! (`PR_SET_PDEATHSIG`); timeout and cancel end the whole group, SIGTERM then SIGKILL.
+
+use std::path::PathBuf;
+use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
+use std::time::Duration;
+
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use serde_json::Value;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, Command};
+
+use crate::config::JobRun;
+use crate::job::Job;
+use crate::protocol::{Line, parse_line};
+use crate::report::Reporter;
+use crate::stop::{StopReason, StopSignal};
+
+/// Longest log line kept whole; longer lines are split.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
+/// How one attempt ended, before retry policy is applied.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunResult {
+    Succeeded {
+        output: Option<Value>,
+    },
+    Failed {
+        error: String,
+        output: Option<Value>,
+    },
+    Stopped(StopReason),
+}
+
+/// Everything the runner needs for one attempt of a command job.
+pub struct CommandRun {
+    pub job: Job,
+    pub run: JobRun,
+    pub timeout: Option<Duration>,
+    pub kill_grace: Duration,
+    /// A fresh directory for this attempt; removed afterwards.
+    pub work_dir: PathBuf,
+    pub stop: Arc<StopSignal>,
+    pub reporter: Reporter,
+}
+
+pub async fn run_command(run: CommandRun) -> RunResult {
+    let CommandRun {
+        job,
+        run: job_run,
+        timeout,
+        kill_grace,
+        work_dir,
+        stop,
+        reporter,
+    } = run;
+    let result = run_in(
+        &job, job_run, timeout, kill_grace, &work_dir, &stop, &reporter,
+    )
+    .await;
+    if let Err(error) = tokio::fs::remove_dir_all(&work_dir).await {
+        tracing::warn!(job = %job.id, %error, "could not remove the attempt's directory");
+    }
+    result
+}
+
+async fn run_in(
+    job: &Job,
+    job_run: JobRun,
+    timeout: Option<Duration>,
+    kill_grace: Duration,
+    work_dir: &std::path::Path,
+    stop: &StopSignal,
+    reporter: &Reporter,
+) -> RunResult {
+    let input_json = serde_json::to_vec(&job.input).expect("a JSON value always serializes");
+    if let Err(error) = tokio::fs::create_dir_all(work_dir).await {
+        return failed(format!("cannot create the attempt's directory: {error}"));
+    }
+    let input_path = work_dir.join("input.json");
+    if let Err(error) = tokio::fs::write(&input_path, &input_json).await {
+        return failed(format!("cannot write the input file: {error}"));
+    }
+
+    let mut command = match &job_run {
+        JobRun::Command { argv, cwd, env } => {
+            let mut command = Command::new(&argv[0]);
+            command.args(&argv[1..]);
+            command.envs(env);
+            if let Some(cwd) = cwd {
+                command.current_dir(cwd);
+            }
+            command
+        }
+        JobRun::Shell => {
+            let Some(line) = job.input.get("command").and_then(Value::as_str) else {
+                return failed("the shell type needs input {\"command\": \"LINE\"}".into());
+            };
+            let mut command = Command::new("sh");
+            command.arg("-c").arg(line);
+            command
+        }
+        JobRun::Handler { name } => {
+            return failed(format!("`{name}` is a handler, not a command"));
+        }
+    };
+    command
+        .env("RUNWAY_JOB_ID", job.id.to_string())
+        .env("RUNWAY_ATTEMPT", job.attempt.to_string())
+        .env("RUNWAY_INPUT", &input_path)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .kill_on_drop(true);
+    crate::stop::die_with_parent(&mut command);
+
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(error) => {
+            let program = match &job_run {
+                JobRun::Command { argv, .. } => argv[0].clone(),
+                _ => "sh".to_string(),
+            };
+            return failed(format!("cannot start `{program}`: {error}"));
+        }
+    };
+    let group = child.id().map(|pid| Pid::from_raw(pid as i32));
+
+    let stdin = child.stdin.take();
+    let stdin_task = tokio::spawn(async move {
+        if let Some(mut stdin) = stdin {
+            // A command that does not read its input closes the pipe: not an error.
+            let _ = stdin.write_all(&input_json).await;
+            let _ = stdin.shutdown().await;
+        }
+    });
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let stdout_task = tokio::spawn(read_stdout(BufReader::new(stdout), reporter.clone()));
+    let stderr_task = tokio::spawn(read_stderr(BufReader::new(stderr), reporter.clone()));
+
+    let ended = wait_or_stop(&mut child, group, timeout, kill_grace, stop).await;
+    // No orphans: whatever the command left behind in its group ends with it, which also
+    // closes the pipes the readers wait on.
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGKILL);
+    }
+    let _ = stdin_task.await;
+    let output = stdout_task.await.unwrap_or(None);
+    let _ = stderr_task.await;
+
+    match ended {
+        Ended::Exited(status) if status.success() => RunResult::Succeeded { output },
+        Ended::Exited(status) => RunResult::Failed {
+            error: describe_exit(status),
+            output,
+        },
+        Ended::TimedOut(limit) => RunResult::Failed {
+            error: format!("timed out after {}", humantime::format_duration(limit)),
+            output,
+        },
+        Ended::Stopped(reason) => RunResult::Stopped(reason),
+        Ended::WaitFailed(error) => failed(format!("lost track of the process: {error}")),
+    }
+}
+
+fn failed(error: String) -> RunResult {
+    RunResult::Failed {
+        error,
+        output: None,
+    }
+}
+
+enum Ended {
+    Exited(ExitStatus),
+    TimedOut(Duration),
+    Stopped(StopReason),
+    WaitFailed(std::io::Error),
+}
+
+async fn wait_or_stop(
+    child: &mut Child,
+    group: Option<Pid>,
+    timeout: Option<Duration>,
+    kill_grace: Duration,
+    stop: &StopSignal,
+) -> Ended {
+    let deadline = async {
+        match timeout {
+            Some(limit) => tokio::time::sleep(limit).await,
+            None => std::future::pending().await,
+        }
+    };
+    let why = tokio::select! {
+        status = child.wait() => {
+            return match status {
+                Ok(status) => Ended::Exited(status),
+                Err(error) => Ended::WaitFailed(error),
+            };
+        }
+        () = deadline => Ended::TimedOut(timeout.unwrap_or_default()),
+        reason = stop.stopped() => Ended::Stopped(reason),
+    };
+    terminate_group(child, group, kill_grace).await;
+    why
+}
+
+/// SIGTERM to the group, then SIGKILL once the grace period is over.
+async fn terminate_group(child: &mut Child, group: Option<Pid>, kill_grace: Duration) {
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGTERM);
+    }
+    if tokio::time::timeout(kill_grace, child.wait())
+        .await
+        .is_err()
+    {
+        if let Some(group) = group {
+            let _ = killpg(group, Signal::SIGKILL);
+        }
+        let _ = child.wait().await;
+    }
+}
+
+fn describe_exit(status: ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    if let Some(code) = status.code() {
+        return format!("exited with status {code}");
+    }
+    match status
+        .signal()
+        .and_then(|number| Signal::try_from(number).ok())
+    {
+        Some(signal) => format!("killed by signal {}", signal.as_str()),
+        None => format!("ended abnormally ({status})"),
+    }
+}
+
+/// Reads stdout: `::runway` lines are acted on, the rest is log. Returns the last output.
+async fn read_stdout(mut reader: impl AsyncBufRead + Unpin, reporter: Reporter) -> Option<Value> {
+    let mut output = None;
+    let mut buffer = Vec::new();
+    while read_line_bounded(&mut reader, &mut buffer, MAX_LINE_BYTES).await {
+        let line = String::from_utf8_lossy(&buffer);
+        let line = line.trim_end_matches(['\n', '\r']);
+        match parse_line(line) {
+            Line::Text => reporter.log_line(line),
+            Line::Message(message) => {
+                if let Some(fraction) = message.progress {
+                    reporter.progress(crate::job::Progress {
+                        fraction,
+                        message: message.message.clone(),
+                    });
+                } else if let Some(text) = &message.message {
+                    reporter.log_line(text);
+                }
+                if message.output.is_some() {
+                    output = message.output;
+                }
+            }
+            Line::Malformed(reason) => {
+                reporter.log_line(line);
+                reporter.log_line(&format!("[runway: ignored the line above: {reason}]"));
+            }
+        }
+    }
+    output
+}
+
+async fn read_stderr(mut reader: impl AsyncBufRead + Unpin, reporter: Reporter) {
+    let mut buffer = Vec::new();
+    while read_line_bounded(&mut reader, &mut buffer, MAX_LINE_BYTES).await {
+        let line = String::from_utf8_lossy(&buffer);
+        reporter.log_line(line.trim_end_matches(['\n', '\r']));
+    }
+}
+
+/// Reads one line (or the first `max` bytes of a longer one) into `buffer`. False at the end.
+pub async fn read_line_bounded(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    buffer: &mut Vec<u8>,
+    max: usize,
+) -> bool {
+    buffer.clear();
+    loop {
+        let available = match reader.fill_buf().await {
+            Ok(available) => available,
+            Err(_) => return !buffer.is_empty(),
+        };
+        if available.is_empty() {
+            return !buffer.is_empty();
+        }
+        let room = max - buffer.len();
+        let (take, done) = match available.iter().position(|&byte| byte == b'\n') {
+            Some(newline) if newline < room => (newline + 1, true),
+            _ if available.len() >= room => (room, true),
+            _ => (available.len(), false),
+        };
+        buffer.extend_from_slice(&available[..take]);
+        reader.consume(take);
+        if done {
+            return true;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn lines(input: &[u8], max: usize) -> Vec<String> {
+        let mut reader = BufReader::with_capacity(4, input);
+        let mut buffer = Vec::new();
+        let mut lines = Vec::new();
+        while read_line_bounded(&mut reader, &mut buffer, max).await {
+            lines.push(String::from_utf8_lossy(&buffer).into_owned());
+        }
+        lines
+    }
+
+    #[tokio::test]
+    async fn lines_are_split_at_newlines_and_at_the_bound() {
+        assert_eq!(lines(b"ab\ncd\n", 100).await, vec!["ab\n", "cd\n"]);
+        assert_eq!(lines(b"ab\ncd", 100).await, vec!["ab\n", "cd"]);
+        assert_eq!(
+            lines(b"abcdefgh\nx\n", 3).await,
+            vec!["abc", "def", "gh\n", "x\n"]
+        );
+        assert!(lines(b"", 3).await.is_empty());
+    }
+}

@@ -1,0 +1,243 @@
+//! The storage interface. Every backend (SQLite now, PostgreSQL later) implements [`Store`] and
+//! passes the behavioural suite in `testkit`, so the engine never knows which one it runs on.
+//!
+//! Invariants every backend keeps:
+//! - Each write is one transaction: it happens whole or not at all, and its events are written
+//!   in the same transaction.
+//! - Every change of a job is guarded by the status (and, for a runner's writes, the attempt
+//!   and worker) the caller expects; a guard that does not hold changes nothing and says so.
+//! - A write returns only after it is durable as the backend documents.
+
+use async_trait::async_trait;
+use serde_json::Value;
+
+use crate::clock::Timestamp;
+use crate::event::Event;
+use crate::job::{Job, JobId, JobStatus, NewJob, Progress};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (I/O, corruption, a bug in a query). Not the caller's fault.
+    #[error("storage failed: {0}")]
+    Backend(String),
+    /// The store is closing; the write was not made.
+    #[error("storage is shutting down")]
+    Closed,
+}
+
+/// Filters for listing jobs, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct JobListParams {
+    pub statuses: Vec<JobStatus>,
+    pub job_types: Vec<String>,
+    pub queues: Vec<String>,
+    /// Only jobs with an id lower than this (the previous page's last id).
+    pub before: Option<JobId>,
+    pub limit: u32,
+}
+
+/// Take up to `limit` due jobs of one queue to run them.
+#[derive(Debug, Clone)]
+pub struct JobClaimParams {
+    pub queue: String,
+    /// Only jobs of these types: a worker never takes a job it cannot run.
+    pub job_types: Vec<String>,
+    pub limit: u32,
+    pub worker: String,
+    pub now: Timestamp,
+    pub lease_until: Timestamp,
+}
+
+/// Which running attempt a runner's write is about: the fencing token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRef {
+    pub id: JobId,
+    pub attempt: u32,
+    pub worker: String,
+}
+
+/// How a running attempt ended.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Succeeded {
+        output: Option<Value>,
+    },
+    /// `retry_at` is set when attempts remain: the job becomes `scheduled` for then.
+    Failed {
+        error: String,
+        output: Option<Value>,
+        retry_at: Option<Timestamp>,
+    },
+    Cancelled {
+        error: String,
+    },
+    /// The lease ran out; `requeue` when attempts remain, otherwise failed with `error`.
+    Rescued {
+        error: String,
+        requeue: bool,
+    },
+    /// The runner stopped without an outcome (shutdown): queued again, attempt not counted.
+    HandedBack,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobFinishParams {
+    pub attempt: AttemptRef,
+    pub outcome: Outcome,
+    pub now: Timestamp,
+}
+
+/// Answer to a lease renewal for one attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LeaseState {
+    /// Renewed; keep running.
+    Held,
+    /// Renewed, and a user asked to cancel the job: stop it.
+    CancelRequested,
+    /// The attempt is no longer this worker's (rescued, finished): stop and write nothing.
+    Lost,
+}
+
+/// What a cancel request did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CancelOutcome {
+    /// It was not running: it is now cancelled.
+    Cancelled(Job),
+    /// It is running: `cancel_requested` is set and its runner must stop it.
+    Requested(Job),
+    /// It had already ended; nothing changed.
+    AlreadyTerminal(Job),
+    NotFound,
+}
+
+/// A slice of a job's stored log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogChunk {
+    pub offset: u64,
+    pub data: String,
+    /// Total bytes stored so far.
+    pub size: u64,
+}
+
+/// A queue's counts by status and its pause flag.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueStats {
+    pub name: String,
+    pub paused: bool,
+    pub queued: u64,
+    pub scheduled: u64,
+    pub running: u64,
+    pub waiting: u64,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+}
+
+/// An API token as stored: only its hash, looked up by a public prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub prefix: String,
+    pub hash: Vec<u8>,
+    pub role: String,
+    pub name: String,
+    pub created_at: Timestamp,
+}
+
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Inserts every job and its `submitted` event in one transaction, in order.
+    async fn job_insert_many(
+        &self,
+        jobs: Vec<NewJob>,
+        now: Timestamp,
+    ) -> Result<Vec<Job>, StoreError>;
+
+    async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>, StoreError>;
+
+    /// Moves up to `limit` due `queued`/`scheduled` jobs of the queue to `running`, highest
+    /// priority then oldest first, counting an attempt and setting the lease. Claims nothing
+    /// from a paused queue.
+    async fn job_claim(&self, params: JobClaimParams) -> Result<Vec<Job>, StoreError>;
+
+    /// Extends the leases of the given running attempts; one answer per attempt, in order.
+    async fn job_lease_renew(
+        &self,
+        attempts: Vec<AttemptRef>,
+        lease_until: Timestamp,
+    ) -> Result<Vec<LeaseState>, StoreError>;
+
+    /// Ends a running attempt, guarded by status `running`, attempt and worker. `None` when the
+    /// guard did not hold (the attempt is stale) and nothing changed.
+    async fn job_finish(&self, params: JobFinishParams) -> Result<Option<Job>, StoreError>;
+
+    /// Many finishes in one transaction; one answer per finish, in order.
+    async fn job_finish_many(
+        &self,
+        params: Vec<JobFinishParams>,
+    ) -> Result<Vec<Option<Job>>, StoreError>;
+
+    /// Records progress of a running attempt (guarded like `job_finish`); false when stale.
+    async fn job_progress_set(
+        &self,
+        attempt: AttemptRef,
+        progress: Progress,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+
+    async fn job_cancel(&self, id: JobId, now: Timestamp) -> Result<CancelOutcome, StoreError>;
+
+    /// Running attempts whose lease ended before `now`.
+    async fn job_list_lease_expired(&self, now: Timestamp) -> Result<Vec<Job>, StoreError>;
+
+    /// Every running attempt, whoever holds it. At start, a store that is the only process on
+    /// its data (SQLite) hands all of them back as rescued.
+    async fn job_list_running(&self) -> Result<Vec<Job>, StoreError>;
+
+    /// Moves due `scheduled` jobs to `queued`; returns the queues that got jobs.
+    async fn job_promote_due(&self, now: Timestamp) -> Result<Vec<String>, StoreError>;
+
+    /// The earliest `run_at` of a scheduled job in the queue, to sleep exactly until then.
+    async fn job_next_run_at(&self, queue: &str) -> Result<Option<Timestamp>, StoreError>;
+
+    /// Appends text to the log of a running attempt, guarded like `job_finish`. Keeps at most
+    /// `limit` bytes per job; the first append past it stores `truncated_note` instead.
+    async fn log_append(
+        &self,
+        attempt: AttemptRef,
+        text: String,
+        limit: u64,
+        truncated_note: String,
+    ) -> Result<bool, StoreError>;
+
+    /// Up to `max_bytes` of the log from `offset` (rounded to a character boundary).
+    async fn log_read(
+        &self,
+        id: JobId,
+        offset: u64,
+        max_bytes: u64,
+    ) -> Result<LogChunk, StoreError>;
+
+    /// Stats for every queue that has jobs or a stored pause flag.
+    async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError>;
+
+    async fn queue_set_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError>;
+
+    async fn queue_paused(&self, queue: &str) -> Result<bool, StoreError>;
+
+    /// Events after `after_seq`, oldest first.
+    async fn event_list(
+        &self,
+        after_seq: i64,
+        job: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError>;
+
+    async fn token_insert(&self, token: TokenRecord) -> Result<TokenRecord, StoreError>;
+
+    async fn token_find(&self, prefix: &str) -> Result<Option<TokenRecord>, StoreError>;
+
+    async fn token_count(&self) -> Result<u64, StoreError>;
+}

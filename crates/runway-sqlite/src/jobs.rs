@@ -1,0 +1,798 @@
+//! The [`Store`] operations as SQL. Every change of a job repeats the status guard of the
+//! transition it makes (`WHERE id = ? AND status = ?`, plus attempt and worker for a runner's
+//! writes) and writes its event in the same transaction.
+
+use async_trait::async_trait;
+use runway_core::clock::{Timestamp, millis_to_timestamp};
+use runway_core::event::{Event, EventKind};
+use runway_core::job::{Job, JobId, JobInput, JobStatus, NewJob, Progress};
+use runway_core::store::{
+    AttemptRef, CancelOutcome, JobClaimParams, JobFinishParams, JobListParams, LeaseState,
+    LogChunk, Outcome, QueueStats, Store, StoreError, TokenRecord,
+};
+use rusqlite::{Connection, OptionalExtension, Row, params};
+use serde_json::{Value, json};
+
+use crate::SqliteStore;
+
+const JOB_COLUMNS: &str = "id, job_type, queue, status, priority, input, output, error, progress, \
+     progress_message, attempt, max_attempts, parent_id, retry_of, cancel_requested, created_at, \
+     run_at, started_at, finished_at, lease_until, worker, log_size";
+
+fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
+    let status: String = row.get(3)?;
+    let input: String = row.get(5)?;
+    let output: Option<String> = row.get(6)?;
+    let progress: Option<f64> = row.get(8)?;
+    Ok(Job {
+        id: JobId(row.get(0)?),
+        job_type: row.get(1)?,
+        queue: row.get(2)?,
+        status: status.parse().map_err(|message: String| {
+            rusqlite::Error::FromSqlConversionFailure(
+                3,
+                rusqlite::types::Type::Text,
+                message.into(),
+            )
+        })?,
+        priority: row.get(4)?,
+        input: parse_json(&input),
+        output: output.as_deref().map(parse_json),
+        error: row.get(7)?,
+        progress: progress.map(|fraction| Progress {
+            fraction,
+            message: row.get(9).ok().flatten(),
+        }),
+        attempt: row.get(10)?,
+        max_attempts: row.get(11)?,
+        parent: row.get::<_, Option<i64>>(12)?.map(JobId),
+        retry_of: row.get::<_, Option<i64>>(13)?.map(JobId),
+        cancel_requested: row.get(14)?,
+        created_at: millis_to_timestamp(row.get(15)?),
+        run_at: millis_to_timestamp(row.get(16)?),
+        started_at: row.get::<_, Option<i64>>(17)?.map(millis_to_timestamp),
+        finished_at: row.get::<_, Option<i64>>(18)?.map(millis_to_timestamp),
+        lease_until: row.get::<_, Option<i64>>(19)?.map(millis_to_timestamp),
+        worker: row.get(20)?,
+        log_size: row.get::<_, i64>(21)? as u64,
+    })
+}
+
+fn parse_json(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+fn millis(at: Timestamp) -> i64 {
+    at.timestamp_millis()
+}
+
+fn insert_event(
+    connection: &Connection,
+    job_id: JobId,
+    at: Timestamp,
+    kind: EventKind,
+    status: JobStatus,
+    data: &Value,
+) -> rusqlite::Result<()> {
+    let mut statement = connection.prepare_cached(
+        "INSERT INTO events (job_id, at, kind, status, data) VALUES (?1, ?2, ?3, ?4, ?5)",
+    )?;
+    statement.execute(params![
+        job_id.0,
+        millis(at),
+        kind.as_str(),
+        status.as_str(),
+        data.to_string()
+    ])?;
+    Ok(())
+}
+
+fn get_job(connection: &Connection, id: JobId) -> rusqlite::Result<Option<Job>> {
+    let mut statement =
+        connection.prepare_cached(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?1"))?;
+    statement.query_row([id.0], job_from_row).optional()
+}
+
+/// Reads the job if `attempt` still holds it: running, same attempt, same worker.
+fn held_job(connection: &Connection, attempt: &AttemptRef) -> rusqlite::Result<Option<Job>> {
+    Ok(get_job(connection, attempt.id)?.filter(|job| {
+        job.status == JobStatus::Running
+            && job.attempt == attempt.attempt
+            && job.worker.as_deref() == Some(attempt.worker.as_str())
+    }))
+}
+
+fn finish(connection: &Connection, params: &JobFinishParams) -> rusqlite::Result<Option<Job>> {
+    let Some(job) = held_job(connection, &params.attempt)? else {
+        return Ok(None);
+    };
+    let now = millis(params.now);
+    let cancelled_meanwhile = "cancelled by request".to_string();
+    // A job whose cancel was requested never goes back to a queue.
+    let (input, kind, error, output, run_at, attempt_delta) = match &params.outcome {
+        Outcome::Succeeded { output } => (
+            JobInput::Succeed,
+            EventKind::Succeeded,
+            None,
+            output.clone(),
+            None,
+            0,
+        ),
+        Outcome::Failed {
+            error,
+            output,
+            retry_at: Some(at),
+        } if !job.cancel_requested => (
+            JobInput::Fail { retry: true },
+            EventKind::RetryScheduled,
+            Some(error.clone()),
+            output.clone(),
+            Some(millis(*at)),
+            0,
+        ),
+        Outcome::Failed { error, output, .. } => (
+            JobInput::Fail { retry: false },
+            EventKind::Failed,
+            Some(error.clone()),
+            output.clone(),
+            None,
+            0,
+        ),
+        Outcome::Cancelled { error } => (
+            JobInput::Cancel,
+            EventKind::Cancelled,
+            Some(error.clone()),
+            None,
+            None,
+            0,
+        ),
+        Outcome::Rescued { .. } | Outcome::HandedBack if job.cancel_requested => (
+            JobInput::Cancel,
+            EventKind::Cancelled,
+            Some(cancelled_meanwhile),
+            None,
+            None,
+            0,
+        ),
+        Outcome::Rescued { error, requeue } => (
+            JobInput::Rescue { retry: *requeue },
+            if *requeue {
+                EventKind::Rescued
+            } else {
+                EventKind::Failed
+            },
+            Some(error.clone()),
+            None,
+            Some(now),
+            0,
+        ),
+        Outcome::HandedBack => (
+            JobInput::HandBack,
+            EventKind::HandedBack,
+            None,
+            None,
+            Some(now),
+            -1,
+        ),
+    };
+    let next = job
+        .status
+        .apply(input)
+        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+    let finished_at = next.is_terminal().then_some(now);
+    let output_text = output.as_ref().map(Value::to_string);
+    let changed = connection
+        .prepare_cached(
+            "UPDATE jobs SET status = ?1, error = coalesce(?2, error), output = coalesce(?3, output),
+                 run_at = coalesce(?4, run_at), finished_at = ?5, attempt = attempt + ?6,
+                 lease_until = NULL, worker = CASE WHEN ?5 IS NULL THEN NULL ELSE worker END
+             WHERE id = ?7 AND status = 'running' AND attempt = ?8 AND worker = ?9",
+        )?
+        .execute(params![
+            next.as_str(),
+            error,
+            output_text,
+            run_at,
+            finished_at,
+            attempt_delta,
+            job.id.0,
+            params.attempt.attempt,
+            params.attempt.worker
+        ])?;
+    if changed == 0 {
+        return Ok(None);
+    }
+    let mut data = json!({"attempt": job.attempt});
+    if let Some(error) = &error {
+        data["error"] = json!(error);
+    }
+    if let Some(at) = run_at.filter(|_| next == JobStatus::Scheduled) {
+        data["run_at"] = json!(millis_to_timestamp(at));
+    }
+    insert_event(connection, job.id, params.now, kind, next, &data)?;
+    get_job(connection, job.id)
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn job_insert_many(
+        &self,
+        jobs: Vec<NewJob>,
+        now: Timestamp,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.writer
+            .write(move |connection| {
+                let mut inserted = Vec::with_capacity(jobs.len());
+                let mut statement = connection.prepare_cached(&format!(
+                    "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
+                         parent_id, retry_of, created_at, run_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING {JOB_COLUMNS}"
+                ))?;
+                for job in jobs {
+                    let row = statement.query_row(
+                        params![
+                            job.job_type,
+                            job.queue,
+                            job.status.as_str(),
+                            job.priority,
+                            job.input.to_string(),
+                            job.max_attempts,
+                            job.parent.map(|id| id.0),
+                            job.retry_of.map(|id| id.0),
+                            millis(now),
+                            millis(job.run_at)
+                        ],
+                        job_from_row,
+                    )?;
+                    let mut data = json!({"type": row.job_type, "queue": row.queue});
+                    if let Some(old) = row.retry_of {
+                        data["retry_of"] = json!(old.0);
+                    }
+                    insert_event(
+                        connection,
+                        row.id,
+                        now,
+                        EventKind::Submitted,
+                        row.status,
+                        &data,
+                    )?;
+                    inserted.push(row);
+                }
+                Ok(inserted)
+            })
+            .await
+    }
+
+    async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.readers
+            .read(move |connection| get_job(connection, id))
+            .await
+    }
+
+    async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                let statuses: Vec<&str> = params.statuses.iter().map(|s| s.as_str()).collect();
+                let mut statement = connection.prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs
+                     WHERE (?1 = '[]' OR status IN (SELECT value FROM json_each(?1)))
+                       AND (?2 = '[]' OR job_type IN (SELECT value FROM json_each(?2)))
+                       AND (?3 = '[]' OR queue IN (SELECT value FROM json_each(?3)))
+                       AND (?4 IS NULL OR id < ?4)
+                     ORDER BY id DESC LIMIT ?5"
+                ))?;
+                let rows = statement.query_map(
+                    params![
+                        json!(statuses).to_string(),
+                        json!(params.job_types).to_string(),
+                        json!(params.queues).to_string(),
+                        params.before.map(|id| id.0),
+                        params.limit
+                    ],
+                    job_from_row,
+                )?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn job_claim(&self, params: JobClaimParams) -> Result<Vec<Job>, StoreError> {
+        self.writer
+            .write(move |connection| {
+                let mut statement = connection.prepare_cached(&format!(
+                    "UPDATE jobs SET status = 'running', attempt = attempt + 1, started_at = ?1,
+                         lease_until = ?2, worker = ?3, progress = NULL, progress_message = NULL,
+                         error = NULL
+                     WHERE id IN (
+                         SELECT id FROM jobs
+                         WHERE queue = ?4 AND status IN ('queued', 'scheduled') AND run_at <= ?1
+                           AND job_type IN (SELECT value FROM json_each(?5))
+                         ORDER BY priority DESC, id LIMIT ?6)
+                       AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?4 AND paused = 1)
+                     RETURNING {JOB_COLUMNS}"
+                ))?;
+                let mut jobs = statement
+                    .query_map(
+                        params![
+                            millis(params.now),
+                            millis(params.lease_until),
+                            params.worker,
+                            params.queue,
+                            json!(params.job_types).to_string(),
+                            params.limit
+                        ],
+                        job_from_row,
+                    )?
+                    .collect::<rusqlite::Result<Vec<Job>>>()?;
+                jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+                for job in &jobs {
+                    let data = json!({"attempt": job.attempt, "worker": params.worker});
+                    insert_event(
+                        connection,
+                        job.id,
+                        params.now,
+                        EventKind::Started,
+                        job.status,
+                        &data,
+                    )?;
+                }
+                Ok(jobs)
+            })
+            .await
+    }
+
+    async fn job_lease_renew(
+        &self,
+        attempts: Vec<AttemptRef>,
+        lease_until: Timestamp,
+    ) -> Result<Vec<LeaseState>, StoreError> {
+        self.writer
+            .write(move |connection| {
+                let mut statement = connection.prepare_cached(
+                    "UPDATE jobs SET lease_until = ?1
+                     WHERE id = ?2 AND status = 'running' AND attempt = ?3 AND worker = ?4
+                     RETURNING cancel_requested",
+                )?;
+                attempts
+                    .iter()
+                    .map(|attempt| {
+                        let cancel: Option<bool> = statement
+                            .query_row(
+                                params![
+                                    millis(lease_until),
+                                    attempt.id.0,
+                                    attempt.attempt,
+                                    attempt.worker
+                                ],
+                                |row| row.get(0),
+                            )
+                            .optional()?;
+                        Ok(match cancel {
+                            None => LeaseState::Lost,
+                            Some(true) => LeaseState::CancelRequested,
+                            Some(false) => LeaseState::Held,
+                        })
+                    })
+                    .collect()
+            })
+            .await
+    }
+
+    async fn job_finish(&self, params: JobFinishParams) -> Result<Option<Job>, StoreError> {
+        self.writer
+            .write(move |connection| finish(connection, &params))
+            .await
+    }
+
+    async fn job_finish_many(
+        &self,
+        params: Vec<JobFinishParams>,
+    ) -> Result<Vec<Option<Job>>, StoreError> {
+        self.writer
+            .write(move |connection| {
+                params
+                    .iter()
+                    .map(|params| finish(connection, params))
+                    .collect()
+            })
+            .await
+    }
+
+    async fn job_progress_set(
+        &self,
+        attempt: AttemptRef,
+        progress: Progress,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |connection| {
+                let changed = connection
+                    .prepare_cached(
+                        "UPDATE jobs SET progress = ?1, progress_message = ?2
+                         WHERE id = ?3 AND status = 'running' AND attempt = ?4 AND worker = ?5",
+                    )?
+                    .execute(params![
+                        progress.fraction,
+                        progress.message,
+                        attempt.id.0,
+                        attempt.attempt,
+                        attempt.worker
+                    ])?;
+                if changed == 0 {
+                    return Ok(false);
+                }
+                let data = json!({"fraction": progress.fraction, "message": progress.message});
+                insert_event(
+                    connection,
+                    attempt.id,
+                    now,
+                    EventKind::Progress,
+                    JobStatus::Running,
+                    &data,
+                )?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn job_cancel(&self, id: JobId, now: Timestamp) -> Result<CancelOutcome, StoreError> {
+        self.writer
+            .write(move |connection| {
+                let Some(job) = get_job(connection, id)? else {
+                    return Ok(CancelOutcome::NotFound);
+                };
+                if job.status.is_terminal() {
+                    return Ok(CancelOutcome::AlreadyTerminal(job));
+                }
+                if job.status == JobStatus::Running {
+                    connection
+                        .prepare_cached(
+                            "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND status = 'running'",
+                        )?
+                        .execute([id.0])?;
+                    insert_event(connection, id, now, EventKind::CancelRequested, JobStatus::Running, &json!({"attempt": job.attempt}))?;
+                    let job = get_job(connection, id)?.expect("the job was just read");
+                    return Ok(CancelOutcome::Requested(job));
+                }
+                let next = job
+                    .status
+                    .apply(JobInput::Cancel)
+                    .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
+                connection
+                    .prepare_cached(
+                        "UPDATE jobs SET status = ?1, finished_at = ?2, error = 'cancelled by request',
+                             cancel_requested = 1
+                         WHERE id = ?3 AND status = ?4",
+                    )?
+                    .execute(params![next.as_str(), millis(now), id.0, job.status.as_str()])?;
+                insert_event(connection, id, now, EventKind::Cancelled, next, &json!({"attempt": job.attempt}))?;
+                let job = get_job(connection, id)?.expect("the job was just read");
+                Ok(CancelOutcome::Cancelled(job))
+            })
+            .await
+    }
+
+    async fn job_list_lease_expired(&self, now: Timestamp) -> Result<Vec<Job>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                let mut statement = connection.prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'running' AND lease_until < ?1"
+                ))?;
+                let rows = statement.query_map([millis(now)], job_from_row)?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn job_list_running(&self) -> Result<Vec<Job>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                let mut statement = connection.prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'running'"
+                ))?;
+                let rows = statement.query_map([], job_from_row)?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn job_promote_due(&self, now: Timestamp) -> Result<Vec<String>, StoreError> {
+        self.writer
+            .write(move |connection| {
+                let promoted: Vec<(i64, String)> = connection
+                    .prepare_cached(
+                        "UPDATE jobs SET status = 'queued' WHERE status = 'scheduled' AND run_at <= ?1
+                         RETURNING id, queue",
+                    )?
+                    .query_map([millis(now)], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut queues = Vec::new();
+                for (id, queue) in promoted {
+                    insert_event(connection, JobId(id), now, EventKind::Promoted, JobStatus::Queued, &json!({}))?;
+                    if !queues.contains(&queue) {
+                        queues.push(queue);
+                    }
+                }
+                Ok(queues)
+            })
+            .await
+    }
+
+    async fn job_next_run_at(&self, queue: &str) -> Result<Option<Timestamp>, StoreError> {
+        let queue = queue.to_string();
+        self.readers
+            .read(move |connection| {
+                let next: Option<i64> = connection
+                    .prepare_cached(
+                        "SELECT min(run_at) FROM jobs WHERE queue = ?1 AND status = 'scheduled'",
+                    )?
+                    .query_row([queue], |row| row.get(0))?;
+                Ok(next.map(millis_to_timestamp))
+            })
+            .await
+    }
+
+    async fn log_append(
+        &self,
+        attempt: AttemptRef,
+        text: String,
+        limit: u64,
+        truncated_note: String,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |connection| {
+                let Some(job) = held_job(connection, &attempt)? else {
+                    return Ok(false);
+                };
+                if job.log_size >= limit {
+                    return Ok(true);
+                }
+                let room = (limit - job.log_size) as usize;
+                let data = if text.len() <= room {
+                    text
+                } else {
+                    let mut cut = room;
+                    while !text.is_char_boundary(cut) {
+                        cut -= 1;
+                    }
+                    let mut kept = text[..cut].to_string();
+                    if !kept.is_empty() && !kept.ends_with('\n') {
+                        kept.push('\n');
+                    }
+                    kept.push_str(&truncated_note);
+                    kept
+                };
+                connection
+                    .prepare_cached(
+                        "INSERT INTO job_logs (job_id, offset, size, data) VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![
+                        job.id.0,
+                        job.log_size as i64,
+                        data.len() as i64,
+                        data
+                    ])?;
+                connection
+                    .prepare_cached("UPDATE jobs SET log_size = log_size + ?1 WHERE id = ?2")?
+                    .execute(params![data.len() as i64, job.id.0])?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn log_read(
+        &self,
+        id: JobId,
+        offset: u64,
+        max_bytes: u64,
+    ) -> Result<LogChunk, StoreError> {
+        self.readers
+            .read(move |connection| {
+                let size: i64 = connection
+                    .prepare_cached("SELECT log_size FROM jobs WHERE id = ?1")?
+                    .query_row([id.0], |row| row.get(0))
+                    .optional()?
+                    .unwrap_or(0);
+                let size = size as u64;
+                let start = offset.min(size);
+                let mut statement = connection.prepare_cached(
+                    "SELECT offset, data FROM job_logs
+                     WHERE job_id = ?1 AND offset + size > ?2 AND offset < ?2 + ?3
+                     ORDER BY offset",
+                )?;
+                let chunks = statement
+                    .query_map(params![id.0, start as i64, max_bytes as i64], |row| {
+                        Ok((row.get::<_, i64>(0)? as u64, row.get::<_, String>(1)?))
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                let Some((first_offset, _)) = chunks.first() else {
+                    return Ok(LogChunk {
+                        offset: start,
+                        data: String::new(),
+                        size,
+                    });
+                };
+                let first_offset = *first_offset;
+                let joined: String = chunks.into_iter().map(|(_, data)| data).collect();
+                let mut from = (start - first_offset) as usize;
+                while from < joined.len() && !joined.is_char_boundary(from) {
+                    from += 1;
+                }
+                let mut to = (from + max_bytes as usize).min(joined.len());
+                while to > from && !joined.is_char_boundary(to) {
+                    to -= 1;
+                }
+                Ok(LogChunk {
+                    offset: first_offset + from as u64,
+                    data: joined[from..to].to_string(),
+                    size,
+                })
+            })
+            .await
+    }
+
+    async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                let mut stats: Vec<QueueStats> = Vec::new();
+                let entry = |stats: &mut Vec<QueueStats>, name: &str| -> usize {
+                    match stats.iter().position(|queue| queue.name == name) {
+                        Some(index) => index,
+                        None => {
+                            stats.push(QueueStats {
+                                name: name.to_string(),
+                                ..QueueStats::default()
+                            });
+                            stats.len() - 1
+                        }
+                    }
+                };
+                let counts: Vec<(String, String, i64)> = connection
+                    .prepare_cached(
+                        "SELECT queue, status, count(*) FROM jobs GROUP BY queue, status",
+                    )?
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for (queue, status, count) in counts {
+                    let index = entry(&mut stats, &queue);
+                    let count = count as u64;
+                    let queue = &mut stats[index];
+                    match status.as_str() {
+                        "queued" => queue.queued = count,
+                        "scheduled" => queue.scheduled = count,
+                        "running" => queue.running = count,
+                        "waiting" => queue.waiting = count,
+                        "succeeded" => queue.succeeded = count,
+                        "failed" => queue.failed = count,
+                        "cancelled" => queue.cancelled = count,
+                        _ => {}
+                    }
+                }
+                let paused: Vec<(String, bool)> = connection
+                    .prepare_cached("SELECT name, paused FROM queues")?
+                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                for (queue, is_paused) in paused {
+                    let index = entry(&mut stats, &queue);
+                    stats[index].paused = is_paused;
+                }
+                Ok(stats)
+            })
+            .await
+    }
+
+    async fn queue_set_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError> {
+        let queue = queue.to_string();
+        self.writer
+            .write(move |connection| {
+                connection
+                    .prepare_cached(
+                        "INSERT INTO queues (name, paused) VALUES (?1, ?2)
+                         ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
+                    )?
+                    .execute(params![queue, paused])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn queue_paused(&self, queue: &str) -> Result<bool, StoreError> {
+        let queue = queue.to_string();
+        self.readers
+            .read(move |connection| {
+                Ok(connection
+                    .prepare_cached("SELECT paused FROM queues WHERE name = ?1")?
+                    .query_row([queue], |row| row.get(0))
+                    .optional()?
+                    .unwrap_or(false))
+            })
+            .await
+    }
+
+    async fn event_list(
+        &self,
+        after_seq: i64,
+        job: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                let mut statement = connection.prepare_cached(
+                    "SELECT seq, job_id, at, kind, status, data FROM events
+                     WHERE seq > ?1 AND (?2 IS NULL OR job_id = ?2) ORDER BY seq LIMIT ?3",
+                )?;
+                let rows =
+                    statement.query_map(params![after_seq, job.map(|id| id.0), limit], |row| {
+                        let kind: String = row.get(3)?;
+                        let status: String = row.get(4)?;
+                        let data: String = row.get(5)?;
+                        Ok(Event {
+                            seq: row.get(0)?,
+                            job_id: JobId(row.get(1)?),
+                            at: millis_to_timestamp(row.get(2)?),
+                            kind: EventKind::parse(&kind).unwrap_or(EventKind::Progress),
+                            status: status.parse().unwrap_or(JobStatus::Queued),
+                            data: parse_json(&data),
+                        })
+                    })?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn token_insert(&self, token: TokenRecord) -> Result<TokenRecord, StoreError> {
+        self.writer
+            .write(move |connection| {
+                let id = connection
+                    .prepare_cached(
+                        "INSERT INTO tokens (prefix, hash, role, name, created_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
+                    )?
+                    .query_row(
+                        params![
+                            token.prefix,
+                            token.hash,
+                            token.role,
+                            token.name,
+                            millis(token.created_at)
+                        ],
+                        |row| row.get(0),
+                    )?;
+                Ok(TokenRecord { id, ..token })
+            })
+            .await
+    }
+
+    async fn token_find(&self, prefix: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let prefix = prefix.to_string();
+        self.readers
+            .read(move |connection| {
+                connection
+                    .prepare_cached(
+                        "SELECT id, prefix, hash, role, name, created_at FROM tokens WHERE prefix = ?1",
+                    )?
+                    .query_row([prefix], |row| {
+                        Ok(TokenRecord {
+                            id: row.get(0)?,
+                            prefix: row.get(1)?,
+                            hash: row.get(2)?,
+                            role: row.get(3)?,
+                            name: row.get(4)?,
+                            created_at: millis_to_timestamp(row.get(5)?),
+                        })
+                    })
+                    .optional()
+            })
+            .await
+    }
+
+    async fn token_count(&self) -> Result<u64, StoreError> {
+        self.readers
+            .read(move |connection| {
+                let count: i64 =
+                    connection.query_row("SELECT count(*) FROM tokens", [], |row| row.get(0))?;
+                Ok(count as u64)
+            })
+            .await
+    }
+}

@@ -1,0 +1,183 @@
+//! runway's [`Store`] on embedded SQLite (bundled, no system library).
+//!
+//! - WAL journal; one writer thread folds concurrent writes into group commits
+//!   (`BEGIN IMMEDIATE`, one fsync per batch); readers run in parallel on their own
+//!   connections.
+//! - `synchronous = FULL`: a write is acknowledged only after the WAL is synced, so an
+//!   acknowledged job survives a power cut or OS crash, not only a crash of runway.
+//! - The data directory is locked: one runway process per database, which is what lets a
+//!   starting server treat every `running` attempt as left behind by a dead one.
+//! - Migrations are embedded and run at open, tracked by `PRAGMA user_version`.
+//!
+//! This crate never decides policy (retries, backoff, who may run what): the engine does.
+
+mod jobs;
+mod writer;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use runway_core::StoreError;
+use rusqlite::{Connection, OpenFlags};
+
+use crate::writer::Writer;
+
+/// The database file inside the data directory.
+pub const DATABASE_FILE: &str = "runway.sqlite3";
+const LOCK_FILE: &str = "runway.lock";
+
+/// Migrations in order; the index + 1 is the schema version.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot create data directory {dir}: {source}")]
+    CreateDir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(
+        "data directory {dir} is in use by another runway process; stop it or choose another directory with --data"
+    )]
+    Locked { dir: PathBuf },
+    #[error("cannot open database {file}: {message}")]
+    Database { file: PathBuf, message: String },
+    #[error(
+        "database {file} has schema version {found}, newer than this runway knows ({known}); use a newer runway"
+    )]
+    TooNew {
+        file: PathBuf,
+        found: usize,
+        known: usize,
+    },
+}
+
+/// The SQLite store. Cheap to share behind an `Arc`.
+pub struct SqliteStore {
+    writer: Writer,
+    readers: ReadPool,
+    /// Held for the store's life: the OS lock on the data directory.
+    _lock: File,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database in `data_dir`, locks the directory and runs
+    /// pending migrations.
+    pub fn open(data_dir: &Path) -> Result<SqliteStore, OpenError> {
+        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::CreateDir {
+            dir: data_dir.to_path_buf(),
+            source,
+        })?;
+        let lock_path = data_dir.join(LOCK_FILE);
+        let lock = File::create(&lock_path).map_err(|source| OpenError::CreateDir {
+            dir: data_dir.to_path_buf(),
+            source,
+        })?;
+        if lock.try_lock().is_err() {
+            return Err(OpenError::Locked {
+                dir: data_dir.to_path_buf(),
+            });
+        }
+        let file = data_dir.join(DATABASE_FILE);
+        let database_error = |error: rusqlite::Error| OpenError::Database {
+            file: file.clone(),
+            message: error.to_string(),
+        };
+        let connection = Connection::open(&file).map_err(database_error)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA busy_timeout = 5000;
+                 PRAGMA temp_store = MEMORY;",
+            )
+            .map_err(database_error)?;
+        migrate(&connection, &file)?;
+        Ok(SqliteStore {
+            writer: Writer::start(connection),
+            readers: ReadPool {
+                file: file.clone(),
+                idle: Arc::new(Mutex::new(Vec::new())),
+            },
+            _lock: lock,
+        })
+    }
+}
+
+fn migrate(connection: &Connection, file: &Path) -> Result<(), OpenError> {
+    let database_error = |error: rusqlite::Error| OpenError::Database {
+        file: file.to_path_buf(),
+        message: error.to_string(),
+    };
+    let version: usize = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(database_error)?;
+    if version > MIGRATIONS.len() {
+        return Err(OpenError::TooNew {
+            file: file.to_path_buf(),
+            found: version,
+            known: MIGRATIONS.len(),
+        });
+    }
+    for (index, migration) in MIGRATIONS.iter().enumerate().skip(version) {
+        let sql = format!(
+            "BEGIN IMMEDIATE;\n{migration}\nPRAGMA user_version = {};\nCOMMIT;",
+            index + 1
+        );
+        connection.execute_batch(&sql).map_err(|error| {
+            let _ = connection.execute_batch("ROLLBACK");
+            database_error(error)
+        })?;
+    }
+    Ok(())
+}
+
+/// Read-only connections, opened on demand and reused; queries run on the blocking pool.
+struct ReadPool {
+    file: PathBuf,
+    idle: Arc<Mutex<Vec<Connection>>>,
+}
+
+impl ReadPool {
+    async fn read<R: Send + 'static>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let file = self.file.clone();
+        let idle = Arc::clone(&self.idle);
+        tokio::task::spawn_blocking(move || {
+            let pooled = idle
+                .lock()
+                .expect("reader pool lock is never poisoned")
+                .pop();
+            let connection = match pooled {
+                Some(connection) => connection,
+                None => {
+                    let connection = Connection::open_with_flags(
+                        &file,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )
+                    .map_err(backend)?;
+                    connection
+                        .execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
+                        .map_err(backend)?;
+                    connection
+                }
+            };
+            let result = query(&connection).map_err(backend);
+            let mut idle = idle.lock().expect("reader pool lock is never poisoned");
+            if idle.len() < 16 {
+                idle.push(connection);
+            }
+            result
+        })
+        .await
+        .map_err(|error| StoreError::Backend(format!("a read panicked: {error}")))?
+    }
+}
+
+fn backend(error: rusqlite::Error) -> StoreError {
+    StoreError::Backend(error.to_string())
+}

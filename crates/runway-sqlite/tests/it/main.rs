@@ -1,0 +1,71 @@
+//! The SQLite store against the shared behavioural suite, plus what only SQLite has.
+
+use std::sync::Arc;
+
+use runway_core::Store;
+use runway_core::testkit::run_store_suite;
+use runway_sqlite::{OpenError, SqliteStore};
+
+#[tokio::test]
+async fn sqlite_passes_the_store_suite() {
+    let dirs = std::sync::Mutex::new(Vec::new());
+    run_store_suite(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).unwrap();
+        dirs.lock().unwrap().push(dir);
+        async move { Arc::new(store) as Arc<dyn Store> }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_data_directory_serves_one_process_at_a_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = SqliteStore::open(dir.path()).unwrap();
+    match SqliteStore::open(dir.path()) {
+        Err(OpenError::Locked { .. }) => {}
+        Err(other) => panic!("expected a lock error, got {other}"),
+        Ok(_) => panic!("a second store opened the same directory"),
+    }
+    drop(first);
+    SqliteStore::open(dir.path()).expect("the lock is released with the store");
+}
+
+#[tokio::test]
+async fn concurrent_writes_all_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let now = runway_core::clock::millis_to_timestamp(1_700_000_000_000);
+    let mut tasks = Vec::new();
+    for n in 0..200 {
+        let store = Arc::clone(&store);
+        tasks.push(tokio::spawn(async move {
+            let job = runway_core::job::NewJob {
+                job_type: "a".into(),
+                queue: "q".into(),
+                priority: 0,
+                input: serde_json::json!({"n": n}),
+                max_attempts: 1,
+                status: runway_core::JobStatus::Queued,
+                run_at: now,
+                parent: None,
+                retry_of: None,
+            };
+            store
+                .job_insert_many(vec![job], now)
+                .await
+                .unwrap()
+                .remove(0)
+                .id
+        }));
+    }
+    let mut ids = Vec::new();
+    for task in tasks {
+        ids.push(task.await.unwrap());
+    }
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 200);
+    let stats = store.queue_stats().await.unwrap();
+    assert_eq!(stats[0].queued, 200);
+}
