@@ -89,13 +89,12 @@ async fn write_reports(
                 Err(error) => tracing::warn!(job = %attempt.id, %error, "could not store log"),
             }
         }
-        if let Some(progress) = progress {
-            if let Err(error) = store
+        if let Some(progress) = progress
+            && let Err(error) = store
                 .job_progress_set(attempt.clone(), progress, clock.now())
                 .await
-            {
-                tracing::warn!(job = %attempt.id, %error, "could not store progress");
-            }
+        {
+            tracing::warn!(job = %attempt.id, %error, "could not store progress");
         }
     }
 }

@@ -1,1 +1,114 @@
-//! placeholder
+//! runway's HTTP API: the `/v1` routes, bearer-token auth, JSON errors and the OpenAPI
+//! document generated from the same route table, so the two cannot drift apart.
+//!
+//! The only place core types become wire types (`convert`). Handlers call [`App`]
+//! operations; they never touch a store or a runner directly.
+
+pub mod auth;
+mod convert;
+pub mod error;
+pub mod json;
+mod routes;
+
+use std::future::Future;
+
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::get;
+use axum::{Json, Router};
+use runway_api::codes;
+use runway_core::App;
+use tokio::net::TcpListener;
+use utoipa::openapi::OpenApi;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::error::ApiError;
+
+/// What every request handler gets: the application value.
+#[derive(Clone)]
+pub struct ServerState {
+    pub app: App,
+}
+
+/// The API's routes and its OpenAPI document, built from one table.
+pub fn router(state: ServerState) -> Router {
+    let body_limit = state.app.config().server.body_limit;
+    let (v1, openapi) = api_routes().split_for_parts();
+    let openapi = document(openapi);
+    let v1 = v1
+        .route(
+            "/v1/openapi.json",
+            get(move || async move { Json(openapi) }),
+        )
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::require_token,
+        ));
+    Router::new()
+        .route("/healthz", get(routes::health::healthz))
+        .merge(v1)
+        .fallback(|| async {
+            ApiError::not_found("no such route; the API is described at /v1/openapi.json")
+        })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(
+                StatusCode::METHOD_NOT_ALLOWED,
+                codes::METHOD_NOT_ALLOWED,
+                "this route does not take that method; see /v1/openapi.json",
+            )
+        })
+        .layer(DefaultBodyLimit::max(body_limit))
+        .with_state(state)
+}
+
+/// The `/v1` routes that carry their OpenAPI description.
+fn api_routes() -> OpenApiRouter<ServerState> {
+    OpenApiRouter::new()
+        .routes(routes!(routes::jobs::submit_job, routes::jobs::list_jobs))
+        .routes(routes!(routes::jobs::submit_batch))
+        .routes(routes!(routes::jobs::get_job))
+        .routes(routes!(routes::jobs::job_log))
+        .routes(routes!(routes::jobs::cancel_job))
+        .routes(routes!(routes::jobs::retry_job))
+        .routes(routes!(routes::types::list_types))
+        .routes(routes!(routes::queues::list_queues))
+        .routes(routes!(routes::queues::pause_queue))
+        .routes(routes!(routes::queues::resume_queue))
+}
+
+/// The OpenAPI document: the routes' paths plus `/healthz`, security and metadata.
+pub fn openapi() -> OpenApi {
+    let (_, openapi) = api_routes().split_for_parts();
+    document(openapi)
+}
+
+fn document(mut openapi: OpenApi) -> OpenApi {
+    let (_, health) = OpenApiRouter::<ServerState>::new()
+        .routes(routes!(routes::health::healthz))
+        .split_for_parts();
+    openapi.merge(health);
+    openapi.info.title = "runway".into();
+    openapi.info.version = env!("CARGO_PKG_VERSION").into();
+    openapi.info.description = Some(
+        "A self-hosted job server. Every /v1 route needs `Authorization: Bearer <token>`.".into(),
+    );
+    let components = openapi.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        "bearer",
+        SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+    );
+    openapi
+}
+
+/// Serves the API on `listener` until `shutdown` completes, then finishes open requests.
+pub async fn serve(
+    listener: TcpListener,
+    state: ServerState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(state))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

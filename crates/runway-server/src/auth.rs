@@ -1,0 +1,115 @@
+//! Bearer tokens: at least 128 random bits, shown once, stored as a SHA-256 hash found by a
+//! public prefix, compared in constant time, never logged.
+
+use axum::extract::{Request, State};
+use axum::http::header::AUTHORIZATION;
+use axum::middleware::Next;
+use axum::response::Response;
+use rand::RngCore;
+use runway_core::store::TokenRecord;
+use runway_core::{Store, StoreError, Timestamp};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::ServerState;
+use crate::error::ApiError;
+
+const TOKEN_PREFIX: &str = "rwy_";
+const LOOKUP_LEN: usize = 12;
+
+/// A new random token: `rwy_` and 64 hex digits (256 bits).
+pub fn generate_token() -> String {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let hex: String = secret.iter().map(|byte| format!("{byte:02x}")).collect();
+    format!("{TOKEN_PREFIX}{hex}")
+}
+
+fn lookup_prefix(token: &str) -> Option<&str> {
+    let body = token.strip_prefix(TOKEN_PREFIX)?;
+    if body.len() != 64 || !body.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+        return None;
+    }
+    Some(&body[..LOOKUP_LEN])
+}
+
+fn hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+/// Creates the first admin token when the store has none; returns it so it can be shown once.
+pub async fn ensure_admin_token(
+    store: &dyn Store,
+    now: Timestamp,
+) -> Result<Option<String>, StoreError> {
+    if store.token_count().await? > 0 {
+        return Ok(None);
+    }
+    let token = generate_token();
+    store
+        .token_insert(TokenRecord {
+            id: 0,
+            prefix: lookup_prefix(&token)
+                .expect("a generated token has a prefix")
+                .to_string(),
+            hash: hash(&token),
+            role: "admin".into(),
+            name: "first admin".into(),
+            created_at: now,
+        })
+        .await?;
+    Ok(Some(token))
+}
+
+/// The token's record when it is valid.
+pub async fn verify(store: &dyn Store, token: &str) -> Result<Option<TokenRecord>, StoreError> {
+    let Some(prefix) = lookup_prefix(token) else {
+        return Ok(None);
+    };
+    let Some(record) = store.token_find(prefix).await? else {
+        return Ok(None);
+    };
+    let matches: bool = record.hash.ct_eq(&hash(token)).into();
+    Ok(matches.then_some(record))
+}
+
+/// Middleware on every `/v1` route: a valid `Authorization: Bearer` token or 401.
+pub async fn require_token(
+    State(state): State<ServerState>,
+    request: Request,
+    next: Next,
+) -> Result<Response, ApiError> {
+    let header = request
+        .headers()
+        .get(AUTHORIZATION)
+        .ok_or_else(|| ApiError::unauthorized("missing token; send `Authorization: Bearer <token>` (runway serve printed it at first start)"))?;
+    let token = header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(str::trim)
+        .ok_or_else(|| {
+            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+        })?;
+    match verify(state.app.store().as_ref(), token).await {
+        Ok(Some(_)) => Ok(next.run(request).await),
+        Ok(None) => Err(ApiError::unauthorized("the token is not valid")),
+        Err(error) => Err(ApiError::internal(error)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_are_distinct_and_well_formed() {
+        let first = generate_token();
+        let second = generate_token();
+        assert_ne!(first, second);
+        assert_eq!(first.len(), 4 + 64);
+        assert_eq!(lookup_prefix(&first), Some(&first[4..16]));
+        assert_eq!(lookup_prefix("rwy_short"), None);
+        assert_eq!(lookup_prefix(&first.replace("rwy_", "xyz_")), None);
+    }
+}

@@ -1,0 +1,65 @@
+//! Core types to wire types: the only place the two meet.
+
+use runway_api::{JobResponse, ProgressBody, QueueResponse, TypeResponse};
+use runway_core::Job;
+use runway_core::app::QueueView;
+use runway_core::config::{JobRun, JobTypeConfig};
+
+pub fn job(job: Job) -> JobResponse {
+    JobResponse {
+        id: job.id.to_string(),
+        job_type: job.job_type,
+        queue: job.queue,
+        status: job.status.as_str().to_string(),
+        priority: job.priority,
+        input: job.input,
+        output: job.output,
+        error: job.error,
+        progress: job.progress.map(|progress| ProgressBody {
+            fraction: progress.fraction,
+            message: progress.message,
+        }),
+        attempt: job.attempt,
+        max_attempts: job.max_attempts,
+        parent: job.parent.map(|id| id.to_string()),
+        retry_of: job.retry_of.map(|id| id.to_string()),
+        cancel_requested: job.cancel_requested,
+        created_at: job.created_at,
+        run_at: job.run_at,
+        started_at: job.started_at,
+        finished_at: job.finished_at,
+        worker: job.worker,
+        log_size: job.log_size,
+    }
+}
+
+pub fn queue(view: QueueView) -> QueueResponse {
+    QueueResponse {
+        name: view.name,
+        concurrency: view.config.concurrency,
+        paused: view.stats.paused,
+        queued: view.stats.queued,
+        scheduled: view.stats.scheduled,
+        running: view.stats.running,
+        succeeded: view.stats.succeeded,
+        failed: view.stats.failed,
+        cancelled: view.stats.cancelled,
+    }
+}
+
+pub fn job_type(config: &JobTypeConfig) -> TypeResponse {
+    let (kind, command) = match &config.run {
+        JobRun::Command { argv, .. } => ("command", Some(argv.clone())),
+        JobRun::Shell => ("shell", None),
+        JobRun::Handler { .. } => ("handler", None),
+    };
+    TypeResponse {
+        name: config.name.clone(),
+        queue: config.queue.clone(),
+        kind: kind.to_string(),
+        command,
+        timeout_secs: config.timeout.map(|timeout| timeout.as_secs_f64()),
+        max_attempts: config.max_attempts,
+        schema: config.schema.as_ref().map(|schema| schema.document.clone()),
+    }
+}

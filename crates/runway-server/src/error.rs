@@ -1,0 +1,88 @@
+//! The one error type of the HTTP layer: every failure becomes `{"error":{"code","message"}}`
+//! with the right status. A 5xx is a bug: its cause is logged, never sent.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use runway_api::{ErrorBody, ErrorResponse, codes};
+use runway_core::Error;
+
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    pub fn bad_request(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, codes::INVALID_REQUEST, message)
+    }
+
+    pub fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, message)
+    }
+
+    pub fn unauthorized(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, message)
+    }
+
+    pub fn internal(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%cause, "internal error answering a request");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            codes::INTERNAL,
+            "internal error; the server log has the cause",
+        )
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> ApiError {
+        let (status, code) = match error.innermost() {
+            Error::UnknownType { .. } => (StatusCode::UNPROCESSABLE_ENTITY, codes::UNKNOWN_TYPE),
+            Error::UnknownQueue { .. } => (StatusCode::UNPROCESSABLE_ENTITY, codes::UNKNOWN_QUEUE),
+            Error::InvalidInput { .. } => (StatusCode::UNPROCESSABLE_ENTITY, codes::INVALID_INPUT),
+            Error::InvalidField { field, message }
+                if field == "input" && message.contains("nested") =>
+            {
+                (StatusCode::BAD_REQUEST, codes::TOO_DEEP)
+            }
+            Error::InvalidField { .. } => (StatusCode::BAD_REQUEST, codes::INVALID_REQUEST),
+            Error::NotFound { .. } => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
+            Error::Conflict { .. } => (StatusCode::CONFLICT, codes::CONFLICT),
+            Error::Store(_) | Error::InBatch { .. } => return ApiError::internal(error),
+        };
+        ApiError::new(status, code, error.to_string())
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (
+            self.status,
+            Json(ErrorResponse {
+                error: ErrorBody {
+                    code: self.code.to_string(),
+                    message: self.message,
+                },
+            }),
+        )
+            .into_response();
+        if self.status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"runway\""),
+            );
+        }
+        response
+    }
+}

@@ -1,0 +1,265 @@
+use axum::Json;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use runway_api::{
+    CancelResponse, ErrorResponse, JobListResponse, JobResponse, LogResponse, SubmitBatchRequest,
+    SubmitBatchResponse, SubmitJobRequest,
+};
+use runway_core::store::JobListParams;
+use runway_core::{JobId, JobStatus, SubmitParams};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::error::ApiError;
+use crate::json::JsonBody;
+use crate::{ServerState, convert};
+
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 1000;
+const DEFAULT_LOG_BYTES: u64 = 64 * 1024;
+const MAX_LOG_BYTES: u64 = 1024 * 1024;
+
+fn submit_params(request: SubmitJobRequest) -> SubmitParams {
+    SubmitParams {
+        job_type: request.job_type,
+        input: request.input,
+        queue: request.queue,
+        priority: request.priority,
+        run_at: request.run_at,
+        max_attempts: request.max_attempts,
+    }
+}
+
+fn job_id(text: &str) -> Result<JobId, ApiError> {
+    text.parse().map_err(ApiError::bad_request)
+}
+
+/// Submits one job. It is durable when the answer arrives.
+#[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
+    request_body = SubmitJobRequest,
+    responses(
+        (status = 201, description = "created", body = JobResponse),
+        (status = 400, description = "malformed JSON, unknown field, bad value, nested too deep", body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 413, description = "body over the limit", body = ErrorResponse),
+        (status = 415, body = ErrorResponse),
+        (status = 422, description = "unknown type or queue, input failing the schema", body = ErrorResponse),
+    ))]
+pub async fn submit_job(
+    State(state): State<ServerState>,
+    JsonBody(request): JsonBody<SubmitJobRequest>,
+) -> Result<(StatusCode, Json<JobResponse>), ApiError> {
+    let mut jobs = state.app.submit(vec![submit_params(request)]).await?;
+    Ok((StatusCode::CREATED, Json(convert::job(jobs.remove(0)))))
+}
+
+/// Submits many jobs in one transaction: all are created, or none.
+#[utoipa::path(post, path = "/v1/jobs/batch", tag = "jobs", security(("bearer" = [])),
+    request_body = SubmitBatchRequest,
+    responses(
+        (status = 201, description = "all created, in request order", body = SubmitBatchResponse),
+        (status = 400, body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 413, body = ErrorResponse),
+        (status = 422, description = "a job is invalid; `jobs[i]` in the message says which", body = ErrorResponse),
+    ))]
+pub async fn submit_batch(
+    State(state): State<ServerState>,
+    JsonBody(request): JsonBody<SubmitBatchRequest>,
+) -> Result<(StatusCode, Json<SubmitBatchResponse>), ApiError> {
+    if request.jobs.is_empty() {
+        return Err(ApiError::bad_request(
+            "`jobs` is empty; send at least one job",
+        ));
+    }
+    let jobs = state
+        .app
+        .submit(request.jobs.into_iter().map(submit_params).collect())
+        .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(SubmitBatchResponse {
+            jobs: jobs.into_iter().map(convert::job).collect(),
+        }),
+    ))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Comma-separated statuses.
+    status: Option<String>,
+    /// Comma-separated job types.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    job_type: Option<String>,
+    /// Comma-separated queues.
+    queue: Option<String>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    /// Jobs per page, 1..=1000, default 50.
+    limit: Option<u32>,
+}
+
+fn split(list: Option<&str>) -> Vec<String> {
+    list.map(|list| {
+        list.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn query_error(rejection: QueryRejection) -> ApiError {
+    ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))
+}
+
+/// Jobs, newest first, one page at a time.
+#[utoipa::path(get, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
+    params(ListQuery),
+    responses(
+        (status = 200, body = JobListResponse),
+        (status = 400, body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+    ))]
+pub async fn list_jobs(
+    State(state): State<ServerState>,
+    query: Result<Query<ListQuery>, QueryRejection>,
+) -> Result<Json<JobListResponse>, ApiError> {
+    let Query(query) = query.map_err(query_error)?;
+    let statuses = split(query.status.as_deref())
+        .iter()
+        .map(|status| status.parse::<JobStatus>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| ApiError::bad_request(format!("`status`: {message}")))?;
+    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "`limit` is {limit}; use 1..={MAX_PAGE}"
+        )));
+    }
+    let before = match query.cursor.as_deref() {
+        Some(cursor) => Some(cursor.parse::<JobId>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "`cursor` `{cursor}` is not a cursor this server gave out"
+            ))
+        })?),
+        None => None,
+    };
+    let jobs = state
+        .app
+        .jobs(JobListParams {
+            statuses,
+            job_types: split(query.job_type.as_deref()),
+            queues: split(query.queue.as_deref()),
+            before,
+            limit,
+        })
+        .await?;
+    let next_cursor = (jobs.len() as u32 == limit)
+        .then(|| jobs.last().map(|job| job.id.to_string()))
+        .flatten();
+    Ok(Json(JobListResponse {
+        jobs: jobs.into_iter().map(convert::job).collect(),
+        next_cursor,
+    }))
+}
+
+#[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "job id")),
+    responses(
+        (status = 200, body = JobResponse),
+        (status = 400, body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 404, body = ErrorResponse),
+    ))]
+pub async fn get_job(
+    State(state): State<ServerState>,
+    Path(id): Path<String>,
+) -> Result<Json<JobResponse>, ApiError> {
+    let job = state.app.job(job_id(&id)?).await?;
+    Ok(Json(convert::job(job)))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    /// Byte offset to read from; `next_offset` of the previous read.
+    offset: Option<u64>,
+    /// Most bytes to return, 1..=1048576, default 65536.
+    limit: Option<u64>,
+}
+
+/// The stored log of a job, from an offset.
+#[utoipa::path(get, path = "/v1/jobs/{id}/log", tag = "jobs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "job id"), LogQuery),
+    responses(
+        (status = 200, body = LogResponse),
+        (status = 400, body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 404, body = ErrorResponse),
+    ))]
+pub async fn job_log(
+    State(state): State<ServerState>,
+    Path(id): Path<String>,
+    query: Result<Query<LogQuery>, QueryRejection>,
+) -> Result<Json<LogResponse>, ApiError> {
+    let Query(query) = query.map_err(query_error)?;
+    let limit = query.limit.unwrap_or(DEFAULT_LOG_BYTES);
+    if !(1..=MAX_LOG_BYTES).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "`limit` is {limit}; use 1..={MAX_LOG_BYTES}"
+        )));
+    }
+    let (job, chunk) = state
+        .app
+        .log(job_id(&id)?, query.offset.unwrap_or(0), limit)
+        .await?;
+    let next_offset = chunk.offset + chunk.data.len() as u64;
+    Ok(Json(LogResponse {
+        offset: chunk.offset,
+        next_offset,
+        complete: job.status.is_terminal() && next_offset >= chunk.size,
+        data: chunk.data,
+    }))
+}
+
+/// Cancels a job: a waiting one at once, a running one by stopping its process group.
+#[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "job id")),
+    responses(
+        (status = 200, body = CancelResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 404, body = ErrorResponse),
+        (status = 409, description = "the job already finished", body = ErrorResponse),
+    ))]
+pub async fn cancel_job(
+    State(state): State<ServerState>,
+    Path(id): Path<String>,
+) -> Result<Json<CancelResponse>, ApiError> {
+    let (job, stopping) = state.app.cancel(job_id(&id)?).await?;
+    Ok(Json(CancelResponse {
+        job: convert::job(job),
+        stopping,
+    }))
+}
+
+/// Runs a finished job again as a new job whose `retry_of` names this one.
+#[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "job id")),
+    responses(
+        (status = 201, description = "the new job", body = JobResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 404, body = ErrorResponse),
+        (status = 409, description = "the job has not finished", body = ErrorResponse),
+    ))]
+pub async fn retry_job(
+    State(state): State<ServerState>,
+    Path(id): Path<String>,
+) -> Result<(StatusCode, Json<JobResponse>), ApiError> {
+    let job = state.app.retry(job_id(&id)?).await?;
+    Ok((StatusCode::CREATED, Json(convert::job(job))))
+}

@@ -1,0 +1,6 @@
+//! One file per REST resource.
+
+pub mod health;
+pub mod jobs;
+pub mod queues;
+pub mod types;

@@ -1,0 +1,65 @@
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use runway_api::{ErrorResponse, QueueListResponse, QueueResponse, codes};
+use runway_core::Error;
+
+use crate::error::ApiError;
+use crate::{ServerState, convert};
+
+/// Every declared queue with its counts by status.
+#[utoipa::path(get, path = "/v1/queues", tag = "queues", security(("bearer" = [])),
+    responses((status = 200, body = QueueListResponse), (status = 401, body = ErrorResponse)))]
+pub async fn list_queues(
+    State(state): State<ServerState>,
+) -> Result<Json<QueueListResponse>, ApiError> {
+    let queues = state.app.queues().await?;
+    Ok(Json(QueueListResponse {
+        queues: queues.into_iter().map(convert::queue).collect(),
+    }))
+}
+
+/// A paused queue accepts jobs but starts none; running ones finish.
+#[utoipa::path(post, path = "/v1/queues/{name}/pause", tag = "queues", security(("bearer" = [])),
+    params(("name" = String, Path, description = "queue name")),
+    responses(
+        (status = 200, body = QueueResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 404, body = ErrorResponse),
+    ))]
+pub async fn pause_queue(
+    State(state): State<ServerState>,
+    Path(name): Path<String>,
+) -> Result<Json<QueueResponse>, ApiError> {
+    set_paused(state, name, true).await
+}
+
+#[utoipa::path(post, path = "/v1/queues/{name}/resume", tag = "queues", security(("bearer" = [])),
+    params(("name" = String, Path, description = "queue name")),
+    responses(
+        (status = 200, body = QueueResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 404, body = ErrorResponse),
+    ))]
+pub async fn resume_queue(
+    State(state): State<ServerState>,
+    Path(name): Path<String>,
+) -> Result<Json<QueueResponse>, ApiError> {
+    set_paused(state, name, false).await
+}
+
+async fn set_paused(
+    state: ServerState,
+    name: String,
+    paused: bool,
+) -> Result<Json<QueueResponse>, ApiError> {
+    match state.app.set_queue_paused(&name, paused).await {
+        Ok(view) => Ok(Json(convert::queue(view))),
+        Err(error @ Error::UnknownQueue { .. }) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            codes::NOT_FOUND,
+            error.to_string(),
+        )),
+        Err(error) => Err(error.into()),
+    }
+}

@@ -1,0 +1,187 @@
+//! The command line, declared with clap.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "runway",
+    version,
+    about = "runway: a self-hosted job server",
+    after_help = "Exit codes: 0 ok, 1 a job failed, 2 usage or invalid request, 3 a job was cancelled, \
+4 not found, 5 authentication, 6 conflict with the job's state, 69 server unreachable, \
+70 server error, 78 bad configuration."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub connection: Connection,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Where the server is and how to authenticate; flags win over the environment, which wins
+/// over the credentials file `runway serve` wrote.
+#[derive(Debug, Args)]
+pub struct Connection {
+    /// Server URL [default: from the credentials file, else http://127.0.0.1:7869]
+    #[arg(long, env = "RUNWAY_URL", global = true)]
+    pub url: Option<String>,
+    /// API token [default: from the credentials file]
+    #[arg(long, env = "RUNWAY_TOKEN", global = true, hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    #[default]
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the server (HTTP API and job runners) on this machine.
+    Serve(ServeArgs),
+    /// Submit a job: `runway add -- CMD ARGS…` for the shell type, or `--type T --input JSON`.
+    Add(AddArgs),
+    /// List jobs, newest first.
+    Ls(LsArgs),
+    /// Show one job.
+    Show(ShowArgs),
+    /// Print a job's log.
+    Logs(LogsArgs),
+    /// Wait until jobs finish; exit 0 only if all succeeded.
+    Wait(WaitArgs),
+    /// Cancel jobs: queued ones at once, running ones are stopped.
+    Cancel(IdsArgs),
+    /// Run finished jobs again as new jobs; prints the new ids.
+    Retry(IdsArgs),
+    /// List, pause or resume queues.
+    #[command(subcommand)]
+    Queue(QueueCommand),
+    /// List the declared job types.
+    Types(OutputArgs),
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Configuration file (TOML); without one the defaults apply.
+    #[arg(long, env = "RUNWAY_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:7869]
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Data directory [default: ./runway-data]
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Server log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct AddArgs {
+    /// Job type; without it the command after `--` runs with the `shell` type.
+    #[arg(long = "type", short = 't')]
+    pub job_type: Option<String>,
+    /// Input as JSON, or @FILE to read it from a file (@- for stdin).
+    #[arg(long, short = 'i')]
+    pub input: Option<String>,
+    /// Queue, instead of the type's.
+    #[arg(long, short = 'q')]
+    pub queue: Option<String>,
+    /// Higher runs first (-1000..=1000).
+    #[arg(long, short = 'p', allow_negative_numbers = true)]
+    pub priority: Option<i32>,
+    /// Start no earlier than this instant (RFC 3339).
+    #[arg(long, conflicts_with = "delay")]
+    pub run_at: Option<String>,
+    /// Start no earlier than this long from now ("30s", "5m").
+    #[arg(long)]
+    pub delay: Option<String>,
+    /// Attempts before the job fails for good (1..=100).
+    #[arg(long)]
+    pub max_attempts: Option<u32>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+    /// The command line for the shell type.
+    #[arg(last = true)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LsArgs {
+    /// Only these statuses (comma-separated).
+    #[arg(long, short = 's')]
+    pub status: Option<String>,
+    /// Only these types (comma-separated).
+    #[arg(long = "type", short = 't')]
+    pub job_type: Option<String>,
+    /// Only these queues (comma-separated).
+    #[arg(long, short = 'q')]
+    pub queue: Option<String>,
+    /// How many jobs (1..=1000).
+    #[arg(long, default_value_t = 50)]
+    pub limit: u32,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub id: String,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    pub id: String,
+    /// Keep printing as the log grows, until the job ends.
+    #[arg(long, short = 'f')]
+    pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    /// Give up after this long ("30s", "10m"); exits 1.
+    #[arg(long)]
+    pub timeout: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct IdsArgs {
+    #[arg(required = true)]
+    pub ids: Vec<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum QueueCommand {
+    /// List queues with their counts.
+    Ls(OutputArgs),
+    /// Stop starting jobs from a queue; running ones finish.
+    Pause { name: String },
+    /// Start jobs from a paused queue again.
+    Resume { name: String },
+}

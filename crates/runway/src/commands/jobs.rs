@@ -1,0 +1,210 @@
+//! `ls`, `show`, `cancel`, `retry`, `types`: one request each, printed as a table or JSON.
+
+use comfy_table::Cell;
+use runway_api::JobResponse;
+use runway_client::ListJobs;
+
+use crate::cli::{Connection, Format, IdsArgs, LsArgs, OutputArgs, ShowArgs};
+use crate::exit::{self, CliError};
+use crate::output;
+
+pub async fn ls(connection: &Connection, args: LsArgs) -> Result<u8, CliError> {
+    let client = super::client(connection)?;
+    let page = client
+        .list_jobs(&ListJobs {
+            status: args.status,
+            job_type: args.job_type,
+            queue: args.queue,
+            cursor: None,
+            limit: Some(args.limit),
+        })
+        .await?;
+    match args.output.format {
+        Format::Json => output::print_json(&page.jobs)?,
+        Format::Table => print_jobs(&page.jobs)?,
+    }
+    Ok(exit::OK)
+}
+
+pub fn print_jobs(jobs: &[JobResponse]) -> std::io::Result<()> {
+    let mut table = output::table(&[
+        "ID", "TYPE", "STATUS", "QUEUE", "ATTEMPT", "PROGRESS", "CREATED", "DURATION", "INPUT",
+    ]);
+    for job in jobs {
+        table.add_row(vec![
+            Cell::new(&job.id),
+            Cell::new(output::sanitize(&job.job_type)),
+            Cell::new(&job.status),
+            Cell::new(&job.queue),
+            Cell::new(format!("{}/{}", job.attempt, job.max_attempts)),
+            Cell::new(output::progress(job)),
+            Cell::new(output::when(job.created_at)),
+            Cell::new(output::duration(job)),
+            Cell::new(output::summary(job, 48)),
+        ]);
+    }
+    output::print_table(&table)
+}
+
+pub async fn show(connection: &Connection, args: ShowArgs) -> Result<u8, CliError> {
+    let client = super::client(connection)?;
+    let job = client.job(&args.id).await?;
+    match args.output.format {
+        Format::Json => output::print_json(&job)?,
+        Format::Table => print_job(&job)?,
+    }
+    Ok(exit::OK)
+}
+
+fn print_job(job: &JobResponse) -> std::io::Result<()> {
+    let mut rows: Vec<(&str, String)> = vec![
+        ("id", job.id.clone()),
+        ("type", output::sanitize(&job.job_type)),
+        ("status", job.status.clone()),
+        ("queue", job.queue.clone()),
+        ("priority", job.priority.to_string()),
+        (
+            "attempt",
+            format!("{} of {}", job.attempt, job.max_attempts),
+        ),
+        ("created", output::when(job.created_at)),
+        ("run at", output::when(job.run_at)),
+    ];
+    if let Some(started) = job.started_at {
+        rows.push(("started", output::when(started)));
+    }
+    if let Some(finished) = job.finished_at {
+        rows.push(("finished", output::when(finished)));
+        rows.push(("duration", output::duration(job)));
+    }
+    if let Some(progress) = &job.progress {
+        let message = progress
+            .message
+            .as_deref()
+            .map(output::sanitize)
+            .unwrap_or_default();
+        rows.push((
+            "progress",
+            format!("{} {message}", output::progress(job))
+                .trim_end()
+                .to_string(),
+        ));
+    }
+    if let Some(retry_of) = &job.retry_of {
+        rows.push(("retry of", retry_of.clone()));
+    }
+    if job.cancel_requested && !matches!(job.status.as_str(), "cancelled") {
+        rows.push(("cancel", "requested".into()));
+    }
+    if let Some(error) = &job.error {
+        rows.push(("error", output::sanitize(error)));
+    }
+    rows.push(("input", output::sanitize(&pretty(&job.input))));
+    if let Some(result) = &job.output {
+        rows.push(("output", output::sanitize(&pretty(result))));
+    }
+    rows.push(("log", format!("{} bytes", job.log_size)));
+    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    for (name, value) in rows {
+        let mut lines = value.lines();
+        output::print_line(&format!("{name:>width$}  {}", lines.next().unwrap_or("")))?;
+        for line in lines {
+            output::print_line(&format!("{:>width$}  {line}", ""))?;
+        }
+    }
+    Ok(())
+}
+
+fn pretty(value: &serde_json::Value) -> String {
+    serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+}
+
+pub async fn cancel(connection: &Connection, args: IdsArgs) -> Result<u8, CliError> {
+    let client = super::client(connection)?;
+    let mut answers = Vec::new();
+    let mut worst = exit::OK;
+    for id in &args.ids {
+        match client.cancel(id).await {
+            Ok(answer) => {
+                if args.output.format == Format::Table {
+                    let what = if answer.stopping {
+                        "stopping"
+                    } else {
+                        "cancelled"
+                    };
+                    output::print_line(&format!("{id} {what}"))?;
+                }
+                answers.push(answer);
+            }
+            Err(error) => {
+                let error = CliError::from(error);
+                eprintln!("runway: job {id}: {}", error.message);
+                worst = worst.max(error.code);
+            }
+        }
+    }
+    if args.output.format == Format::Json {
+        output::print_json(&answers)?;
+    }
+    Ok(worst)
+}
+
+pub async fn retry(connection: &Connection, args: IdsArgs) -> Result<u8, CliError> {
+    let client = super::client(connection)?;
+    let mut jobs = Vec::new();
+    let mut worst = exit::OK;
+    for id in &args.ids {
+        match client.retry(id).await {
+            Ok(job) => {
+                if args.output.format == Format::Table {
+                    output::print_line(&job.id)?;
+                }
+                jobs.push(job);
+            }
+            Err(error) => {
+                let error = CliError::from(error);
+                eprintln!("runway: job {id}: {}", error.message);
+                worst = worst.max(error.code);
+            }
+        }
+    }
+    if args.output.format == Format::Json {
+        output::print_json(&jobs)?;
+    }
+    Ok(worst)
+}
+
+pub async fn types(connection: &Connection, args: OutputArgs) -> Result<u8, CliError> {
+    let client = super::client(connection)?;
+    let types = client.types().await?.types;
+    match args.format {
+        Format::Json => output::print_json(&types)?,
+        Format::Table => {
+            let mut table =
+                output::table(&["TYPE", "KIND", "QUEUE", "ATTEMPTS", "TIMEOUT", "RUNS"]);
+            for job_type in &types {
+                table.add_row(vec![
+                    Cell::new(&job_type.name),
+                    Cell::new(&job_type.kind),
+                    Cell::new(&job_type.queue),
+                    Cell::new(job_type.max_attempts),
+                    Cell::new(
+                        job_type
+                            .timeout_secs
+                            .map(|secs| format!("{secs}s"))
+                            .unwrap_or_default(),
+                    ),
+                    Cell::new(
+                        job_type
+                            .command
+                            .as_ref()
+                            .map(shell_words::join)
+                            .unwrap_or_default(),
+                    ),
+                ]);
+            }
+            output::print_table(&table)?;
+        }
+    }
+    Ok(exit::OK)
+}

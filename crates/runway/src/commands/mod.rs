@@ -1,0 +1,31 @@
+//! One file per subcommand.
+
+pub mod add;
+pub mod jobs;
+pub mod logs;
+pub mod queue;
+pub mod serve;
+pub mod wait;
+
+use runway_client::Client;
+
+use crate::cli::Connection;
+use crate::credentials;
+use crate::exit::{self, CliError};
+
+pub const DEFAULT_URL: &str = "http://127.0.0.1:7869";
+
+/// A client from flags, the environment or the credentials file, in that order.
+pub fn client(connection: &Connection) -> Result<Client, CliError> {
+    let stored = credentials::read().map_err(|message| CliError::new(exit::FAILED, message))?;
+    let url = connection
+        .url
+        .clone()
+        .or_else(|| stored.as_ref().map(|stored| stored.url.clone()))
+        .unwrap_or_else(|| DEFAULT_URL.to_string());
+    let token = connection
+        .token
+        .clone()
+        .or_else(|| stored.map(|stored| stored.token));
+    Ok(Client::new(&url, token))
+}

@@ -1,0 +1,119 @@
+//! `runway serve`: load the configuration, open the store, recover, serve the API and run jobs
+//! until SIGINT or SIGTERM, then shut down gracefully.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use runway_core::config::{Config, Overrides};
+use runway_core::{App, Store, SystemClock};
+use runway_server::ServerState;
+use runway_sqlite::SqliteStore;
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::cli::{LogFormat, ServeArgs};
+use crate::credentials::{self, Credentials};
+use crate::exit::{self, CliError};
+use crate::output;
+
+pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
+    init_logging(args.log_format);
+    let env: HashMap<String, String> = std::env::vars()
+        .filter(|(name, _)| name.starts_with("RUNWAY_"))
+        .collect();
+    let overrides = Overrides {
+        listen: args.listen,
+        data_dir: args.data,
+    };
+    let config = Config::load(args.config.as_deref(), &env, &overrides)
+        .map_err(|error| CliError::new(exit::CONFIG, error.to_string()))?;
+    let config = Arc::new(config);
+
+    let store = SqliteStore::open(&config.server.data_dir)
+        .map_err(|error| CliError::new(exit::FAILED, error.to_string()))?;
+    let store: Arc<dyn Store> = Arc::new(store);
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|error| {
+            CliError::new(
+                exit::FAILED,
+                format!(
+                    "cannot listen on {}: {error}; choose another address with --listen",
+                    config.server.listen
+                ),
+            )
+        })?;
+    let address = listener.local_addr()?;
+    let host = if address.ip().is_unspecified() {
+        format!("127.0.0.1:{}", address.port())
+    } else {
+        address.to_string()
+    };
+    let url = format!("http://{host}");
+
+    let worker = format!(
+        "{}-{}",
+        std::process::id(),
+        &runway_server::auth::generate_token()[4..16]
+    );
+    let app = App::new(
+        Arc::clone(&store),
+        Arc::clone(&config),
+        Arc::new(SystemClock),
+        Vec::new(),
+        worker,
+    );
+    let first_token = runway_server::auth::ensure_admin_token(store.as_ref(), app.now())
+        .await
+        .map_err(|error| CliError::new(exit::FAILED, error.to_string()))?;
+    app.start().await.map_err(|error| {
+        CliError::new(exit::FAILED, format!("cannot start the engine: {error}"))
+    })?;
+
+    if let Some(token) = first_token {
+        output::print_line("runway: first start: created the admin token (shown only this once):")?;
+        output::print_line(&format!("  {token}"))?;
+        match credentials::write(&Credentials {
+            url: url.clone(),
+            token,
+        }) {
+            Ok(path) => output::print_line(&format!(
+                "runway: saved the URL and token to {} for the CLI",
+                path.display()
+            ))?,
+            Err(message) => eprintln!("runway: could not save credentials: {message}"),
+        }
+    }
+    output::print_line(&format!(
+        "runway listening on {url} (data in {})",
+        config.server.data_dir.display()
+    ))?;
+
+    let state = ServerState { app: app.clone() };
+    let result = runway_server::serve(listener, state, shutdown_signal()).await;
+    tracing::info!("shutting down: letting running jobs finish");
+    app.shutdown().await;
+    result.map_err(|error| CliError::new(exit::FAILED, format!("the server failed: {error}")))?;
+    Ok(exit::OK)
+}
+
+async fn shutdown_signal() {
+    let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM can be handled");
+    let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT can be handled");
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("RUNWAY_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
