@@ -67,7 +67,9 @@ async fn write_reports(
         while let Some(report) = next.take() {
             match report {
                 Report::Log(line) => {
-                    if logged + (text.len() as u64) < log_limit {
+                    // Lines go on until one crosses the limit: the store keeps what fits
+                    // of that one and notes the truncation.
+                    if logged + (text.len() as u64) <= log_limit {
                         text.push_str(&line);
                     }
                 }

@@ -544,7 +544,8 @@ impl Store for SqliteStore {
                 let Some(job) = held_job(connection, &attempt)? else {
                     return Ok(false);
                 };
-                if job.log_size >= limit {
+                // Past the limit means the truncation note is already there.
+                if job.log_size > limit {
                     return Ok(true);
                 }
                 let room = (limit - job.log_size) as usize;

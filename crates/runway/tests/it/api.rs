@@ -1,0 +1,472 @@
+//! The REST API over real HTTP: errors, auth, batches, paging, and the OpenAPI document.
+
+use reqwest::StatusCode;
+use runway_api::{SubmitBatchRequest, SubmitJobRequest};
+use runway_client::ListJobs;
+use serde_json::{Value, json};
+
+use crate::{Server, finished};
+
+const CONFIG: &str = r#"
+[server]
+body_limit = 8192
+
+[queues.gpu]
+concurrency = 1
+
+[types.render]
+command = ["true"]
+queue = "gpu"
+schema = { type = "object", required = ["text"], properties = { text = { type = "string" } }, additionalProperties = false }
+"#;
+
+struct Raw {
+    http: reqwest::Client,
+    url: String,
+    token: String,
+}
+
+impl Raw {
+    fn new(server: &Server) -> Raw {
+        Raw {
+            http: reqwest::Client::new(),
+            url: server.url.clone(),
+            token: server.token.clone(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<(&str, Vec<u8>)>,
+    ) -> (StatusCode, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(&self.token);
+        if let Some((content_type, body)) = body {
+            request = request.header("content-type", content_type).body(body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status();
+        let text = response.text().await.unwrap();
+        let value = serde_json::from_str(&text)
+            .unwrap_or_else(|_| panic!("{path} answered non-JSON: {text}"));
+        (status, value)
+    }
+
+    async fn post_json(&self, path: &str, body: &str) -> (StatusCode, Value) {
+        self.send(
+            "POST",
+            path,
+            Some(("application/json", body.as_bytes().to_vec())),
+        )
+        .await
+    }
+}
+
+fn code(answer: &Value) -> &str {
+    answer["error"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("not an error: {answer}"))
+}
+
+#[tokio::test]
+async fn every_bad_submit_gets_its_4xx_and_creates_nothing() {
+    let server = Server::start(CONFIG);
+    let raw = Raw::new(&server);
+    let deep = format!(
+        r#"{{"type":"render","input":{}"x"{}}}"#,
+        "[".repeat(80),
+        "]".repeat(80)
+    );
+    let huge = format!(
+        r#"{{"type":"render","input":{{"text":"{}"}}}}"#,
+        "x".repeat(9000)
+    );
+    let cases: Vec<(&str, String, StatusCode, &str, &str)> = vec![
+        ("/v1/jobs", r#"{"type":"nope"}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "unknown_type", "`nope`"),
+        ("/v1/jobs", r#"{"type":"render","input":{"text":3}}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "/text"),
+        ("/v1/jobs", r#"{"type":"render","input":{}}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "invalid_input", "text"),
+        ("/v1/jobs", r#"{"type":"render","#.into(), StatusCode::BAD_REQUEST, "malformed_json", "line 1"),
+        ("/v1/jobs", "".into(), StatusCode::BAD_REQUEST, "malformed_json", "empty"),
+        ("/v1/jobs", r#"{"type":"render","input":{"text":"a"},"colour":1}"#.into(), StatusCode::BAD_REQUEST, "invalid_request", "colour"),
+        ("/v1/jobs", r#"{"type":"render","input":{"text":"a"},"priority":5000}"#.into(), StatusCode::BAD_REQUEST, "invalid_request", "priority"),
+        ("/v1/jobs", r#"{"type":"render","input":{"text":"a"},"priority":"high"}"#.into(), StatusCode::BAD_REQUEST, "invalid_request", "priority"),
+        ("/v1/jobs", r#"{"type":"render","input":{"text":"a"},"max_attempts":0}"#.into(), StatusCode::BAD_REQUEST, "invalid_request", "max_attempts"),
+        ("/v1/jobs", r#"{"type":"render","input":{"text":"a"},"queue":"cpu"}"#.into(), StatusCode::UNPROCESSABLE_ENTITY, "unknown_queue", "`cpu`"),
+        ("/v1/jobs", r#"{"type":"render","input":{"text":"a"},"run_at":"tomorrow"}"#.into(), StatusCode::BAD_REQUEST, "invalid_request", "run_at"),
+        ("/v1/jobs", deep, StatusCode::BAD_REQUEST, "too_deep", "nested"),
+        ("/v1/jobs", huge, StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", "body_limit"),
+        ("/v1/jobs/batch", r#"{"jobs":[]}"#.into(), StatusCode::BAD_REQUEST, "invalid_request", "empty"),
+        (
+            "/v1/jobs/batch",
+            r#"{"jobs":[{"type":"render","input":{"text":"a"}},{"type":"render","input":{"text":"b"}},{"type":"render","input":{"text":1}}]}"#.into(),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_input",
+            "jobs[2]",
+        ),
+        (
+            "/v1/jobs/batch",
+            r#"{"jobs":[{"type":"render","input":{"text":"a"}},{"type":"render","inputs":{}}]}"#.into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "jobs[1]",
+        ),
+    ];
+    for (path, body, status, expected_code, needle) in cases {
+        let (got, answer) = raw.post_json(path, &body).await;
+        assert_eq!(got, status, "{body:.100}: {answer}");
+        assert_eq!(code(&answer), expected_code, "{body:.100}: {answer}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(needle),
+            "{body:.100}: message `{message}` lacks `{needle}`"
+        );
+    }
+    let (status, answer) = raw
+        .send("POST", "/v1/jobs", Some(("text/plain", b"{}".to_vec())))
+        .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(code(&answer), "unsupported_media_type");
+
+    let jobs = server
+        .client()
+        .list_jobs(&ListJobs::default())
+        .await
+        .unwrap();
+    assert!(
+        jobs.jobs.is_empty(),
+        "a refused submit left {:?}",
+        jobs.jobs
+    );
+}
+
+#[tokio::test]
+async fn bad_reads_and_actions_get_their_4xx() {
+    let server = Server::start(CONFIG);
+    let raw = Raw::new(&server);
+    let running = server
+        .client()
+        .submit(&SubmitJobRequest {
+            job_type: "shell".into(),
+            input: json!({"command": "sleep 30"}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let cases: Vec<(&str, String, StatusCode, &str)> = vec![
+        (
+            "GET",
+            "/v1/jobs?status=done".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/jobs?limit=0".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/jobs?limit=5000".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/jobs?limit=ten".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/jobs?cursor=xyz".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/jobs?colour=red".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/jobs/abc".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            "/v1/jobs/99999".into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "GET",
+            "/v1/jobs/99999/log".into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "GET",
+            format!("/v1/jobs/{}/log?offset=-1", running.id),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "GET",
+            format!("/v1/jobs/{}/log?limit=0", running.id),
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            "POST",
+            "/v1/jobs/99999/cancel".into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "POST",
+            "/v1/jobs/99999/retry".into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "POST",
+            format!("/v1/jobs/{}/retry", running.id),
+            StatusCode::CONFLICT,
+            "conflict",
+        ),
+        (
+            "POST",
+            "/v1/queues/nope/pause".into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "GET",
+            "/v1/nothing".into(),
+            StatusCode::NOT_FOUND,
+            "not_found",
+        ),
+        (
+            "DELETE",
+            "/v1/jobs".into(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+        ),
+    ];
+    for (method, path, status, expected_code) in cases {
+        let (got, answer) = raw.send(method, &path, None).await;
+        assert_eq!(got, status, "{method} {path}: {answer}");
+        assert_eq!(code(&answer), expected_code, "{method} {path}: {answer}");
+    }
+    server.client().cancel(&running.id).await.unwrap();
+    finished(&server.client(), &running.id).await;
+    let (status, answer) = raw
+        .send("POST", &format!("/v1/jobs/{}/cancel", running.id), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{answer}");
+}
+
+#[tokio::test]
+async fn every_v1_route_needs_a_valid_token() {
+    let server = Server::start(CONFIG);
+    let http = reqwest::Client::new();
+    let health = http
+        .get(format!("{}/healthz", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let openapi: Value = http
+        .get(format!("{}/v1/openapi.json", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut checked = 0;
+    for (path, item) in openapi["paths"].as_object().unwrap() {
+        if !path.starts_with("/v1") {
+            continue;
+        }
+        let path = path.replace("{id}", "1").replace("{name}", "default");
+        for method in item.as_object().unwrap().keys() {
+            let method = reqwest::Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            for token in [
+                None,
+                Some("rwy_wrong"),
+                Some(&server.token[..server.token.len() - 1]),
+            ] {
+                let mut request = http.request(method.clone(), format!("{}{path}", server.url));
+                if let Some(token) = token {
+                    request = request.bearer_auth(token);
+                }
+                let response = request.send().await.unwrap();
+                assert_eq!(
+                    response.status(),
+                    StatusCode::UNAUTHORIZED,
+                    "{method} {path} with {token:?}"
+                );
+                let answer: Value = response.json().await.unwrap();
+                assert_eq!(code(&answer), "unauthorized");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked >= 30, "checked only {checked} route × token pairs");
+    let no_doc = http
+        .get(format!("{}/v1/openapi.json", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_doc.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn the_openapi_document_matches_the_routes() {
+    let server = Server::start(CONFIG);
+    let raw = Raw::new(&server);
+    let job = server
+        .client()
+        .submit(&SubmitJobRequest {
+            job_type: "render".into(),
+            input: json!({"text": "x"}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    finished(&server.client(), &job.id).await;
+    let (_, openapi) = raw.send("GET", "/v1/openapi.json", None).await;
+    let paths = openapi["paths"].as_object().unwrap();
+    let mut documented: Vec<String> = Vec::new();
+    for (path, item) in paths {
+        for method in item.as_object().unwrap().keys() {
+            documented.push(format!("{} {path}", method.to_uppercase()));
+        }
+    }
+    documented.sort();
+    let expected = [
+        "GET /healthz",
+        "GET /v1/jobs",
+        "GET /v1/jobs/{id}",
+        "GET /v1/jobs/{id}/log",
+        "GET /v1/queues",
+        "GET /v1/types",
+        "POST /v1/jobs",
+        "POST /v1/jobs/batch",
+        "POST /v1/jobs/{id}/cancel",
+        "POST /v1/jobs/{id}/retry",
+        "POST /v1/queues/{name}/pause",
+        "POST /v1/queues/{name}/resume",
+    ];
+    assert_eq!(documented, expected);
+    // Every documented operation exists: it never answers "no such route" or 405.
+    for entry in &documented {
+        let (method, path) = entry.split_once(' ').unwrap();
+        let concrete = path.replace("{id}", &job.id).replace("{name}", "default");
+        let body = (method == "POST").then(|| ("application/json", b"{}".to_vec()));
+        let (status, answer) = raw.send(method, &concrete, body).await;
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{entry}: {answer}");
+        let unrouted = answer["error"]["message"]
+            .as_str()
+            .is_some_and(|message| message.contains("no such route"));
+        assert!(!unrouted, "{entry} is documented but not routed");
+        assert!(status.as_u16() < 500, "{entry}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn a_batch_is_created_in_order_and_pages_walk_every_job_once() {
+    let server = Server::start(CONFIG);
+    let client = server.client();
+    client.pause_queue("gpu").await.unwrap();
+    let batch = client
+        .submit_batch(&SubmitBatchRequest {
+            jobs: (0..25)
+                .map(|n| SubmitJobRequest {
+                    job_type: "render".into(),
+                    input: json!({"text": n.to_string()}),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(batch.jobs.len(), 25);
+    for (n, job) in batch.jobs.iter().enumerate() {
+        assert_eq!(job.input["text"], n.to_string());
+        assert_eq!(job.status, "queued");
+    }
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = client
+            .list_jobs(&ListJobs {
+                limit: Some(10),
+                cursor: cursor.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.jobs.iter().map(|job| job.id.clone()));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = batch.jobs.iter().map(|job| job.id.clone()).collect();
+    expected.reverse();
+    assert_eq!(seen, expected);
+    let filtered = client
+        .list_jobs(&ListJobs {
+            status: Some("queued,running".into()),
+            job_type: Some("render".into()),
+            queue: Some("gpu".into()),
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(filtered.jobs.len(), 25);
+    let other = client
+        .list_jobs(&ListJobs {
+            status: Some("failed".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert!(other.jobs.is_empty());
+}
+
+#[tokio::test]
+async fn the_log_reads_from_an_offset() {
+    let server = Server::start(CONFIG);
+    let client = server.client();
+    let job = client
+        .submit(&SubmitJobRequest {
+            job_type: "shell".into(),
+            input: json!({"command": "printf 'first\\nsecond\\n'"}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    finished(&client, &job.id).await;
+    let all = client.log(&job.id, 0).await.unwrap();
+    assert_eq!(all.data, "first\nsecond\n");
+    assert!(all.complete);
+    assert_eq!(all.next_offset, 13);
+    let tail = client.log(&job.id, 6).await.unwrap();
+    assert_eq!(tail.data, "second\n");
+    let end = client.log(&job.id, 13).await.unwrap();
+    assert_eq!(end.data, "");
+    assert!(end.complete);
+}

@@ -1,0 +1,254 @@
+//! The CLI as a user runs it: ids on stdout, exit codes, tables and JSON.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+use crate::{RUNWAY, Server, stderr, stdout};
+
+fn id_of(output: &std::process::Output) -> String {
+    assert!(output.status.success(), "add failed: {}", stderr(output));
+    let id = stdout(output).trim().to_string();
+    assert!(
+        id.parse::<u64>().is_ok(),
+        "add printed `{id}`, not an id alone"
+    );
+    id
+}
+
+#[test]
+fn add_wait_and_logs_show_the_output() {
+    let server = Server::start("");
+    let id = id_of(&server.cli(&["add", "--", "echo", "hi"]));
+    let wait = server.cli(&["wait", &id]);
+    assert_eq!(wait.status.code(), Some(0), "{}", stderr(&wait));
+    assert_eq!(stdout(&wait).trim(), format!("{id} succeeded"));
+    let logs = server.cli(&["logs", &id]);
+    assert_eq!(stdout(&logs), "hi\n");
+}
+
+#[test]
+fn several_words_are_quoted_and_one_word_is_a_line() {
+    let server = Server::start("");
+    let quoted = id_of(&server.cli(&["add", "--", "sh", "-c", "echo a; echo b"]));
+    let literal = id_of(&server.cli(&["add", "--", "echo", "it's $HOME; rm -rf /nothing"]));
+    let line = id_of(&server.cli(&["add", "--", "echo one && echo two"]));
+    assert!(
+        server
+            .cli(&["wait", &quoted, &literal, &line])
+            .status
+            .success()
+    );
+    assert_eq!(stdout(&server.cli(&["logs", &quoted])), "a\nb\n");
+    assert_eq!(
+        stdout(&server.cli(&["logs", &literal])),
+        "it's $HOME; rm -rf /nothing\n"
+    );
+    assert_eq!(stdout(&server.cli(&["logs", &line])), "one\ntwo\n");
+}
+
+#[test]
+fn ls_prints_a_json_array_and_honours_limit() {
+    let server = Server::start("");
+    let ids: Vec<String> = (0..3)
+        .map(|n| id_of(&server.cli(&["add", "--", "echo", &n.to_string()])))
+        .collect();
+    assert!(
+        server
+            .cli(&["wait", &ids[0], &ids[1], &ids[2]])
+            .status
+            .success()
+    );
+    let listed: Value = serde_json::from_str(&stdout(&server.cli(&["ls", "-o", "json"]))).unwrap();
+    let jobs = listed.as_array().expect("an array");
+    assert_eq!(jobs.len(), 3);
+    assert_eq!(jobs[0]["id"], ids[2].as_str(), "newest first");
+    for job in jobs {
+        assert_eq!(job["type"], "shell");
+        assert_eq!(job["status"], "succeeded");
+        assert_eq!(job["attempt"], 1);
+    }
+    let limited: Value =
+        serde_json::from_str(&stdout(&server.cli(&["ls", "--limit", "2", "-o", "json"]))).unwrap();
+    assert_eq!(limited.as_array().unwrap().len(), 2);
+    let table = stdout(&server.cli(&["ls"]));
+    assert!(table.starts_with(" ID"), "{table}");
+    assert!(
+        table.contains("succeeded") && table.contains("echo 2"),
+        "{table}"
+    );
+}
+
+#[test]
+fn exit_codes_tell_what_happened() {
+    let server = Server::start("");
+    let failed = id_of(&server.cli(&["add", "--", "exit 7"]));
+    assert_eq!(server.cli(&["wait", &failed]).status.code(), Some(1));
+    let slow = id_of(&server.cli(&["add", "--", "sleep", "30"]));
+    assert_eq!(server.cli(&["cancel", &slow]).status.code(), Some(0));
+    assert_eq!(server.cli(&["wait", &slow]).status.code(), Some(3));
+    assert_eq!(
+        server.cli(&["cancel", &slow]).status.code(),
+        Some(6),
+        "already finished"
+    );
+    let missing = server.cli(&["show", "424242"]);
+    assert_eq!(missing.status.code(), Some(4));
+    assert!(
+        stderr(&missing).contains("job 424242 does not exist"),
+        "{}",
+        stderr(&missing)
+    );
+    assert_eq!(server.cli(&["show", "abc"]).status.code(), Some(2));
+    assert_eq!(server.cli(&["add"]).status.code(), Some(2));
+    assert_eq!(server.cli(&["ls", "--limit", "0"]).status.code(), Some(2));
+    assert_eq!(server.cli(&["frobnicate"]).status.code(), Some(2));
+
+    let wrong_token = Command::new(RUNWAY)
+        .args(["--url", &server.url, "--token", "rwy_nope", "ls"])
+        .env("XDG_CONFIG_HOME", server.path("none"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        wrong_token.status.code(),
+        Some(5),
+        "{}",
+        stderr(&wrong_token)
+    );
+    let unreachable = Command::new(RUNWAY)
+        .args([
+            "--url",
+            "http://127.0.0.1:9",
+            "--token",
+            &server.token,
+            "ls",
+        ])
+        .env("XDG_CONFIG_HOME", server.path("none"))
+        .output()
+        .unwrap();
+    assert_eq!(unreachable.status.code(), Some(69));
+    assert!(
+        stderr(&unreachable).contains("cannot reach"),
+        "{}",
+        stderr(&unreachable)
+    );
+}
+
+#[test]
+fn typed_jobs_take_json_input_from_an_argument_a_file_or_stdin() {
+    let server = Server::start(
+        r#"
+        [types.greet]
+        command = ["sh", "-c", "cat"]
+        schema = { type = "object", required = ["name"], properties = { name = { type = "string" } } }
+        "#,
+    );
+    let inline = id_of(&server.cli(&["add", "--type", "greet", "--input", r#"{"name":"ada"}"#]));
+    std::fs::write(server.path("input.json"), r#"{"name":"bob"}"#).unwrap();
+    let file_arg = format!("@{}", server.path("input.json").display());
+    let from_file = id_of(&server.cli(&["add", "-t", "greet", "-i", &file_arg]));
+    let from_stdin =
+        id_of(&server.cli_with_stdin(&["add", "-t", "greet", "-i", "@-"], r#"{"name":"cy"}"#));
+    assert!(
+        server
+            .cli(&["wait", &inline, &from_file, &from_stdin])
+            .status
+            .success()
+    );
+    assert_eq!(
+        stdout(&server.cli(&["logs", &inline])),
+        "{\"name\":\"ada\"}\n"
+    );
+    assert_eq!(
+        stdout(&server.cli(&["logs", &from_file])),
+        "{\"name\":\"bob\"}\n"
+    );
+    assert_eq!(
+        stdout(&server.cli(&["logs", &from_stdin])),
+        "{\"name\":\"cy\"}\n"
+    );
+
+    let invalid = server.cli(&["add", "-t", "greet", "-i", r#"{"name": 3}"#]);
+    assert_eq!(invalid.status.code(), Some(2));
+    assert!(stderr(&invalid).contains("/name"), "{}", stderr(&invalid));
+    let unknown = server.cli(&["add", "-t", "nope", "-i", "{}"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("greet"),
+        "lists the declared types: {}",
+        stderr(&unknown)
+    );
+}
+
+#[test]
+fn a_paused_queue_holds_jobs_until_resumed() {
+    let server = Server::start("");
+    assert!(server.cli(&["queue", "pause", "default"]).status.success());
+    let id = id_of(&server.cli(&["add", "--", "true"]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let shown: Value =
+        serde_json::from_str(&stdout(&server.cli(&["show", &id, "-o", "json"]))).unwrap();
+    assert_eq!(shown["status"], "queued");
+    let queues: Value =
+        serde_json::from_str(&stdout(&server.cli(&["queue", "ls", "-o", "json"]))).unwrap();
+    assert_eq!(queues[0]["paused"], true);
+    assert_eq!(queues[0]["queued"], 1);
+    assert!(server.cli(&["queue", "resume", "default"]).status.success());
+    assert!(server.cli(&["wait", &id]).status.success());
+    assert_eq!(
+        server.cli(&["queue", "pause", "nope"]).status.code(),
+        Some(4)
+    );
+}
+
+#[test]
+fn retry_runs_a_finished_job_again_as_a_new_job() {
+    let server = Server::start("");
+    let first = id_of(&server.cli(&["add", "--", "echo again"]));
+    assert!(server.cli(&["wait", &first]).status.success());
+    let second = id_of(&server.cli(&["retry", &first]));
+    assert_ne!(first, second);
+    assert!(server.cli(&["wait", &second]).status.success());
+    let shown: Value =
+        serde_json::from_str(&stdout(&server.cli(&["show", &second, "-o", "json"]))).unwrap();
+    assert_eq!(shown["retry_of"], first.as_str());
+    assert_eq!(stdout(&server.cli(&["logs", &second])), "again\n");
+}
+
+#[test]
+fn job_output_cannot_drive_the_terminal() {
+    let server = Server::start("");
+    let id = id_of(&server.cli(&["add", "--", r"printf '\033[2J\033]0;pwned\007visible\n'"]));
+    assert!(server.cli(&["wait", &id]).status.success());
+    let logs = stdout(&server.cli(&["logs", &id]));
+    assert!(
+        !logs.contains('\u{1b}') && !logs.contains('\u{7}'),
+        "{logs:?}"
+    );
+    assert!(logs.contains("visible"));
+}
+
+#[test]
+fn a_bad_config_stops_the_start_naming_file_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("bad.toml");
+    std::fs::write(
+        &config,
+        "[types.render]\ncommand = [\"x\"]\ntimeout = \"soon\"\n",
+    )
+    .unwrap();
+    let output = Command::new(RUNWAY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .env("XDG_CONFIG_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let message = stderr(&output);
+    assert!(message.contains("bad.toml"), "{message}");
+    assert!(message.contains("types.render.timeout"), "{message}");
+    assert!(message.contains("soon"), "{message}");
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}

@@ -1,0 +1,177 @@
+//! kill -9 of the server while jobs run and while submits arrive: after a restart every
+//! acknowledged job exists and reaches exactly one terminal state, and only jobs that were
+//! running at the kill ran twice.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use runway_api::{SubmitBatchRequest, SubmitJobRequest};
+use runway_client::ListJobs;
+use serde_json::json;
+
+use crate::{Server, eventually, is_terminal};
+
+fn running_in_database(server: &Server) -> BTreeSet<String> {
+    let connection = rusqlite::Connection::open_with_flags(
+        server.database(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut statement = connection
+        .prepare("SELECT id FROM jobs WHERE status = 'running'")
+        .unwrap();
+    statement
+        .query_map([], |row| row.get::<_, i64>(0))
+        .unwrap()
+        .map(|id| id.unwrap().to_string())
+        .collect()
+}
+
+fn terminal_events_per_job(server: &Server) -> BTreeMap<String, u32> {
+    let connection = rusqlite::Connection::open_with_flags(
+        server.database(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut statement = connection
+        .prepare(
+            "SELECT job_id, count(*) FROM events
+             WHERE kind IN ('succeeded', 'failed', 'cancelled') GROUP BY job_id",
+        )
+        .unwrap();
+    statement
+        .query_map([], |row| {
+            Ok((row.get::<_, i64>(0)?.to_string(), row.get::<_, u32>(1)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test]
+async fn kill_9_loses_no_acknowledged_job_and_reruns_only_those_in_flight() {
+    let mut server = Server::start_with(|dir| {
+        format!(
+            r#"
+            [queues.default]
+            concurrency = 4
+            [types.work]
+            command = ["sh", "-c", "echo $RUNWAY_JOB_ID >> {}; sleep 0.3"]
+            max_attempts = 3
+            "#,
+            dir.join("runs").display()
+        )
+    });
+    let client = server.client();
+    let batch = client
+        .submit_batch(&SubmitBatchRequest {
+            jobs: (0..24)
+                .map(|n| SubmitJobRequest {
+                    job_type: "work".into(),
+                    input: json!({"n": n}),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+        .await
+        .unwrap();
+    let mut acknowledged: Vec<String> = batch.jobs.iter().map(|job| job.id.clone()).collect();
+
+    // Submits keep arriving while the server dies; each one answered 201 must survive.
+    let acked_during_kill = Arc::new(Mutex::new(Vec::new()));
+    let submitter = {
+        let client = client.clone();
+        let acked = Arc::clone(&acked_during_kill);
+        tokio::spawn(async move {
+            for n in 0..10_000 {
+                let request = SubmitJobRequest {
+                    job_type: "work".into(),
+                    input: json!({"late": n}),
+                    ..Default::default()
+                };
+                match client.submit(&request).await {
+                    Ok(job) => acked.lock().unwrap().push(job.id),
+                    Err(_) => break,
+                }
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        })
+    };
+
+    let runs = server.path("runs");
+    eventually("some jobs to have run", Duration::from_secs(20), || async {
+        let count = std::fs::read_to_string(&runs)
+            .map(|text| text.lines().count())
+            .unwrap_or(0);
+        (count >= 6).then_some(())
+    })
+    .await;
+    server.kill9();
+    submitter.await.unwrap();
+    let in_flight = running_in_database(&server);
+    assert!(!in_flight.is_empty(), "the kill should hit running jobs");
+    acknowledged.extend(acked_during_kill.lock().unwrap().iter().cloned());
+
+    server.launch();
+    let client = server.client();
+    let jobs = eventually(
+        "every job to finish after the restart",
+        Duration::from_secs(60),
+        || async {
+            let page = client
+                .list_jobs(&ListJobs {
+                    limit: Some(1000),
+                    ..Default::default()
+                })
+                .await
+                .unwrap();
+            page.jobs.iter().all(is_terminal).then_some(page.jobs)
+        },
+    )
+    .await;
+
+    let known: BTreeSet<String> = jobs.iter().map(|job| job.id.clone()).collect();
+    for id in &acknowledged {
+        assert!(known.contains(id), "acknowledged job {id} was lost");
+    }
+    for job in &jobs {
+        assert_eq!(
+            job.status, "succeeded",
+            "job {} ended {}: {:?}",
+            job.id, job.status, job.error
+        );
+    }
+    let terminal_events = terminal_events_per_job(&server);
+    for job in &jobs {
+        assert_eq!(
+            terminal_events.get(&job.id),
+            Some(&1),
+            "job {} ended more than once",
+            job.id
+        );
+    }
+    let mut run_counts: BTreeMap<String, u32> = BTreeMap::new();
+    for line in std::fs::read_to_string(&runs).unwrap().lines() {
+        *run_counts.entry(line.to_string()).or_default() += 1;
+    }
+    for job in &jobs {
+        let count = run_counts.get(&job.id).copied().unwrap_or(0);
+        assert!(count >= 1, "job {} never ran", job.id);
+        if count > 1 {
+            assert!(
+                in_flight.contains(&job.id),
+                "job {} ran {count} times but was not running at the kill",
+                job.id
+            );
+            assert_eq!(count, 2, "job {} ran {count} times", job.id);
+        }
+    }
+    for id in &in_flight {
+        let job = jobs.iter().find(|job| &job.id == id).unwrap();
+        assert_eq!(
+            job.attempt, 2,
+            "job {id}: the attempt lost in the crash counts"
+        );
+    }
+}

@@ -1,0 +1,207 @@
+//! Black-box tests of the real `runway` binary: each test starts `runway serve` on a free
+//! loopback port with its own data directory and credentials, and drives it over HTTP and
+//! through the CLI.
+
+mod api;
+mod cli;
+mod crash;
+mod engine;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use runway_api::JobResponse;
+use runway_client::Client;
+
+pub const RUNWAY: &str = env!("CARGO_BIN_EXE_runway");
+
+/// A running `runway serve` in a temporary directory.
+pub struct Server {
+    pub dir: tempfile::TempDir,
+    pub url: String,
+    pub token: String,
+    child: Option<Child>,
+}
+
+impl Server {
+    /// Starts a server with `config` as its config file (empty: defaults).
+    pub fn start(config: &str) -> Server {
+        Server::start_with(|_| config.to_string())
+    }
+
+    /// Starts a server whose config is made from its temporary directory.
+    pub fn start_with(config: impl FnOnce(&Path) -> String) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("runway.toml"), config(dir.path())).unwrap();
+        let mut server = Server {
+            dir,
+            url: String::new(),
+            token: String::new(),
+            child: None,
+        };
+        server.launch();
+        server
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    fn xdg(&self) -> PathBuf {
+        self.path("xdg")
+    }
+
+    /// Starts (or restarts) the process on the same data directory.
+    pub fn launch(&mut self) {
+        let listen = if self.url.is_empty() {
+            "127.0.0.1:0".to_string()
+        } else {
+            self.url.trim_start_matches("http://").to_string()
+        };
+        let mut child = Command::new(RUNWAY)
+            .args(["serve", "--config"])
+            .arg(self.path("runway.toml"))
+            .arg("--data")
+            .arg(self.path("data"))
+            .args(["--listen", &listen])
+            .env("XDG_CONFIG_HOME", self.xdg())
+            .env("RUNWAY_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut lines = BufReader::new(stdout).lines();
+        loop {
+            let line = lines
+                .next()
+                .expect("runway serve exited before listening")
+                .unwrap();
+            if let Some(token) = line.strip_prefix("  rwy_") {
+                self.token = format!("rwy_{token}");
+            }
+            if let Some(rest) = line.strip_prefix("runway listening on ") {
+                self.url = rest.split_whitespace().next().unwrap().to_string();
+                break;
+            }
+        }
+        // Keep draining stdout so the server never blocks on a full pipe.
+        std::thread::spawn(move || for _ in lines {});
+        self.child = Some(child);
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&self.url, Some(self.token.clone()))
+    }
+
+    /// Runs the CLI against this server, with the credentials file `serve` wrote.
+    pub fn cli(&self, args: &[&str]) -> Output {
+        self.cli_with_stdin(args, "")
+    }
+
+    pub fn cli_with_stdin(&self, args: &[&str], stdin: &str) -> Output {
+        let mut child = Command::new(RUNWAY)
+            .args(args)
+            .env("XDG_CONFIG_HOME", self.xdg())
+            .env_remove("RUNWAY_URL")
+            .env_remove("RUNWAY_TOKEN")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(stdin.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    }
+
+    /// SIGKILL: no shutdown, no cleanup.
+    pub fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+
+    /// SIGTERM and wait for a graceful exit; returns the exit status code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(child.id() as i32),
+            nix::sys::signal::Signal::SIGTERM,
+        )
+        .unwrap();
+        child.wait().unwrap().code()
+    }
+
+    pub fn database(&self) -> PathBuf {
+        self.path("data").join("runway.sqlite3")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+pub fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+pub fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Polls `check` until it returns `Some` or the deadline passes.
+pub async fn eventually<T, F, Fut>(what: &str, deadline: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(start.elapsed() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+pub fn is_terminal(job: &JobResponse) -> bool {
+    matches!(job.status.as_str(), "succeeded" | "failed" | "cancelled")
+}
+
+/// Waits until the job is terminal and returns it.
+pub async fn finished(client: &Client, id: &str) -> JobResponse {
+    eventually(
+        &format!("job {id} to finish"),
+        Duration::from_secs(30),
+        || async {
+            let job = client.job(id).await.unwrap();
+            is_terminal(&job).then_some(job)
+        },
+    )
+    .await
+}
+
+/// Whether a process with this pid is alive.
+pub fn alive(pid: i32) -> bool {
+    let status = Path::new("/proc").join(pid.to_string()).join("stat");
+    match std::fs::read_to_string(status) {
+        // A zombie (state Z) has ended.
+        Ok(stat) => !stat
+            .rsplit(')')
+            .next()
+            .is_some_and(|rest| rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
