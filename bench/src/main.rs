@@ -1,1 +1,324 @@
-fn main() {}
+//! runway's foundation benchmark: starts the real `runway serve` (release build) on a temp
+//! data directory and prints one JSON line per figure. See bench/RESULTS.md.
+//!
+//! Run: `cargo build --release -p runway -p runway-bench && target/release/runway-bench`
+//! (`RUNWAY_BIN` overrides the server binary).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use runway_api::{SubmitBatchRequest, SubmitJobRequest};
+use runway_client::Client;
+use serde_json::json;
+
+const CONFIG: &str = r#"
+[server]
+body_limit = 33554432
+
+[queues.default]
+concurrency = 8
+
+[types.noop]
+handler = "noop"
+max_attempts = 1
+
+[types.true]
+command = ["true"]
+max_attempts = 1
+"#;
+
+struct Server {
+    child: Child,
+    url: String,
+    token: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn runway_binary() -> PathBuf {
+    std::env::var_os("RUNWAY_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/release/runway")
+        })
+}
+
+/// Starts `runway serve`; returns it and the time from spawn to its first healthy answer.
+async fn start_server() -> Result<(Server, Duration)> {
+    let dir = tempfile::tempdir()?;
+    std::fs::write(dir.path().join("runway.toml"), CONFIG)?;
+    let binary = runway_binary();
+    let started = Instant::now();
+    let mut child = Command::new(&binary)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(dir.path().join("runway.toml"))
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .env("RUNWAY_LOG", "warn")
+        .stderr(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .spawn()
+        .with_context(|| {
+            format!(
+                "cannot start {}; build it with cargo build --release -p runway",
+                binary.display()
+            )
+        })?;
+    let mut lines = BufReader::new(child.stdout.take().context("stdout")?).lines();
+    let (mut url, mut token) = (String::new(), String::new());
+    for line in lines.by_ref() {
+        let line = line?;
+        if let Some(rest) = line.strip_prefix("  rwy_") {
+            token = format!("rwy_{rest}");
+        }
+        if let Some(rest) = line.strip_prefix("runway listening on ") {
+            url = rest
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    if url.is_empty() {
+        bail!("runway serve exited before listening");
+    }
+    let client = Client::new(&url, None);
+    while client.health().await.is_err() {
+        tokio::time::sleep(Duration::from_micros(200)).await;
+    }
+    let ready = started.elapsed();
+    Ok((
+        Server {
+            child,
+            url,
+            token,
+            _dir: dir,
+        },
+        ready,
+    ))
+}
+
+fn print(figure: serde_json::Value) {
+    println!("{figure}");
+}
+
+async fn succeeded(client: &Client) -> Result<u64> {
+    let queues = client.queues().await?;
+    Ok(queues
+        .queues
+        .iter()
+        .map(|queue| queue.succeeded + queue.failed)
+        .sum())
+}
+
+async fn wait_for_done(client: &Client, total: u64) -> Result<()> {
+    while succeeded(client).await? < total {
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    Ok(())
+}
+
+fn rss_kib(pid: u32) -> Result<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+    let line = status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .context("VmRSS")?;
+    Ok(line
+        .split_whitespace()
+        .nth(1)
+        .context("VmRSS value")?
+        .parse()?)
+}
+
+fn percentile(sorted: &[f64], fraction: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * fraction).round() as usize;
+    sorted[index]
+}
+
+/// (a) 20,000 no-op jobs submitted in batches of 1,000, then run at concurrency 8.
+async fn noop_throughput() -> Result<()> {
+    let (server, _) = start_server().await?;
+    let client = Client::new(&server.url, Some(server.token.clone()));
+    client.pause_queue("default").await?;
+    let total = 20_000;
+    let batches: Vec<SubmitBatchRequest> = (0..total / 1000)
+        .map(|batch| SubmitBatchRequest {
+            jobs: (0..1000)
+                .map(|n| SubmitJobRequest {
+                    job_type: "noop".into(),
+                    input: json!({"n": batch * 1000 + n}),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+        .collect();
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for chunk in batches.chunks(total / 1000 / 4) {
+        let client = client.clone();
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            for batch in chunk {
+                client.submit_batch(&batch).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for task in tasks {
+        task.await??;
+    }
+    let submit = started.elapsed();
+    print(json!({
+        "figure": "a_submit_batched", "jobs": total, "batch": 1000, "seconds": submit.as_secs_f64(),
+        "jobs_per_sec": total as f64 / submit.as_secs_f64(), "target_jobs_per_sec": 150_000
+    }));
+    let started = Instant::now();
+    client.resume_queue("default").await?;
+    wait_for_done(&client, total as u64).await?;
+    let run = started.elapsed();
+    print(json!({
+        "figure": "a_run_noop", "jobs": total, "concurrency": 8, "seconds": run.as_secs_f64(),
+        "jobs_per_sec": total as f64 / run.as_secs_f64(), "target_jobs_per_sec": 77_000
+    }));
+    Ok(())
+}
+
+/// (b) 1,000 jobs of `true` at concurrency 8, against the fork/exec ceiling measured here.
+async fn true_throughput() -> Result<()> {
+    let total = 1000;
+    let started = Instant::now();
+    let mut running = tokio::task::JoinSet::new();
+    for _ in 0..total {
+        if running.len() == 8 {
+            running.join_next().await.context("join")???;
+        }
+        running.spawn(async {
+            let status = tokio::process::Command::new("true").status().await?;
+            anyhow::ensure!(status.success(), "true failed");
+            anyhow::Ok(())
+        });
+    }
+    while let Some(result) = running.join_next().await {
+        result??;
+    }
+    let ceiling = total as f64 / started.elapsed().as_secs_f64();
+
+    let (server, _) = start_server().await?;
+    let client = Client::new(&server.url, Some(server.token.clone()));
+    client.pause_queue("default").await?;
+    client
+        .submit_batch(&SubmitBatchRequest {
+            jobs: (0..total)
+                .map(|_| SubmitJobRequest {
+                    job_type: "true".into(),
+                    input: json!({}),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+        .await?;
+    let started = Instant::now();
+    client.resume_queue("default").await?;
+    wait_for_done(&client, total as u64).await?;
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    print(json!({
+        "figure": "b_run_true", "jobs": total, "concurrency": 8, "jobs_per_sec": rate,
+        "fork_exec_ceiling_per_sec": ceiling, "ratio_to_ceiling": rate / ceiling,
+        "target_jobs_per_sec": 1700, "target_ratio": 0.8
+    }));
+    Ok(())
+}
+
+/// (c) Submit-to-start latency of 300 single jobs on an idle server, from the server's own
+/// timestamps: `created_at` (request validated) to `started_at` (claimed by the dispatcher).
+async fn latency() -> Result<()> {
+    let (server, _) = start_server().await?;
+    let client = Client::new(&server.url, Some(server.token.clone()));
+    let mut latencies = Vec::new();
+    let mut round_trips = Vec::new();
+    for _ in 0..300 {
+        let sent = Instant::now();
+        let job = client
+            .submit(&SubmitJobRequest {
+                job_type: "noop".into(),
+                input: json!({}),
+                ..Default::default()
+            })
+            .await?;
+        round_trips.push(sent.elapsed().as_secs_f64() * 1000.0);
+        let job = loop {
+            let job = client.job(&job.id).await?;
+            if job.started_at.is_some() {
+                break job;
+            }
+        };
+        let started = job.started_at.context("started")?;
+        latencies.push(
+            (started - job.created_at)
+                .num_microseconds()
+                .context("micros")? as f64
+                / 1000.0,
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    latencies.sort_by(f64::total_cmp);
+    round_trips.sort_by(f64::total_cmp);
+    print(json!({
+        "figure": "c_submit_to_start_ms", "jobs": 300,
+        "p50": percentile(&latencies, 0.5), "p99": percentile(&latencies, 0.99), "max": latencies[latencies.len() - 1],
+        "submit_round_trip_p50": percentile(&round_trips, 0.5), "submit_round_trip_p99": percentile(&round_trips, 0.99),
+        "target_p50": 0.5, "target_p99": 2.0
+    }));
+    Ok(())
+}
+
+/// (d) Cold start to a healthy answer, and resident memory once idle.
+async fn idle_footprint() -> Result<()> {
+    let mut starts = Vec::new();
+    let mut rss = Vec::new();
+    for _ in 0..5 {
+        let (server, ready) = start_server().await?;
+        starts.push(ready.as_secs_f64() * 1000.0);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        rss.push(rss_kib(server.child.id())? as f64 / 1024.0);
+    }
+    starts.sort_by(f64::total_cmp);
+    rss.sort_by(f64::total_cmp);
+    print(json!({
+        "figure": "d_idle", "runs": 5, "cold_start_ms_median": starts[2], "cold_start_ms_max": starts[4],
+        "idle_rss_mib_median": rss[2], "target_rss_mib": 30, "target_start_ms": 100
+    }));
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let wants = |name: &str| only.is_empty() || only.iter().any(|arg| arg == name);
+    if wants("a") {
+        noop_throughput().await?;
+    }
+    if wants("b") {
+        true_throughput().await?;
+    }
+    if wants("c") {
+        latency().await?;
+    }
+    if wants("d") {
+        idle_footprint().await?;
+    }
+    Ok(())
+}

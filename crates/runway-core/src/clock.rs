@@ -2,24 +2,24 @@
 
 use chrono::{DateTime, Utc};
 
-/// Instants are UTC with millisecond precision, the precision the stores keep.
+/// Instants are UTC with microsecond precision, the precision the stores keep.
 pub type Timestamp = DateTime<Utc>;
 
 pub trait Clock: Send + Sync + 'static {
     fn now(&self) -> Timestamp;
 }
 
-/// The wall clock, truncated to milliseconds so a value read back from a store compares equal.
+/// The wall clock, truncated to microseconds so a value read back from a store compares equal.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemClock;
 
 impl Clock for SystemClock {
     fn now(&self) -> Timestamp {
-        millis_to_timestamp(Utc::now().timestamp_millis())
+        micros_to_timestamp(Utc::now().timestamp_micros())
     }
 }
 
-/// Converts stored milliseconds since the epoch back to an instant.
-pub fn millis_to_timestamp(millis: i64) -> Timestamp {
-    DateTime::from_timestamp_millis(millis).unwrap_or(DateTime::<Utc>::MIN_UTC)
+/// Converts stored microseconds since the epoch back to an instant.
+pub fn micros_to_timestamp(micros: i64) -> Timestamp {
+    DateTime::from_timestamp_micros(micros).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }

@@ -67,6 +67,8 @@ pub struct ServerConfig {
     pub kill_grace: Duration,
     /// How long shutdown lets running jobs finish before handing them back.
     pub shutdown_grace: Duration,
+    /// Fsync every commit, not only what users are told is done (`durability = "every_commit"`).
+    pub sync_every_commit: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -216,6 +218,7 @@ struct RawServer {
     kill_grace: Option<String>,
     shutdown_grace: Option<String>,
     shell_type: Option<bool>,
+    durability: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -434,6 +437,17 @@ fn validate(
         Duration::from_secs(10),
     )?;
 
+    let sync_every_commit = match raw.server.durability.as_deref() {
+        None | Some("acknowledged") => false,
+        Some("every_commit") => true,
+        Some(other) => {
+            return Err(origin.error(
+                "server.durability",
+                format!("`{other}` is not a durability; use \"acknowledged\" or \"every_commit\""),
+            ));
+        }
+    };
+
     let mut queues = BTreeMap::new();
     for (name, queue) in raw.queues {
         let key = format!("queues.{name}.concurrency");
@@ -492,6 +506,7 @@ fn validate(
             sweep_interval,
             kill_grace,
             shutdown_grace,
+            sync_every_commit,
         },
         queues,
         types,

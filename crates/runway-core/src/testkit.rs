@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use serde_json::json;
 
-use crate::clock::{Timestamp, millis_to_timestamp};
+use crate::clock::{Timestamp, micros_to_timestamp};
 use crate::event::EventKind;
 use crate::job::{Job, JobId, JobStatus, NewJob, Progress};
 use crate::store::{
@@ -15,7 +15,7 @@ use crate::store::{
 };
 
 fn at(seconds: i64) -> Timestamp {
-    millis_to_timestamp(1_700_000_000_000 + seconds * 1000)
+    micros_to_timestamp(1_700_000_000_000_000 + seconds * 1_000_000)
 }
 
 fn new_job(job_type: &str, queue: &str, priority: i32) -> NewJob {

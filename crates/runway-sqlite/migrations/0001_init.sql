@@ -1,4 +1,4 @@
--- runway's first schema. Instants are milliseconds since the Unix epoch (UTC).
+-- runway's first schema. Instants are microseconds since the Unix epoch (UTC).
 
 CREATE TABLE jobs (
     id               INTEGER PRIMARY KEY AUTOINCREMENT,

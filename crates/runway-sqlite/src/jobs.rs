@@ -3,17 +3,19 @@
 //! writes) and writes its event in the same transaction.
 
 use async_trait::async_trait;
-use runway_core::clock::{Timestamp, millis_to_timestamp};
+use runway_core::clock::{Timestamp, micros_to_timestamp};
 use runway_core::event::{Event, EventKind};
 use runway_core::job::{Job, JobId, JobInput, JobStatus, NewJob, Progress};
 use runway_core::store::{
     AttemptRef, CancelOutcome, JobClaimParams, JobFinishParams, JobListParams, LeaseState,
     LogChunk, Outcome, QueueStats, Store, StoreError, TokenRecord,
 };
+use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
 use crate::SqliteStore;
+use crate::writer::Commit;
 
 const JOB_COLUMNS: &str = "id, job_type, queue, status, priority, input, output, error, progress, \
      progress_message, attempt, max_attempts, parent_id, retry_of, cancel_requested, created_at, \
@@ -48,11 +50,11 @@ fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
         parent: row.get::<_, Option<i64>>(12)?.map(JobId),
         retry_of: row.get::<_, Option<i64>>(13)?.map(JobId),
         cancel_requested: row.get(14)?,
-        created_at: millis_to_timestamp(row.get(15)?),
-        run_at: millis_to_timestamp(row.get(16)?),
-        started_at: row.get::<_, Option<i64>>(17)?.map(millis_to_timestamp),
-        finished_at: row.get::<_, Option<i64>>(18)?.map(millis_to_timestamp),
-        lease_until: row.get::<_, Option<i64>>(19)?.map(millis_to_timestamp),
+        created_at: micros_to_timestamp(row.get(15)?),
+        run_at: micros_to_timestamp(row.get(16)?),
+        started_at: row.get::<_, Option<i64>>(17)?.map(micros_to_timestamp),
+        finished_at: row.get::<_, Option<i64>>(18)?.map(micros_to_timestamp),
+        lease_until: row.get::<_, Option<i64>>(19)?.map(micros_to_timestamp),
         worker: row.get(20)?,
         log_size: row.get::<_, i64>(21)? as u64,
     })
@@ -62,8 +64,8 @@ fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-fn millis(at: Timestamp) -> i64 {
-    at.timestamp_millis()
+fn micros(at: Timestamp) -> i64 {
+    at.timestamp_micros()
 }
 
 fn insert_event(
@@ -79,7 +81,7 @@ fn insert_event(
     )?;
     statement.execute(params![
         job_id.0,
-        millis(at),
+        micros(at),
         kind.as_str(),
         status.as_str(),
         data.to_string()
@@ -93,20 +95,36 @@ fn get_job(connection: &Connection, id: JobId) -> rusqlite::Result<Option<Job>> 
     statement.query_row([id.0], job_from_row).optional()
 }
 
-/// Reads the job if `attempt` still holds it: running, same attempt, same worker.
-fn held_job(connection: &Connection, attempt: &AttemptRef) -> rusqlite::Result<Option<Job>> {
-    Ok(get_job(connection, attempt.id)?.filter(|job| {
-        job.status == JobStatus::Running
-            && job.attempt == attempt.attempt
-            && job.worker.as_deref() == Some(attempt.worker.as_str())
-    }))
+/// What a runner's write needs to know of the job it holds.
+struct Held {
+    cancel_requested: bool,
+    log_size: u64,
+}
+
+/// The job's state if `attempt` still holds it: running, same attempt, same worker.
+fn held(connection: &Connection, attempt: &AttemptRef) -> rusqlite::Result<Option<Held>> {
+    connection
+        .prepare_cached(
+            "SELECT cancel_requested, log_size FROM jobs
+             WHERE id = ?1 AND status = 'running' AND attempt = ?2 AND worker = ?3",
+        )?
+        .query_row(
+            params![attempt.id.0, attempt.attempt, attempt.worker],
+            |row| {
+                Ok(Held {
+                    cancel_requested: row.get(0)?,
+                    log_size: row.get::<_, i64>(1)? as u64,
+                })
+            },
+        )
+        .optional()
 }
 
 fn finish(connection: &Connection, params: &JobFinishParams) -> rusqlite::Result<Option<Job>> {
-    let Some(job) = held_job(connection, &params.attempt)? else {
+    let Some(job) = held(connection, &params.attempt)? else {
         return Ok(None);
     };
-    let now = millis(params.now);
+    let now = micros(params.now);
     let cancelled_meanwhile = "cancelled by request".to_string();
     // A job whose cancel was requested never goes back to a queue.
     let (input, kind, error, output, run_at, attempt_delta) = match &params.outcome {
@@ -127,7 +145,7 @@ fn finish(connection: &Connection, params: &JobFinishParams) -> rusqlite::Result
             EventKind::RetryScheduled,
             Some(error.clone()),
             output.clone(),
-            Some(millis(*at)),
+            Some(micros(*at)),
             0,
         ),
         Outcome::Failed { error, output, .. } => (
@@ -175,42 +193,46 @@ fn finish(connection: &Connection, params: &JobFinishParams) -> rusqlite::Result
             -1,
         ),
     };
-    let next = job
-        .status
+    let next = JobStatus::Running
         .apply(input)
         .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
     let finished_at = next.is_terminal().then_some(now);
     let output_text = output.as_ref().map(Value::to_string);
-    let changed = connection
-        .prepare_cached(
+    let updated = connection
+        .prepare_cached(&format!(
             "UPDATE jobs SET status = ?1, error = coalesce(?2, error), output = coalesce(?3, output),
                  run_at = coalesce(?4, run_at), finished_at = ?5, attempt = attempt + ?6,
                  lease_until = NULL, worker = CASE WHEN ?5 IS NULL THEN NULL ELSE worker END
-             WHERE id = ?7 AND status = 'running' AND attempt = ?8 AND worker = ?9",
-        )?
-        .execute(params![
-            next.as_str(),
-            error,
-            output_text,
-            run_at,
-            finished_at,
-            attempt_delta,
-            job.id.0,
-            params.attempt.attempt,
-            params.attempt.worker
-        ])?;
-    if changed == 0 {
+             WHERE id = ?7 AND status = 'running' AND attempt = ?8 AND worker = ?9
+             RETURNING {JOB_COLUMNS}"
+        ))?
+        .query_row(
+            params![
+                next.as_str(),
+                error,
+                output_text,
+                run_at,
+                finished_at,
+                attempt_delta,
+                params.attempt.id.0,
+                params.attempt.attempt,
+                params.attempt.worker
+            ],
+            job_from_row,
+        )
+        .optional()?;
+    let Some(updated) = updated else {
         return Ok(None);
-    }
-    let mut data = json!({"attempt": job.attempt});
+    };
+    let mut data = json!({"attempt": params.attempt.attempt});
     if let Some(error) = &error {
         data["error"] = json!(error);
     }
     if let Some(at) = run_at.filter(|_| next == JobStatus::Scheduled) {
-        data["run_at"] = json!(millis_to_timestamp(at));
+        data["run_at"] = json!(micros_to_timestamp(at));
     }
-    insert_event(connection, job.id, params.now, kind, next, &data)?;
-    get_job(connection, job.id)
+    insert_event(connection, updated.id, params.now, kind, next, &data)?;
+    Ok(Some(updated))
 }
 
 #[async_trait]
@@ -221,7 +243,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<Vec<Job>, StoreError> {
         self.writer
-            .write(move |connection| {
+            .write(Commit::Synced, move |connection| {
                 let mut inserted = Vec::with_capacity(jobs.len());
                 let mut statement = connection.prepare_cached(&format!(
                     "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
@@ -239,8 +261,8 @@ impl Store for SqliteStore {
                             job.max_attempts,
                             job.parent.map(|id| id.0),
                             job.retry_of.map(|id| id.0),
-                            millis(now),
-                            millis(job.run_at)
+                            micros(now),
+                            micros(job.run_at)
                         ],
                         job_from_row,
                     )?;
@@ -279,7 +301,7 @@ impl Store for SqliteStore {
                        AND (?2 = '[]' OR job_type IN (SELECT value FROM json_each(?2)))
                        AND (?3 = '[]' OR queue IN (SELECT value FROM json_each(?3)))
                        AND (?4 IS NULL OR id < ?4)
-                     ORDER BY id DESC LIMIT ?5"
+                     ORDER BY id DESC LIMIT (SELECT ?5)"
                 ))?;
                 let rows = statement.query_map(
                     params![
@@ -298,7 +320,12 @@ impl Store for SqliteStore {
 
     async fn job_claim(&self, params: JobClaimParams) -> Result<Vec<Job>, StoreError> {
         self.writer
-            .write(move |connection| {
+            .write(Commit::Lazy, move |connection| {
+                // `LIMIT (SELECT ?)`: with a bare `LIMIT ?` SQLite plans with the bound value
+                // and re-prepares the statement at every call.
+                let type_placeholders: Vec<String> = (0..params.job_types.len())
+                    .map(|n| format!("?{}", n + 6))
+                    .collect();
                 let mut statement = connection.prepare_cached(&format!(
                     "UPDATE jobs SET status = 'running', attempt = attempt + 1, started_at = ?1,
                          lease_until = ?2, worker = ?3, progress = NULL, progress_message = NULL,
@@ -306,23 +333,22 @@ impl Store for SqliteStore {
                      WHERE id IN (
                          SELECT id FROM jobs
                          WHERE queue = ?4 AND status IN ('queued', 'scheduled') AND run_at <= ?1
-                           AND job_type IN (SELECT value FROM json_each(?5))
-                         ORDER BY priority DESC, id LIMIT ?6)
+                           AND job_type IN ({})
+                         ORDER BY priority DESC, id LIMIT (SELECT ?5))
                        AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?4 AND paused = 1)
-                     RETURNING {JOB_COLUMNS}"
+                     RETURNING {JOB_COLUMNS}",
+                    type_placeholders.join(", ")
                 ))?;
+                let mut values: Vec<SqlValue> = vec![
+                    SqlValue::Integer(micros(params.now)),
+                    SqlValue::Integer(micros(params.lease_until)),
+                    SqlValue::Text(params.worker.clone()),
+                    SqlValue::Text(params.queue.clone()),
+                    SqlValue::Integer(i64::from(params.limit)),
+                ];
+                values.extend(params.job_types.iter().cloned().map(SqlValue::Text));
                 let mut jobs = statement
-                    .query_map(
-                        params![
-                            millis(params.now),
-                            millis(params.lease_until),
-                            params.worker,
-                            params.queue,
-                            json!(params.job_types).to_string(),
-                            params.limit
-                        ],
-                        job_from_row,
-                    )?
+                    .query_map(rusqlite::params_from_iter(values), job_from_row)?
                     .collect::<rusqlite::Result<Vec<Job>>>()?;
                 jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
                 for job in &jobs {
@@ -347,7 +373,7 @@ impl Store for SqliteStore {
         lease_until: Timestamp,
     ) -> Result<Vec<LeaseState>, StoreError> {
         self.writer
-            .write(move |connection| {
+            .write(Commit::Lazy, move |connection| {
                 let mut statement = connection.prepare_cached(
                     "UPDATE jobs SET lease_until = ?1
                      WHERE id = ?2 AND status = 'running' AND attempt = ?3 AND worker = ?4
@@ -359,7 +385,7 @@ impl Store for SqliteStore {
                         let cancel: Option<bool> = statement
                             .query_row(
                                 params![
-                                    millis(lease_until),
+                                    micros(lease_until),
                                     attempt.id.0,
                                     attempt.attempt,
                                     attempt.worker
@@ -380,7 +406,7 @@ impl Store for SqliteStore {
 
     async fn job_finish(&self, params: JobFinishParams) -> Result<Option<Job>, StoreError> {
         self.writer
-            .write(move |connection| finish(connection, &params))
+            .write(Commit::Lazy, move |connection| finish(connection, &params))
             .await
     }
 
@@ -389,7 +415,7 @@ impl Store for SqliteStore {
         params: Vec<JobFinishParams>,
     ) -> Result<Vec<Option<Job>>, StoreError> {
         self.writer
-            .write(move |connection| {
+            .write(Commit::Lazy, move |connection| {
                 params
                     .iter()
                     .map(|params| finish(connection, params))
@@ -405,7 +431,7 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         self.writer
-            .write(move |connection| {
+            .write(Commit::Lazy, move |connection| {
                 let changed = connection
                     .prepare_cached(
                         "UPDATE jobs SET progress = ?1, progress_message = ?2
@@ -437,7 +463,7 @@ impl Store for SqliteStore {
 
     async fn job_cancel(&self, id: JobId, now: Timestamp) -> Result<CancelOutcome, StoreError> {
         self.writer
-            .write(move |connection| {
+            .write(Commit::Synced, move |connection| {
                 let Some(job) = get_job(connection, id)? else {
                     return Ok(CancelOutcome::NotFound);
                 };
@@ -464,7 +490,7 @@ impl Store for SqliteStore {
                              cancel_requested = 1
                          WHERE id = ?3 AND status = ?4",
                     )?
-                    .execute(params![next.as_str(), millis(now), id.0, job.status.as_str()])?;
+                    .execute(params![next.as_str(), micros(now), id.0, job.status.as_str()])?;
                 insert_event(connection, id, now, EventKind::Cancelled, next, &json!({"attempt": job.attempt}))?;
                 let job = get_job(connection, id)?.expect("the job was just read");
                 Ok(CancelOutcome::Cancelled(job))
@@ -478,7 +504,7 @@ impl Store for SqliteStore {
                 let mut statement = connection.prepare_cached(&format!(
                     "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'running' AND lease_until < ?1"
                 ))?;
-                let rows = statement.query_map([millis(now)], job_from_row)?;
+                let rows = statement.query_map([micros(now)], job_from_row)?;
                 rows.collect()
             })
             .await
@@ -498,13 +524,13 @@ impl Store for SqliteStore {
 
     async fn job_promote_due(&self, now: Timestamp) -> Result<Vec<String>, StoreError> {
         self.writer
-            .write(move |connection| {
+            .write(Commit::Lazy, move |connection| {
                 let promoted: Vec<(i64, String)> = connection
                     .prepare_cached(
                         "UPDATE jobs SET status = 'queued' WHERE status = 'scheduled' AND run_at <= ?1
                          RETURNING id, queue",
                     )?
-                    .query_map([millis(now)], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .query_map([micros(now)], |row| Ok((row.get(0)?, row.get(1)?)))?
                     .collect::<rusqlite::Result<_>>()?;
                 let mut queues = Vec::new();
                 for (id, queue) in promoted {
@@ -527,7 +553,7 @@ impl Store for SqliteStore {
                         "SELECT min(run_at) FROM jobs WHERE queue = ?1 AND status = 'scheduled'",
                     )?
                     .query_row([queue], |row| row.get(0))?;
-                Ok(next.map(millis_to_timestamp))
+                Ok(next.map(micros_to_timestamp))
             })
             .await
     }
@@ -540,8 +566,8 @@ impl Store for SqliteStore {
         truncated_note: String,
     ) -> Result<bool, StoreError> {
         self.writer
-            .write(move |connection| {
-                let Some(job) = held_job(connection, &attempt)? else {
+            .write(Commit::Lazy, move |connection| {
+                let Some(job) = held(connection, &attempt)? else {
                     return Ok(false);
                 };
                 // Past the limit means the truncation note is already there.
@@ -568,14 +594,14 @@ impl Store for SqliteStore {
                         "INSERT INTO job_logs (job_id, offset, size, data) VALUES (?1, ?2, ?3, ?4)",
                     )?
                     .execute(params![
-                        job.id.0,
+                        attempt.id.0,
                         job.log_size as i64,
                         data.len() as i64,
                         data
                     ])?;
                 connection
                     .prepare_cached("UPDATE jobs SET log_size = log_size + ?1 WHERE id = ?2")?
-                    .execute(params![data.len() as i64, job.id.0])?;
+                    .execute(params![data.len() as i64, attempt.id.0])?;
                 Ok(true)
             })
             .await
@@ -685,7 +711,7 @@ impl Store for SqliteStore {
     async fn queue_set_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError> {
         let queue = queue.to_string();
         self.writer
-            .write(move |connection| {
+            .write(Commit::Synced, move |connection| {
                 connection
                     .prepare_cached(
                         "INSERT INTO queues (name, paused) VALUES (?1, ?2)
@@ -720,7 +746,7 @@ impl Store for SqliteStore {
             .read(move |connection| {
                 let mut statement = connection.prepare_cached(
                     "SELECT seq, job_id, at, kind, status, data FROM events
-                     WHERE seq > ?1 AND (?2 IS NULL OR job_id = ?2) ORDER BY seq LIMIT ?3",
+                     WHERE seq > ?1 AND (?2 IS NULL OR job_id = ?2) ORDER BY seq LIMIT (SELECT ?3)",
                 )?;
                 let rows =
                     statement.query_map(params![after_seq, job.map(|id| id.0), limit], |row| {
@@ -730,7 +756,7 @@ impl Store for SqliteStore {
                         Ok(Event {
                             seq: row.get(0)?,
                             job_id: JobId(row.get(1)?),
-                            at: millis_to_timestamp(row.get(2)?),
+                            at: micros_to_timestamp(row.get(2)?),
                             kind: EventKind::parse(&kind).unwrap_or(EventKind::Progress),
                             status: status.parse().unwrap_or(JobStatus::Queued),
                             data: parse_json(&data),
@@ -743,7 +769,7 @@ impl Store for SqliteStore {
 
     async fn token_insert(&self, token: TokenRecord) -> Result<TokenRecord, StoreError> {
         self.writer
-            .write(move |connection| {
+            .write(Commit::Synced, move |connection| {
                 let id = connection
                     .prepare_cached(
                         "INSERT INTO tokens (prefix, hash, role, name, created_at)
@@ -755,7 +781,7 @@ impl Store for SqliteStore {
                             token.hash,
                             token.role,
                             token.name,
-                            millis(token.created_at)
+                            micros(token.created_at)
                         ],
                         |row| row.get(0),
                     )?;
@@ -779,7 +805,7 @@ impl Store for SqliteStore {
                             hash: row.get(2)?,
                             role: row.get(3)?,
                             name: row.get(4)?,
-                            created_at: millis_to_timestamp(row.get(5)?),
+                            created_at: micros_to_timestamp(row.get(5)?),
                         })
                     })
                     .optional()

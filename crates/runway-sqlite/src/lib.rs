@@ -3,8 +3,11 @@
 //! - WAL journal; one writer thread folds concurrent writes into group commits
 //!   (`BEGIN IMMEDIATE`, one fsync per batch); readers run in parallel on their own
 //!   connections.
-//! - `synchronous = FULL`: a write is acknowledged only after the WAL is synced, so an
-//!   acknowledged job survives a power cut or OS crash, not only a crash of runway.
+//! - Durability per write (see `writer`): what a user is told is done (a submit's 201, a
+//!   cancel, a pause) commits with `synchronous = FULL`, so it survives a power cut; the
+//!   engine's own bookkeeping (claims, leases, progress, logs, outcomes) commits with
+//!   `synchronous = NORMAL`, which survives any crash of runway, and after a power cut at worst
+//!   runs a job again. `sync_every_commit` makes every commit FULL.
 //! - The data directory is locked: one runway process per database, which is what lets a
 //!   starting server treat every `running` attempt as left behind by a dead one.
 //! - Migrations are embedded and run at open, tracked by `PRAGMA user_version`.
@@ -26,6 +29,8 @@ use crate::writer::Writer;
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "runway.sqlite3";
 const LOCK_FILE: &str = "runway.lock";
+/// Prepared statements kept per connection: more than the store has, so none is re-parsed.
+const STATEMENT_CACHE: usize = 64;
 
 /// Migrations in order; the index + 1 is the schema version.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
@@ -61,10 +66,21 @@ pub struct SqliteStore {
     _lock: File,
 }
 
+/// How the store commits.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SqliteOptions {
+    /// Fsync every commit, engine bookkeeping included (slower; outcomes survive a power cut).
+    pub sync_every_commit: bool,
+}
+
 impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir`, locks the directory and runs
     /// pending migrations.
     pub fn open(data_dir: &Path) -> Result<SqliteStore, OpenError> {
+        SqliteStore::open_with(data_dir, SqliteOptions::default())
+    }
+
+    pub fn open_with(data_dir: &Path, options: SqliteOptions) -> Result<SqliteStore, OpenError> {
         std::fs::create_dir_all(data_dir).map_err(|source| OpenError::CreateDir {
             dir: data_dir.to_path_buf(),
             source,
@@ -91,12 +107,14 @@ impl SqliteStore {
                  PRAGMA synchronous = FULL;
                  PRAGMA foreign_keys = ON;
                  PRAGMA busy_timeout = 5000;
-                 PRAGMA temp_store = MEMORY;",
+                 PRAGMA temp_store = MEMORY;
+                 PRAGMA cache_size = -65536;",
             )
             .map_err(database_error)?;
         migrate(&connection, &file)?;
+        connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(SqliteStore {
-            writer: Writer::start(connection),
+            writer: Writer::start(connection, options.sync_every_commit),
             readers: ReadPool {
                 file: file.clone(),
                 idle: Arc::new(Mutex::new(Vec::new())),
@@ -163,6 +181,7 @@ impl ReadPool {
                     connection
                         .execute_batch("PRAGMA busy_timeout = 5000; PRAGMA query_only = ON;")
                         .map_err(backend)?;
+                    connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
                     connection
                 }
             };

@@ -3,6 +3,12 @@
 //! commit and one fsync (group commit). Each write runs inside its own savepoint: one failing
 //! write rolls back alone while the rest of the batch commits. A caller hears back only after
 //! the commit.
+//!
+//! Durability is chosen per write: a batch holding any [`Commit::Synced`] write commits with
+//! `synchronous = FULL` (the WAL is fsynced before anyone hears back); a batch of only
+//! [`Commit::Lazy`] writes commits with `synchronous = NORMAL` (safe against a crash of the
+//! process; a power cut may undo its last moments). The WAL is written in order, so a synced
+//! commit also makes every earlier lazy one durable.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
@@ -14,20 +20,36 @@ use tokio::sync::oneshot;
 /// Most writes folded into one transaction.
 const MAX_BATCH: usize = 2048;
 
+/// How durable a write must be when its caller hears back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// On disk: survives a power cut. For what a user is told is done (a submit's 201).
+    Synced,
+    /// In the OS: survives a crash of runway, not of the machine. For the engine's own
+    /// bookkeeping, which at worst runs a job again after a power cut.
+    Lazy,
+}
+
 type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// Gets the connection, or why no transaction could be begun.
-type Op = Box<dyn FnOnce(Result<&Connection, String>) -> (bool, Finish) + Send>;
+type Run = Box<dyn FnOnce(Result<&Connection, String>) -> (bool, Finish) + Send>;
+
+struct Op {
+    synced: bool,
+    run: Run,
+}
 
 pub(crate) struct Writer {
     sender: mpsc::Sender<Op>,
 }
 
 impl Writer {
-    pub(crate) fn start(connection: Connection) -> Writer {
+    /// `sync_every_commit` makes every write [`Commit::Synced`].
+    pub(crate) fn start(connection: Connection, sync_every_commit: bool) -> Writer {
         let (sender, receiver) = mpsc::channel::<Op>();
         std::thread::Builder::new()
             .name("runway-sqlite-writer".into())
-            .spawn(move || write_loop(connection, receiver))
+            .spawn(move || write_loop(connection, receiver, sync_every_commit))
             .expect("the OS can start the writer thread");
         Writer { sender }
     }
@@ -35,10 +57,11 @@ impl Writer {
     /// Runs `change` in the next group commit and returns its result once committed.
     pub(crate) async fn write<R: Send + 'static>(
         &self,
+        commit: Commit,
         change: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StoreError> {
         let (reply, answer) = oneshot::channel();
-        let op: Op = Box::new(move |connection| {
+        let run: Run = Box::new(move |connection| {
             let result = match connection {
                 Ok(connection) => match catch_unwind(AssertUnwindSafe(|| change(connection))) {
                     Ok(Ok(value)) => Ok(value),
@@ -58,12 +81,22 @@ impl Writer {
             });
             (ok, finish)
         });
+        let op = Op {
+            synced: commit == Commit::Synced,
+            run,
+        };
         self.sender.send(op).map_err(|_| StoreError::Closed)?;
         answer.await.map_err(|_| StoreError::Closed)?
     }
 }
 
-fn write_loop(connection: Connection, receiver: mpsc::Receiver<Op>) {
+/// Runs a fixed statement through the statement cache, so it is parsed once, not per batch.
+fn run(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
+    connection.prepare_cached(sql)?.execute([]).map(|_| ())
+}
+
+fn write_loop(connection: Connection, receiver: mpsc::Receiver<Op>, sync_every_commit: bool) {
+    let mut synced_mode = true;
     while let Ok(first) = receiver.recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -73,31 +106,49 @@ fn write_loop(connection: Connection, receiver: mpsc::Receiver<Op>) {
                 Err(_) => break,
             }
         }
-        if let Err(error) = connection.execute_batch("BEGIN IMMEDIATE") {
+        let synced = sync_every_commit || batch.iter().any(|op| op.synced);
+        if synced != synced_mode {
+            let pragma = if synced {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            };
+            if connection.execute_batch(pragma).is_ok() {
+                synced_mode = synced;
+            }
+        }
+        if let Err(error) = run(&connection, "BEGIN IMMEDIATE") {
             let message = format!("cannot begin a transaction: {error}");
             for op in batch {
-                let (_, finish) = op(Err(message.clone()));
+                let (_, finish) = (op.run)(Err(message.clone()));
                 finish(Err(message.clone()));
             }
             continue;
         }
+        // A lone write needs no savepoint: if it fails, the whole transaction rolls back.
+        let alone = batch.len() == 1;
         let mut finishes = Vec::with_capacity(batch.len());
+        let mut failed_alone = false;
         for op in batch {
-            let savepoint = connection.execute_batch("SAVEPOINT write");
-            let (ok, finish) = op(Ok(&connection));
-            if savepoint.is_ok() {
+            let savepoint = !alone && run(&connection, "SAVEPOINT write").is_ok();
+            let (ok, finish) = (op.run)(Ok(&connection));
+            if savepoint {
                 if !ok {
-                    let _ = connection.execute_batch("ROLLBACK TO write");
+                    let _ = run(&connection, "ROLLBACK TO write");
                 }
-                let _ = connection.execute_batch("RELEASE write");
+                let _ = run(&connection, "RELEASE write");
             }
+            failed_alone = alone && !ok;
             finishes.push(finish);
         }
-        let commit = connection
-            .execute_batch("COMMIT")
-            .map_err(|error| format!("commit failed: {error}"));
+        let commit = if failed_alone {
+            let _ = run(&connection, "ROLLBACK");
+            Ok(())
+        } else {
+            run(&connection, "COMMIT").map_err(|error| format!("commit failed: {error}"))
+        };
         if commit.is_err() {
-            let _ = connection.execute_batch("ROLLBACK");
+            let _ = run(&connection, "ROLLBACK");
         }
         for finish in finishes {
             finish(commit.clone());

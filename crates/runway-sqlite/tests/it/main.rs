@@ -35,7 +35,7 @@ async fn a_data_directory_serves_one_process_at_a_time() {
 async fn concurrent_writes_all_commit() {
     let dir = tempfile::tempdir().unwrap();
     let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    let now = runway_core::clock::millis_to_timestamp(1_700_000_000_000);
+    let now = runway_core::clock::micros_to_timestamp(1_700_000_000_000_000);
     let mut tasks = Vec::new();
     for n in 0..200 {
         let store = Arc::clone(&store);

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use runway_core::config::{Config, Overrides};
 use runway_core::{App, Store, SystemClock};
 use runway_server::ServerState;
-use runway_sqlite::SqliteStore;
+use runway_sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -29,7 +29,10 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
         .map_err(|error| CliError::new(exit::CONFIG, error.to_string()))?;
     let config = Arc::new(config);
 
-    let store = SqliteStore::open(&config.server.data_dir)
+    let options = SqliteOptions {
+        sync_every_commit: config.server.sync_every_commit,
+    };
+    let store = SqliteStore::open_with(&config.server.data_dir, options)
         .map_err(|error| CliError::new(exit::FAILED, error.to_string()))?;
     let store: Arc<dyn Store> = Arc::new(store);
     let listener = TcpListener::bind(config.server.listen)
