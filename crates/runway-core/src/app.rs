@@ -305,8 +305,11 @@ impl App {
                 known: self.engine.config.queues.keys().cloned().collect(),
             });
         }
-        self.engine.store.queue_set_paused(queue, paused).await?;
-        self.engine.set_paused(queue, paused);
+        {
+            let _serialized = self.engine.pause_lock.lock().await;
+            self.engine.store.queue_set_paused(queue, paused).await?;
+            self.engine.set_paused(queue, paused);
+        }
         self.queues()
             .await?
             .into_iter()

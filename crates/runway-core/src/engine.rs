@@ -53,6 +53,8 @@ pub(crate) struct Engine {
     stop_claiming: CancellationToken,
     tracker: TaskTracker,
     run_dir: PathBuf,
+    /// Serializes pause and resume, so the stored flag and the dispatcher's never disagree.
+    pub(crate) pause_lock: tokio::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -90,6 +92,7 @@ impl Engine {
             stop_claiming: CancellationToken::new(),
             tracker: TaskTracker::new(),
             run_dir,
+            pause_lock: tokio::sync::Mutex::new(()),
         }
     }
 
@@ -108,7 +111,14 @@ impl Engine {
                 "rescuing jobs left running by a stopped server"
             );
         }
-        self.rescue(orphans, "the server stopped while it ran")
+        for orphan in &orphans {
+            if let Some(pid) = orphan.pid
+                && crate::stop::end_orphaned_attempt(orphan.id, orphan.attempt, pid)
+            {
+                tracing::info!(job = %orphan.id, pid, "ended the process a stopped server left running");
+            }
+        }
+        self.rescue(orphans, "the server stopped while it ran", false)
             .await;
         let _ = tokio::fs::remove_dir_all(&self.run_dir).await;
 
@@ -190,7 +200,17 @@ impl Engine {
             for stop in stops {
                 stop.request(StopReason::Shutdown);
             }
-            self.tracker.wait().await;
+            let bound = self.config.server.kill_grace + Duration::from_secs(5);
+            if tokio::time::timeout(bound, self.tracker.wait())
+                .await
+                .is_err()
+            {
+                // A handler that ignores its stop token: its lease runs out and the next
+                // start rescues its job.
+                tracing::warn!(
+                    "some attempts did not stop; their jobs are rescued at the next start"
+                );
+            }
         }
     }
 
@@ -226,7 +246,11 @@ impl Engine {
                             if claimed == free {
                                 continue;
                             }
-                            match self.store.job_next_run_at(&queue.name).await {
+                            match self
+                                .store
+                                .job_next_run_at(&queue.name, &self.type_names)
+                                .await
+                            {
                                 Ok(next) => sleep_until = next,
                                 Err(error) => {
                                     tracing::error!(queue = %queue.name, %error, "cannot read the next run time");
@@ -284,6 +308,7 @@ impl Engine {
         let queue = Arc::clone(queue);
         self.tracker.spawn(async move {
             let job_id = job.id;
+            let attempt_number = job.attempt;
             let max_attempts = job.max_attempts;
             let job_type = engine.config.job_type(&job.job_type).cloned();
             let runner = tokio::spawn(Arc::clone(&engine).run_attempt(
@@ -306,11 +331,19 @@ impl Engine {
             engine
                 .finish(attempt, max_attempts, job_type.as_ref(), result)
                 .await;
-            engine
-                .running
-                .lock()
-                .expect("running map lock is never poisoned")
-                .remove(&job_id);
+            {
+                let mut running = engine
+                    .running
+                    .lock()
+                    .expect("running map lock is never poisoned");
+                // Only this attempt's entry: never a newer attempt of the same job.
+                if running
+                    .get(&job_id)
+                    .is_some_and(|entry| entry.attempt.attempt == attempt_number)
+                {
+                    running.remove(&job_id);
+                }
+            }
             queue.running.fetch_sub(1, Ordering::SeqCst);
             queue.wake.notify_one();
         });
@@ -396,7 +429,10 @@ impl Engine {
                 let retry_at = (attempt.attempt < max_attempts).then(|| {
                     let backoff = job_type.map(|t| t.backoff).unwrap_or_default();
                     let delay = backoff.delay(attempt.attempt, rand::random::<f64>());
-                    now + chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::MAX)
+                    chrono::Duration::from_std(delay)
+                        .ok()
+                        .and_then(|delay| now.checked_add_signed(delay))
+                        .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC)
                 });
                 Outcome::Failed {
                     error,
@@ -440,16 +476,31 @@ impl Engine {
 
     async fn renew_leases(self: Arc<Self>) {
         let every = self.config.server.lease / 3;
+        let mut next_renewal = tokio::time::Instant::now() + every;
         loop {
+            // During shutdown, look often whether the last attempt has ended.
+            let tick = if self.stop_claiming.is_cancelled() {
+                Duration::from_millis(20)
+            } else {
+                every
+            };
             tokio::select! {
-                () = tokio::time::sleep(every) => {}
-                () = self.stop_claiming.cancelled() => {
-                    if self.running.lock().expect("running map lock is never poisoned").is_empty() {
-                        return;
-                    }
-                    tokio::time::sleep(every).await;
-                }
+                () = tokio::time::sleep_until(next_renewal.min(tokio::time::Instant::now() + tick)) => {}
+                () = self.stop_claiming.cancelled(), if !self.stop_claiming.is_cancelled() => {}
             }
+            if self.stop_claiming.is_cancelled()
+                && self
+                    .running
+                    .lock()
+                    .expect("running map lock is never poisoned")
+                    .is_empty()
+            {
+                return;
+            }
+            if tokio::time::Instant::now() < next_renewal {
+                continue;
+            }
+            next_renewal = tokio::time::Instant::now() + every;
             let attempts: Vec<(AttemptRef, Arc<StopSignal>)> = {
                 let running = self
                     .running
@@ -492,9 +543,26 @@ impl Engine {
             let now = self.clock.now();
             match self.store.job_list_lease_expired(now).await {
                 Ok(expired) => {
+                    // An attempt this process still runs is renewed, not rescued (its lease
+                    // can look expired after the machine slept).
+                    let expired: Vec<Job> = {
+                        let running = self
+                            .running
+                            .lock()
+                            .expect("running map lock is never poisoned");
+                        expired
+                            .into_iter()
+                            .filter(|job| {
+                                running
+                                    .get(&job.id)
+                                    .is_none_or(|entry| entry.attempt.attempt != job.attempt)
+                            })
+                            .collect()
+                    };
                     self.rescue(
                         expired,
                         "its lease ran out (the worker stopped renewing it)",
+                        true,
                     )
                     .await
                 }
@@ -512,8 +580,9 @@ impl Engine {
     }
 
     /// Puts attempts whose runner is gone back in their queue, or fails them when their
-    /// attempts are used up. The lost attempt counts.
-    async fn rescue(&self, jobs: Vec<Job>, why: &str) {
+    /// attempts are used up. The lost attempt counts. With `expired_only`, a lease renewed in
+    /// the meantime wins.
+    async fn rescue(&self, jobs: Vec<Job>, why: &str, expired_only: bool) {
         if jobs.is_empty() {
             return;
         }
@@ -536,7 +605,11 @@ impl Engine {
                         attempt: job.attempt,
                         worker: job.worker.clone().unwrap_or_default(),
                     },
-                    outcome: Outcome::Rescued { error, requeue },
+                    outcome: Outcome::Rescued {
+                        error,
+                        requeue,
+                        expired_only,
+                    },
                     now,
                 }
             })

@@ -175,6 +175,8 @@ pub struct Job {
     pub finished_at: Option<Timestamp>,
     pub lease_until: Option<Timestamp>,
     pub worker: Option<String>,
+    /// The running attempt's process id (command jobs), for ending it after a crash.
+    pub pid: Option<u32>,
     pub log_size: u64,
 }
 

@@ -17,6 +17,7 @@ const MAX_BATCH_BYTES: usize = 256 * 1024;
 enum Report {
     Log(String),
     Progress(Progress),
+    Pid(u32),
 }
 
 /// Cheap to clone; dropping every clone lets the writer task finish.
@@ -49,6 +50,11 @@ impl Reporter {
     pub fn progress(&self, progress: Progress) {
         let _ = self.sender.send(Report::Progress(progress));
     }
+
+    /// Records the attempt's process so a restarted server can end it.
+    pub fn pid(&self, pid: u32) {
+        let _ = self.sender.send(Report::Pid(pid));
+    }
 }
 
 async fn write_reports(
@@ -63,6 +69,7 @@ async fn write_reports(
     while let Some(first) = receiver.recv().await {
         let mut text = String::new();
         let mut progress = None;
+        let mut pid = None;
         let mut next = Some(first);
         while let Some(report) = next.take() {
             match report {
@@ -74,11 +81,17 @@ async fn write_reports(
                     }
                 }
                 Report::Progress(latest) => progress = Some(latest),
+                Report::Pid(started) => pid = Some(started),
             }
             if text.len() >= MAX_BATCH_BYTES {
                 break;
             }
             next = receiver.try_recv().ok();
+        }
+        if let Some(pid) = pid
+            && let Err(error) = store.job_pid_set(attempt.clone(), pid).await
+        {
+            tracing::warn!(job = %attempt.id, %error, "could not store the process id");
         }
         if !text.is_empty() {
             logged += text.len() as u64;

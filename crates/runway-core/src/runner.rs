@@ -2,12 +2,13 @@
 //!
 //! The job's input reaches the process as JSON on stdin and in the file named by
 //! `RUNWAY_INPUT`, never through a shell or argv (the `shell` type alone runs its line with
-//! `sh -c`, by design). The child leads its own process group and dies with the server
-//! (`PR_SET_PDEATHSIG`); timeout and cancel end the whole group, SIGTERM then SIGKILL.
+//! `sh -c`, by design). The child leads its own process group; timeout and cancel end the whole
+//! group, SIGTERM then SIGKILL. Its pid is stored with the attempt, so a server restarted after
+//! a crash ends what the dead one left running (`stop::end_orphaned_attempt`).
 
 use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use nix::sys::signal::{Signal, killpg};
@@ -119,7 +120,6 @@ async fn run_in(
         .stderr(Stdio::piped())
         .process_group(0)
         .kill_on_drop(true);
-    crate::stop::die_with_parent(&mut command);
 
     let mut child = match command.spawn() {
         Ok(child) => child,
@@ -132,9 +132,12 @@ async fn run_in(
         }
     };
     let group = child.id().map(|pid| Pid::from_raw(pid as i32));
+    if let Some(pid) = child.id() {
+        reporter.pid(pid);
+    }
 
     let stdin = child.stdin.take();
-    let stdin_task = tokio::spawn(async move {
+    let mut stdin_task = tokio::spawn(async move {
         if let Some(mut stdin) = stdin {
             // A command that does not read its input closes the pipe: not an error.
             let _ = stdin.write_all(&input_json).await;
@@ -143,8 +146,13 @@ async fn run_in(
     });
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
-    let stdout_task = tokio::spawn(read_stdout(BufReader::new(stdout), reporter.clone()));
-    let stderr_task = tokio::spawn(read_stderr(BufReader::new(stderr), reporter.clone()));
+    let output = Arc::new(Mutex::new(None));
+    let mut stdout_task = tokio::spawn(read_stdout(
+        BufReader::new(stdout),
+        reporter.clone(),
+        Arc::clone(&output),
+    ));
+    let mut stderr_task = tokio::spawn(read_stderr(BufReader::new(stderr), reporter.clone()));
 
     let ended = wait_or_stop(&mut child, group, timeout, kill_grace, stop).await;
     // No orphans: whatever the command left behind in its group ends with it, which also
@@ -152,9 +160,23 @@ async fn run_in(
     if let Some(group) = group {
         let _ = killpg(group, Signal::SIGKILL);
     }
-    let _ = stdin_task.await;
-    let output = stdout_task.await.unwrap_or(None);
-    let _ = stderr_task.await;
+    // A process that left the group (setsid) may still hold the pipes open: read what is
+    // there for a grace period, then stop listening rather than hang the attempt.
+    let drained = tokio::time::timeout(kill_grace, async {
+        let _ = (&mut stdin_task).await;
+        let _ = (&mut stdout_task).await;
+        let _ = (&mut stderr_task).await;
+    })
+    .await;
+    if drained.is_err() {
+        stdin_task.abort();
+        stdout_task.abort();
+        stderr_task.abort();
+        reporter.log_line(
+            "[runway: a process the command started outside its group still holds its output open; stopped reading]",
+        );
+    }
+    let output = output.lock().expect("output lock is never poisoned").take();
 
     match ended {
         Ended::Exited(status) if status.success() => RunResult::Succeeded { output },
@@ -242,9 +264,12 @@ fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
-/// Reads stdout: `::runway` lines are acted on, the rest is log. Returns the last output.
-async fn read_stdout(mut reader: impl AsyncBufRead + Unpin, reporter: Reporter) -> Option<Value> {
-    let mut output = None;
+/// Reads stdout: `::runway` lines are acted on, the rest is log. Keeps the last output.
+async fn read_stdout(
+    mut reader: impl AsyncBufRead + Unpin,
+    reporter: Reporter,
+    output: Arc<Mutex<Option<Value>>>,
+) {
     let mut buffer = Vec::new();
     while read_line_bounded(&mut reader, &mut buffer, MAX_LINE_BYTES).await {
         let line = String::from_utf8_lossy(&buffer);
@@ -261,7 +286,7 @@ async fn read_stdout(mut reader: impl AsyncBufRead + Unpin, reporter: Reporter) 
                     reporter.log_line(text);
                 }
                 if message.output.is_some() {
-                    output = message.output;
+                    *output.lock().expect("output lock is never poisoned") = message.output;
                 }
             }
             Line::Malformed(reason) => {
@@ -270,7 +295,6 @@ async fn read_stdout(mut reader: impl AsyncBufRead + Unpin, reporter: Reporter) 
             }
         }
     }
-    output
 }
 
 async fn read_stderr(mut reader: impl AsyncBufRead + Unpin, reporter: Reporter) {

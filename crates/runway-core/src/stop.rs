@@ -1,8 +1,13 @@
-//! Stopping a running attempt: why it was asked to stop, and making children die with us.
+//! Stopping a running attempt: why it was asked to stop, and ending what a crashed server
+//! left running.
 
 use std::sync::Mutex;
 
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
 use tokio_util::sync::CancellationToken;
+
+use crate::job::JobId;
 
 /// Why a running attempt must stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,16 +56,23 @@ impl StopSignal {
     }
 }
 
-/// Asks the kernel to SIGKILL the child when the thread that started it dies, so a crashed
-/// or killed server leaves no command running that a restarted server would run again.
-#[allow(unsafe_code)]
-pub fn die_with_parent(command: &mut tokio::process::Command) {
-    // SAFETY: the closure runs between fork and exec and only calls prctl(2), which is
-    // async-signal-safe; it allocates nothing and touches no lock.
-    unsafe {
-        command.pre_exec(|| {
-            nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
-                .map_err(std::io::Error::from)
-        });
+/// Ends the process group of an attempt that a dead server left running, if it is still there.
+/// The pid alone could have been reused, so the process must also carry the attempt's
+/// `RUNWAY_JOB_ID` and `RUNWAY_ATTEMPT` in its environment. Returns whether it was ended.
+pub fn end_orphaned_attempt(job_id: JobId, attempt: u32, pid: u32) -> bool {
+    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
+        return false;
+    };
+    let id_marker = format!("RUNWAY_JOB_ID={job_id}");
+    let attempt_marker = format!("RUNWAY_ATTEMPT={attempt}");
+    let mut has_id = false;
+    let mut has_attempt = false;
+    for variable in environ.split(|byte| *byte == 0) {
+        has_id |= variable == id_marker.as_bytes();
+        has_attempt |= variable == attempt_marker.as_bytes();
     }
+    if !(has_id && has_attempt) {
+        return false;
+    }
+    killpg(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok()
 }

@@ -72,9 +72,12 @@ pub enum Outcome {
         error: String,
     },
     /// The lease ran out; `requeue` when attempts remain, otherwise failed with `error`.
+    /// With `expired_only`, applies only if the lease is still expired when the write runs
+    /// (a renewal that landed meanwhile wins).
     Rescued {
         error: String,
         requeue: bool,
+        expired_only: bool,
     },
     /// The runner stopped without an outcome (shutdown): queued again, attempt not counted.
     HandedBack,
@@ -187,6 +190,9 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<bool, StoreError>;
 
+    /// Records the process of a running attempt (guarded like `job_finish`); false when stale.
+    async fn job_pid_set(&self, attempt: AttemptRef, pid: u32) -> Result<bool, StoreError>;
+
     async fn job_cancel(&self, id: JobId, now: Timestamp) -> Result<CancelOutcome, StoreError>;
 
     /// Running attempts whose lease ended before `now`.
@@ -199,8 +205,13 @@ pub trait Store: Send + Sync + 'static {
     /// Moves due `scheduled` jobs to `queued`; returns the queues that got jobs.
     async fn job_promote_due(&self, now: Timestamp) -> Result<Vec<String>, StoreError>;
 
-    /// The earliest `run_at` of a scheduled job in the queue, to sleep exactly until then.
-    async fn job_next_run_at(&self, queue: &str) -> Result<Option<Timestamp>, StoreError>;
+    /// The earliest `run_at` of a scheduled job of the queue and types, to sleep exactly
+    /// until then.
+    async fn job_next_run_at(
+        &self,
+        queue: &str,
+        job_types: &[String],
+    ) -> Result<Option<Timestamp>, StoreError>;
 
     /// Appends text to the log of a running attempt, guarded like `job_finish`. Keeps at most
     /// `limit` bytes per job; the first append past it stores `truncated_note` instead.

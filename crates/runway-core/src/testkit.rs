@@ -121,7 +121,20 @@ async fn claims_follow_priority_then_age_and_skip_future_and_unknown_types(store
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.job_next_run_at("q").await.unwrap(), Some(at(60)));
+    assert_eq!(
+        store
+            .job_next_run_at("q", &["a".to_string()])
+            .await
+            .unwrap(),
+        Some(at(60))
+    );
+    assert_eq!(
+        store
+            .job_next_run_at("q", &["b".to_string()])
+            .await
+            .unwrap(),
+        None
+    );
     let due = store.job_claim(claim("q", 10, at(61))).await.unwrap();
     assert_eq!(due.len(), 1);
     assert_eq!(due[0].id, jobs[5].id);
@@ -229,6 +242,7 @@ async fn finishing_is_guarded_by_attempt_and_worker(store: Arc<dyn Store>) {
     assert_eq!(done.status, JobStatus::Succeeded);
     assert_eq!(done.output, Some(json!({"ok": true})));
     assert_eq!(done.finished_at, Some(at(3)));
+    assert_eq!(done.pid, None, "an ended attempt has no process");
     assert_eq!(
         done.progress,
         Some(Progress {
@@ -268,6 +282,7 @@ async fn terminal_jobs_never_change(store: Arc<dyn Store>) {
         Outcome::Rescued {
             error: "x".into(),
             requeue: true,
+            expired_only: false,
         },
         Outcome::HandedBack,
     ] {
@@ -275,6 +290,7 @@ async fn terminal_jobs_never_change(store: Arc<dyn Store>) {
     }
     let many = store
         .job_finish_many(vec![finish(Outcome::Rescued {
+            expired_only: false,
             error: "x".into(),
             requeue: true,
         })])
@@ -442,6 +458,20 @@ async fn leases_renew_and_expire(store: Arc<dyn Store>) {
         expired.iter().map(|job| job.id).collect::<Vec<_>>(),
         vec![claimed[1].id]
     );
+    // A renewal that lands after the sweep read the lease wins over the rescue.
+    let renewed_meanwhile = store
+        .job_finish(JobFinishParams {
+            attempt: attempt_of(&claimed[0]),
+            outcome: Outcome::Rescued {
+                error: "lost".into(),
+                requeue: true,
+                expired_only: true,
+            },
+            now: at(60),
+        })
+        .await
+        .unwrap();
+    assert!(renewed_meanwhile.is_none(), "a held lease is not rescued");
     let expired_all = store.job_list_lease_expired(at(200)).await.unwrap();
     assert_eq!(expired_all.len(), 2);
     let results = store
@@ -451,6 +481,7 @@ async fn leases_renew_and_expire(store: Arc<dyn Store>) {
                 .map(|job| JobFinishParams {
                     attempt: attempt_of(job),
                     outcome: Outcome::Rescued {
+                        expired_only: true,
                         error: "lost".into(),
                         requeue: job.attempt < job.max_attempts,
                     },

@@ -86,3 +86,14 @@ impl IntoResponse for ApiError {
         response
     }
 }
+
+/// A path segment, or a JSON 400 when it is not valid (e.g. not UTF-8 once decoded).
+pub fn path_param(
+    segment: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> Result<String, ApiError> {
+    segment
+        .map(|axum::extract::Path(value)| value)
+        .map_err(|rejection| {
+            ApiError::bad_request(format!("invalid path: {}", rejection.body_text()))
+        })
+}

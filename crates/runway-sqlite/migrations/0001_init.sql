@@ -22,6 +22,8 @@ CREATE TABLE jobs (
     finished_at      INTEGER,
     lease_until      INTEGER,
     worker           TEXT,
+    -- The running attempt's process (command jobs), so a restarted server can end it.
+    pid              INTEGER,
     log_size         INTEGER NOT NULL DEFAULT 0
 );
 

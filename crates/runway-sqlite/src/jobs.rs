@@ -19,7 +19,7 @@ use crate::writer::Commit;
 
 const JOB_COLUMNS: &str = "id, job_type, queue, status, priority, input, output, error, progress, \
      progress_message, attempt, max_attempts, parent_id, retry_of, cancel_requested, created_at, \
-     run_at, started_at, finished_at, lease_until, worker, log_size";
+     run_at, started_at, finished_at, lease_until, worker, log_size, pid";
 
 fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
     let status: String = row.get(3)?;
@@ -57,6 +57,7 @@ fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
         lease_until: row.get::<_, Option<i64>>(19)?.map(micros_to_timestamp),
         worker: row.get(20)?,
         log_size: row.get::<_, i64>(21)? as u64,
+        pid: row.get::<_, Option<i64>>(22)?.map(|pid| pid as u32),
     })
 }
 
@@ -99,13 +100,14 @@ fn get_job(connection: &Connection, id: JobId) -> rusqlite::Result<Option<Job>> 
 struct Held {
     cancel_requested: bool,
     log_size: u64,
+    lease_until: Option<i64>,
 }
 
 /// The job's state if `attempt` still holds it: running, same attempt, same worker.
 fn held(connection: &Connection, attempt: &AttemptRef) -> rusqlite::Result<Option<Held>> {
     connection
         .prepare_cached(
-            "SELECT cancel_requested, log_size FROM jobs
+            "SELECT cancel_requested, log_size, lease_until FROM jobs
              WHERE id = ?1 AND status = 'running' AND attempt = ?2 AND worker = ?3",
         )?
         .query_row(
@@ -114,6 +116,7 @@ fn held(connection: &Connection, attempt: &AttemptRef) -> rusqlite::Result<Optio
                 Ok(Held {
                     cancel_requested: row.get(0)?,
                     log_size: row.get::<_, i64>(1)? as u64,
+                    lease_until: row.get(2)?,
                 })
             },
         )
@@ -125,6 +128,13 @@ fn finish(connection: &Connection, params: &JobFinishParams) -> rusqlite::Result
         return Ok(None);
     };
     let now = micros(params.now);
+    if let Outcome::Rescued {
+        expired_only: true, ..
+    } = params.outcome
+        && job.lease_until.is_some_and(|until| until >= now)
+    {
+        return Ok(None);
+    }
     let cancelled_meanwhile = "cancelled by request".to_string();
     // A job whose cancel was requested never goes back to a queue.
     let (input, kind, error, output, run_at, attempt_delta) = match &params.outcome {
@@ -172,7 +182,7 @@ fn finish(connection: &Connection, params: &JobFinishParams) -> rusqlite::Result
             None,
             0,
         ),
-        Outcome::Rescued { error, requeue } => (
+        Outcome::Rescued { error, requeue, .. } => (
             JobInput::Rescue { retry: *requeue },
             if *requeue {
                 EventKind::Rescued
@@ -202,7 +212,8 @@ fn finish(connection: &Connection, params: &JobFinishParams) -> rusqlite::Result
         .prepare_cached(&format!(
             "UPDATE jobs SET status = ?1, error = coalesce(?2, error), output = coalesce(?3, output),
                  run_at = coalesce(?4, run_at), finished_at = ?5, attempt = attempt + ?6,
-                 lease_until = NULL, worker = CASE WHEN ?5 IS NULL THEN NULL ELSE worker END
+                 lease_until = NULL, worker = CASE WHEN ?5 IS NULL THEN NULL ELSE worker END,
+                 pid = NULL
              WHERE id = ?7 AND status = 'running' AND attempt = ?8 AND worker = ?9
              RETURNING {JOB_COLUMNS}"
         ))?
@@ -329,7 +340,7 @@ impl Store for SqliteStore {
                 let mut statement = connection.prepare_cached(&format!(
                     "UPDATE jobs SET status = 'running', attempt = attempt + 1, started_at = ?1,
                          lease_until = ?2, worker = ?3, progress = NULL, progress_message = NULL,
-                         error = NULL
+                         error = NULL, pid = NULL
                      WHERE id IN (
                          SELECT id FROM jobs
                          WHERE queue = ?4 AND status IN ('queued', 'scheduled') AND run_at <= ?1
@@ -461,6 +472,20 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn job_pid_set(&self, attempt: AttemptRef, pid: u32) -> Result<bool, StoreError> {
+        self.writer
+            .write(Commit::Lazy, move |connection| {
+                let changed = connection
+                    .prepare_cached(
+                        "UPDATE jobs SET pid = ?1
+                         WHERE id = ?2 AND status = 'running' AND attempt = ?3 AND worker = ?4",
+                    )?
+                    .execute(params![pid, attempt.id.0, attempt.attempt, attempt.worker])?;
+                Ok(changed == 1)
+            })
+            .await
+    }
+
     async fn job_cancel(&self, id: JobId, now: Timestamp) -> Result<CancelOutcome, StoreError> {
         self.writer
             .write(Commit::Synced, move |connection| {
@@ -544,15 +569,27 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn job_next_run_at(&self, queue: &str) -> Result<Option<Timestamp>, StoreError> {
+    async fn job_next_run_at(
+        &self,
+        queue: &str,
+        job_types: &[String],
+    ) -> Result<Option<Timestamp>, StoreError> {
         let queue = queue.to_string();
+        let job_types = job_types.to_vec();
         self.readers
             .read(move |connection| {
+                let placeholders: Vec<String> = (0..job_types.len())
+                    .map(|n| format!("?{}", n + 2))
+                    .collect();
+                let mut values = vec![SqlValue::Text(queue)];
+                values.extend(job_types.into_iter().map(SqlValue::Text));
                 let next: Option<i64> = connection
-                    .prepare_cached(
-                        "SELECT min(run_at) FROM jobs WHERE queue = ?1 AND status = 'scheduled'",
-                    )?
-                    .query_row([queue], |row| row.get(0))?;
+                    .prepare_cached(&format!(
+                        "SELECT min(run_at) FROM jobs
+                         WHERE queue = ?1 AND status = 'scheduled' AND job_type IN ({})",
+                        placeholders.join(", ")
+                    ))?
+                    .query_row(rusqlite::params_from_iter(values), |row| row.get(0))?;
                 Ok(next.map(micros_to_timestamp))
             })
             .await

@@ -129,25 +129,46 @@ fn write_loop(connection: Connection, receiver: mpsc::Receiver<Op>, sync_every_c
         let alone = batch.len() == 1;
         let mut finishes = Vec::with_capacity(batch.len());
         let mut failed_alone = false;
-        for op in batch {
-            let savepoint = !alone && run(&connection, "SAVEPOINT write").is_ok();
+        // Set when SQLite itself ended the transaction (disk full, I/O error): nothing of the
+        // batch is committed, and nothing more may run outside it.
+        let mut transaction_lost: Option<String> = None;
+        let mut ops = batch.into_iter();
+        for op in ops.by_ref() {
+            if !alone && let Err(error) = run(&connection, "SAVEPOINT write") {
+                let message = format!("cannot open a savepoint: {error}");
+                let (_, finish) = (op.run)(Err(message.clone()));
+                finishes.push(finish);
+                continue;
+            }
             let (ok, finish) = (op.run)(Ok(&connection));
-            if savepoint {
+            finishes.push(finish);
+            if connection.is_autocommit() {
+                transaction_lost = Some("the transaction was rolled back by SQLite".into());
+                break;
+            }
+            if !alone {
                 if !ok {
                     let _ = run(&connection, "ROLLBACK TO write");
                 }
                 let _ = run(&connection, "RELEASE write");
             }
             failed_alone = alone && !ok;
-            finishes.push(finish);
         }
-        let commit = if failed_alone {
+        if let Some(message) = &transaction_lost {
+            for op in ops {
+                let (_, finish) = (op.run)(Err(message.clone()));
+                finishes.push(finish);
+            }
+        }
+        let commit = if let Some(message) = transaction_lost {
+            Err(message)
+        } else if failed_alone {
             let _ = run(&connection, "ROLLBACK");
             Ok(())
         } else {
             run(&connection, "COMMIT").map_err(|error| format!("commit failed: {error}"))
         };
-        if commit.is_err() {
+        if commit.is_err() && !connection.is_autocommit() {
             let _ = run(&connection, "ROLLBACK");
         }
         for finish in finishes {

@@ -10,8 +10,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
     version,
     about = "runway: a self-hosted job server",
     after_help = "Exit codes: 0 ok, 1 a job failed, 2 usage or invalid request, 3 a job was cancelled, \
-4 not found, 5 authentication, 6 conflict with the job's state, 69 server unreachable, \
-70 server error, 78 bad configuration."
+4 not found, 5 authentication, 6 conflict with the job's state, 7 wait timed out, \
+69 server unreachable, 70 server error, 78 bad configuration."
 )]
 pub struct Cli {
     #[command(flatten)]
@@ -161,7 +161,7 @@ pub struct LogsArgs {
 pub struct WaitArgs {
     #[arg(required = true)]
     pub ids: Vec<String>,
-    /// Give up after this long ("30s", "10m"); exits 1.
+    /// Give up after this long ("30s", "10m"); exits 7.
     #[arg(long)]
     pub timeout: Option<String>,
     #[command(flatten)]

@@ -14,6 +14,8 @@ pub const NOT_FOUND: u8 = 4;
 pub const AUTH: u8 = 5;
 /// The request conflicts with the job's state (cancel a finished job, retry a running one).
 pub const CONFLICT: u8 = 6;
+/// `wait --timeout` ran out before the jobs ended.
+pub const TIMED_OUT: u8 = 7;
 /// The server cannot be reached (sysexits EX_UNAVAILABLE).
 pub const UNREACHABLE: u8 = 69;
 /// The server failed or answered something unreadable (EX_SOFTWARE).
@@ -55,7 +57,12 @@ impl From<ClientError> for CliError {
 }
 
 impl From<std::io::Error> for CliError {
+    /// A closed stdout (`runway ls | head`) is not a failure: it exits 0 quietly.
     fn from(error: std::io::Error) -> CliError {
-        CliError::new(FAILED, error.to_string())
+        if error.kind() == std::io::ErrorKind::BrokenPipe {
+            CliError::new(OK, String::new())
+        } else {
+            CliError::new(FAILED, error.to_string())
+        }
     }
 }

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         .expect("the tokio runtime starts");
     match runtime.block_on(run(cli)) {
         Ok(code) => ExitCode::from(code),
-        Err(error) if error.message.contains("Broken pipe") => ExitCode::SUCCESS,
+        Err(error) if error.code == exit::OK => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("runway: {}", error.message);
             ExitCode::from(error.code)

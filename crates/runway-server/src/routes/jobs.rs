@@ -1,4 +1,5 @@
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
@@ -11,7 +12,7 @@ use runway_core::{JobId, JobStatus, SubmitParams};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, path_param};
 use crate::json::JsonBody;
 use crate::{ServerState, convert};
 
@@ -178,9 +179,9 @@ pub async fn list_jobs(
     ))]
 pub async fn get_job(
     State(state): State<ServerState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<JobResponse>, ApiError> {
-    let job = state.app.job(job_id(&id)?).await?;
+    let job = state.app.job(job_id(&path_param(id)?)?).await?;
     Ok(Json(convert::job(job)))
 }
 
@@ -204,7 +205,7 @@ pub struct LogQuery {
     ))]
 pub async fn job_log(
     State(state): State<ServerState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     query: Result<Query<LogQuery>, QueryRejection>,
 ) -> Result<Json<LogResponse>, ApiError> {
     let Query(query) = query.map_err(query_error)?;
@@ -216,7 +217,7 @@ pub async fn job_log(
     }
     let (job, chunk) = state
         .app
-        .log(job_id(&id)?, query.offset.unwrap_or(0), limit)
+        .log(job_id(&path_param(id)?)?, query.offset.unwrap_or(0), limit)
         .await?;
     let next_offset = chunk.offset + chunk.data.len() as u64;
     Ok(Json(LogResponse {
@@ -238,9 +239,9 @@ pub async fn job_log(
     ))]
 pub async fn cancel_job(
     State(state): State<ServerState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<CancelResponse>, ApiError> {
-    let (job, stopping) = state.app.cancel(job_id(&id)?).await?;
+    let (job, stopping) = state.app.cancel(job_id(&path_param(id)?)?).await?;
     Ok(Json(CancelResponse {
         job: convert::job(job),
         stopping,
@@ -258,8 +259,8 @@ pub async fn cancel_job(
     ))]
 pub async fn retry_job(
     State(state): State<ServerState>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Result<(StatusCode, Json<JobResponse>), ApiError> {
-    let job = state.app.retry(job_id(&id)?).await?;
+    let job = state.app.retry(job_id(&path_param(id)?)?).await?;
     Ok((StatusCode::CREATED, Json(convert::job(job))))
 }

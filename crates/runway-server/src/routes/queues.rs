@@ -1,10 +1,11 @@
 use axum::Json;
+use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use runway_api::{ErrorResponse, QueueListResponse, QueueResponse, codes};
 use runway_core::Error;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, path_param};
 use crate::{ServerState, convert};
 
 /// Every declared queue with its counts by status.
@@ -29,9 +30,9 @@ pub async fn list_queues(
     ))]
 pub async fn pause_queue(
     State(state): State<ServerState>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<QueueResponse>, ApiError> {
-    set_paused(state, name, true).await
+    set_paused(state, path_param(name)?, true).await
 }
 
 #[utoipa::path(post, path = "/v1/queues/{name}/resume", tag = "queues", security(("bearer" = [])),
@@ -43,9 +44,9 @@ pub async fn pause_queue(
     ))]
 pub async fn resume_queue(
     State(state): State<ServerState>,
-    Path(name): Path<String>,
+    name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<QueueResponse>, ApiError> {
-    set_paused(state, name, false).await
+    set_paused(state, path_param(name)?, false).await
 }
 
 async fn set_paused(

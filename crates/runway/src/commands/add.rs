@@ -19,8 +19,9 @@ pub async fn run(connection: &Connection, args: AddArgs) -> Result<u8, CliError>
         (None, Some(text)) => {
             let delay = humantime::parse_duration(&text)
                 .map_err(|error| usage(format!("--delay `{text}` is not a duration ({error}); write e.g. 30s or 5m")))?;
-            let delay = chrono::Duration::from_std(delay).map_err(|_| usage(format!("--delay `{text}` is too long")))?;
-            Some(Utc::now() + delay)
+            let too_long = || usage(format!("--delay `{text}` is too long"));
+            let delay = chrono::Duration::from_std(delay).map_err(|_| too_long())?;
+            Some(Utc::now().checked_add_signed(delay).ok_or_else(too_long)?)
         }
         (None, None) => None,
     };

@@ -15,7 +15,8 @@ use crate::exit::{self, CliError};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7869";
 
-/// A client from flags, the environment or the credentials file, in that order.
+/// A client from flags, the environment or the credentials file, in that order. The stored
+/// token goes only to the stored URL: pointing the CLI at another server never sends it there.
 pub fn client(connection: &Connection) -> Result<Client, CliError> {
     let stored = credentials::read().map_err(|message| CliError::new(exit::FAILED, message))?;
     let url = connection
@@ -23,9 +24,12 @@ pub fn client(connection: &Connection) -> Result<Client, CliError> {
         .clone()
         .or_else(|| stored.as_ref().map(|stored| stored.url.clone()))
         .unwrap_or_else(|| DEFAULT_URL.to_string());
-    let token = connection
-        .token
-        .clone()
-        .or_else(|| stored.map(|stored| stored.token));
+    let same_server =
+        |stored_url: &str| stored_url.trim_end_matches('/') == url.trim_end_matches('/');
+    let token = connection.token.clone().or_else(|| {
+        stored
+            .filter(|stored| same_server(&stored.url))
+            .map(|stored| stored.token)
+    });
     Ok(Client::new(&url, token))
 }

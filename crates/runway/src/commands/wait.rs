@@ -9,17 +9,22 @@ use crate::output;
 pub async fn run(connection: &Connection, args: WaitArgs) -> Result<u8, CliError> {
     let client = super::client(connection)?;
     let deadline = match &args.timeout {
-        Some(text) => Some(
-            tokio::time::Instant::now()
-                + humantime::parse_duration(text).map_err(|error| {
-                    CliError::new(
-                        exit::USAGE,
-                        format!(
-                            "--timeout `{text}` is not a duration ({error}); write e.g. 30s or 10m"
-                        ),
-                    )
-                })?,
-        ),
+        Some(text) => {
+            let limit = humantime::parse_duration(text).map_err(|error| {
+                CliError::new(
+                    exit::USAGE,
+                    format!(
+                        "--timeout `{text}` is not a duration ({error}); write e.g. 30s or 10m"
+                    ),
+                )
+            })?;
+            let deadline = tokio::time::Instant::now()
+                .checked_add(limit)
+                .ok_or_else(|| {
+                    CliError::new(exit::USAGE, format!("--timeout `{text}` is too long"))
+                })?;
+            Some(deadline)
+        }
         None => None,
     };
     let mut finished: Vec<JobResponse> = Vec::with_capacity(args.ids.len());
@@ -33,7 +38,7 @@ pub async fn run(connection: &Connection, args: WaitArgs) -> Result<u8, CliError
             }
             if deadline.is_some_and(|deadline| tokio::time::Instant::now() >= deadline) {
                 return Err(CliError::new(
-                    exit::FAILED,
+                    exit::TIMED_OUT,
                     format!("timed out waiting for job {id}, which is {}", job.status),
                 ));
             }

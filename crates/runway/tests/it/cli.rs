@@ -85,6 +85,27 @@ fn exit_codes_tell_what_happened() {
     let failed = id_of(&server.cli(&["add", "--", "exit 7"]));
     assert_eq!(server.cli(&["wait", &failed]).status.code(), Some(1));
     let slow = id_of(&server.cli(&["add", "--", "sleep", "30"]));
+    assert_eq!(
+        server
+            .cli(&["wait", "--timeout", "100ms", &slow])
+            .status
+            .code(),
+        Some(7)
+    );
+    assert_eq!(
+        server
+            .cli(&["wait", "--timeout", "500000000000y", &slow])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        server
+            .cli(&["add", "--delay", "300000y", "--", "true"])
+            .status
+            .code(),
+        Some(2)
+    );
     assert_eq!(server.cli(&["cancel", &slow]).status.code(), Some(0));
     assert_eq!(server.cli(&["wait", &slow]).status.code(), Some(3));
     assert_eq!(
@@ -251,4 +272,56 @@ fn a_bad_config_stops_the_start_naming_file_and_key() {
     assert!(message.contains("types.render.timeout"), "{message}");
     assert!(message.contains("soon"), "{message}");
     assert!(!dir.path().join("data").exists(), "nothing was created");
+}
+
+#[test]
+fn the_stored_token_is_never_sent_to_another_server() {
+    use std::io::{Read, Write};
+    let server = Server::start("");
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let other = format!("http://{}", listener.local_addr().unwrap());
+    let seen = std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut request = vec![0u8; 8192];
+        let read = stream.read(&mut request).unwrap();
+        let body = r#"{"error":{"code":"unauthorized","message":"no"}}"#;
+        write!(
+            stream,
+            "HTTP/1.1 401 Unauthorized\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        String::from_utf8_lossy(&request[..read]).into_owned()
+    });
+    let output = server.cli(&["--url", &other, "ls"]);
+    assert_eq!(output.status.code(), Some(5));
+    let request = seen.join().unwrap();
+    assert!(request.starts_with("GET /v1/jobs"), "{request}");
+    assert!(
+        !request.contains(&server.token),
+        "the stored token went to {other}"
+    );
+    assert!(
+        !request.to_lowercase().contains("authorization"),
+        "{request}"
+    );
+}
+
+#[test]
+fn a_closed_stdout_is_not_an_error() {
+    let server = Server::start("");
+    for n in 0..60 {
+        id_of(&server.cli(&["add", "--", "echo", &n.to_string()]));
+    }
+    let mut child = Command::new(RUNWAY)
+        .args(["ls", "--limit", "60"])
+        .env("XDG_CONFIG_HOME", server.path("xdg"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
+    assert!(stderr(&output).is_empty(), "{}", stderr(&output));
 }

@@ -175,3 +175,69 @@ async fn kill_9_loses_no_acknowledged_job_and_reruns_only_those_in_flight() {
         );
     }
 }
+
+#[tokio::test]
+async fn a_restart_ends_the_commands_a_killed_server_left_running() {
+    let mut server = Server::start("");
+    let client = server.client();
+    let pid_file = server.path("leader.pid");
+    let mark = server.path("second-attempt");
+    // The first attempt hangs; the one after the restart notes that it ran and ends.
+    let line = format!(
+        "if [ -e {pid} ]; then touch {mark}; exit 0; fi; echo $$ > {pid}; sleep 60",
+        pid = pid_file.display(),
+        mark = mark.display()
+    );
+    let job = client
+        .submit(&SubmitJobRequest {
+            job_type: "shell".into(),
+            input: json!({"command": line}),
+            max_attempts: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let leader: i32 = eventually(
+        "the first attempt to start",
+        Duration::from_secs(10),
+        || async {
+            std::fs::read_to_string(&pid_file)
+                .ok()
+                .and_then(|text| text.trim().parse().ok())
+        },
+    )
+    .await;
+    // Give the reporter a moment to store the pid with the attempt.
+    eventually("the pid to be stored", Duration::from_secs(10), || async {
+        let connection = rusqlite::Connection::open_with_flags(
+            server.database(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .ok()?;
+        let pid: Option<i64> = connection
+            .query_row(
+                "SELECT pid FROM jobs WHERE id = ?1",
+                [job.id.parse::<i64>().unwrap()],
+                |row| row.get(0),
+            )
+            .ok()?;
+        pid.filter(|pid| *pid == i64::from(leader))
+    })
+    .await;
+    server.kill9();
+    assert!(
+        crate::alive(leader),
+        "the orphaned command outlives the killed server"
+    );
+    server.launch();
+    eventually(
+        "the orphan to be ended",
+        Duration::from_secs(10),
+        || async move { (!crate::alive(leader)).then_some(()) },
+    )
+    .await;
+    let done = crate::finished(&server.client(), &job.id).await;
+    assert_eq!(done.status, "succeeded");
+    assert_eq!(done.attempt, 2);
+    assert!(mark.exists());
+}

@@ -288,3 +288,30 @@ async fn logs_are_bounded_and_bad_protocol_lines_are_explained() {
         Some("quarter")
     );
 }
+
+#[tokio::test]
+async fn a_process_that_escapes_the_group_cannot_hang_the_job() {
+    let server = Server::start(
+        r#"
+        [server]
+        kill_grace = "300ms"
+        "#,
+    );
+    let client = server.client();
+    let pid_file = server.path("escaped.pid");
+    let line = format!(
+        "setsid sh -c 'echo $$ > {0}; exec sleep 30' & while [ ! -s {0} ]; do sleep 0.01; done; echo started",
+        pid_file.display()
+    );
+    let id = submit(&client, "shell", json!({"command": line})).await;
+    let job = finished(&client, &id).await;
+    assert_eq!(job.status, "succeeded");
+    let log = client.log(&id, 0).await.unwrap().data;
+    assert!(log.starts_with("started\n"), "{log}");
+    assert!(log.contains("stopped reading"), "{log}");
+    let escaped = read_pid(&server, "escaped.pid");
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(escaped),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
