@@ -120,7 +120,22 @@ impl Engine {
         }
         self.rescue(orphans, "the server stopped while it ran", false)
             .await;
+        // Input files of attempts that a stopped server left behind.
         let _ = tokio::fs::remove_dir_all(&self.run_dir).await;
+        // Inputs may hold secrets: only the server's user can read them.
+        let created = tokio::fs::create_dir_all(&self.run_dir).await.and(
+            tokio::fs::set_permissions(
+                &self.run_dir,
+                std::os::unix::fs::PermissionsExt::from_mode(0o700),
+            )
+            .await,
+        );
+        created.map_err(|error| {
+            crate::store::StoreError::Backend(format!(
+                "cannot create {}: {error}",
+                self.run_dir.display()
+            ))
+        })?;
 
         for queue in self.queues.values() {
             let engine = Arc::clone(self);
@@ -286,8 +301,25 @@ impl Engine {
         chrono::Duration::from_std(self.config.server.lease).expect("lease fits in chrono")
     }
 
+    /// Takes a slot of the queue for `job`. The slot runs attempts one after the other: when
+    /// one ends, its outcome and the claim of the next due job share one write, so a busy queue
+    /// costs one transaction per job and no round trip through the dispatcher.
     fn start_attempt(self: &Arc<Self>, queue: &Arc<QueueRuntime>, job: Job) {
         queue.running.fetch_add(1, Ordering::SeqCst);
+        let engine = Arc::clone(self);
+        let queue = Arc::clone(queue);
+        self.tracker.spawn(async move {
+            let mut next = Some(job);
+            while let Some(job) = next.take() {
+                next = engine.run_in_slot(&queue, job).await;
+            }
+            queue.running.fetch_sub(1, Ordering::SeqCst);
+            queue.wake.notify_one();
+        });
+    }
+
+    /// Runs one attempt to its end and returns the job claimed for the slot next, if any.
+    async fn run_in_slot(self: &Arc<Self>, queue: &QueueRuntime, job: Job) -> Option<Job> {
         let attempt = AttemptRef {
             id: job.id,
             attempt: job.attempt,
@@ -304,49 +336,41 @@ impl Engine {
                     stop: Arc::clone(&stop),
                 },
             );
-        let engine = Arc::clone(self);
-        let queue = Arc::clone(queue);
-        self.tracker.spawn(async move {
-            let job_id = job.id;
-            let attempt_number = job.attempt;
-            let max_attempts = job.max_attempts;
-            let job_type = engine.config.job_type(&job.job_type).cloned();
-            let runner = tokio::spawn(Arc::clone(&engine).run_attempt(
-                job,
-                job_type.clone(),
-                attempt.clone(),
-                Arc::clone(&stop),
-            ));
-            let result = match runner.await {
-                Ok(result) => result,
-                Err(error) => {
-                    let message = panic_message(error);
-                    tracing::error!(job = %job_id, %message, "a job's runner panicked");
-                    RunResult::Failed {
-                        error: format!("runner panicked: {message}"),
-                        output: None,
-                    }
-                }
-            };
-            engine
-                .finish(attempt, max_attempts, job_type.as_ref(), result)
-                .await;
-            {
-                let mut running = engine
-                    .running
-                    .lock()
-                    .expect("running map lock is never poisoned");
-                // Only this attempt's entry: never a newer attempt of the same job.
-                if running
-                    .get(&job_id)
-                    .is_some_and(|entry| entry.attempt.attempt == attempt_number)
-                {
-                    running.remove(&job_id);
+        let job_id = job.id;
+        let max_attempts = job.max_attempts;
+        let job_type = self.config.job_type(&job.job_type).cloned();
+        let runner = tokio::spawn(Arc::clone(self).run_attempt(
+            job,
+            job_type.clone(),
+            attempt.clone(),
+            Arc::clone(&stop),
+        ));
+        let result = match runner.await {
+            Ok(result) => result,
+            Err(error) => {
+                let message = panic_message(error);
+                tracing::error!(job = %job_id, %message, "a job's runner panicked");
+                RunResult::Failed {
+                    error: format!("runner panicked: {message}"),
+                    output: None,
                 }
             }
-            queue.running.fetch_sub(1, Ordering::SeqCst);
-            queue.wake.notify_one();
-        });
+        };
+        let next = self
+            .finish(&attempt, max_attempts, job_type.as_ref(), result, queue)
+            .await;
+        let mut running = self
+            .running
+            .lock()
+            .expect("running map lock is never poisoned");
+        // Only this attempt's entry: never a newer attempt of the same job.
+        if running
+            .get(&job_id)
+            .is_some_and(|entry| entry.attempt.attempt == attempt.attempt)
+        {
+            running.remove(&job_id);
+        }
+        next
     }
 
     async fn run_attempt(
@@ -397,13 +421,15 @@ impl Engine {
                 },
             },
             run => {
-                let work_dir = self.run_dir.join(format!("{}-{}", job.id, job.attempt));
+                let input_path = self
+                    .run_dir
+                    .join(format!("{}-{}.input.json", job.id, job.attempt));
                 run_command(CommandRun {
                     job,
                     run: run.clone(),
                     timeout: job_type.timeout,
                     kill_grace: self.config.server.kill_grace,
-                    work_dir,
+                    input_path,
                     stop,
                     reporter,
                 })
@@ -415,13 +441,15 @@ impl Engine {
         result
     }
 
+    /// Stores how an attempt ended and claims the slot's next job in the same write.
     async fn finish(
         &self,
-        attempt: AttemptRef,
+        attempt: &AttemptRef,
         max_attempts: u32,
         job_type: Option<&JobTypeConfig>,
         result: RunResult,
-    ) {
+        queue: &QueueRuntime,
+    ) -> Option<Job> {
         let now = self.clock.now();
         let outcome = match result {
             RunResult::Succeeded { output } => Outcome::Succeeded { output },
@@ -444,32 +472,44 @@ impl Engine {
                 error: "cancelled by request".into(),
             },
             RunResult::Stopped(StopReason::Shutdown) => Outcome::HandedBack,
-            RunResult::Stopped(StopReason::LeaseLost) => return,
+            RunResult::Stopped(StopReason::LeaseLost) => return None,
         };
-        let queue_of_retry = matches!(
+        let requeued = matches!(
             outcome,
             Outcome::Failed {
                 retry_at: Some(_),
                 ..
             } | Outcome::HandedBack
         );
-        let params = JobFinishParams {
+        let finished = JobFinishParams {
             attempt: attempt.clone(),
             outcome,
             now,
         };
-        match self.store.job_finish(params).await {
-            Ok(Some(job)) => {
-                if queue_of_retry {
+        let next = (!self.stop_claiming.is_cancelled() && !queue.paused.load(Ordering::SeqCst))
+            .then(|| JobClaimParams {
+                queue: queue.name.clone(),
+                job_types: self.type_names.clone(),
+                limit: 1,
+                worker: self.worker.clone(),
+                now,
+                lease_until: now + self.lease(),
+            });
+        match self.store.job_finish_and_claim(finished, next).await {
+            Ok((Some(job), claimed)) => {
+                if requeued {
                     self.wake(&job.queue);
                 }
+                claimed.into_iter().next()
             }
-            Ok(None) => {
-                tracing::warn!(job = %attempt.id, attempt = attempt.attempt, "the attempt's lease was lost; its outcome was dropped")
+            Ok((None, _)) => {
+                tracing::warn!(job = %attempt.id, attempt = attempt.attempt, "the attempt's lease was lost; its outcome was dropped");
+                None
             }
             Err(error) => {
                 // The lease runs out and the sweep puts the job back: nothing is lost.
-                tracing::error!(job = %attempt.id, %error, "cannot store the outcome of an attempt")
+                tracing::error!(job = %attempt.id, %error, "cannot store the outcome of an attempt");
+                None
             }
         }
     }

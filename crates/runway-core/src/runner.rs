@@ -45,8 +45,9 @@ pub struct CommandRun {
     pub run: JobRun,
     pub timeout: Option<Duration>,
     pub kill_grace: Duration,
-    /// A fresh directory for this attempt; removed afterwards.
-    pub work_dir: PathBuf,
+    /// Where to write the input file for this attempt (`RUNWAY_INPUT`); removed afterwards.
+    /// Its directory exists.
+    pub input_path: PathBuf,
     pub stop: Arc<StopSignal>,
     pub reporter: Reporter,
 }
@@ -57,16 +58,24 @@ pub async fn run_command(run: CommandRun) -> RunResult {
         run: job_run,
         timeout,
         kill_grace,
-        work_dir,
+        input_path,
         stop,
         reporter,
     } = run;
     let result = run_in(
-        &job, job_run, timeout, kill_grace, &work_dir, &stop, &reporter,
+        &job,
+        job_run,
+        timeout,
+        kill_grace,
+        &input_path,
+        &stop,
+        &reporter,
     )
     .await;
-    if let Err(error) = tokio::fs::remove_dir_all(&work_dir).await {
-        tracing::warn!(job = %job.id, %error, "could not remove the attempt's directory");
+    if let Err(error) = tokio::fs::remove_file(&input_path).await
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(job = %job.id, %error, "could not remove the attempt's input file");
     }
     result
 }
@@ -76,16 +85,12 @@ async fn run_in(
     job_run: JobRun,
     timeout: Option<Duration>,
     kill_grace: Duration,
-    work_dir: &std::path::Path,
+    input_path: &std::path::Path,
     stop: &StopSignal,
     reporter: &Reporter,
 ) -> RunResult {
     let input_json = serde_json::to_vec(&job.input).expect("a JSON value always serializes");
-    if let Err(error) = tokio::fs::create_dir_all(work_dir).await {
-        return failed(format!("cannot create the attempt's directory: {error}"));
-    }
-    let input_path = work_dir.join("input.json");
-    if let Err(error) = tokio::fs::write(&input_path, &input_json).await {
+    if let Err(error) = tokio::fs::write(input_path, &input_json).await {
         return failed(format!("cannot write the input file: {error}"));
     }
 
@@ -114,7 +119,7 @@ async fn run_in(
     command
         .env("RUNWAY_JOB_ID", job.id.to_string())
         .env("RUNWAY_ATTEMPT", job.attempt.to_string())
-        .env("RUNWAY_INPUT", &input_path)
+        .env("RUNWAY_INPUT", input_path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -176,6 +176,14 @@ pub trait Store: Send + Sync + 'static {
     /// guard did not hold (the attempt is stale) and nothing changed.
     async fn job_finish(&self, params: JobFinishParams) -> Result<Option<Job>, StoreError>;
 
+    /// Ends a running attempt and, if that applied, claims the next jobs for the freed slot,
+    /// in one transaction: a busy queue needs one write per job, not two.
+    async fn job_finish_and_claim(
+        &self,
+        finished: JobFinishParams,
+        next: Option<JobClaimParams>,
+    ) -> Result<(Option<Job>, Vec<Job>), StoreError>;
+
     /// Many finishes in one transaction; one answer per finish, in order.
     async fn job_finish_many(
         &self,

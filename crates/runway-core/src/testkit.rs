@@ -69,6 +69,53 @@ where
     logs_append_read_and_truncate(open().await).await;
     listing_filters_and_pages(open().await).await;
     events_number_every_change(open().await).await;
+    finishing_claims_the_next_job_in_the_same_write(open().await).await;
+}
+
+async fn finishing_claims_the_next_job_in_the_same_write(store: Arc<dyn Store>) {
+    let jobs = store
+        .job_insert_many(
+            vec![
+                new_job("a", "q", 0),
+                new_job("a", "q", 0),
+                new_job("a", "q", 7),
+            ],
+            at(0),
+        )
+        .await
+        .unwrap();
+    let first = store
+        .job_claim(claim("q", 1, at(1)))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(first.id, jobs[2].id, "highest priority first");
+    let finished = JobFinishParams {
+        attempt: attempt_of(&first),
+        outcome: Outcome::Succeeded { output: None },
+        now: at(2),
+    };
+    let (done, next) = store
+        .job_finish_and_claim(finished.clone(), Some(claim("q", 1, at(2))))
+        .await
+        .unwrap();
+    assert_eq!(done.unwrap().status, JobStatus::Succeeded);
+    assert_eq!(
+        next.iter().map(|job| job.id).collect::<Vec<_>>(),
+        vec![jobs[0].id]
+    );
+    assert_eq!(next[0].status, JobStatus::Running);
+    // A stale finish changes nothing and claims nothing.
+    let (stale, none) = store
+        .job_finish_and_claim(finished, Some(claim("q", 1, at(3))))
+        .await
+        .unwrap();
+    assert!(stale.is_none());
+    assert!(none.is_empty());
+    assert_eq!(
+        store.job_get(jobs[1].id).await.unwrap().unwrap().status,
+        JobStatus::Queued
+    );
 }
 
 async fn insert_and_read_back(store: Arc<dyn Store>) {

@@ -246,6 +246,51 @@ fn finish(connection: &Connection, params: &JobFinishParams) -> rusqlite::Result
     Ok(Some(updated))
 }
 
+fn claim(connection: &Connection, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>> {
+    // `LIMIT (SELECT ?)`: with a bare `LIMIT ?` SQLite plans with the bound value
+    // and re-prepares the statement at every call.
+    let type_placeholders: Vec<String> = (0..params.job_types.len())
+        .map(|n| format!("?{}", n + 6))
+        .collect();
+    let mut statement = connection.prepare_cached(&format!(
+        "UPDATE jobs SET status = 'running', attempt = attempt + 1, started_at = ?1,
+             lease_until = ?2, worker = ?3, progress = NULL, progress_message = NULL,
+             error = NULL, pid = NULL
+         WHERE id IN (
+             SELECT id FROM jobs
+             WHERE queue = ?4 AND status IN ('queued', 'scheduled') AND run_at <= ?1
+               AND job_type IN ({})
+             ORDER BY priority DESC, id LIMIT (SELECT ?5))
+           AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?4 AND paused = 1)
+         RETURNING {JOB_COLUMNS}",
+        type_placeholders.join(", ")
+    ))?;
+    let mut values: Vec<SqlValue> = vec![
+        SqlValue::Integer(micros(params.now)),
+        SqlValue::Integer(micros(params.lease_until)),
+        SqlValue::Text(params.worker.clone()),
+        SqlValue::Text(params.queue.clone()),
+        SqlValue::Integer(i64::from(params.limit)),
+    ];
+    values.extend(params.job_types.iter().cloned().map(SqlValue::Text));
+    let mut jobs = statement
+        .query_map(rusqlite::params_from_iter(values), job_from_row)?
+        .collect::<rusqlite::Result<Vec<Job>>>()?;
+    jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
+    for job in &jobs {
+        let data = json!({"attempt": job.attempt, "worker": params.worker});
+        insert_event(
+            connection,
+            job.id,
+            params.now,
+            EventKind::Started,
+            job.status,
+            &data,
+        )?;
+    }
+    Ok(jobs)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     async fn job_insert_many(
@@ -331,49 +376,23 @@ impl Store for SqliteStore {
 
     async fn job_claim(&self, params: JobClaimParams) -> Result<Vec<Job>, StoreError> {
         self.writer
+            .write(Commit::Lazy, move |connection| claim(connection, &params))
+            .await
+    }
+
+    async fn job_finish_and_claim(
+        &self,
+        finished: JobFinishParams,
+        next: Option<JobClaimParams>,
+    ) -> Result<(Option<Job>, Vec<Job>), StoreError> {
+        self.writer
             .write(Commit::Lazy, move |connection| {
-                // `LIMIT (SELECT ?)`: with a bare `LIMIT ?` SQLite plans with the bound value
-                // and re-prepares the statement at every call.
-                let type_placeholders: Vec<String> = (0..params.job_types.len())
-                    .map(|n| format!("?{}", n + 6))
-                    .collect();
-                let mut statement = connection.prepare_cached(&format!(
-                    "UPDATE jobs SET status = 'running', attempt = attempt + 1, started_at = ?1,
-                         lease_until = ?2, worker = ?3, progress = NULL, progress_message = NULL,
-                         error = NULL, pid = NULL
-                     WHERE id IN (
-                         SELECT id FROM jobs
-                         WHERE queue = ?4 AND status IN ('queued', 'scheduled') AND run_at <= ?1
-                           AND job_type IN ({})
-                         ORDER BY priority DESC, id LIMIT (SELECT ?5))
-                       AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?4 AND paused = 1)
-                     RETURNING {JOB_COLUMNS}",
-                    type_placeholders.join(", ")
-                ))?;
-                let mut values: Vec<SqlValue> = vec![
-                    SqlValue::Integer(micros(params.now)),
-                    SqlValue::Integer(micros(params.lease_until)),
-                    SqlValue::Text(params.worker.clone()),
-                    SqlValue::Text(params.queue.clone()),
-                    SqlValue::Integer(i64::from(params.limit)),
-                ];
-                values.extend(params.job_types.iter().cloned().map(SqlValue::Text));
-                let mut jobs = statement
-                    .query_map(rusqlite::params_from_iter(values), job_from_row)?
-                    .collect::<rusqlite::Result<Vec<Job>>>()?;
-                jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-                for job in &jobs {
-                    let data = json!({"attempt": job.attempt, "worker": params.worker});
-                    insert_event(
-                        connection,
-                        job.id,
-                        params.now,
-                        EventKind::Started,
-                        job.status,
-                        &data,
-                    )?;
-                }
-                Ok(jobs)
+                let done = finish(connection, &finished)?;
+                let claimed = match (&done, next) {
+                    (Some(_), Some(next)) => claim(connection, &next)?,
+                    _ => Vec::new(),
+                };
+                Ok((done, claimed))
             })
             .await
     }
