@@ -31,7 +31,7 @@ CREATE TABLE jobs (
 CREATE INDEX jobs_ready ON jobs (queue, priority DESC, id, run_at)
     WHERE status IN ('queued', 'scheduled');
 CREATE INDEX jobs_scheduled ON jobs (queue, run_at) WHERE status = 'scheduled';
-CREATE INDEX jobs_lease ON jobs (lease_until) WHERE status = 'running';
+-- Listing by status; also finds running attempts whose lease ran out.
 CREATE INDEX jobs_status ON jobs (status, id);
 CREATE INDEX jobs_type ON jobs (job_type, id);
 CREATE INDEX jobs_queue_status ON jobs (queue, status);

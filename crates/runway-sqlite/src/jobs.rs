@@ -301,13 +301,13 @@ impl Store for SqliteStore {
         self.writer
             .write(Commit::Synced, move |connection| {
                 let mut inserted = Vec::with_capacity(jobs.len());
-                let mut statement = connection.prepare_cached(&format!(
+                let mut statement = connection.prepare_cached(
                     "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
                          parent_id, retry_of, created_at, run_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING {JOB_COLUMNS}"
-                ))?;
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+                )?;
                 for job in jobs {
-                    let row = statement.query_row(
+                    let id: i64 = statement.query_row(
                         params![
                             job.job_type,
                             job.queue,
@@ -320,21 +320,38 @@ impl Store for SqliteStore {
                             micros(now),
                             micros(job.run_at)
                         ],
-                        job_from_row,
+                        |row| row.get(0),
                     )?;
-                    let mut data = json!({"type": row.job_type, "queue": row.queue});
-                    if let Some(old) = row.retry_of {
+                    let mut data = json!({"type": job.job_type, "queue": job.queue});
+                    if let Some(old) = job.retry_of {
                         data["retry_of"] = json!(old.0);
                     }
-                    insert_event(
-                        connection,
-                        row.id,
-                        now,
-                        EventKind::Submitted,
-                        row.status,
-                        &data,
-                    )?;
-                    inserted.push(row);
+                    insert_event(connection, JobId(id), now, EventKind::Submitted, job.status, &data)?;
+                    // The row as inserted, without reading it back.
+                    inserted.push(Job {
+                        id: JobId(id),
+                        job_type: job.job_type,
+                        queue: job.queue,
+                        status: job.status,
+                        priority: job.priority,
+                        input: job.input,
+                        output: None,
+                        error: None,
+                        progress: None,
+                        attempt: 0,
+                        max_attempts: job.max_attempts,
+                        parent: job.parent,
+                        retry_of: job.retry_of,
+                        cancel_requested: false,
+                        created_at: now,
+                        run_at: job.run_at,
+                        started_at: None,
+                        finished_at: None,
+                        lease_until: None,
+                        worker: None,
+                        pid: None,
+                        log_size: 0,
+                    });
                 }
                 Ok(inserted)
             })
