@@ -70,6 +70,106 @@ where
     listing_filters_and_pages(open().await).await;
     events_number_every_change(open().await).await;
     finishing_claims_the_next_job_in_the_same_write(open().await).await;
+    committed_changes_are_published_in_order(open().await).await;
+}
+
+async fn committed_changes_are_published_in_order(store: Arc<dyn Store>) {
+    use crate::bus::Change;
+    let mut changes = store.subscribe();
+    let job = store
+        .job_insert_many(vec![new_job("a", "q", 0)], at(0))
+        .await
+        .unwrap()
+        .remove(0);
+    let claimed = store
+        .job_claim(claim("q", 1, at(1)))
+        .await
+        .unwrap()
+        .remove(0);
+    store
+        .log_append(attempt_of(&claimed), "line\n".into(), 100, "cut\n".into())
+        .await
+        .unwrap();
+    store
+        .job_progress_set(
+            attempt_of(&claimed),
+            Progress {
+                fraction: 0.5,
+                message: None,
+            },
+            at(2),
+        )
+        .await
+        .unwrap();
+    // A refused write publishes nothing.
+    let stale = AttemptRef {
+        attempt: 9,
+        ..attempt_of(&claimed)
+    };
+    store
+        .job_progress_set(
+            stale,
+            Progress {
+                fraction: 0.9,
+                message: None,
+            },
+            at(2),
+        )
+        .await
+        .unwrap();
+    store
+        .job_finish(JobFinishParams {
+            attempt: attempt_of(&claimed),
+            outcome: Outcome::Succeeded {
+                output: Some(json!(1)),
+            },
+            now: at(3),
+        })
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Ok(change) = changes.try_recv() {
+        seen.push(change);
+    }
+    let mut last_seq = 0;
+    let mut summary = Vec::new();
+    for change in &seen {
+        match change {
+            Change::Job(change) => {
+                assert!(change.seq > last_seq, "seq increases");
+                last_seq = change.seq;
+                assert_eq!(change.job.id, job.id);
+                summary.push(format!("{}:{}", change.kind.as_str(), change.job.status));
+            }
+            Change::Log(log) => {
+                assert_eq!((log.job_id, log.offset, &*log.data), (job.id, 0, "line\n"));
+                summary.push("log".into());
+            }
+        }
+    }
+    assert_eq!(
+        summary,
+        vec![
+            "submitted:queued",
+            "started:running",
+            "log",
+            "progress:running",
+            "succeeded:succeeded"
+        ]
+    );
+    let stored = store.event_list(0, Some(job.id), 100).await.unwrap();
+    let stored_seqs: Vec<i64> = stored.iter().map(|event| event.seq).collect();
+    let published_seqs: Vec<i64> = seen
+        .iter()
+        .filter_map(|change| match change {
+            Change::Job(change) => Some(change.seq),
+            Change::Log(_) => None,
+        })
+        .collect();
+    assert_eq!(
+        stored_seqs, published_seqs,
+        "the bus carries exactly the stored events"
+    );
 }
 
 async fn finishing_claims_the_next_job_in_the_same_write(store: Arc<dyn Store>) {

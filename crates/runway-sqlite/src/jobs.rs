@@ -2,7 +2,10 @@
 //! transition it makes (`WHERE id = ? AND status = ?`, plus attempt and worker for a runner's
 //! writes) and writes its event in the same transaction.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
+use runway_core::bus::{Change, JobChange, LogAppend};
 use runway_core::clock::{Timestamp, micros_to_timestamp};
 use runway_core::event::{Event, EventKind};
 use runway_core::job::{Job, JobId, JobInput, JobStatus, NewJob, Progress};
@@ -15,7 +18,7 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
 use crate::SqliteStore;
-use crate::writer::Commit;
+use crate::writer::{Commit, Tx};
 
 const JOB_COLUMNS: &str = "id, job_type, queue, status, priority, input, output, error, progress, \
      progress_message, attempt, max_attempts, parent_id, retry_of, cancel_requested, created_at, \
@@ -69,24 +72,30 @@ fn micros(at: Timestamp) -> i64 {
     at.timestamp_micros()
 }
 
+/// Stores the event of a change and queues the change for the bus (sent after the commit).
 fn insert_event(
-    connection: &Connection,
-    job_id: JobId,
+    tx: &Tx,
+    job: &Job,
     at: Timestamp,
     kind: EventKind,
-    status: JobStatus,
     data: &Value,
 ) -> rusqlite::Result<()> {
-    let mut statement = connection.prepare_cached(
+    let mut statement = tx.prepare_cached(
         "INSERT INTO events (job_id, at, kind, status, data) VALUES (?1, ?2, ?3, ?4, ?5)",
     )?;
     statement.execute(params![
-        job_id.0,
+        job.id.0,
         micros(at),
         kind.as_str(),
-        status.as_str(),
+        job.status.as_str(),
         data.to_string()
     ])?;
+    tx.publish(Change::Job(JobChange {
+        seq: tx.last_insert_rowid(),
+        kind,
+        at,
+        job: Arc::new(job.clone()),
+    }));
     Ok(())
 }
 
@@ -123,7 +132,7 @@ fn held(connection: &Connection, attempt: &AttemptRef) -> rusqlite::Result<Optio
         .optional()
 }
 
-fn finish(connection: &Connection, params: &JobFinishParams) -> rusqlite::Result<Option<Job>> {
+fn finish(connection: &Tx, params: &JobFinishParams) -> rusqlite::Result<Option<Job>> {
     let Some(job) = held(connection, &params.attempt)? else {
         return Ok(None);
     };
@@ -242,11 +251,11 @@ fn finish(connection: &Connection, params: &JobFinishParams) -> rusqlite::Result
     if let Some(at) = run_at.filter(|_| next == JobStatus::Scheduled) {
         data["run_at"] = json!(micros_to_timestamp(at));
     }
-    insert_event(connection, updated.id, params.now, kind, next, &data)?;
+    insert_event(connection, &updated, params.now, kind, &data)?;
     Ok(Some(updated))
 }
 
-fn claim(connection: &Connection, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>> {
+fn claim(connection: &Tx, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>> {
     // `LIMIT (SELECT ?)`: with a bare `LIMIT ?` SQLite plans with the bound value
     // and re-prepares the statement at every call.
     let type_placeholders: Vec<String> = (0..params.job_types.len())
@@ -279,20 +288,17 @@ fn claim(connection: &Connection, params: &JobClaimParams) -> rusqlite::Result<V
     jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
     for job in &jobs {
         let data = json!({"attempt": job.attempt, "worker": params.worker});
-        insert_event(
-            connection,
-            job.id,
-            params.now,
-            EventKind::Started,
-            job.status,
-            &data,
-        )?;
+        insert_event(connection, job, params.now, EventKind::Started, &data)?;
     }
     Ok(jobs)
 }
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+        self.bus.subscribe()
+    }
+
     async fn job_insert_many(
         &self,
         jobs: Vec<NewJob>,
@@ -326,9 +332,8 @@ impl Store for SqliteStore {
                     if let Some(old) = job.retry_of {
                         data["retry_of"] = json!(old.0);
                     }
-                    insert_event(connection, JobId(id), now, EventKind::Submitted, job.status, &data)?;
                     // The row as inserted, without reading it back.
-                    inserted.push(Job {
+                    let row = Job {
                         id: JobId(id),
                         job_type: job.job_type,
                         queue: job.queue,
@@ -351,7 +356,9 @@ impl Store for SqliteStore {
                         worker: None,
                         pid: None,
                         log_size: 0,
-                    });
+                    };
+                    insert_event(connection, &row, now, EventKind::Submitted, &data)?;
+                    inserted.push(row);
                 }
                 Ok(inserted)
             })
@@ -479,30 +486,28 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         self.writer
             .write(Commit::Lazy, move |connection| {
-                let changed = connection
-                    .prepare_cached(
+                let updated = connection
+                    .prepare_cached(&format!(
                         "UPDATE jobs SET progress = ?1, progress_message = ?2
-                         WHERE id = ?3 AND status = 'running' AND attempt = ?4 AND worker = ?5",
-                    )?
-                    .execute(params![
-                        progress.fraction,
-                        progress.message,
-                        attempt.id.0,
-                        attempt.attempt,
-                        attempt.worker
-                    ])?;
-                if changed == 0 {
+                         WHERE id = ?3 AND status = 'running' AND attempt = ?4 AND worker = ?5
+                         RETURNING {JOB_COLUMNS}"
+                    ))?
+                    .query_row(
+                        params![
+                            progress.fraction,
+                            progress.message,
+                            attempt.id.0,
+                            attempt.attempt,
+                            attempt.worker
+                        ],
+                        job_from_row,
+                    )
+                    .optional()?;
+                let Some(updated) = updated else {
                     return Ok(false);
-                }
+                };
                 let data = json!({"fraction": progress.fraction, "message": progress.message});
-                insert_event(
-                    connection,
-                    attempt.id,
-                    now,
-                    EventKind::Progress,
-                    JobStatus::Running,
-                    &data,
-                )?;
+                insert_event(connection, &updated, now, EventKind::Progress, &data)?;
                 Ok(true)
             })
             .await
@@ -537,8 +542,8 @@ impl Store for SqliteStore {
                             "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND status = 'running'",
                         )?
                         .execute([id.0])?;
-                    insert_event(connection, id, now, EventKind::CancelRequested, JobStatus::Running, &json!({"attempt": job.attempt}))?;
                     let job = get_job(connection, id)?.expect("the job was just read");
+                    insert_event(connection, &job, now, EventKind::CancelRequested, &json!({"attempt": job.attempt}))?;
                     return Ok(CancelOutcome::Requested(job));
                 }
                 let next = job
@@ -552,8 +557,8 @@ impl Store for SqliteStore {
                          WHERE id = ?3 AND status = ?4",
                     )?
                     .execute(params![next.as_str(), micros(now), id.0, job.status.as_str()])?;
-                insert_event(connection, id, now, EventKind::Cancelled, next, &json!({"attempt": job.attempt}))?;
                 let job = get_job(connection, id)?.expect("the job was just read");
+                insert_event(connection, &job, now, EventKind::Cancelled, &json!({"attempt": job.attempt}))?;
                 Ok(CancelOutcome::Cancelled(job))
             })
             .await
@@ -586,18 +591,18 @@ impl Store for SqliteStore {
     async fn job_promote_due(&self, now: Timestamp) -> Result<Vec<String>, StoreError> {
         self.writer
             .write(Commit::Lazy, move |connection| {
-                let promoted: Vec<(i64, String)> = connection
-                    .prepare_cached(
+                let promoted: Vec<Job> = connection
+                    .prepare_cached(&format!(
                         "UPDATE jobs SET status = 'queued' WHERE status = 'scheduled' AND run_at <= ?1
-                         RETURNING id, queue",
-                    )?
-                    .query_map([micros(now)], |row| Ok((row.get(0)?, row.get(1)?)))?
+                         RETURNING {JOB_COLUMNS}"
+                    ))?
+                    .query_map([micros(now)], job_from_row)?
                     .collect::<rusqlite::Result<_>>()?;
                 let mut queues = Vec::new();
-                for (id, queue) in promoted {
-                    insert_event(connection, JobId(id), now, EventKind::Promoted, JobStatus::Queued, &json!({}))?;
-                    if !queues.contains(&queue) {
-                        queues.push(queue);
+                for job in promoted {
+                    insert_event(connection, &job, now, EventKind::Promoted, &json!({}))?;
+                    if !queues.contains(&job.queue) {
+                        queues.push(job.queue);
                     }
                 }
                 Ok(queues)
@@ -675,6 +680,11 @@ impl Store for SqliteStore {
                 connection
                     .prepare_cached("UPDATE jobs SET log_size = log_size + ?1 WHERE id = ?2")?
                     .execute(params![data.len() as i64, attempt.id.0])?;
+                connection.publish(Change::Log(LogAppend {
+                    job_id: attempt.id,
+                    offset: job.log_size,
+                    data: Arc::from(data),
+                }));
                 Ok(true)
             })
             .await

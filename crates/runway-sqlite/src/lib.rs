@@ -22,6 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use runway_core::StoreError;
+use runway_core::bus::Bus;
 use rusqlite::{Connection, OpenFlags};
 
 use crate::writer::Writer;
@@ -61,6 +62,7 @@ pub enum OpenError {
 /// The SQLite store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
     writer: Writer,
+    bus: Bus,
     readers: ReadPool,
     /// Held for the store's life: the OS lock on the data directory.
     _lock: File,
@@ -113,8 +115,10 @@ impl SqliteStore {
             .map_err(database_error)?;
         migrate(&connection, &file)?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        let bus = Bus::default();
         Ok(SqliteStore {
-            writer: Writer::start(connection, options.sync_every_commit),
+            writer: Writer::start(connection, options.sync_every_commit, bus.clone()),
+            bus,
             readers: ReadPool {
                 file: file.clone(),
                 idle: Arc::new(Mutex::new(Vec::new())),

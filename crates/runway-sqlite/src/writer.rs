@@ -10,10 +10,13 @@
 //! process; a power cut may undo its last moments). The WAL is written in order, so a synced
 //! commit also makes every earlier lazy one durable.
 
+use std::cell::RefCell;
+use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::mpsc;
 
 use runway_core::StoreError;
+use runway_core::bus::{Bus, Change};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
@@ -30,9 +33,29 @@ pub(crate) enum Commit {
     Lazy,
 }
 
+/// The connection inside the current transaction, and the changes to publish on the bus once
+/// it commits (dropped if it does not).
+pub(crate) struct Tx<'c> {
+    connection: &'c Connection,
+    changes: &'c RefCell<Vec<Change>>,
+}
+
+impl Deref for Tx<'_> {
+    type Target = Connection;
+    fn deref(&self) -> &Connection {
+        self.connection
+    }
+}
+
+impl Tx<'_> {
+    pub(crate) fn publish(&self, change: Change) {
+        self.changes.borrow_mut().push(change);
+    }
+}
+
 type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
 /// Gets the connection, or why no transaction could be begun.
-type Run = Box<dyn FnOnce(Result<&Connection, String>) -> (bool, Finish) + Send>;
+type Run = Box<dyn FnOnce(Result<&Tx, String>) -> (bool, Finish) + Send>;
 
 struct Op {
     synced: bool,
@@ -45,11 +68,11 @@ pub(crate) struct Writer {
 
 impl Writer {
     /// `sync_every_commit` makes every write [`Commit::Synced`].
-    pub(crate) fn start(connection: Connection, sync_every_commit: bool) -> Writer {
+    pub(crate) fn start(connection: Connection, sync_every_commit: bool, bus: Bus) -> Writer {
         let (sender, receiver) = mpsc::channel::<Op>();
         std::thread::Builder::new()
             .name("runway-sqlite-writer".into())
-            .spawn(move || write_loop(connection, receiver, sync_every_commit))
+            .spawn(move || write_loop(connection, receiver, sync_every_commit, bus))
             .expect("the OS can start the writer thread");
         Writer { sender }
     }
@@ -58,7 +81,7 @@ impl Writer {
     pub(crate) async fn write<R: Send + 'static>(
         &self,
         commit: Commit,
-        change: impl FnOnce(&Connection) -> rusqlite::Result<R> + Send + 'static,
+        change: impl FnOnce(&Tx) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StoreError> {
         let (reply, answer) = oneshot::channel();
         let run: Run = Box::new(move |connection| {
@@ -95,7 +118,12 @@ fn run(connection: &Connection, sql: &str) -> rusqlite::Result<()> {
     connection.prepare_cached(sql)?.execute([]).map(|_| ())
 }
 
-fn write_loop(connection: Connection, receiver: mpsc::Receiver<Op>, sync_every_commit: bool) {
+fn write_loop(
+    connection: Connection,
+    receiver: mpsc::Receiver<Op>,
+    sync_every_commit: bool,
+    bus: Bus,
+) {
     let mut synced_mode = true;
     while let Ok(first) = receiver.recv() {
         let mut batch = Vec::with_capacity(16);
@@ -132,6 +160,11 @@ fn write_loop(connection: Connection, receiver: mpsc::Receiver<Op>, sync_every_c
         // Set when SQLite itself ended the transaction (disk full, I/O error): nothing of the
         // batch is committed, and nothing more may run outside it.
         let mut transaction_lost: Option<String> = None;
+        let changes = RefCell::new(Vec::new());
+        let tx = Tx {
+            connection: &connection,
+            changes: &changes,
+        };
         let mut ops = batch.into_iter();
         for op in ops.by_ref() {
             if !alone && let Err(error) = run(&connection, "SAVEPOINT write") {
@@ -140,7 +173,11 @@ fn write_loop(connection: Connection, receiver: mpsc::Receiver<Op>, sync_every_c
                 finishes.push(finish);
                 continue;
             }
-            let (ok, finish) = (op.run)(Ok(&connection));
+            let published_before = changes.borrow().len();
+            let (ok, finish) = (op.run)(Ok(&tx));
+            if !ok {
+                changes.borrow_mut().truncate(published_before);
+            }
             finishes.push(finish);
             if connection.is_autocommit() {
                 transaction_lost = Some("the transaction was rolled back by SQLite".into());
@@ -170,6 +207,9 @@ fn write_loop(connection: Connection, receiver: mpsc::Receiver<Op>, sync_every_c
         };
         if commit.is_err() && !connection.is_autocommit() {
             let _ = run(&connection, "ROLLBACK");
+        }
+        if commit.is_ok() {
+            bus.publish(changes.into_inner());
         }
         for finish in finishes {
             finish(commit.clone());
