@@ -36,6 +36,7 @@ pub mod codes {
     pub const CONFLICT: &str = "conflict";
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     pub const INTERNAL: &str = "internal";
+    pub const FORBIDDEN_ORIGIN: &str = "forbidden_origin";
 }
 
 /// `POST /v1/jobs`: one job to submit.
@@ -197,3 +198,41 @@ pub const JOB_STATUSES: [&str; 7] = [
 
 /// Statuses after which a job never changes again.
 pub const TERMINAL_STATUSES: [&str; 3] = ["succeeded", "failed", "cancelled"];
+
+/// A message of the live job feed `/v1/jobs/updates`: a job changed, or (with `logs=true`)
+/// log text was appended to a job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+#[serde(tag = "tag", rename_all = "snake_case")]
+pub enum FeedMessage {
+    Job(Box<JobUpdate>),
+    Log(LogUpdate),
+}
+
+/// One committed change of a job, with the job as it was right after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct JobUpdate {
+    /// Global, increasing; pass the last one seen as `since` to resume.
+    pub seq: i64,
+    /// What happened: submitted, started, progress, succeeded, failed, retry_scheduled, …
+    pub kind: String,
+    pub at: DateTime<Utc>,
+    pub job_id: String,
+    pub job_type: String,
+    pub queue: String,
+    pub status: String,
+    pub parent: Option<String>,
+    pub input: Value,
+    pub output: Option<Value>,
+    pub progress: Option<ProgressBody>,
+    pub error: Option<String>,
+    pub attempt: u32,
+    pub max_attempts: u32,
+}
+
+/// Log text appended to a job's log at byte `offset`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LogUpdate {
+    pub job_id: String,
+    pub offset: u64,
+    pub data: String,
+}

@@ -218,3 +218,140 @@ fn encode(segment: &str) -> String {
 pub fn is_not_found(error: &ClientError) -> bool {
     error.status() == Some(StatusCode::NOT_FOUND.as_u16())
 }
+
+/// Filters and options of the live feed; see [`Client::updates`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct UpdatesQuery {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub job_type: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub queue: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Replay stored changes after this seq first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub since: Option<i64>,
+    /// Also receive log text as it is written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub logs: Option<bool>,
+}
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// An open live feed.
+pub struct Feed {
+    socket: Socket,
+}
+
+impl Feed {
+    /// The next message; `None` when the server closed the feed (see [`Feed::close_reason`]).
+    pub async fn next(&mut self) -> Option<Result<runway_api::FeedMessage, ClientError>> {
+        use futures_util::StreamExt;
+        use tokio_tungstenite::tungstenite::Message;
+        loop {
+            let message = match self.socket.next().await? {
+                Ok(message) => message,
+                Err(error) => {
+                    return Some(Err(ClientError::Unreachable {
+                        url: "live feed".into(),
+                        message: error.to_string(),
+                    }));
+                }
+            };
+            match message {
+                Message::Text(text) => {
+                    return Some(
+                        serde_json::from_str(&text)
+                            .map_err(|error| ClientError::Decode(error.to_string())),
+                    );
+                }
+                Message::Close(frame) => {
+                    let reason = frame
+                        .map(|frame| frame.reason.to_string())
+                        .unwrap_or_default();
+                    return if reason.is_empty() {
+                        None
+                    } else {
+                        Some(Err(ClientError::Api {
+                            status: 0,
+                            code: "closed".into(),
+                            message: format!("the server closed the live feed: {reason}"),
+                        }))
+                    };
+                }
+                _ => continue,
+            }
+        }
+    }
+
+    /// Closes the feed politely.
+    pub async fn close(mut self) {
+        let _ = self.socket.close(None).await;
+    }
+}
+
+impl Client {
+    /// Opens the live job feed `/v1/jobs/updates`.
+    pub async fn updates(&self, query: &UpdatesQuery) -> Result<Feed, ClientError> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut url =
+            reqwest::Url::parse(&format!("{}/v1/jobs/updates", self.base)).map_err(|error| {
+                ClientError::Unreachable {
+                    url: self.base.clone(),
+                    message: format!("not a URL: {error}"),
+                }
+            })?;
+        let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+        url.set_scheme(scheme)
+            .expect("ws and wss are valid schemes");
+        let pairs = serde_json::to_value(query).expect("the query serializes");
+        if let Some(pairs) = pairs.as_object() {
+            let mut url_query = url.query_pairs_mut();
+            for (key, value) in pairs {
+                let value = match value {
+                    serde_json::Value::String(text) => text.clone(),
+                    other => other.to_string(),
+                };
+                url_query.append_pair(key, &value);
+            }
+        }
+        let mut request = url
+            .as_str()
+            .into_client_request()
+            .map_err(|error| ClientError::Decode(error.to_string()))?;
+        if let Some(token) = &self.token {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| ClientError::Decode("the token is not a valid header value".into()))?;
+            request.headers_mut().insert("authorization", value);
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(Feed { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                let status = response.status().as_u16();
+                let body = response.body().clone().unwrap_or_default();
+                Err(match serde_json::from_slice::<ErrorResponse>(&body) {
+                    Ok(error) => ClientError::Api {
+                        status,
+                        code: error.error.code,
+                        message: error.error.message,
+                    },
+                    Err(_) => ClientError::Api {
+                        status,
+                        code: "unknown".into(),
+                        message: format!("HTTP {status}"),
+                    },
+                })
+            }
+            Err(error) => Err(ClientError::Unreachable {
+                url: self.base.clone(),
+                message: error.to_string(),
+            }),
+        }
+    }
+}

@@ -69,6 +69,8 @@ pub struct ServerConfig {
     pub shutdown_grace: Duration,
     /// Fsync every commit, not only what users are told is done (`durability = "every_commit"`).
     pub sync_every_commit: bool,
+    /// Origins (`scheme://host[:port]`) besides the server's own that may open WebSockets.
+    pub allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +221,8 @@ struct RawServer {
     shutdown_grace: Option<String>,
     shell_type: Option<bool>,
     durability: Option<String>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -448,6 +452,21 @@ fn validate(
         }
     };
 
+    for (index, origin_text) in raw.server.allowed_origins.iter().enumerate() {
+        let valid = (origin_text.starts_with("http://") || origin_text.starts_with("https://"))
+            && !origin_text.ends_with('/')
+            && origin_text
+                .split("://")
+                .nth(1)
+                .is_some_and(|host| !host.is_empty() && !host.contains('/'));
+        if !valid {
+            return Err(origin.error(
+                format!("server.allowed_origins[{index}]"),
+                format!("`{origin_text}` is not an origin; write scheme://host[:port], e.g. \"https://jobs.example.com\""),
+            ));
+        }
+    }
+
     let mut queues = BTreeMap::new();
     for (name, queue) in raw.queues {
         let key = format!("queues.{name}.concurrency");
@@ -507,6 +526,7 @@ fn validate(
             kill_grace,
             shutdown_grace,
             sync_every_commit,
+            allowed_origins: raw.server.allowed_origins,
         },
         queues,
         types,

@@ -249,6 +249,17 @@ pub trait Store: Send + Sync + 'static {
 
     async fn queue_paused(&self, queue: &str) -> Result<bool, StoreError>;
 
+    /// Stored job changes after `after_seq`, oldest first: each event with the job as it is
+    /// now, but the status it had at the change. For clients catching up on missed changes.
+    async fn job_changes_since(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<crate::bus::JobChange>, StoreError>;
+
+    /// The newest `seq` committed so far, 0 when there is none.
+    async fn event_last_seq(&self) -> Result<i64, StoreError>;
+
     /// Events after `after_seq`, oldest first.
     async fn event_list(
         &self,

@@ -8,6 +8,7 @@ pub mod auth;
 mod convert;
 pub mod error;
 pub mod json;
+pub mod live;
 mod routes;
 
 use std::future::Future;
@@ -19,6 +20,7 @@ use axum::{Json, Router};
 use runway_api::codes;
 use runway_core::App;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
@@ -26,10 +28,21 @@ use utoipa_axum::routes;
 
 use crate::error::ApiError;
 
-/// What every request handler gets: the application value.
+/// What every request handler gets: the application value, and the signal that ends
+/// long-lived connections (WebSockets) at shutdown.
 #[derive(Clone)]
 pub struct ServerState {
     pub app: App,
+    pub shutdown: CancellationToken,
+}
+
+impl ServerState {
+    pub fn new(app: App) -> ServerState {
+        ServerState {
+            app,
+            shutdown: CancellationToken::new(),
+        }
+    }
 }
 
 /// The API's routes and its OpenAPI document, built from one table.
@@ -68,6 +81,7 @@ fn api_routes() -> OpenApiRouter<ServerState> {
     OpenApiRouter::new()
         .routes(routes!(routes::jobs::submit_job, routes::jobs::list_jobs))
         .routes(routes!(routes::jobs::submit_batch))
+        .routes(routes!(live::job_updates))
         .routes(routes!(routes::jobs::get_job))
         .routes(routes!(routes::jobs::job_log))
         .routes(routes!(routes::jobs::cancel_job))
@@ -108,7 +122,11 @@ pub async fn serve(
     state: ServerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let live = state.shutdown.clone();
     axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            live.cancel();
+        })
         .await
 }

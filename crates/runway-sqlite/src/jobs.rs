@@ -850,6 +850,47 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn job_changes_since(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<JobChange>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                let job_columns: Vec<String> =
+                    JOB_COLUMNS.split(", ").map(|column| format!("j.{}", column.trim())).collect();
+                let mut statement = connection.prepare_cached(&format!(
+                    "SELECT {}, e.seq, e.kind, e.at, e.status FROM events e JOIN jobs j ON j.id = e.job_id
+                     WHERE e.seq > ?1 ORDER BY e.seq LIMIT (SELECT ?2)",
+                    job_columns.join(", ")
+                ))?;
+                let rows = statement.query_map(params![after_seq, limit], |row| {
+                    let mut job = job_from_row(row)?;
+                    let kind: String = row.get(24)?;
+                    let status: String = row.get(26)?;
+                    job.status = status.parse().unwrap_or(job.status);
+                    Ok(JobChange {
+                        seq: row.get(23)?,
+                        kind: EventKind::parse(&kind).unwrap_or(EventKind::Progress),
+                        at: micros_to_timestamp(row.get(25)?),
+                        job: Arc::new(job),
+                    })
+                })?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn event_last_seq(&self) -> Result<i64, StoreError> {
+        self.readers
+            .read(move |connection| {
+                connection.query_row("SELECT coalesce(max(seq), 0) FROM events", [], |row| {
+                    row.get(0)
+                })
+            })
+            .await
+    }
+
     async fn token_insert(&self, token: TokenRecord) -> Result<TokenRecord, StoreError> {
         self.writer
             .write(Commit::Synced, move |connection| {

@@ -92,7 +92,7 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
         config.server.data_dir.display()
     ))?;
 
-    let state = ServerState { app: app.clone() };
+    let state = ServerState::new(app.clone());
     let result = runway_server::serve(listener, state, shutdown_signal()).await;
     tracing::info!("shutting down: letting running jobs finish");
     app.shutdown().await;

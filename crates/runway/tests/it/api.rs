@@ -357,6 +357,7 @@ async fn the_openapi_document_matches_the_routes() {
     let expected = [
         "GET /healthz",
         "GET /v1/jobs",
+        "GET /v1/jobs/updates",
         "GET /v1/jobs/{id}",
         "GET /v1/jobs/{id}/log",
         "GET /v1/queues",

@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod crash;
 mod engine;
+mod live;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,311 @@
+//! The live job feed `/v1/jobs/updates`: a WebSocket that sends one message per committed job
+//! change (and, with `logs=true`, log text as it is written), filtered by the query.
+//!
+//! With `since=SEQ` the feed first replays stored changes after SEQ, then continues live with
+//! no gap and no duplicate: it subscribes to the bus before reading the store and skips every
+//! live change whose seq it already sent. A client that falls behind the bus catches up from
+//! the store the same way; one whose socket stays blocked is closed with a reason, and can
+//! reconnect with `since`. No task but this connection's writes to its socket.
+
+use std::time::Duration;
+
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use runway_api::{FeedMessage, JobUpdate, LogUpdate, ProgressBody, codes};
+use runway_core::bus::{Change, JobChange};
+use runway_core::{Job, JobId, JobStatus};
+use serde::Deserialize;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::ServerState;
+use crate::error::ApiError;
+
+/// Stored changes read per query while catching up.
+const REPLAY_PAGE: u32 = 1000;
+/// A send that takes longer than this means the client stopped reading.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest message accepted from a client; the feed expects none but control frames.
+const MAX_CLIENT_MESSAGE: usize = 4096;
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct UpdatesQuery {
+    /// Only this job.
+    job: Option<String>,
+    /// Only children of this job.
+    parent: Option<String>,
+    /// Comma-separated job types.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    job_type: Option<String>,
+    /// Comma-separated queues.
+    queue: Option<String>,
+    /// Comma-separated statuses (the status after the change).
+    status: Option<String>,
+    /// Replay stored changes after this seq first.
+    since: Option<i64>,
+    /// Also send log text as it is written (`log` messages).
+    logs: Option<bool>,
+}
+
+/// Which changes a client wants.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Filter {
+    pub job: Option<JobId>,
+    pub parent: Option<JobId>,
+    pub job_types: Vec<String>,
+    pub queues: Vec<String>,
+    pub statuses: Vec<JobStatus>,
+}
+
+impl Filter {
+    pub fn matches(&self, job: &Job) -> bool {
+        self.job.is_none_or(|id| id == job.id)
+            && self.parent.is_none_or(|parent| job.parent == Some(parent))
+            && (self.job_types.is_empty() || self.job_types.contains(&job.job_type))
+            && (self.queues.is_empty() || self.queues.contains(&job.queue))
+            && (self.statuses.is_empty() || self.statuses.contains(&job.status))
+    }
+}
+
+fn split(list: Option<&str>) -> Vec<String> {
+    list.map(|list| {
+        list.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+fn parse_id(field: &str, text: Option<&str>) -> Result<Option<JobId>, ApiError> {
+    text.map(|text| {
+        text.parse::<JobId>()
+            .map_err(|message| ApiError::bad_request(format!("`{field}`: {message}")))
+    })
+    .transpose()
+}
+
+/// Checks the `Origin` of a browser's upgrade: its own host or a configured origin. Programs
+/// that send no `Origin` (the CLI) are fine: they authenticate with the bearer token.
+pub fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return Ok(());
+    };
+    let origin = origin.to_str().unwrap_or_default();
+    let host = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or_default();
+    let same_origin = !host.is_empty()
+        && (origin == format!("http://{host}") || origin == format!("https://{host}"));
+    if same_origin || allowed.iter().any(|allowed| allowed == origin) {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::FORBIDDEN_ORIGIN,
+            format!(
+                "origin `{origin}` may not open this WebSocket; add it to server.allowed_origins"
+            ),
+        ))
+    }
+}
+
+/// Live job changes over a WebSocket; see the module documentation.
+#[utoipa::path(get, path = "/v1/jobs/updates", tag = "live", security(("bearer" = [])),
+    params(UpdatesQuery),
+    responses(
+        (status = 101, description = "switching to the WebSocket feed of FeedMessage"),
+        (status = 400, body = runway_api::ErrorResponse),
+        (status = 401, body = runway_api::ErrorResponse),
+        (status = 403, description = "foreign Origin", body = runway_api::ErrorResponse),
+    ))]
+pub async fn job_updates(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    query: Result<Query<UpdatesQuery>, QueryRejection>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::bad_request(format!(
+            "this route is a WebSocket: connect with an upgrade request ({})",
+            rejection.body_text()
+        ))
+    })?;
+    check_origin(&headers, &state.app.config().server.allowed_origins)?;
+    let Query(query) = query.map_err(|rejection| {
+        ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))
+    })?;
+    let statuses = split(query.status.as_deref())
+        .iter()
+        .map(|status| status.parse::<JobStatus>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| ApiError::bad_request(format!("`status`: {message}")))?;
+    let filter = Filter {
+        job: parse_id("job", query.job.as_deref())?,
+        parent: parse_id("parent", query.parent.as_deref())?,
+        job_types: split(query.job_type.as_deref()),
+        queues: split(query.queue.as_deref()),
+        statuses,
+    };
+    if let Some(since) = query.since
+        && since < 0
+    {
+        return Err(ApiError::bad_request(format!(
+            "`since` is {since}; use a seq this server sent, or 0"
+        )));
+    }
+    let logs = query.logs.unwrap_or(false);
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| feed(socket, state, filter, query.since, logs)))
+}
+
+pub fn job_update(change: &JobChange) -> JobUpdate {
+    let job = &change.job;
+    JobUpdate {
+        seq: change.seq,
+        kind: change.kind.as_str().to_string(),
+        at: change.at,
+        job_id: job.id.to_string(),
+        job_type: job.job_type.clone(),
+        queue: job.queue.clone(),
+        status: job.status.as_str().to_string(),
+        parent: job.parent.map(|id| id.to_string()),
+        input: job.input.clone(),
+        output: job.output.clone(),
+        progress: job.progress.as_ref().map(|progress| ProgressBody {
+            fraction: progress.fraction,
+            message: progress.message.clone(),
+        }),
+        error: job.error.clone(),
+        attempt: job.attempt,
+        max_attempts: job.max_attempts,
+    }
+}
+
+enum Ended {
+    ClientLeft,
+    TooSlow,
+    ServerGone,
+}
+
+async fn send(socket: &mut WebSocket, message: &FeedMessage) -> Result<(), Ended> {
+    let text = serde_json::to_string(message).expect("feed messages serialize");
+    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Ended::ClientLeft),
+        Err(_) => Err(Ended::TooSlow),
+    }
+}
+
+/// Sends the stored changes after `last_seq` that match, advancing `last_seq`.
+async fn replay(
+    socket: &mut WebSocket,
+    state: &ServerState,
+    filter: &Filter,
+    last_seq: &mut i64,
+) -> Result<(), Ended> {
+    loop {
+        let changes = state
+            .app
+            .store()
+            .job_changes_since(*last_seq, REPLAY_PAGE)
+            .await
+            .map_err(|error| {
+                tracing::error!(%error, "cannot read stored changes for a live feed");
+                Ended::ServerGone
+            })?;
+        let Some(last) = changes.last() else {
+            return Ok(());
+        };
+        let page_end = last.seq;
+        for change in &changes {
+            if filter.matches(&change.job) {
+                send(socket, &FeedMessage::Job(Box::new(job_update(change)))).await?;
+            }
+        }
+        *last_seq = page_end;
+        if (changes.len() as u32) < REPLAY_PAGE {
+            return Ok(());
+        }
+    }
+}
+
+async fn feed(
+    mut socket: WebSocket,
+    state: ServerState,
+    filter: Filter,
+    since: Option<i64>,
+    logs: bool,
+) {
+    // Subscribe before reading the store, so nothing committed in between is missed.
+    let mut changes = state.app.store().subscribe();
+    let shutdown = state.shutdown.clone();
+    let ended: Result<(), Ended> = async {
+        let mut last_seq = match since {
+            Some(since) => {
+                let mut last_seq = since;
+                replay(&mut socket, &state, &filter, &mut last_seq).await?;
+                last_seq
+            }
+            None => state.app.store().event_last_seq().await.map_err(|_| Ended::ServerGone)?,
+        };
+        loop {
+            tokio::select! {
+                change = changes.recv() => match change {
+                    Ok(Change::Job(change)) => {
+                        if change.seq <= last_seq {
+                            continue;
+                        }
+                        last_seq = change.seq;
+                        if filter.matches(&change.job) {
+                            send(&mut socket, &FeedMessage::Job(Box::new(job_update(&change)))).await?;
+                        }
+                    }
+                    Ok(Change::Log(log)) => {
+                        if logs && filter.job.is_none_or(|id| id == log.job_id) {
+                            let update = LogUpdate {
+                                job_id: log.job_id.to_string(),
+                                offset: log.offset,
+                                data: log.data.to_string(),
+                            };
+                            send(&mut socket, &FeedMessage::Log(update)).await?;
+                        }
+                    }
+                    Err(RecvError::Lagged(_)) => {
+                        // Fell behind the bus: the store has every change since `last_seq`.
+                        replay(&mut socket, &state, &filter, &mut last_seq).await?;
+                    }
+                    Err(RecvError::Closed) => return Err(Ended::ServerGone),
+                },
+                () = shutdown.cancelled() => return Err(Ended::ServerGone),
+                message = socket.recv() => match message {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Err(Ended::ClientLeft),
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+    }
+    .await;
+    let (code, reason) = match ended {
+        Err(Ended::ClientLeft) | Ok(()) => return,
+        Err(Ended::TooSlow) => (
+            close_code::POLICY,
+            "client too slow; reconnect with since=<last seq>",
+        ),
+        Err(Ended::ServerGone) => (close_code::AWAY, "server shutting down"),
+    };
+    let _ = socket
+        .send(Message::Close(Some(CloseFrame {
+            code,
+            reason: reason.into(),
+        })))
+        .await;
+}
