@@ -58,6 +58,8 @@ pub enum Command {
     Show(ShowArgs),
     /// Print a job's log.
     Logs(LogsArgs),
+    /// Show a job's progress and log live until it ends; exit with its result.
+    Follow(FollowArgs),
     /// Wait until jobs finish; exit 0 only if all succeeded.
     Wait(WaitArgs),
     /// Cancel jobs: queued ones at once, running ones are stopped.
@@ -138,6 +140,9 @@ pub struct LsArgs {
     /// How many jobs (1..=1000).
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
+    /// Redraw the table as jobs change, until interrupted.
+    #[arg(long, short = 'w', conflicts_with = "format")]
+    pub watch: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }
@@ -152,9 +157,14 @@ pub struct ShowArgs {
 #[derive(Debug, Args)]
 pub struct LogsArgs {
     pub id: String,
-    /// Keep printing as the log grows, until the job ends.
+    /// Keep printing as the log is written, until the job ends.
     #[arg(long, short = 'f')]
     pub follow: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FollowArgs {
+    pub id: String,
 }
 
 #[derive(Debug, Args)]
@@ -184,4 +194,14 @@ pub enum QueueCommand {
     Pause { name: String },
     /// Start jobs from a paused queue again.
     Resume { name: String },
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        super::Cli::command().debug_assert();
+    }
 }

@@ -38,6 +38,10 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Ls(args) => commands::jobs::ls(connection, args).await,
         Command::Show(args) => commands::jobs::show(connection, args).await,
         Command::Logs(args) => commands::logs::run(connection, args).await,
+        Command::Follow(args) => {
+            let client = commands::client(connection)?;
+            commands::follow::follow(&client, &args.id).await
+        }
         Command::Wait(args) => commands::wait::run(connection, args).await,
         Command::Cancel(args) => commands::jobs::cancel(connection, args).await,
         Command::Retry(args) => commands::jobs::retry(connection, args).await,

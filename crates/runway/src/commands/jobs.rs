@@ -10,15 +10,17 @@ use crate::output;
 
 pub async fn ls(connection: &Connection, args: LsArgs) -> Result<u8, CliError> {
     let client = super::client(connection)?;
-    let page = client
-        .list_jobs(&ListJobs {
-            status: args.status,
-            job_type: args.job_type,
-            queue: args.queue,
-            cursor: None,
-            limit: Some(args.limit),
-        })
-        .await?;
+    let filters = ListJobs {
+        status: args.status.clone(),
+        job_type: args.job_type.clone(),
+        queue: args.queue.clone(),
+        cursor: None,
+        limit: Some(args.limit),
+    };
+    if args.watch {
+        return watch(&client, &filters).await;
+    }
+    let page = client.list_jobs(&filters).await?;
     match args.output.format {
         Format::Json => output::print_json(&page.jobs)?,
         Format::Table => print_jobs(&page.jobs)?,
@@ -207,4 +209,47 @@ pub async fn types(connection: &Connection, args: OutputArgs) -> Result<u8, CliE
         }
     }
     Ok(exit::OK)
+}
+
+/// `ls --watch`: redraws the table whenever a job of interest changes, at most ten times a
+/// second, until interrupted.
+async fn watch(client: &runway_client::Client, filters: &ListJobs) -> Result<u8, CliError> {
+    use std::io::Write;
+    use std::time::Duration;
+    // Not filtered by status: a job leaving a watched status must redraw the table too.
+    let mut feed = client
+        .updates(&runway_client::UpdatesQuery {
+            job_type: filters.job_type.clone(),
+            queue: filters.queue.clone(),
+            ..Default::default()
+        })
+        .await?;
+    loop {
+        let page = client.list_jobs(filters).await?;
+        {
+            let mut stdout = std::io::stdout().lock();
+            write!(stdout, "\x1b[H\x1b[2J")?;
+            stdout.flush()?;
+        }
+        print_jobs(&page.jobs)?;
+        output::print_line(&format!(
+            "\nwatching {} job(s) as they change; Ctrl-C to stop",
+            page.jobs.len()
+        ))?;
+        match feed.next().await {
+            None => {
+                return Err(CliError::new(
+                    exit::UNREACHABLE,
+                    "the server closed the live feed",
+                ));
+            }
+            Some(Err(error)) => return Err(error.into()),
+            Some(Ok(_)) => {}
+        }
+        // Fold a burst of changes into one redraw.
+        let settle = tokio::time::Instant::now() + Duration::from_millis(100);
+        while let Ok(Some(message)) = tokio::time::timeout_at(settle, feed.next()).await {
+            message?;
+        }
+    }
 }

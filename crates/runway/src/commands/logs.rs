@@ -1,15 +1,15 @@
 use std::io::Write;
-use std::time::Duration;
 
 use crate::cli::{Connection, LogsArgs};
 use crate::exit::{self, CliError};
 use crate::output;
 
-/// How often `logs -f` asks for more while the job runs.
-const FOLLOW_POLL: Duration = Duration::from_millis(200);
-
 pub async fn run(connection: &Connection, args: LogsArgs) -> Result<u8, CliError> {
     let client = super::client(connection)?;
+    if args.follow {
+        super::follow::follow_log(&client, &args.id, false).await?;
+        return Ok(exit::OK);
+    }
     let mut offset = 0;
     loop {
         let chunk = client.log(&args.id, offset).await?;
@@ -23,12 +23,8 @@ pub async fn run(connection: &Connection, args: LogsArgs) -> Result<u8, CliError
         if chunk.complete {
             return Ok(exit::OK);
         }
-        if advanced {
-            continue;
-        }
-        if !args.follow {
+        if !advanced {
             return Ok(exit::OK);
         }
-        tokio::time::sleep(FOLLOW_POLL).await;
     }
 }

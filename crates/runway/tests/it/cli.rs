@@ -325,3 +325,100 @@ fn a_closed_stdout_is_not_an_error() {
     assert_eq!(output.status.code(), Some(0), "{}", stderr(&output));
     assert!(stderr(&output).is_empty(), "{}", stderr(&output));
 }
+
+#[test]
+fn follow_shows_the_log_live_and_exits_with_the_job_result() {
+    let server = Server::start("");
+    let failing = id_of(&server.cli(&[
+        "add",
+        "--",
+        "echo a; sleep 0.4; echo '::runway {\"progress\": 0.5, \"message\": \"half\"}'; sleep 0.4; echo b; exit 3",
+    ]));
+    let followed = server.cli(&["follow", &failing]);
+    assert_eq!(followed.status.code(), Some(1), "{}", stderr(&followed));
+    assert_eq!(stdout(&followed), "a\nb\n");
+    assert!(
+        stderr(&followed).contains("failed: exited with status 3"),
+        "{}",
+        stderr(&followed)
+    );
+
+    let fine = id_of(&server.cli(&["add", "--", "sleep 0.3; echo done"]));
+    let followed = server.cli(&["follow", &fine]);
+    assert_eq!(followed.status.code(), Some(0), "{}", stderr(&followed));
+    assert_eq!(stdout(&followed), "done\n");
+
+    let long = id_of(&server.cli(&["add", "--", "echo waiting; sleep 30"]));
+    let url = server.url.clone();
+    let token = server.token.clone();
+    let canceller = {
+        let long = long.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            Command::new(RUNWAY)
+                .args(["--url", &url, "--token", &token, "cancel", &long])
+                .output()
+                .unwrap()
+        })
+    };
+    let followed = server.cli(&["follow", &long]);
+    assert!(canceller.join().unwrap().status.success());
+    assert_eq!(followed.status.code(), Some(3), "{}", stderr(&followed));
+    assert_eq!(stdout(&followed), "waiting\n");
+}
+
+#[test]
+fn logs_follow_streams_every_line_once() {
+    let server = Server::start("");
+    let id = id_of(&server.cli(&[
+        "add",
+        "--",
+        "for i in 1 2 3 4 5; do echo line $i; sleep 0.15; done",
+    ]));
+    let logs = server.cli(&["logs", "-f", &id]);
+    assert_eq!(logs.status.code(), Some(0), "{}", stderr(&logs));
+    assert_eq!(stdout(&logs), "line 1\nline 2\nline 3\nline 4\nline 5\n");
+    // After the end, -f returns at once with the whole log.
+    assert_eq!(stdout(&server.cli(&["logs", "-f", &id])), stdout(&logs));
+}
+
+#[test]
+fn ls_watch_redraws_as_jobs_change() {
+    use std::io::Read;
+    let server = Server::start("");
+    let mut watcher = Command::new(RUNWAY)
+        .args(["ls", "--watch"])
+        .env("XDG_CONFIG_HOME", server.path("xdg"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout_pipe = watcher.stdout.take().unwrap();
+    let (sender, receiver) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut buffer = [0u8; 4096];
+        while let Ok(read) = stdout_pipe.read(&mut buffer) {
+            if read == 0 || sender.send(buffer[..read].to_vec()).is_err() {
+                break;
+            }
+        }
+    });
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let id = id_of(&server.cli(&["add", "--", "echo watched-job"]));
+    let mut seen = String::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !(seen.contains("succeeded") && seen.contains("watched-job")) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no redraw showed job {id}: {seen}"
+        );
+        if let Ok(chunk) = receiver.recv_timeout(std::time::Duration::from_millis(200)) {
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    }
+    assert!(
+        seen.matches("\u{1b}[2J").count() >= 2,
+        "the table was redrawn"
+    );
+    watcher.kill().unwrap();
+    watcher.wait().unwrap();
+}
