@@ -206,6 +206,15 @@ pub const TERMINAL_STATUSES: [&str; 3] = ["succeeded", "failed", "cancelled"];
 pub enum FeedMessage {
     Job(Box<JobUpdate>),
     Log(LogUpdate),
+    /// Changes after `since` are no longer kept: reload the state you show (e.g. `GET
+    /// /v1/jobs`); the feed goes on from `seq`.
+    Resync(ResyncUpdate),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ResyncUpdate {
+    pub seq: i64,
+    pub reason: String,
 }
 
 /// One committed change of a job, with the job as it was right after it.

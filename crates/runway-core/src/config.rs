@@ -71,6 +71,10 @@ pub struct ServerConfig {
     pub sync_every_commit: bool,
     /// Origins (`scheme://host[:port]`) besides the server's own that may open WebSockets.
     pub allowed_origins: Vec<String>,
+    /// Events older than this are deleted (clients resuming from before get `resync`).
+    pub events_max_age: Duration,
+    /// At most this many events are kept.
+    pub events_max_count: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -223,6 +227,8 @@ struct RawServer {
     durability: Option<String>,
     #[serde(default)]
     allowed_origins: Vec<String>,
+    events_max_age: Option<String>,
+    events_max_count: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -441,6 +447,19 @@ fn validate(
         Duration::from_secs(10),
     )?;
 
+    let events_max_age = optional_duration(
+        &origin,
+        "server.events_max_age",
+        raw.server.events_max_age.as_deref(),
+        Duration::from_secs(7 * 24 * 3600),
+    )?;
+    let events_max_count = raw.server.events_max_count.unwrap_or(1_000_000);
+    if events_max_count < 1000 {
+        return Err(origin.error(
+            "server.events_max_count",
+            format!("{events_max_count} is too few; keep at least 1000"),
+        ));
+    }
     let sync_every_commit = match raw.server.durability.as_deref() {
         None | Some("acknowledged") => false,
         Some("every_commit") => true,
@@ -527,6 +546,8 @@ fn validate(
             shutdown_grace,
             sync_every_commit,
             allowed_origins: raw.server.allowed_origins,
+            events_max_age,
+            events_max_count,
         },
         queues,
         types,

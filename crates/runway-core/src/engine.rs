@@ -608,6 +608,18 @@ impl Engine {
                 }
                 Err(error) => tracing::error!(%error, "cannot list expired leases"),
             }
+            let retention = &self.config.server;
+            let oldest = chrono::Duration::from_std(retention.events_max_age)
+                .ok()
+                .and_then(|age| now.checked_sub_signed(age))
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+            if let Err(error) = self
+                .store
+                .event_prune(oldest, retention.events_max_count)
+                .await
+            {
+                tracing::error!(%error, "cannot prune old events");
+            }
             match self.store.job_promote_due(now).await {
                 Ok(queues) => {
                     for queue in queues {

@@ -260,6 +260,13 @@ pub trait Store: Send + Sync + 'static {
     /// The newest `seq` committed so far, 0 when there is none.
     async fn event_last_seq(&self) -> Result<i64, StoreError>;
 
+    /// The oldest `seq` still kept, `None` when no event is kept.
+    async fn event_first_seq(&self) -> Result<Option<i64>, StoreError>;
+
+    /// Deletes events older than `before` and all but the newest `keep` events, oldest first
+    /// and a bounded number per call; returns how many went. Jobs and logs are never touched.
+    async fn event_prune(&self, before: Timestamp, keep: u64) -> Result<u64, StoreError>;
+
     /// Events after `after_seq`, oldest first.
     async fn event_list(
         &self,

@@ -15,7 +15,7 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
-use runway_api::{FeedMessage, JobUpdate, LogUpdate, ProgressBody, codes};
+use runway_api::{FeedMessage, JobUpdate, LogUpdate, ProgressBody, ResyncUpdate, codes};
 use runway_core::bus::{Change, JobChange};
 use runway_core::{Job, JobId, JobStatus};
 use serde::Deserialize;
@@ -252,6 +252,14 @@ async fn feed(
         let mut last_seq = match since {
             Some(since) => {
                 let mut last_seq = since;
+                let first_kept = state.app.store().event_first_seq().await.map_err(|_| Ended::ServerGone)?;
+                if since > 0 && first_kept.is_none_or(|first| first > since + 1) {
+                    let resync = ResyncUpdate {
+                        seq: since,
+                        reason: format!("changes after seq {since} are no longer kept; reload, then follow the feed"),
+                    };
+                    send(&mut socket, &FeedMessage::Resync(resync)).await?;
+                }
                 replay(&mut socket, &state, &filter, &mut last_seq).await?;
                 last_seq
             }

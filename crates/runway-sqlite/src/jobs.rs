@@ -891,6 +891,36 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn event_first_seq(&self) -> Result<Option<i64>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                connection.query_row("SELECT min(seq) FROM events", [], |row| row.get(0))
+            })
+            .await
+    }
+
+    async fn event_prune(&self, before: Timestamp, keep: u64) -> Result<u64, StoreError> {
+        self.writer
+            .write(Commit::Lazy, move |connection| {
+                let newest: i64 = connection.query_row(
+                    "SELECT coalesce(max(seq), 0) FROM events",
+                    [],
+                    |row| row.get(0),
+                )?;
+                let keep_from = newest - i64::try_from(keep).unwrap_or(i64::MAX).min(newest);
+                // The oldest events first, a bounded number per call: the sweep calls again.
+                let deleted = connection
+                    .prepare_cached(
+                        "DELETE FROM events WHERE seq IN (
+                             SELECT seq FROM (SELECT seq, at FROM events ORDER BY seq LIMIT 10000)
+                             WHERE seq <= ?1 OR at < ?2)",
+                    )?
+                    .execute(params![keep_from, micros(before)])?;
+                Ok(deleted as u64)
+            })
+            .await
+    }
+
     async fn token_insert(&self, token: TokenRecord) -> Result<TokenRecord, StoreError> {
         self.writer
             .write(Commit::Synced, move |connection| {

@@ -59,6 +59,8 @@ pub async fn follow_log(
                     printed = end;
                 }
             }
+            // follow starts live (no `since`), so it never needs a resync.
+            FeedMessage::Resync(_) => {}
             FeedMessage::Job(update) => {
                 job.status = update.status;
                 job.progress = update.progress;

@@ -230,6 +230,7 @@ async fn live_logs_arrive_while_the_job_runs() {
                     break;
                 }
             }
+            FeedMessage::Resync(resync) => panic!("unexpected {resync:?}"),
         }
     }
     assert_eq!(log, "first\nsecond\n");
@@ -343,4 +344,62 @@ async fn bad_frames_from_a_client_close_only_that_feed() {
         .unwrap();
     assert_eq!(next_update(&mut healthy).await.kind, "submitted");
     assert!(client.health().await.is_ok(), "the server lives on");
+}
+
+#[tokio::test]
+async fn resuming_from_before_the_kept_events_asks_for_a_resync() {
+    let server = Server::start(
+        r#"
+        [server]
+        sweep_interval = "50ms"
+        events_max_count = 1000
+        [types.noop]
+        handler = "noop"
+        "#,
+    );
+    let client = server.client();
+    client
+        .submit_batch(&batch("noop", 700, |n| json!({"n": n})))
+        .await
+        .unwrap();
+    // 700 jobs make 2100 events; the sweep keeps the newest 1000.
+    crate::eventually(
+        "old events to be pruned",
+        Duration::from_secs(20),
+        || async {
+            let queues = client.queues().await.unwrap();
+            (queues.queues[0].succeeded == 700).then_some(())
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let mut feed = client
+        .updates(&UpdatesQuery {
+            since: Some(5),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let first = tokio::time::timeout(Duration::from_secs(10), feed.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    match first {
+        FeedMessage::Resync(resync) => {
+            assert_eq!(resync.seq, 5);
+            assert!(
+                resync.reason.contains("no longer kept"),
+                "{}",
+                resync.reason
+            );
+        }
+        other => panic!("expected a resync first, got {other:?}"),
+    }
+    let next = next_update(&mut feed).await;
+    assert!(
+        next.seq > 1100,
+        "the replay goes on from the oldest kept event: {}",
+        next.seq
+    );
 }
