@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
+pub mod session;
+
 /// Every non-2xx answer of the API has this shape, so clients handle errors in one place.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorResponse {
@@ -37,10 +39,11 @@ pub mod codes {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     pub const INTERNAL: &str = "internal";
     pub const FORBIDDEN_ORIGIN: &str = "forbidden_origin";
+    pub const UNKNOWN_TAG: &str = "unknown_tag";
 }
 
 /// `POST /v1/jobs`: one job to submit.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitJobRequest {
     /// A job type declared in the server's configuration.

@@ -10,6 +10,7 @@ pub mod error;
 pub mod json;
 pub mod live;
 mod routes;
+pub mod session;
 
 use std::future::Future;
 
@@ -59,8 +60,13 @@ pub fn router(state: ServerState) -> Router {
             state.clone(),
             auth::require_token,
         ));
+    // The session authenticates itself: at the upgrade, or with the token in `hello`.
+    let (session, _) = OpenApiRouter::<ServerState>::new()
+        .routes(routes!(session::session))
+        .split_for_parts();
     Router::new()
         .route("/healthz", get(routes::health::healthz))
+        .merge(session)
         .merge(v1)
         .fallback(|| async {
             ApiError::not_found("no such route; the API is described at /v1/openapi.json")
@@ -101,6 +107,7 @@ pub fn openapi() -> OpenApi {
 fn document(mut openapi: OpenApi) -> OpenApi {
     let (_, health) = OpenApiRouter::<ServerState>::new()
         .routes(routes!(routes::health::healthz))
+        .routes(routes!(session::session))
         .split_for_parts();
     openapi.merge(health);
     openapi.info.title = "runway".into();

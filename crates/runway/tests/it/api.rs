@@ -295,7 +295,8 @@ async fn every_v1_route_needs_a_valid_token() {
         .unwrap();
     let mut checked = 0;
     for (path, item) in openapi["paths"].as_object().unwrap() {
-        if !path.starts_with("/v1") {
+        // The session authenticates with `hello` when the upgrade has no token (tests/it/session).
+        if !path.starts_with("/v1") || path == "/v1/session" {
             continue;
         }
         let path = path.replace("{id}", "1").replace("{name}", "default");
@@ -361,6 +362,7 @@ async fn the_openapi_document_matches_the_routes() {
         "GET /v1/jobs/{id}",
         "GET /v1/jobs/{id}/log",
         "GET /v1/queues",
+        "GET /v1/session",
         "GET /v1/types",
         "POST /v1/jobs",
         "POST /v1/jobs/batch",

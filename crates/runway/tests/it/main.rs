@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod engine;
 mod live;
+mod session;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

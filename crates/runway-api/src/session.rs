@@ -1,0 +1,106 @@
+//! Messages of the session WebSocket `/v1/session`: JSON objects with a `tag` naming what they
+//! are. See docs/protocol.md for the whole protocol with examples.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::{JobUpdate, SubmitJobRequest};
+
+/// What a client sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "tag", rename_all = "snake_case", deny_unknown_fields)]
+pub enum ClientMessage {
+    /// First message. `token` authenticates a client that could not send the `Authorization`
+    /// header (a browser); `last_seq` is the last `seq` seen before a reconnect.
+    Hello {
+        #[serde(default)]
+        token: Option<String>,
+        #[serde(default)]
+        last_seq: Option<i64>,
+    },
+    /// Keep `key` of the client's state up to date: a job list (`jobs`) or one job (`job`,
+    /// with its log when `log` is true).
+    Subscribe {
+        key: String,
+        #[serde(default)]
+        jobs: Option<JobQuery>,
+        #[serde(default)]
+        job: Option<String>,
+        #[serde(default)]
+        log: bool,
+    },
+    Unsubscribe {
+        key: String,
+    },
+    Submit {
+        id: String,
+        job: SubmitJobRequest,
+    },
+    Cancel {
+        id: String,
+        job_id: String,
+    },
+    Retry {
+        id: String,
+        job_id: String,
+    },
+    Ping {
+        #[serde(default)]
+        id: Option<String>,
+    },
+}
+
+/// A job list subscription: newest first, like `GET /v1/jobs`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JobQuery {
+    #[serde(default)]
+    pub status: Vec<String>,
+    #[serde(default, rename = "type")]
+    pub job_type: Vec<String>,
+    #[serde(default)]
+    pub queue: Vec<String>,
+    /// 1..=1000, default 50.
+    #[serde(default)]
+    pub limit: Option<u32>,
+}
+
+/// What the server sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "tag", rename_all = "snake_case")]
+pub enum ServerMessage {
+    /// Answer to `hello`: the newest `seq` committed when the session began.
+    Welcome { seq: i64, version: String },
+    /// Sets `key` of the client's state: the result of its query.
+    Assign { key: String, value: Value },
+    /// A job changed that one or more of the client's subscriptions (`keys`) cover.
+    Job {
+        keys: Vec<String>,
+        #[serde(flatten)]
+        update: Box<JobUpdate>,
+    },
+    /// Log text of a subscribed job at byte `offset`.
+    Log {
+        key: String,
+        job_id: String,
+        offset: u64,
+        data: String,
+    },
+    /// Result of `submit`, `cancel` or `retry`.
+    Reply { id: String, value: Value },
+    Pong {
+        #[serde(default)]
+        id: Option<String>,
+    },
+    /// A message could not be handled: `for_tag` and `id` say which one.
+    Error {
+        #[serde(default)]
+        id: Option<String>,
+        #[serde(default)]
+        for_tag: Option<String>,
+        code: String,
+        message: String,
+    },
+    /// The client fell too far behind: reload `key` by subscribing to it again.
+    Resync { key: String, reason: String },
+}

@@ -1,0 +1,713 @@
+//! The session WebSocket `/v1/session`: one channel per client over which it subscribes to
+//! queries, acts on jobs and receives exactly the changes its subscriptions cover. The
+//! protocol is in `runway_api::session` and docs/protocol.md.
+//!
+//! One task per session owns the socket and the session's subscriptions; it reads the
+//! client's messages and the bus, and is the only writer of its socket.
+
+use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
+
+use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use axum::response::Response;
+use runway_api::session::{ClientMessage, JobQuery, ServerMessage};
+use runway_api::{JobListResponse, codes};
+use runway_core::bus::Change;
+use runway_core::store::JobListParams;
+use runway_core::{Job, JobId, JobStatus, SubmitParams};
+use serde_json::Value;
+use tokio::sync::broadcast::error::RecvError;
+
+use crate::error::ApiError;
+use crate::live::{Filter, check_origin, job_update};
+use crate::{ServerState, auth, convert};
+
+/// Largest message a client may send.
+const MAX_CLIENT_MESSAGE: usize = 256 * 1024;
+/// A client that cannot take a message for this long is disconnected.
+const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time to authenticate with `hello` when the upgrade carried no token.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+/// Subscriptions one session may hold.
+const MAX_SUBSCRIPTIONS: usize = 64;
+/// Stored log sent per message when a subscription starts.
+const LOG_CHUNK: u64 = 64 * 1024;
+
+/// The session channel; see the module documentation.
+#[utoipa::path(get, path = "/v1/session", tag = "live",
+    responses(
+        (status = 101, description = "switching to the session protocol"),
+        (status = 400, body = runway_api::ErrorResponse),
+        (status = 401, body = runway_api::ErrorResponse),
+        (status = 403, description = "foreign Origin", body = runway_api::ErrorResponse),
+    ))]
+pub async fn session(
+    State(state): State<ServerState>,
+    headers: HeaderMap,
+    query: Result<axum::extract::Query<BTreeMap<String, String>>, QueryRejection>,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let upgrade = upgrade.map_err(|rejection| {
+        ApiError::bad_request(format!(
+            "this route is a WebSocket: connect with an upgrade request ({})",
+            rejection.body_text()
+        ))
+    })?;
+    check_origin(&headers, &state.app.config().server.allowed_origins)?;
+    let axum::extract::Query(query) = query.map_err(|rejection| {
+        ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))
+    })?;
+    if let Some(name) = query.keys().next() {
+        return Err(ApiError::bad_request(format!(
+            "unknown query parameter `{name}`; the session takes none"
+        )));
+    }
+    // A token in the upgrade authenticates now; without one, `hello` must bring it.
+    let authenticated = match headers.get(AUTHORIZATION) {
+        Some(header) => {
+            let token = header
+                .to_str()
+                .ok()
+                .and_then(|value| value.strip_prefix("Bearer "))
+                .ok_or_else(|| {
+                    ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
+                })?;
+            match auth::verify(state.app.store().as_ref(), token.trim()).await {
+                Ok(Some(_)) => true,
+                Ok(None) => return Err(ApiError::unauthorized("the token is not valid")),
+                Err(error) => return Err(ApiError::internal(error)),
+            }
+        }
+        None => false,
+    };
+    Ok(upgrade
+        .max_message_size(MAX_CLIENT_MESSAGE)
+        .on_upgrade(move |socket| run(socket, state, authenticated)))
+}
+
+enum Subscription {
+    Jobs {
+        filter: Filter,
+        /// Jobs shown in this list: their changes matter even when they leave the filter.
+        shown: HashSet<JobId>,
+    },
+    Job {
+        id: JobId,
+        /// Log bytes sent so far, when the log is subscribed.
+        log_sent: Option<u64>,
+    },
+}
+
+struct Session {
+    socket: WebSocket,
+    state: ServerState,
+    subscriptions: BTreeMap<String, Subscription>,
+    /// From `hello`: changes after this were missed; replayed to new list subscriptions.
+    resume_from: Option<i64>,
+}
+
+enum Ended {
+    ClientLeft,
+    Close(u16, String),
+}
+
+async fn run(socket: WebSocket, state: ServerState, authenticated: bool) {
+    let mut changes = state.app.store().subscribe();
+    let shutdown = state.shutdown.clone();
+    let mut session = Session {
+        socket,
+        state,
+        subscriptions: BTreeMap::new(),
+        resume_from: None,
+    };
+    let ended: Result<(), Ended> = async {
+        session.greet(authenticated).await?;
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Err(Ended::Close(close_code::AWAY, "server shutting down".into())),
+                change = changes.recv() => match change {
+                    Ok(change) => session.forward(change).await?,
+                    Err(RecvError::Lagged(_)) => session.resync_all().await?,
+                    Err(RecvError::Closed) => return Err(Ended::Close(close_code::AWAY, "server shutting down".into())),
+                },
+                message = session.socket.recv() => match message {
+                    None | Some(Ok(Message::Close(_))) => return Err(Ended::ClientLeft),
+                    Some(Err(error)) => {
+                        return Err(Ended::Close(close_code::POLICY, format!("bad frame: {error}")));
+                    }
+                    Some(Ok(Message::Text(text))) => session.handle(text.as_str()).await?,
+                    Some(Ok(Message::Binary(_))) => {
+                        session.error(None, None, codes::MALFORMED_JSON, "send text frames of JSON, not binary").await?;
+                    }
+                    Some(Ok(_)) => {}
+                },
+            }
+        }
+    }
+    .await;
+    if let Err(Ended::Close(code, reason)) = ended {
+        let _ = session
+            .socket
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
+    }
+}
+
+impl Session {
+    async fn send(&mut self, message: &ServerMessage) -> Result<(), Ended> {
+        let text = serde_json::to_string(message).expect("server messages serialize");
+        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text.into()))).await
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(_)) => Err(Ended::ClientLeft),
+            Err(_) => Err(Ended::Close(
+                close_code::POLICY,
+                "client too slow; reconnect with hello.last_seq".into(),
+            )),
+        }
+    }
+
+    async fn error(
+        &mut self,
+        id: Option<String>,
+        tag: Option<&str>,
+        code: &str,
+        message: impl Into<String>,
+    ) -> Result<(), Ended> {
+        self.send(&ServerMessage::Error {
+            id,
+            for_tag: tag.map(str::to_string),
+            code: code.to_string(),
+            message: message.into(),
+        })
+        .await
+    }
+
+    /// Waits for `hello` (authenticating with its token if the upgrade had none), answers
+    /// `welcome`.
+    async fn greet(&mut self, authenticated: bool) -> Result<(), Ended> {
+        loop {
+            let message = match tokio::time::timeout(HELLO_TIMEOUT, self.socket.recv()).await {
+                Err(_) => return Err(Ended::Close(close_code::POLICY, "send hello first".into())),
+                Ok(None) | Ok(Some(Ok(Message::Close(_)))) => return Err(Ended::ClientLeft),
+                Ok(Some(Err(error))) => {
+                    return Err(Ended::Close(
+                        close_code::POLICY,
+                        format!("bad frame: {error}"),
+                    ));
+                }
+                Ok(Some(Ok(Message::Text(text)))) => text,
+                Ok(Some(Ok(_))) => continue,
+            };
+            match serde_json::from_str::<ClientMessage>(message.as_str()) {
+                Ok(ClientMessage::Hello { token, last_seq }) => {
+                    if !authenticated {
+                        let valid = match token.as_deref() {
+                            Some(token) => matches!(
+                                auth::verify(self.state.app.store().as_ref(), token).await,
+                                Ok(Some(_))
+                            ),
+                            None => false,
+                        };
+                        if !valid {
+                            return Err(Ended::Close(close_code::POLICY, "authentication failed: send a valid token in hello or the Authorization header".into()));
+                        }
+                    }
+                    self.resume_from = last_seq;
+                    let seq = self.state.app.store().event_last_seq().await.unwrap_or(0);
+                    return self
+                        .send(&ServerMessage::Welcome {
+                            seq,
+                            version: env!("CARGO_PKG_VERSION").into(),
+                        })
+                        .await;
+                }
+                Ok(_) if !authenticated => {
+                    return Err(Ended::Close(
+                        close_code::POLICY,
+                        "send hello with a token first".into(),
+                    ));
+                }
+                Ok(_) => {
+                    self.error(None, None, codes::INVALID_REQUEST, "send hello first")
+                        .await?
+                }
+                Err(error) => {
+                    self.error(
+                        None,
+                        None,
+                        codes::MALFORMED_JSON,
+                        format!("not a message: {error}"),
+                    )
+                    .await?
+                }
+            }
+        }
+    }
+
+    async fn handle(&mut self, text: &str) -> Result<(), Ended> {
+        let value: Value = match serde_json::from_str(text) {
+            Ok(value) => value,
+            Err(error) => {
+                return self
+                    .error(
+                        None,
+                        None,
+                        codes::MALFORMED_JSON,
+                        format!("not JSON: {error}"),
+                    )
+                    .await;
+            }
+        };
+        let tag = value.get("tag").and_then(Value::as_str).map(str::to_string);
+        let id = value.get("id").and_then(Value::as_str).map(str::to_string);
+        let known = [
+            "hello",
+            "subscribe",
+            "unsubscribe",
+            "submit",
+            "cancel",
+            "retry",
+            "ping",
+        ];
+        match tag.as_deref() {
+            None => {
+                return self
+                    .error(id, None, codes::INVALID_REQUEST, "the message has no `tag`")
+                    .await;
+            }
+            Some(tag) if !known.contains(&tag) => {
+                return self
+                    .error(
+                        id,
+                        Some(tag),
+                        codes::UNKNOWN_TAG,
+                        format!("unknown tag `{tag}`; known: {}", known.join(", ")),
+                    )
+                    .await;
+            }
+            _ => {}
+        }
+        let message: ClientMessage = match serde_json::from_value(value) {
+            Ok(message) => message,
+            Err(error) => {
+                return self
+                    .error(
+                        id,
+                        tag.as_deref(),
+                        codes::INVALID_REQUEST,
+                        error.to_string(),
+                    )
+                    .await;
+            }
+        };
+        match message {
+            ClientMessage::Hello { .. } => {
+                self.error(
+                    None,
+                    Some("hello"),
+                    codes::INVALID_REQUEST,
+                    "hello was already sent",
+                )
+                .await
+            }
+            ClientMessage::Ping { id } => self.send(&ServerMessage::Pong { id }).await,
+            ClientMessage::Unsubscribe { key } => {
+                if self.subscriptions.remove(&key).is_none() {
+                    self.error(
+                        None,
+                        Some("unsubscribe"),
+                        codes::NOT_FOUND,
+                        format!("no subscription `{key}`"),
+                    )
+                    .await?;
+                }
+                Ok(())
+            }
+            ClientMessage::Subscribe {
+                key,
+                jobs,
+                job,
+                log,
+            } => self.subscribe(key, jobs, job, log).await,
+            ClientMessage::Submit { id, job } => {
+                let params = SubmitParams {
+                    job_type: job.job_type,
+                    input: job.input,
+                    queue: job.queue,
+                    priority: job.priority,
+                    run_at: job.run_at,
+                    max_attempts: job.max_attempts,
+                };
+                let answer = self
+                    .state
+                    .app
+                    .submit(vec![params])
+                    .await
+                    .map(|mut jobs| jobs.remove(0));
+                self.reply_job(id, "submit", answer).await
+            }
+            ClientMessage::Cancel { id, job_id } => {
+                let answer = match job_id.parse::<JobId>() {
+                    Ok(job_id) => self.state.app.cancel(job_id).await.map(|(job, _)| job),
+                    Err(message) => {
+                        return self
+                            .error(Some(id), Some("cancel"), codes::INVALID_REQUEST, message)
+                            .await;
+                    }
+                };
+                self.reply_job(id, "cancel", answer).await
+            }
+            ClientMessage::Retry { id, job_id } => {
+                let answer = match job_id.parse::<JobId>() {
+                    Ok(job_id) => self.state.app.retry(job_id).await,
+                    Err(message) => {
+                        return self
+                            .error(Some(id), Some("retry"), codes::INVALID_REQUEST, message)
+                            .await;
+                    }
+                };
+                self.reply_job(id, "retry", answer).await
+            }
+        }
+    }
+
+    async fn reply_job(
+        &mut self,
+        id: String,
+        tag: &str,
+        answer: Result<Job, runway_core::Error>,
+    ) -> Result<(), Ended> {
+        match answer {
+            Ok(job) => {
+                let value = serde_json::to_value(convert::job(job)).expect("jobs serialize");
+                self.send(&ServerMessage::Reply { id, value }).await
+            }
+            Err(error) => {
+                let error = ApiError::from(error);
+                self.error(Some(id), Some(tag), error.code, error.message)
+                    .await
+            }
+        }
+    }
+
+    async fn subscribe(
+        &mut self,
+        key: String,
+        jobs: Option<JobQuery>,
+        job: Option<String>,
+        log: bool,
+    ) -> Result<(), Ended> {
+        if key.is_empty() || key.len() > 200 {
+            return self
+                .error(
+                    None,
+                    Some("subscribe"),
+                    codes::INVALID_REQUEST,
+                    "`key` must be 1 to 200 characters",
+                )
+                .await;
+        }
+        if !self.subscriptions.contains_key(&key) && self.subscriptions.len() >= MAX_SUBSCRIPTIONS {
+            return self
+                .error(
+                    None,
+                    Some("subscribe"),
+                    codes::INVALID_REQUEST,
+                    format!(
+                        "at most {MAX_SUBSCRIPTIONS} subscriptions per session; unsubscribe first"
+                    ),
+                )
+                .await;
+        }
+        match (jobs, job) {
+            (Some(query), None) => self.subscribe_jobs(key, query).await,
+            (None, Some(id)) => match id.parse::<JobId>() {
+                Ok(id) => self.subscribe_job(key, id, log).await,
+                Err(message) => {
+                    self.error(
+                        None,
+                        Some("subscribe"),
+                        codes::INVALID_REQUEST,
+                        format!("`job`: {message}"),
+                    )
+                    .await
+                }
+            },
+            _ => {
+                self.error(
+                    None,
+                    Some("subscribe"),
+                    codes::INVALID_REQUEST,
+                    "give exactly one of `jobs` (a query) or `job` (an id)",
+                )
+                .await
+            }
+        }
+    }
+
+    async fn subscribe_jobs(&mut self, key: String, query: JobQuery) -> Result<(), Ended> {
+        let statuses = match query
+            .status
+            .iter()
+            .map(|status| status.parse::<JobStatus>())
+            .collect::<Result<Vec<_>, _>>()
+        {
+            Ok(statuses) => statuses,
+            Err(message) => {
+                return self
+                    .error(
+                        None,
+                        Some("subscribe"),
+                        codes::INVALID_REQUEST,
+                        format!("`jobs.status`: {message}"),
+                    )
+                    .await;
+            }
+        };
+        let limit = query.limit.unwrap_or(50);
+        if !(1..=1000).contains(&limit) {
+            return self
+                .error(
+                    None,
+                    Some("subscribe"),
+                    codes::INVALID_REQUEST,
+                    format!("`jobs.limit` is {limit}; use 1..=1000"),
+                )
+                .await;
+        }
+        let filter = Filter {
+            job: None,
+            parent: None,
+            job_types: query.job_type.clone(),
+            queues: query.queue.clone(),
+            statuses: statuses.clone(),
+        };
+        // A reconnecting client that still has the list gets exactly what it missed.
+        if let Some(since) = self.resume_from {
+            let first_kept = self
+                .state
+                .app
+                .store()
+                .event_first_seq()
+                .await
+                .unwrap_or(None);
+            if first_kept.is_some_and(|first| first <= since + 1) {
+                let mut shown = HashSet::new();
+                let mut after = since;
+                loop {
+                    let changes = match self.state.app.store().job_changes_since(after, 1000).await
+                    {
+                        Ok(changes) => changes,
+                        Err(error) => {
+                            return self
+                                .error(None, Some("subscribe"), codes::INTERNAL, error.to_string())
+                                .await;
+                        }
+                    };
+                    let Some(last) = changes.last().map(|change| change.seq) else {
+                        break;
+                    };
+                    for change in &changes {
+                        if filter.matches(&change.job) {
+                            shown.insert(change.job.id);
+                            let message = ServerMessage::Job {
+                                keys: vec![key.clone()],
+                                update: Box::new(job_update(change)),
+                            };
+                            self.send(&message).await?;
+                        }
+                    }
+                    after = last;
+                    if changes.len() < 1000 {
+                        break;
+                    }
+                }
+                self.subscriptions
+                    .insert(key, Subscription::Jobs { filter, shown });
+                return Ok(());
+            }
+        }
+        let params = JobListParams {
+            statuses,
+            job_types: query.job_type,
+            queues: query.queue,
+            before: None,
+            limit,
+        };
+        let jobs = match self.state.app.jobs(params).await {
+            Ok(jobs) => jobs,
+            Err(error) => {
+                let error = ApiError::from(error);
+                return self
+                    .error(None, Some("subscribe"), error.code, error.message)
+                    .await;
+            }
+        };
+        let shown = jobs.iter().map(|job| job.id).collect();
+        let next_cursor = (jobs.len() as u32 == limit)
+            .then(|| jobs.last().map(|job| job.id.to_string()))
+            .flatten();
+        let value = serde_json::to_value(JobListResponse {
+            jobs: jobs.into_iter().map(convert::job).collect(),
+            next_cursor,
+        })
+        .expect("job lists serialize");
+        self.subscriptions
+            .insert(key.clone(), Subscription::Jobs { filter, shown });
+        self.send(&ServerMessage::Assign { key, value }).await
+    }
+
+    async fn subscribe_job(&mut self, key: String, id: JobId, log: bool) -> Result<(), Ended> {
+        let job = match self.state.app.job(id).await {
+            Ok(job) => job,
+            Err(error) => {
+                let error = ApiError::from(error);
+                return self
+                    .error(None, Some("subscribe"), error.code, error.message)
+                    .await;
+            }
+        };
+        let value = serde_json::to_value(convert::job(job)).expect("jobs serialize");
+        self.subscriptions.insert(
+            key.clone(),
+            Subscription::Job {
+                id,
+                log_sent: log.then_some(0),
+            },
+        );
+        self.send(&ServerMessage::Assign {
+            key: key.clone(),
+            value,
+        })
+        .await?;
+        if log {
+            self.send_stored_log(&key, id).await?;
+        }
+        Ok(())
+    }
+
+    /// Sends the stored log of a subscribed job from what was already sent to its end.
+    async fn send_stored_log(&mut self, key: &str, id: JobId) -> Result<(), Ended> {
+        loop {
+            let Some(Subscription::Job {
+                log_sent: Some(sent),
+                ..
+            }) = self.subscriptions.get(key)
+            else {
+                return Ok(());
+            };
+            let sent = *sent;
+            let chunk = match self.state.app.store().log_read(id, sent, LOG_CHUNK).await {
+                Ok(chunk) => chunk,
+                Err(error) => {
+                    return self
+                        .error(None, Some("subscribe"), codes::INTERNAL, error.to_string())
+                        .await;
+                }
+            };
+            if chunk.data.is_empty() {
+                return Ok(());
+            }
+            let end = chunk.offset + chunk.data.len() as u64;
+            if let Some(Subscription::Job { log_sent, .. }) = self.subscriptions.get_mut(key) {
+                *log_sent = Some(end);
+            }
+            let message = ServerMessage::Log {
+                key: key.to_string(),
+                job_id: id.to_string(),
+                offset: chunk.offset,
+                data: chunk.data,
+            };
+            self.send(&message).await?;
+        }
+    }
+
+    /// Sends a committed change to the subscriptions that cover it, once.
+    async fn forward(&mut self, change: Change) -> Result<(), Ended> {
+        match change {
+            Change::Job(change) => {
+                let mut keys = Vec::new();
+                for (key, subscription) in &mut self.subscriptions {
+                    let covered = match subscription {
+                        Subscription::Jobs { filter, shown } => {
+                            if filter.matches(&change.job) {
+                                shown.insert(change.job.id);
+                                true
+                            } else {
+                                shown.contains(&change.job.id)
+                            }
+                        }
+                        Subscription::Job { id, .. } => *id == change.job.id,
+                    };
+                    if covered {
+                        keys.push(key.clone());
+                    }
+                }
+                if keys.is_empty() {
+                    return Ok(());
+                }
+                self.send(&ServerMessage::Job {
+                    keys,
+                    update: Box::new(job_update(&change)),
+                })
+                .await
+            }
+            Change::Log(log) => {
+                let mut sends = Vec::new();
+                for (key, subscription) in &mut self.subscriptions {
+                    if let Subscription::Job {
+                        id,
+                        log_sent: Some(sent),
+                    } = subscription
+                        && *id == log.job_id
+                    {
+                        let end = log.offset + log.data.len() as u64;
+                        if end > *sent && log.offset <= *sent {
+                            let skip = (*sent - log.offset) as usize;
+                            sends.push(ServerMessage::Log {
+                                key: key.clone(),
+                                job_id: log.job_id.to_string(),
+                                offset: *sent,
+                                data: log.data.get(skip..).unwrap_or_default().to_string(),
+                            });
+                            *sent = end;
+                        } else if log.offset > *sent {
+                            // A gap (the bus lagged): the store has the missing part.
+                            sends.push(ServerMessage::Resync {
+                                key: key.clone(),
+                                reason: "log lines were missed; subscribe again".into(),
+                            });
+                        }
+                    }
+                }
+                for message in sends {
+                    self.send(&message).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The bus outran this session: every subscription must be reloaded.
+    async fn resync_all(&mut self) -> Result<(), Ended> {
+        let keys: Vec<String> = self.subscriptions.keys().cloned().collect();
+        self.subscriptions.clear();
+        for key in keys {
+            self.send(&ServerMessage::Resync {
+                key,
+                reason: "the session fell behind; subscribe again".into(),
+            })
+            .await?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,378 @@
+//! The session protocol over real WebSocket connections.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+
+use crate::Server;
+
+type Socket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+struct Session {
+    socket: Socket,
+}
+
+impl Session {
+    async fn open(server: &Server, bearer: bool, origin: Option<&str>) -> Result<Session, u16> {
+        let url = format!("{}/v1/session", server.url.replace("http://", "ws://"));
+        let mut request = url.as_str().into_client_request().unwrap();
+        if bearer {
+            request.headers_mut().insert(
+                "authorization",
+                format!("Bearer {}", server.token).parse().unwrap(),
+            );
+        }
+        if let Some(origin) = origin {
+            request
+                .headers_mut()
+                .insert("origin", origin.parse().unwrap());
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(Session { socket }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Err(response.status().as_u16())
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    /// Opens, says hello with the header token, and checks the welcome.
+    async fn start(server: &Server) -> Session {
+        let mut session = Session::open(server, true, None).await.unwrap();
+        session.send(json!({"tag": "hello"})).await;
+        let welcome = session.recv().await;
+        assert_eq!(welcome["tag"], "welcome", "{welcome}");
+        session
+    }
+
+    async fn send(&mut self, message: Value) {
+        self.socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .unwrap();
+    }
+
+    async fn send_text(&mut self, text: String) {
+        let _ = self.socket.send(Message::Text(text.into())).await;
+    }
+
+    /// The next JSON message; panics on close.
+    async fn recv(&mut self) -> Value {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(20), self.socket.next())
+                .await
+                .expect("a message within 20s")
+                .expect("the session is open")
+                .expect("a readable frame");
+            match message {
+                Message::Text(text) => return serde_json::from_str(&text).unwrap(),
+                Message::Close(frame) => panic!("closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// The close reason the server gives.
+    async fn closed(&mut self) -> String {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(20), self.socket.next())
+                .await
+                .expect("a close within 20s")
+            {
+                Some(Ok(Message::Close(frame))) => {
+                    return frame
+                        .map(|frame| frame.reason.to_string())
+                        .unwrap_or_default();
+                }
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return String::new(),
+            }
+        }
+    }
+
+    /// Messages until `done` says stop (inclusive).
+    async fn until(&mut self, mut done: impl FnMut(&Value) -> bool) -> Vec<Value> {
+        let mut seen = Vec::new();
+        loop {
+            let message = self.recv().await;
+            let stop = done(&message);
+            seen.push(message);
+            if stop {
+                return seen;
+            }
+        }
+    }
+}
+
+const CONFIG: &str = r#"
+[types.noop]
+handler = "noop"
+[types.render]
+command = ["sh", "-c", "echo rendering; sleep 0.3; echo '::runway {\"progress\": 1}'; echo done"]
+schema = { type = "object", required = ["text"] }
+"#;
+
+#[tokio::test]
+async fn a_session_subscribes_submits_and_sees_exactly_its_jobs() {
+    let server = Server::start(CONFIG);
+    let mut session = Session::start(&server).await;
+    session
+        .send(json!({"tag": "subscribe", "key": "renders", "jobs": {"type": ["render"]}}))
+        .await;
+    let assign = session.recv().await;
+    assert_eq!(
+        (assign["tag"].as_str(), assign["key"].as_str()),
+        (Some("assign"), Some("renders"))
+    );
+    assert_eq!(assign["value"]["jobs"], json!([]));
+
+    // Another client's noop jobs are not this subscription's business.
+    server
+        .client()
+        .submit(&runway_api::SubmitJobRequest {
+            job_type: "noop".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+
+    session.send(json!({"tag": "submit", "id": "r1", "job": {"type": "render", "input": {"text": "hi"}}})).await;
+    let mut reply = None;
+    let messages = session
+        .until(|message| {
+            if message["tag"] == "reply" {
+                reply = Some(message.clone());
+            }
+            message["tag"] == "job" && message["status"] == "succeeded"
+        })
+        .await;
+    let reply = reply.expect("a reply to the submit");
+    assert_eq!(reply["id"], "r1");
+    let job_id = reply["value"]["id"].as_str().unwrap().to_string();
+    let kinds: Vec<&str> = messages
+        .iter()
+        .filter(|message| message["tag"] == "job")
+        .map(|message| {
+            assert_eq!(
+                message["job_id"],
+                job_id.as_str(),
+                "only the subscribed type: {message}"
+            );
+            assert_eq!(message["keys"], json!(["renders"]));
+            message["kind"].as_str().unwrap()
+        })
+        .collect();
+    assert_eq!(kinds, vec!["submitted", "started", "progress", "succeeded"]);
+
+    session
+        .send(json!({"tag": "retry", "id": "r2", "job_id": job_id}))
+        .await;
+    let retried = session.until(|message| message["tag"] == "reply").await;
+    let retried = retried.last().unwrap();
+    assert_eq!(retried["value"]["retry_of"], job_id.as_str());
+    session
+        .send(json!({"tag": "cancel", "id": "r3", "job_id": job_id}))
+        .await;
+    let refused = session.until(|message| message["tag"] == "error").await;
+    let refused = refused.last().unwrap();
+    assert_eq!(
+        (
+            refused["id"].as_str(),
+            refused["for_tag"].as_str(),
+            refused["code"].as_str()
+        ),
+        (Some("r3"), Some("cancel"), Some("conflict"))
+    );
+    session
+        .send(json!({"tag": "submit", "id": "r4", "job": {"type": "render", "input": {}}}))
+        .await;
+    let invalid = session.until(|message| message["tag"] == "error").await;
+    let invalid = invalid.last().unwrap();
+    assert_eq!(
+        (invalid["id"].as_str(), invalid["code"].as_str()),
+        (Some("r4"), Some("invalid_input"))
+    );
+    session.send(json!({"tag": "ping", "id": "p"})).await;
+    let pong = session.until(|message| message["tag"] == "pong").await;
+    assert_eq!(pong.last().unwrap()["id"], "p");
+}
+
+#[tokio::test]
+async fn a_job_subscription_streams_its_log_live() {
+    let server = Server::start(CONFIG);
+    let job = server
+        .client()
+        .submit(&runway_api::SubmitJobRequest {
+            job_type: "render".into(),
+            input: json!({"text": "x"}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut session = Session::start(&server).await;
+    session
+        .send(json!({"tag": "subscribe", "key": "detail", "job": job.id, "log": true}))
+        .await;
+    let assign = session.recv().await;
+    assert_eq!(assign["tag"], "assign");
+    assert_eq!(assign["value"]["id"], job.id.as_str());
+    let mut log = String::new();
+    session
+        .until(|message| {
+            if message["tag"] == "log" {
+                assert_eq!(
+                    message["offset"].as_u64().unwrap(),
+                    log.len() as u64,
+                    "contiguous"
+                );
+                log.push_str(message["data"].as_str().unwrap());
+            }
+            message["tag"] == "job" && message["status"] == "succeeded"
+        })
+        .await;
+    // The outcome is committed after the last line, so the whole log has arrived.
+    assert_eq!(log, "rendering\ndone\n");
+}
+
+#[tokio::test]
+async fn bad_frames_get_an_error_or_a_close_with_a_reason() {
+    let server = Server::start(CONFIG);
+    let mut session = Session::start(&server).await;
+    session.send_text("not json".into()).await;
+    let error = session.recv().await;
+    assert_eq!(
+        (error["tag"].as_str(), error["code"].as_str()),
+        (Some("error"), Some("malformed_json"))
+    );
+    session.send(json!({"tag": "explode", "id": "x1"})).await;
+    let error = session.recv().await;
+    assert_eq!(
+        (
+            error["code"].as_str(),
+            error["for_tag"].as_str(),
+            error["id"].as_str()
+        ),
+        (Some("unknown_tag"), Some("explode"), Some("x1"))
+    );
+    session.send(json!({"tag": "cancel", "id": "x2"})).await;
+    let error = session.recv().await;
+    assert_eq!(
+        (error["code"].as_str(), error["id"].as_str()),
+        (Some("invalid_request"), Some("x2"))
+    );
+    assert!(
+        error["message"].as_str().unwrap().contains("job_id"),
+        "{error}"
+    );
+    session.send(json!({"no": "tag"})).await;
+    assert_eq!(session.recv().await["code"], "invalid_request");
+    session
+        .send(json!({"tag": "subscribe", "key": "k", "jobs": {"status": ["done"]}}))
+        .await;
+    assert_eq!(session.recv().await["code"], "invalid_request");
+    session.send(json!({"tag": "subscribe", "key": "k"})).await;
+    assert_eq!(session.recv().await["code"], "invalid_request");
+    session
+        .send_text(format!(
+            "{{\"tag\":\"ping\",\"pad\":\"{}\"}}",
+            "x".repeat(400_000)
+        ))
+        .await;
+    let reason = session.closed().await;
+    assert!(
+        reason.contains("bad frame") || reason.is_empty(),
+        "{reason}"
+    );
+    assert!(
+        server.client().health().await.is_ok(),
+        "the server lives on"
+    );
+}
+
+#[tokio::test]
+async fn a_session_needs_a_token_and_an_allowed_origin() {
+    let server = Server::start(CONFIG);
+    let mut anonymous = Session::open(&server, false, None).await.unwrap();
+    anonymous.send(json!({"tag": "hello"})).await;
+    assert!(anonymous.closed().await.contains("authentication failed"));
+    let mut early = Session::open(&server, false, None).await.unwrap();
+    early
+        .send(json!({"tag": "subscribe", "key": "k", "jobs": {}}))
+        .await;
+    assert!(early.closed().await.contains("hello"));
+    let mut browser = Session::open(&server, false, Some(&server.url))
+        .await
+        .unwrap();
+    browser
+        .send(json!({"tag": "hello", "token": server.token}))
+        .await;
+    assert_eq!(browser.recv().await["tag"], "welcome");
+    assert_eq!(
+        Session::open(&server, true, Some("http://evil.example"))
+            .await
+            .err(),
+        Some(403)
+    );
+}
+
+#[tokio::test]
+async fn a_reconnecting_session_gets_exactly_what_it_missed() {
+    let server = Server::start(CONFIG);
+    let mut session = Session::start(&server).await;
+    session
+        .send(json!({"tag": "subscribe", "key": "all", "jobs": {}}))
+        .await;
+    assert_eq!(session.recv().await["tag"], "assign");
+    let client = server.client();
+    let first = client
+        .submit(&runway_api::SubmitJobRequest {
+            job_type: "noop".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let seen = session
+        .until(|message| message["job_id"] == first.id.as_str() && message["status"] == "succeeded")
+        .await;
+    let last_seq = seen.last().unwrap()["seq"].as_i64().unwrap();
+    drop(session);
+    // Missed while away:
+    let missed = client
+        .submit(&runway_api::SubmitJobRequest {
+            job_type: "noop".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    crate::finished(&client, &missed.id).await;
+    let mut again = Session::open(&server, true, None).await.unwrap();
+    again
+        .send(json!({"tag": "hello", "last_seq": last_seq}))
+        .await;
+    assert_eq!(again.recv().await["tag"], "welcome");
+    again
+        .send(json!({"tag": "subscribe", "key": "all", "jobs": {}}))
+        .await;
+    let caught_up = again
+        .until(|message| {
+            message["job_id"] == missed.id.as_str() && message["status"] == "succeeded"
+        })
+        .await;
+    let seqs: Vec<i64> = caught_up
+        .iter()
+        .map(|message| message["seq"].as_i64().unwrap())
+        .collect();
+    assert!(
+        seqs.iter().all(|seq| *seq > last_seq),
+        "nothing before last_seq again: {seqs:?}"
+    );
+    let kinds: Vec<&str> = caught_up
+        .iter()
+        .map(|message| message["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, vec!["submitted", "started", "succeeded"]);
+}
