@@ -2,7 +2,10 @@
 //! data directory and prints one JSON line per figure. See bench/RESULTS.md.
 //!
 //! Run: `cargo build --release -p runway -p runway-bench && target/release/runway-bench`
-//! (`RUNWAY_BIN` overrides the server binary).
+//! (`RUNWAY_BIN` overrides the server binary). `runway-bench fanout` runs the live fan-out
+//! figures (e), which take a few minutes.
+
+mod fanout;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -31,7 +34,7 @@ max_attempts = 1
 "#;
 
 struct Server {
-    child: Child,
+    pub(crate) child: Child,
     url: String,
     token: String,
     _dir: tempfile::TempDir,
@@ -307,6 +310,9 @@ async fn idle_footprint() -> Result<()> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let only: Vec<String> = std::env::args().skip(1).collect();
+    if only.iter().any(|arg| arg == "fanout") {
+        return fanout::run(&[0, 1000, 5000]).await;
+    }
     let wants = |name: &str| only.is_empty() || only.iter().any(|arg| arg == name);
     if wants("a") {
         noop_throughput().await?;

@@ -249,8 +249,17 @@ pub struct Feed {
 }
 
 impl Feed {
-    /// The next message; `None` when the server closed the feed (see [`Feed::close_reason`]).
+    /// The next message; `None` when the server closed the feed without a reason.
     pub async fn next(&mut self) -> Option<Result<runway_api::FeedMessage, ClientError>> {
+        let text = match self.next_text().await? {
+            Ok(text) => text,
+            Err(error) => return Some(Err(error)),
+        };
+        Some(serde_json::from_str(&text).map_err(|error| ClientError::Decode(error.to_string())))
+    }
+
+    /// The next message as the server sent it (JSON text), for callers that read only part.
+    pub async fn next_text(&mut self) -> Option<Result<String, ClientError>> {
         use futures_util::StreamExt;
         use tokio_tungstenite::tungstenite::Message;
         loop {
@@ -264,12 +273,7 @@ impl Feed {
                 }
             };
             match message {
-                Message::Text(text) => {
-                    return Some(
-                        serde_json::from_str(&text)
-                            .map_err(|error| ClientError::Decode(error.to_string())),
-                    );
-                }
+                Message::Text(text) => return Some(Ok(text.to_string())),
                 Message::Close(frame) => {
                     let reason = frame
                         .map(|frame| frame.reason.to_string())

@@ -2,7 +2,7 @@
 //! order, for the live feeds and sessions. Publishing never blocks: a subscriber that falls
 //! behind the bus's capacity is told how far it lagged and catches up from the stored events.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use tokio::sync::broadcast;
 
@@ -10,16 +10,37 @@ use crate::clock::Timestamp;
 use crate::event::EventKind;
 use crate::job::{Job, JobId};
 
-/// Changes kept for subscribers that are briefly slow; past this they resume from the store.
-pub const BUS_CAPACITY: usize = 16 * 1024;
+/// Bursts kept for subscribers that are briefly slow; past this they resume from the store.
+pub const BUS_CAPACITY: usize = 4 * 1024;
 
 /// A committed change of a job: its event and the job as it was right after it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct JobChange {
     pub seq: i64,
     pub kind: EventKind,
     pub at: Timestamp,
     pub job: Arc<Job>,
+    /// The change as the serving layer encodes it for clients, made once and shared by every
+    /// connection that sends it (thousands of feeds must not serialize the same change each).
+    pub encoded: Arc<OnceLock<Arc<str>>>,
+}
+
+impl JobChange {
+    pub fn new(seq: i64, kind: EventKind, at: Timestamp, job: Arc<Job>) -> JobChange {
+        JobChange {
+            seq,
+            kind,
+            at,
+            job,
+            encoded: Arc::default(),
+        }
+    }
+}
+
+impl PartialEq for JobChange {
+    fn eq(&self, other: &Self) -> bool {
+        (self.seq, self.kind, self.at, &self.job) == (other.seq, other.kind, other.at, &other.job)
+    }
 }
 
 /// Log text appended to a running job, at its byte offset in the whole log.
@@ -36,10 +57,19 @@ pub enum Change {
     Log(LogAppend),
 }
 
+/// The changes of one or more commits, in order: the unit the bus carries, so thousands of
+/// subscribers are woken once per burst, not once per change.
+pub type Changes = Arc<[Change]>;
+
 /// Cheap to clone; every clone publishes to the same subscribers.
+///
+/// `publish` only hands the changes to a forwarding thread, which broadcasts them; the store's
+/// writer is never slowed by how many clients listen. The forwarder folds whatever has queued
+/// up into one broadcast.
 #[derive(Debug, Clone)]
 pub struct Bus {
-    sender: broadcast::Sender<Change>,
+    sender: broadcast::Sender<Changes>,
+    forward: std::sync::mpsc::Sender<Vec<Change>>,
 }
 
 impl Default for Bus {
@@ -49,19 +79,33 @@ impl Default for Bus {
 }
 
 impl Bus {
+    /// `capacity` is in bursts kept for slow subscribers.
     pub fn new(capacity: usize) -> Bus {
         let (sender, _) = broadcast::channel(capacity);
-        Bus { sender }
+        let (forward, queued) = std::sync::mpsc::channel::<Vec<Change>>();
+        let broadcast = sender.clone();
+        std::thread::Builder::new()
+            .name("runway-bus".into())
+            .spawn(move || {
+                while let Ok(mut burst) = queued.recv() {
+                    while let Ok(more) = queued.try_recv() {
+                        burst.extend(more);
+                    }
+                    let _ = broadcast.send(Changes::from(burst));
+                }
+            })
+            .expect("the OS can start the bus thread");
+        Bus { sender, forward }
     }
 
     /// Publishes committed changes in order; nobody listening is fine.
-    pub fn publish(&self, changes: impl IntoIterator<Item = Change>) {
-        for change in changes {
-            let _ = self.sender.send(change);
+    pub fn publish(&self, changes: Vec<Change>) {
+        if !changes.is_empty() {
+            let _ = self.forward.send(changes);
         }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+    pub fn subscribe(&self) -> broadcast::Receiver<Changes> {
         self.sender.subscribe()
     }
 }

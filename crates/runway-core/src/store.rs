@@ -150,7 +150,7 @@ pub struct TokenRecord {
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
     /// Committed changes, in `seq` order, published after each commit.
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::bus::Change>;
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::bus::Changes>;
 
     /// Inserts every job and its `submitted` event in one transaction, in order.
     async fn job_insert_many(

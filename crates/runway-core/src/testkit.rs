@@ -128,8 +128,22 @@ async fn committed_changes_are_published_in_order(store: Arc<dyn Store>) {
         .await
         .unwrap();
     let mut seen = Vec::new();
-    while let Ok(change) = changes.try_recv() {
-        seen.push(change);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    // The bus thread forwards asynchronously: wait for the last change.
+    while !seen
+        .iter()
+        .any(|change| matches!(change, Change::Job(change) if change.kind == EventKind::Succeeded))
+    {
+        match changes.try_recv() {
+            Ok(burst) => seen.extend(burst.iter().cloned()),
+            Err(_) => {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "the bus delivered {seen:?}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        }
     }
     let mut last_seq = 0;
     let mut summary = Vec::new();

@@ -7,6 +7,7 @@
 //! the store the same way; one whose socket stays blocked is closed with a reason, and can
 //! reconnect with `since`. No task but this connection's writes to its socket.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
@@ -15,11 +16,12 @@ use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
+use futures_util::SinkExt;
 use runway_api::{FeedMessage, JobUpdate, LogUpdate, ProgressBody, ResyncUpdate, codes};
 use runway_core::bus::{Change, JobChange};
 use runway_core::{Job, JobId, JobStatus};
 use serde::Deserialize;
-use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::ServerState;
 use crate::error::ApiError;
@@ -30,6 +32,8 @@ const REPLAY_PAGE: u32 = 1000;
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest message accepted from a client; the feed expects none but control frames.
 const MAX_CLIENT_MESSAGE: usize = 4096;
+/// Most bytes queued for one client before it counts as too slow.
+const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -162,9 +166,18 @@ pub async fn job_updates(
         )));
     }
     let logs = query.logs.unwrap_or(false);
-    Ok(upgrade
-        .max_message_size(MAX_CLIENT_MESSAGE)
+    Ok(small_buffers(upgrade)
         .on_upgrade(move |socket| feed(socket, state, filter, query.since, logs)))
+}
+
+/// Per-connection buffers sized for thousands of mostly idle clients: a few KiB each, and a
+/// bound on what may queue up for one slow client.
+pub fn small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+    upgrade
+        .read_buffer_size(4 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(MAX_QUEUED_BYTES)
+        .max_message_size(MAX_CLIENT_MESSAGE)
 }
 
 pub fn job_update(change: &JobChange) -> JobUpdate {
@@ -198,6 +211,67 @@ enum Ended {
 
 async fn send(socket: &mut WebSocket, message: &FeedMessage) -> Result<(), Ended> {
     let text = serde_json::to_string(message).expect("feed messages serialize");
+    send_text(socket, text).await
+}
+
+/// A job change as the feed sends it, encoded once for every feed that sends it.
+fn encoded(change: &JobChange) -> String {
+    change
+        .encoded
+        .get_or_init(|| {
+            let message = FeedMessage::Job(Box::new(job_update(change)));
+            Arc::from(serde_json::to_string(&message).expect("feed messages serialize"))
+        })
+        .to_string()
+}
+
+/// Queues one change for the client (written at the next flush) if the feed covers it.
+async fn queue(
+    socket: &mut WebSocket,
+    change: &Change,
+    filter: &Filter,
+    logs: bool,
+    last_seq: &mut i64,
+) -> Result<(), Ended> {
+    let text = match change {
+        Change::Job(change) => {
+            if change.seq <= *last_seq {
+                return Ok(());
+            }
+            *last_seq = change.seq;
+            if !filter.matches(&change.job) {
+                return Ok(());
+            }
+            encoded(change)
+        }
+        Change::Log(log) => {
+            if !logs || filter.job.is_some_and(|id| id != log.job_id) {
+                return Ok(());
+            }
+            let update = LogUpdate {
+                job_id: log.job_id.to_string(),
+                offset: log.offset,
+                data: log.data.to_string(),
+            };
+            serde_json::to_string(&FeedMessage::Log(update)).expect("feed messages serialize")
+        }
+    };
+    match tokio::time::timeout(SEND_TIMEOUT, socket.feed(Message::Text(text.into()))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Ended::ClientLeft),
+        Err(_) => Err(Ended::TooSlow),
+    }
+}
+
+async fn flush(socket: &mut WebSocket) -> Result<(), Ended> {
+    match tokio::time::timeout(SEND_TIMEOUT, socket.flush()).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Ended::ClientLeft),
+        Err(_) => Err(Ended::TooSlow),
+    }
+}
+
+async fn send_text(socket: &mut WebSocket, text: String) -> Result<(), Ended> {
     match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(Ended::ClientLeft),
@@ -267,32 +341,33 @@ async fn feed(
         };
         loop {
             tokio::select! {
-                change = changes.recv() => match change {
-                    Ok(Change::Job(change)) => {
-                        if change.seq <= last_seq {
-                            continue;
+                burst = changes.recv() => {
+                    // Queue this burst and every one already waiting, then write them with one
+                    // flush: under load, one write per burst instead of one per change.
+                    let mut next = Some(burst);
+                    while let Some(burst) = next.take() {
+                        match burst {
+                            Ok(burst) => {
+                                for change in burst.iter() {
+                                    queue(&mut socket, change, &filter, logs, &mut last_seq).await?;
+                                }
+                            }
+                            Err(RecvError::Lagged(_)) => {
+                                flush(&mut socket).await?;
+                                // Fell behind the bus: the store has every change since `last_seq`.
+                                replay(&mut socket, &state, &filter, &mut last_seq).await?;
+                            }
+                            Err(RecvError::Closed) => return Err(Ended::ServerGone),
                         }
-                        last_seq = change.seq;
-                        if filter.matches(&change.job) {
-                            send(&mut socket, &FeedMessage::Job(Box::new(job_update(&change)))).await?;
-                        }
+                        next = match changes.try_recv() {
+                            Ok(burst) => Some(Ok(burst)),
+                            Err(TryRecvError::Lagged(skipped)) => Some(Err(RecvError::Lagged(skipped))),
+                            Err(TryRecvError::Empty) => None,
+                            Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
+                        };
                     }
-                    Ok(Change::Log(log)) => {
-                        if logs && filter.job.is_none_or(|id| id == log.job_id) {
-                            let update = LogUpdate {
-                                job_id: log.job_id.to_string(),
-                                offset: log.offset,
-                                data: log.data.to_string(),
-                            };
-                            send(&mut socket, &FeedMessage::Log(update)).await?;
-                        }
-                    }
-                    Err(RecvError::Lagged(_)) => {
-                        // Fell behind the bus: the store has every change since `last_seq`.
-                        replay(&mut socket, &state, &filter, &mut last_seq).await?;
-                    }
-                    Err(RecvError::Closed) => return Err(Ended::ServerGone),
-                },
+                    flush(&mut socket).await?;
+                }
                 () = shutdown.cancelled() => return Err(Ended::ServerGone),
                 message = socket.recv() => match message {
                     None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Err(Ended::ClientLeft),

@@ -85,7 +85,7 @@ pub async fn session(
         }
         None => false,
     };
-    Ok(upgrade
+    Ok(crate::live::small_buffers(upgrade)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| run(socket, state, authenticated)))
 }
@@ -130,8 +130,12 @@ async fn run(socket: WebSocket, state: ServerState, authenticated: bool) {
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return Err(Ended::Close(close_code::AWAY, "server shutting down".into())),
-                change = changes.recv() => match change {
-                    Ok(change) => session.forward(change).await?,
+                burst = changes.recv() => match burst {
+                    Ok(burst) => {
+                        for change in burst.iter() {
+                            session.forward(change.clone()).await?;
+                        }
+                    }
                     Err(RecvError::Lagged(_)) => session.resync_all().await?,
                     Err(RecvError::Closed) => return Err(Ended::Close(close_code::AWAY, "server shutting down".into())),
                 },

@@ -90,12 +90,12 @@ fn insert_event(
         job.status.as_str(),
         data.to_string()
     ])?;
-    tx.publish(Change::Job(JobChange {
-        seq: tx.last_insert_rowid(),
+    tx.publish(Change::Job(JobChange::new(
+        tx.last_insert_rowid(),
         kind,
         at,
-        job: Arc::new(job.clone()),
-    }));
+        Arc::new(job.clone()),
+    )));
     Ok(())
 }
 
@@ -295,7 +295,7 @@ fn claim(connection: &Tx, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>>
 
 #[async_trait]
 impl Store for SqliteStore {
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Change> {
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<runway_core::bus::Changes> {
         self.bus.subscribe()
     }
 
@@ -869,12 +869,12 @@ impl Store for SqliteStore {
                     let kind: String = row.get(24)?;
                     let status: String = row.get(26)?;
                     job.status = status.parse().unwrap_or(job.status);
-                    Ok(JobChange {
-                        seq: row.get(23)?,
-                        kind: EventKind::parse(&kind).unwrap_or(EventKind::Progress),
-                        at: micros_to_timestamp(row.get(25)?),
-                        job: Arc::new(job),
-                    })
+                    Ok(JobChange::new(
+                        row.get(23)?,
+                        EventKind::parse(&kind).unwrap_or(EventKind::Progress),
+                        micros_to_timestamp(row.get(25)?),
+                        Arc::new(job),
+                    ))
                 })?;
                 rows.collect()
             })
