@@ -2,6 +2,7 @@
 //! public prefix, compared in constant time, never logged.
 
 use axum::extract::{Request, State};
+use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -73,24 +74,28 @@ pub async fn verify(store: &dyn Store, token: &str) -> Result<Option<TokenRecord
     Ok(matches.then_some(record))
 }
 
+/// The token of an `Authorization: Bearer` header; `None` without the header.
+pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
+    let Some(header) = headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    header
+        .to_str()
+        .ok()
+        .and_then(|value| value.strip_prefix("Bearer "))
+        .map(|token| Some(token.trim()))
+        .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
+}
+
 /// Middleware on every `/v1` route: a valid `Authorization: Bearer` token or 401.
 pub async fn require_token(
     State(state): State<ServerState>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let header = request
-        .headers()
-        .get(AUTHORIZATION)
-        .ok_or_else(|| ApiError::unauthorized("missing token; send `Authorization: Bearer <token>` (runway serve printed it at first start)"))?;
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|value| value.strip_prefix("Bearer "))
-        .map(str::trim)
-        .ok_or_else(|| {
-            ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-        })?;
+    let token = bearer(request.headers())?.ok_or_else(|| {
+        ApiError::unauthorized("missing token; send `Authorization: Bearer <token>` (runway serve printed it at first start)")
+    })?;
     match verify(state.app.store().as_ref(), token).await {
         Ok(Some(_)) => Ok(next.run(request).await),
         Ok(None) => Err(ApiError::unauthorized("the token is not valid")),

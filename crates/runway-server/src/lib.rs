@@ -9,6 +9,7 @@ mod convert;
 pub mod error;
 pub mod json;
 pub mod live;
+mod params;
 mod routes;
 pub mod session;
 

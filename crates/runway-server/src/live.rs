@@ -23,8 +23,8 @@ use runway_core::{Job, JobId, JobStatus};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::ServerState;
 use crate::error::ApiError;
+use crate::{ServerState, params};
 
 /// Stored changes read per query while catching up.
 const REPLAY_PAGE: u32 = 1000;
@@ -76,17 +76,6 @@ impl Filter {
     }
 }
 
-fn split(list: Option<&str>) -> Vec<String> {
-    list.map(|list| {
-        list.split(',')
-            .map(str::trim)
-            .filter(|item| !item.is_empty())
-            .map(str::to_string)
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
 fn parse_id(field: &str, text: Option<&str>) -> Result<Option<JobId>, ApiError> {
     text.map(|text| {
         text.parse::<JobId>()
@@ -136,26 +125,15 @@ pub async fn job_updates(
     query: Result<Query<UpdatesQuery>, QueryRejection>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let upgrade = upgrade.map_err(|rejection| {
-        ApiError::bad_request(format!(
-            "this route is a WebSocket: connect with an upgrade request ({})",
-            rejection.body_text()
-        ))
-    })?;
+    let upgrade = params::websocket(upgrade)?;
     check_origin(&headers, &state.app.config().server.allowed_origins)?;
-    let Query(query) = query.map_err(|rejection| {
-        ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))
-    })?;
-    let statuses = split(query.status.as_deref())
-        .iter()
-        .map(|status| status.parse::<JobStatus>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|message| ApiError::bad_request(format!("`status`: {message}")))?;
+    let query = params::query(query)?;
+    let statuses = params::statuses(query.status.as_deref())?;
     let filter = Filter {
         job: parse_id("job", query.job.as_deref())?,
         parent: parse_id("parent", query.parent.as_deref())?,
-        job_types: split(query.job_type.as_deref()),
-        queues: split(query.queue.as_deref()),
+        job_types: params::comma_list(query.job_type.as_deref()),
+        queues: params::comma_list(query.queue.as_deref()),
         statuses,
     };
     if let Some(since) = query.since

@@ -13,7 +13,6 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
-use axum::http::header::AUTHORIZATION;
 use axum::response::Response;
 use runway_api::session::{ClientMessage, JobQuery, ServerMessage};
 use runway_api::{JobListResponse, codes};
@@ -25,7 +24,7 @@ use tokio::sync::broadcast::error::RecvError;
 
 use crate::error::ApiError;
 use crate::live::{Filter, check_origin, job_update};
-use crate::{ServerState, auth, convert};
+use crate::{ServerState, auth, convert, params};
 
 /// Largest message a client may send.
 const MAX_CLIENT_MESSAGE: usize = 256 * 1024;
@@ -52,37 +51,21 @@ pub async fn session(
     query: Result<axum::extract::Query<BTreeMap<String, String>>, QueryRejection>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Result<Response, ApiError> {
-    let upgrade = upgrade.map_err(|rejection| {
-        ApiError::bad_request(format!(
-            "this route is a WebSocket: connect with an upgrade request ({})",
-            rejection.body_text()
-        ))
-    })?;
+    let upgrade = params::websocket(upgrade)?;
     check_origin(&headers, &state.app.config().server.allowed_origins)?;
-    let axum::extract::Query(query) = query.map_err(|rejection| {
-        ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))
-    })?;
+    let query = params::query(query)?;
     if let Some(name) = query.keys().next() {
         return Err(ApiError::bad_request(format!(
             "unknown query parameter `{name}`; the session takes none"
         )));
     }
     // A token in the upgrade authenticates now; without one, `hello` must bring it.
-    let authenticated = match headers.get(AUTHORIZATION) {
-        Some(header) => {
-            let token = header
-                .to_str()
-                .ok()
-                .and_then(|value| value.strip_prefix("Bearer "))
-                .ok_or_else(|| {
-                    ApiError::unauthorized("the Authorization header must be `Bearer <token>`")
-                })?;
-            match auth::verify(state.app.store().as_ref(), token.trim()).await {
-                Ok(Some(_)) => true,
-                Ok(None) => return Err(ApiError::unauthorized("the token is not valid")),
-                Err(error) => return Err(ApiError::internal(error)),
-            }
-        }
+    let authenticated = match auth::bearer(&headers)? {
+        Some(token) => match auth::verify(state.app.store().as_ref(), token).await {
+            Ok(Some(_)) => true,
+            Ok(None) => return Err(ApiError::unauthorized("the token is not valid")),
+            Err(error) => return Err(ApiError::internal(error)),
+        },
         None => false,
     };
     Ok(crate::live::small_buffers(upgrade)

@@ -8,13 +8,13 @@ use runway_api::{
     SubmitBatchResponse, SubmitJobRequest,
 };
 use runway_core::store::JobListParams;
-use runway_core::{JobId, JobStatus, SubmitParams};
+use runway_core::{JobId, SubmitParams};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, path_param};
 use crate::json::JsonBody;
-use crate::{ServerState, convert};
+use crate::{ServerState, convert, params};
 
 const DEFAULT_PAGE: u32 = 50;
 const MAX_PAGE: u32 = 1000;
@@ -103,21 +103,6 @@ pub struct ListQuery {
     limit: Option<u32>,
 }
 
-fn split(list: Option<&str>) -> Vec<String> {
-    list.map(|list| {
-        list.split(',')
-            .map(str::trim)
-            .filter(|item| !item.is_empty())
-            .map(str::to_string)
-            .collect()
-    })
-    .unwrap_or_default()
-}
-
-fn query_error(rejection: QueryRejection) -> ApiError {
-    ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))
-}
-
 /// Jobs, newest first, one page at a time.
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
     params(ListQuery),
@@ -130,12 +115,8 @@ pub async fn list_jobs(
     State(state): State<ServerState>,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<JobListResponse>, ApiError> {
-    let Query(query) = query.map_err(query_error)?;
-    let statuses = split(query.status.as_deref())
-        .iter()
-        .map(|status| status.parse::<JobStatus>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|message| ApiError::bad_request(format!("`status`: {message}")))?;
+    let query = params::query(query)?;
+    let statuses = params::statuses(query.status.as_deref())?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(format!(
@@ -154,8 +135,8 @@ pub async fn list_jobs(
         .app
         .jobs(JobListParams {
             statuses,
-            job_types: split(query.job_type.as_deref()),
-            queues: split(query.queue.as_deref()),
+            job_types: params::comma_list(query.job_type.as_deref()),
+            queues: params::comma_list(query.queue.as_deref()),
             before,
             limit,
         })
@@ -208,7 +189,7 @@ pub async fn job_log(
     id: Result<Path<String>, PathRejection>,
     query: Result<Query<LogQuery>, QueryRejection>,
 ) -> Result<Json<LogResponse>, ApiError> {
-    let Query(query) = query.map_err(query_error)?;
+    let query = params::query(query)?;
     let limit = query.limit.unwrap_or(DEFAULT_LOG_BYTES);
     if !(1..=MAX_LOG_BYTES).contains(&limit) {
         return Err(ApiError::bad_request(format!(

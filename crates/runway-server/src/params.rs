@@ -1,0 +1,48 @@
+//! Request parameters shared by several routes: comma-separated lists, statuses, query
+//! strings and WebSocket upgrades, each refused with a JSON 400 that says what is wrong.
+
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use runway_core::JobStatus;
+
+use crate::error::ApiError;
+
+/// `a, b,,c` → `["a", "b", "c"]`; absent → empty (no filter).
+pub fn comma_list(list: Option<&str>) -> Vec<String> {
+    list.map(|list| {
+        list.split(',')
+            .map(str::trim)
+            .filter(|item| !item.is_empty())
+            .map(str::to_string)
+            .collect()
+    })
+    .unwrap_or_default()
+}
+
+/// The `status` parameter: a comma-separated list of job statuses.
+pub fn statuses(list: Option<&str>) -> Result<Vec<JobStatus>, ApiError> {
+    comma_list(list)
+        .iter()
+        .map(|status| status.parse::<JobStatus>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| ApiError::bad_request(format!("`status`: {message}")))
+}
+
+pub fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    query.map(|Query(query)| query).map_err(|rejection| {
+        ApiError::bad_request(format!("invalid query string: {}", rejection.body_text()))
+    })
+}
+
+pub fn websocket(
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Result<WebSocketUpgrade, ApiError> {
+    upgrade.map_err(|rejection| {
+        ApiError::bad_request(format!(
+            "this route is a WebSocket: connect with an upgrade request ({})",
+            rejection.body_text()
+        ))
+    })
+}
