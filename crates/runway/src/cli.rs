@@ -158,8 +158,11 @@ pub struct ShowArgs {
 pub struct LogsArgs {
     pub id: String,
     /// Keep printing as the log is written, until the job ends.
-    #[arg(long, short = 'f')]
+    #[arg(long, short = 'f', conflicts_with = "format")]
     pub follow: bool,
+    /// `-o json` prints `{"job_id", "data", "size", "complete"}` with the log unchanged.
+    #[command(flatten)]
+    pub output: OutputArgs,
 }
 
 #[derive(Debug, Args)]

@@ -25,6 +25,10 @@ fn add_wait_and_logs_show_the_output() {
     assert_eq!(stdout(&wait).trim(), format!("{id} succeeded"));
     let logs = server.cli(&["logs", &id]);
     assert_eq!(stdout(&logs), "hi\n");
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&server.cli(&["logs", &id, "-o", "json"]))).unwrap();
+    assert_eq!(json["data"], "hi\n");
+    assert_eq!(json["complete"], true);
 }
 
 #[test]
