@@ -248,3 +248,16 @@ pub struct LogUpdate {
     pub offset: u64,
     pub data: String,
 }
+
+/// `POST /v1/auth/session`: exchange a token for a browser session cookie.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignInRequest {
+    pub token: String,
+}
+
+/// The session made by a sign-in; the cookie itself is HttpOnly and never in a body.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignInResponse {
+    pub expires_at: DateTime<Utc>,
+}

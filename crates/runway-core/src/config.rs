@@ -75,6 +75,8 @@ pub struct ServerConfig {
     pub events_max_age: Duration,
     /// At most this many events are kept.
     pub events_max_count: u64,
+    /// How long a browser session (cookie) lasts after sign-in.
+    pub web_session_ttl: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +231,7 @@ struct RawServer {
     allowed_origins: Vec<String>,
     events_max_age: Option<String>,
     events_max_count: Option<u64>,
+    web_session_ttl: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -453,6 +456,17 @@ fn validate(
         raw.server.events_max_age.as_deref(),
         Duration::from_secs(7 * 24 * 3600),
     )?;
+    let web_session_ttl = optional_duration(
+        &origin,
+        "server.web_session_ttl",
+        raw.server.web_session_ttl.as_deref(),
+        Duration::from_secs(7 * 24 * 3600),
+    )?;
+    if web_session_ttl < Duration::from_secs(60)
+        || web_session_ttl > Duration::from_secs(366 * 24 * 3600)
+    {
+        return Err(origin.error("server.web_session_ttl", "must be between 1m and 366d"));
+    }
     let events_max_count = raw.server.events_max_count.unwrap_or(1_000_000);
     if events_max_count < 1000 {
         return Err(origin.error(
@@ -548,6 +562,7 @@ fn validate(
             allowed_origins: raw.server.allowed_origins,
             events_max_age,
             events_max_count,
+            web_session_ttl,
         },
         queues,
         types,

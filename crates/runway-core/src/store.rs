@@ -280,4 +280,23 @@ pub trait Store: Send + Sync + 'static {
     async fn token_find(&self, prefix: &str) -> Result<Option<TokenRecord>, StoreError>;
 
     async fn token_count(&self) -> Result<u64, StoreError>;
+
+    /// Stores a browser session (the hash of its cookie) for a token, valid until `expires_at`.
+    async fn web_session_insert(
+        &self,
+        hash: Vec<u8>,
+        token_id: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The token of an unexpired browser session.
+    async fn web_session_find(
+        &self,
+        hash: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Option<TokenRecord>, StoreError>;
+
+    /// Ends a browser session; false when there was none.
+    async fn web_session_delete(&self, hash: Vec<u8>) -> Result<bool, StoreError>;
 }

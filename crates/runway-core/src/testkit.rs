@@ -71,6 +71,54 @@ where
     events_number_every_change(open().await).await;
     finishing_claims_the_next_job_in_the_same_write(open().await).await;
     committed_changes_are_published_in_order(open().await).await;
+    web_sessions_expire_and_end(open().await).await;
+}
+
+async fn web_sessions_expire_and_end(store: Arc<dyn Store>) {
+    use crate::store::TokenRecord;
+    let token = store
+        .token_insert(TokenRecord {
+            id: 0,
+            prefix: "abc".into(),
+            hash: vec![1, 2, 3],
+            role: "admin".into(),
+            name: "t".into(),
+            created_at: at(0),
+        })
+        .await
+        .unwrap();
+    store
+        .web_session_insert(vec![9; 32], token.id, at(0), at(100))
+        .await
+        .unwrap();
+    let found = store.web_session_find(vec![9; 32], at(50)).await.unwrap();
+    assert_eq!(found.map(|token| token.prefix), Some("abc".to_string()));
+    assert!(
+        store
+            .web_session_find(vec![9; 32], at(100))
+            .await
+            .unwrap()
+            .is_none(),
+        "expired"
+    );
+    assert!(
+        store
+            .web_session_find(vec![8; 32], at(50))
+            .await
+            .unwrap()
+            .is_none(),
+        "unknown"
+    );
+    assert!(store.web_session_delete(vec![9; 32]).await.unwrap());
+    assert!(
+        store
+            .web_session_find(vec![9; 32], at(50))
+            .await
+            .unwrap()
+            .is_none(),
+        "ended"
+    );
+    assert!(!store.web_session_delete(vec![9; 32]).await.unwrap());
 }
 
 async fn committed_changes_are_published_in_order(store: Arc<dyn Store>) {

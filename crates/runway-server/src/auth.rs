@@ -87,20 +87,98 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
 }
 
-/// Middleware on every `/v1` route: a valid `Authorization: Bearer` token or 401.
+/// The name of the browser session cookie.
+pub const SESSION_COOKIE: &str = "runway_session";
+
+/// How a request proved who it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// An `Authorization: Bearer` token: programs and the CLI.
+    Bearer,
+    /// The HttpOnly session cookie: the dashboard.
+    Cookie,
+}
+
+/// A new browser session cookie value (256 random bits) and the hash stored for it.
+pub fn new_session_secret() -> (String, Vec<u8>) {
+    let mut secret = [0u8; 32];
+    rand::rng().fill_bytes(&mut secret);
+    let value: String = secret.iter().map(|byte| format!("{byte:02x}")).collect();
+    let stored = hash(&value);
+    (value, stored)
+}
+
+/// What is stored for a session cookie: its SHA-256.
+pub fn session_hash(secret: &str) -> Vec<u8> {
+    hash(secret)
+}
+
+/// The session cookie's value, if the request carries one.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(cookie::Cookie::split_parse)
+        .filter_map(Result::ok)
+        .find(|cookie| cookie.name() == SESSION_COOKIE)
+        .map(|cookie| cookie.value().to_string())
+}
+
+/// Checks the bearer token or, without one, the session cookie. `None`: neither was sent.
+pub async fn authenticate(
+    state: &ServerState,
+    headers: &HeaderMap,
+) -> Result<Option<Credential>, ApiError> {
+    let store = state.app.store().as_ref();
+    if let Some(token) = bearer(headers)? {
+        return match verify(store, token).await {
+            Ok(Some(_)) => Ok(Some(Credential::Bearer)),
+            Ok(None) => Err(ApiError::unauthorized("the token is not valid")),
+            Err(error) => Err(ApiError::internal(error)),
+        };
+    }
+    let Some(secret) = session_cookie(headers) else {
+        return Ok(None);
+    };
+    match store.web_session_find(hash(&secret), state.app.now()).await {
+        Ok(Some(_)) => Ok(Some(Credential::Cookie)),
+        Ok(None) => Err(ApiError::unauthorized(
+            "the session has expired or ended; sign in again",
+        )),
+        Err(error) => Err(ApiError::internal(error)),
+    }
+}
+
+/// Middleware on every `/v1` route: a valid bearer token or session cookie, or 401. A request
+/// that changes something on the strength of the cookie must also come from an allowed
+/// Origin: SameSite=Strict and an Origin check, against cross-site requests.
 pub async fn require_token(
     State(state): State<ServerState>,
     request: Request,
     next: Next,
 ) -> Result<Response, ApiError> {
-    let token = bearer(request.headers())?.ok_or_else(|| {
+    let credential = authenticate(&state, request.headers()).await?.ok_or_else(|| {
         ApiError::unauthorized("missing token; send `Authorization: Bearer <token>` (runway serve printed it at first start)")
     })?;
-    match verify(state.app.store().as_ref(), token).await {
-        Ok(Some(_)) => Ok(next.run(request).await),
-        Ok(None) => Err(ApiError::unauthorized("the token is not valid")),
-        Err(error) => Err(ApiError::internal(error)),
+    let reads = matches!(
+        *request.method(),
+        axum::http::Method::GET | axum::http::Method::HEAD
+    );
+    if credential == Credential::Cookie && !reads {
+        if request.headers().get(axum::http::header::ORIGIN).is_none() {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                runway_api::codes::FORBIDDEN_ORIGIN,
+                "a change made with the session cookie must carry an Origin header",
+            ));
+        }
+        crate::live::check_origin(
+            request.headers(),
+            &state.app.config().server.allowed_origins,
+        )?;
     }
+    Ok(next.run(request).await)
 }
 
 #[cfg(test)]

@@ -64,6 +64,7 @@ pub fn router(state: ServerState) -> Router {
     // The session authenticates itself: at the upgrade, or with the token in `hello`.
     let (session, _) = OpenApiRouter::<ServerState>::new()
         .routes(routes!(session::session))
+        .routes(routes!(routes::signin::sign_in, routes::signin::sign_out))
         .split_for_parts();
     Router::new()
         .route("/healthz", get(routes::health::healthz))
@@ -109,6 +110,7 @@ fn document(mut openapi: OpenApi) -> OpenApi {
     let (_, health) = OpenApiRouter::<ServerState>::new()
         .routes(routes!(routes::health::healthz))
         .routes(routes!(session::session))
+        .routes(routes!(routes::signin::sign_in, routes::signin::sign_out))
         .split_for_parts();
     openapi.merge(health);
     openapi.info.title = "runway".into();

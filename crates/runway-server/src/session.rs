@@ -59,15 +59,9 @@ pub async fn session(
             "unknown query parameter `{name}`; the session takes none"
         )));
     }
-    // A token in the upgrade authenticates now; without one, `hello` must bring it.
-    let authenticated = match auth::bearer(&headers)? {
-        Some(token) => match auth::verify(state.app.store().as_ref(), token).await {
-            Ok(Some(_)) => true,
-            Ok(None) => return Err(ApiError::unauthorized("the token is not valid")),
-            Err(error) => return Err(ApiError::internal(error)),
-        },
-        None => false,
-    };
+    // A token or session cookie in the upgrade authenticates now; without one, `hello` must
+    // bring the token.
+    let authenticated = auth::authenticate(&state, &headers).await?.is_some();
     Ok(crate::live::small_buffers(upgrade)
         .max_message_size(MAX_CLIENT_MESSAGE)
         .on_upgrade(move |socket| run(socket, state, authenticated)))

@@ -967,6 +967,69 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn web_session_insert(
+        &self,
+        hash: Vec<u8>,
+        token_id: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(Commit::Synced, move |connection| {
+                // Expired sessions go as new ones come.
+                connection
+                    .prepare_cached("DELETE FROM web_sessions WHERE expires_at <= ?1")?
+                    .execute([micros(now)])?;
+                connection
+                    .prepare_cached(
+                        "INSERT INTO web_sessions (hash, token_id, created_at, expires_at)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![hash, token_id, micros(now), micros(expires_at)])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn web_session_find(
+        &self,
+        hash: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                connection
+                    .prepare_cached(
+                        "SELECT t.id, t.prefix, t.hash, t.role, t.name, t.created_at
+                         FROM web_sessions s JOIN tokens t ON t.id = s.token_id
+                         WHERE s.hash = ?1 AND s.expires_at > ?2",
+                    )?
+                    .query_row(params![hash, micros(now)], |row| {
+                        Ok(TokenRecord {
+                            id: row.get(0)?,
+                            prefix: row.get(1)?,
+                            hash: row.get(2)?,
+                            role: row.get(3)?,
+                            name: row.get(4)?,
+                            created_at: micros_to_timestamp(row.get(5)?),
+                        })
+                    })
+                    .optional()
+            })
+            .await
+    }
+
+    async fn web_session_delete(&self, hash: Vec<u8>) -> Result<bool, StoreError> {
+        self.writer
+            .write(Commit::Synced, move |connection| {
+                let deleted = connection
+                    .prepare_cached("DELETE FROM web_sessions WHERE hash = ?1")?
+                    .execute([hash])?;
+                Ok(deleted > 0)
+            })
+            .await
+    }
+
     async fn token_count(&self) -> Result<u64, StoreError> {
         self.readers
             .read(move |connection| {

@@ -34,7 +34,10 @@ const LOCK_FILE: &str = "runway.lock";
 const STATEMENT_CACHE: usize = 64;
 
 /// Migrations in order; the index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_web_sessions.sql"),
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum OpenError {

@@ -3,4 +3,5 @@
 pub mod health;
 pub mod jobs;
 pub mod queues;
+pub mod signin;
 pub mod types;

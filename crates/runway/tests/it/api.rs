@@ -52,8 +52,12 @@ impl Raw {
         let response = request.send().await.unwrap();
         let status = response.status();
         let text = response.text().await.unwrap();
-        let value = serde_json::from_str(&text)
-            .unwrap_or_else(|_| panic!("{path} answered non-JSON: {text}"));
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text)
+                .unwrap_or_else(|_| panic!("{path} answered non-JSON: {text}"))
+        };
         (status, value)
     }
 
@@ -296,7 +300,8 @@ async fn every_v1_route_needs_a_valid_token() {
     let mut checked = 0;
     for (path, item) in openapi["paths"].as_object().unwrap() {
         // The session authenticates with `hello` when the upgrade has no token (tests/it/session).
-        if !path.starts_with("/v1") || path == "/v1/session" {
+        // Sign-in is how a browser gets its cookie; it takes the token in its body.
+        if !path.starts_with("/v1") || path == "/v1/session" || path == "/v1/auth/session" {
             continue;
         }
         let path = path.replace("{id}", "1").replace("{name}", "default");
@@ -356,6 +361,7 @@ async fn the_openapi_document_matches_the_routes() {
     }
     documented.sort();
     let expected = [
+        "DELETE /v1/auth/session",
         "GET /healthz",
         "GET /v1/jobs",
         "GET /v1/jobs/updates",
@@ -364,6 +370,7 @@ async fn the_openapi_document_matches_the_routes() {
         "GET /v1/queues",
         "GET /v1/session",
         "GET /v1/types",
+        "POST /v1/auth/session",
         "POST /v1/jobs",
         "POST /v1/jobs/batch",
         "POST /v1/jobs/{id}/cancel",
@@ -472,4 +479,127 @@ async fn the_log_reads_from_an_offset() {
     let end = client.log(&job.id, 13).await.unwrap();
     assert_eq!(end.data, "");
     assert!(end.complete);
+}
+
+#[tokio::test]
+async fn a_token_signs_in_to_an_http_only_cookie_that_works_until_sign_out() {
+    let server = Server::start(CONFIG);
+    let http = reqwest::Client::new();
+    let url = |path: &str| format!("{}{path}", server.url);
+    let wrong = http
+        .post(url("/v1/auth/session"))
+        .json(&json!({"token": "rwy_nope"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    assert!(wrong.headers().get("set-cookie").is_none());
+
+    let signed_in = http
+        .post(url("/v1/auth/session"))
+        .json(&json!({"token": server.token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::CREATED);
+    let set_cookie = signed_in
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
+    for attribute in ["runway_session=", "HttpOnly", "SameSite=Strict", "Path=/"] {
+        assert!(set_cookie.contains(attribute), "{set_cookie}");
+    }
+    assert!(
+        !set_cookie.contains(&server.token),
+        "the cookie is not the token"
+    );
+    let cookie = set_cookie.split(';').next().unwrap().to_string();
+
+    let listed = http
+        .get(url("/v1/jobs"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), StatusCode::OK);
+    let body = json!({"type": "render", "input": {"text": "x"}});
+    let no_origin = http
+        .post(url("/v1/jobs"))
+        .header("cookie", &cookie)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        no_origin.status(),
+        StatusCode::FORBIDDEN,
+        "a cookie change needs an Origin"
+    );
+    let foreign = http
+        .post(url("/v1/jobs"))
+        .header("cookie", &cookie)
+        .header("origin", "http://evil.example")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(foreign.status(), StatusCode::FORBIDDEN);
+    let same_origin = http
+        .post(url("/v1/jobs"))
+        .header("cookie", &cookie)
+        .header("origin", &server.url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(same_origin.status(), StatusCode::CREATED);
+
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("{}/v1/jobs/updates", server.url.replace("http://", "ws://"))
+        .into_client_request()
+        .unwrap();
+    request
+        .headers_mut()
+        .insert("cookie", cookie.parse().unwrap());
+    request
+        .headers_mut()
+        .insert("origin", server.url.parse().unwrap());
+    assert!(
+        tokio_tungstenite::connect_async(request).await.is_ok(),
+        "the feed takes the cookie"
+    );
+
+    let signed_out = http
+        .delete(url("/v1/auth/session"))
+        .header("cookie", &cookie)
+        .header("origin", &server.url)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_out.status(), StatusCode::NO_CONTENT);
+    let cleared = signed_out
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap();
+    assert!(cleared.contains("Max-Age=0"), "{cleared}");
+    let after = http
+        .get(url("/v1/jobs"))
+        .header("cookie", &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(after.status(), StatusCode::UNAUTHORIZED);
+    let answer: Value = after.json().await.unwrap();
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sign in again"),
+        "{answer}"
+    );
 }

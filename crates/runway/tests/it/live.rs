@@ -189,19 +189,19 @@ async fn a_stalled_client_does_not_delay_a_healthy_one() {
 async fn live_logs_arrive_while_the_job_runs() {
     let server = Server::start(CONFIG);
     let client = server.client();
-    let job = client
-        .submit(&SubmitJobRequest {
-            job_type: "shell".into(),
-            input: json!({"command": "echo first; sleep 1; echo second"}),
+    // Log messages are live only (the stored part is served by GET /log): open the feed first.
+    let mut feed = client
+        .updates(&UpdatesQuery {
+            logs: Some(true),
+            job_type: Some("shell".into()),
             ..Default::default()
         })
         .await
         .unwrap();
-    let mut feed = client
-        .updates(&UpdatesQuery {
-            job: Some(job.id.clone()),
-            logs: Some(true),
-            since: Some(0),
+    let job = client
+        .submit(&SubmitJobRequest {
+            job_type: "shell".into(),
+            input: json!({"command": "echo first; sleep 1; echo second"}),
             ..Default::default()
         })
         .await
