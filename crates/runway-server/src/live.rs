@@ -7,6 +7,7 @@
 //! the store the same way; one whose socket stays blocked is closed with a reason, and can
 //! reconnect with `since`. No task but this connection's writes to its socket.
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,6 +20,7 @@ use axum::response::Response;
 use futures_util::SinkExt;
 use runway_api::{FeedMessage, JobUpdate, LogUpdate, ProgressBody, ResyncUpdate, codes};
 use runway_core::bus::{Change, JobChange};
+use runway_core::store::JobListParams;
 use runway_core::{Job, JobId, JobStatus};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -208,7 +210,7 @@ async fn queue(
     socket: &mut WebSocket,
     change: &Change,
     filter: &Filter,
-    logs: bool,
+    logs: Option<&mut HashSet<JobId>>,
     last_seq: &mut i64,
 ) -> Result<(), Ended> {
     let text = match change {
@@ -220,10 +222,23 @@ async fn queue(
             if !filter.matches(&change.job) {
                 return Ok(());
             }
+            if let Some(jobs) = logs {
+                if change.job.status.is_terminal() {
+                    jobs.remove(&change.job.id);
+                } else {
+                    jobs.insert(change.job.id);
+                }
+            }
             encoded(change)
         }
         Change::Log(log) => {
-            if !logs || filter.job.is_some_and(|id| id != log.job_id) {
+            // Log text of the jobs the filter covers: those whose changes this feed sends.
+            let covered = match (&logs, filter.job) {
+                (None, _) => false,
+                (Some(_), Some(id)) => id == log.job_id,
+                (Some(jobs), None) => jobs.contains(&log.job_id),
+            };
+            if !covered {
                 return Ok(());
             }
             let update = LogUpdate {
@@ -300,6 +315,25 @@ async fn feed(
     // Subscribe before reading the store, so nothing committed in between is missed.
     let mut changes = state.app.store().subscribe();
     let shutdown = state.shutdown.clone();
+    // With `logs`, the unfinished jobs the filter covers, whose log text this feed sends.
+    let mut log_jobs: Option<HashSet<JobId>> = logs.then(HashSet::new);
+    if let Some(jobs) = log_jobs.as_mut()
+        && filter.job.is_none()
+    {
+        let running = JobListParams {
+            statuses: vec![JobStatus::Running],
+            limit: 10_000,
+            ..JobListParams::default()
+        };
+        if let Ok(running) = state.app.jobs(running).await {
+            jobs.extend(
+                running
+                    .iter()
+                    .filter(|job| filter.matches(job))
+                    .map(|job| job.id),
+            );
+        }
+    }
     let ended: Result<(), Ended> = async {
         let mut last_seq = match since {
             Some(since) => {
@@ -327,7 +361,7 @@ async fn feed(
                         match burst {
                             Ok(burst) => {
                                 for change in burst.iter() {
-                                    queue(&mut socket, change, &filter, logs, &mut last_seq).await?;
+                                    queue(&mut socket, change, &filter, log_jobs.as_mut(), &mut last_seq).await?;
                                 }
                             }
                             Err(RecvError::Lagged(_)) => {

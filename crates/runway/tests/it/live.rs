@@ -45,6 +45,8 @@ concurrency = 4
 handler = "noop"
 [types.step]
 command = ["sh", "-c", "echo one; sleep 0.05; echo '::runway {\"progress\": 0.5}'; echo two"]
+[types.chatty]
+command = ["sh", "-c", "for i in 1 2 3 4 5; do echo noise $i; sleep 0.1; done"]
 "#;
 
 #[tokio::test]
@@ -202,6 +204,14 @@ async fn live_logs_arrive_while_the_job_runs() {
         .submit(&SubmitJobRequest {
             job_type: "shell".into(),
             input: json!({"command": "echo first; sleep 1; echo second"}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    // Another type's log, written meanwhile, is not this feed's business.
+    client
+        .submit(&SubmitJobRequest {
+            job_type: "chatty".into(),
             ..Default::default()
         })
         .await
