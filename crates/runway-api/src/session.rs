@@ -92,10 +92,13 @@ pub enum ServerMessage {
         #[serde(default)]
         id: Option<String>,
     },
-    /// A message could not be handled: `for_tag` and `id` say which one.
+    /// A message could not be handled: `for_tag` and `id` (or, for a subscription, `key`) say
+    /// which one.
     Error {
         #[serde(default)]
         id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        key: Option<String>,
         #[serde(default)]
         for_tag: Option<String>,
         code: String,

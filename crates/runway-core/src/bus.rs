@@ -13,6 +13,9 @@ use crate::job::{Job, JobId};
 /// Bursts kept for subscribers that are briefly slow; past this they resume from the store.
 pub const BUS_CAPACITY: usize = 4 * 1024;
 
+/// Most changes folded into one burst.
+const MAX_BURST: usize = 4096;
+
 /// A committed change of a job: its event and the job as it was right after it.
 #[derive(Debug, Clone)]
 pub struct JobChange {
@@ -88,7 +91,10 @@ impl Bus {
             .name("runway-bus".into())
             .spawn(move || {
                 while let Ok(mut burst) = queued.recv() {
-                    while let Ok(more) = queued.try_recv() {
+                    // A bound on a burst keeps what one slow subscriber pins bounded too.
+                    while burst.len() < MAX_BURST
+                        && let Ok(more) = queued.try_recv()
+                    {
                         burst.extend(more);
                     }
                     let _ = broadcast.send(Changes::from(burst));

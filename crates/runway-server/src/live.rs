@@ -146,8 +146,64 @@ pub async fn job_updates(
         )));
     }
     let logs = query.logs.unwrap_or(false);
-    Ok(small_buffers(upgrade)
-        .on_upgrade(move |socket| feed(socket, state, filter, query.since, logs)))
+    // Everything the feed starts from is fixed before the client hears 101: a client that
+    // reads the store after the upgrade (as `runway follow` does) misses nothing committed
+    // after it.
+    let changes = state.app.store().subscribe();
+    let newest = state
+        .app
+        .store()
+        .event_last_seq()
+        .await
+        .map_err(ApiError::internal)?;
+    let log_jobs = if logs {
+        Some(running_jobs(&state, &filter).await?)
+    } else {
+        None
+    };
+    let start = FeedStart {
+        changes,
+        newest,
+        since: query.since,
+        log_jobs,
+    };
+    Ok(small_buffers(upgrade).on_upgrade(move |socket| feed(socket, state, filter, start)))
+}
+
+/// Where a feed begins, read before the upgrade is answered.
+struct FeedStart {
+    changes: tokio::sync::broadcast::Receiver<runway_core::bus::Changes>,
+    /// The newest seq when the feed opened: live changes after it are sent.
+    newest: i64,
+    since: Option<i64>,
+    /// With `logs`, the unfinished jobs the filter covers, whose log text the feed sends.
+    log_jobs: Option<HashSet<JobId>>,
+}
+
+/// The running jobs a filter covers (for their log text).
+async fn running_jobs(state: &ServerState, filter: &Filter) -> Result<HashSet<JobId>, ApiError> {
+    let running = JobListParams {
+        statuses: vec![JobStatus::Running],
+        limit: 10_000,
+        ..JobListParams::default()
+    };
+    let jobs = state.app.jobs(running).await?;
+    Ok(jobs
+        .iter()
+        .filter(|job| filter.matches(job))
+        .map(|job| job.id)
+        .collect())
+}
+
+/// Keeps the set of jobs whose log text a feed sends in step with a job change it covers.
+fn track_log_jobs(log_jobs: Option<&mut HashSet<JobId>>, job: &Job) {
+    if let Some(jobs) = log_jobs {
+        if job.status.is_terminal() {
+            jobs.remove(&job.id);
+        } else {
+            jobs.insert(job.id);
+        }
+    }
 }
 
 /// Per-connection buffers sized for thousands of mostly idle clients: a few KiB each, and a
@@ -222,13 +278,7 @@ async fn queue(
             if !filter.matches(&change.job) {
                 return Ok(());
             }
-            if let Some(jobs) = logs {
-                if change.job.status.is_terminal() {
-                    jobs.remove(&change.job.id);
-                } else {
-                    jobs.insert(change.job.id);
-                }
-            }
+            track_log_jobs(logs, &change.job);
             encoded(change)
         }
         Change::Log(log) => {
@@ -272,13 +322,17 @@ async fn send_text(socket: &mut WebSocket, text: String) -> Result<(), Ended> {
     }
 }
 
-/// Sends the stored changes after `last_seq` that match, advancing `last_seq`.
+/// Sends the stored changes after `last_seq` that match, advancing `last_seq`. Stored seqs
+/// are contiguous except where old events were pruned: a hole before the first one means
+/// changes were lost to retention, and the client is told to resync.
 async fn replay(
     socket: &mut WebSocket,
     state: &ServerState,
     filter: &Filter,
     last_seq: &mut i64,
+    mut log_jobs: Option<&mut HashSet<JobId>>,
 ) -> Result<(), Ended> {
+    let mut first_page = true;
     loop {
         let changes = state
             .app
@@ -292,9 +346,21 @@ async fn replay(
         let Some(last) = changes.last() else {
             return Ok(());
         };
+        if first_page && changes[0].seq != *last_seq + 1 {
+            let resync = ResyncUpdate {
+                seq: *last_seq,
+                reason: format!(
+                    "changes after seq {} are no longer kept; reload, then follow the feed",
+                    *last_seq
+                ),
+            };
+            send(socket, &FeedMessage::Resync(resync)).await?;
+        }
+        first_page = false;
         let page_end = last.seq;
         for change in &changes {
             if filter.matches(&change.job) {
+                track_log_jobs(log_jobs.as_deref_mut(), &change.job);
                 send(socket, &FeedMessage::Job(Box::new(job_update(change)))).await?;
             }
         }
@@ -305,51 +371,30 @@ async fn replay(
     }
 }
 
-async fn feed(
-    mut socket: WebSocket,
-    state: ServerState,
-    filter: Filter,
-    since: Option<i64>,
-    logs: bool,
-) {
-    // Subscribe before reading the store, so nothing committed in between is missed.
-    let mut changes = state.app.store().subscribe();
+async fn feed(mut socket: WebSocket, state: ServerState, filter: Filter, start: FeedStart) {
+    let FeedStart {
+        mut changes,
+        newest,
+        since,
+        mut log_jobs,
+    } = start;
     let shutdown = state.shutdown.clone();
-    // With `logs`, the unfinished jobs the filter covers, whose log text this feed sends.
-    let mut log_jobs: Option<HashSet<JobId>> = logs.then(HashSet::new);
-    if let Some(jobs) = log_jobs.as_mut()
-        && filter.job.is_none()
-    {
-        let running = JobListParams {
-            statuses: vec![JobStatus::Running],
-            limit: 10_000,
-            ..JobListParams::default()
-        };
-        if let Ok(running) = state.app.jobs(running).await {
-            jobs.extend(
-                running
-                    .iter()
-                    .filter(|job| filter.matches(job))
-                    .map(|job| job.id),
-            );
-        }
-    }
     let ended: Result<(), Ended> = async {
         let mut last_seq = match since {
+            Some(since) if since > newest => {
+                let resync = ResyncUpdate {
+                    seq: since,
+                    reason: format!("seq {since} is newer than this server's newest ({newest}); reload, then follow the feed"),
+                };
+                send(&mut socket, &FeedMessage::Resync(resync)).await?;
+                newest
+            }
             Some(since) => {
                 let mut last_seq = since;
-                let first_kept = state.app.store().event_first_seq().await.map_err(|_| Ended::ServerGone)?;
-                if since > 0 && first_kept.is_none_or(|first| first > since + 1) {
-                    let resync = ResyncUpdate {
-                        seq: since,
-                        reason: format!("changes after seq {since} are no longer kept; reload, then follow the feed"),
-                    };
-                    send(&mut socket, &FeedMessage::Resync(resync)).await?;
-                }
-                replay(&mut socket, &state, &filter, &mut last_seq).await?;
+                replay(&mut socket, &state, &filter, &mut last_seq, log_jobs.as_mut()).await?;
                 last_seq
             }
-            None => state.app.store().event_last_seq().await.map_err(|_| Ended::ServerGone)?,
+            None => newest,
         };
         loop {
             tokio::select! {
@@ -367,7 +412,7 @@ async fn feed(
                             Err(RecvError::Lagged(_)) => {
                                 flush(&mut socket).await?;
                                 // Fell behind the bus: the store has every change since `last_seq`.
-                                replay(&mut socket, &state, &filter, &mut last_seq).await?;
+                                replay(&mut socket, &state, &filter, &mut last_seq, log_jobs.as_mut()).await?;
                             }
                             Err(RecvError::Closed) => return Err(Ended::ServerGone),
                         }

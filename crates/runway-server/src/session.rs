@@ -70,13 +70,16 @@ pub async fn session(
 enum Subscription {
     Jobs {
         filter: Filter,
-        /// Jobs shown in this list: their changes matter even when they leave the filter.
+        /// Jobs shown in this list: their next change matters even when it leaves the filter.
         shown: HashSet<JobId>,
+        /// Changes up to this seq are already in what the client was sent.
+        floor: i64,
     },
     Job {
         id: JobId,
         /// Log bytes sent so far, when the log is subscribed.
         log_sent: Option<u64>,
+        floor: i64,
     },
 }
 
@@ -94,7 +97,6 @@ enum Ended {
 }
 
 async fn run(socket: WebSocket, state: ServerState, authenticated: bool) {
-    let mut changes = state.app.store().subscribe();
     let shutdown = state.shutdown.clone();
     let mut session = Session {
         socket,
@@ -104,6 +106,8 @@ async fn run(socket: WebSocket, state: ServerState, authenticated: bool) {
     };
     let ended: Result<(), Ended> = async {
         session.greet(authenticated).await?;
+        // Only an authenticated session holds a place on the bus.
+        let mut changes = session.state.app.store().subscribe();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return Err(Ended::Close(close_code::AWAY, "server shutting down".into())),
@@ -165,7 +169,26 @@ impl Session {
     ) -> Result<(), Ended> {
         self.send(&ServerMessage::Error {
             id,
+            key: None,
             for_tag: tag.map(str::to_string),
+            code: code.to_string(),
+            message: message.into(),
+        })
+        .await
+    }
+
+    /// An error about the subscription `key`.
+    async fn key_error(
+        &mut self,
+        key: &str,
+        tag: &str,
+        code: &str,
+        message: impl Into<String>,
+    ) -> Result<(), Ended> {
+        self.send(&ServerMessage::Error {
+            id: None,
+            key: Some(key.to_string()),
+            for_tag: Some(tag.to_string()),
             code: code.to_string(),
             message: message.into(),
         })
@@ -175,8 +198,9 @@ impl Session {
     /// Waits for `hello` (authenticating with its token if the upgrade had none), answers
     /// `welcome`.
     async fn greet(&mut self, authenticated: bool) -> Result<(), Ended> {
+        let deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
         loop {
-            let message = match tokio::time::timeout(HELLO_TIMEOUT, self.socket.recv()).await {
+            let message = match tokio::time::timeout_at(deadline, self.socket.recv()).await {
                 Err(_) => return Err(Ended::Close(close_code::POLICY, "send hello first".into())),
                 Ok(None) | Ok(Some(Ok(Message::Close(_)))) => return Err(Ended::ClientLeft),
                 Ok(Some(Err(error))) => {
@@ -186,7 +210,13 @@ impl Session {
                     ));
                 }
                 Ok(Some(Ok(Message::Text(text)))) => text,
-                Ok(Some(Ok(_))) => continue,
+                Ok(Some(Ok(_))) if authenticated => continue,
+                Ok(Some(Ok(_))) => {
+                    return Err(Ended::Close(
+                        close_code::POLICY,
+                        "send hello with a token first".into(),
+                    ));
+                }
             };
             match serde_json::from_str::<ClientMessage>(message.as_str()) {
                 Ok(ClientMessage::Hello { token, last_seq }) => {
@@ -211,7 +241,7 @@ impl Session {
                         })
                         .await;
                 }
-                Ok(_) if !authenticated => {
+                Ok(_) | Err(_) if !authenticated => {
                     return Err(Ended::Close(
                         close_code::POLICY,
                         "send hello with a token first".into(),
@@ -303,9 +333,9 @@ impl Session {
             ClientMessage::Ping { id } => self.send(&ServerMessage::Pong { id }).await,
             ClientMessage::Unsubscribe { key } => {
                 if self.subscriptions.remove(&key).is_none() {
-                    self.error(
-                        None,
-                        Some("unsubscribe"),
+                    self.key_error(
+                        &key,
+                        "unsubscribe",
                         codes::NOT_FOUND,
                         format!("no subscription `{key}`"),
                     )
@@ -389,9 +419,9 @@ impl Session {
     ) -> Result<(), Ended> {
         if key.is_empty() || key.len() > 200 {
             return self
-                .error(
-                    None,
-                    Some("subscribe"),
+                .key_error(
+                    &key,
+                    "subscribe",
                     codes::INVALID_REQUEST,
                     "`key` must be 1 to 200 characters",
                 )
@@ -399,9 +429,9 @@ impl Session {
         }
         if !self.subscriptions.contains_key(&key) && self.subscriptions.len() >= MAX_SUBSCRIPTIONS {
             return self
-                .error(
-                    None,
-                    Some("subscribe"),
+                .key_error(
+                    &key,
+                    "subscribe",
                     codes::INVALID_REQUEST,
                     format!(
                         "at most {MAX_SUBSCRIPTIONS} subscriptions per session; unsubscribe first"
@@ -414,9 +444,9 @@ impl Session {
             (None, Some(id)) => match id.parse::<JobId>() {
                 Ok(id) => self.subscribe_job(key, id, log).await,
                 Err(message) => {
-                    self.error(
-                        None,
-                        Some("subscribe"),
+                    self.key_error(
+                        &key,
+                        "subscribe",
                         codes::INVALID_REQUEST,
                         format!("`job`: {message}"),
                     )
@@ -424,9 +454,9 @@ impl Session {
                 }
             },
             _ => {
-                self.error(
-                    None,
-                    Some("subscribe"),
+                self.key_error(
+                    &key,
+                    "subscribe",
                     codes::INVALID_REQUEST,
                     "give exactly one of `jobs` (a query) or `job` (an id)",
                 )
@@ -445,9 +475,9 @@ impl Session {
             Ok(statuses) => statuses,
             Err(message) => {
                 return self
-                    .error(
-                        None,
-                        Some("subscribe"),
+                    .key_error(
+                        &key,
+                        "subscribe",
                         codes::INVALID_REQUEST,
                         format!("`jobs.status`: {message}"),
                     )
@@ -457,9 +487,9 @@ impl Session {
         let limit = query.limit.unwrap_or(50);
         if !(1..=1000).contains(&limit) {
             return self
-                .error(
-                    None,
-                    Some("subscribe"),
+                .key_error(
+                    &key,
+                    "subscribe",
                     codes::INVALID_REQUEST,
                     format!("`jobs.limit` is {limit}; use 1..=1000"),
                 )
@@ -472,6 +502,15 @@ impl Session {
             queues: query.queue.clone(),
             statuses: statuses.clone(),
         };
+        let params = JobListParams {
+            statuses,
+            job_types: query.job_type,
+            queues: query.queue,
+            before: None,
+            limit,
+        };
+        // Read before the list: changes up to here are in it (or were sent before a resume).
+        let floor = self.state.app.store().event_last_seq().await.unwrap_or(0);
         // A reconnecting client that still has the list gets exactly what it missed.
         if let Some(since) = self.resume_from {
             let first_kept = self
@@ -490,7 +529,7 @@ impl Session {
                         Ok(changes) => changes,
                         Err(error) => {
                             return self
-                                .error(None, Some("subscribe"), codes::INTERNAL, error.to_string())
+                                .key_error(&key, "subscribe", codes::INTERNAL, error.to_string())
                                 .await;
                         }
                     };
@@ -512,24 +551,28 @@ impl Session {
                         break;
                     }
                 }
-                self.subscriptions
-                    .insert(key, Subscription::Jobs { filter, shown });
+                // The jobs the client shows and still match: their next change is news even
+                // when it takes them out of the list.
+                if let Ok(jobs) = self.state.app.jobs(params).await {
+                    shown.extend(jobs.iter().map(|job| job.id));
+                }
+                self.subscriptions.insert(
+                    key,
+                    Subscription::Jobs {
+                        filter,
+                        shown,
+                        floor: after,
+                    },
+                );
                 return Ok(());
             }
         }
-        let params = JobListParams {
-            statuses,
-            job_types: query.job_type,
-            queues: query.queue,
-            before: None,
-            limit,
-        };
         let jobs = match self.state.app.jobs(params).await {
             Ok(jobs) => jobs,
             Err(error) => {
                 let error = ApiError::from(error);
                 return self
-                    .error(None, Some("subscribe"), error.code, error.message)
+                    .key_error(&key, "subscribe", error.code, error.message)
                     .await;
             }
         };
@@ -542,18 +585,25 @@ impl Session {
             next_cursor,
         })
         .expect("job lists serialize");
-        self.subscriptions
-            .insert(key.clone(), Subscription::Jobs { filter, shown });
+        self.subscriptions.insert(
+            key.clone(),
+            Subscription::Jobs {
+                filter,
+                shown,
+                floor,
+            },
+        );
         self.send(&ServerMessage::Assign { key, value }).await
     }
 
     async fn subscribe_job(&mut self, key: String, id: JobId, log: bool) -> Result<(), Ended> {
+        let floor = self.state.app.store().event_last_seq().await.unwrap_or(0);
         let job = match self.state.app.job(id).await {
             Ok(job) => job,
             Err(error) => {
                 let error = ApiError::from(error);
                 return self
-                    .error(None, Some("subscribe"), error.code, error.message)
+                    .key_error(&key, "subscribe", error.code, error.message)
                     .await;
             }
         };
@@ -563,6 +613,7 @@ impl Session {
             Subscription::Job {
                 id,
                 log_sent: log.then_some(0),
+                floor,
             },
         );
         self.send(&ServerMessage::Assign {
@@ -591,7 +642,7 @@ impl Session {
                 Ok(chunk) => chunk,
                 Err(error) => {
                     return self
-                        .error(None, Some("subscribe"), codes::INTERNAL, error.to_string())
+                        .key_error(key, "subscribe", codes::INTERNAL, error.to_string())
                         .await;
                 }
             };
@@ -619,12 +670,18 @@ impl Session {
                 let mut keys = Vec::new();
                 for (key, subscription) in &mut self.subscriptions {
                     let covered = match subscription {
-                        Subscription::Jobs { filter, shown } => {
+                        Subscription::Jobs { floor, .. } | Subscription::Job { floor, .. }
+                            if change.seq <= *floor =>
+                        {
+                            false
+                        }
+                        Subscription::Jobs { filter, shown, .. } => {
                             if filter.matches(&change.job) {
                                 shown.insert(change.job.id);
                                 true
                             } else {
-                                shown.contains(&change.job.id)
+                                // Reported once as it leaves the list, then no longer.
+                                shown.remove(&change.job.id)
                             }
                         }
                         Subscription::Job { id, .. } => *id == change.job.id,
@@ -648,6 +705,7 @@ impl Session {
                     if let Subscription::Job {
                         id,
                         log_sent: Some(sent),
+                        ..
                     } = subscription
                         && *id == log.job_id
                     {
@@ -682,6 +740,8 @@ impl Session {
     async fn resync_all(&mut self) -> Result<(), Ended> {
         let keys: Vec<String> = self.subscriptions.keys().cloned().collect();
         self.subscriptions.clear();
+        // What follows is a reload, not a resume.
+        self.resume_from = None;
         for key in keys {
             self.send(&ServerMessage::Resync {
                 key,
