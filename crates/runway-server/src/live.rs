@@ -299,7 +299,15 @@ async fn queue(
             serde_json::to_string(&FeedMessage::Log(update)).expect("feed messages serialize")
         }
     };
-    match tokio::time::timeout(SEND_TIMEOUT, socket.feed(Message::Text(text.into()))).await {
+    within_send_timeout(socket.feed(Message::Text(text.into()))).await
+}
+
+/// A write to the client: a closed socket means it left; a write still blocked after
+/// `SEND_TIMEOUT` means it stopped reading.
+async fn within_send_timeout(
+    write: impl std::future::Future<Output = Result<(), axum::Error>>,
+) -> Result<(), Ended> {
+    match tokio::time::timeout(SEND_TIMEOUT, write).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(Ended::ClientLeft),
         Err(_) => Err(Ended::TooSlow),
@@ -307,19 +315,11 @@ async fn queue(
 }
 
 async fn flush(socket: &mut WebSocket) -> Result<(), Ended> {
-    match tokio::time::timeout(SEND_TIMEOUT, socket.flush()).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(Ended::ClientLeft),
-        Err(_) => Err(Ended::TooSlow),
-    }
+    within_send_timeout(socket.flush()).await
 }
 
 async fn send_text(socket: &mut WebSocket, text: String) -> Result<(), Ended> {
-    match tokio::time::timeout(SEND_TIMEOUT, socket.send(Message::Text(text.into()))).await {
-        Ok(Ok(())) => Ok(()),
-        Ok(Err(_)) => Err(Ended::ClientLeft),
-        Err(_) => Err(Ended::TooSlow),
-    }
+    within_send_timeout(socket.send(Message::Text(text.into()))).await
 }
 
 /// Sends the stored changes after `last_seq` that match, advancing `last_seq`. Stored seqs

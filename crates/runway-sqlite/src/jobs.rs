@@ -64,6 +64,18 @@ fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
     })
 }
 
+/// A token from `id, prefix, hash, role, name, created_at`.
+fn token_from_row(row: &Row) -> rusqlite::Result<TokenRecord> {
+    Ok(TokenRecord {
+        id: row.get(0)?,
+        prefix: row.get(1)?,
+        hash: row.get(2)?,
+        role: row.get(3)?,
+        name: row.get(4)?,
+        created_at: micros_to_timestamp(row.get(5)?),
+    })
+}
+
 fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
@@ -952,16 +964,7 @@ impl Store for SqliteStore {
                     .prepare_cached(
                         "SELECT id, prefix, hash, role, name, created_at FROM tokens WHERE prefix = ?1",
                     )?
-                    .query_row([prefix], |row| {
-                        Ok(TokenRecord {
-                            id: row.get(0)?,
-                            prefix: row.get(1)?,
-                            hash: row.get(2)?,
-                            role: row.get(3)?,
-                            name: row.get(4)?,
-                            created_at: micros_to_timestamp(row.get(5)?),
-                        })
-                    })
+                    .query_row([prefix], token_from_row)
                     .optional()
             })
             .await
@@ -1004,16 +1007,7 @@ impl Store for SqliteStore {
                          FROM web_sessions s JOIN tokens t ON t.id = s.token_id
                          WHERE s.hash = ?1 AND s.expires_at > ?2",
                     )?
-                    .query_row(params![hash, micros(now)], |row| {
-                        Ok(TokenRecord {
-                            id: row.get(0)?,
-                            prefix: row.get(1)?,
-                            hash: row.get(2)?,
-                            role: row.get(3)?,
-                            name: row.get(4)?,
-                            created_at: micros_to_timestamp(row.get(5)?),
-                        })
-                    })
+                    .query_row(params![hash, micros(now)], token_from_row)
                     .optional()
             })
             .await
