@@ -21,6 +21,17 @@ pub struct ErrorResponse {
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
+    /// For `invalid_input`: each violation of the type's schema, so a form can mark its field.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub details: Option<Vec<ErrorDetail>>,
+}
+
+/// One problem at one place of a request's input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ErrorDetail {
+    /// A JSON Pointer into the job's input; empty for the input itself.
+    pub path: String,
+    pub message: String,
 }
 
 /// Error codes the API answers with; stable across versions of `/v1`.
@@ -125,6 +136,75 @@ pub struct JobListResponse {
     pub next_cursor: Option<String>,
 }
 
+/// `GET /v1/jobs/count`: how many jobs the filters match.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CountResponse {
+    pub count: u64,
+}
+
+/// What a bulk request does to each job it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BulkAction {
+    /// Cancel the unfinished jobs; finished ones are skipped.
+    Cancel,
+    /// Run the finished jobs again as new jobs; unfinished ones are skipped.
+    Retry,
+}
+
+/// The jobs of a bulk request, by the same filters as `GET /v1/jobs`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkFilter {
+    #[serde(default)]
+    pub status: Vec<String>,
+    #[serde(default, rename = "type")]
+    pub job_type: Vec<String>,
+    #[serde(default)]
+    pub queue: Vec<String>,
+    #[serde(default)]
+    pub q: Option<String>,
+}
+
+/// `POST /v1/jobs/bulk`: one action on the jobs named by `ids` or matched by `filter`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BulkRequest {
+    pub action: BulkAction,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ids: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<BulkFilter>,
+}
+
+/// Answer to a bulk request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct BulkResponse {
+    /// Jobs the request named or its filter matched.
+    pub matched: u64,
+    /// Jobs cancelled, or retried as new jobs; the rest were skipped as not applicable.
+    pub changed: u64,
+}
+
+/// One change in a job's history.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventResponse {
+    pub seq: i64,
+    pub at: DateTime<Utc>,
+    /// `submitted`, `started`, `progress`, `succeeded`, `failed`, … (see docs/protocol.md).
+    pub kind: String,
+    /// The job's status after the change.
+    pub status: String,
+    /// Details: attempt, error, progress, as the change recorded them.
+    pub data: Value,
+}
+
+/// `GET /v1/jobs/{id}/events`: the job's timeline, oldest first.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct EventListResponse {
+    pub events: Vec<EventResponse>,
+}
+
 /// `GET /v1/jobs/{id}/log`: the stored log from `offset`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct LogResponse {
@@ -174,6 +254,17 @@ pub struct QueueResponse {
     pub succeeded: u64,
     pub failed: u64,
     pub cancelled: u64,
+    /// When the oldest queued job was submitted; how long the queue has kept someone waiting.
+    pub oldest_queued_at: Option<DateTime<Utc>>,
+    pub throughput: ThroughputBody,
+}
+
+/// Jobs of a queue that finished per window, over the last ten minutes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ThroughputBody {
+    pub bucket_seconds: u32,
+    /// Oldest window first; the last is the current, unfinished window.
+    pub finished: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

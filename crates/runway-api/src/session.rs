@@ -60,6 +60,9 @@ pub struct JobQuery {
     pub job_type: Vec<String>,
     #[serde(default)]
     pub queue: Vec<String>,
+    /// Search text, as `q` of `GET /v1/jobs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
     /// 1..=1000, default 50.
     #[serde(default)]
     pub limit: Option<u32>,
@@ -103,6 +106,9 @@ pub enum ServerMessage {
         for_tag: Option<String>,
         code: String,
         message: String,
+        /// For `invalid_input`: each violation with its path in the input.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        details: Option<Vec<crate::ErrorDetail>>,
     },
     /// The client fell too far behind: reload `key` by subscribing to it again.
     Resync { key: String, reason: String },

@@ -11,10 +11,50 @@ use crate::clock::{Clock, Timestamp};
 use crate::config::{Config, QueueConfig};
 use crate::engine::Engine;
 use crate::error::Error;
+use crate::event::Event;
 use crate::handler::{Handler, builtin_handlers};
 use crate::job::{Job, JobId, JobStatus, NewJob};
 use crate::stop::StopReason;
 use crate::store::{CancelOutcome, JobListParams, LogChunk, QueueStats, Store};
+
+/// Most jobs one bulk request may act on.
+pub const MAX_BULK_JOBS: u64 = 10_000;
+const BULK_IN_FLIGHT: usize = 32;
+
+/// What [`App::bulk`] does to each job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BulkAction {
+    Cancel,
+    Retry,
+}
+
+/// The jobs of a bulk request.
+#[derive(Debug, Clone)]
+pub enum BulkTarget {
+    Ids(Vec<JobId>),
+    Filter(JobListParams),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BulkOutcome {
+    pub matched: u64,
+    pub changed: u64,
+}
+
+/// 1 for a job acted on, 0 for one the action does not apply to; other errors end the request.
+fn bulk_result(
+    joined: Option<Result<Result<(), Error>, tokio::task::JoinError>>,
+) -> Result<u64, Error> {
+    match joined {
+        None => Ok(0),
+        Some(Ok(Ok(()))) => Ok(1),
+        Some(Ok(Err(Error::Conflict { .. }))) => Ok(0),
+        Some(Ok(Err(error))) => Err(error),
+        Some(Err(panic)) => Err(Error::Store(crate::store::StoreError::Backend(format!(
+            "a bulk action task failed: {panic}"
+        )))),
+    }
+}
 
 /// Deepest nesting accepted in a job's input.
 pub const MAX_INPUT_DEPTH: usize = 64;
@@ -202,6 +242,93 @@ impl App {
         Ok(self.engine.store.job_list(params).await?)
     }
 
+    /// How many jobs the filters of `params` match.
+    pub async fn job_count(&self, params: JobListParams) -> Result<u64, Error> {
+        Ok(self.engine.store.job_count(params).await?)
+    }
+
+    /// A job's kept history, oldest first, at most `limit` changes.
+    pub async fn job_events(&self, id: JobId, limit: u32) -> Result<Vec<Event>, Error> {
+        self.job(id).await?;
+        Ok(self.engine.store.event_list(0, Some(id), limit).await?)
+    }
+
+    /// Cancels or retries many jobs: those named, or all the filter matches. Every job is
+    /// checked to exist and the count to be within [`MAX_BULK_JOBS`] before anything changes;
+    /// then each job is acted on like a single request, and the jobs the action does not apply
+    /// to (cancel a finished job, retry an unfinished one) are skipped, not failed.
+    pub async fn bulk(&self, action: BulkAction, target: BulkTarget) -> Result<BulkOutcome, Error> {
+        let ids = match target {
+            BulkTarget::Ids(ids) => {
+                if ids.len() as u64 > MAX_BULK_JOBS {
+                    return Err(Error::InvalidField {
+                        field: "ids".into(),
+                        message: format!(
+                            "names {} jobs; send at most {MAX_BULK_JOBS} per request",
+                            ids.len()
+                        ),
+                    });
+                }
+                let mut unique = Vec::with_capacity(ids.len());
+                for id in ids {
+                    if !unique.contains(&id) {
+                        self.job(id).await?;
+                        unique.push(id);
+                    }
+                }
+                unique
+            }
+            BulkTarget::Filter(params) => {
+                let count = self.job_count(params.clone()).await?;
+                if count > MAX_BULK_JOBS {
+                    return Err(Error::InvalidField {
+                        field: "filter".into(),
+                        message: format!(
+                            "matches {count} jobs; a bulk action takes at most {MAX_BULK_JOBS}: narrow the filter"
+                        ),
+                    });
+                }
+                let mut ids = Vec::new();
+                let mut page = JobListParams {
+                    limit: 1000,
+                    ..params
+                };
+                loop {
+                    let jobs = self.jobs(page.clone()).await?;
+                    ids.extend(jobs.iter().map(|job| job.id));
+                    match jobs.last() {
+                        Some(last) if jobs.len() == page.limit as usize => {
+                            page.before = Some(last.id)
+                        }
+                        _ => break,
+                    }
+                }
+                ids.truncate(MAX_BULK_JOBS as usize);
+                ids
+            }
+        };
+        let matched = ids.len() as u64;
+        // Several at once, so the store folds them into few commits.
+        let mut running = tokio::task::JoinSet::new();
+        let mut changed = 0;
+        for id in ids {
+            if running.len() >= BULK_IN_FLIGHT {
+                changed += bulk_result(running.join_next().await)?;
+            }
+            let app = self.clone();
+            running.spawn(async move {
+                match action {
+                    BulkAction::Cancel => app.cancel(id).await.map(drop),
+                    BulkAction::Retry => app.retry(id).await.map(drop),
+                }
+            });
+        }
+        while let Some(result) = running.join_next().await {
+            changed += bulk_result(Some(result))?;
+        }
+        Ok(BulkOutcome { matched, changed })
+    }
+
     /// Cancels a queued or scheduled job at once; asks a running one to stop (SIGTERM to its
     /// process group, SIGKILL after the grace period). A finished job is a conflict.
     pub async fn cancel(&self, id: JobId) -> Result<(Job, bool), Error> {
@@ -273,7 +400,7 @@ impl App {
         let mut stats: HashMap<String, QueueStats> = self
             .engine
             .store
-            .queue_stats()
+            .queue_stats(self.now())
             .await?
             .into_iter()
             .map(|stats| (stats.name.clone(), stats))

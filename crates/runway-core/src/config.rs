@@ -134,6 +134,25 @@ pub struct InputSchema {
     pub validator: Arc<jsonschema::Validator>,
 }
 
+/// One way an input fails its type's schema; the path lets a form point at the field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// A JSON Pointer into the input; empty for the input itself.
+    pub path: String,
+    pub message: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let path = if self.path.is_empty() {
+            "/"
+        } else {
+            &self.path
+        };
+        write!(formatter, "at {path}: {}", self.message)
+    }
+}
+
 impl InputSchema {
     pub fn compile(document: Value) -> Result<InputSchema, String> {
         let validator = jsonschema::validator_for(&document).map_err(|error| error.to_string())?;
@@ -143,19 +162,14 @@ impl InputSchema {
         })
     }
 
-    /// Every violation as `at /path: message`, at most `limit` of them.
-    pub fn violations(&self, input: &Value, limit: usize) -> Vec<String> {
+    /// Every violation, at most `limit` of them.
+    pub fn violations(&self, input: &Value, limit: usize) -> Vec<Violation> {
         self.validator
             .iter_errors(input)
             .take(limit)
-            .map(|error| {
-                let path = error.instance_path.to_string();
-                let path = if path.is_empty() {
-                    "/".to_string()
-                } else {
-                    path
-                };
-                format!("at {path}: {error}")
+            .map(|error| Violation {
+                path: error.instance_path.to_string(),
+                message: error.to_string(),
             })
             .collect()
     }

@@ -1,5 +1,6 @@
 //! Errors of the engine's operations, one variant per case a caller handles differently.
 
+use crate::config::Violation;
 use crate::job::JobId;
 use crate::store::StoreError;
 
@@ -9,10 +10,13 @@ pub enum Error {
     UnknownType { name: String, known: Vec<String> },
     #[error("queue `{name}` is not declared; declared queues: {}", known.join(", "))]
     UnknownQueue { name: String, known: Vec<String> },
-    #[error("input does not match the schema of type `{job_type}`: {}", violations.join("; "))]
+    #[error(
+        "input does not match the schema of type `{job_type}`: {}",
+        join(violations)
+    )]
     InvalidInput {
         job_type: String,
-        violations: Vec<String>,
+        violations: Vec<Violation>,
     },
     #[error("`{field}` {message}")]
     InvalidField { field: String, message: String },
@@ -24,6 +28,14 @@ pub enum Error {
     InBatch { index: usize, error: Box<Error> },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+fn join(violations: &[Violation]) -> String {
+    violations
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl Error {

@@ -31,9 +31,44 @@ pub struct JobListParams {
     pub statuses: Vec<JobStatus>,
     pub job_types: Vec<String>,
     pub queues: Vec<String>,
+    /// Only jobs that [`JobSearch::matches`].
+    pub search: Option<JobSearch>,
     /// Only jobs with an id lower than this (the previous page's last id).
     pub before: Option<JobId>,
     pub limit: u32,
+}
+
+/// A free-text search over jobs, the same in SQL and in memory: the job's id when the text is
+/// a number, or an ASCII-case-insensitive substring of its type or of its input's JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobSearch {
+    /// Lowercased (ASCII only, like SQLite's `lower`) so both sides fold case alike.
+    pub needle: String,
+    pub id: Option<JobId>,
+}
+
+impl JobSearch {
+    /// `None` for blank text: no search.
+    pub fn new(text: &str) -> Option<JobSearch> {
+        let text = text.trim();
+        if text.is_empty() {
+            return None;
+        }
+        Some(JobSearch {
+            needle: text.to_ascii_lowercase(),
+            id: text.parse::<JobId>().ok(),
+        })
+    }
+
+    pub fn matches(&self, job: &Job) -> bool {
+        self.id == Some(job.id)
+            || job.job_type.to_ascii_lowercase().contains(&self.needle)
+            || job
+                .input
+                .to_string()
+                .to_ascii_lowercase()
+                .contains(&self.needle)
+    }
 }
 
 /// Take up to `limit` due jobs of one queue to run them.
@@ -134,7 +169,17 @@ pub struct QueueStats {
     pub succeeded: u64,
     pub failed: u64,
     pub cancelled: u64,
+    /// When the queue's oldest queued job was created.
+    pub oldest_queued_at: Option<Timestamp>,
+    /// Jobs that finished in each of the last [`THROUGHPUT_BUCKETS`] windows of
+    /// [`THROUGHPUT_BUCKET_SECONDS`], oldest first; the last is the current window.
+    pub finished_per_bucket: Vec<u64>,
 }
+
+/// Width of one throughput window of [`QueueStats`].
+pub const THROUGHPUT_BUCKET_SECONDS: i64 = 10;
+/// How many throughput windows [`QueueStats`] keeps: ten minutes.
+pub const THROUGHPUT_BUCKETS: usize = 60;
 
 /// An API token as stored: only its hash, looked up by a public prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +207,9 @@ pub trait Store: Send + Sync + 'static {
     async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError>;
 
     async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>, StoreError>;
+
+    /// How many jobs the filters of `params` match (`before` and `limit` are ignored).
+    async fn job_count(&self, params: JobListParams) -> Result<u64, StoreError>;
 
     /// Moves up to `limit` due `queued`/`scheduled` jobs of the queue to `running`, highest
     /// priority then oldest first, counting an attempt and setting the lease. Claims nothing
@@ -243,7 +291,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<LogChunk, StoreError>;
 
     /// Stats for every queue that has jobs or a stored pause flag.
-    async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError>;
+    /// Counts by status, the oldest queued job and recent throughput, as of `now`.
+    async fn queue_stats(&self, now: Timestamp) -> Result<Vec<QueueStats>, StoreError>;
 
     async fn queue_set_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError>;
 

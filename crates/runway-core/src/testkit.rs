@@ -10,8 +10,8 @@ use crate::clock::{Timestamp, micros_to_timestamp};
 use crate::event::EventKind;
 use crate::job::{Job, JobId, JobStatus, NewJob, Progress};
 use crate::store::{
-    AttemptRef, CancelOutcome, JobClaimParams, JobFinishParams, JobListParams, LeaseState, Outcome,
-    Store,
+    AttemptRef, CancelOutcome, JobClaimParams, JobFinishParams, JobListParams, JobSearch,
+    LeaseState, Outcome, Store, THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS,
 };
 
 fn at(seconds: i64) -> Timestamp {
@@ -68,6 +68,8 @@ where
     handed_back_attempts_do_not_count(open().await).await;
     logs_append_read_and_truncate(open().await).await;
     listing_filters_and_pages(open().await).await;
+    search_and_count_agree_with_the_in_memory_match(open().await).await;
+    queue_stats_give_the_oldest_queued_job_and_throughput(open().await).await;
     events_number_every_change(open().await).await;
     finishing_claims_the_next_job_in_the_same_write(open().await).await;
     committed_changes_are_published_in_order(open().await).await;
@@ -365,7 +367,7 @@ async fn paused_queues_start_nothing(store: Arc<dyn Store>) {
             .unwrap()
             .is_empty()
     );
-    let stats = store.queue_stats().await.unwrap();
+    let stats = store.queue_stats(at(1)).await.unwrap();
     let q = stats.iter().find(|stats| stats.name == "q").unwrap();
     assert!(q.paused);
     assert_eq!(q.queued, 1);
@@ -849,6 +851,126 @@ async fn listing_filters_and_pages(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(none.is_empty());
+}
+
+async fn search_and_count_agree_with_the_in_memory_match(store: Arc<dyn Store>) {
+    let inputs = [
+        json!({"text": "Hello <b>World</b>"}),
+        json!({"text": "other", "n": 42}),
+        json!({"path": "/srv/CLIPS/a.mov"}),
+        json!(null),
+    ];
+    let mut jobs = Vec::new();
+    for (index, input) in inputs.into_iter().enumerate() {
+        let mut job = new_job(if index == 3 { "Render" } else { "a" }, "q", 0);
+        job.input = input;
+        jobs.extend(store.job_insert_many(vec![job], at(0)).await.unwrap());
+    }
+    let first_id = jobs[0].id.to_string();
+    for (text, expected) in [
+        ("hello", vec![0]),
+        ("<B>", vec![0]),
+        ("clips/A", vec![2]),
+        ("render", vec![3]),
+        ("42", vec![1]),
+        (first_id.as_str(), vec![0]),
+        ("nothing like it", vec![]),
+    ] {
+        let search = JobSearch::new(text).expect("not blank");
+        let params = JobListParams {
+            search: Some(search.clone()),
+            limit: 100,
+            ..JobListParams::default()
+        };
+        let found: Vec<JobId> = store
+            .job_list(params.clone())
+            .await
+            .unwrap()
+            .iter()
+            .map(|job| job.id)
+            .collect();
+        let want: Vec<JobId> = expected.iter().rev().map(|&index| jobs[index].id).collect();
+        assert_eq!(found, want, "search `{text}`");
+        let in_memory: Vec<JobId> = jobs
+            .iter()
+            .rev()
+            .filter(|job| search.matches(job))
+            .map(|job| job.id)
+            .collect();
+        assert_eq!(
+            found, in_memory,
+            "SQL and JobSearch::matches agree on `{text}`"
+        );
+        assert_eq!(
+            store.job_count(params).await.unwrap(),
+            found.len() as u64,
+            "count of `{text}`"
+        );
+    }
+    assert_eq!(JobSearch::new("  "), None, "blank text is no search");
+    let typed = JobListParams {
+        job_types: vec!["a".into()],
+        search: JobSearch::new("text"),
+        ..JobListParams::default()
+    };
+    assert_eq!(store.job_count(typed).await.unwrap(), 2);
+}
+
+async fn queue_stats_give_the_oldest_queued_job_and_throughput(store: Arc<dyn Store>) {
+    let first = store
+        .job_insert_many(vec![new_job("a", "q", 0), new_job("a", "q", 0)], at(0))
+        .await
+        .unwrap();
+    store
+        .job_insert_many(vec![new_job("a", "q", 0)], at(5))
+        .await
+        .unwrap();
+    // Finish two jobs 40 s apart; the first claim takes the oldest, so the oldest queued job
+    // becomes the second one inserted at 0, then the one inserted at 5.
+    for finished_at in [at(600), at(640)] {
+        let job = store
+            .job_claim(claim("q", 1, finished_at))
+            .await
+            .unwrap()
+            .remove(0);
+        store
+            .job_finish(JobFinishParams {
+                attempt: attempt_of(&job),
+                outcome: Outcome::Succeeded { output: None },
+                now: finished_at,
+            })
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    assert_eq!(first.len(), 2);
+    let now = at(645);
+    let stats = store.queue_stats(now).await.unwrap();
+    let q = stats.iter().find(|stats| stats.name == "q").unwrap();
+    assert_eq!(q.queued, 1);
+    assert_eq!(q.oldest_queued_at, Some(at(5)));
+    assert_eq!(q.finished_per_bucket.len(), THROUGHPUT_BUCKETS);
+    assert_eq!(q.finished_per_bucket.iter().sum::<u64>(), 2);
+    let bucket = |at: Timestamp| {
+        let width = THROUGHPUT_BUCKET_SECONDS * 1_000_000;
+        let current = now.timestamp_micros().div_euclid(width);
+        THROUGHPUT_BUCKETS - 1 - (current - at.timestamp_micros().div_euclid(width)) as usize
+    };
+    assert_eq!(q.finished_per_bucket[bucket(at(640))], 1);
+    assert_eq!(q.finished_per_bucket[bucket(at(600))], 1);
+    assert_eq!(
+        q.finished_per_bucket[THROUGHPUT_BUCKETS - 1],
+        1,
+        "640 is in 645's window"
+    );
+    let later = store.queue_stats(at(645 + 3600)).await.unwrap();
+    let q = later.iter().find(|stats| stats.name == "q").unwrap();
+    assert_eq!(
+        q.finished_per_bucket.iter().sum::<u64>(),
+        0,
+        "an hour later: none recent"
+    );
+    assert_eq!(q.finished_per_bucket.len(), THROUGHPUT_BUCKETS);
 }
 
 async fn events_number_every_change(store: Arc<dyn Store>) {

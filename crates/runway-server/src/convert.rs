@@ -1,9 +1,13 @@
 //! Core types to wire types: the only place the two meet.
 
-use runway_api::{JobResponse, ProgressBody, QueueResponse, TypeResponse};
+use runway_api::{
+    EventResponse, JobResponse, ProgressBody, QueueResponse, ThroughputBody, TypeResponse,
+};
 use runway_core::Job;
 use runway_core::app::QueueView;
 use runway_core::config::{JobRun, JobTypeConfig};
+use runway_core::event::Event;
+use runway_core::store::{THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS};
 
 pub fn job(job: Job) -> JobResponse {
     JobResponse {
@@ -44,6 +48,25 @@ pub fn queue(view: QueueView) -> QueueResponse {
         succeeded: view.stats.succeeded,
         failed: view.stats.failed,
         cancelled: view.stats.cancelled,
+        oldest_queued_at: view.stats.oldest_queued_at,
+        throughput: ThroughputBody {
+            bucket_seconds: THROUGHPUT_BUCKET_SECONDS as u32,
+            finished: {
+                let mut finished = view.stats.finished_per_bucket;
+                finished.resize(THROUGHPUT_BUCKETS, 0);
+                finished
+            },
+        },
+    }
+}
+
+pub fn event(event: Event) -> EventResponse {
+    EventResponse {
+        seq: event.seq,
+        at: event.at,
+        kind: event.kind.as_str().to_string(),
+        status: event.status.as_str().to_string(),
+        data: event.data,
     }
 }
 

@@ -4,7 +4,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use runway_api::{ErrorBody, ErrorResponse, codes};
+use runway_api::{ErrorBody, ErrorDetail, ErrorResponse, codes};
 use runway_core::Error;
 
 #[derive(Debug)]
@@ -12,6 +12,7 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    pub details: Option<Vec<ErrorDetail>>,
 }
 
 impl ApiError {
@@ -20,6 +21,7 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            details: None,
         }
     }
 
@@ -61,7 +63,22 @@ impl From<Error> for ApiError {
             Error::Conflict { .. } => (StatusCode::CONFLICT, codes::CONFLICT),
             Error::Store(_) | Error::InBatch { .. } => return ApiError::internal(error),
         };
-        ApiError::new(status, code, error.to_string())
+        let details = match error.innermost() {
+            Error::InvalidInput { violations, .. } => Some(
+                violations
+                    .iter()
+                    .map(|violation| ErrorDetail {
+                        path: violation.path.clone(),
+                        message: violation.message.clone(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        ApiError {
+            details,
+            ..ApiError::new(status, code, error.to_string())
+        }
     }
 }
 
@@ -73,6 +90,7 @@ impl IntoResponse for ApiError {
                 error: ErrorBody {
                     code: self.code.to_string(),
                     message: self.message,
+                    details: self.details,
                 },
             }),
         )

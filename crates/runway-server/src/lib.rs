@@ -12,6 +12,7 @@ pub mod live;
 mod params;
 mod routes;
 pub mod session;
+pub mod web;
 
 use std::future::Future;
 
@@ -68,11 +69,10 @@ pub fn router(state: ServerState) -> Router {
         .split_for_parts();
     Router::new()
         .route("/healthz", get(routes::health::healthz))
+        .route("/static/{*path}", get(web::asset))
         .merge(session)
         .merge(v1)
-        .fallback(|| async {
-            ApiError::not_found("no such route; the API is described at /v1/openapi.json")
-        })
+        .fallback(web::fallback)
         .method_not_allowed_fallback(|| async {
             ApiError::new(
                 StatusCode::METHOD_NOT_ALLOWED,
@@ -90,7 +90,10 @@ fn api_routes() -> OpenApiRouter<ServerState> {
         .routes(routes!(routes::jobs::submit_job, routes::jobs::list_jobs))
         .routes(routes!(routes::jobs::submit_batch))
         .routes(routes!(live::job_updates))
+        .routes(routes!(routes::jobs::count_jobs))
+        .routes(routes!(routes::jobs::bulk_jobs))
         .routes(routes!(routes::jobs::get_job))
+        .routes(routes!(routes::jobs::job_events))
         .routes(routes!(routes::jobs::job_log))
         .routes(routes!(routes::jobs::cancel_job))
         .routes(routes!(routes::jobs::retry_job))

@@ -20,7 +20,7 @@ use axum::response::Response;
 use futures_util::SinkExt;
 use runway_api::{FeedMessage, JobUpdate, LogUpdate, ProgressBody, ResyncUpdate, codes};
 use runway_core::bus::{Change, JobChange};
-use runway_core::store::JobListParams;
+use runway_core::store::{JobListParams, JobSearch};
 use runway_core::{Job, JobId, JobStatus};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -52,6 +52,8 @@ pub struct UpdatesQuery {
     queue: Option<String>,
     /// Comma-separated statuses (the status after the change).
     status: Option<String>,
+    /// Search text: the job id, or part of its type or input (as `GET /v1/jobs`).
+    q: Option<String>,
     /// Replay stored changes after this seq first.
     since: Option<i64>,
     /// Also send log text as it is written (`log` messages).
@@ -66,6 +68,7 @@ pub struct Filter {
     pub job_types: Vec<String>,
     pub queues: Vec<String>,
     pub statuses: Vec<JobStatus>,
+    pub search: Option<JobSearch>,
 }
 
 impl Filter {
@@ -75,6 +78,10 @@ impl Filter {
             && (self.job_types.is_empty() || self.job_types.contains(&job.job_type))
             && (self.queues.is_empty() || self.queues.contains(&job.queue))
             && (self.statuses.is_empty() || self.statuses.contains(&job.status))
+            && self
+                .search
+                .as_ref()
+                .is_none_or(|search| search.matches(job))
     }
 }
 
@@ -137,6 +144,7 @@ pub async fn job_updates(
         job_types: params::comma_list(query.job_type.as_deref()),
         queues: params::comma_list(query.queue.as_deref()),
         statuses,
+        search: params::search("q", query.q.as_deref())?,
     };
     if let Some(since) = query.since
         && since < 0

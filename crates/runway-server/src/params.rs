@@ -6,6 +6,10 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use runway_core::JobStatus;
+use runway_core::store::JobSearch;
+
+/// Longest search text (`q`), in characters.
+pub const MAX_SEARCH_CHARS: usize = 200;
 
 use crate::error::ApiError;
 
@@ -28,6 +32,20 @@ pub fn statuses(list: Option<&str>) -> Result<Vec<JobStatus>, ApiError> {
         .map(|status| status.parse::<JobStatus>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|message| ApiError::bad_request(format!("`status`: {message}")))
+}
+
+/// Search text (`field`): blank is no search; longer than [`MAX_SEARCH_CHARS`] is refused.
+pub fn search(field: &str, text: Option<&str>) -> Result<Option<JobSearch>, ApiError> {
+    let Some(text) = text else {
+        return Ok(None);
+    };
+    let length = text.chars().count();
+    if length > MAX_SEARCH_CHARS {
+        return Err(ApiError::bad_request(format!(
+            "`{field}` is {length} characters; search with at most {MAX_SEARCH_CHARS}"
+        )));
+    }
+    Ok(JobSearch::new(text))
 }
 
 pub fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {

@@ -173,6 +173,7 @@ impl Session {
             for_tag: tag.map(str::to_string),
             code: code.to_string(),
             message: message.into(),
+            details: None,
         })
         .await
     }
@@ -191,6 +192,7 @@ impl Session {
             for_tag: Some(tag.to_string()),
             code: code.to_string(),
             message: message.into(),
+            details: None,
         })
         .await
     }
@@ -404,8 +406,15 @@ impl Session {
             }
             Err(error) => {
                 let error = ApiError::from(error);
-                self.error(Some(id), Some(tag), error.code, error.message)
-                    .await
+                self.send(&ServerMessage::Error {
+                    id: Some(id),
+                    key: None,
+                    for_tag: Some(tag.to_string()),
+                    code: error.code.to_string(),
+                    message: error.message,
+                    details: error.details,
+                })
+                .await
             }
         }
     }
@@ -484,6 +493,14 @@ impl Session {
                     .await;
             }
         };
+        let search = match params::search("jobs.q", query.q.as_deref()) {
+            Ok(search) => search,
+            Err(error) => {
+                return self
+                    .key_error(&key, "subscribe", error.code, error.message)
+                    .await;
+            }
+        };
         let limit = query.limit.unwrap_or(50);
         if !(1..=1000).contains(&limit) {
             return self
@@ -501,11 +518,13 @@ impl Session {
             job_types: query.job_type.clone(),
             queues: query.queue.clone(),
             statuses: statuses.clone(),
+            search: search.clone(),
         };
         let params = JobListParams {
             statuses,
             job_types: query.job_type,
             queues: query.queue,
+            search,
             before: None,
             limit,
         };

@@ -11,7 +11,8 @@ use runway_core::event::{Event, EventKind};
 use runway_core::job::{Job, JobId, JobInput, JobStatus, NewJob, Progress};
 use runway_core::store::{
     AttemptRef, CancelOutcome, JobClaimParams, JobFinishParams, JobListParams, LeaseState,
-    LogChunk, Outcome, QueueStats, Store, StoreError, TokenRecord,
+    LogChunk, Outcome, QueueStats, Store, StoreError, THROUGHPUT_BUCKET_SECONDS,
+    THROUGHPUT_BUCKETS, TokenRecord,
 };
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -78,6 +79,31 @@ fn token_from_row(row: &Row) -> rusqlite::Result<TokenRecord> {
 
 fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
+}
+
+/// The `WHERE` clause of [`JobListParams`]' filters, parameters ?1 to ?5 as made by
+/// [`filter_values`]; callers number theirs from ?6. The search is the
+/// SQL form of `JobSearch::matches`: SQLite's `lower` folds ASCII only, like the needle.
+const JOB_FILTER: &str = "(?1 = '[]' OR status IN (SELECT value FROM json_each(?1)))
+    AND (?2 = '[]' OR job_type IN (SELECT value FROM json_each(?2)))
+    AND (?3 = '[]' OR queue IN (SELECT value FROM json_each(?3)))
+    AND (?4 IS NULL OR id IS ?5 OR instr(lower(job_type), ?4) > 0
+         OR instr(lower(input), ?4) > 0)";
+
+fn filter_values(params: &JobListParams) -> [SqlValue; 5] {
+    let statuses: Vec<&str> = params.statuses.iter().map(|s| s.as_str()).collect();
+    let search = params.search.as_ref();
+    [
+        SqlValue::Text(json!(statuses).to_string()),
+        SqlValue::Text(json!(params.job_types).to_string()),
+        SqlValue::Text(json!(params.queues).to_string()),
+        search.map_or(SqlValue::Null, |search| {
+            SqlValue::Text(search.needle.clone())
+        }),
+        search
+            .and_then(|search| search.id)
+            .map_or(SqlValue::Null, |id| SqlValue::Integer(id.0)),
+    ]
 }
 
 fn micros(at: Timestamp) -> i64 {
@@ -386,26 +412,40 @@ impl Store for SqliteStore {
     async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>, StoreError> {
         self.readers
             .read(move |connection| {
-                let statuses: Vec<&str> = params.statuses.iter().map(|s| s.as_str()).collect();
                 let mut statement = connection.prepare_cached(&format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs
-                     WHERE (?1 = '[]' OR status IN (SELECT value FROM json_each(?1)))
-                       AND (?2 = '[]' OR job_type IN (SELECT value FROM json_each(?2)))
-                       AND (?3 = '[]' OR queue IN (SELECT value FROM json_each(?3)))
-                       AND (?4 IS NULL OR id < ?4)
-                     ORDER BY id DESC LIMIT (SELECT ?5)"
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE {JOB_FILTER}
+                       AND (?6 IS NULL OR id < ?6)
+                     ORDER BY id DESC LIMIT (SELECT ?7)"
                 ))?;
+                let [statuses, types, queues, needle, id] = filter_values(&params);
                 let rows = statement.query_map(
                     params![
-                        json!(statuses).to_string(),
-                        json!(params.job_types).to_string(),
-                        json!(params.queues).to_string(),
+                        statuses,
+                        types,
+                        queues,
+                        needle,
+                        id,
                         params.before.map(|id| id.0),
                         params.limit
                     ],
                     job_from_row,
                 )?;
                 rows.collect()
+            })
+            .await
+    }
+
+    async fn job_count(&self, params: JobListParams) -> Result<u64, StoreError> {
+        self.readers
+            .read(move |connection| {
+                let mut statement = connection
+                    .prepare_cached(&format!("SELECT count(*) FROM jobs WHERE {JOB_FILTER}"))?;
+                let [statuses, types, queues, needle, id] = filter_values(&params);
+                let count: i64 = statement
+                    .query_row(params![statuses, types, queues, needle, id], |row| {
+                        row.get(0)
+                    })?;
+                Ok(count as u64)
             })
             .await
     }
@@ -753,7 +793,7 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn queue_stats(&self) -> Result<Vec<QueueStats>, StoreError> {
+    async fn queue_stats(&self, now: Timestamp) -> Result<Vec<QueueStats>, StoreError> {
         self.readers
             .read(move |connection| {
                 let mut stats: Vec<QueueStats> = Vec::new();
@@ -797,6 +837,44 @@ impl Store for SqliteStore {
                 for (queue, is_paused) in paused {
                     let index = entry(&mut stats, &queue);
                     stats[index].paused = is_paused;
+                }
+                // Ids grow with creation, so the oldest queued job is the lowest queued id,
+                // found in the (queue, status) index without reading every queued row.
+                let mut oldest = connection.prepare_cached(
+                    "SELECT created_at FROM jobs WHERE id =
+                       (SELECT min(id) FROM jobs WHERE queue = ?1 AND status = 'queued')",
+                )?;
+                for queue in &mut stats {
+                    if queue.queued > 0 {
+                        queue.oldest_queued_at = oldest
+                            .query_row([&queue.name], |row| row.get::<_, i64>(0))
+                            .optional()?
+                            .map(micros_to_timestamp);
+                    }
+                }
+                let bucket = THROUGHPUT_BUCKET_SECONDS * 1_000_000;
+                let buckets = THROUGHPUT_BUCKETS as i64;
+                let current = micros(now).div_euclid(bucket);
+                let first = current - (buckets - 1);
+                for queue in &mut stats {
+                    queue.finished_per_bucket = vec![0; THROUGHPUT_BUCKETS];
+                }
+                let finished: Vec<(String, i64, i64)> = connection
+                    .prepare_cached(
+                        "SELECT queue, finished_at / ?1, count(*) FROM jobs
+                         WHERE finished_at >= ?2 AND finished_at IS NOT NULL
+                         GROUP BY 1, 2",
+                    )?
+                    .query_map(params![bucket, first * bucket], |row| {
+                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
+                    })?
+                    .collect::<rusqlite::Result<_>>()?;
+                for (queue, index, count) in finished {
+                    let slot = (index - first).clamp(0, buckets - 1) as usize;
+                    let index = entry(&mut stats, &queue);
+                    let per_bucket = &mut stats[index].finished_per_bucket;
+                    per_bucket.resize(THROUGHPUT_BUCKETS, 0);
+                    per_bucket[slot] += count as u64;
                 }
                 Ok(stats)
             })

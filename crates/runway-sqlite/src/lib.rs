@@ -37,6 +37,7 @@ const STATEMENT_CACHE: usize = 64;
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_web_sessions.sql"),
+    include_str!("../migrations/0003_finished_index.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -184,7 +184,7 @@ async fn many_noop_jobs_all_run_exactly_once() {
     finished(&app, jobs.last().unwrap().id).await;
     let start = Instant::now();
     loop {
-        let stats = store.queue_stats().await.unwrap();
+        let stats = store.queue_stats(chrono::Utc::now()).await.unwrap();
         let default = stats.iter().find(|queue| queue.name == "default").unwrap();
         if default.succeeded == 2000 {
             break;

@@ -4,11 +4,13 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use runway_api::{
-    CancelResponse, ErrorResponse, JobListResponse, JobResponse, LogResponse, SubmitBatchRequest,
+    BulkAction, BulkRequest, BulkResponse, CancelResponse, CountResponse, ErrorResponse,
+    EventListResponse, JobListResponse, JobResponse, LogResponse, SubmitBatchRequest,
     SubmitBatchResponse, SubmitJobRequest,
 };
+use runway_core::app::BulkTarget;
 use runway_core::store::JobListParams;
-use runway_core::{JobId, SubmitParams};
+use runway_core::{JobId, JobStatus, SubmitParams};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -97,6 +99,8 @@ pub struct ListQuery {
     job_type: Option<String>,
     /// Comma-separated queues.
     queue: Option<String>,
+    /// Search: the job id, or part of its type or of its input's JSON text (any case).
+    q: Option<String>,
     /// `next_cursor` of the previous page.
     cursor: Option<String>,
     /// Jobs per page, 1..=1000, default 50.
@@ -116,7 +120,12 @@ pub async fn list_jobs(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<JobListResponse>, ApiError> {
     let query = params::query(query)?;
-    let statuses = params::statuses(query.status.as_deref())?;
+    let filter = filter_params(
+        query.status.as_deref(),
+        query.job_type.as_deref(),
+        query.queue.as_deref(),
+        query.q.as_deref(),
+    )?;
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(format!(
@@ -134,11 +143,9 @@ pub async fn list_jobs(
     let jobs = state
         .app
         .jobs(JobListParams {
-            statuses,
-            job_types: params::comma_list(query.job_type.as_deref()),
-            queues: params::comma_list(query.queue.as_deref()),
             before,
             limit,
+            ..filter
         })
         .await?;
     let next_cursor = (jobs.len() as u32 == limit)
@@ -147,6 +154,150 @@ pub async fn list_jobs(
     Ok(Json(JobListResponse {
         jobs: jobs.into_iter().map(convert::job).collect(),
         next_cursor,
+    }))
+}
+
+/// The filters shared by the list, the count and bulk requests.
+fn filter_params(
+    status: Option<&str>,
+    job_type: Option<&str>,
+    queue: Option<&str>,
+    q: Option<&str>,
+) -> Result<JobListParams, ApiError> {
+    Ok(JobListParams {
+        statuses: params::statuses(status)?,
+        job_types: params::comma_list(job_type),
+        queues: params::comma_list(queue),
+        search: params::search("q", q)?,
+        ..JobListParams::default()
+    })
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct CountQuery {
+    /// Comma-separated statuses.
+    status: Option<String>,
+    /// Comma-separated job types.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    job_type: Option<String>,
+    /// Comma-separated queues.
+    queue: Option<String>,
+    /// Search, as for the list.
+    q: Option<String>,
+}
+
+/// How many jobs the filters match (the list's filters, without paging).
+#[utoipa::path(get, path = "/v1/jobs/count", tag = "jobs", security(("bearer" = [])),
+    params(CountQuery),
+    responses(
+        (status = 200, body = CountResponse),
+        (status = 400, body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+    ))]
+pub async fn count_jobs(
+    State(state): State<ServerState>,
+    query: Result<Query<CountQuery>, QueryRejection>,
+) -> Result<Json<CountResponse>, ApiError> {
+    let query = params::query(query)?;
+    let filter = filter_params(
+        query.status.as_deref(),
+        query.job_type.as_deref(),
+        query.queue.as_deref(),
+        query.q.as_deref(),
+    )?;
+    let count = state.app.job_count(filter).await?;
+    Ok(Json(CountResponse { count }))
+}
+
+/// Cancels or retries many jobs, named by `ids` or matched by `filter` (at most 10,000).
+/// Every id must exist and the count be within the limit, or nothing changes; jobs the action
+/// does not apply to (cancel a finished job, retry an unfinished one) are skipped.
+#[utoipa::path(post, path = "/v1/jobs/bulk", tag = "jobs", security(("bearer" = [])),
+    request_body = BulkRequest,
+    responses(
+        (status = 200, body = BulkResponse),
+        (status = 400, description = "bad ids or filter, both or neither given, over the limit", body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 404, description = "an id names no job", body = ErrorResponse),
+    ))]
+pub async fn bulk_jobs(
+    State(state): State<ServerState>,
+    JsonBody(request): JsonBody<BulkRequest>,
+) -> Result<Json<BulkResponse>, ApiError> {
+    let target = match (request.ids, request.filter) {
+        (Some(ids), None) => {
+            if ids.is_empty() {
+                return Err(ApiError::bad_request(
+                    "`ids` is empty; name at least one job",
+                ));
+            }
+            let ids = ids
+                .iter()
+                .enumerate()
+                .map(|(index, id)| {
+                    id.parse::<JobId>().map_err(|message| {
+                        ApiError::bad_request(format!("`ids[{index}]`: {message}"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            BulkTarget::Ids(ids)
+        }
+        (None, Some(filter)) => {
+            let statuses = filter
+                .status
+                .iter()
+                .map(|status| status.parse::<JobStatus>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|message| ApiError::bad_request(format!("`filter.status`: {message}")))?;
+            BulkTarget::Filter(JobListParams {
+                statuses,
+                job_types: filter.job_type,
+                queues: filter.queue,
+                search: params::search("filter.q", filter.q.as_deref())?,
+                ..JobListParams::default()
+            })
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "give exactly one of `ids` (job ids) or `filter` (as for GET /v1/jobs)",
+            ));
+        }
+    };
+    let action = match request.action {
+        BulkAction::Cancel => runway_core::app::BulkAction::Cancel,
+        BulkAction::Retry => runway_core::app::BulkAction::Retry,
+    };
+    let outcome = state.app.bulk(action, target).await?;
+    Ok(Json(BulkResponse {
+        matched: outcome.matched,
+        changed: outcome.changed,
+    }))
+}
+
+/// Most events `GET /v1/jobs/{id}/events` returns.
+const MAX_EVENTS: u32 = 1000;
+
+/// A job's timeline: its kept changes, oldest first (at most 1,000).
+#[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "job id")),
+    responses(
+        (status = 200, body = EventListResponse),
+        (status = 400, body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 404, body = ErrorResponse),
+    ))]
+pub async fn job_events(
+    State(state): State<ServerState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<EventListResponse>, ApiError> {
+    let events = state
+        .app
+        .job_events(job_id(&path_param(id)?)?, MAX_EVENTS)
+        .await?;
+    Ok(Json(EventListResponse {
+        events: events.into_iter().map(convert::event).collect(),
     }))
 }
 

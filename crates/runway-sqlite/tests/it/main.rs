@@ -66,6 +66,6 @@ async fn concurrent_writes_all_commit() {
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), 200);
-    let stats = store.queue_stats().await.unwrap();
+    let stats = store.queue_stats(chrono::Utc::now()).await.unwrap();
     assert_eq!(stats[0].queued, 200);
 }

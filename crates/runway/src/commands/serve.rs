@@ -73,24 +73,38 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
         CliError::new(exit::FAILED, format!("cannot start the engine: {error}"))
     })?;
 
-    if let Some(token) = first_token {
-        output::print_line("runway: first start: created the admin token (shown only this once):")?;
-        output::print_line(&format!("  {token}"))?;
-        match credentials::write(&Credentials {
-            url: url.clone(),
-            token,
-        }) {
-            Ok(path) => output::print_line(&format!(
-                "runway: saved the URL and token to {} for the CLI",
-                path.display()
-            ))?,
-            Err(message) => eprintln!("runway: could not save credentials: {message}"),
+    let sign_in_token = match first_token {
+        Some(token) => {
+            output::print_line(
+                "runway: first start: created the admin token (shown only this once):",
+            )?;
+            output::print_line(&format!("  {token}"))?;
+            match credentials::write(&Credentials {
+                url: url.clone(),
+                token: token.clone(),
+            }) {
+                Ok(path) => output::print_line(&format!(
+                    "runway: saved the URL and token to {} for the CLI",
+                    path.display()
+                ))?,
+                Err(message) => eprintln!("runway: could not save credentials: {message}"),
+            }
+            Some(token)
         }
-    }
+        None => saved_token(store.as_ref(), &url).await,
+    };
     output::print_line(&format!(
         "runway listening on {url} (data in {})",
         config.server.data_dir.display()
     ))?;
+    match sign_in_token {
+        Some(token) => output::print_line(&format!(
+            "runway: dashboard (signs you in): {url}/#token={token}"
+        ))?,
+        None => output::print_line(&format!(
+            "runway: dashboard: {url}/ (sign in with your token)"
+        ))?,
+    }
 
     let state = ServerState::new(app.clone());
     let result = runway_server::serve(listener, state, shutdown_signal()).await;
@@ -98,6 +112,20 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     app.shutdown().await;
     result.map_err(|error| CliError::new(exit::FAILED, format!("the server failed: {error}")))?;
     Ok(exit::OK)
+}
+
+/// The token saved for the CLI, when it is for this server and still valid: the dashboard
+/// link of a later start can then sign in by itself too.
+async fn saved_token(store: &dyn Store, url: &str) -> Option<String> {
+    let saved = credentials::read().ok().flatten()?;
+    if saved.url != url {
+        return None;
+    }
+    runway_server::auth::verify(store, &saved.token)
+        .await
+        .ok()
+        .flatten()
+        .map(|_| saved.token)
 }
 
 async fn shutdown_signal() {

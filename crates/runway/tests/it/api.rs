@@ -20,14 +20,14 @@ queue = "gpu"
 schema = { type = "object", required = ["text"], properties = { text = { type = "string" } }, additionalProperties = false }
 "#;
 
-struct Raw {
+pub struct Raw {
     http: reqwest::Client,
     url: String,
     token: String,
 }
 
 impl Raw {
-    fn new(server: &Server) -> Raw {
+    pub fn new(server: &Server) -> Raw {
         Raw {
             http: reqwest::Client::new(),
             url: server.url.clone(),
@@ -35,7 +35,7 @@ impl Raw {
         }
     }
 
-    async fn send(
+    pub async fn send(
         &self,
         method: &str,
         path: &str,
@@ -61,7 +61,7 @@ impl Raw {
         (status, value)
     }
 
-    async fn post_json(&self, path: &str, body: &str) -> (StatusCode, Value) {
+    pub async fn post_json(&self, path: &str, body: &str) -> (StatusCode, Value) {
         self.send(
             "POST",
             path,
@@ -71,7 +71,7 @@ impl Raw {
     }
 }
 
-fn code(answer: &Value) -> &str {
+pub fn code(answer: &Value) -> &str {
     answer["error"]["code"]
         .as_str()
         .unwrap_or_else(|| panic!("not an error: {answer}"))
@@ -364,8 +364,10 @@ async fn the_openapi_document_matches_the_routes() {
         "DELETE /v1/auth/session",
         "GET /healthz",
         "GET /v1/jobs",
+        "GET /v1/jobs/count",
         "GET /v1/jobs/updates",
         "GET /v1/jobs/{id}",
+        "GET /v1/jobs/{id}/events",
         "GET /v1/jobs/{id}/log",
         "GET /v1/queues",
         "GET /v1/session",
@@ -373,6 +375,7 @@ async fn the_openapi_document_matches_the_routes() {
         "POST /v1/auth/session",
         "POST /v1/jobs",
         "POST /v1/jobs/batch",
+        "POST /v1/jobs/bulk",
         "POST /v1/jobs/{id}/cancel",
         "POST /v1/jobs/{id}/retry",
         "POST /v1/queues/{name}/pause",

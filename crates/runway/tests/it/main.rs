@@ -5,6 +5,7 @@
 mod api;
 mod cli;
 mod crash;
+mod dashboard;
 mod engine;
 mod live;
 mod session;
@@ -24,6 +25,8 @@ pub struct Server {
     pub dir: tempfile::TempDir,
     pub url: String,
     pub token: String,
+    /// The dashboard line `serve` printed at its last start.
+    pub dashboard: String,
     child: Option<Child>,
 }
 
@@ -41,6 +44,7 @@ impl Server {
             dir,
             url: String::new(),
             token: String::new(),
+            dashboard: String::new(),
             child: None,
         };
         server.launch();
@@ -86,6 +90,10 @@ impl Server {
             }
             if let Some(rest) = line.strip_prefix("runway listening on ") {
                 self.url = rest.split_whitespace().next().unwrap().to_string();
+                self.dashboard = lines
+                    .next()
+                    .expect("runway serve prints the dashboard after listening")
+                    .unwrap();
                 break;
             }
         }
