@@ -3,9 +3,11 @@
 //!
 //! Run: `cargo build --release -p runway -p runway-bench && target/release/runway-bench`
 //! (`RUNWAY_BIN` overrides the server binary). `runway-bench fanout` runs the live fan-out
-//! figures (e), which take a few minutes.
+//! figures (e), which take a few minutes; `runway-bench history` times the dashboard's reads
+//! over 100,000 jobs (f).
 
 mod fanout;
+mod history;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -312,6 +314,9 @@ async fn main() -> Result<()> {
     let only: Vec<String> = std::env::args().skip(1).collect();
     if only.iter().any(|arg| arg == "fanout") {
         return fanout::run(&[0, 1000, 5000]).await;
+    }
+    if only.iter().any(|arg| arg == "history") {
+        return history::run().await;
     }
     let wants = |name: &str| only.is_empty() || only.iter().any(|arg| arg == name);
     if wants("a") {

@@ -45,6 +45,9 @@ pub struct ListJobs {
     pub job_type: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub queue: Option<String>,
+    /// Search: a job id, or text in the type or input.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -166,6 +169,19 @@ impl Client {
             .await
     }
 
+    /// How many jobs the filters match (`cursor` and `limit` are not sent).
+    pub async fn count_jobs(&self, filters: &ListJobs) -> Result<u64, ClientError> {
+        let filters = ListJobs {
+            cursor: None,
+            limit: None,
+            ..filters.clone()
+        };
+        let answer: runway_api::CountResponse = self
+            .call::<(), _>(Method::GET, "/v1/jobs/count", Some(&filters), None)
+            .await?;
+        Ok(answer.count)
+    }
+
     pub async fn job(&self, id: &str) -> Result<JobResponse, ClientError> {
         self.get(&format!("/v1/jobs/{}", encode(id))).await
     }
@@ -232,6 +248,8 @@ pub struct UpdatesQuery {
     pub queue: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub status: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub q: Option<String>,
     /// Replay stored changes after this seq first.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub since: Option<i64>,

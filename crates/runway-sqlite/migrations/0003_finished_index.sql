@@ -1,2 +1,3 @@
 -- Recent throughput per queue (the dashboard's sparkline) reads jobs by the time they finished.
-CREATE INDEX jobs_finished ON jobs (finished_at) WHERE finished_at IS NOT NULL;
+-- With the queue in the index, counting them never reads the rows.
+CREATE INDEX jobs_finished ON jobs (finished_at, queue) WHERE finished_at IS NOT NULL;

@@ -414,7 +414,7 @@ impl Store for SqliteStore {
             .read(move |connection| {
                 let mut statement = connection.prepare_cached(&format!(
                     "SELECT {JOB_COLUMNS} FROM jobs WHERE {JOB_FILTER}
-                       AND (?6 IS NULL OR id < ?6)
+                       AND id < coalesce(?6, 9223372036854775807)
                      ORDER BY id DESC LIMIT (SELECT ?7)"
                 ))?;
                 let [statuses, types, queues, needle, id] = filter_values(&params);

@@ -137,6 +137,9 @@ pub struct LsArgs {
     /// Only these queues (comma-separated).
     #[arg(long, short = 'q')]
     pub queue: Option<String>,
+    /// Only jobs whose id is TEXT, or whose type or input contains it (any case).
+    #[arg(long, value_name = "TEXT")]
+    pub search: Option<String>,
     /// How many jobs (1..=1000).
     #[arg(long, default_value_t = 50)]
     pub limit: u32,

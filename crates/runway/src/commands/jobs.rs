@@ -14,6 +14,7 @@ pub async fn ls(connection: &Connection, args: LsArgs) -> Result<u8, CliError> {
         status: args.status.clone(),
         job_type: args.job_type.clone(),
         queue: args.queue.clone(),
+        q: args.search.clone(),
         cursor: None,
         limit: Some(args.limit),
     };
@@ -221,6 +222,7 @@ async fn watch(client: &runway_client::Client, filters: &ListJobs) -> Result<u8,
         .updates(&runway_client::UpdatesQuery {
             job_type: filters.job_type.clone(),
             queue: filters.queue.clone(),
+            q: filters.q.clone(),
             ..Default::default()
         })
         .await?;

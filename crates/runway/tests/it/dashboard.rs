@@ -189,6 +189,18 @@ async fn search_and_count_follow_the_filters() {
         assert_eq!(status, StatusCode::OK, "{query}: {count}");
         assert_eq!(count["count"], expected.len(), "{query}");
     }
+    // The CLI searches the same way.
+    let listed: Value = serde_json::from_str(&crate::stdout(
+        &server.cli(&["ls", "--search", "BAY", "-o", "json"]),
+    ))
+    .unwrap();
+    let listed: Vec<&str> = listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|job| job["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [plain.id.as_str()]);
     let long = "x".repeat(201);
     for path in [
         format!("/v1/jobs?q={long}"),
