@@ -1,0 +1,64 @@
+// The README's pictures: every page of the dashboard with realistic jobs, in both themes and
+// at phone width. Run with `npm run screenshots` in e2e/ after `cargo build`.
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { test, expect, signIn } from '../fixtures.js';
+
+const out = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'screenshots');
+const shot = (page, name, options = {}) =>
+  page.screenshot({ path: path.join(out, `${name}.png`), ...options });
+
+test('every page', async ({ page, server }) => {
+  const api = server.api;
+  const done = [];
+  for (const name of ['Ada', 'Grace', 'Linus', 'Margaret']) {
+    done.push(await api.submit('greet', { name, times: 2, color: 'green', tags: ['demo'] }));
+  }
+  const failed = await api.submit('broken', null);
+  for (const job of [...done, failed]) await api.finished(job.id);
+  await api.submit('steps', { scene: 'opening titles' });
+  await api.submit('steps', { scene: 'credits' });
+  await api.submit('hold', null);
+  await api.request('POST', '/v1/queues/renders/pause');
+  await api.submit('steps', { scene: 'waiting for a free GPU' });
+  await api.request('POST', '/v1/queues/renders/resume');
+
+  await page.goto(`${server.url}/`);
+  await expect(page.getByLabel('Token')).toBeVisible();
+  await shot(page, 'sign-in');
+
+  await signIn(page, server);
+  await expect(page.locator('[data-testid="status"]', { hasText: 'running' }).first()).toBeVisible();
+  await page.waitForTimeout(2500);
+  await shot(page, 'jobs');
+
+  await page.emulateMedia({ colorScheme: 'dark' });
+  await shot(page, 'jobs-dark');
+  await page.emulateMedia({ colorScheme: 'light' });
+
+  const steps = (await api.request('GET', '/v1/jobs?type=steps&status=running')).jobs[0];
+  await page.goto(`${server.url}/jobs/${steps.id}`);
+  await expect(page.getByTestId('log')).toContainText('rendered frame 4');
+  await shot(page, 'job-detail');
+
+  await page.goto(`${server.url}/submit`);
+  await page.getByLabel('Type').selectOption('greet');
+  await page.getByLabel('name', { exact: true }).fill('Ada');
+  await page.getByLabel('times', { exact: true }).fill('9');
+  await page.getByRole('button', { name: 'Add tags item' }).click();
+  await page.getByLabel('tags[0]', { exact: true }).fill('portrait');
+  await page.getByRole('button', { name: 'Submit job' }).click();
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await shot(page, 'submit', { fullPage: true });
+
+  for (let i = 0; i < 6; i++) await api.submit('greet', { name: `batch ${i}` });
+  await page.goto(`${server.url}/queues`);
+  await page.waitForTimeout(2500);
+  await shot(page, 'queues');
+
+  await page.setViewportSize({ width: 390, height: 844 });
+  await page.goto(`${server.url}/`);
+  await expect(page.getByTestId('jobs-table')).toBeVisible();
+  await page.waitForTimeout(500);
+  await shot(page, 'jobs-phone');
+});

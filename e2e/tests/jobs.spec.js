@@ -1,0 +1,159 @@
+import { test, expect, signIn } from '../fixtures.js';
+
+const row = (page, id) => page.locator(`[data-testid="jobs-table"] tr[data-job-id="${id}"]`);
+
+test('filters and search narrow the live table and live in the URL', async ({ page, server }) => {
+  const ada = await server.api.submit('greet', { name: 'Ada Lovelace' });
+  const bob = await server.api.submit('greet', { name: 'Bob' });
+  const broken = await server.api.submit('broken', null);
+  await server.api.finished(ada.id);
+  await server.api.finished(bob.id);
+  await server.api.finished(broken.id);
+
+  await signIn(page, server);
+  for (const job of [ada, bob, broken]) await expect(row(page, job.id)).toBeVisible();
+
+  // Status filter: only the failed job, and the URL says so.
+  await page.getByRole('button', { name: 'failed', exact: true }).click();
+  await expect(page.getByRole('button', { name: 'failed', exact: true })).toHaveAttribute('aria-pressed', 'true');
+  await expect(row(page, broken.id)).toBeVisible();
+  await expect(row(page, ada.id)).toHaveCount(0);
+  expect(new URL(page.url()).searchParams.get('status')).toBe('failed');
+  await expect(row(page, broken.id).getByTestId('status')).toHaveText('failed');
+  await page.getByRole('button', { name: 'failed', exact: true }).click();
+
+  // Search by input text, by type and by id; `/` focuses the search box.
+  await page.locator('body').click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press('/');
+  await expect(page.getByLabel('Search')).toBeFocused();
+  await page.keyboard.type('lovelace');
+  await expect(row(page, ada.id)).toBeVisible();
+  await expect(row(page, bob.id)).toHaveCount(0);
+  await expect(row(page, broken.id)).toHaveCount(0);
+  await expect.poll(() => new URL(page.url()).searchParams.get('q')).toBe('lovelace');
+
+  await page.getByLabel('Search').fill(bob.id);
+  await expect(row(page, bob.id)).toBeVisible();
+  await expect(row(page, ada.id)).toHaveCount(0);
+
+  // A bookmarked view: the same URL in a fresh load shows the same rows.
+  await page.getByLabel('Search').fill('');
+  await page.getByLabel('Type').selectOption('broken');
+  await expect(row(page, broken.id)).toBeVisible();
+  await expect(row(page, ada.id)).toHaveCount(0);
+  await expect.poll(() => new URL(page.url()).searchParams.get('type')).toBe('broken');
+  const shared = page.url();
+  await page.goto('about:blank');
+  await page.goto(shared);
+  await expect(row(page, broken.id)).toBeVisible();
+  await expect(row(page, ada.id)).toHaveCount(0);
+  await expect(page.getByLabel('Type')).toHaveValue('broken');
+
+  // New jobs that match appear without a reload; others do not.
+  const later = await server.api.submit('broken', null);
+  const other = await server.api.submit('greet', { name: 'Eve' });
+  await expect(row(page, later.id)).toBeVisible();
+  await expect(row(page, later.id).getByTestId('status')).toHaveText('failed');
+  await server.api.finished(other.id);
+  await expect(row(page, other.id)).toHaveCount(0);
+});
+
+test('a running job is cancelled from its detail page', async ({ page, server }) => {
+  const job = await server.api.submit('hold', null);
+  await signIn(page, server);
+  await row(page, job.id).click();
+  const detail = page.getByTestId('job-detail');
+  await expect(detail.getByTestId('status')).toHaveText('running');
+  await expect(detail.getByTestId('log')).toContainText('started');
+  await page.getByRole('button', { name: 'Cancel job' }).click();
+  await expect(detail.getByTestId('status')).toHaveText('cancelled');
+  expect((await server.api.job(job.id)).status).toBe('cancelled');
+  await expect(page.getByRole('button', { name: 'Cancel job' })).toHaveCount(0);
+  await expect(detail.getByTestId('timeline')).toContainText('cancelled');
+});
+
+test('a job detail shows input, output, log, timeline, and retries the job', async ({ page, server }) => {
+  const job = await server.api.submit('greet', { name: 'Grace', tags: ['navy', 'cobol'] });
+  await server.api.finished(job.id);
+  await signIn(page, server);
+  await row(page, job.id).click();
+  await expect(page).toHaveURL(new RegExp(`/jobs/${job.id}$`));
+  const detail = page.getByTestId('job-detail');
+  await expect(detail.getByTestId('status')).toHaveText('succeeded');
+  await expect(detail.getByTestId('input')).toContainText('Grace');
+  await expect(detail.getByTestId('input')).toContainText('cobol');
+  await expect(detail.getByTestId('output')).toContainText('greeted');
+  await expect(detail.getByTestId('log')).toContainText('greeting {"name":"Grace"');
+  const timeline = detail.getByTestId('timeline').locator('li');
+  await expect(timeline).toHaveCount(3);
+  await expect(timeline.nth(0)).toContainText('submitted');
+  await expect(timeline.nth(1)).toContainText('started');
+  await expect(timeline.nth(2)).toContainText('succeeded');
+
+  await page.getByRole('button', { name: 'Retry' }).click();
+  await expect(page).not.toHaveURL(new RegExp(`/jobs/${job.id}$`));
+  const again = page.getByTestId('job-detail');
+  await expect(again.getByTestId('status')).toHaveText('succeeded');
+  await expect(again.getByTestId('input')).toContainText('Grace');
+  const newId = page.url().split('/').pop();
+  expect((await server.api.job(newId)).retry_of).toBe(job.id);
+});
+
+test('a failed job shows its error and the attempts it used', async ({ page, server }) => {
+  const job = await server.api.submit('broken', null);
+  await server.api.finished(job.id);
+  await signIn(page, server);
+  await page.goto(`${server.url}/jobs/${job.id}`);
+  const detail = page.getByTestId('job-detail');
+  await expect(detail.getByTestId('status')).toHaveText('failed');
+  await expect(detail.getByTestId('error')).toContainText('exited with status 3');
+  await expect(detail).toContainText('1/1');
+  await expect(detail.getByTestId('log')).toContainText('about to fail');
+});
+
+test('several jobs are cancelled at once, and all matching the filter are retried after a confirmation', async ({ page, server }) => {
+  const holds = [];
+  for (let i = 0; i < 3; i++) holds.push(await server.api.submit('hold', null, { queue: 'renders' }));
+  await signIn(page, server);
+  for (const job of holds) await expect(row(page, job.id)).toBeVisible();
+
+  // Select two rows, cancel them; the third keeps running.
+  await row(page, holds[0].id).getByRole('checkbox').check();
+  await row(page, holds[1].id).getByRole('checkbox').check();
+  await page.getByRole('button', { name: 'Cancel selected' }).click();
+  await expect(row(page, holds[0].id).getByTestId('status')).toHaveText('cancelled');
+  await expect(row(page, holds[1].id).getByTestId('status')).toHaveText('cancelled');
+  await expect(row(page, holds[2].id).getByTestId('status')).toHaveText(/running|queued/);
+
+  // All cancelled jobs of type hold: a count, a confirmation, then one new job each.
+  await page.getByRole('button', { name: 'cancelled', exact: true }).click();
+  await expect(row(page, holds[2].id)).toHaveCount(0);
+  await page.getByRole('button', { name: /Select all/ }).click();
+  await page.getByRole('button', { name: 'Retry selected' }).click();
+  const dialog = page.getByRole('dialog');
+  await expect(dialog).toContainText('2');
+  await dialog.getByRole('button', { name: 'Confirm' }).click();
+  await expect(page.getByText(/Retried 2 jobs/)).toBeVisible();
+  const list = await server.api.request('GET', '/v1/jobs?type=hold');
+  const retried = list.jobs.filter((job) => job.retry_of).map((job) => job.retry_of).sort();
+  expect(retried).toEqual([holds[0].id, holds[1].id].sort());
+  await server.api.request('POST', '/v1/jobs/bulk', { action: 'cancel', filter: { type: ['hold'] } });
+});
+
+test('job data is shown as text, never run as HTML', async ({ page, server }) => {
+  const hostile = '<script>window.__pwned = 1</script><img src=x onerror="window.__pwned = 2">';
+  const job = await server.api.submit('greet', { name: hostile, tags: [hostile] });
+  await server.api.finished(job.id);
+  await signIn(page, server);
+  await page.getByLabel('Search').fill('onerror');
+  await expect(row(page, job.id)).toBeVisible();
+  await row(page, job.id).click();
+  const detail = page.getByTestId('job-detail');
+  await expect(detail.getByTestId('input')).toContainText('<script>window.__pwned = 1</script>');
+  await expect(detail.getByTestId('input')).toContainText('<img src=x onerror=');
+  await expect(detail.getByTestId('log')).toContainText('<img src=x onerror=\\"window.__pwned = 2\\">');
+  await expect(detail.getByTestId('log')).toContainText('<script>');
+  expect(await page.evaluate(() => window.__pwned)).toBeUndefined();
+  await expect(page.locator('img[src="x"]')).toHaveCount(0);
+  await expect(page.locator('[data-testid="job-detail"] script')).toHaveCount(0);
+});

@@ -1,0 +1,101 @@
+// fetch wrapper for the REST API: same-origin cookie auth, JSON bodies, and error bodies
+// (`{"error": {"code", "message", "details"?}}`) turned into ApiError objects.
+
+export class ApiError extends Error {
+  constructor(status, code, message, details) {
+    super(message);
+    this.name = 'ApiError';
+    this.status = status;
+    this.code = code;
+    this.details = Array.isArray(details) ? details : [];
+  }
+}
+
+/** Called with every 401 so the app can go back to the sign-in form. */
+let onUnauthorized = () => {};
+export function setUnauthorizedHandler(fn) {
+  onUnauthorized = fn;
+}
+
+export async function request(method, path, body, { allow401 = false, signal } = {}) {
+  const init = { method, credentials: 'same-origin', headers: { Accept: 'application/json' }, signal };
+  if (body !== undefined) {
+    init.headers['Content-Type'] = 'application/json';
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(path, init);
+  } catch (error) {
+    if (error.name === 'AbortError') throw error;
+    throw new ApiError(0, 'network', 'The server cannot be reached. Check that runway is running.');
+  }
+  if (response.status === 204) return null;
+  const text = await response.text();
+  let json = null;
+  if (text) {
+    try {
+      json = JSON.parse(text);
+    } catch {
+      json = null;
+    }
+  }
+  if (!response.ok) {
+    const error = json && json.error ? json.error : {};
+    const apiError = new ApiError(
+      response.status,
+      error.code || `http_${response.status}`,
+      error.message || `${method} ${path} failed with HTTP ${response.status}`,
+      error.details,
+    );
+    if (response.status === 401 && !allow401) onUnauthorized(apiError);
+    throw apiError;
+  }
+  return json;
+}
+
+/** Builds `?a=1&b=x,y` from an object, skipping empty values; arrays become comma lists. */
+export function query(params) {
+  const search = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) {
+    if (value === undefined || value === null || value === '') continue;
+    if (Array.isArray(value)) {
+      if (value.length) search.set(key, value.join(','));
+    } else {
+      search.set(key, String(value));
+    }
+  }
+  const text = search.toString();
+  return text ? `?${text}` : '';
+}
+
+const enc = encodeURIComponent;
+
+export const api = {
+  signIn: (token) => request('POST', '/v1/auth/session', { token }, { allow401: true }),
+  signOut: () => request('DELETE', '/v1/auth/session', undefined, { allow401: true }),
+  queues: (opts) => request('GET', '/v1/queues', undefined, opts),
+  types: () => request('GET', '/v1/types'),
+  job: (id) => request('GET', `/v1/jobs/${enc(id)}`),
+  jobs: (filter, cursor, limit = 100) =>
+    request('GET', `/v1/jobs${query({ ...filterParams(filter), limit, cursor })}`),
+  count: (filter) => request('GET', `/v1/jobs/count${query(filterParams(filter))}`),
+  events: (id) => request('GET', `/v1/jobs/${enc(id)}/events`),
+  log: (id, offset) => request('GET', `/v1/jobs/${enc(id)}/log${query({ offset })}`),
+  submit: (job) => request('POST', '/v1/jobs', job),
+  cancel: (id) => request('POST', `/v1/jobs/${enc(id)}/cancel`, {}),
+  retry: (id) => request('POST', `/v1/jobs/${enc(id)}/retry`, {}),
+  bulk: (body) => request('POST', '/v1/jobs/bulk', body),
+  pauseQueue: (name) => request('POST', `/v1/queues/${enc(name)}/pause`, {}),
+  resumeQueue: (name) => request('POST', `/v1/queues/${enc(name)}/resume`, {}),
+};
+
+/** The jobs filter of the UI ({status: [], type, queue, q}) as list query parameters. */
+export function filterParams(filter) {
+  return {
+    status: filter.status,
+    type: filter.type || undefined,
+    queue: filter.queue || undefined,
+    q: filter.q || undefined,
+  };
+}

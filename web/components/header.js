@@ -1,0 +1,38 @@
+// The header: brand, navigation (wraps on narrow screens), connection state, sign-out.
+
+import { h, setAttr } from '../dom.js';
+import { createConnection } from './connection.js';
+
+const LINKS = [
+  { name: 'jobs', label: 'Jobs', href: '/jobs', match: ['jobs', 'job'] },
+  { name: 'submit', label: 'Submit', href: '/submit', match: ['submit'] },
+  { name: 'queues', label: 'Queues', href: '/queues', match: ['queues'] },
+];
+
+export function createHeader({ store, onSignOut }) {
+  const connection = createConnection(store);
+  const links = LINKS.map((link) => ({ ...link, el: h('a', { class: 'nav-link', href: link.href }, link.label) }));
+  const signOut = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => onSignOut() }, 'Sign out');
+  const el = h(
+    'header',
+    { class: 'app-header' },
+    h('a', { class: 'brand', href: '/jobs', 'aria-label': 'runway home' }, h('img', { src: '/static/favicon.svg', alt: '', width: '20', height: '20' }), h('span', null, 'runway')),
+    h('nav', { class: 'nav', 'aria-label': 'Main' }, links.map((link) => link.el)),
+    h('div', { class: 'header-end' }, connection.el, signOut),
+  );
+  function update(state, prev) {
+    if (prev && prev.route === state.route) return;
+    for (const link of links) setAttr(link.el, 'aria-current', link.match.includes(state.route.name) ? 'page' : null);
+    // The jobs link keeps the current filter, so coming back from a job keeps the view.
+    if (state.route.name === 'jobs') links[0].el.href = `/jobs${location.search}`;
+  }
+  update(store.getState(), null);
+  const unsubscribe = store.subscribe(update);
+  return {
+    el,
+    destroy() {
+      unsubscribe();
+      connection.destroy();
+    },
+  };
+}

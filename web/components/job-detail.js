@@ -1,0 +1,328 @@
+// The job detail page: header, progress, error, input/output trees, live log and timeline.
+// Everything from the job is rendered as text.
+
+import { api } from '../api.js';
+import { h, replaceChildren, setAttr, setText } from '../dom.js';
+import { bytes, duration, exact, jobDuration, relative } from '../format.js';
+import { isFinished } from '../model.js';
+import { copyJsonButton, jsonView } from './json-view.js';
+import { progressBar, statusBadge, updateProgressBar, updateStatusBadge } from './badges.js';
+
+export function createJobDetail({ store, navigate }) {
+  const title = h('h1', { class: 'detail-title' });
+  const typeLabel = h('span', { class: 'detail-type mono' });
+  const badge = statusBadge('');
+  const cancelButton = h('button', { type: 'button', class: 'btn btn-danger-ghost', onclick: () => cancel() }, 'Cancel job');
+  const retryButton = h('button', { type: 'button', class: 'btn btn-primary', onclick: () => retry() }, 'Retry');
+  const againButton = h('button', { type: 'button', class: 'btn', onclick: () => navigate(`/submit?from=${encodeURIComponent(store.getState().detail.id)}`) }, 'Run again with edited input');
+
+  const meta = {};
+  const metaList = h('dl', { class: 'meta' });
+  for (const [key, label] of [
+    ['queue', 'Queue'], ['attempt', 'Attempt'], ['priority', 'Priority'], ['created', 'Created'], ['started', 'Started'],
+    ['finished', 'Finished'], ['duration', 'Duration'], ['worker', 'Worker'], ['retry_of', 'Retry of'], ['parent', 'Parent'],
+  ]) {
+    const dd = h('dd');
+    const wrapper = h('div', { class: 'meta-item' }, h('dt', null, label), dd);
+    meta[key] = { dd, wrapper };
+    metaList.appendChild(wrapper);
+  }
+
+  const bar = progressBar();
+  const progressMessage = h('span', { class: 'progress-message' });
+  const progressPercent = h('span', { class: 'progress-percent num' });
+  const progressRow = h('div', { class: 'detail-progress' }, bar, progressPercent, progressMessage);
+
+  const errorText = h('pre', { class: 'error-text', dataset: { testid: 'error' } });
+  const errorBox = h('section', { class: 'error-box', hidden: true, 'aria-label': 'Error' }, h('h2', { class: 'card-title' }, 'Error'), errorText);
+
+  const inputBody = h('div', { class: 'card-body', dataset: { testid: 'input' } });
+  const outputBody = h('div', { class: 'card-body', dataset: { testid: 'output' } });
+
+  // Log
+  const logPre = h('pre', { class: 'log mono', dataset: { testid: 'log' }, tabindex: '0', 'aria-label': 'Log' });
+  const logSize = h('span', { class: 'muted small' });
+  const followButton = h('button', { type: 'button', class: 'btn btn-small', 'aria-pressed': 'true', onclick: () => setFollow(!following) }, 'Pause');
+  const logEmpty = h('p', { class: 'muted log-empty' }, 'No log output yet.');
+  let following = true;
+  let renderedLength = 0;
+  let renderedGeneration = -1;
+  let programmaticScroll = false;
+  logPre.addEventListener('scroll', () => {
+    if (programmaticScroll) {
+      programmaticScroll = false;
+      return;
+    }
+    const atBottom = logPre.scrollHeight - logPre.scrollTop - logPre.clientHeight < 8;
+    if (following && !atBottom) setFollow(false);
+    else if (!following && atBottom) setFollow(true);
+  });
+  function setFollow(on) {
+    following = on;
+    setText(followButton, on ? 'Pause' : 'Follow');
+    setAttr(followButton, 'aria-pressed', on ? 'true' : 'false');
+    if (on) scrollToEnd();
+  }
+  function scrollToEnd() {
+    if (logPre.scrollTop + logPre.clientHeight < logPre.scrollHeight) {
+      programmaticScroll = true;
+      logPre.scrollTop = logPre.scrollHeight;
+    }
+  }
+
+  const timeline = h('ol', { class: 'timeline', dataset: { testid: 'timeline' } });
+  const timelineEmpty = h('p', { class: 'muted' }, 'Loading events…');
+
+  const notFound = h('div', { class: 'empty-state', hidden: true });
+  const content = h(
+    'div',
+    { class: 'detail-content', hidden: true },
+    h('div', { class: 'detail-head' },
+      h('div', { class: 'detail-heading' }, title, badge, typeLabel),
+      h('div', { class: 'detail-actions' }, cancelButton, retryButton, againButton)),
+    h('section', { class: 'card' }, metaList, progressRow),
+    errorBox,
+    h('div', { class: 'grid-2' },
+      h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', { class: 'card-title' }, 'Input'),
+        copyJsonButton(() => (store.getState().detail.job || {}).input ?? null)), inputBody),
+      h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', { class: 'card-title' }, 'Output'),
+        copyJsonButton(() => (store.getState().detail.job || {}).output ?? null)), outputBody)),
+    h('div', { class: 'grid-log' },
+      h('section', { class: 'card card-log' },
+        h('div', { class: 'card-head' }, h('h2', { class: 'card-title' }, 'Log'), h('div', { class: 'card-head-end' }, logSize, followButton)),
+        logEmpty, logPre),
+      h('section', { class: 'card' }, h('h2', { class: 'card-title' }, 'Timeline'), timelineEmpty, timeline)),
+  );
+  const el = h(
+    'main',
+    { class: 'page page-detail', id: 'main', dataset: { testid: 'job-detail' } },
+    h('a', { href: '/jobs', class: 'back-link' }, '← Back to the list'),
+    notFound,
+    content,
+  );
+
+  let cancelBusy = false;
+  async function cancel() {
+    const id = store.getState().detail.id;
+    cancelBusy = true;
+    cancelButton.disabled = true;
+    try {
+      // The job's new state arrives over the session; the REST answer may be older than it.
+      const result = await api.cancel(id);
+      store.dispatch({ type: 'notice/show', kind: 'success', text: result && result.stopping ? `Stopping job ${id}…` : `Cancelled job ${id}` });
+    } catch (error) {
+      store.dispatch({ type: 'notice/show', kind: 'error', text: `Could not cancel job ${id}: ${error.message}` });
+    } finally {
+      cancelBusy = false;
+      const job = store.getState().detail.job;
+      cancelButton.disabled = Boolean(job && job.cancel_requested && !isFinished(job));
+    }
+  }
+
+  async function retry() {
+    const id = store.getState().detail.id;
+    retryButton.disabled = true;
+    try {
+      const job = await api.retry(id);
+      store.dispatch({ type: 'notice/show', kind: 'success', text: `Job ${job.id} re-runs job ${id}` });
+      navigate(`/jobs/${job.id}`);
+    } catch (error) {
+      store.dispatch({ type: 'notice/show', kind: 'error', text: `Could not retry job ${id}: ${error.message}` });
+    } finally {
+      retryButton.disabled = false;
+    }
+  }
+
+  let inputText = null;
+  let outputText = null;
+
+  function renderJob(job, now) {
+    setText(title, `Job ${job.id}`);
+    setText(typeLabel, job.type);
+    updateStatusBadge(badge, job.status);
+    const finished = isFinished(job);
+    cancelButton.hidden = finished;
+    retryButton.hidden = !finished;
+    const stopping = Boolean(job.cancel_requested) && !finished;
+    cancelButton.disabled = cancelBusy || stopping;
+    setAttr(cancelButton, 'title', stopping ? 'Cancel requested; the job is stopping' : null);
+
+    setText(meta.queue.dd, job.queue);
+    setText(meta.attempt.dd, `${job.attempt}/${job.max_attempts}`);
+    setText(meta.priority.dd, String(job.priority ?? 0));
+    timeCell(meta.created, job.created_at, now);
+    timeCell(meta.started, job.started_at, now);
+    timeCell(meta.finished, job.finished_at, now);
+    tick(now);
+    setText(meta.worker.dd, job.worker || '—');
+    meta.worker.wrapper.hidden = !job.worker;
+    linkCell(meta.retry_of, job.retry_of);
+    linkCell(meta.parent, job.parent);
+
+    updateProgressBar(bar, job);
+    const fraction = job.status === 'succeeded' ? 100 : job.progress ? Math.round((Number(job.progress.fraction) || 0) * 100) : null;
+    setText(progressPercent, fraction === null ? '—' : `${fraction}%`);
+    setText(progressMessage, job.progress && job.progress.message ? job.progress.message : '');
+
+    errorBox.hidden = !job.error;
+    setText(errorText, job.error || '');
+
+    const nextInput = JSON.stringify(job.input ?? null);
+    if (nextInput !== inputText) {
+      inputText = nextInput;
+      replaceChildren(inputBody, jsonView(job.input ?? null, { label: 'Input' }));
+    }
+    const nextOutput = JSON.stringify(job.output ?? null);
+    if (nextOutput !== outputText) {
+      outputText = nextOutput;
+      if (job.output === null || job.output === undefined) {
+        replaceChildren(outputBody, h('p', { class: 'muted' }, finished ? 'No output.' : 'No output yet.'));
+      } else {
+        replaceChildren(outputBody, jsonView(job.output, { label: 'Output' }));
+      }
+    }
+  }
+
+  function timeCell(item, value, now) {
+    item.wrapper.hidden = !value;
+    setText(item.dd, value ? relative(value, now) : '—');
+    setAttr(item.dd, 'title', value ? exact(value) : null);
+  }
+
+  function linkCell(item, id) {
+    item.wrapper.hidden = !id;
+    if (!id) return;
+    const link = item.dd.firstChild;
+    if (!link || link.dataset.id !== id) replaceChildren(item.dd, h('a', { href: `/jobs/${id}`, class: 'mono', dataset: { id } }, `#${id}`));
+  }
+
+  function tick(now = Date.now()) {
+    const job = store.getState().detail.job;
+    if (!job) return;
+    const ms = jobDuration(job, now);
+    setText(meta.duration.dd, ms === null ? '—' : duration(ms));
+    meta.duration.wrapper.hidden = ms === null;
+  }
+
+  function renderLog(detail) {
+    const log = detail.log;
+    if (renderedGeneration !== log.generation || log.text.length < renderedLength) {
+      logPre.replaceChildren();
+      renderedLength = 0;
+      renderedGeneration = log.generation;
+    }
+    if (log.text.length > renderedLength) {
+      logPre.appendChild(document.createTextNode(log.text.slice(renderedLength)));
+      renderedLength = log.text.length;
+      if (logPre.childNodes.length > 200) logPre.normalize();
+      if (following) scrollToEnd();
+    }
+    const size = Math.max(log.end, detail.job ? detail.job.log_size || 0 : 0);
+    setText(logSize, bytes(size));
+    logEmpty.hidden = log.text.length > 0;
+    logPre.hidden = log.text.length === 0;
+  }
+
+  const renderedEvents = new Map();
+  function renderTimeline(detail, now) {
+    timelineEmpty.hidden = detail.events.length > 0 || detail.eventsLoaded;
+    let cursor = timeline.firstChild;
+    const keep = new Set();
+    for (const event of detail.events) {
+      const key = `${event.kind}|${event.at}`;
+      keep.add(key);
+      let item = renderedEvents.get(key);
+      if (!item) {
+        item = eventItem(event, now);
+        renderedEvents.set(key, item);
+      }
+      if (item.li === cursor) cursor = cursor.nextSibling;
+      else timeline.insertBefore(item.li, cursor);
+    }
+    for (const [key, item] of renderedEvents) {
+      if (!keep.has(key)) {
+        item.li.remove();
+        renderedEvents.delete(key);
+      }
+    }
+    if (detail.eventsLoaded && !detail.events.length) {
+      timelineEmpty.hidden = false;
+      setText(timelineEmpty, 'No events recorded.');
+    }
+  }
+
+  function eventItem(event, now) {
+    const data = event.data || {};
+    const details = [];
+    if (event.status) details.push(h('span', { class: 'badge badge-small', dataset: { status: event.status } }, event.status));
+    if (data.attempt) details.push(h('span', { class: 'muted' }, `attempt ${data.attempt}`));
+    // Progress comes as data {fraction, message} (stored events) or data.progress (older shapes).
+    const progress = data.progress && typeof data.progress === 'object' ? data.progress : data;
+    let message = '';
+    if (data.error) message = typeof data.error === 'string' ? data.error : JSON.stringify(data.error);
+    else if (progress.fraction !== undefined || progress.message) {
+      const pct = progress.fraction !== undefined && progress.fraction !== null ? `${Math.round(Number(progress.fraction) * 100)}%` : '';
+      message = [pct, progress.message ? String(progress.message) : ''].filter(Boolean).join(' — ');
+    }
+    const time = h('time', { datetime: event.at, title: exact(event.at), class: 'timeline-time' }, relative(event.at, now));
+    const li = h(
+      'li',
+      { class: `timeline-item kind-${String(event.kind).replace(/[^a-z_]/g, '')}` },
+      h('span', { class: 'timeline-dot', 'aria-hidden': 'true' }),
+      h('div', { class: 'timeline-main' },
+        h('div', { class: 'timeline-line' }, h('span', { class: 'timeline-kind' }, event.kind), details, time),
+        message ? h('div', { class: data.error ? 'timeline-message error-inline' : 'timeline-message' }, message) : null),
+    );
+    return { li, time, at: event.at };
+  }
+
+  let lastId = null;
+  function update(state, prev) {
+    const detail = state.detail;
+    if (prev && prev.detail === detail) return;
+    if (detail.id !== lastId) {
+      lastId = detail.id;
+      inputText = null;
+      outputText = null;
+      renderedEvents.clear();
+      timeline.replaceChildren();
+      setFollow(true);
+    }
+    const now = Date.now();
+    if (!detail.job) {
+      content.hidden = true;
+      notFound.hidden = false;
+      replaceChildren(notFound, detail.error
+        ? h('p', { role: 'alert' }, detail.error)
+        : h('p', { class: 'muted' }, `Loading job ${detail.id}…`));
+      return;
+    }
+    notFound.hidden = true;
+    content.hidden = false;
+    renderJob(detail.job, now);
+    renderLog(detail);
+    renderTimeline(detail, now);
+  }
+
+  const timer = setInterval(() => {
+    const now = Date.now();
+    tick(now);
+    const job = store.getState().detail.job;
+    if (job) {
+      timeCell(meta.created, job.created_at, now);
+      timeCell(meta.started, job.started_at, now);
+      timeCell(meta.finished, job.finished_at, now);
+    }
+    for (const item of renderedEvents.values()) setText(item.time, relative(item.at, now));
+  }, 1000);
+
+  update(store.getState(), null);
+  const unsubscribe = store.subscribe(update);
+  return {
+    el,
+    destroy() {
+      clearInterval(timer);
+      unsubscribe();
+    },
+  };
+}

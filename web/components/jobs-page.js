@@ -1,0 +1,288 @@
+// The jobs page: filters (kept in the URL), live-pause toggle, bulk actions, the live table and
+// "Load older". Inputs keep their own state in the DOM; only a settled filter becomes a URL.
+
+import { api } from '../api.js';
+import { h, replaceChildren, setAttr, setText } from '../dom.js';
+import { plural } from '../format.js';
+import { STATUSES, filterToSearch } from '../model.js';
+import { confirmDialog } from './dialog.js';
+import { createJobsTable } from './jobs-table.js';
+
+const SEARCH_DEBOUNCE_MS = 250;
+
+export function createJobsPage({ store, navigate }) {
+  const table = createJobsTable({ store, navigate });
+
+  // Filters
+  const chips = STATUSES.map((status) =>
+    h('button', { type: 'button', class: 'chip', dataset: { status }, 'aria-pressed': 'false', onclick: () => toggleStatus(status) }, status),
+  );
+  const typeSelect = h('select', { id: 'filter-type', class: 'select', onchange: () => setFilter({ type: typeSelect.value }) });
+  const queueSelect = h('select', { id: 'filter-queue', class: 'select', onchange: () => setFilter({ queue: queueSelect.value }) });
+  const search = h('input', {
+    id: 'filter-search', type: 'search', class: 'input search-input', placeholder: 'Search id, type or input',
+    maxlength: '200', autocomplete: 'off', spellcheck: 'false', dataset: { search: '' },
+  });
+  let searchTimer = null;
+  search.addEventListener('input', () => {
+    clearTimeout(searchTimer);
+    searchTimer = setTimeout(() => setFilter({ q: search.value.trim() }, { replace: true }), SEARCH_DEBOUNCE_MS);
+  });
+  search.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') {
+      clearTimeout(searchTimer);
+      setFilter({ q: search.value.trim() }, { replace: true });
+    } else if (event.key === 'Escape' && search.value) {
+      search.value = '';
+      clearTimeout(searchTimer);
+      setFilter({ q: '' }, { replace: true });
+    }
+  });
+  const clearFilters = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => navigate('/jobs') }, 'Clear filters');
+
+  const filters = h(
+    'div',
+    { class: 'filters' },
+    h('div', { class: 'chips', role: 'group', 'aria-label': 'Status' }, chips),
+    h(
+      'div',
+      { class: 'filter-controls' },
+      h('div', { class: 'inline-field' }, h('label', { for: 'filter-type' }, 'Type'), typeSelect),
+      h('div', { class: 'inline-field' }, h('label', { for: 'filter-queue' }, 'Queue'), queueSelect),
+      h('div', { class: 'inline-field grow' }, h('label', { for: 'filter-search' }, 'Search'), search),
+      clearFilters,
+    ),
+  );
+
+  // Summary, select-all-matching and live pause
+  const summary = h('span', { class: 'muted' });
+  const selectMatching = h('button', { type: 'button', class: 'btn btn-link', hidden: true, onclick: () => store.dispatch({ type: 'jobs/select-all-matching' }) },
+    'Select all matching', h('span', { class: 'count' }));
+  const pendingText = h('span', { class: 'pending', role: 'status' });
+  const pauseButton = h('button', { type: 'button', class: 'btn btn-small', 'aria-pressed': 'false', onclick: () => {
+    store.dispatch({ type: 'jobs/pause', paused: !store.getState().jobs.paused });
+  } }, 'Pause live');
+  const statusBar = h('div', { class: 'list-bar' }, h('div', { class: 'list-bar-start' }, summary, selectMatching), h('div', { class: 'list-bar-end' }, pendingText, pauseButton));
+
+  // Bulk actions
+  const bulkText = h('span', { class: 'bulk-text' });
+  const cancelSelected = h('button', { type: 'button', class: 'btn btn-small btn-danger-ghost', onclick: () => bulk('cancel') }, 'Cancel selected');
+  const retrySelected = h('button', { type: 'button', class: 'btn btn-small', onclick: () => bulk('retry') }, 'Retry selected');
+  const clearSelection = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => store.dispatch({ type: 'jobs/select-none' }) }, 'Clear selection');
+  const bulkBar = h('div', { class: 'bulk-bar', hidden: true, role: 'region', 'aria-label': 'Bulk actions' }, bulkText, h('div', { class: 'bulk-actions' }, cancelSelected, retrySelected, clearSelection));
+
+  const loadOlder = h('button', { type: 'button', class: 'btn', onclick: () => older() }, 'Load older');
+  const footer = h('div', { class: 'list-footer' }, loadOlder);
+
+  const el = h(
+    'main',
+    { class: 'page page-jobs', id: 'main' },
+    h('div', { class: 'page-head' }, h('h1', null, 'Jobs')),
+    filters,
+    statusBar,
+    bulkBar,
+    table.el,
+    footer,
+  );
+
+  function currentFilter() {
+    return store.getState().jobs.filter;
+  }
+
+  function setFilter(change, { replace = false } = {}) {
+    // What is typed in the search box counts even before its debounce fires.
+    clearTimeout(searchTimer);
+    const filter = { ...currentFilter(), q: search.value.trim(), ...change };
+    navigate(`/jobs${filterToSearch(filter)}`, { replace });
+  }
+
+  function toggleStatus(status) {
+    const current = currentFilter().status;
+    const next = current.includes(status) ? current.filter((s) => s !== status) : [...current, status];
+    setFilter({ status: STATUSES.filter((s) => next.includes(s)) });
+  }
+
+  async function older() {
+    const { jobs } = store.getState();
+    if (!jobs.nextCursor || jobs.loadingOlder) return;
+    const filter = jobs.filter;
+    store.dispatch({ type: 'jobs/older-loading' });
+    try {
+      const page = await api.jobs(filter, jobs.nextCursor, 100);
+      store.dispatch({ type: 'jobs/older-loaded', filter, jobs: page.jobs, nextCursor: page.next_cursor ?? null });
+    } catch (error) {
+      store.dispatch({ type: 'jobs/older-failed', error: error.message });
+    }
+  }
+
+  async function bulk(action) {
+    const { jobs } = store.getState();
+    const verb = action === 'cancel' ? 'Cancel' : 'Retry';
+    let body;
+    if (jobs.allMatching) {
+      const filter = jobs.filter;
+      let count = jobs.count;
+      try {
+        count = (await api.count(filter)).count;
+      } catch {
+        /* keep the last count */
+      }
+      const described = describeFilter(filter);
+      const ok = await confirmDialog({
+        title: `${verb} ${count === null ? 'all' : plural(count, 'job')} matching the filter?`,
+        body: [
+          h('p', null, described ? `Filter: ${described}` : 'No filter: this covers every job.'),
+          h('p', { class: 'muted' }, action === 'cancel'
+            ? 'Finished jobs are skipped. Running jobs are stopped.'
+            : 'Unfinished jobs are skipped. Each finished job runs again as a new job.'),
+        ],
+        danger: action === 'cancel',
+      });
+      if (!ok) return;
+      const wire = {};
+      if (filter.status.length) wire.status = filter.status;
+      if (filter.type) wire.type = [filter.type];
+      if (filter.queue) wire.queue = [filter.queue];
+      if (filter.q) wire.q = filter.q;
+      body = { action, filter: wire };
+    } else {
+      const ids = Object.keys(jobs.selected);
+      if (!ids.length) return;
+      body = { action, ids };
+    }
+    cancelSelected.disabled = true;
+    retrySelected.disabled = true;
+    try {
+      const result = await api.bulk(body);
+      store.dispatch({ type: 'jobs/select-none' });
+      store.dispatch({ type: 'notice/show', kind: 'success', text: bulkMessage(action, result) });
+    } catch (error) {
+      store.dispatch({ type: 'notice/show', kind: 'error', text: `${verb} failed: ${error.message}` });
+    } finally {
+      cancelSelected.disabled = false;
+      retrySelected.disabled = false;
+    }
+  }
+
+  // Count of jobs matching the filter (for "Select all matching"), refreshed as jobs change.
+  let countTimer = null;
+  let countInFlight = false;
+  let countUnavailable = false;
+  function refreshCount(delay = 0) {
+    if (countUnavailable) return;
+    // Job changes only throttle (a steady stream must not starve the count); a new filter
+    // asks at once.
+    if (delay > 0 && countTimer !== null) return;
+    clearTimeout(countTimer);
+    countTimer = setTimeout(async () => {
+      countTimer = null;
+      if (countInFlight) {
+        refreshCount(1000);
+        return;
+      }
+      countInFlight = true;
+      const filter = currentFilter();
+      try {
+        const { count } = await api.count(filter);
+        store.dispatch({ type: 'jobs/count', filter, count });
+      } catch (error) {
+        if (error.status === 404) countUnavailable = true;
+      } finally {
+        countInFlight = false;
+      }
+    }, delay);
+  }
+
+  function syncOptions(select, names, selected, allLabel) {
+    const wanted = [...names];
+    if (selected && !wanted.includes(selected)) wanted.push(selected);
+    const current = [...select.options].slice(1).map((o) => o.value);
+    if (current.join('\n') !== wanted.join('\n') || !select.options.length) {
+      replaceChildren(select, h('option', { value: '' }, allLabel), wanted.map((name) => h('option', { value: name }, name)));
+    }
+    if (select.value !== selected) select.value = selected;
+  }
+
+  let lastFilter = null;
+  function update(state, prev) {
+    const jobs = state.jobs;
+    const filter = jobs.filter;
+    if (filter !== lastFilter) {
+      lastFilter = filter;
+      for (const chip of chips) setAttr(chip, 'aria-pressed', filter.status.includes(chip.dataset.status) ? 'true' : 'false');
+      if (document.activeElement !== search && search.value.trim() !== filter.q) search.value = filter.q;
+      clearFilters.hidden = !(filter.status.length || filter.type || filter.queue || filter.q);
+      refreshCount();
+    } else if (prev && prev.jobs.byId !== jobs.byId) {
+      refreshCount(1500);
+    }
+    if (!prev || prev.types !== state.types || prev.jobs.filter !== filter) {
+      syncOptions(typeSelect, state.types.list.map((t) => t.name), filter.type, 'All types');
+    }
+    if (!prev || prev.queues.list !== state.queues.list || prev.jobs.filter !== filter) {
+      syncOptions(queueSelect, state.queues.list.map((q) => q.name), filter.queue, 'All queues');
+    }
+    if (prev && prev.jobs === jobs) return;
+
+    const loaded = jobs.order.length;
+    const count = jobs.count;
+    setText(summary, count === null ? plural(loaded, 'job') + ' loaded' : `${loaded.toLocaleString()} of ${plural(count, 'job')}`);
+    selectMatching.hidden = !count || jobs.allMatching;
+    setText(selectMatching.lastChild, count ? ` (${count.toLocaleString()})` : '');
+
+    setText(pauseButton, jobs.paused ? 'Resume live' : 'Pause live');
+    setAttr(pauseButton, 'aria-pressed', jobs.paused ? 'true' : 'false');
+    pauseButton.classList.toggle('btn-warning', jobs.paused);
+    const waiting = jobs.pending.length;
+    setText(pendingText, jobs.paused ? (waiting ? `${plural(waiting, 'update')} waiting` : 'Live updates paused') : '');
+
+    const selected = Object.keys(jobs.selected).length;
+    bulkBar.hidden = !jobs.allMatching && selected === 0;
+    setText(bulkText, jobs.allMatching
+      ? `All ${count === null ? '' : count.toLocaleString() + ' '}jobs matching the filter selected`
+      : `${plural(selected, 'job')} selected`);
+
+    loadOlder.hidden = !jobs.nextCursor;
+    loadOlder.disabled = jobs.loadingOlder;
+    setText(loadOlder, jobs.loadingOlder ? 'Loading…' : 'Load older');
+  }
+
+  update(store.getState(), null);
+  const unsubscribe = store.subscribe(update);
+  return {
+    el,
+    focusSearch() {
+      search.focus();
+      search.select();
+    },
+    destroy() {
+      clearTimeout(searchTimer);
+      clearTimeout(countTimer);
+      unsubscribe();
+      table.destroy();
+    },
+  };
+}
+
+function describeFilter(filter) {
+  const parts = [];
+  if (filter.status.length) parts.push(`status ${filter.status.join(', ')}`);
+  if (filter.type) parts.push(`type ${filter.type}`);
+  if (filter.queue) parts.push(`queue ${filter.queue}`);
+  if (filter.q) parts.push(`search “${filter.q}”`);
+  return parts.join('; ');
+}
+
+function bulkMessage(action, result) {
+  const matched = Number(result.matched) || 0;
+  const changed = Number(result.changed) || 0;
+  const skipped = Math.max(0, matched - changed);
+  if (action === 'cancel') {
+    let text = `Cancelled ${plural(changed, 'job')}`;
+    if (skipped) text += `; ${skipped.toLocaleString()} ${skipped === 1 ? 'was' : 'were'} already finished`;
+    return text;
+  }
+  let text = `Retried ${plural(changed, 'job')}`;
+  if (skipped) text += `; ${skipped.toLocaleString()} ${skipped === 1 ? 'was' : 'were'} not finished`;
+  return text;
+}

@@ -1,0 +1,203 @@
+// The live jobs table. Rows are keyed by job id and updated in place: a progress tick touches
+// one row's cells, a new job inserts one <tr>; thousands of loaded rows cost nothing per update.
+
+import { h, setAttr, setText } from '../dom.js';
+import { exact, duration, jobDuration, relative } from '../format.js';
+import { matchesFilter } from '../model.js';
+import { progressBar, statusBadge, updateProgressBar, updateStatusBadge } from './badges.js';
+
+export function createJobsTable({ store, navigate }) {
+  const rows = new Map(); // id -> row
+  const running = new Set(); // rows whose duration ticks
+  const selectAll = h('input', { type: 'checkbox', 'aria-label': 'Select all loaded jobs', class: 'checkbox' });
+  const tbody = h('tbody');
+  const emptyCell = h('td', { colspan: '9', class: 'table-empty' });
+  const emptyRow = h('tr', { class: 'empty-row' }, emptyCell);
+  const table = h(
+    'table',
+    { class: 'jobs-table', dataset: { testid: 'jobs-table' } },
+    h(
+      'thead',
+      null,
+      h(
+        'tr',
+        null,
+        h('th', { class: 'col-check', scope: 'col' }, selectAll),
+        h('th', { class: 'col-id', scope: 'col' }, 'ID'),
+        h('th', { class: 'col-type', scope: 'col' }, 'Type'),
+        h('th', { class: 'col-status', scope: 'col' }, 'Status'),
+        h('th', { class: 'col-progress', scope: 'col' }, 'Progress'),
+        h('th', { class: 'col-queue', scope: 'col' }, 'Queue'),
+        h('th', { class: 'col-attempt', scope: 'col' }, 'Attempt'),
+        h('th', { class: 'col-created', scope: 'col' }, 'Created'),
+        h('th', { class: 'col-duration', scope: 'col' }, 'Duration'),
+      ),
+    ),
+    tbody,
+  );
+  const el = h('div', { class: 'table-scroll' }, table);
+
+  selectAll.addEventListener('change', () => {
+    const { jobs } = store.getState();
+    if (selectAll.checked) store.dispatch({ type: 'jobs/select', ids: jobs.order, on: true });
+    else store.dispatch({ type: 'jobs/select-none' });
+  });
+
+  tbody.addEventListener('change', (event) => {
+    const box = event.target;
+    if (!box.matches('input[type=checkbox]')) return;
+    const tr = box.closest('tr');
+    const { jobs } = store.getState();
+    if (jobs.allMatching) {
+      // Unticking one row leaves "all matching" for an explicit selection of the loaded rows.
+      store.dispatch({ type: 'jobs/select', ids: jobs.order, on: true });
+    }
+    store.dispatch({ type: 'jobs/select', ids: [tr.dataset.jobId], on: box.checked });
+  });
+
+  tbody.addEventListener('click', (event) => {
+    const tr = event.target.closest('tr[data-job-id]');
+    if (!tr) return;
+    if (event.target.closest('input, a, button, label, .col-check')) return;
+    if (window.getSelection && String(window.getSelection()).length) return; // selecting text
+    navigate(`/jobs/${tr.dataset.jobId}`);
+  });
+
+  function createRow(id) {
+    const check = h('input', { type: 'checkbox', class: 'checkbox', 'aria-label': `Select job ${id}` });
+    const link = h('a', { href: `/jobs/${id}`, class: 'mono id-link' }, id);
+    const type = h('td', { class: 'col-type' });
+    const badge = statusBadge('');
+    const bar = progressBar();
+    const progressText = h('span', { class: 'progress-text' });
+    const queue = h('td', { class: 'col-queue' });
+    const attempt = h('td', { class: 'col-attempt num' });
+    const created = h('td', { class: 'col-created' });
+    const durationCell = h('td', { class: 'col-duration num' });
+    const tr = h(
+      'tr',
+      { dataset: { jobId: id } },
+      h('td', { class: 'col-check' }, check),
+      h('td', { class: 'col-id' }, link),
+      type,
+      h('td', { class: 'col-status' }, badge),
+      h('td', { class: 'col-progress' }, h('span', { class: 'progress-cell' }, bar, progressText)),
+      queue,
+      attempt,
+      created,
+      durationCell,
+    );
+    return { id, tr, check, type, badge, bar, progressText, queue, attempt, created, duration: durationCell, job: null, stale: null };
+  }
+
+  function updateRow(row, job, now) {
+    row.job = job;
+    setText(row.type, job.type);
+    setAttr(row.type, 'title', job.type);
+    updateStatusBadge(row.badge, job.status);
+    updateProgressBar(row.bar, job);
+    const fraction = job.progress && job.status !== 'succeeded' ? Math.round((Number(job.progress.fraction) || 0) * 100) : null;
+    setText(row.progressText, fraction === null ? '' : `${fraction}%`);
+    setText(row.queue, job.queue);
+    setText(row.attempt, `${job.attempt}/${job.max_attempts}`);
+    setText(row.created, relative(job.created_at, now));
+    setAttr(row.created, 'title', exact(job.created_at));
+    tickDuration(row, now);
+    if (job.status === 'running') running.add(row);
+    else running.delete(row);
+  }
+
+  function tickDuration(row, now) {
+    const ms = jobDuration(row.job, now);
+    setText(row.duration, ms === null ? '—' : duration(ms));
+    if (row.job.status === 'running' && row.job.started_at) setAttr(row.duration, 'title', `running since ${exact(row.job.started_at)}`);
+    else setAttr(row.duration, 'title', null);
+  }
+
+  let lastOrder = null;
+  let lastFilter = null;
+  let lastSelected = null;
+  let lastAllMatching = null;
+  let lastById = null;
+  function update(state, prev) {
+    const jobs = state.jobs;
+    if (prev && prev.jobs === jobs) return;
+    const now = Date.now();
+    const orderChanged = jobs.order !== lastOrder;
+    if (orderChanged) {
+      const keep = new Set(jobs.order);
+      for (const [id, row] of rows) {
+        if (!keep.has(id)) {
+          row.tr.remove();
+          rows.delete(id);
+          running.delete(row);
+        }
+      }
+      if (emptyRow.parentNode) emptyRow.remove();
+      let cursor = tbody.firstChild;
+      for (const id of jobs.order) {
+        let row = rows.get(id);
+        if (!row) {
+          row = createRow(id);
+          rows.set(id, row);
+        }
+        if (row.tr === cursor) cursor = cursor.nextSibling;
+        else tbody.insertBefore(row.tr, cursor);
+      }
+      lastOrder = jobs.order;
+    }
+    if (!jobs.order.length) {
+      emptyCell.replaceChildren(
+        !jobs.loaded ? 'Loading jobs…' : jobs.error ? `Could not load jobs: ${jobs.error}` : 'No jobs match this filter.',
+      );
+      tbody.appendChild(emptyRow);
+    }
+    const filterChanged = jobs.filter !== lastFilter;
+    lastFilter = jobs.filter;
+    const selectionChanged = orderChanged || jobs.selected !== lastSelected || jobs.allMatching !== lastAllMatching;
+    lastSelected = jobs.selected;
+    lastAllMatching = jobs.allMatching;
+    if (!orderChanged && !filterChanged && !selectionChanged && jobs.byId === lastById) return;
+    lastById = jobs.byId;
+    for (const id of jobs.order) {
+      const row = rows.get(id);
+      const job = jobs.byId[id];
+      const changed = row.job !== job;
+      if (changed) updateRow(row, job, now);
+      if (!selectionChanged && !changed && !filterChanged) continue;
+      if (changed || filterChanged) {
+        // Type, queue and input never change, so only the status can take a job out of the filter.
+        const stale = !matchesFilter(job, { ...jobs.filter, q: '' });
+        if (stale !== row.stale) {
+          row.stale = stale;
+          row.tr.classList.toggle('row-stale', stale);
+          setAttr(row.tr, 'title', stale ? 'No longer matches the filter' : null);
+        }
+      }
+      const checked = jobs.allMatching || Boolean(jobs.selected[id]);
+      if (row.check.checked !== checked) row.check.checked = checked;
+      row.tr.classList.toggle('row-selected', checked);
+    }
+    const selectedCount = Object.keys(jobs.selected).length;
+    selectAll.checked = jobs.order.length > 0 && (jobs.allMatching || selectedCount >= jobs.order.length);
+    selectAll.indeterminate = !selectAll.checked && selectedCount > 0;
+  }
+
+  let ticks = 0;
+  const timer = setInterval(() => {
+    const now = Date.now();
+    for (const row of running) tickDuration(row, now);
+    ticks += 1;
+    if (ticks % 10 === 0) for (const row of rows.values()) if (row.job) setText(row.created, relative(row.job.created_at, now));
+  }, 1000);
+
+  update(store.getState(), null);
+  const unsubscribe = store.subscribe(update);
+  return {
+    el,
+    destroy() {
+      clearInterval(timer);
+      unsubscribe();
+    },
+  };
+}

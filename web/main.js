@@ -1,0 +1,304 @@
+// Wires everything: the store, the router, the session socket, sign-in, and the page that the
+// route names. Side effects (subscriptions, REST loads) live here, reacting to state changes.
+
+import { api, setUnauthorizedHandler } from './api.js';
+import { h } from './dom.js';
+import { sessionQuery } from './model.js';
+import { parseLocation, startRouter } from './router.js';
+import { createSession } from './session.js';
+import { createStore, initialState, reduce } from './store.js';
+import { createHeader } from './components/header.js';
+import { createJobDetail } from './components/job-detail.js';
+import { createJobsPage } from './components/jobs-page.js';
+import { createLogin } from './components/login.js';
+import { createNotice } from './components/notice.js';
+import { createQueues } from './components/queues.js';
+import { createSubmitForm } from './components/submit-form.js';
+
+const store = createStore(reduce, { ...initialState(), route: parseLocation() });
+const root = document.getElementById('app');
+window.runway = { store }; // for debugging from the console
+
+const session = createSession({
+  onMessages: (messages) => store.dispatch({ type: 'session/messages', messages }),
+  onStatus: (status, attempt, detail) => store.dispatch({ type: 'connection/status', status, attempt, detail }),
+  // Resume only when the list we hold is the one the `jobs` subscription describes.
+  resumeSeq: () => {
+    const state = store.getState();
+    return state.jobs.loaded && !state.jobs.error ? state.lastSeq : null;
+  },
+  onPolicyClose: async () => {
+    try {
+      await api.queues({ allow401: true });
+      return true;
+    } catch (error) {
+      if (error.status === 401) {
+        signedOut('Your session has ended. Sign in again.');
+        return false;
+      }
+      return true;
+    }
+  },
+});
+
+setUnauthorizedHandler(() => {
+  if (store.getState().auth.status === 'signed-in') signedOut('Your session has ended. Sign in again.');
+});
+
+let navigate = () => {};
+
+// ---- sign-in ------------------------------------------------------------------------------
+
+async function signIn(token) {
+  store.dispatch({ type: 'auth/busy' });
+  try {
+    await api.signIn(token);
+    signedIn();
+  } catch (error) {
+    let message = error.message;
+    if (error.status === 401) message = 'That token is not valid. Check that you copied all of it, or ask for a new one.';
+    else if (error.status === 403) message = `Sign-in from this address is not allowed by the server (${error.message}).`;
+    store.dispatch({ type: 'auth/signed-out', error: message });
+  }
+}
+
+async function signOut() {
+  session.stop();
+  try {
+    await api.signOut();
+  } catch {
+    /* signed out locally either way */
+  }
+  store.dispatch({ type: 'auth/signed-out' });
+}
+
+function signedIn(queues) {
+  store.dispatch({ type: 'auth/signed-in' });
+  if (queues) store.dispatch({ type: 'queues/loaded', queues });
+  session.start();
+  subscribeJobs();
+  detailId = null; // a new session: the detail (if shown) must be subscribed again
+  routeEffects(store.getState(), null);
+  loadTypes();
+  if (!queues) api.queues().then(({ queues: list }) => store.dispatch({ type: 'queues/loaded', queues: list }), () => {});
+}
+
+function signedOut(error) {
+  session.stop();
+  store.dispatch({ type: 'auth/signed-out', error });
+}
+
+async function loadTypes() {
+  try {
+    const { types } = await api.types();
+    store.dispatch({ type: 'types/loaded', types });
+  } catch {
+    store.dispatch({ type: 'types/loaded', types: [] });
+  }
+}
+
+// ---- effects -------------------------------------------------------------------------------
+
+function subscribeJobs() {
+  session.subscribe('jobs', { jobs: sessionQuery(store.getState().jobs.filter, 100) });
+}
+
+let detailId = null;
+function routeEffects(state) {
+  if (state.auth.status !== 'signed-in') return;
+  const id = state.route.name === 'job' ? state.route.params.id : null;
+  if (id === detailId) return;
+  detailId = id;
+  if (!id) {
+    session.unsubscribe('detail');
+    return;
+  }
+  store.dispatch({ type: 'detail/open', id });
+  session.subscribe('detail', { job: id, log: true });
+  loadEvents(id);
+  // The socket may be down; REST shows the job meanwhile.
+  api.job(id).then(
+    (job) => store.dispatch({ type: 'jobs/hydrate', jobs: [job] }),
+    (error) => store.dispatch({ type: 'detail/failed', id, error: error.status === 404 ? `Job ${id} does not exist.` : error.message }),
+  );
+}
+
+async function loadEvents(id) {
+  try {
+    const { events } = await api.events(id);
+    store.dispatch({ type: 'detail/events', id, events: events || [] });
+  } catch {
+    store.dispatch({ type: 'detail/events', id, events: [] });
+  }
+}
+
+// Jobs that appeared through a live message lack created_at and a few fields: fetch them.
+const hydrating = new Set();
+function hydratePartial(state) {
+  const missing = [];
+  for (const id of state.jobs.order) {
+    const job = state.jobs.byId[id];
+    if (job && job.partial && !hydrating.has(id)) missing.push(id);
+    if (missing.length >= 20) break;
+  }
+  for (const id of missing) {
+    hydrating.add(id);
+    api.job(id).then(
+      (job) => store.dispatch({ type: 'jobs/hydrate', jobs: [job] }),
+      () => {},
+    );
+  }
+}
+
+store.subscribe((state, prev) => {
+  if (state.auth.status !== 'signed-in') return;
+  if (state.jobs.filter !== prev.jobs.filter) subscribeJobs();
+  if (state.route !== prev.route) routeEffects(state);
+  if (state.jobs.byId !== prev.jobs.byId) hydratePartial(state);
+  // Back after a drop: the detail is re-assigned by the session; its timeline comes from REST.
+  if (state.connection.status === 'live' && prev.connection.status !== 'live' && detailId && state.detail.eventsLoaded) {
+    loadEvents(detailId);
+  }
+});
+
+// ---- rendering -----------------------------------------------------------------------------
+
+let shell = null; // {header, notice, page, pageName, main}
+let login = null;
+
+function renderAuth(state) {
+  const status = state.auth.status;
+  if (status === 'signed-in') {
+    if (login) {
+      login.destroy();
+      login = null;
+    }
+    if (!shell) mountShell();
+  } else if (status === 'signed-out') {
+    if (shell) unmountShell();
+    if (!login) {
+      login = createLogin({ store, onSignIn: signIn });
+      root.replaceChildren(login.el);
+      document.title = 'Sign in · runway';
+    }
+  } else if (!shell && !login) {
+    root.replaceChildren(h('div', { class: 'boot' }, h('span', { class: 'spinner', 'aria-hidden': 'true' }), 'Loading…'));
+  }
+}
+
+function mountShell() {
+  const header = createHeader({ store, onSignOut: signOut });
+  const notice = createNotice({ store });
+  const container = h('div', { class: 'page-container' });
+  shell = { header, notice, container, page: null, pageKey: null };
+  root.replaceChildren(header.el, container, notice.el);
+  renderPage(store.getState());
+}
+
+function unmountShell() {
+  if (shell.page) shell.page.destroy();
+  shell.header.destroy();
+  shell.notice.destroy();
+  shell = null;
+}
+
+const TITLES = { jobs: 'Jobs', job: 'Job', submit: 'Submit', queues: 'Queues', notfound: 'Not found' };
+
+function renderPage(state) {
+  const route = state.route;
+  // The submit page is rebuilt for a new ?from=/?type= ; the others keep their DOM.
+  const key = route.name === 'submit' ? `submit${location.search}` : route.name;
+  if (shell.pageKey === key) return;
+  if (shell.page) shell.page.destroy();
+  const ctx = { store, navigate };
+  let page;
+  switch (route.name) {
+    case 'jobs':
+      page = createJobsPage(ctx);
+      break;
+    case 'job':
+      page = createJobDetail(ctx);
+      break;
+    case 'submit':
+      page = createSubmitForm(ctx);
+      break;
+    case 'queues':
+      page = createQueues(ctx);
+      break;
+    default:
+      page = {
+        el: h('main', { class: 'page', id: 'main' }, h('div', { class: 'empty-state' },
+          h('h1', null, 'Page not found'), h('p', { class: 'muted' }, `Nothing lives at ${route.path}.`), h('a', { href: '/jobs' }, 'Go to the job list'))),
+        destroy() {},
+      };
+  }
+  shell.page = page;
+  shell.pageKey = key;
+  shell.container.replaceChildren(page.el);
+  window.scrollTo(0, 0);
+}
+
+store.subscribe((state, prev) => {
+  if (state.auth !== prev.auth) renderAuth(state);
+  if (shell && state.route !== prev.route) renderPage(state);
+  if (state.route !== prev.route || state.detail.job !== prev.detail.job) {
+    const base = TITLES[state.route.name] || 'runway';
+    document.title = state.route.name === 'job' ? `Job ${state.route.params.id}${state.detail.job ? ` · ${state.detail.job.status}` : ''} · runway` : `${base} · runway`;
+  }
+});
+
+// ---- keyboard ------------------------------------------------------------------------------
+
+document.addEventListener('keydown', (event) => {
+  if (event.key !== '/' || event.ctrlKey || event.metaKey || event.altKey) return;
+  const target = event.target;
+  if (target instanceof HTMLElement && (target.isContentEditable || target.closest('input, textarea, select'))) return;
+  if (document.querySelector('dialog[open]')) return;
+  if (shell && shell.page && shell.page.focusSearch) {
+    event.preventDefault();
+    shell.page.focusSearch();
+  } else if (shell) {
+    event.preventDefault();
+    navigate('/jobs');
+    queueMicrotask(() => shell && shell.page && shell.page.focusSearch && shell.page.focusSearch());
+  }
+});
+
+// ---- start ---------------------------------------------------------------------------------
+
+navigate = startRouter((route) => store.dispatch({ type: 'route/changed', route }));
+renderAuth(store.getState());
+
+/** `/#token=rwy_…` (the URL `runway serve` prints): sign in with it. */
+function tokenFromHash() {
+  const match = /^#token=(.+)$/.exec(location.hash);
+  if (!match) return null;
+  // The token must not stay in the address bar or the history.
+  history.replaceState(null, '', location.pathname + location.search);
+  return decodeURIComponent(match[1]);
+}
+
+window.addEventListener('hashchange', () => {
+  const token = tokenFromHash();
+  if (token) {
+    session.stop();
+    signIn(token);
+  }
+});
+
+async function start() {
+  const token = tokenFromHash();
+  if (token) {
+    await signIn(token);
+    return;
+  }
+  try {
+    const { queues } = await api.queues({ allow401: true });
+    signedIn(queues);
+  } catch (error) {
+    if (error.status === 401) store.dispatch({ type: 'auth/signed-out' });
+    else store.dispatch({ type: 'auth/signed-out', error: `${error.message}` });
+  }
+}
+
+start();

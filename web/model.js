@@ -1,0 +1,124 @@
+// Pure helpers about jobs and filters, shared by the reducer and the components.
+
+export const STATUSES = ['queued', 'scheduled', 'running', 'waiting', 'succeeded', 'failed', 'cancelled'];
+export const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
+
+export const isFinished = (job) => TERMINAL.has(job.status);
+
+export const emptyFilter = () => ({ status: [], type: '', queue: '', q: '' });
+
+/** The jobs filter from a URL query (`status=running,failed&type=render&q=foo`). */
+export function filterFromQuery(query) {
+  const status = (query.status || '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => STATUSES.includes(s));
+  return {
+    status: [...new Set(status)].sort((a, b) => STATUSES.indexOf(a) - STATUSES.indexOf(b)),
+    type: query.type || '',
+    queue: query.queue || '',
+    q: (query.q || '').slice(0, 200),
+  };
+}
+
+/** The URL query of a filter, in a stable order so equal filters give equal URLs. */
+export function filterToSearch(filter) {
+  const search = new URLSearchParams();
+  if (filter.status.length) search.set('status', filter.status.join(','));
+  if (filter.type) search.set('type', filter.type);
+  if (filter.queue) search.set('queue', filter.queue);
+  if (filter.q) search.set('q', filter.q);
+  const text = search.toString().replaceAll('%2C', ',');
+  return text ? `?${text}` : '';
+}
+
+export const sameFilter = (a, b) => filterToSearch(a) === filterToSearch(b);
+
+/** The session `jobs` query of a filter. */
+export function sessionQuery(filter, limit = 100) {
+  const query = { limit };
+  if (filter.status.length) query.status = filter.status;
+  if (filter.type) query.type = [filter.type];
+  if (filter.queue) query.queue = [filter.queue];
+  if (filter.q) query.q = filter.q;
+  return query;
+}
+
+/**
+ * Whether a job matches the filter, as far as the client can tell (the `q` test on the input
+ * uses our own JSON text, which may differ in spacing from the server's).
+ */
+export function matchesFilter(job, filter) {
+  if (filter.status.length && !filter.status.includes(job.status)) return false;
+  if (filter.type && job.type !== filter.type) return false;
+  if (filter.queue && job.queue !== filter.queue) return false;
+  if (filter.q) {
+    const q = filter.q.trim();
+    if (/^\d+$/.test(q)) return job.id === q;
+    const needle = q.toLowerCase();
+    if (job.type.toLowerCase().includes(needle)) return true;
+    const text = JSON.stringify(job.input ?? null).toLowerCase();
+    return text.includes(needle) || JSON.stringify(job.input ?? null, null, 1).toLowerCase().includes(needle);
+  }
+  return true;
+}
+
+/** Newest first: ids are increasing integers. */
+export function compareIdsDesc(a, b) {
+  if (a.length !== b.length) return b.length - a.length;
+  return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/**
+ * Merges a session/feed `job` message into the job we hold (or makes a partial one: the
+ * message lacks created_at, priority, retry_of and a few more, which a REST fetch fills in).
+ */
+export function applyUpdate(job, update) {
+  const base = job || {
+    id: update.job_id,
+    created_at: update.kind === 'submitted' ? update.at : null,
+    run_at: null,
+    started_at: null,
+    finished_at: null,
+    priority: 0,
+    retry_of: null,
+    cancel_requested: false,
+    worker: null,
+    log_size: 0,
+    partial: update.kind !== 'submitted',
+  };
+  const next = {
+    ...base,
+    type: update.job_type,
+    queue: update.queue,
+    status: update.status,
+    parent: update.parent ?? base.parent ?? null,
+    input: update.input,
+    output: update.output ?? null,
+    progress: update.progress ?? null,
+    error: update.error ?? null,
+    attempt: update.attempt,
+    max_attempts: update.max_attempts,
+  };
+  if (update.kind === 'started') {
+    next.started_at = update.at;
+    next.finished_at = null;
+  }
+  if (update.kind === 'cancel_requested') next.cancel_requested = true;
+  if (TERMINAL.has(update.status) && !base.finished_at) next.finished_at = update.at;
+  if (!TERMINAL.has(update.status)) next.finished_at = null;
+  if (update.kind === 'submitted' && !next.created_at) next.created_at = update.at;
+  return next;
+}
+
+/** A timeline event made from a live `job` message. */
+export function eventFromUpdate(update) {
+  const data = {};
+  if (update.kind !== 'progress') data.attempt = update.attempt;
+  if (update.error && (update.kind === 'failed' || update.kind === 'retry_scheduled')) data.error = update.error;
+  if (update.kind === 'progress' && update.progress) {
+    data.fraction = update.progress.fraction;
+    if (update.progress.message) data.message = update.progress.message;
+  }
+  return { seq: update.seq, at: update.at, kind: update.kind, status: update.status, data, live: true };
+}

@@ -1,0 +1,339 @@
+// The one state object, changed only by reduce(state, action). Session messages and user
+// actions both arrive as actions; components subscribe and update their own part of the DOM.
+// See README.md for the state shape and the list of actions.
+
+import {
+  applyUpdate, compareIdsDesc, emptyFilter, eventFromUpdate, filterFromQuery, sameFilter,
+} from './model.js';
+
+export function initialState() {
+  return {
+    auth: { status: 'checking', error: null, busy: false },
+    connection: { status: 'connecting', attempt: 0, detail: '' },
+    lastSeq: 0,
+    version: '',
+    route: { name: 'jobs', path: '/', params: {}, query: {} },
+    types: { list: [], loaded: false },
+    queues: { list: [], loaded: false, error: null, busy: {} },
+    jobs: {
+      filter: emptyFilter(),
+      byId: {},
+      order: [],
+      nextCursor: null,
+      loaded: false,
+      loadingOlder: false,
+      error: null,
+      paused: false,
+      pending: [],
+      selected: {},
+      allMatching: false,
+      count: null,
+    },
+    detail: emptyDetail(null),
+    notice: null,
+  };
+}
+
+function emptyDetail(id) {
+  return {
+    id,
+    job: null,
+    error: null,
+    events: [],
+    eventsLoaded: false,
+    log: { text: '', end: 0, generation: 0 },
+  };
+}
+
+export function createStore(reducer, state) {
+  const listeners = new Set();
+  let dispatching = false;
+  const queue = [];
+  const store = {
+    getState: () => state,
+    dispatch(action) {
+      // An action dispatched by a listener runs after the current one has been delivered.
+      queue.push(action);
+      if (dispatching) return;
+      dispatching = true;
+      try {
+        while (queue.length) {
+          const next = queue.shift();
+          const prev = state;
+          state = reducer(state, next);
+          if (state !== prev) for (const listener of [...listeners]) listener(state, prev, next);
+        }
+      } finally {
+        dispatching = false;
+      }
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+  };
+  return store;
+}
+
+export function reduce(state, action) {
+  switch (action.type) {
+    case 'auth/checking':
+      return { ...state, auth: { status: 'checking', error: null, busy: false } };
+    case 'auth/busy':
+      return { ...state, auth: { ...state.auth, busy: true, error: null } };
+    case 'auth/signed-in':
+      return { ...state, auth: { status: 'signed-in', error: null, busy: false } };
+    case 'auth/signed-out': {
+      const fresh = initialState();
+      return {
+        ...fresh,
+        route: state.route,
+        jobs: { ...fresh.jobs, filter: state.jobs.filter },
+        auth: { status: 'signed-out', error: action.error || null, busy: false },
+        connection: { status: 'offline', attempt: 0, detail: 'signed out' },
+      };
+    }
+    case 'connection/status':
+      return { ...state, connection: { status: action.status, attempt: action.attempt || 0, detail: action.detail || '' } };
+    case 'route/changed':
+      return routeChanged(state, action.route);
+    case 'types/loaded':
+      return { ...state, types: { list: action.types, loaded: true } };
+    case 'queues/loaded':
+      return { ...state, queues: { ...state.queues, list: action.queues, loaded: true, error: null } };
+    case 'queues/failed':
+      return { ...state, queues: { ...state.queues, error: action.error } };
+    case 'queues/busy':
+      return { ...state, queues: { ...state.queues, busy: { ...state.queues.busy, [action.name]: action.busy } } };
+    case 'session/messages': {
+      // One burst of messages is one reducer pass: the list's byId/order/pending are copied
+      // once per burst (a draft), not once per message, so 2,000 changes stay cheap.
+      const draft = {};
+      return action.messages.reduce((next, message) => sessionMessage(next, message, draft), state);
+    }
+    case 'jobs/older-loading':
+      return { ...state, jobs: { ...state.jobs, loadingOlder: true, error: null } };
+    case 'jobs/older-loaded':
+      if (!sameFilter(action.filter, state.jobs.filter)) return state;
+      return { ...state, jobs: appendOlder(state.jobs, action.jobs, action.nextCursor) };
+    case 'jobs/older-failed':
+      return { ...state, jobs: { ...state.jobs, loadingOlder: false, error: action.error } };
+    case 'jobs/hydrate':
+      return hydrate(state, action.jobs);
+    case 'jobs/pause':
+      if (action.paused) return { ...state, jobs: { ...state.jobs, paused: true } };
+      {
+        const draft = {};
+        const resumed = state.jobs.pending.reduce((jobs, message) => applyToList(jobs, message, draft), { ...state.jobs, paused: false, pending: [] });
+        return { ...state, jobs: resumed };
+      }
+    case 'jobs/select': {
+      const selected = { ...state.jobs.selected };
+      for (const id of action.ids) {
+        if (action.on) selected[id] = true;
+        else delete selected[id];
+      }
+      return { ...state, jobs: { ...state.jobs, selected, allMatching: false } };
+    }
+    case 'jobs/select-none':
+      return { ...state, jobs: { ...state.jobs, selected: {}, allMatching: false } };
+    case 'jobs/select-all-matching':
+      return { ...state, jobs: { ...state.jobs, allMatching: true } };
+    case 'jobs/count':
+      if (!sameFilter(action.filter, state.jobs.filter)) return state;
+      return { ...state, jobs: { ...state.jobs, count: action.count } };
+    case 'detail/open':
+      if (state.detail.id === action.id) return state;
+      return { ...state, detail: emptyDetail(action.id) };
+    case 'detail/job':
+      if (action.job.id !== state.detail.id) return state;
+      return { ...state, detail: { ...state.detail, job: action.job, error: null } };
+    case 'detail/failed':
+      if (action.id !== state.detail.id) return state;
+      return { ...state, detail: { ...state.detail, error: action.error } };
+    case 'detail/events':
+      if (action.id !== state.detail.id) return state;
+      return { ...state, detail: { ...state.detail, events: mergeEvents(action.events, state.detail.events), eventsLoaded: true } };
+    case 'notice/show':
+      return { ...state, notice: { kind: action.kind || 'info', text: action.text, id: Date.now() + Math.random() } };
+    case 'notice/clear':
+      return state.notice ? { ...state, notice: null } : state;
+    default:
+      return state;
+  }
+}
+
+function routeChanged(state, route) {
+  let next = { ...state, route };
+  if (route.name === 'jobs') {
+    const filter = filterFromQuery(route.query);
+    if (!sameFilter(filter, state.jobs.filter)) {
+      next.jobs = {
+        ...initialState().jobs,
+        filter,
+        paused: state.jobs.paused,
+      };
+    }
+  }
+  return next;
+}
+
+function sessionMessage(state, message, draft = {}) {
+  switch (message.tag) {
+    case 'welcome':
+      return { ...state, lastSeq: Math.max(state.lastSeq, message.seq || 0), version: message.version || '' };
+    case 'assign':
+      if (message.key === 'jobs') return { ...state, jobs: assignList(state.jobs, message.value) };
+      if (message.key === 'detail' && message.value && message.value.id === state.detail.id) {
+        return { ...state, detail: { ...state.detail, job: message.value, error: null } };
+      }
+      return state;
+    case 'job': {
+      let next = { ...state, lastSeq: Math.max(state.lastSeq, message.seq || 0) };
+      const keys = message.keys || [];
+      if (keys.includes('jobs')) {
+        if (state.jobs.paused) {
+          if (draft.pending !== state.jobs.pending) draft.pending = state.jobs.pending.slice();
+          draft.pending.push(message);
+          next.jobs = { ...state.jobs, pending: draft.pending };
+        } else {
+          next.jobs = applyToList(state.jobs, message, draft);
+        }
+      }
+      if (keys.includes('detail') && message.job_id === state.detail.id) {
+        const detail = state.detail;
+        next.detail = {
+          ...detail,
+          job: applyUpdate(detail.job, message),
+          events: mergeEvents(detail.events, [eventFromUpdate(message)]),
+        };
+      }
+      return next;
+    }
+    case 'log':
+      if (message.key !== 'detail' || message.job_id !== state.detail.id) return state;
+      return { ...state, detail: { ...state.detail, log: appendLog(state.detail.log, message) } };
+    case 'error':
+      if (message.key === 'jobs') return { ...state, jobs: { ...state.jobs, error: message.message, loaded: true } };
+      if (message.key === 'detail') return { ...state, detail: { ...state.detail, error: message.message } };
+      return state;
+    default:
+      return state;
+  }
+}
+
+function assignList(jobs, value) {
+  const list = (value && value.jobs) || [];
+  const byId = {};
+  const order = [];
+  for (const job of list) {
+    byId[job.id] = job;
+    order.push(job.id);
+  }
+  const selected = {};
+  for (const id of Object.keys(jobs.selected)) if (byId[id]) selected[id] = true;
+  return {
+    ...jobs,
+    byId,
+    order,
+    nextCursor: value ? value.next_cursor ?? null : null,
+    loaded: true,
+    loadingOlder: false,
+    error: null,
+    pending: [],
+    selected,
+  };
+}
+
+/**
+ * Applies a `job` message to the list. `draft` holds this burst's private copies of byId and
+ * order (never the published ones), which later messages of the same burst mutate in place.
+ */
+function applyToList(jobs, message, draft = {}) {
+  const id = message.job_id;
+  const old = jobs.byId[id];
+  const job = applyUpdate(old, message);
+  if (draft.byId !== jobs.byId) draft.byId = { ...jobs.byId };
+  draft.byId[id] = job;
+  if (old) return { ...jobs, byId: draft.byId };
+  if (draft.order !== jobs.order) draft.order = jobs.order.slice();
+  insertId(draft.order, id);
+  return { ...jobs, byId: draft.byId, order: draft.order };
+}
+
+/** Inserts `id` into `order` (newest first), in place. */
+function insertId(order, id) {
+  if (!order.length || compareIdsDesc(id, order[0]) <= 0) {
+    order.unshift(id);
+    return;
+  }
+  let lo = 0;
+  let hi = order.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (compareIdsDesc(order[mid], id) < 0) lo = mid + 1;
+    else hi = mid;
+  }
+  order.splice(lo, 0, id);
+}
+
+function appendOlder(jobs, list, nextCursor) {
+  const byId = { ...jobs.byId };
+  const order = jobs.order.slice();
+  for (const job of list) {
+    if (byId[job.id]) continue;
+    byId[job.id] = job;
+    order.push(job.id);
+  }
+  return { ...jobs, byId, order, nextCursor, loadingOlder: false, error: null };
+}
+
+function hydrate(state, list) {
+  let jobs = state.jobs;
+  let detail = state.detail;
+  for (const full of list) {
+    const held = jobs.byId[full.id];
+    if (held) {
+      // Keep live fields that may be newer than the REST read; take what only REST has.
+      const merged = { ...full, ...pickLive(held), partial: false };
+      if (!held.created_at || held.partial) merged.created_at = full.created_at;
+      jobs = { ...jobs, byId: { ...jobs.byId, [full.id]: merged } };
+    }
+    if (detail.id === full.id && (!detail.job || detail.job.partial)) detail = { ...detail, job: full };
+  }
+  return jobs === state.jobs && detail === state.detail ? state : { ...state, jobs, detail };
+}
+
+function pickLive(job) {
+  const { status, progress, error, output, attempt, max_attempts, started_at, finished_at } = job;
+  const live = { status, progress, error, output, attempt, max_attempts };
+  if (started_at) live.started_at = started_at;
+  if (finished_at) live.finished_at = finished_at;
+  return live;
+}
+
+const eventKey = (event) => `${event.kind}|${event.at}`;
+
+function mergeEvents(a, b) {
+  const seen = new Map();
+  for (const event of [...a, ...b]) {
+    const key = eventKey(event);
+    if (!seen.has(key) || (seen.get(key).live && !event.live)) seen.set(key, event);
+  }
+  return [...seen.values()].sort((x, y) => (x.at < y.at ? -1 : x.at > y.at ? 1 : 0));
+}
+
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+/** Appends log text idempotently by byte offset: what we already hold is dropped. */
+function appendLog(log, message) {
+  const offset = Number(message.offset) || 0;
+  const bytes = encoder.encode(message.data || '');
+  const end = offset + bytes.length;
+  if (end <= log.end) return log;
+  let data = message.data;
+  if (offset < log.end) data = decoder.decode(bytes.subarray(log.end - offset));
+  // offset > log.end would be a gap; the server never sends one within a session.
+  return { ...log, text: log.text + data, end };
+}
