@@ -184,6 +184,15 @@ pub struct BulkResponse {
     pub matched: u64,
     /// Jobs cancelled, or retried as new jobs; the rest were skipped as not applicable.
     pub changed: u64,
+    /// Why jobs were skipped: the first 100 of them, in the order they were taken.
+    pub skipped: Vec<BulkSkipped>,
+}
+
+/// A job a bulk action did not apply to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct BulkSkipped {
+    pub id: String,
+    pub reason: String,
 }
 
 /// One change in a job's history.

@@ -11,15 +11,14 @@ use crate::{JobUpdate, SubmitJobRequest};
 #[serde(tag = "tag", rename_all = "snake_case", deny_unknown_fields)]
 pub enum ClientMessage {
     /// First message. `token` authenticates a client that could not send the `Authorization`
-    /// header (a browser); `last_seq` is the last `seq` seen before a reconnect.
+    /// header (a browser).
     Hello {
         #[serde(default)]
         token: Option<String>,
-        #[serde(default)]
-        last_seq: Option<i64>,
     },
     /// Keep `key` of the client's state up to date: a job list (`jobs`) or one job (`job`,
-    /// with its log when `log` is true).
+    /// with its log when `log` is true). `since`, for a job list the client still holds after
+    /// a reconnect: the `seq` its copy is at, to get only what changed after it.
     Subscribe {
         key: String,
         #[serde(default)]
@@ -28,6 +27,8 @@ pub enum ClientMessage {
         job: Option<String>,
         #[serde(default)]
         log: bool,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<i64>,
     },
     Unsubscribe {
         key: String,
@@ -74,8 +75,9 @@ pub struct JobQuery {
 pub enum ServerMessage {
     /// Answer to `hello`: the newest `seq` committed when the session began.
     Welcome { seq: i64, version: String },
-    /// Sets `key` of the client's state: the result of its query.
-    Assign { key: String, value: Value },
+    /// Sets `key` of the client's state: the result of its query, as of `seq` (the position
+    /// to resume from with `subscribe`'s `since`).
+    Assign { key: String, seq: i64, value: Value },
     /// A job changed that one or more of the client's subscriptions (`keys`) cover.
     Job {
         keys: Vec<String>,

@@ -2,7 +2,7 @@
 //! Cheap to clone; the HTTP layer and the binary call its operations, which validate input,
 //! apply the change through the store and wake whoever must act on it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -35,25 +35,12 @@ pub enum BulkTarget {
     Filter(JobListParams),
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BulkOutcome {
     pub matched: u64,
     pub changed: u64,
-}
-
-/// 1 for a job acted on, 0 for one the action does not apply to; other errors end the request.
-fn bulk_result(
-    joined: Option<Result<Result<(), Error>, tokio::task::JoinError>>,
-) -> Result<u64, Error> {
-    match joined {
-        None => Ok(0),
-        Some(Ok(Ok(()))) => Ok(1),
-        Some(Ok(Err(Error::Conflict { .. }))) => Ok(0),
-        Some(Ok(Err(error))) => Err(error),
-        Some(Err(panic)) => Err(Error::Store(crate::store::StoreError::Backend(format!(
-            "a bulk action task failed: {panic}"
-        )))),
-    }
+    /// The jobs the action did not apply to, with the reason.
+    pub skipped: Vec<(JobId, String)>,
 }
 
 /// Deepest nesting accepted in a job's input.
@@ -247,18 +234,98 @@ impl App {
         Ok(self.engine.store.job_count(params).await?)
     }
 
-    /// A job's kept history, oldest first, at most `limit` changes.
+    /// A job's kept history, oldest first: its newest `limit` changes, so a long history
+    /// still ends with how the job ended.
     pub async fn job_events(&self, id: JobId, limit: u32) -> Result<Vec<Event>, Error> {
         self.job(id).await?;
-        Ok(self.engine.store.event_list(0, Some(id), limit).await?)
+        Ok(self.engine.store.event_list_newest(id, limit).await?)
     }
 
-    /// Cancels or retries many jobs: those named, or all the filter matches. Every job is
-    /// checked to exist and the count to be within [`MAX_BULK_JOBS`] before anything changes;
-    /// then each job is acted on like a single request, and the jobs the action does not apply
-    /// to (cancel a finished job, retry an unfinished one) are skipped, not failed.
+    /// Cancels or retries many jobs: those named, or all the filter matches. Every id is
+    /// checked to exist and the count to be within [`MAX_BULK_JOBS`] before anything changes.
+    /// A job the action does not apply to (cancel a finished job, retry an unfinished one or
+    /// one whose type is no longer declared) is skipped with the reason, never an error.
+    /// Retries are created in one transaction; cancels one by one, as a single cancel is.
     pub async fn bulk(&self, action: BulkAction, target: BulkTarget) -> Result<BulkOutcome, Error> {
-        let ids = match target {
+        let jobs = self.bulk_jobs(target).await?;
+        let matched = jobs.len() as u64;
+        let mut skipped = Vec::new();
+        let changed = match action {
+            BulkAction::Retry => {
+                let now = self.now();
+                let mut new_jobs = Vec::new();
+                for job in &jobs {
+                    match self.retry_of(job, now) {
+                        Ok(new_job) => new_jobs.push(new_job),
+                        Err(error) => skipped.push((job.id, error.to_string())),
+                    }
+                }
+                let queues: HashSet<String> =
+                    new_jobs.iter().map(|job| job.queue.clone()).collect();
+                let created = if new_jobs.is_empty() {
+                    0
+                } else {
+                    self.engine
+                        .store
+                        .job_insert_many(new_jobs, now)
+                        .await?
+                        .len() as u64
+                };
+                for queue in &queues {
+                    self.engine.wake(queue);
+                }
+                created
+            }
+            BulkAction::Cancel => self.cancel_many(&jobs, &mut skipped).await?,
+        };
+        Ok(BulkOutcome {
+            matched,
+            changed,
+            skipped,
+        })
+    }
+
+    /// Cancels several at once, so the store folds them into few commits. Every started
+    /// cancel is waited for, so the answer tells what happened to each job.
+    async fn cancel_many(
+        &self,
+        jobs: &[Job],
+        skipped: &mut Vec<(JobId, String)>,
+    ) -> Result<u64, Error> {
+        let mut running = tokio::task::JoinSet::new();
+        let mut cancelled = 0;
+        let mut failure = None;
+        let mut pending = jobs.iter().map(|job| job.id);
+        loop {
+            while running.len() < BULK_IN_FLIGHT
+                && let Some(id) = pending.next()
+            {
+                let app = self.clone();
+                running.spawn(async move { (id, app.cancel(id).await.map(drop)) });
+            }
+            let Some(joined) = running.join_next().await else {
+                break;
+            };
+            match joined {
+                Ok((_, Ok(()))) => cancelled += 1,
+                Ok((_, Err(Error::Store(error)))) => failure = Some(Error::Store(error)),
+                Ok((id, Err(error))) => skipped.push((id, error.to_string())),
+                Err(panic) => {
+                    failure = Some(Error::Store(crate::store::StoreError::Backend(format!(
+                        "a cancel task failed: {panic}"
+                    ))))
+                }
+            }
+        }
+        match failure {
+            Some(failure) => Err(failure),
+            None => Ok(cancelled),
+        }
+    }
+
+    /// The jobs of a bulk request, checked: all exist, at most [`MAX_BULK_JOBS`].
+    async fn bulk_jobs(&self, target: BulkTarget) -> Result<Vec<Job>, Error> {
+        match target {
             BulkTarget::Ids(ids) => {
                 if ids.len() as u64 > MAX_BULK_JOBS {
                     return Err(Error::InvalidField {
@@ -269,14 +336,14 @@ impl App {
                         ),
                     });
                 }
-                let mut unique = Vec::with_capacity(ids.len());
+                let mut seen = HashSet::new();
+                let mut jobs = Vec::with_capacity(ids.len());
                 for id in ids {
-                    if !unique.contains(&id) {
-                        self.job(id).await?;
-                        unique.push(id);
+                    if seen.insert(id) {
+                        jobs.push(self.job(id).await?);
                     }
                 }
-                unique
+                Ok(jobs)
             }
             BulkTarget::Filter(params) => {
                 let count = self.job_count(params.clone()).await?;
@@ -288,45 +355,24 @@ impl App {
                         ),
                     });
                 }
-                let mut ids = Vec::new();
+                let mut jobs = Vec::new();
                 let mut page = JobListParams {
                     limit: 1000,
                     ..params
                 };
                 loop {
-                    let jobs = self.jobs(page.clone()).await?;
-                    ids.extend(jobs.iter().map(|job| job.id));
-                    match jobs.last() {
-                        Some(last) if jobs.len() == page.limit as usize => {
-                            page.before = Some(last.id)
-                        }
-                        _ => break,
+                    let batch = self.jobs(page.clone()).await?;
+                    let full = batch.len() == page.limit as usize;
+                    page.before = batch.last().map(|job| job.id);
+                    jobs.extend(batch);
+                    if !full || jobs.len() as u64 >= MAX_BULK_JOBS {
+                        break;
                     }
                 }
-                ids.truncate(MAX_BULK_JOBS as usize);
-                ids
+                jobs.truncate(MAX_BULK_JOBS as usize);
+                Ok(jobs)
             }
-        };
-        let matched = ids.len() as u64;
-        // Several at once, so the store folds them into few commits.
-        let mut running = tokio::task::JoinSet::new();
-        let mut changed = 0;
-        for id in ids {
-            if running.len() >= BULK_IN_FLIGHT {
-                changed += bulk_result(running.join_next().await)?;
-            }
-            let app = self.clone();
-            running.spawn(async move {
-                match action {
-                    BulkAction::Cancel => app.cancel(id).await.map(drop),
-                    BulkAction::Retry => app.retry(id).await.map(drop),
-                }
-            });
         }
-        while let Some(result) = running.join_next().await {
-            changed += bulk_result(Some(result))?;
-        }
-        Ok(BulkOutcome { matched, changed })
     }
 
     /// Cancels a queued or scheduled job at once; asks a running one to stop (SIGTERM to its
@@ -355,11 +401,26 @@ impl App {
     /// stays as it ended, since terminal is final.
     pub async fn retry(&self, id: JobId) -> Result<Job, Error> {
         let old = self.job(id).await?;
+        let now = self.now();
+        let new_job = self.retry_of(&old, now)?;
+        let queue = new_job.queue.clone();
+        let mut jobs = self
+            .engine
+            .store
+            .job_insert_many(vec![new_job], now)
+            .await?;
+        self.engine.wake(&queue);
+        Ok(jobs.remove(0))
+    }
+
+    /// The new job that runs `old` again, checked as a submit is (its type may have changed
+    /// since); a conflict when `old` has not finished.
+    fn retry_of(&self, old: &Job, now: Timestamp) -> Result<NewJob, Error> {
         if !old.status.is_terminal() {
             return Err(Error::Conflict {
                 message: format!(
-                    "job {id} is {}; only a finished job can be retried (cancel it first)",
-                    old.status
+                    "job {} is {}; only a finished job can be retried (cancel it first)",
+                    old.id, old.status
                 ),
             });
         }
@@ -372,17 +433,10 @@ impl App {
                 run_at: None,
                 max_attempts: Some(old.max_attempts),
             },
-            self.now(),
+            now,
         )?;
         new_job.retry_of = Some(old.id);
-        let queue = new_job.queue.clone();
-        let mut jobs = self
-            .engine
-            .store
-            .job_insert_many(vec![new_job], self.now())
-            .await?;
-        self.engine.wake(&queue);
-        Ok(jobs.remove(0))
+        Ok(new_job)
     }
 
     pub async fn log(

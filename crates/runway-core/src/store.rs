@@ -317,6 +317,9 @@ pub trait Store: Send + Sync + 'static {
     async fn event_prune(&self, before: Timestamp, keep: u64) -> Result<u64, StoreError>;
 
     /// Events after `after_seq`, oldest first.
+    /// A job's newest `limit` events, oldest of them first: the end of a long history.
+    async fn event_list_newest(&self, job: JobId, limit: u32) -> Result<Vec<Event>, StoreError>;
+
     async fn event_list(
         &self,
         after_seq: i64,

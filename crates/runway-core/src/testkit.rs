@@ -1018,4 +1018,14 @@ async fn events_number_every_change(store: Arc<dyn Store>) {
     assert_eq!(events[3].status, JobStatus::Succeeded);
     let after = store.event_list(events[1].seq, None, 100).await.unwrap();
     assert_eq!(after.len(), 2);
+    let newest = store.event_list_newest(job.id, 2).await.unwrap();
+    assert_eq!(
+        newest,
+        events[2..].to_vec(),
+        "the last two, oldest of them first"
+    );
+    assert_eq!(
+        store.event_list_newest(JobId(999_999), 2).await.unwrap(),
+        vec![]
+    );
 }

@@ -87,8 +87,6 @@ struct Session {
     socket: WebSocket,
     state: ServerState,
     subscriptions: BTreeMap<String, Subscription>,
-    /// From `hello`: changes after this were missed; replayed to new list subscriptions.
-    resume_from: Option<i64>,
 }
 
 enum Ended {
@@ -102,7 +100,6 @@ async fn run(socket: WebSocket, state: ServerState, authenticated: bool) {
         socket,
         state,
         subscriptions: BTreeMap::new(),
-        resume_from: None,
     };
     let ended: Result<(), Ended> = async {
         session.greet(authenticated).await?;
@@ -155,7 +152,7 @@ impl Session {
             Ok(Err(_)) => Err(Ended::ClientLeft),
             Err(_) => Err(Ended::Close(
                 close_code::POLICY,
-                "client too slow; reconnect with hello.last_seq".into(),
+                "client too slow; reconnect and subscribe with since".into(),
             )),
         }
     }
@@ -221,7 +218,7 @@ impl Session {
                 }
             };
             match serde_json::from_str::<ClientMessage>(message.as_str()) {
-                Ok(ClientMessage::Hello { token, last_seq }) => {
+                Ok(ClientMessage::Hello { token }) => {
                     if !authenticated {
                         let valid = match token.as_deref() {
                             Some(token) => matches!(
@@ -234,7 +231,6 @@ impl Session {
                             return Err(Ended::Close(close_code::POLICY, "authentication failed: send a valid token in hello or the Authorization header".into()));
                         }
                     }
-                    self.resume_from = last_seq;
                     let seq = self.state.app.store().event_last_seq().await.unwrap_or(0);
                     return self
                         .send(&ServerMessage::Welcome {
@@ -350,7 +346,8 @@ impl Session {
                 jobs,
                 job,
                 log,
-            } => self.subscribe(key, jobs, job, log).await,
+                since,
+            } => self.subscribe(key, jobs, job, log, since).await,
             ClientMessage::Submit { id, job } => {
                 let params = SubmitParams {
                     job_type: job.job_type,
@@ -425,6 +422,7 @@ impl Session {
         jobs: Option<JobQuery>,
         job: Option<String>,
         log: bool,
+        since: Option<i64>,
     ) -> Result<(), Ended> {
         if key.is_empty() || key.len() > 200 {
             return self
@@ -448,8 +446,24 @@ impl Session {
                 )
                 .await;
         }
+        if let Some(since) = since {
+            let problem = if job.is_some() {
+                Some(
+                    "`since` is for job lists (`jobs`); a `job` subscription is always answered with `assign`",
+                )
+            } else if since < 0 {
+                Some("`since` is a seq: 0 or more")
+            } else {
+                None
+            };
+            if let Some(problem) = problem {
+                return self
+                    .key_error(&key, "subscribe", codes::INVALID_REQUEST, problem)
+                    .await;
+            }
+        }
         match (jobs, job) {
-            (Some(query), None) => self.subscribe_jobs(key, query).await,
+            (Some(query), None) => self.subscribe_jobs(key, query, since).await,
             (None, Some(id)) => match id.parse::<JobId>() {
                 Ok(id) => self.subscribe_job(key, id, log).await,
                 Err(message) => {
@@ -474,7 +488,12 @@ impl Session {
         }
     }
 
-    async fn subscribe_jobs(&mut self, key: String, query: JobQuery) -> Result<(), Ended> {
+    async fn subscribe_jobs(
+        &mut self,
+        key: String,
+        query: JobQuery,
+        since: Option<i64>,
+    ) -> Result<(), Ended> {
         let statuses = match query
             .status
             .iter()
@@ -530,8 +549,14 @@ impl Session {
         };
         // Read before the list: changes up to here are in it (or were sent before a resume).
         let floor = self.state.app.store().event_last_seq().await.unwrap_or(0);
-        // A reconnecting client that still has the list gets exactly what it missed.
-        if let Some(since) = self.resume_from {
+        // A reconnecting client that still has the list gets exactly what it missed: every
+        // change of a job its query covers whatever the status, since a job it shows may have
+        // left a status filter meanwhile (the client adds only the rows that match).
+        if let Some(since) = since {
+            let any_status = Filter {
+                statuses: Vec::new(),
+                ..filter.clone()
+            };
             let first_kept = self
                 .state
                 .app
@@ -556,7 +581,7 @@ impl Session {
                         break;
                     };
                     for change in &changes {
-                        if filter.matches(&change.job) {
+                        if any_status.matches(&change.job) {
                             shown.insert(change.job.id);
                             let message = ServerMessage::Job {
                                 keys: vec![key.clone()],
@@ -612,7 +637,12 @@ impl Session {
                 floor,
             },
         );
-        self.send(&ServerMessage::Assign { key, value }).await
+        self.send(&ServerMessage::Assign {
+            key,
+            seq: floor,
+            value,
+        })
+        .await
     }
 
     async fn subscribe_job(&mut self, key: String, id: JobId, log: bool) -> Result<(), Ended> {
@@ -637,6 +667,7 @@ impl Session {
         );
         self.send(&ServerMessage::Assign {
             key: key.clone(),
+            seq: floor,
             value,
         })
         .await?;
@@ -759,8 +790,6 @@ impl Session {
     async fn resync_all(&mut self) -> Result<(), Ended> {
         let keys: Vec<String> = self.subscriptions.keys().cloned().collect();
         self.subscriptions.clear();
-        // What follows is a reload, not a resume.
-        self.resume_from = None;
         for key in keys {
             self.send(&ServerMessage::Resync {
                 key,

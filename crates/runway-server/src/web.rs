@@ -1,7 +1,8 @@
 //! The dashboard: the files of `web/`, embedded in the binary at compile time (debug builds
 //! read them from disk, so the page can be edited without rebuilding), served under `/static/`
-//! with a strict Content-Security-Policy. Every other page path (`/`, `/jobs/42`, `/queues`)
-//! gets `index.html`; the page routes itself.
+//! with a strict Content-Security-Policy. The page's own paths (`/`, `/jobs/42`, `/queues`)
+//! get `index.html`, which routes itself; any other path is a 404 (with the page, for a
+//! browser, so it can say so).
 //!
 //! The page needs no authentication to load: it holds no data. It signs in and reads
 //! everything through the authenticated `/v1` API.
@@ -21,29 +22,53 @@ struct Assets;
 /// could not run or load anything.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; \
     style-src 'self'; img-src 'self' data:; connect-src 'self'; font-src 'self'; \
-    manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+    manifest-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; \
+    require-trusted-types-for 'script'; trusted-types 'none'";
 
 /// `GET /static/{*path}`: one file of the page.
 pub async fn asset(Path(path): Path<String>, headers: HeaderMap) -> Response {
-    match Assets::get(&path) {
+    // The folder's README is for developers, not part of the page.
+    let file = (path != "README.md").then(|| Assets::get(&path)).flatten();
+    match file {
         Some(file) => file_response(file, &headers),
         None => ApiError::not_found(format!("no file `/static/{path}` in this dashboard"))
             .into_response(),
     }
 }
 
-/// Everything no route took: the page for a browser's GET, a JSON 404 otherwise (API paths,
-/// other methods).
+/// Everything no route took: the page at its own paths; for any other path a 404, with the
+/// page when a browser asks for HTML (it shows "not found"), else the API's JSON error.
 pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response {
-    let path = uri.path();
-    let is_page = (method == Method::GET || method == Method::HEAD)
-        && !path.starts_with("/v1/")
-        && path != "/v1"
-        && !path.starts_with("/static/");
-    match Assets::get("index.html") {
-        Some(file) if is_page => file_response(file, &headers),
+    let reads = method == Method::GET || method == Method::HEAD;
+    let wants_html = headers
+        .get(header::ACCEPT)
+        .and_then(|accept| accept.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let page = Assets::get("index.html");
+    match page {
+        Some(file) if reads && is_page_path(uri.path()) => file_response(file, &headers),
+        Some(file) if reads && wants_html && !uri.path().starts_with("/v1/") => {
+            // Never a 304: a revalidated 404 would show an empty page.
+            let mut response = file_response(file, &HeaderMap::new());
+            *response.status_mut() = StatusCode::NOT_FOUND;
+            response
+        }
         _ => ApiError::not_found("no such route; the API is described at /v1/openapi.json")
             .into_response(),
+    }
+}
+
+/// The paths the page routes: `/`, `/jobs`, `/jobs/{id}`, `/submit`, `/queues`.
+fn is_page_path(path: &str) -> bool {
+    let path = path
+        .strip_suffix('/')
+        .filter(|rest| !rest.is_empty())
+        .unwrap_or(path);
+    match path {
+        "/" | "/jobs" | "/submit" | "/queues" => true,
+        _ => path
+            .strip_prefix("/jobs/")
+            .is_some_and(|id| !id.is_empty() && !id.contains('/')),
     }
 }
 

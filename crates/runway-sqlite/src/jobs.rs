@@ -106,6 +106,20 @@ fn filter_values(params: &JobListParams) -> [SqlValue; 5] {
     ]
 }
 
+fn event_from_row(row: &Row) -> rusqlite::Result<Event> {
+    let kind: String = row.get(3)?;
+    let status: String = row.get(4)?;
+    let data: String = row.get(5)?;
+    Ok(Event {
+        seq: row.get(0)?,
+        job_id: JobId(row.get(1)?),
+        at: micros_to_timestamp(row.get(2)?),
+        kind: EventKind::parse(&kind).unwrap_or(EventKind::Progress),
+        status: status.parse().unwrap_or(JobStatus::Queued),
+        data: parse_json(&data),
+    })
+}
+
 fn micros(at: Timestamp) -> i64 {
     at.timestamp_micros()
 }
@@ -839,9 +853,10 @@ impl Store for SqliteStore {
                     stats[index].paused = is_paused;
                 }
                 // Ids grow with creation, so the oldest queued job is the lowest queued id,
-                // found in the (queue, status) index without reading every queued row.
+                // found in the (queue, status) index without reading every queued row. It has
+                // waited since it was due: submitted, or later when it was scheduled.
                 let mut oldest = connection.prepare_cached(
-                    "SELECT created_at FROM jobs WHERE id =
+                    "SELECT max(created_at, run_at) FROM jobs WHERE id =
                        (SELECT min(id) FROM jobs WHERE queue = ?1 AND status = 'queued')",
                 )?;
                 for queue in &mut stats {
@@ -921,20 +936,24 @@ impl Store for SqliteStore {
                     "SELECT seq, job_id, at, kind, status, data FROM events
                      WHERE seq > ?1 AND (?2 IS NULL OR job_id = ?2) ORDER BY seq LIMIT (SELECT ?3)",
                 )?;
-                let rows =
-                    statement.query_map(params![after_seq, job.map(|id| id.0), limit], |row| {
-                        let kind: String = row.get(3)?;
-                        let status: String = row.get(4)?;
-                        let data: String = row.get(5)?;
-                        Ok(Event {
-                            seq: row.get(0)?,
-                            job_id: JobId(row.get(1)?),
-                            at: micros_to_timestamp(row.get(2)?),
-                            kind: EventKind::parse(&kind).unwrap_or(EventKind::Progress),
-                            status: status.parse().unwrap_or(JobStatus::Queued),
-                            data: parse_json(&data),
-                        })
-                    })?;
+                let rows = statement.query_map(
+                    params![after_seq, job.map(|id| id.0), limit],
+                    event_from_row,
+                )?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn event_list_newest(&self, job: JobId, limit: u32) -> Result<Vec<Event>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                let mut statement = connection.prepare_cached(
+                    "SELECT * FROM (SELECT seq, job_id, at, kind, status, data FROM events
+                       WHERE job_id = ?1 ORDER BY seq DESC LIMIT (SELECT ?2))
+                     ORDER BY seq",
+                )?;
+                let rows = statement.query_map(params![job.0, limit], event_from_row)?;
                 rows.collect()
             })
             .await

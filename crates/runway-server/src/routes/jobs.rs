@@ -4,9 +4,9 @@ use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use runway_api::{
-    BulkAction, BulkRequest, BulkResponse, CancelResponse, CountResponse, ErrorResponse,
-    EventListResponse, JobListResponse, JobResponse, LogResponse, SubmitBatchRequest,
-    SubmitBatchResponse, SubmitJobRequest,
+    BulkAction, BulkRequest, BulkResponse, BulkSkipped, CancelResponse, CountResponse,
+    ErrorResponse, EventListResponse, JobListResponse, JobResponse, LogResponse,
+    SubmitBatchRequest, SubmitBatchResponse, SubmitJobRequest,
 };
 use runway_core::app::BulkTarget;
 use runway_core::store::JobListParams;
@@ -273,13 +273,25 @@ pub async fn bulk_jobs(
     Ok(Json(BulkResponse {
         matched: outcome.matched,
         changed: outcome.changed,
+        skipped: outcome
+            .skipped
+            .into_iter()
+            .take(MAX_SKIPPED_REASONS)
+            .map(|(id, reason)| BulkSkipped {
+                id: id.to_string(),
+                reason,
+            })
+            .collect(),
     }))
 }
+
+/// Most skipped jobs a bulk answer explains; the counts cover all.
+const MAX_SKIPPED_REASONS: usize = 100;
 
 /// Most events `GET /v1/jobs/{id}/events` returns.
 const MAX_EVENTS: u32 = 1000;
 
-/// A job's timeline: its kept changes, oldest first (at most 1,000).
+/// A job's timeline: its newest 1,000 kept changes, oldest of them first.
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", security(("bearer" = [])),
     params(("id" = String, Path, description = "job id")),
     responses(

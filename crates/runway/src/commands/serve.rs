@@ -91,12 +91,14 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
             }
             Some(token)
         }
-        None => saved_token(store.as_ref(), &url).await,
+        None => None,
     };
     output::print_line(&format!(
         "runway listening on {url} (data in {})",
         config.server.data_dir.display()
     ))?;
+    // The token is printed once, at the first start, like the token line itself: a later
+    // start's output often ends up in a log, where a token must never be.
     match sign_in_token {
         Some(token) => output::print_line(&format!(
             "runway: dashboard (signs you in): {url}/#token={token}"
@@ -112,20 +114,6 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     app.shutdown().await;
     result.map_err(|error| CliError::new(exit::FAILED, format!("the server failed: {error}")))?;
     Ok(exit::OK)
-}
-
-/// The token saved for the CLI, when it is for this server and still valid: the dashboard
-/// link of a later start can then sign in by itself too.
-async fn saved_token(store: &dyn Store, url: &str) -> Option<String> {
-    let saved = credentials::read().ok().flatten()?;
-    if saved.url != url {
-        return None;
-    }
-    runway_server::auth::verify(store, &saved.token)
-        .await
-        .ok()
-        .flatten()
-        .map(|_| saved.token)
 }
 
 async fn shutdown_signal() {

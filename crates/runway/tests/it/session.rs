@@ -111,6 +111,8 @@ impl Session {
 const CONFIG: &str = r#"
 [types.noop]
 handler = "noop"
+[types.sleep]
+command = ["sleep", "60"]
 [types.render]
 command = ["sh", "-c", "echo rendering; sleep 0.3; echo '::runway {\"progress\": 1}'; echo done"]
 schema = { type = "object", required = ["text"] }
@@ -326,36 +328,29 @@ async fn a_reconnecting_session_gets_exactly_what_it_missed() {
     session
         .send(json!({"tag": "subscribe", "key": "all", "jobs": {}}))
         .await;
-    assert_eq!(session.recv().await["tag"], "assign");
+    let assign = session.recv().await;
+    assert_eq!(assign["tag"], "assign");
+    assert!(
+        assign["seq"].as_i64().is_some(),
+        "assign says where it stands: {assign}"
+    );
     let client = server.client();
-    let first = client
-        .submit(&runway_api::SubmitJobRequest {
-            job_type: "noop".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let noop = runway_api::SubmitJobRequest {
+        job_type: "noop".into(),
+        ..Default::default()
+    };
+    let first = client.submit(&noop).await.unwrap();
     let seen = session
         .until(|message| message["job_id"] == first.id.as_str() && message["status"] == "succeeded")
         .await;
     let last_seq = seen.last().unwrap()["seq"].as_i64().unwrap();
     drop(session);
     // Missed while away:
-    let missed = client
-        .submit(&runway_api::SubmitJobRequest {
-            job_type: "noop".into(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    let missed = client.submit(&noop).await.unwrap();
     crate::finished(&client, &missed.id).await;
-    let mut again = Session::open(&server, true, None).await.unwrap();
+    let mut again = Session::start(&server).await;
     again
-        .send(json!({"tag": "hello", "last_seq": last_seq}))
-        .await;
-    assert_eq!(again.recv().await["tag"], "welcome");
-    again
-        .send(json!({"tag": "subscribe", "key": "all", "jobs": {}}))
+        .send(json!({"tag": "subscribe", "key": "all", "jobs": {}, "since": last_seq}))
         .await;
     let caught_up = again
         .until(|message| {
@@ -368,11 +363,80 @@ async fn a_reconnecting_session_gets_exactly_what_it_missed() {
         .collect();
     assert!(
         seqs.iter().all(|seq| *seq > last_seq),
-        "nothing before last_seq again: {seqs:?}"
+        "nothing before since again: {seqs:?}"
     );
     let kinds: Vec<&str> = caught_up
         .iter()
         .map(|message| message["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, vec!["submitted", "started", "succeeded"]);
+
+    // The same session changes its query: a fresh list, not a replay.
+    again
+        .send(json!({"tag": "subscribe", "key": "all", "jobs": {"status": ["failed"]}}))
+        .await;
+    let fresh = again.until(|message| message["tag"] == "assign").await;
+    assert_eq!(fresh.last().unwrap()["value"]["jobs"], json!([]));
+
+    // `since` is only for job lists, and only a seq.
+    for (subscribe, problem) in [
+        (
+            json!({"tag": "subscribe", "key": "one", "job": first.id, "since": 1}),
+            "`since` is for job lists",
+        ),
+        (
+            json!({"tag": "subscribe", "key": "all", "jobs": {}, "since": -1}),
+            "`since` is a seq",
+        ),
+    ] {
+        again.send(subscribe).await;
+        let error = again.until(|message| message["tag"] == "error").await;
+        let message = error.last().unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(message.contains(problem), "{message}");
+    }
+}
+
+#[tokio::test]
+async fn a_row_that_left_a_status_filter_while_away_is_reported() {
+    let server = Server::start(CONFIG);
+    let client = server.client();
+    let held = client
+        .submit(&runway_api::SubmitJobRequest {
+            job_type: "sleep".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut session = Session::start(&server).await;
+    session
+        .send(json!({"tag": "subscribe", "key": "running", "jobs": {"status": ["running"]}}))
+        .await;
+    let assigned = session
+        .until(|message| {
+            message["tag"] == "assign"
+                && message["value"]["jobs"]
+                    .as_array()
+                    .is_some_and(|jobs| !jobs.is_empty())
+                || message["tag"] == "job" && message["status"] == "running"
+        })
+        .await;
+    let since = assigned
+        .iter()
+        .filter_map(|message| message["seq"].as_i64())
+        .max()
+        .unwrap();
+    drop(session);
+    client.cancel(&held.id).await.unwrap();
+    crate::finished(&client, &held.id).await;
+    let mut again = Session::start(&server).await;
+    again
+        .send(json!({"tag": "subscribe", "key": "running", "jobs": {"status": ["running"]}, "since": since}))
+        .await;
+    let replay = again
+        .until(|message| message["job_id"] == held.id.as_str() && message["status"] == "cancelled")
+        .await;
+    assert_eq!(replay.last().unwrap()["keys"], json!(["running"]));
 }
