@@ -339,6 +339,17 @@ pub struct JobUpdate {
     pub error: Option<String>,
     pub attempt: u32,
     pub max_attempts: u32,
+    /// The rest of the job, as `GET /v1/jobs/{id}` shows it, so a client can show a job it
+    /// first hears of from a message without reading it again.
+    pub priority: i32,
+    pub retry_of: Option<String>,
+    pub cancel_requested: bool,
+    pub created_at: DateTime<Utc>,
+    pub run_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub worker: Option<String>,
+    pub log_size: u64,
 }
 
 /// Log text appended to a job's log at byte `offset`.

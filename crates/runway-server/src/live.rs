@@ -244,6 +244,15 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         error: job.error.clone(),
         attempt: job.attempt,
         max_attempts: job.max_attempts,
+        priority: job.priority,
+        retry_of: job.retry_of.map(|id| id.to_string()),
+        cancel_requested: job.cancel_requested,
+        created_at: job.created_at,
+        run_at: job.run_at,
+        started_at: job.started_at,
+        finished_at: job.finished_at,
+        worker: job.worker.clone(),
+        log_size: job.log_size,
     }
 }
 

@@ -370,6 +370,12 @@ async fn a_reconnecting_session_gets_exactly_what_it_missed() {
         .map(|message| message["kind"].as_str().unwrap())
         .collect();
     assert_eq!(kinds, vec!["submitted", "started", "succeeded"]);
+    let done = caught_up.last().unwrap();
+    assert!(
+        done["created_at"].is_string() && done["finished_at"].is_string(),
+        "{done}"
+    );
+    assert_eq!(done["log_size"], 0);
 
     // The same session changes its query: a fresh list, not a replay.
     again
