@@ -1,5 +1,8 @@
 // A tiny DOM builder. Text only ever goes in through text nodes, so job-derived strings
-// (types, inputs, logs, errors) can never become markup. No innerHTML anywhere in the app.
+// (types, inputs, logs, errors) can never become markup. No innerHTML anywhere in the app: the
+// page runs under Trusted Types (`require-trusted-types-for 'script'; trusted-types 'none'`),
+// so no HTML or script sink may be used at all (innerHTML, outerHTML, insertAdjacentHTML,
+// document.write, a <script>'s text or src, `on…` attributes given as strings).
 
 const SVG_NS = 'http://www.w3.org/2000/svg';
 
@@ -12,6 +15,7 @@ const SVG_NS = 'http://www.w3.org/2000/svg';
  * - children: strings/numbers (become text nodes), nodes, arrays, null (skipped).
  */
 export function h(tag, attrs, ...children) {
+  if (/^(script|iframe|object|embed)$/i.test(tag)) throw new Error(`h(): no <${tag}> in this page`);
   const el = document.createElement(tag);
   applyAttrs(el, attrs);
   append(el, children);
@@ -38,6 +42,8 @@ function applyAttrs(el, attrs) {
       for (const [key, v] of Object.entries(value)) if (v !== null && v !== undefined) el.dataset[key] = String(v);
     } else if (name.startsWith('on') && typeof value === 'function') {
       el.addEventListener(name.slice(2).toLowerCase(), value);
+    } else if (isHandlerAttribute(el, name)) {
+      throw new Error(`h(): ${name} must be a function (an event handler attribute is a script sink)`);
     } else if (name === 'value' && 'value' in el && !(el instanceof SVGElement)) {
       el.value = value;
     } else if (name === 'checked' || name === 'selected' || name === 'disabled' || name === 'hidden') {
@@ -48,6 +54,11 @@ function applyAttrs(el, attrs) {
       el.setAttribute(name, String(value));
     }
   }
+}
+
+/** `onclick`, `onerror`…: an event handler content attribute (its IDL property starts null). */
+function isHandlerAttribute(el, name) {
+  return /^on/i.test(name) && el[name.toLowerCase()] === null;
 }
 
 export function append(el, children) {
@@ -74,6 +85,7 @@ export function setText(el, text) {
 
 /** Sets or removes an attribute only when it changes. */
 export function setAttr(el, name, value) {
+  if (isHandlerAttribute(el, name)) throw new Error(`setAttr(): ${name} is a script sink; use addEventListener`);
   if (value === null || value === undefined || value === false) {
     if (el.hasAttribute(name)) el.removeAttribute(name);
   } else {

@@ -3,10 +3,10 @@
 
 import { api, setUnauthorizedHandler } from './api.js';
 import { h } from './dom.js';
-import { sessionQuery } from './model.js';
+import { sameFilter, sessionQuery } from './model.js';
 import { parseLocation, startRouter } from './router.js';
 import { createSession } from './session.js';
-import { createStore, initialState, reduce } from './store.js';
+import { createStore, initialState, reduce, showNotice } from './store.js';
 import { createHeader } from './components/header.js';
 import { createJobDetail } from './components/job-detail.js';
 import { createJobsPage } from './components/jobs-page.js';
@@ -17,16 +17,10 @@ import { createSubmitForm } from './components/submit-form.js';
 
 const store = createStore(reduce, { ...initialState(), route: parseLocation() });
 const root = document.getElementById('app');
-window.runway = { store }; // for debugging from the console
 
 const session = createSession({
   onMessages: (messages) => store.dispatch({ type: 'session/messages', messages }),
   onStatus: (status, attempt, detail) => store.dispatch({ type: 'connection/status', status, attempt, detail }),
-  // Resume only when the list we hold is the one the `jobs` subscription describes.
-  resumeSeq: () => {
-    const state = store.getState();
-    return state.jobs.loaded && !state.jobs.error ? state.lastSeq : null;
-  },
   onPolicyClose: async () => {
     try {
       await api.queues({ allow401: true });
@@ -100,7 +94,15 @@ async function loadTypes() {
 // ---- effects -------------------------------------------------------------------------------
 
 function subscribeJobs() {
-  session.subscribe('jobs', { jobs: sessionQuery(store.getState().jobs.filter, 100) });
+  const filter = store.getState().jobs.filter;
+  session.subscribe('jobs', { jobs: sessionQuery(filter, 100) }, {
+    // Resume (after a reconnect) only while we hold the list of exactly this filter, loaded by
+    // its assign: jobs.seq is null otherwise, and the subscribe gets a fresh assign.
+    since: () => {
+      const { jobs } = store.getState();
+      return sameFilter(jobs.filter, filter) ? jobs.seq : null;
+    },
+  });
 }
 
 let detailId = null;
@@ -132,29 +134,40 @@ async function loadEvents(id) {
   }
 }
 
-// Jobs that appeared through a live message lack created_at and a few fields: fetch them.
-const hydrating = new Set();
-function hydratePartial(state) {
-  const missing = [];
-  for (const id of state.jobs.order) {
-    const job = state.jobs.byId[id];
-    if (job && job.partial && !hydrating.has(id)) missing.push(id);
-    if (missing.length >= 20) break;
-  }
-  for (const id of missing) {
+// Jobs that appeared through a live message lack created_at and a few fields: fetch them, a
+// few at a time (a burst of new rows must not become a burst of requests).
+const HYDRATE_AT_ONCE = 4;
+let hydrating = new Set(); // ids asked for (in flight, done or failed) since the list last reset
+let hydrateActive = 0;
+function hydratePartial() {
+  const { jobs } = store.getState();
+  for (const id of jobs.order) {
+    if (hydrateActive >= HYDRATE_AT_ONCE) return;
+    const job = jobs.byId[id];
+    if (!job || !job.partial || hydrating.has(id)) continue;
     hydrating.add(id);
-    api.job(id).then(
-      (job) => store.dispatch({ type: 'jobs/hydrate', jobs: [job] }),
-      () => {},
-    );
+    hydrateActive += 1;
+    api.job(id)
+      .then((full) => store.dispatch({ type: 'jobs/hydrate', jobs: [full] }), () => {})
+      .finally(() => {
+        hydrateActive -= 1;
+        hydratePartial();
+      });
   }
 }
 
-store.subscribe((state, prev) => {
+/** Whether an action replaced the list (a new filter, an assign, signing out). */
+function listReset(state, prev, action) {
+  if (state.jobs.filter !== prev.jobs.filter || action.type === 'auth/signed-out') return true;
+  return action.type === 'session/messages' && action.messages.some((m) => m.tag === 'assign' && m.key === 'jobs');
+}
+
+store.subscribe((state, prev, action) => {
+  if (state.jobs.byId !== prev.jobs.byId && listReset(state, prev, action)) hydrating = new Set();
   if (state.auth.status !== 'signed-in') return;
   if (state.jobs.filter !== prev.jobs.filter) subscribeJobs();
   if (state.route !== prev.route) routeEffects(state);
-  if (state.jobs.byId !== prev.jobs.byId) hydratePartial(state);
+  if (state.jobs.byId !== prev.jobs.byId) hydratePartial();
   // Back after a drop: the detail is re-assigned by the session; its timeline comes from REST.
   if (state.connection.status === 'live' && prev.connection.status !== 'live' && detailId && state.detail.eventsLoaded) {
     loadEvents(detailId);
@@ -192,7 +205,7 @@ function mountShell() {
   const container = h('div', { class: 'page-container' });
   shell = { header, notice, container, page: null, pageKey: null };
   root.replaceChildren(header.el, container, notice.el);
-  renderPage(store.getState());
+  renderPage(store.getState(), { focus: false });
 }
 
 function unmountShell() {
@@ -204,7 +217,7 @@ function unmountShell() {
 
 const TITLES = { jobs: 'Jobs', job: 'Job', submit: 'Submit', queues: 'Queues', notfound: 'Not found' };
 
-function renderPage(state) {
+function renderPage(state, { focus = true } = {}) {
   const route = state.route;
   // The submit page is rebuilt for a new ?from=/?type= ; the others keep their DOM.
   const key = route.name === 'submit' ? `submit${location.search}` : route.name;
@@ -236,6 +249,15 @@ function renderPage(state) {
   shell.pageKey = key;
   shell.container.replaceChildren(page.el);
   window.scrollTo(0, 0);
+  if (focus) focusHeading(page);
+}
+
+/** After a navigation, keyboard and screen-reader users start at the new page's heading. */
+function focusHeading(page) {
+  const heading = page.el.querySelector('h1');
+  if (!heading) return;
+  heading.setAttribute('tabindex', '-1');
+  heading.focus({ preventScroll: true });
 }
 
 store.subscribe((state, prev) => {
@@ -269,35 +291,72 @@ document.addEventListener('keydown', (event) => {
 navigate = startRouter((route) => store.dispatch({ type: 'route/changed', route }));
 renderAuth(store.getState());
 
-/** `/#token=rwy_…` (the URL `runway serve` prints): sign in with it. */
-function tokenFromHash() {
-  const match = /^#token=(.+)$/.exec(location.hash);
+/**
+ * `/#token=rwy_…` (the URL `runway serve` prints): `{token}`, `{error}` for a damaged link, or
+ * null without one. The fragment goes either way: the token must not stay in the address bar
+ * or the history.
+ */
+function linkFromHash() {
+  const match = /^#token=(.*)$/s.exec(location.hash);
   if (!match) return null;
-  // The token must not stay in the address bar or the history.
   history.replaceState(null, '', location.pathname + location.search);
-  return decodeURIComponent(match[1]);
+  let token;
+  try {
+    token = decodeURIComponent(match[1]).trim();
+  } catch {
+    return { error: 'The sign-in link is damaged (a stray “%” in it). Copy the whole link again, or paste the token here.' };
+  }
+  return token ? { token } : { error: 'The sign-in link has no token in it. Paste the token here.' };
+}
+
+/** The queues when the session cookie is valid, null when it is not (401); throws otherwise. */
+async function currentSession() {
+  try {
+    const { queues } = await api.queues({ allow401: true });
+    return queues;
+  } catch (error) {
+    if (error.status === 401) return null;
+    throw error;
+  }
+}
+
+/** A sign-in link is used only when there is no session yet: one that works is kept. */
+async function useLink(link) {
+  let queues = null;
+  try {
+    queues = await currentSession();
+  } catch {
+    /* the server cannot be reached: the sign-in below says so */
+  }
+  if (queues) {
+    if (store.getState().auth.status !== 'signed-in') signedIn(queues);
+    store.dispatch(link.error
+      ? showNotice('error', `${link.error} You are still signed in.`)
+      : showNotice('info', 'Already signed in; the link was not used.'));
+    return;
+  }
+  session.stop();
+  if (link.error) store.dispatch({ type: 'auth/signed-out', error: link.error });
+  else await signIn(link.token);
 }
 
 window.addEventListener('hashchange', () => {
-  const token = tokenFromHash();
-  if (token) {
-    session.stop();
-    signIn(token);
-  }
+  const link = linkFromHash();
+  if (link) useLink(link);
 });
 
 async function start() {
-  const token = tokenFromHash();
-  if (token) {
-    await signIn(token);
+  const link = linkFromHash();
+  if (link) {
+    await useLink(link);
     return;
   }
   try {
-    const { queues } = await api.queues({ allow401: true });
-    signedIn(queues);
+    const queues = await currentSession();
+    if (queues) signedIn(queues);
+    else store.dispatch({ type: 'auth/signed-out' });
   } catch (error) {
-    if (error.status === 401) store.dispatch({ type: 'auth/signed-out' });
-    else store.dispatch({ type: 'auth/signed-out', error: `${error.message}` });
+    store.dispatch({ type: 'auth/signed-out', error: `${error.message}` });
   }
 }
 

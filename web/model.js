@@ -72,11 +72,14 @@ export function compareIdsDesc(a, b) {
 /**
  * Merges a session/feed `job` message into the job we hold (or makes a partial one: the
  * message lacks created_at, priority, retry_of and a few more, which a REST fetch fills in).
+ * A message folded by coalesceUpdates() may also carry `submitted_at`, `started_at` and
+ * `cancel_requested` from the messages it replaced.
  */
 export function applyUpdate(job, update) {
+  const submittedAt = update.kind === 'submitted' ? update.at : update.submitted_at || null;
   const base = job || {
     id: update.job_id,
-    created_at: update.kind === 'submitted' ? update.at : null,
+    created_at: submittedAt,
     run_at: null,
     started_at: null,
     finished_at: null,
@@ -85,7 +88,7 @@ export function applyUpdate(job, update) {
     cancel_requested: false,
     worker: null,
     log_size: 0,
-    partial: update.kind !== 'submitted',
+    partial: !submittedAt,
   };
   const next = {
     ...base,
@@ -100,15 +103,44 @@ export function applyUpdate(job, update) {
     attempt: update.attempt,
     max_attempts: update.max_attempts,
   };
-  if (update.kind === 'started') {
-    next.started_at = update.at;
+  const startedAt = update.kind === 'started' ? update.at : update.started_at;
+  if (startedAt) {
+    next.started_at = startedAt;
     next.finished_at = null;
   }
-  if (update.kind === 'cancel_requested') next.cancel_requested = true;
+  if (update.kind === 'cancel_requested' || update.cancel_requested) next.cancel_requested = true;
   if (TERMINAL.has(update.status) && !base.finished_at) next.finished_at = update.at;
   if (!TERMINAL.has(update.status)) next.finished_at = null;
-  if (update.kind === 'submitted' && !next.created_at) next.created_at = update.at;
+  if (submittedAt && !next.created_at) next.created_at = submittedAt;
   return next;
+}
+
+/**
+ * Folds two `job` messages of the same job into one (the newer, carrying what applyUpdate
+ * takes only from a message's `kind`: when it was submitted and started, a cancel request), so
+ * a paused list holds one message per job.
+ */
+export function coalesceUpdates(older, newer) {
+  const merged = { ...newer };
+  const submittedAt = older.kind === 'submitted' ? older.at : older.submitted_at;
+  if (submittedAt && !merged.submitted_at) merged.submitted_at = submittedAt;
+  const startedAt = older.kind === 'started' ? older.at : older.started_at;
+  if (startedAt && newer.kind !== 'started' && !merged.started_at) merged.started_at = startedAt;
+  if (older.kind === 'cancel_requested' || older.cancel_requested) merged.cancel_requested = true;
+  return merged;
+}
+
+/**
+ * Whether a `job` message for a job the list does not hold adds a row: the job must match the
+ * filter, and lie in the loaded range (no more pages, or newer than the oldest row held) so
+ * changes to old jobs below the loaded pages do not flood the table. `q` is not checked here:
+ * the server sends only jobs that match it (and the client's text test is approximate).
+ */
+export function admitsNewRow(list, update) {
+  const job = { type: update.job_type, queue: update.queue, status: update.status, input: update.input, id: update.job_id };
+  if (!matchesFilter(job, { ...list.filter, q: '' })) return false;
+  if (list.nextCursor === null || list.nextCursor === undefined || !list.order.length) return true;
+  return compareIdsDesc(update.job_id, list.order[list.order.length - 1]) < 0;
 }
 
 /** A timeline event made from a live `job` message. */

@@ -1,6 +1,7 @@
-// The /v1/session WebSocket: hello/welcome, subscriptions that survive reconnects, ping/pong
-// to notice dead connections, and reconnect with jittered backoff. Incoming messages are
-// handed over in batches (one reducer pass per burst, not one per message).
+// The /v1/session WebSocket: hello/welcome, subscriptions that survive reconnects (a list
+// resumes from the seq it holds with `since`), ping/pong to notice dead connections, and
+// reconnect with jittered backoff. Incoming messages are handed over in batches (one reducer
+// pass per burst, not one per message).
 
 import { ApiError } from './api.js';
 
@@ -15,11 +16,10 @@ const OFFLINE_AFTER_ATTEMPTS = 6;
  * options:
  * - onMessages(messages): a batch of server messages, in order;
  * - onStatus(status, attempt, detail): 'connecting' | 'live' | 'reconnecting' | 'offline';
- * - resumeSeq(): the `last_seq` to send in hello, or null to start fresh;
  * - onPolicyClose(reason): the server closed with 1008; resolves true to keep reconnecting.
  */
 export function createSession(options) {
-  const subscriptions = new Map(); // key -> subscribe message
+  const subscriptions = new Map(); // key -> {message, since}
   const pending = new Map(); // request id -> {resolve, reject}
   let socket = null;
   let ready = false; // welcome received
@@ -39,14 +39,25 @@ export function createSession(options) {
 
   function deliver(message) {
     batch.push(message);
-    if (flushTimer === null) {
-      flushTimer = setTimeout(() => {
-        flushTimer = null;
-        const messages = batch;
-        batch = [];
-        options.onMessages(messages);
-      }, 16);
-    }
+    if (flushTimer === null) flushTimer = setTimeout(flush, 16);
+  }
+
+  function flush() {
+    clearTimeout(flushTimer);
+    flushTimer = null;
+    if (!batch.length) return;
+    const messages = batch;
+    batch = [];
+    options.onMessages(messages);
+  }
+
+  /**
+   * The subscribe message of a slot: with `since` when its owner says it still holds the list
+   * as of that seq (`fresh`: never, after a resync).
+   */
+  function subscribeMessage({ message, since }, { fresh = false } = {}) {
+    const seq = !fresh && since ? since() : null;
+    return typeof seq === 'number' && seq >= 0 ? { ...message, since: seq } : message;
   }
 
   function connect() {
@@ -76,10 +87,7 @@ export function createSession(options) {
     }, HANDSHAKE_WITHIN_MS);
     ws.onopen = () => {
       if (socket !== ws) return;
-      const hello = { tag: 'hello' };
-      const seq = options.resumeSeq();
-      if (seq !== null && seq !== undefined && seq > 0) hello.last_seq = seq;
-      ws.send(JSON.stringify(hello));
+      ws.send(JSON.stringify({ tag: 'hello' }));
     };
     ws.onmessage = (event) => {
       if (socket !== ws) return;
@@ -107,7 +115,9 @@ export function createSession(options) {
         status('live', `server ${message.version || ''}`.trim());
         startPing();
         deliver(message);
-        for (const subscription of subscriptions.values()) send(subscription);
+        // Everything received before is applied first, so `since` is what the page holds.
+        flush();
+        for (const subscription of subscriptions.values()) send(subscribeMessage(subscription));
         return;
       case 'pong':
         clearTimeout(pongTimer);
@@ -116,7 +126,7 @@ export function createSession(options) {
       case 'resync': {
         deliver(message);
         const subscription = subscriptions.get(message.key);
-        if (subscription) send(subscription);
+        if (subscription) send(subscribeMessage(subscription, { fresh: true }));
         return;
       }
       case 'reply':
@@ -125,7 +135,7 @@ export function createSession(options) {
         if (waiter) {
           pending.delete(message.id);
           if (message.tag === 'reply') waiter.resolve(message.value);
-          else waiter.reject(new ApiError(0, message.code, message.message));
+          else waiter.reject(new ApiError(0, message.code, message.message, message.details));
           return;
         }
         deliver(message);
@@ -231,11 +241,15 @@ export function createSession(options) {
       if (ws) ws.close(1000, 'signed out');
       subscriptions.clear();
     },
-    /** Keeps `key` subscribed, now and after every reconnect. */
-    subscribe(key, body) {
-      const message = { tag: 'subscribe', key, ...body };
-      subscriptions.set(key, message);
-      send(message);
+    /**
+     * Keeps `key` subscribed, now and after every reconnect. `since()` (optional) gives the
+     * seq as of which the page still holds what this subscription shows, or null: the
+     * subscribe then asks only for what changed after it.
+     */
+    subscribe(key, body, { since = null } = {}) {
+      const subscription = { message: { tag: 'subscribe', key, ...body }, since };
+      subscriptions.set(key, subscription);
+      send(subscribeMessage(subscription));
     },
     unsubscribe(key) {
       if (subscriptions.delete(key)) send({ tag: 'unsubscribe', key });

@@ -3,8 +3,16 @@
 // See README.md for the state shape and the list of actions.
 
 import {
-  applyUpdate, compareIdsDesc, emptyFilter, eventFromUpdate, filterFromQuery, sameFilter,
+  admitsNewRow, applyUpdate, coalesceUpdates, compareIdsDesc, emptyFilter, eventFromUpdate, filterFromQuery, sameFilter,
 } from './model.js';
+
+let noticeCounter = 0;
+
+/** The `notice/show` action; its id (made here, not in the reducer) tells two equal texts apart. */
+export function showNotice(kind, text) {
+  noticeCounter += 1;
+  return { type: 'notice/show', kind, text, id: noticeCounter };
+}
 
 export function initialState() {
   return {
@@ -23,8 +31,9 @@ export function initialState() {
       loaded: false,
       loadingOlder: false,
       error: null,
+      seq: null,
       paused: false,
-      pending: [],
+      pending: {},
       selected: {},
       allMatching: false,
       count: null,
@@ -41,7 +50,7 @@ function emptyDetail(id) {
     error: null,
     events: [],
     eventsLoaded: false,
-    log: { text: '', end: 0, generation: 0 },
+    log: { text: '', end: 0 },
   };
 }
 
@@ -123,8 +132,10 @@ export function reduce(state, action) {
     case 'jobs/pause':
       if (action.paused) return { ...state, jobs: { ...state.jobs, paused: true } };
       {
+        // One held message per job (the latest), applied in seq order.
         const draft = {};
-        const resumed = state.jobs.pending.reduce((jobs, message) => applyToList(jobs, message, draft), { ...state.jobs, paused: false, pending: [] });
+        const held = Object.values(state.jobs.pending).sort((a, b) => (Number(a.seq) || 0) - (Number(b.seq) || 0));
+        const resumed = held.reduce((jobs, message) => applyToList(jobs, message, draft), { ...state.jobs, paused: false, pending: {} });
         return { ...state, jobs: resumed };
       }
     case 'jobs/select': {
@@ -155,7 +166,7 @@ export function reduce(state, action) {
       if (action.id !== state.detail.id) return state;
       return { ...state, detail: { ...state.detail, events: mergeEvents(action.events, state.detail.events), eventsLoaded: true } };
     case 'notice/show':
-      return { ...state, notice: { kind: action.kind || 'info', text: action.text, id: Date.now() + Math.random() } };
+      return { ...state, notice: { kind: action.kind || 'info', text: action.text, id: action.id } };
     case 'notice/clear':
       return state.notice ? { ...state, notice: null } : state;
     default:
@@ -178,28 +189,28 @@ function routeChanged(state, route) {
   return next;
 }
 
+/** The higher of a held seq and a message's `seq` (ignored when it is not a number). */
+function raise(held, seq) {
+  return typeof seq === 'number' && seq > held ? seq : held;
+}
+
 function sessionMessage(state, message, draft = {}) {
   switch (message.tag) {
     case 'welcome':
-      return { ...state, lastSeq: Math.max(state.lastSeq, message.seq || 0), version: message.version || '' };
+      // welcome.seq is not a position of anything we hold: the subscriptions' answers are.
+      return { ...state, version: message.version || '' };
     case 'assign':
-      if (message.key === 'jobs') return { ...state, jobs: assignList(state.jobs, message.value) };
+      if (message.key === 'jobs') {
+        return { ...state, lastSeq: raise(state.lastSeq, message.seq), jobs: assignList(state.jobs, message.value, message.seq) };
+      }
       if (message.key === 'detail' && message.value && message.value.id === state.detail.id) {
-        return { ...state, detail: { ...state.detail, job: message.value, error: null } };
+        return { ...state, lastSeq: raise(state.lastSeq, message.seq), detail: { ...state.detail, job: message.value, error: null } };
       }
       return state;
     case 'job': {
-      let next = { ...state, lastSeq: Math.max(state.lastSeq, message.seq || 0) };
+      const next = { ...state, lastSeq: raise(state.lastSeq, message.seq) };
       const keys = message.keys || [];
-      if (keys.includes('jobs')) {
-        if (state.jobs.paused) {
-          if (draft.pending !== state.jobs.pending) draft.pending = state.jobs.pending.slice();
-          draft.pending.push(message);
-          next.jobs = { ...state.jobs, pending: draft.pending };
-        } else {
-          next.jobs = applyToList(state.jobs, message, draft);
-        }
-      }
+      if (keys.includes('jobs')) next.jobs = listMessage(state.jobs, message, draft);
       if (keys.includes('detail') && message.job_id === state.detail.id) {
         const detail = state.detail;
         next.detail = {
@@ -213,8 +224,13 @@ function sessionMessage(state, message, draft = {}) {
     case 'log':
       if (message.key !== 'detail' || message.job_id !== state.detail.id) return state;
       return { ...state, detail: { ...state.detail, log: appendLog(state.detail.log, message) } };
+    case 'resync':
+      // The list is reloaded by a fresh subscribe (session.js); until its assign we hold no
+      // position to resume from.
+      if (message.key === 'jobs') return { ...state, jobs: { ...state.jobs, seq: null } };
+      return state;
     case 'error':
-      if (message.key === 'jobs') return { ...state, jobs: { ...state.jobs, error: message.message, loaded: true } };
+      if (message.key === 'jobs') return { ...state, jobs: { ...state.jobs, error: message.message, loaded: true, seq: null } };
       if (message.key === 'detail') return { ...state, detail: { ...state.detail, error: message.message } };
       return state;
     default:
@@ -222,7 +238,29 @@ function sessionMessage(state, message, draft = {}) {
   }
 }
 
-function assignList(jobs, value) {
+/**
+ * A `job` message for the list. Before the assign of the current filter (seq null) it is
+ * ignored: it belongs to the previous subscription, and the assign holds the change. A message
+ * not newer than the list's seq is already in it. While paused, only the latest message of
+ * each job is held.
+ */
+function listMessage(jobs, message, draft) {
+  if (jobs.seq === null) return jobs;
+  if (typeof message.seq === 'number' && message.seq <= jobs.seq) return jobs;
+  const seq = raise(jobs.seq, message.seq);
+  if (!jobs.paused) return { ...applyToList(jobs, message, draft), seq };
+  const id = message.job_id;
+  const held = jobs.pending[id];
+  // `admitted`: some held change of a job not in the list would have added its row (as live
+  // updates would have), so the folded one adds it even if it has left the filter since.
+  const admitted = !jobs.byId[id] && ((held && held.admitted) || admitsNewRow(jobs, message));
+  if (!held && !jobs.byId[id] && !admitted) return { ...jobs, seq };
+  if (draft.pending !== jobs.pending) draft.pending = { ...jobs.pending };
+  draft.pending[id] = { ...(held ? coalesceUpdates(held, message) : message), admitted };
+  return { ...jobs, pending: draft.pending, seq };
+}
+
+function assignList(jobs, value, seq) {
   const list = (value && value.jobs) || [];
   const byId = {};
   const order = [];
@@ -240,18 +278,21 @@ function assignList(jobs, value) {
     loaded: true,
     loadingOlder: false,
     error: null,
-    pending: [],
+    seq: typeof seq === 'number' ? seq : 0,
+    pending: {},
     selected,
   };
 }
 
 /**
- * Applies a `job` message to the list. `draft` holds this burst's private copies of byId and
- * order (never the published ones), which later messages of the same burst mutate in place.
+ * Applies a `job` message to the list: a held row is updated, a new one added only as
+ * admitsNewRow() says. `draft` holds this burst's private copies of byId and order (never the
+ * published ones), which later messages of the same burst mutate in place.
  */
 function applyToList(jobs, message, draft = {}) {
   const id = message.job_id;
   const old = jobs.byId[id];
+  if (!old && !message.admitted && !admitsNewRow(jobs, message)) return jobs;
   const job = applyUpdate(old, message);
   if (draft.byId !== jobs.byId) draft.byId = { ...jobs.byId };
   draft.byId[id] = job;

@@ -49,12 +49,14 @@ test('filters and search narrow the live table and live in the URL', async ({ pa
   await expect(row(page, ada.id)).toHaveCount(0);
   await expect(page.getByLabel('Type')).toHaveValue('broken');
 
-  // New jobs that match appear without a reload; others do not.
-  const later = await server.api.submit('broken', null);
+  // New jobs that match appear without a reload; others do not. The job that does not match
+  // runs to its end first, so by the time the matching one shows, every change of the other
+  // one has been through the session too: its absence then means something.
   const other = await server.api.submit('greet', { name: 'Eve' });
+  await server.api.finished(other.id);
+  const later = await server.api.submit('broken', null);
   await expect(row(page, later.id)).toBeVisible();
   await expect(row(page, later.id).getByTestId('status')).toHaveText('failed');
-  await server.api.finished(other.id);
   await expect(row(page, other.id)).toHaveCount(0);
 });
 
@@ -117,10 +119,16 @@ test('several jobs are cancelled at once, and all matching the filter are retrie
   await signIn(page, server);
   for (const job of holds) await expect(row(page, job.id)).toBeVisible();
 
-  // Select two rows, cancel them; the third keeps running.
+  // Select two rows, cancel them after a confirmation; the third keeps running.
   await row(page, holds[0].id).getByRole('checkbox').check();
   await row(page, holds[1].id).getByRole('checkbox').check();
   await page.getByRole('button', { name: 'Cancel selected' }).click();
+  const confirmCancel = page.getByRole('dialog');
+  await expect(confirmCancel).toContainText('Cancel 2 selected jobs?');
+  await expect(confirmCancel).toContainText('Running jobs are stopped');
+  await confirmCancel.getByRole('button', { name: 'Confirm' }).click();
+  await expect(confirmCancel).toHaveCount(0);
+  await expect(page.getByText(/Cancelled 2 jobs/)).toBeVisible();
   await expect(row(page, holds[0].id).getByTestId('status')).toHaveText('cancelled');
   await expect(row(page, holds[1].id).getByTestId('status')).toHaveText('cancelled');
   await expect(row(page, holds[2].id).getByTestId('status')).toHaveText(/running|queued/);
@@ -156,4 +164,73 @@ test('job data is shown as text, never run as HTML', async ({ page, server }) =>
   expect(await page.evaluate(() => window.__pwned)).toBeUndefined();
   await expect(page.locator('img[src="x"]')).toHaveCount(0);
   await expect(page.locator('[data-testid="job-detail"] script')).toHaveCount(0);
+});
+
+test('the cancel confirmation’s Cancel button and Esc change nothing', async ({ page, server }) => {
+  const holds = [await server.api.submit('hold', null), await server.api.submit('hold', null)];
+  await signIn(page, server);
+  for (const job of holds) {
+    await expect(row(page, job.id).getByTestId('status')).toHaveText('running');
+    await row(page, job.id).getByRole('checkbox').check();
+  }
+  const dialog = page.getByRole('dialog');
+
+  await page.getByRole('button', { name: 'Cancel selected' }).click();
+  await expect(dialog).toContainText('Cancel 2 selected jobs?');
+  await dialog.getByRole('button', { name: 'Cancel', exact: true }).click();
+  await expect(dialog).toHaveCount(0);
+
+  await page.getByRole('button', { name: 'Cancel selected' }).click();
+  await expect(dialog).toBeVisible();
+  await page.keyboard.press('Escape');
+  await expect(dialog).toHaveCount(0);
+
+  // Still selected, still running.
+  await expect(page.getByText('2 jobs selected')).toBeVisible();
+  for (const job of holds) {
+    expect((await server.api.job(job.id)).status).toBe('running');
+    await expect(row(page, job.id).getByTestId('status')).toHaveText('running');
+  }
+  // Confirming now cancels both: neither was cancelled before (the notice would count them as
+  // already finished).
+  await page.getByRole('button', { name: 'Cancel selected' }).click();
+  await dialog.getByRole('button', { name: 'Confirm' }).click();
+  await expect(page.getByText('Cancelled 2 jobs', { exact: true })).toBeVisible();
+  for (const job of holds) await expect(row(page, job.id).getByTestId('status')).toHaveText('cancelled');
+});
+
+test('“Load older” appends the older jobs; changes to jobs below the loaded page add no rows', async ({ page, server }) => {
+  // A paused queue keeps the 130 jobs queued: nothing changes unless the test says so.
+  await server.api.request('POST', '/v1/queues/default/pause');
+  const { jobs } = await server.api.request('POST', '/v1/jobs/batch', {
+    jobs: Array.from({ length: 130 }, (_, i) => ({ type: 'greet', input: { name: `job ${i}` } })),
+  });
+  const oldest = jobs[0];
+  const newest = jobs[jobs.length - 1];
+  await signIn(page, server);
+  const rows = page.locator('[data-testid="jobs-table"] tbody tr[data-job-id]');
+  await expect(rows).toHaveCount(100);
+  await expect(rows.first()).toHaveAttribute('data-job-id', newest.id);
+  const loadOlder = page.getByRole('button', { name: 'Load older' });
+  await expect(loadOlder).toBeVisible();
+
+  // The oldest job changes, then a loaded one: once the second shows, the first has been
+  // through too, and it did not become a row (it is below the loaded page).
+  await server.api.request('POST', `/v1/jobs/${oldest.id}/cancel`);
+  await server.api.request('POST', `/v1/jobs/${newest.id}/cancel`);
+  await expect(row(page, newest.id).getByTestId('status')).toHaveText('cancelled');
+  await expect(row(page, oldest.id)).toHaveCount(0);
+  await expect(rows).toHaveCount(100);
+
+  // A new job is newer than everything held: it shows, at the top.
+  const fresh = await server.api.submit('greet', { name: 'fresh' });
+  await expect(rows.first()).toHaveAttribute('data-job-id', fresh.id);
+  await expect(rows).toHaveCount(101);
+
+  await loadOlder.click();
+  await expect(rows).toHaveCount(131);
+  await expect(rows.last()).toHaveAttribute('data-job-id', oldest.id);
+  await expect(row(page, oldest.id).getByTestId('status')).toHaveText('cancelled');
+  await expect(loadOlder).toBeHidden();
+  await expect(page.getByText('131 of 131 jobs')).toBeVisible();
 });

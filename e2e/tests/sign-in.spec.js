@@ -37,3 +37,37 @@ test('the printed link signs straight in, leaves no token in the address bar, an
   await expect(page.getByLabel('Token')).toBeVisible();
   await expect(page.getByTestId('jobs-table')).toHaveCount(0);
 });
+
+test('a sign-in link opened while signed in is not used again', async ({ page, server }) => {
+  await signIn(page, server);
+  const cookie = async () => (await page.context().cookies()).find((c) => c.name === 'runway_session').value;
+  const before = await cookie();
+
+  // Opened in a fresh load: the session is kept, the link is not used, the token is gone.
+  await page.goto('about:blank');
+  await page.goto(server.signInUrl);
+  await expect(page.getByText('Already signed in; the link was not used')).toBeVisible();
+  await expect(page.getByTestId('connection')).toHaveText('Live');
+  await expect(page.getByTestId('jobs-table')).toBeVisible();
+  expect(page.url()).not.toContain('token');
+  expect(await cookie()).toBe(before);
+
+  // Pasted into the address bar of the open page (a hash change): the same.
+  await page.getByRole('button', { name: 'Dismiss' }).click();
+  await expect(page.getByText('Already signed in; the link was not used')).toBeHidden();
+  await page.evaluate((hash) => { location.hash = hash; }, new URL(server.signInUrl).hash);
+  await expect(page.getByText('Already signed in; the link was not used')).toBeVisible();
+  expect(page.url()).not.toContain('token');
+  expect(await cookie()).toBe(before);
+  await expect(page.getByTestId('connection')).toHaveText('Live');
+});
+
+test('a damaged sign-in link shows the sign-in form with an error', async ({ page, server }) => {
+  await page.goto(`${server.url}/#token=${server.token}%E0%A4%A`);
+  await expect(page.getByRole('alert')).toContainText('damaged');
+  await expect(page.getByLabel('Token')).toBeVisible();
+  expect(page.url()).not.toContain('token');
+  await page.getByLabel('Token').fill(server.token);
+  await page.getByRole('button', { name: 'Sign in' }).click();
+  await expect(page.getByTestId('connection')).toHaveText('Live');
+});

@@ -1,4 +1,4 @@
-import { test, expect, signIn } from '../fixtures.js';
+import { test, expect, signIn, startServer, CONFIG } from '../fixtures.js';
 
 async function openSubmit(page, type) {
   await page.getByRole('link', { name: 'Submit' }).click();
@@ -103,4 +103,46 @@ test('run again with edited input starts from the old job’s input', async ({ p
   const id = page.url().split('/').pop();
   expect(id).not.toBe(job.id);
   expect((await server.api.job(id)).input).toEqual({ name: 'Grace Hopper', times: 2 });
+});
+
+// The page checks what it can before sending; what only the server checks comes back as 422
+// `details` and must land on the field as well. `greet` leaves nothing of that kind (the form
+// cannot even make extra properties), so this test runs its own server with a type whose
+// schema says `uniqueItems`, which the form does not check.
+const TAGGED = `${CONFIG}
+[types.tagged]
+command = ["sh", "-c", "cat"]
+
+[types.tagged.schema]
+type = "object"
+properties = { label = { type = "string" }, tags = { type = "array", items = { type = "string" }, uniqueItems = true } }
+`;
+
+test('in form mode, the server’s schema errors land on their field', async ({ page }) => {
+  const server = await startServer(TAGGED);
+  try {
+    await signIn(page, server);
+    await openSubmit(page, 'tagged');
+    await page.getByLabel('label', { exact: true }).fill('twice');
+    await page.getByRole('button', { name: 'Add tags item' }).click();
+    await page.getByLabel('tags[0]', { exact: true }).fill('same');
+    await page.getByRole('button', { name: 'Add tags item' }).click();
+    await page.getByLabel('tags[1]', { exact: true }).fill('same');
+    await page.getByRole('button', { name: 'Submit job' }).click();
+
+    const tags = page.locator('fieldset', { has: page.getByRole('button', { name: 'Add tags item' }) });
+    await expect(tags.getByRole('alert')).toContainText('non-unique');
+    await expect(page.getByRole('button', { name: 'Raw JSON' })).toHaveAttribute('aria-pressed', 'false');
+    await expect(page.locator('.form-errors')).toBeHidden();
+    expect((await server.api.request('GET', '/v1/jobs/count')).count).toBe(0);
+
+    // Fixed in the form, it goes through.
+    await page.getByLabel('tags[1]', { exact: true }).fill('other');
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    await expect(page.getByTestId('job-detail').getByTestId('status')).toHaveText('succeeded');
+    const id = page.url().split('/').pop();
+    expect((await server.api.job(id)).input).toEqual({ label: 'twice', tags: ['same', 'other'] });
+  } finally {
+    await server.stop();
+  }
 });

@@ -5,6 +5,7 @@ import { api } from '../api.js';
 import { h, replaceChildren, setAttr, setText } from '../dom.js';
 import { bytes, duration, exact, jobDuration, relative } from '../format.js';
 import { isFinished } from '../model.js';
+import { showNotice } from '../store.js';
 import { copyJsonButton, jsonView } from './json-view.js';
 import { progressBar, statusBadge, updateProgressBar, updateStatusBadge } from './badges.js';
 
@@ -46,7 +47,6 @@ export function createJobDetail({ store, navigate }) {
   const logEmpty = h('p', { class: 'muted log-empty' }, 'No log output yet.');
   let following = true;
   let renderedLength = 0;
-  let renderedGeneration = -1;
   let programmaticScroll = false;
   logPre.addEventListener('scroll', () => {
     if (programmaticScroll) {
@@ -74,12 +74,13 @@ export function createJobDetail({ store, navigate }) {
   const timelineEmpty = h('p', { class: 'muted' }, 'Loading events…');
 
   const notFound = h('div', { class: 'empty-state', hidden: true });
+  // The heading shows from the start (focus lands on it after navigation); the rest of the
+  // head waits for the job.
+  const actions = h('div', { class: 'detail-actions', hidden: true }, cancelButton, retryButton, againButton);
+  const head = h('div', { class: 'detail-head' }, h('div', { class: 'detail-heading' }, title, badge, typeLabel), actions);
   const content = h(
     'div',
     { class: 'detail-content', hidden: true },
-    h('div', { class: 'detail-head' },
-      h('div', { class: 'detail-heading' }, title, badge, typeLabel),
-      h('div', { class: 'detail-actions' }, cancelButton, retryButton, againButton)),
     h('section', { class: 'card' }, metaList, progressRow),
     errorBox,
     h('div', { class: 'grid-2' },
@@ -97,6 +98,7 @@ export function createJobDetail({ store, navigate }) {
     'main',
     { class: 'page page-detail', id: 'main', dataset: { testid: 'job-detail' } },
     h('a', { href: '/jobs', class: 'back-link' }, '← Back to the list'),
+    head,
     notFound,
     content,
   );
@@ -109,9 +111,9 @@ export function createJobDetail({ store, navigate }) {
     try {
       // The job's new state arrives over the session; the REST answer may be older than it.
       const result = await api.cancel(id);
-      store.dispatch({ type: 'notice/show', kind: 'success', text: result && result.stopping ? `Stopping job ${id}…` : `Cancelled job ${id}` });
+      store.dispatch(showNotice('success', result && result.stopping ? `Stopping job ${id}…` : `Cancelled job ${id}`));
     } catch (error) {
-      store.dispatch({ type: 'notice/show', kind: 'error', text: `Could not cancel job ${id}: ${error.message}` });
+      store.dispatch(showNotice('error', `Could not cancel job ${id}: ${error.message}`));
     } finally {
       cancelBusy = false;
       const job = store.getState().detail.job;
@@ -124,10 +126,10 @@ export function createJobDetail({ store, navigate }) {
     retryButton.disabled = true;
     try {
       const job = await api.retry(id);
-      store.dispatch({ type: 'notice/show', kind: 'success', text: `Job ${job.id} re-runs job ${id}` });
+      store.dispatch(showNotice('success', `Job ${job.id} re-runs job ${id}`));
       navigate(`/jobs/${job.id}`);
     } catch (error) {
-      store.dispatch({ type: 'notice/show', kind: 'error', text: `Could not retry job ${id}: ${error.message}` });
+      store.dispatch(showNotice('error', `Could not retry job ${id}: ${error.message}`));
     } finally {
       retryButton.disabled = false;
     }
@@ -206,10 +208,9 @@ export function createJobDetail({ store, navigate }) {
 
   function renderLog(detail) {
     const log = detail.log;
-    if (renderedGeneration !== log.generation || log.text.length < renderedLength) {
+    if (log.text.length < renderedLength) {
       logPre.replaceChildren();
       renderedLength = 0;
-      renderedGeneration = log.generation;
     }
     if (log.text.length > renderedLength) {
       logPre.appendChild(document.createTextNode(log.text.slice(renderedLength)));
@@ -286,9 +287,16 @@ export function createJobDetail({ store, navigate }) {
       outputText = null;
       renderedEvents.clear();
       timeline.replaceChildren();
+      // Another job's log: start the text over (the log of each job is its own).
+      logPre.replaceChildren();
+      renderedLength = 0;
+      setText(title, `Job ${detail.id}`);
       setFollow(true);
     }
     const now = Date.now();
+    badge.hidden = !detail.job;
+    typeLabel.hidden = !detail.job;
+    actions.hidden = !detail.job;
     if (!detail.job) {
       content.hidden = true;
       notFound.hidden = false;

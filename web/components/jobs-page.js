@@ -5,6 +5,7 @@ import { api } from '../api.js';
 import { h, replaceChildren, setAttr, setText } from '../dom.js';
 import { plural } from '../format.js';
 import { STATUSES, filterToSearch } from '../model.js';
+import { showNotice } from '../store.js';
 import { confirmDialog } from './dialog.js';
 import { createJobsTable } from './jobs-table.js';
 
@@ -148,6 +149,18 @@ export function createJobsPage({ store, navigate }) {
     } else {
       const ids = Object.keys(jobs.selected);
       if (!ids.length) return;
+      // Cancelling stops running jobs: ask first, as for "all matching". Retrying only adds jobs.
+      if (action === 'cancel') {
+        const ok = await confirmDialog({
+          title: `Cancel ${plural(ids.length, 'selected job')}?`,
+          body: [
+            h('p', null, `Jobs ${ids.length > 10 ? `${ids.slice(0, 10).join(', ')} and ${ids.length - 10} more` : ids.join(', ')}.`),
+            h('p', { class: 'muted' }, 'Finished jobs are skipped. Running jobs are stopped.'),
+          ],
+          danger: true,
+        });
+        if (!ok) return;
+      }
       body = { action, ids };
     }
     cancelSelected.disabled = true;
@@ -155,9 +168,9 @@ export function createJobsPage({ store, navigate }) {
     try {
       const result = await api.bulk(body);
       store.dispatch({ type: 'jobs/select-none' });
-      store.dispatch({ type: 'notice/show', kind: 'success', text: bulkMessage(action, result) });
+      store.dispatch(showNotice('success', bulkMessage(action, result)));
     } catch (error) {
-      store.dispatch({ type: 'notice/show', kind: 'error', text: `${verb} failed: ${error.message}` });
+      store.dispatch(showNotice('error', `${verb} failed: ${error.message}`));
     } finally {
       cancelSelected.disabled = false;
       retrySelected.disabled = false;
@@ -233,7 +246,7 @@ export function createJobsPage({ store, navigate }) {
     setText(pauseButton, jobs.paused ? 'Resume live' : 'Pause live');
     setAttr(pauseButton, 'aria-pressed', jobs.paused ? 'true' : 'false');
     pauseButton.classList.toggle('btn-warning', jobs.paused);
-    const waiting = jobs.pending.length;
+    const waiting = Object.keys(jobs.pending).length;
     setText(pendingText, jobs.paused ? (waiting ? `${plural(waiting, 'update')} waiting` : 'Live updates paused') : '');
 
     const selected = Object.keys(jobs.selected).length;

@@ -5,6 +5,7 @@
 import { api } from '../api.js';
 import { h, setAttr, setText } from '../dom.js';
 import { duration, exact, parseTime } from '../format.js';
+import { showNotice } from '../store.js';
 import { createSparkline } from './sparkline.js';
 
 const REFRESH_MS = 2000;
@@ -35,14 +36,14 @@ export function createQueues({ store }) {
       await (paused ? api.resumeQueue(name) : api.pauseQueue(name));
       await refresh();
     } catch (error) {
-      store.dispatch({ type: 'notice/show', kind: 'error', text: `Could not ${paused ? 'resume' : 'pause'} queue ${name}: ${error.message}` });
+      store.dispatch(showNotice('error', `Could not ${paused ? 'resume' : 'pause'} queue ${name}: ${error.message}`));
     } finally {
       store.dispatch({ type: 'queues/busy', name, busy: false });
     }
   }
 
-  function stat(label, extraClass = '') {
-    const value = h('dd', { class: `stat-value num ${extraClass}` });
+  function stat(label, extraClass = '', testid = null) {
+    const value = h('dd', { class: `stat-value num ${extraClass}`, dataset: { testid } });
     return { value, el: h('div', { class: 'stat' }, h('dt', null, label), value) };
   }
 
@@ -56,13 +57,13 @@ export function createQueues({ store }) {
     const stats = {
       depth: stat('Depth'),
       running: stat('Running'),
-      oldest: stat('Oldest queued'),
+      oldest: stat('Oldest queued', '', 'oldest-queued'),
       succeeded: stat('Succeeded', 'tone-succeeded'),
       failed: stat('Failed', 'tone-failed'),
       cancelled: stat('Cancelled', 'tone-cancelled'),
     };
     const spark = createSparkline({ label: `Jobs finished per 10 s in queue ${name}` });
-    const sparkCaption = h('span', { class: 'muted small' });
+    const sparkCaption = h('span', { class: 'muted small', dataset: { testid: 'throughput' } });
     const jobsLink = h('a', { href: `/jobs?queue=${encodeURIComponent(name)}`, class: 'small' }, 'Show in list →');
     const el = h(
       'section',

@@ -15,9 +15,16 @@ export function createSparkline({ label = 'Throughput' } = {}) {
     class: 'sparkline', viewBox: `0 0 ${WIDTH} ${HEIGHT}`, preserveAspectRatio: 'none', role: 'img', 'aria-label': label, width: String(WIDTH), height: String(HEIGHT),
   }, title, baseline, area, line);
   let lastKey = '';
+  /**
+   * `values`: jobs finished per window, oldest first; the last is the current, unfinished
+   * window. Only the complete windows are drawn: the current one would make every line dip at
+   * its end (extrapolating it from the elapsed fraction would need the server's window start,
+   * and swings wildly while few jobs have finished). The title's total counts all of them.
+   */
   function update(values, bucketSeconds = 10) {
-    const counts = Array.isArray(values) && values.length ? values.map((v) => Math.max(0, Number(v) || 0)) : [0];
-    const key = counts.join(',');
+    const all = Array.isArray(values) ? values.map((v) => Math.max(0, Number(v) || 0)) : [];
+    const counts = all.length > 1 ? all.slice(0, -1) : [0];
+    const key = all.join(',');
     if (key === lastKey) return;
     lastKey = key;
     const max = Math.max(1, ...counts);
@@ -32,9 +39,9 @@ export function createSparkline({ label = 'Throughput' } = {}) {
     const first = points[0];
     const last = points[points.length - 1];
     setAttr(area, 'd', `M${first[0].toFixed(1)},${HEIGHT - PAD} L${text.replaceAll(' ', ' L')} L${last[0].toFixed(1)},${HEIGHT - PAD} Z`);
-    const total = counts.reduce((a, b) => a + b, 0);
-    const minutes = Math.round((counts.length * bucketSeconds) / 60);
-    setText(title, `${total} finished in the last ${minutes} min; peak ${max} per ${bucketSeconds} s`);
+    const total = all.reduce((a, b) => a + b, 0);
+    const minutes = Math.round((all.length * bucketSeconds) / 60);
+    setText(title, `${total} finished in the last ${minutes} min; peak ${Math.max(0, ...counts)} per ${bucketSeconds} s`);
   }
   return { el, update };
 }

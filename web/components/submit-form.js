@@ -4,6 +4,7 @@
 
 import { api } from '../api.js';
 import { h, replaceChildren, setAttr, setText } from '../dom.js';
+import { showNotice } from '../store.js';
 import { buildSchemaForm } from './schema-form.js';
 
 export function createSubmitForm({ store, navigate }) {
@@ -244,7 +245,7 @@ export function createSubmitForm({ store, navigate }) {
     setText(submitButton, 'Submitting…');
     try {
       const created = await api.submit(job);
-      store.dispatch({ type: 'notice/show', kind: 'success', text: `Submitted job ${created.id}` });
+      store.dispatch(showNotice('success', `Submitted job ${created.id}`));
       navigate(`/jobs/${created.id}`);
     } catch (error) {
       handleServerError(error);
@@ -306,7 +307,7 @@ export function createSubmitForm({ store, navigate }) {
       (job) => {
         prefill = { type: job.type, input: job.input };
         applyPrefill();
-        store.dispatch({ type: 'notice/show', kind: 'info', text: `Prefilled from job ${job.id}` });
+        store.dispatch(showNotice('info', `Prefilled from job ${job.id}`));
       },
       (error) => {
         prefillError = `Could not load job ${query.from} to prefill: ${error.message}`;
