@@ -137,10 +137,24 @@ async fn run(socket: WebSocket, state: ServerState, authenticated: bool) {
             .socket
             .send(Message::Close(Some(CloseFrame {
                 code,
-                reason: reason.into(),
+                reason: fit_close_reason(reason).into(),
             })))
             .await;
     }
+}
+
+/// A close frame's reason is at most 123 bytes; longer ones are cut at a character boundary.
+fn fit_close_reason(mut reason: String) -> String {
+    const MAX: usize = 123;
+    if reason.len() > MAX {
+        let mut end = MAX - '…'.len_utf8();
+        while !reason.is_char_boundary(end) {
+            end -= 1;
+        }
+        reason.truncate(end);
+        reason.push('…');
+    }
+    reason
 }
 
 impl Session {
@@ -239,7 +253,13 @@ impl Session {
                         })
                         .await;
                 }
-                Ok(_) | Err(_) if !authenticated => {
+                Err(error) if !authenticated => {
+                    return Err(Ended::Close(
+                        close_code::POLICY,
+                        format!("expected hello with a token: {error}"),
+                    ));
+                }
+                Ok(_) if !authenticated => {
                     return Err(Ended::Close(
                         close_code::POLICY,
                         "send hello with a token first".into(),
@@ -305,16 +325,22 @@ impl Session {
             }
             _ => {}
         }
+        // A subscription's errors name its key, so the client knows which one failed.
+        let key = value.get("key").and_then(Value::as_str).map(str::to_string);
         let message: ClientMessage = match serde_json::from_value(value) {
             Ok(message) => message,
             Err(error) => {
                 return self
-                    .error(
+                    .send(&ServerMessage::Error {
                         id,
-                        tag.as_deref(),
-                        codes::INVALID_REQUEST,
-                        error.to_string(),
-                    )
+                        key: key.filter(|_| {
+                            matches!(tag.as_deref(), Some("subscribe" | "unsubscribe"))
+                        }),
+                        for_tag: tag,
+                        code: codes::INVALID_REQUEST.to_string(),
+                        message: error.to_string(),
+                        details: None,
+                    })
                     .await;
             }
         };
@@ -564,7 +590,9 @@ impl Session {
                 .event_first_seq()
                 .await
                 .unwrap_or(None);
-            if first_kept.is_some_and(|first| first <= since + 1) {
+            // A since newer than anything stored comes from another database (a server
+            // started afresh at the same address): the client's list is not this server's.
+            if since <= floor && first_kept.is_some_and(|first| first <= since + 1) {
                 let mut shown = HashSet::new();
                 let mut after = since;
                 loop {

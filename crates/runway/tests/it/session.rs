@@ -301,6 +301,13 @@ async fn a_session_needs_a_token_and_an_allowed_origin() {
     let mut anonymous = Session::open(&server, false, None).await.unwrap();
     anonymous.send(json!({"tag": "hello"})).await;
     assert!(anonymous.closed().await.contains("authentication failed"));
+    // A hello that does not parse says why, in a reason that fits a close frame.
+    let mut odd = Session::open(&server, false, None).await.unwrap();
+    odd.send(json!({"tag": "hello", "token": server.token, "last_seq": 3, "x": "é".repeat(200)}))
+        .await;
+    let reason = odd.closed().await;
+    assert!(reason.contains("unknown field"), "{reason}");
+    assert!(reason.len() <= 123, "{reason}");
     let mut early = Session::open(&server, false, None).await.unwrap();
     early
         .send(json!({"tag": "subscribe", "key": "k", "jobs": {}}))
@@ -403,6 +410,24 @@ async fn a_reconnecting_session_gets_exactly_what_it_missed() {
             .to_string();
         assert!(message.contains(problem), "{message}");
     }
+    // A malformed subscribe still names its key.
+    again
+        .send(json!({"tag": "subscribe", "key": "typed", "jobs": {}, "since": "5"}))
+        .await;
+    let error = again.until(|message| message["tag"] == "error").await;
+    assert_eq!(error.last().unwrap()["key"], "typed");
+    // A since from another database (newer than anything here) gets a fresh list.
+    again
+        .send(json!({"tag": "subscribe", "key": "all", "jobs": {}, "since": 999_999}))
+        .await;
+    let fresh = again.until(|message| message["tag"] == "assign").await;
+    assert_eq!(
+        fresh.last().unwrap()["value"]["jobs"]
+            .as_array()
+            .unwrap()
+            .len(),
+        2
+    );
 }
 
 #[tokio::test]
