@@ -134,40 +134,10 @@ async function loadEvents(id) {
   }
 }
 
-// Jobs that appeared through a live message lack created_at and a few fields: fetch them, a
-// few at a time (a burst of new rows must not become a burst of requests).
-const HYDRATE_AT_ONCE = 4;
-let hydrating = new Set(); // ids asked for (in flight, done or failed) since the list last reset
-let hydrateActive = 0;
-function hydratePartial() {
-  const { jobs } = store.getState();
-  for (const id of jobs.order) {
-    if (hydrateActive >= HYDRATE_AT_ONCE) return;
-    const job = jobs.byId[id];
-    if (!job || !job.partial || hydrating.has(id)) continue;
-    hydrating.add(id);
-    hydrateActive += 1;
-    api.job(id)
-      .then((full) => store.dispatch({ type: 'jobs/hydrate', jobs: [full] }), () => {})
-      .finally(() => {
-        hydrateActive -= 1;
-        hydratePartial();
-      });
-  }
-}
-
-/** Whether an action replaced the list (a new filter, an assign, signing out). */
-function listReset(state, prev, action) {
-  if (state.jobs.filter !== prev.jobs.filter || action.type === 'auth/signed-out') return true;
-  return action.type === 'session/messages' && action.messages.some((m) => m.tag === 'assign' && m.key === 'jobs');
-}
-
-store.subscribe((state, prev, action) => {
-  if (state.jobs.byId !== prev.jobs.byId && listReset(state, prev, action)) hydrating = new Set();
+store.subscribe((state, prev) => {
   if (state.auth.status !== 'signed-in') return;
   if (state.jobs.filter !== prev.jobs.filter) subscribeJobs();
   if (state.route !== prev.route) routeEffects(state);
-  if (state.jobs.byId !== prev.jobs.byId) hydratePartial();
   // Back after a drop: the detail is re-assigned by the session; its timeline comes from REST.
   if (state.connection.status === 'live' && prev.connection.status !== 'live' && detailId && state.detail.eventsLoaded) {
     loadEvents(detailId);

@@ -70,64 +70,34 @@ export function compareIdsDesc(a, b) {
 }
 
 /**
- * Merges a session/feed `job` message into the job we hold (or makes a partial one: the
- * message lacks created_at, priority, retry_of and a few more, which a REST fetch fills in).
- * A message folded by coalesceUpdates() may also carry `submitted_at`, `started_at` and
- * `cancel_requested` from the messages it replaced.
+ * The job a session/feed `job` message describes: every message carries the whole job (the
+ * fields of GET /v1/jobs/{id}, with `job_id` and `job_type` for `id` and `type`), so the
+ * newest message of a job is all there is to know about it.
  */
 export function applyUpdate(job, update) {
-  const submittedAt = update.kind === 'submitted' ? update.at : update.submitted_at || null;
-  const base = job || {
+  return {
+    ...(job || {}),
     id: update.job_id,
-    created_at: submittedAt,
-    run_at: null,
-    started_at: null,
-    finished_at: null,
-    priority: 0,
-    retry_of: null,
-    cancel_requested: false,
-    worker: null,
-    log_size: 0,
-    partial: !submittedAt,
-  };
-  const next = {
-    ...base,
     type: update.job_type,
     queue: update.queue,
     status: update.status,
-    parent: update.parent ?? base.parent ?? null,
+    priority: update.priority ?? 0,
+    parent: update.parent ?? null,
+    retry_of: update.retry_of ?? null,
     input: update.input,
     output: update.output ?? null,
-    progress: update.progress ?? null,
     error: update.error ?? null,
+    progress: update.progress ?? null,
     attempt: update.attempt,
     max_attempts: update.max_attempts,
+    cancel_requested: Boolean(update.cancel_requested),
+    created_at: update.created_at,
+    run_at: update.run_at,
+    started_at: update.started_at ?? null,
+    finished_at: update.finished_at ?? null,
+    worker: update.worker ?? null,
+    log_size: update.log_size ?? 0,
   };
-  const startedAt = update.kind === 'started' ? update.at : update.started_at;
-  if (startedAt) {
-    next.started_at = startedAt;
-    next.finished_at = null;
-  }
-  if (update.kind === 'cancel_requested' || update.cancel_requested) next.cancel_requested = true;
-  if (TERMINAL.has(update.status) && !base.finished_at) next.finished_at = update.at;
-  if (!TERMINAL.has(update.status)) next.finished_at = null;
-  if (submittedAt && !next.created_at) next.created_at = submittedAt;
-  return next;
-}
-
-/**
- * Folds two `job` messages of the same job into one (the newer, carrying what applyUpdate
- * takes only from a message's `kind`: when it was submitted and started, a cancel request), so
- * a paused list holds one message per job.
- */
-export function coalesceUpdates(older, newer) {
-  const merged = { ...newer };
-  const submittedAt = older.kind === 'submitted' ? older.at : older.submitted_at;
-  if (submittedAt && !merged.submitted_at) merged.submitted_at = submittedAt;
-  const startedAt = older.kind === 'started' ? older.at : older.started_at;
-  if (startedAt && newer.kind !== 'started' && !merged.started_at) merged.started_at = startedAt;
-  if (older.kind === 'cancel_requested' || older.cancel_requested) merged.cancel_requested = true;
-  return merged;
 }
 
 /**

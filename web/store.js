@@ -3,7 +3,7 @@
 // See README.md for the state shape and the list of actions.
 
 import {
-  admitsNewRow, applyUpdate, coalesceUpdates, compareIdsDesc, emptyFilter, eventFromUpdate, filterFromQuery, sameFilter,
+  admitsNewRow, applyUpdate, compareIdsDesc, emptyFilter, eventFromUpdate, filterFromQuery, sameFilter,
 } from './model.js';
 
 let noticeCounter = 0;
@@ -118,7 +118,8 @@ export function reduce(state, action) {
       // One burst of messages is one reducer pass: the list's byId/order/pending are copied
       // once per burst (a draft), not once per message, so 2,000 changes stay cheap.
       const draft = {};
-      return action.messages.reduce((next, message) => sessionMessage(next, message, draft), state);
+      const next = action.messages.reduce((after, message) => sessionMessage(after, message, draft), state);
+      return withLiveRowsCapped(next, state.jobs.order.length);
     }
     case 'jobs/older-loading':
       return { ...state, jobs: { ...state.jobs, loadingOlder: true, error: null } };
@@ -136,7 +137,7 @@ export function reduce(state, action) {
         const draft = {};
         const held = Object.values(state.jobs.pending).sort((a, b) => (Number(a.seq) || 0) - (Number(b.seq) || 0));
         const resumed = held.reduce((jobs, message) => applyToList(jobs, message, draft), { ...state.jobs, paused: false, pending: {} });
-        return { ...state, jobs: resumed };
+        return withLiveRowsCapped({ ...state, jobs: resumed }, state.jobs.order.length);
       }
     case 'jobs/select': {
       const selected = { ...state.jobs.selected };
@@ -256,8 +257,29 @@ function listMessage(jobs, message, draft) {
   const admitted = !jobs.byId[id] && ((held && held.admitted) || admitsNewRow(jobs, message));
   if (!held && !jobs.byId[id] && !admitted) return { ...jobs, seq };
   if (draft.pending !== jobs.pending) draft.pending = { ...jobs.pending };
-  draft.pending[id] = { ...(held ? coalesceUpdates(held, message) : message), admitted };
+  draft.pending[id] = { ...message, admitted };
   return { ...jobs, pending: draft.pending, seq };
+}
+
+/** Rows a list keeps while new jobs arrive live, unless the user loaded more pages. */
+export const LIVE_ROWS = 300;
+
+/**
+ * New jobs are added at the top; past LIVE_ROWS (or as many rows as the user had loaded) the
+ * oldest rows leave the list, and "Load older" brings them back from where it was cut. A
+ * burst of thousands of jobs thus never grows the table (and the page's layout work) beyond
+ * what the user asked to see.
+ */
+function withLiveRowsCapped(state, rowsBefore) {
+  const jobs = state.jobs;
+  const keep = Math.max(LIVE_ROWS, rowsBefore);
+  if (jobs.order.length <= keep) return state;
+  const order = jobs.order.slice(0, keep);
+  const byId = {};
+  for (const id of order) byId[id] = jobs.byId[id];
+  const selected = {};
+  for (const id of Object.keys(jobs.selected)) if (byId[id]) selected[id] = true;
+  return { ...state, jobs: { ...jobs, order, byId, selected, nextCursor: order[order.length - 1] } };
 }
 
 function assignList(jobs, value, seq) {
@@ -336,11 +358,10 @@ function hydrate(state, list) {
     const held = jobs.byId[full.id];
     if (held) {
       // Keep live fields that may be newer than the REST read; take what only REST has.
-      const merged = { ...full, ...pickLive(held), partial: false };
-      if (!held.created_at || held.partial) merged.created_at = full.created_at;
+      const merged = { ...full, ...pickLive(held) };
       jobs = { ...jobs, byId: { ...jobs.byId, [full.id]: merged } };
     }
-    if (detail.id === full.id && (!detail.job || detail.job.partial)) detail = { ...detail, job: full };
+    if (detail.id === full.id && !detail.job) detail = { ...detail, job: full };
   }
   return jobs === state.jobs && detail === state.detail ? state : { ...state, jobs, detail };
 }

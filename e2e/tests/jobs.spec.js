@@ -234,3 +234,20 @@ test('“Load older” appends the older jobs; changes to jobs below the loaded 
   await expect(loadOlder).toBeHidden();
   await expect(page.getByText('131 of 131 jobs')).toBeVisible();
 });
+
+test('a burst of new jobs keeps the table to its live window; Load older continues from the cut', async ({ page, server }) => {
+  await server.api.request('POST', '/v1/queues/renders/pause');
+  await signIn(page, server);
+  await expect(page.getByTestId('jobs-table')).toBeVisible();
+  const jobs = Array.from({ length: 350 }, (_, n) => ({ type: 'steps', input: { scene: `shot ${n}` } }));
+  const { jobs: made } = await server.api.request('POST', '/v1/jobs/batch', { jobs });
+  const newest = made[made.length - 1].id;
+  const oldest = made[0].id;
+  await expect(row(page, newest)).toBeVisible();
+  await expect(page.locator('[data-testid="jobs-table"] tr[data-job-id]')).toHaveCount(300);
+  await expect(row(page, oldest)).toHaveCount(0);
+  await page.getByRole('button', { name: 'Load older' }).click();
+  await expect(page.locator('[data-testid="jobs-table"] tr[data-job-id]')).toHaveCount(350);
+  await expect(row(page, oldest)).toBeVisible();
+  await server.api.request('POST', '/v1/jobs/bulk', { action: 'cancel', filter: { type: ['steps'] } });
+});
