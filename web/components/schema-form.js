@@ -191,7 +191,6 @@ function objectNode(schema, ctx) {
       schema.description ? h('p', { class: 'hint' }, schema.description) : null,
       errorSlot, body);
   }
-  let errorEl = null;
   return register(ctx, {
     el,
     get() {
@@ -226,7 +225,18 @@ function objectNode(schema, ctx) {
         }
       }
     },
-    showError: ctx.root ? null : (message) => {
+    ...groupErrors(el, errorSlot, ctx.root),
+  });
+}
+
+/**
+ * The error messages of a fieldset (an object or an array as a whole), joined in one alert in
+ * its error slot. The form's root shows its errors at the top of the form instead.
+ */
+function groupErrors(el, errorSlot, root) {
+  let errorEl = null;
+  return {
+    showError: root ? null : (message) => {
       if (!errorEl) {
         errorEl = h('p', { class: 'field-error', role: 'alert' });
         errorSlot.appendChild(errorEl);
@@ -239,7 +249,7 @@ function objectNode(schema, ctx) {
       errorEl = null;
       el.classList.remove('has-error');
     },
-  });
+  };
 }
 
 function arrayNode(schema, ctx) {
@@ -302,7 +312,6 @@ function arrayNode(schema, ctx) {
     list.appendChild(item.li);
   }
 
-  let errorEl = null;
   return register(ctx, {
     el,
     get() {
@@ -327,19 +336,7 @@ function arrayNode(schema, ctx) {
         else item.node.validate(errors, present);
       }
     },
-    showError(message) {
-      if (!errorEl) {
-        errorEl = h('p', { class: 'field-error', role: 'alert' });
-        errorSlot.appendChild(errorEl);
-      }
-      setText(errorEl, errorEl.textContent ? `${errorEl.textContent}; ${message}` : message);
-      el.classList.add('has-error');
-    },
-    clearError() {
-      if (errorEl) errorEl.remove();
-      errorEl = null;
-      el.classList.remove('has-error');
-    },
+    ...groupErrors(el, errorSlot, false),
   });
 }
 
