@@ -75,7 +75,7 @@ export const api = {
   signIn: (token) => request('POST', '/v1/auth/session', { token }, { allow401: true }),
   signOut: () => request('DELETE', '/v1/auth/session', undefined, { allow401: true }),
   queues: (opts) => request('GET', '/v1/queues', undefined, opts),
-  types: () => request('GET', '/v1/types'),
+  types: (opts) => request('GET', '/v1/types', undefined, opts),
   job: (id) => request('GET', `/v1/jobs/${enc(id)}`),
   jobs: (filter, cursor, limit = 100) =>
     request('GET', `/v1/jobs${query({ ...filterParams(filter), limit, cursor })}`),

@@ -23,7 +23,7 @@ const session = createSession({
   onStatus: (status, attempt, detail) => store.dispatch({ type: 'connection/status', status, attempt, detail }),
   onPolicyClose: async () => {
     try {
-      await api.queues({ allow401: true });
+      await api.types({ allow401: true });
       return true;
     } catch (error) {
       if (error.status === 401) {
@@ -66,15 +66,15 @@ async function signOut() {
   store.dispatch({ type: 'auth/signed-out' });
 }
 
-function signedIn(queues) {
+function signedIn(types) {
   store.dispatch({ type: 'auth/signed-in' });
-  if (queues) store.dispatch({ type: 'queues/loaded', queues });
   session.start();
   subscribeJobs();
   detailId = null; // a new session: the detail (if shown) must be subscribed again
   routeEffects(store.getState(), null);
-  loadTypes();
-  if (!queues) api.queues().then(({ queues: list }) => store.dispatch({ type: 'queues/loaded', queues: list }), () => {});
+  if (types) store.dispatch({ type: 'types/loaded', types });
+  else loadTypes();
+  api.queues().then(({ queues: list }) => store.dispatch({ type: 'queues/loaded', queues: list }), () => {});
 }
 
 function signedOut(error) {
@@ -279,11 +279,14 @@ function linkFromHash() {
   return token ? { token } : { error: 'The sign-in link has no token in it. Paste the token here.' };
 }
 
-/** The queues when the session cookie is valid, null when it is not (401); throws otherwise. */
+/**
+ * The declared types when the cookie holds a session, null when it does not. The types are
+ * the cheapest authenticated read (configuration, no database), and the page needs them.
+ */
 async function currentSession() {
   try {
-    const { queues } = await api.queues({ allow401: true });
-    return queues;
+    const { types } = await api.types({ allow401: true });
+    return types;
   } catch (error) {
     if (error.status === 401) return null;
     throw error;
@@ -292,14 +295,14 @@ async function currentSession() {
 
 /** A sign-in link is used only when there is no session yet: one that works is kept. */
 async function useLink(link) {
-  let queues = null;
+  let types = null;
   try {
-    queues = await currentSession();
+    types = await currentSession();
   } catch {
     /* the server cannot be reached: the sign-in below says so */
   }
-  if (queues) {
-    if (store.getState().auth.status !== 'signed-in') signedIn(queues);
+  if (types) {
+    if (store.getState().auth.status !== 'signed-in') signedIn(types);
     store.dispatch(link.error
       ? showNotice('error', `${link.error} You are still signed in.`)
       : showNotice('info', 'Already signed in; the link was not used.'));
@@ -322,8 +325,8 @@ async function start() {
     return;
   }
   try {
-    const queues = await currentSession();
-    if (queues) signedIn(queues);
+    const types = await currentSession();
+    if (types) signedIn(types);
     else store.dispatch({ type: 'auth/signed-out' });
   } catch (error) {
     store.dispatch({ type: 'auth/signed-out', error: `${error.message}` });

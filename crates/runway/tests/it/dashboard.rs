@@ -66,6 +66,47 @@ async fn the_page_is_served_with_a_strict_csp_and_revalidated_by_etag() {
             "no inline script: <script{tag}>"
         );
     }
+    // Every module is preloaded (no import waterfall), and every preload is a real file.
+    let web = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    let mut modules = Vec::new();
+    let mut folders = vec![web.clone()];
+    while let Some(folder) = folders.pop() {
+        for entry in std::fs::read_dir(folder).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                folders.push(path);
+            } else if path.extension().is_some_and(|extension| extension == "js") {
+                let relative = path
+                    .strip_prefix(&web)
+                    .unwrap()
+                    .to_string_lossy()
+                    .into_owned();
+                if relative != "main.js" {
+                    modules.push(relative);
+                }
+            }
+        }
+    }
+    let preloads: Vec<&str> = html
+        .split("<link rel=\"modulepreload\" href=\"/static/")
+        .skip(1)
+        .map(|rest| rest.split('"').next().unwrap())
+        .collect();
+    modules.sort();
+    let mut sorted_preloads = preloads.clone();
+    sorted_preloads.sort();
+    assert_eq!(
+        sorted_preloads, modules,
+        "index.html preloads exactly the modules"
+    );
+    for module in preloads {
+        let answer = http
+            .get(format!("{}/static/{module}", server.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status(), StatusCode::OK, "{module}");
+    }
     // Every page path loads the same page, which routes itself.
     for path in ["/jobs", "/jobs/42", "/submit?type=render", "/queues"] {
         let answer = http
