@@ -102,6 +102,10 @@ function subscribeJobs() {
       const { jobs } = store.getState();
       return sameFilter(jobs.filter, filter) ? jobs.seq : null;
     },
+    from: () => {
+      const { order } = store.getState().jobs;
+      return order.length ? order[order.length - 1] : null;
+    },
   });
 }
 
@@ -193,7 +197,7 @@ function renderPage(state, { focus = true } = {}) {
   const key = route.name === 'submit' ? `submit${location.search}` : route.name;
   if (shell.pageKey === key) return;
   if (shell.page) shell.page.destroy();
-  const ctx = { store, navigate };
+  const ctx = { store, navigate, session };
   let page;
   switch (route.name) {
     case 'jobs':

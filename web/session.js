@@ -55,9 +55,11 @@ export function createSession(options) {
    * The subscribe message of a slot: with `since` when its owner says it still holds the list
    * as of that seq (`fresh`: never, after a resync).
    */
-  function subscribeMessage({ message, since }, { fresh = false } = {}) {
+  function subscribeMessage({ message, since, from }, { fresh = false } = {}) {
     const seq = !fresh && since ? since() : null;
-    return typeof seq === 'number' && seq >= 0 ? { ...message, since: seq } : message;
+    if (typeof seq !== 'number' || seq < 0) return message;
+    const oldest = from ? from() : null;
+    return oldest ? { ...message, since: seq, from: oldest } : { ...message, since: seq };
   }
 
   function connect() {
@@ -244,17 +246,18 @@ export function createSession(options) {
     /**
      * Keeps `key` subscribed, now and after every reconnect. `since()` (optional) gives the
      * seq as of which the page still holds what this subscription shows, or null: the
-     * subscribe then asks only for what changed after it.
+     * subscribe then asks only for what changed after it. `from()` (optional) gives the oldest
+     * job id the page holds, so the older pages it loaded stay covered after a resume.
      */
-    subscribe(key, body, { since = null } = {}) {
-      const subscription = { message: { tag: 'subscribe', key, ...body }, since };
+    subscribe(key, body, { since = null, from = null } = {}) {
+      const subscription = { message: { tag: 'subscribe', key, ...body }, since, from };
       subscriptions.set(key, subscription);
       send(subscribeMessage(subscription));
     },
     unsubscribe(key) {
       if (subscriptions.delete(key)) send({ tag: 'unsubscribe', key });
     },
-    /** submit / cancel / retry over the session; resolves with the reply's value. */
+    /** submit / cancel / retry / more over the session; resolves with the reply's value. */
     request(tag, fields) {
       const id = `r${++requestCounter}`;
       return new Promise((resolve, reject) => {

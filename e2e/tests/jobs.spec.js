@@ -251,3 +251,22 @@ test('a burst of new jobs keeps the table to its live window; Load older continu
   await expect(row(page, oldest)).toBeVisible();
   await server.api.request('POST', '/v1/jobs/bulk', { action: 'cancel', filter: { type: ['steps'] } });
 });
+
+test('an older page stays live: a job loaded with “Load older” that leaves the filter shows its new status', async ({ page, server }) => {
+  await server.api.request('POST', '/v1/queues/renders/pause');
+  const { jobs } = await server.api.request('POST', '/v1/jobs/batch', {
+    jobs: Array.from({ length: 120 }, (_, i) => ({ type: 'steps', input: { scene: `take ${i}` } })),
+  });
+  const oldest = jobs[0];
+  await signIn(page, server);
+  await page.getByRole('button', { name: 'queued', exact: true }).click();
+  const rows = page.locator('[data-testid="jobs-table"] tbody tr[data-job-id]');
+  await expect(rows).toHaveCount(100);
+  await page.getByRole('button', { name: 'Load older' }).click();
+  await expect(rows).toHaveCount(120);
+  await expect(row(page, oldest.id).getByTestId('status')).toHaveText('queued');
+  // Cancelled, it no longer matches "queued"; the row shows what became of it.
+  await server.api.request('POST', `/v1/jobs/${oldest.id}/cancel`);
+  await expect(row(page, oldest.id).getByTestId('status')).toHaveText('cancelled');
+  await server.api.request('POST', '/v1/jobs/bulk', { action: 'cancel', filter: { type: ['steps'] } });
+});

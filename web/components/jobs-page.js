@@ -11,7 +11,7 @@ import { createJobsTable } from './jobs-table.js';
 
 const SEARCH_DEBOUNCE_MS = 250;
 
-export function createJobsPage({ store, navigate }) {
+export function createJobsPage({ store, navigate, session }) {
   const table = createJobsTable({ store, navigate });
 
   // Filters
@@ -109,7 +109,8 @@ export function createJobsPage({ store, navigate }) {
     const filter = jobs.filter;
     store.dispatch({ type: 'jobs/older-loading' });
     try {
-      const page = await api.jobs(filter, jobs.nextCursor, 100);
+      // Through the session, so the list keeps hearing of these jobs, even as they leave it.
+      const page = await session.request('more', { key: 'jobs', before: jobs.nextCursor });
       store.dispatch({ type: 'jobs/older-loaded', filter, jobs: page.jobs, nextCursor: page.next_cursor ?? null });
     } catch (error) {
       store.dispatch({ type: 'jobs/older-failed', error: error.message });
@@ -235,6 +236,8 @@ export function createJobsPage({ store, navigate }) {
     if (!prev || prev.queues.list !== state.queues.list || prev.jobs.filter !== filter) {
       syncOptions(queueSelect, state.queues.list.map((q) => q.name), filter.queue, 'All queues');
     }
+    // Older pages come through the session, so they need it connected.
+    loadOlder.disabled = jobs.loadingOlder || state.connection.status !== 'live';
     if (prev && prev.jobs === jobs) return;
 
     const loaded = jobs.order.length;
@@ -256,7 +259,6 @@ export function createJobsPage({ store, navigate }) {
       : `${plural(selected, 'job')} selected`);
 
     loadOlder.hidden = !jobs.nextCursor;
-    loadOlder.disabled = jobs.loadingOlder;
     setText(loadOlder, jobs.loadingOlder ? 'Loading…' : 'Load older');
   }
 

@@ -18,7 +18,8 @@ pub enum ClientMessage {
     },
     /// Keep `key` of the client's state up to date: a job list (`jobs`) or one job (`job`,
     /// with its log when `log` is true). `since`, for a job list the client still holds after
-    /// a reconnect: the `seq` its copy is at, to get only what changed after it.
+    /// a reconnect: the `seq` its copy is at, to get only what changed after it; `from`, with
+    /// `since`: the oldest job id it holds, so older pages it loaded stay covered.
     Subscribe {
         key: String,
         #[serde(default)]
@@ -29,6 +30,8 @@ pub enum ClientMessage {
         log: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<i64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<String>,
     },
     Unsubscribe {
         key: String,
@@ -48,6 +51,14 @@ pub enum ClientMessage {
     Ping {
         #[serde(default)]
         id: Option<String>,
+    },
+    /// The next older page of the job list `key`: jobs before `before` (the oldest id the
+    /// client holds). Answered by `reply` with `{"jobs", "next_cursor"}`; from then on the list
+    /// covers those jobs too.
+    More {
+        id: String,
+        key: String,
+        before: String,
     },
 }
 

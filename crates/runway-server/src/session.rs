@@ -5,7 +5,7 @@
 //! One task per session owns the socket and the session's subscriptions; it reads the
 //! client's messages and the bus, and is the only writer of its socket.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::Duration;
 
 use axum::extract::State;
@@ -34,6 +34,8 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Subscriptions one session may hold.
 const MAX_SUBSCRIPTIONS: usize = 64;
+/// Most rows of a resumed list that stay covered (`subscribe` with `from`).
+const MAX_RESUMED_ROWS: u32 = 10_000;
 /// Stored log sent per message when a subscription starts.
 const LOG_CHUNK: u64 = 64 * 1024;
 
@@ -70,10 +72,15 @@ pub async fn session(
 enum Subscription {
     Jobs {
         filter: Filter,
+        /// The query, for the older pages of `more`.
+        params: JobListParams,
         /// Jobs shown in this list: their next change matters even when it leaves the filter.
         shown: HashSet<JobId>,
         /// Changes up to this seq are already in what the client was sent.
         floor: i64,
+        /// Jobs of older pages (`more`), read later than `floor`: changes up to their own seq
+        /// are already in the page.
+        paged_at: HashMap<JobId, i64>,
     },
     Job {
         id: JobId,
@@ -306,6 +313,7 @@ impl Session {
             "cancel",
             "retry",
             "ping",
+            "more",
         ];
         match tag.as_deref() {
             None => {
@@ -373,7 +381,9 @@ impl Session {
                 job,
                 log,
                 since,
-            } => self.subscribe(key, jobs, job, log, since).await,
+                from,
+            } => self.subscribe(key, jobs, job, log, since, from).await,
+            ClientMessage::More { id, key, before } => self.more(id, key, before).await,
             ClientMessage::Submit { id, job } => {
                 let params = SubmitParams {
                     job_type: job.job_type,
@@ -416,6 +426,67 @@ impl Session {
         }
     }
 
+    /// The next older page of a job list; its jobs join what the list covers.
+    async fn more(&mut self, id: String, key: String, before: String) -> Result<(), Ended> {
+        let before = match before.parse::<JobId>() {
+            Ok(before) => before,
+            Err(message) => {
+                return self
+                    .error(
+                        Some(id),
+                        Some("more"),
+                        codes::INVALID_REQUEST,
+                        format!("`before`: {message}"),
+                    )
+                    .await;
+            }
+        };
+        let Some(Subscription::Jobs { params, .. }) = self.subscriptions.get(&key) else {
+            return self
+                .error(
+                    Some(id),
+                    Some("more"),
+                    codes::NOT_FOUND,
+                    format!("no job list `{key}`; subscribe to it with `jobs` first"),
+                )
+                .await;
+        };
+        let params = JobListParams {
+            before: Some(before),
+            ..params.clone()
+        };
+        let limit = params.limit;
+        // Read before the page: changes up to here are in it.
+        let paged = self.state.app.store().event_last_seq().await.unwrap_or(0);
+        let jobs = match self.state.app.jobs(params).await {
+            Ok(jobs) => jobs,
+            Err(error) => {
+                let error = ApiError::from(error);
+                return self
+                    .error(Some(id), Some("more"), error.code, error.message)
+                    .await;
+            }
+        };
+        if let Some(Subscription::Jobs {
+            shown, paged_at, ..
+        }) = self.subscriptions.get_mut(&key)
+        {
+            for job in &jobs {
+                shown.insert(job.id);
+                paged_at.insert(job.id, paged);
+            }
+        }
+        let next_cursor = (jobs.len() as u32 == limit)
+            .then(|| jobs.last().map(|job| job.id.to_string()))
+            .flatten();
+        let value = serde_json::to_value(JobListResponse {
+            jobs: jobs.into_iter().map(convert::job).collect(),
+            next_cursor,
+        })
+        .expect("job lists serialize");
+        self.send(&ServerMessage::Reply { id, value }).await
+    }
+
     async fn reply_job(
         &mut self,
         id: String,
@@ -449,6 +520,7 @@ impl Session {
         job: Option<String>,
         log: bool,
         since: Option<i64>,
+        from: Option<String>,
     ) -> Result<(), Ended> {
         if key.is_empty() || key.len() > 200 {
             return self
@@ -472,6 +544,32 @@ impl Session {
                 )
                 .await;
         }
+        let from = match (from, since) {
+            (None, _) => None,
+            (Some(_), None) => {
+                return self
+                    .key_error(
+                        &key,
+                        "subscribe",
+                        codes::INVALID_REQUEST,
+                        "`from` goes with `since`: it says which older jobs a resumed list holds",
+                    )
+                    .await;
+            }
+            (Some(from), Some(_)) => match from.parse::<JobId>() {
+                Ok(from) => Some(from),
+                Err(message) => {
+                    return self
+                        .key_error(
+                            &key,
+                            "subscribe",
+                            codes::INVALID_REQUEST,
+                            format!("`from`: {message}"),
+                        )
+                        .await;
+                }
+            },
+        };
         if let Some(since) = since {
             let problem = if job.is_some() {
                 Some(
@@ -489,7 +587,7 @@ impl Session {
             }
         }
         match (jobs, job) {
-            (Some(query), None) => self.subscribe_jobs(key, query, since).await,
+            (Some(query), None) => self.subscribe_jobs(key, query, since, from).await,
             (None, Some(id)) => match id.parse::<JobId>() {
                 Ok(id) => self.subscribe_job(key, id, log).await,
                 Err(message) => {
@@ -519,6 +617,7 @@ impl Session {
         key: String,
         query: JobQuery,
         since: Option<i64>,
+        from: Option<JobId>,
     ) -> Result<(), Ended> {
         let statuses = match query
             .status
@@ -624,22 +723,37 @@ impl Session {
                     }
                 }
                 // The jobs the client shows and still match: their next change is news even
-                // when it takes them out of the list.
-                if let Ok(jobs) = self.state.app.jobs(params).await {
-                    shown.extend(jobs.iter().map(|job| job.id));
+                // when it takes them out of the list. With `from`, that is every matching job
+                // down to the oldest it holds (at most MAX_RESUMED_ROWS).
+                let covered = JobListParams {
+                    limit: if from.is_some() {
+                        MAX_RESUMED_ROWS
+                    } else {
+                        params.limit
+                    },
+                    ..params.clone()
+                };
+                if let Ok(jobs) = self.state.app.jobs(covered).await {
+                    shown.extend(
+                        jobs.iter()
+                            .map(|job| job.id)
+                            .filter(|id| from.is_none_or(|from| *id >= from)),
+                    );
                 }
                 self.subscriptions.insert(
                     key,
                     Subscription::Jobs {
                         filter,
+                        params,
                         shown,
                         floor: after,
+                        paged_at: HashMap::new(),
                     },
                 );
                 return Ok(());
             }
         }
-        let jobs = match self.state.app.jobs(params).await {
+        let jobs = match self.state.app.jobs(params.clone()).await {
             Ok(jobs) => jobs,
             Err(error) => {
                 let error = ApiError::from(error);
@@ -661,8 +775,10 @@ impl Session {
             key.clone(),
             Subscription::Jobs {
                 filter,
+                params,
                 shown,
                 floor,
+                paged_at: HashMap::new(),
             },
         );
         self.send(&ServerMessage::Assign {
@@ -753,7 +869,20 @@ impl Session {
                         {
                             false
                         }
-                        Subscription::Jobs { filter, shown, .. } => {
+                        Subscription::Jobs { paged_at, .. }
+                            if paged_at
+                                .get(&change.job.id)
+                                .is_some_and(|paged| change.seq <= *paged) =>
+                        {
+                            false
+                        }
+                        Subscription::Jobs {
+                            filter,
+                            shown,
+                            paged_at,
+                            ..
+                        } => {
+                            paged_at.remove(&change.job.id);
                             if filter.matches(&change.job) {
                                 shown.insert(change.job.id);
                                 true

@@ -471,3 +471,81 @@ async fn a_row_that_left_a_status_filter_while_away_is_reported() {
         .await;
     assert_eq!(replay.last().unwrap()["keys"], json!(["running"]));
 }
+
+#[tokio::test]
+async fn an_older_page_from_more_stays_covered_when_it_leaves_the_filter() {
+    let server = Server::start(CONFIG);
+    let client = server.client();
+    let mut ids = Vec::new();
+    for _ in 0..3 {
+        let job = client
+            .submit(&runway_api::SubmitJobRequest {
+                job_type: "sleep".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        ids.push(job.id);
+    }
+    for id in &ids {
+        crate::eventually("every sleep job runs", Duration::from_secs(10), || async {
+            (client.job(id).await.unwrap().status == "running").then_some(())
+        })
+        .await;
+    }
+    let mut session = Session::start(&server).await;
+    session
+        .send(json!({"tag": "subscribe", "key": "running", "jobs": {"status": ["running"], "limit": 2}}))
+        .await;
+    let assign = session.until(|message| message["tag"] == "assign").await;
+    let first_page = &assign.last().unwrap()["value"];
+    assert_eq!(first_page["jobs"].as_array().unwrap().len(), 2);
+    let cursor = first_page["next_cursor"].as_str().unwrap().to_string();
+    session
+        .send(json!({"tag": "more", "id": "m1", "key": "running", "before": cursor}))
+        .await;
+    let reply = session.until(|message| message["tag"] == "reply").await;
+    let older = &reply.last().unwrap()["value"];
+    assert_eq!(older["jobs"][0]["id"], ids[0].as_str());
+    assert_eq!(older["next_cursor"], Value::Null);
+    // The oldest job leaves the filter: the list hears of it, since it was paged in.
+    client.cancel(&ids[0]).await.unwrap();
+    let left = session
+        .until(|message| message["job_id"] == ids[0].as_str() && message["status"] == "cancelled")
+        .await;
+    assert_eq!(left.last().unwrap()["keys"], json!(["running"]));
+    // Bad requests name what is wrong.
+    for (more, code) in [
+        (
+            json!({"tag": "more", "id": "m2", "key": "nope", "before": "5"}),
+            "not_found",
+        ),
+        (
+            json!({"tag": "more", "id": "m3", "key": "running", "before": "x"}),
+            "invalid_request",
+        ),
+        (
+            json!({"tag": "more", "id": "m4", "key": "running"}),
+            "invalid_request",
+        ),
+    ] {
+        session.send(more.clone()).await;
+        let error = session.until(|message| message["tag"] == "error").await;
+        let error = error.last().unwrap();
+        assert_eq!(error["code"], code, "{more}: {error}");
+        assert_eq!(error["for_tag"], "more");
+    }
+    session
+        .send(json!({"tag": "subscribe", "key": "running", "jobs": {}, "from": "1"}))
+        .await;
+    let error = session.until(|message| message["tag"] == "error").await;
+    assert!(
+        error.last().unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .contains("`from` goes with `since`")
+    );
+    for id in &ids[1..] {
+        client.cancel(id).await.unwrap();
+    }
+}
