@@ -69,6 +69,10 @@ pub async fn session(
         .on_upgrade(move |socket| run(socket, state, authenticated)))
 }
 
+#[expect(
+    clippy::large_enum_variant,
+    reason = "at most 64 per session, kept in a map: boxing would only add an indirection"
+)]
 enum Subscription {
     Jobs {
         filter: Filter,
