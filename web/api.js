@@ -77,11 +77,8 @@ export const api = {
   queues: (opts) => request('GET', '/v1/queues', undefined, opts),
   types: (opts) => request('GET', '/v1/types', undefined, opts),
   job: (id) => request('GET', `/v1/jobs/${enc(id)}`),
-  jobs: (filter, cursor, limit = 100) =>
-    request('GET', `/v1/jobs${query({ ...filterParams(filter), limit, cursor })}`),
   count: (filter) => request('GET', `/v1/jobs/count${query(filterParams(filter))}`),
   events: (id) => request('GET', `/v1/jobs/${enc(id)}/events`),
-  log: (id, offset) => request('GET', `/v1/jobs/${enc(id)}/log${query({ offset })}`),
   submit: (job) => request('POST', '/v1/jobs', job),
   cancel: (id) => request('POST', `/v1/jobs/${enc(id)}/cancel`, {}),
   retry: (id) => request('POST', `/v1/jobs/${enc(id)}/retry`, {}),
