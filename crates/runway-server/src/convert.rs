@@ -1,10 +1,12 @@
 //! Core types to wire types: the only place the two meet.
 
 use runway_api::{
-    EventResponse, JobResponse, ProgressBody, QueueResponse, ThroughputBody, TypeResponse,
+    EventResponse, JobListResponse, JobResponse, JobUpdate, ProgressBody, QueueResponse,
+    ThroughputBody, TypeResponse,
 };
 use runway_core::Job;
 use runway_core::app::QueueView;
+use runway_core::bus::JobChange;
 use runway_core::config::{JobRun, JobTypeConfig};
 use runway_core::event::Event;
 use runway_core::store::{THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS};
@@ -57,6 +59,69 @@ pub fn queue(view: QueueView) -> QueueResponse {
                 finished
             },
         },
+    }
+}
+
+/// A committed change as a live message: the job as `GET /v1/jobs/{id}` shows it, under the
+/// message's names. Built from [`job`], so both always carry the same fields.
+pub fn job_update(change: &JobChange) -> JobUpdate {
+    let JobResponse {
+        id,
+        job_type,
+        queue,
+        status,
+        priority,
+        input,
+        output,
+        error,
+        progress,
+        attempt,
+        max_attempts,
+        parent,
+        retry_of,
+        cancel_requested,
+        created_at,
+        run_at,
+        started_at,
+        finished_at,
+        worker,
+        log_size,
+    } = job(change.job.as_ref().clone());
+    JobUpdate {
+        seq: change.seq,
+        kind: change.kind.as_str().to_string(),
+        at: change.at,
+        job_id: id,
+        job_type,
+        queue,
+        status,
+        parent,
+        input,
+        output,
+        progress,
+        error,
+        attempt,
+        max_attempts,
+        priority,
+        retry_of,
+        cancel_requested,
+        created_at,
+        run_at,
+        started_at,
+        finished_at,
+        worker,
+        log_size,
+    }
+}
+
+/// One page of a job list of at most `limit`: a full page says where the next one starts.
+pub fn job_page(jobs: Vec<Job>, limit: u32) -> JobListResponse {
+    let next_cursor = (jobs.len() as u32 == limit)
+        .then(|| jobs.last().map(|job| job.id.to_string()))
+        .flatten();
+    JobListResponse {
+        jobs: jobs.into_iter().map(job).collect(),
+        next_cursor,
     }
 }
 

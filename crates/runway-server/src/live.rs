@@ -18,13 +18,14 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use futures_util::SinkExt;
-use runway_api::{FeedMessage, JobUpdate, LogUpdate, ProgressBody, ResyncUpdate, codes};
+use runway_api::{FeedMessage, LogUpdate, ResyncUpdate, codes};
 use runway_core::bus::{Change, JobChange};
 use runway_core::store::{JobListParams, JobSearch};
 use runway_core::{Job, JobId, JobStatus};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
+use crate::convert::job_update;
 use crate::error::ApiError;
 use crate::{ServerState, params};
 
@@ -222,38 +223,6 @@ pub fn small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(MAX_QUEUED_BYTES)
         .max_message_size(MAX_CLIENT_MESSAGE)
-}
-
-pub fn job_update(change: &JobChange) -> JobUpdate {
-    let job = &change.job;
-    JobUpdate {
-        seq: change.seq,
-        kind: change.kind.as_str().to_string(),
-        at: change.at,
-        job_id: job.id.to_string(),
-        job_type: job.job_type.clone(),
-        queue: job.queue.clone(),
-        status: job.status.as_str().to_string(),
-        parent: job.parent.map(|id| id.to_string()),
-        input: job.input.clone(),
-        output: job.output.clone(),
-        progress: job.progress.as_ref().map(|progress| ProgressBody {
-            fraction: progress.fraction,
-            message: progress.message.clone(),
-        }),
-        error: job.error.clone(),
-        attempt: job.attempt,
-        max_attempts: job.max_attempts,
-        priority: job.priority,
-        retry_of: job.retry_of.map(|id| id.to_string()),
-        cancel_requested: job.cancel_requested,
-        created_at: job.created_at,
-        run_at: job.run_at,
-        started_at: job.started_at,
-        finished_at: job.finished_at,
-        worker: job.worker.clone(),
-        log_size: job.log_size,
-    }
 }
 
 enum Ended {

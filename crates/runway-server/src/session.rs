@@ -14,16 +14,17 @@ use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade, close_code};
 use axum::http::HeaderMap;
 use axum::response::Response;
+use runway_api::codes;
 use runway_api::session::{ClientMessage, JobQuery, ServerMessage};
-use runway_api::{JobListResponse, codes};
 use runway_core::bus::Change;
 use runway_core::store::JobListParams;
 use runway_core::{Job, JobId, JobStatus, SubmitParams};
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
+use crate::convert::job_update;
 use crate::error::ApiError;
-use crate::live::{Filter, check_origin, job_update};
+use crate::live::{Filter, check_origin};
 use crate::{ServerState, auth, convert, params};
 
 /// Largest message a client may send.
@@ -480,14 +481,8 @@ impl Session {
                 paged_at.insert(job.id, paged);
             }
         }
-        let next_cursor = (jobs.len() as u32 == limit)
-            .then(|| jobs.last().map(|job| job.id.to_string()))
-            .flatten();
-        let value = serde_json::to_value(JobListResponse {
-            jobs: jobs.into_iter().map(convert::job).collect(),
-            next_cursor,
-        })
-        .expect("job lists serialize");
+        let value =
+            serde_json::to_value(convert::job_page(jobs, limit)).expect("job lists serialize");
         self.send(&ServerMessage::Reply { id, value }).await
     }
 
@@ -767,14 +762,8 @@ impl Session {
             }
         };
         let shown = jobs.iter().map(|job| job.id).collect();
-        let next_cursor = (jobs.len() as u32 == limit)
-            .then(|| jobs.last().map(|job| job.id.to_string()))
-            .flatten();
-        let value = serde_json::to_value(JobListResponse {
-            jobs: jobs.into_iter().map(convert::job).collect(),
-            next_cursor,
-        })
-        .expect("job lists serialize");
+        let value =
+            serde_json::to_value(convert::job_page(jobs, limit)).expect("job lists serialize");
         self.subscriptions.insert(
             key.clone(),
             Subscription::Jobs {

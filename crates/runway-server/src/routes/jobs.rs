@@ -148,13 +148,7 @@ pub async fn list_jobs(
             ..filter
         })
         .await?;
-    let next_cursor = (jobs.len() as u32 == limit)
-        .then(|| jobs.last().map(|job| job.id.to_string()))
-        .flatten();
-    Ok(Json(JobListResponse {
-        jobs: jobs.into_iter().map(convert::job).collect(),
-        next_cursor,
-    }))
+    Ok(Json(convert::job_page(jobs, limit)))
 }
 
 /// The filters shared by the list, the count and bulk requests.
