@@ -27,11 +27,15 @@ pub fn comma_list(list: Option<&str>) -> Vec<String> {
 
 /// The `status` parameter: a comma-separated list of job statuses.
 pub fn statuses(list: Option<&str>) -> Result<Vec<JobStatus>, ApiError> {
-    comma_list(list)
-        .iter()
+    status_list("status", &comma_list(list))
+}
+
+/// Job statuses given as a list (`field` names it in the error).
+pub fn status_list(field: &str, list: &[String]) -> Result<Vec<JobStatus>, ApiError> {
+    list.iter()
         .map(|status| status.parse::<JobStatus>())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|message| ApiError::bad_request(format!("`status`: {message}")))
+        .map_err(|message| ApiError::bad_request(format!("`{field}`: {message}")))
 }
 
 /// Search text (`field`): blank is no search; longer than [`MAX_SEARCH_CHARS`] is refused.

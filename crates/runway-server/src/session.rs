@@ -18,7 +18,7 @@ use runway_api::codes;
 use runway_api::session::{ClientMessage, JobQuery, ServerMessage};
 use runway_core::bus::Change;
 use runway_core::store::JobListParams;
-use runway_core::{Job, JobId, JobStatus, SubmitParams};
+use runway_core::{Job, JobId, SubmitParams};
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -618,21 +618,11 @@ impl Session {
         since: Option<i64>,
         from: Option<JobId>,
     ) -> Result<(), Ended> {
-        let statuses = match query
-            .status
-            .iter()
-            .map(|status| status.parse::<JobStatus>())
-            .collect::<Result<Vec<_>, _>>()
-        {
+        let statuses = match params::status_list("jobs.status", &query.status) {
             Ok(statuses) => statuses,
-            Err(message) => {
+            Err(error) => {
                 return self
-                    .key_error(
-                        &key,
-                        "subscribe",
-                        codes::INVALID_REQUEST,
-                        format!("`jobs.status`: {message}"),
-                    )
+                    .key_error(&key, "subscribe", error.code, error.message)
                     .await;
             }
         };

@@ -10,7 +10,7 @@ use runway_api::{
 };
 use runway_core::app::BulkTarget;
 use runway_core::store::JobListParams;
-use runway_core::{JobId, JobStatus, SubmitParams};
+use runway_core::{JobId, SubmitParams};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -238,21 +238,13 @@ pub async fn bulk_jobs(
                 .collect::<Result<Vec<_>, _>>()?;
             BulkTarget::Ids(ids)
         }
-        (None, Some(filter)) => {
-            let statuses = filter
-                .status
-                .iter()
-                .map(|status| status.parse::<JobStatus>())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|message| ApiError::bad_request(format!("`filter.status`: {message}")))?;
-            BulkTarget::Filter(JobListParams {
-                statuses,
-                job_types: filter.job_type,
-                queues: filter.queue,
-                search: params::search("filter.q", filter.q.as_deref())?,
-                ..JobListParams::default()
-            })
-        }
+        (None, Some(filter)) => BulkTarget::Filter(JobListParams {
+            statuses: params::status_list("filter.status", &filter.status)?,
+            job_types: filter.job_type,
+            queues: filter.queue,
+            search: params::search("filter.q", filter.q.as_deref())?,
+            ..JobListParams::default()
+        }),
         _ => {
             return Err(ApiError::bad_request(
                 "give exactly one of `ids` (job ids) or `filter` (as for GET /v1/jobs)",
