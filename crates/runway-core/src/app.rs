@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::clock::{Clock, Timestamp};
-use crate::config::{Config, QueueConfig};
+use crate::config::{Config, ConfigError, QueueConfig};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::Event;
@@ -77,21 +77,23 @@ pub struct App {
 impl App {
     /// Builds the app; call [`App::start`] to recover and begin running jobs. `worker` names
     /// this process instance: fresh at every start, so a restarted server never mistakes an
-    /// old attempt for its own.
+    /// old attempt for its own. Refuses a configuration naming a handler that is not
+    /// registered, whose jobs could never run.
     pub fn new(
         store: Arc<dyn Store>,
         config: Arc<Config>,
         clock: Arc<dyn Clock>,
         extra_handlers: Vec<(String, Arc<dyn Handler>)>,
         worker: String,
-    ) -> App {
+    ) -> Result<App, ConfigError> {
         let handlers: HashMap<String, Arc<dyn Handler>> = builtin_handlers()
             .into_iter()
             .chain(extra_handlers)
             .collect();
-        App {
+        config.check_handlers(handlers.keys().map(String::as_str))?;
+        Ok(App {
             engine: Arc::new(Engine::new(store, config, clock, handlers, worker)),
-        }
+        })
     }
 
     pub async fn start(&self) -> Result<(), Error> {

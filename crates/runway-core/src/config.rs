@@ -46,6 +46,8 @@ impl fmt::Display for ConfigError {
 /// Validated configuration, ready to use.
 #[derive(Debug, Clone)]
 pub struct Config {
+    /// Where the configuration came from (`config file PATH`), for errors found after loading.
+    pub source: String,
     pub server: ServerConfig,
     pub queues: BTreeMap<String, QueueConfig>,
     pub types: BTreeMap<String, JobTypeConfig>,
@@ -324,6 +326,30 @@ impl Config {
     pub fn job_type(&self, name: &str) -> Option<&JobTypeConfig> {
         self.types.get(name)
     }
+
+    /// Refuses a type whose handler is not among `registered`: its jobs could never run.
+    pub fn check_handlers<'a>(
+        &self,
+        registered: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), ConfigError> {
+        let mut registered: Vec<&str> = registered.into_iter().collect();
+        registered.sort_unstable();
+        for job_type in self.types.values() {
+            if let JobRun::Handler { name } = &job_type.run
+                && !registered.contains(&name.as_str())
+            {
+                return Err(ConfigError {
+                    source_name: self.source.clone(),
+                    key: format!("types.{}.handler", job_type.name),
+                    message: format!(
+                        "no handler named `{name}` is registered; registered handlers: {}",
+                        registered.join(", ")
+                    ),
+                });
+            }
+        }
+        Ok(())
+    }
 }
 
 fn parse_raw(text: &str, name: &str) -> Result<RawConfig, ConfigError> {
@@ -357,17 +383,61 @@ fn parse_duration(origin: &Origin, key: &str, text: &str) -> Result<Duration, Co
     })
 }
 
+/// A duration between `range`'s ends, or `default` when the key is absent. Every duration has
+/// an upper bound: an absurd one (`lease = "300000y"`) would overflow the clock's arithmetic.
 fn optional_duration(
     origin: &Origin,
     key: &str,
     text: Option<&str>,
     default: Duration,
+    range: std::ops::RangeInclusive<Duration>,
 ) -> Result<Duration, ConfigError> {
-    match text {
-        Some(text) => parse_duration(origin, key, text),
-        None => Ok(default),
+    let Some(text) = text else {
+        return Ok(default);
+    };
+    let duration = parse_duration(origin, key, text)?;
+    if !range.contains(&duration) {
+        return Err(origin.error(
+            key,
+            format!(
+                "`{text}` is out of range; use {} to {}",
+                humantime::format_duration(*range.start()),
+                humantime::format_duration(*range.end())
+            ),
+        ));
     }
+    Ok(duration)
 }
+
+/// A size in bytes between `range`'s ends, or `default`.
+fn bounded_size(
+    origin: &Origin,
+    key: &str,
+    value: Option<u64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<u64, ConfigError> {
+    let Some(value) = value else {
+        return Ok(default);
+    };
+    if !range.contains(&value) {
+        return Err(origin.error(
+            key,
+            format!(
+                "{value} is out of range; use {} to {} bytes",
+                range.start(),
+                range.end()
+            ),
+        ));
+    }
+    Ok(value)
+}
+
+const SECOND: Duration = Duration::from_secs(1);
+const HOUR: Duration = Duration::from_secs(3600);
+const DAY: Duration = Duration::from_secs(24 * 3600);
+const YEAR: Duration = Duration::from_secs(366 * 24 * 3600);
+const GIB: u64 = 1024 * 1024 * 1024;
 
 fn env_number(env: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ConfigError> {
     match env.get(name) {
@@ -423,69 +493,59 @@ fn validate(
         .or_else(|| raw.server.data.as_ref().map(|dir| base_dir.join(dir)))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
 
-    let body_limit = match env_number(env, "RUNWAY_BODY_LIMIT")?.or(raw.server.body_limit) {
-        Some(0) => return Err(origin.error("server.body_limit", "must be at least 1 byte")),
-        Some(bytes) => usize::try_from(bytes).unwrap_or(usize::MAX),
-        None => 1024 * 1024,
-    };
-    let log_limit = match env_number(env, "RUNWAY_LOG_LIMIT")?.or(raw.server.log_limit) {
-        Some(0) => return Err(origin.error("server.log_limit", "must be at least 1 byte")),
-        Some(bytes) => bytes,
-        None => 4 * 1024 * 1024,
-    };
-    let lease = optional_duration(
+    let body_limit = bounded_size(
         &origin,
-        "server.lease",
-        raw.server.lease.as_deref(),
-        Duration::from_secs(30),
+        "server.body_limit",
+        env_number(env, "RUNWAY_BODY_LIMIT")?.or(raw.server.body_limit),
+        1024 * 1024,
+        1..=GIB,
+    )? as usize;
+    let log_limit = bounded_size(
+        &origin,
+        "server.log_limit",
+        env_number(env, "RUNWAY_LOG_LIMIT")?.or(raw.server.log_limit),
+        4 * 1024 * 1024,
+        1..=1024 * GIB,
     )?;
-    if lease < Duration::from_secs(1) {
-        return Err(origin.error("server.lease", "must be at least 1s"));
-    }
-    let sweep_interval = optional_duration(
-        &origin,
+    let duration = |key: &str, text: &Option<String>, default, range| {
+        optional_duration(&origin, key, text.as_deref(), default, range)
+    };
+    let lease = duration("server.lease", &raw.server.lease, 30 * SECOND, SECOND..=DAY)?;
+    let sweep_interval = duration(
         "server.sweep_interval",
-        raw.server.sweep_interval.as_deref(),
-        Duration::from_secs(5),
+        &raw.server.sweep_interval,
+        5 * SECOND,
+        Duration::from_millis(10)..=HOUR,
     )?;
-    if sweep_interval < Duration::from_millis(10) {
-        return Err(origin.error("server.sweep_interval", "must be at least 10ms"));
-    }
-    let kill_grace = optional_duration(
-        &origin,
+    let kill_grace = duration(
         "server.kill_grace",
-        raw.server.kill_grace.as_deref(),
-        Duration::from_secs(5),
+        &raw.server.kill_grace,
+        5 * SECOND,
+        Duration::ZERO..=HOUR,
     )?;
-    let shutdown_grace = optional_duration(
-        &origin,
+    let shutdown_grace = duration(
         "server.shutdown_grace",
-        raw.server.shutdown_grace.as_deref(),
-        Duration::from_secs(10),
+        &raw.server.shutdown_grace,
+        10 * SECOND,
+        Duration::ZERO..=DAY,
     )?;
-
-    let events_max_age = optional_duration(
-        &origin,
+    let events_max_age = duration(
         "server.events_max_age",
-        raw.server.events_max_age.as_deref(),
-        Duration::from_secs(7 * 24 * 3600),
+        &raw.server.events_max_age,
+        7 * DAY,
+        60 * SECOND..=10 * YEAR,
     )?;
-    let web_session_ttl = optional_duration(
-        &origin,
+    let web_session_ttl = duration(
         "server.web_session_ttl",
-        raw.server.web_session_ttl.as_deref(),
-        Duration::from_secs(7 * 24 * 3600),
+        &raw.server.web_session_ttl,
+        7 * DAY,
+        60 * SECOND..=YEAR,
     )?;
-    if web_session_ttl < Duration::from_secs(60)
-        || web_session_ttl > Duration::from_secs(366 * 24 * 3600)
-    {
-        return Err(origin.error("server.web_session_ttl", "must be between 1m and 366d"));
-    }
     let events_max_count = raw.server.events_max_count.unwrap_or(1_000_000);
-    if events_max_count < 1000 {
+    if !(1000..=1_000_000_000).contains(&events_max_count) {
         return Err(origin.error(
             "server.events_max_count",
-            format!("{events_max_count} is too few; keep at least 1000"),
+            format!("{events_max_count} is out of range; keep 1000 to 1000000000"),
         ));
     }
     let sync_every_commit = match raw.server.durability.as_deref() {
@@ -563,6 +623,7 @@ fn validate(
     }
 
     Ok(Config {
+        source: file_name.to_string(),
         server: ServerConfig {
             listen,
             data_dir,
@@ -671,13 +732,13 @@ fn validate_type(
         ));
     }
     let timeout = match raw.timeout.as_deref() {
-        Some(text) => {
-            let timeout = parse_duration(origin, &key("timeout"), text)?;
-            if timeout.is_zero() {
-                return Err(origin.error(key("timeout"), "must be longer than 0s"));
-            }
-            Some(timeout)
-        }
+        Some(text) => Some(optional_duration(
+            origin,
+            &key("timeout"),
+            Some(text),
+            Duration::ZERO,
+            Duration::from_millis(1)..=YEAR,
+        )?),
         None => None,
     };
     let max_attempts = raw.max_attempts.unwrap_or(3);
@@ -694,12 +755,14 @@ fn validate_type(
             &key("backoff_initial"),
             raw.backoff_initial.as_deref(),
             defaults.initial,
+            Duration::ZERO..=30 * DAY,
         )?,
         max: optional_duration(
             origin,
             &key("backoff_max"),
             raw.backoff_max.as_deref(),
             defaults.max,
+            Duration::ZERO..=30 * DAY,
         )?,
     };
     if backoff.max < backoff.initial {
@@ -850,6 +913,45 @@ mod tests {
             assert!(error.message.contains(message), "{text}: {error}");
             assert!(error.to_string().starts_with("config text"), "{error}");
         }
+    }
+
+    #[test]
+    fn every_duration_and_size_has_an_upper_bound() {
+        let cases = [
+            ("[server]\nlease = \"300000y\"", "server.lease"),
+            ("[server]\nsweep_interval = \"2h\"", "server.sweep_interval"),
+            ("[server]\nkill_grace = \"2h\"", "server.kill_grace"),
+            (
+                "[server]\nshutdown_grace = \"2days\"",
+                "server.shutdown_grace",
+            ),
+            (
+                "[server]\nevents_max_age = \"20y\"",
+                "server.events_max_age",
+            ),
+            (
+                "[server]\nweb_session_ttl = \"2y\"",
+                "server.web_session_ttl",
+            ),
+            ("[server]\nbody_limit = 2000000000", "server.body_limit"),
+            ("[server]\nlog_limit = 0", "server.log_limit"),
+            ("[server]\nevents_max_count = 10", "server.events_max_count"),
+            (
+                "[types.a]\ncommand = [\"x\"]\ntimeout = \"400days\"",
+                "types.a.timeout",
+            ),
+            (
+                "[types.a]\ncommand = [\"x\"]\nbackoff_max = \"1y\"",
+                "types.a.backoff_max",
+            ),
+        ];
+        for (text, key) in cases {
+            let error = load(text).expect_err(text);
+            assert_eq!(error.key, key, "{text}: {error}");
+            assert!(error.message.contains("out of range"), "{text}: {error}");
+        }
+        let error = load("[server]\nlease = \"300000y\"").unwrap_err();
+        assert!(error.message.contains("use 1s to 1day"), "{error}");
     }
 
     #[test]

@@ -26,6 +26,10 @@ use crate::runner::{CommandRun, RunResult, run_command};
 use crate::stop::{StopReason, StopSignal};
 use crate::store::{AttemptRef, JobClaimParams, JobFinishParams, LeaseState, Outcome, Store};
 
+/// How long a panicked engine loop waits before it starts again: long enough not to spin on a
+/// panic that repeats, short enough that jobs barely notice.
+const LOOP_RESTART_DELAY: Duration = Duration::from_secs(1);
+
 /// A queue's live state in this process.
 pub(crate) struct QueueRuntime {
     name: String,
@@ -138,17 +142,39 @@ impl Engine {
         })?;
 
         for queue in self.queues.values() {
-            let engine = Arc::clone(self);
             let queue = Arc::clone(queue);
-            self.tracker
-                .spawn(async move { engine.dispatch(queue).await });
+            self.supervise("dispatcher", move |engine| {
+                engine.dispatch(Arc::clone(&queue))
+            });
         }
-        let engine = Arc::clone(self);
-        self.tracker
-            .spawn(async move { engine.renew_leases().await });
-        let engine = Arc::clone(self);
-        self.tracker.spawn(async move { engine.sweep().await });
+        self.supervise("lease renewal", Engine::renew_leases);
+        self.supervise("sweep", Engine::sweep);
         Ok(())
+    }
+
+    /// Runs one of the engine's own loops in its own task. A panic there is logged and the
+    /// loop started again after [`LOOP_RESTART_DELAY`], so the server never keeps running
+    /// without dispatching, renewing leases or sweeping. A loop that returns has finished
+    /// (shutdown) and is not restarted.
+    fn supervise<Loop, Run>(self: &Arc<Self>, name: &'static str, start_loop: Loop)
+    where
+        Loop: Fn(Arc<Engine>) -> Run + Send + 'static,
+        Run: std::future::Future<Output = ()> + Send + 'static,
+    {
+        let engine = Arc::clone(self);
+        self.tracker.spawn(async move {
+            loop {
+                let run = tokio::spawn(start_loop(Arc::clone(&engine)));
+                match run.await {
+                    Ok(()) => return,
+                    Err(error) => {
+                        let message = panic_message(error);
+                        tracing::error!(task = name, %message, "an engine loop panicked; starting it again");
+                        tokio::time::sleep(LOOP_RESTART_DELAY).await;
+                    }
+                }
+            }
+        });
     }
 
     pub(crate) fn wake(&self, queue: &str) {
@@ -401,24 +427,15 @@ impl Engine {
                         reporter,
                     };
                     let work = handler.run(ctx);
-                    match job_type.timeout {
-                        Some(limit) => match tokio::time::timeout(limit, work).await {
-                            Ok(result) => handler_result(result, &stop),
-                            Err(_) => RunResult::Failed {
-                                error: format!(
-                                    "timed out after {}",
-                                    humantime::format_duration(limit)
-                                ),
-                                output: None,
-                            },
-                        },
-                        None => handler_result(work.await, &stop),
+                    self.run_handler(work, job_type.timeout, &stop).await
+                }
+                None => {
+                    drop(reporter);
+                    RunResult::Failed {
+                        error: format!("no handler named `{name}` is registered"),
+                        output: None,
                     }
                 }
-                None => RunResult::Failed {
-                    error: format!("no handler named `{name}` is registered"),
-                    output: None,
-                },
             },
             run => {
                 let input_path = self
@@ -439,6 +456,42 @@ impl Engine {
         // Everything the attempt logged is stored before its outcome is.
         let _ = reports.await;
         result
+    }
+
+    /// Runs a handler's work to its end, its timeout, or its stop. A handler that does not
+    /// return within `kill_grace` of a cancel or a shutdown is dropped where it waits, so
+    /// cancel and shutdown work for every kind of attempt, not only for commands.
+    async fn run_handler(
+        &self,
+        work: impl std::future::Future<Output = Result<Option<serde_json::Value>, String>>,
+        timeout: Option<Duration>,
+        stop: &StopSignal,
+    ) -> RunResult {
+        let deadline = async {
+            match timeout {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        let abandoned = async {
+            let reason = stop.stopped().await;
+            tokio::time::sleep(self.config.server.kill_grace).await;
+            reason
+        };
+        tokio::select! {
+            result = work => handler_result(result, stop),
+            () = deadline => RunResult::Failed {
+                error: format!(
+                    "timed out after {}",
+                    humantime::format_duration(timeout.unwrap_or_default())
+                ),
+                output: None,
+            },
+            reason = abandoned => {
+                tracing::warn!(?reason, "a handler ignored its stop token; it was dropped");
+                RunResult::Stopped(reason)
+            }
+        }
     }
 
     /// Stores how an attempt ended and claims the slot's next job in the same write.

@@ -32,8 +32,9 @@ impl JobCtx {
         });
     }
 
-    pub fn log(&self, line: &str) {
-        self.reporter.log_line(line);
+    /// Appends a line to the job's log; waits while the store is behind.
+    pub async fn log(&self, line: &str) {
+        self.reporter.log_line(line).await;
     }
 }
 

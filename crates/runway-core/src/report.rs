@@ -1,10 +1,16 @@
 //! A running attempt's reporter: log lines and progress go through a channel to one task per
 //! attempt that folds what arrived together into one store write, so a chatty command costs a
 //! few transactions, not one per line. Every write carries the attempt (fencing token).
+//!
+//! Memory per attempt is bounded whatever the command prints: log text waiting for the store
+//! is limited to [`IN_FLIGHT_BYTES`] (a reader that gets ahead waits, and the command's pipe
+//! fills, which pauses the command), text past the job's log limit is dropped before it is
+//! queued, and progress is one slot that the latest report overwrites.
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
-use tokio::sync::mpsc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 
 use crate::clock::Clock;
@@ -13,20 +19,56 @@ use crate::store::{AttemptRef, Store};
 
 /// Largest batch of log text written in one go.
 const MAX_BATCH_BYTES: usize = 256 * 1024;
+/// Most log text queued for the store per attempt; past it, reporting a line waits.
+pub const IN_FLIGHT_BYTES: usize = 1024 * 1024;
 
 enum Report {
-    Log(String),
-    Progress(Progress),
+    /// A line of log text, holding its share of the in-flight budget until it is written.
+    Log(String, OwnedSemaphorePermit),
+    /// The progress slot holds a new value.
+    Progress,
     Pid(u32),
+}
+
+struct Shared {
+    in_flight: Arc<Semaphore>,
+    /// Log bytes accepted so far, dropped ones included.
+    accepted: AtomicU64,
+    log_limit: u64,
+    progress: Mutex<Option<Progress>>,
 }
 
 /// Cheap to clone; dropping every clone lets the writer task finish.
 #[derive(Clone)]
 pub struct Reporter {
     sender: mpsc::UnboundedSender<Report>,
+    shared: Arc<Shared>,
+}
+
+/// The receiving end of a [`Reporter`]: what the attempt reported, in order.
+pub struct Reports {
+    receiver: mpsc::UnboundedReceiver<Report>,
+    shared: Arc<Shared>,
 }
 
 impl Reporter {
+    /// A reporter and the end its reports come out of, for an attempt that keeps at most
+    /// `log_limit` bytes of log.
+    pub fn channel(log_limit: u64) -> (Reporter, Reports) {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        let shared = Arc::new(Shared {
+            in_flight: Arc::new(Semaphore::new(IN_FLIGHT_BYTES)),
+            accepted: AtomicU64::new(0),
+            log_limit,
+            progress: Mutex::new(None),
+        });
+        let reports = Reports {
+            receiver,
+            shared: Arc::clone(&shared),
+        };
+        (Reporter { sender, shared }, reports)
+    }
+
     /// Starts the writer task; await the handle after dropping the reporter to know that
     /// everything reported is stored.
     pub fn start(
@@ -35,20 +77,48 @@ impl Reporter {
         attempt: AttemptRef,
         log_limit: u64,
     ) -> (Reporter, JoinHandle<()>) {
-        let (sender, receiver) = mpsc::unbounded_channel();
-        let task = tokio::spawn(write_reports(store, clock, attempt, log_limit, receiver));
-        (Reporter { sender }, task)
+        let (reporter, reports) = Reporter::channel(log_limit);
+        let task = tokio::spawn(write_reports(store, clock, attempt, reports));
+        (reporter, task)
     }
 
-    pub fn log_line(&self, line: &str) {
-        let mut text = String::with_capacity(line.len() + 1);
+    /// Queues a line of log; waits while the store is behind. A line past the job's log limit
+    /// is dropped at once (the line that crosses it still goes: the store keeps what fits and
+    /// notes the cut).
+    pub async fn log_line(&self, line: &str) {
+        let size = line.len() + 1;
+        let before = self
+            .shared
+            .accepted
+            .fetch_add(size as u64, Ordering::Relaxed);
+        if before > self.shared.log_limit {
+            return;
+        }
+        let wanted = size.min(IN_FLIGHT_BYTES) as u32;
+        let Ok(permit) = Arc::clone(&self.shared.in_flight)
+            .acquire_many_owned(wanted)
+            .await
+        else {
+            return;
+        };
+        let mut text = String::with_capacity(size);
         text.push_str(line);
         text.push('\n');
-        let _ = self.sender.send(Report::Log(text));
+        let _ = self.sender.send(Report::Log(text, permit));
     }
 
+    /// Sets the attempt's progress; only the latest value waiting to be written is kept.
     pub fn progress(&self, progress: Progress) {
-        let _ = self.sender.send(Report::Progress(progress));
+        let was_empty = self
+            .shared
+            .progress
+            .lock()
+            .expect("progress lock is never poisoned")
+            .replace(progress)
+            .is_none();
+        if was_empty {
+            let _ = self.sender.send(Report::Progress);
+        }
     }
 
     /// Records the attempt's process so a restarted server can end it.
@@ -57,46 +127,62 @@ impl Reporter {
     }
 }
 
+/// What arrived together, folded into one write.
+#[derive(Debug, Default, PartialEq)]
+pub struct ReportBatch {
+    pub text: String,
+    pub progress: Option<Progress>,
+    pub pid: Option<u32>,
+}
+
+impl Reports {
+    /// Waits for the next report and folds in what else is waiting, up to a batch's size.
+    /// `None` once every reporter is gone and everything was taken.
+    pub async fn next_batch(&mut self) -> Option<ReportBatch> {
+        let first = self.receiver.recv().await?;
+        let mut batch = ReportBatch::default();
+        let mut next = Some(first);
+        while let Some(report) = next.take() {
+            match report {
+                // The permit is returned here: the text now counts against the batch.
+                Report::Log(line, _permit) => batch.text.push_str(&line),
+                Report::Progress => {
+                    batch.progress = self
+                        .shared
+                        .progress
+                        .lock()
+                        .expect("progress lock is never poisoned")
+                        .take()
+                        .or(batch.progress.take());
+                }
+                Report::Pid(started) => batch.pid = Some(started),
+            }
+            if batch.text.len() >= MAX_BATCH_BYTES {
+                break;
+            }
+            next = self.receiver.try_recv().ok();
+        }
+        Some(batch)
+    }
+}
+
 async fn write_reports(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     attempt: AttemptRef,
-    log_limit: u64,
-    mut receiver: mpsc::UnboundedReceiver<Report>,
+    mut reports: Reports,
 ) {
-    let mut logged: u64 = 0;
+    let log_limit = reports.shared.log_limit;
     let note = format!("[runway: log truncated: this job keeps at most {log_limit} bytes]\n");
-    while let Some(first) = receiver.recv().await {
-        let mut text = String::new();
-        let mut progress = None;
-        let mut pid = None;
-        let mut next = Some(first);
-        while let Some(report) = next.take() {
-            match report {
-                Report::Log(line) => {
-                    // Lines go on until one crosses the limit: the store keeps what fits
-                    // of that one and notes the truncation.
-                    if logged + (text.len() as u64) <= log_limit {
-                        text.push_str(&line);
-                    }
-                }
-                Report::Progress(latest) => progress = Some(latest),
-                Report::Pid(started) => pid = Some(started),
-            }
-            if text.len() >= MAX_BATCH_BYTES {
-                break;
-            }
-            next = receiver.try_recv().ok();
-        }
-        if let Some(pid) = pid
+    while let Some(batch) = reports.next_batch().await {
+        if let Some(pid) = batch.pid
             && let Err(error) = store.job_pid_set(attempt.clone(), pid).await
         {
             tracing::warn!(job = %attempt.id, %error, "could not store the process id");
         }
-        if !text.is_empty() {
-            logged += text.len() as u64;
+        if !batch.text.is_empty() {
             match store
-                .log_append(attempt.clone(), text, log_limit, note.clone())
+                .log_append(attempt.clone(), batch.text, log_limit, note.clone())
                 .await
             {
                 Ok(true) => {}
@@ -104,12 +190,70 @@ async fn write_reports(
                 Err(error) => tracing::warn!(job = %attempt.id, %error, "could not store log"),
             }
         }
-        if let Some(progress) = progress
+        if let Some(progress) = batch.progress
             && let Err(error) = store
                 .job_progress_set(attempt.clone(), progress, clock.now())
                 .await
         {
             tracing::warn!(job = %attempt.id, %error, "could not store progress");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn progress(fraction: f64) -> Progress {
+        Progress {
+            fraction,
+            message: None,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_reporter_waits_once_a_megabyte_is_queued() {
+        let (reporter, mut reports) = Reporter::channel(u64::MAX);
+        let line = "x".repeat(1023);
+        for _ in 0..IN_FLIGHT_BYTES / 1024 {
+            reporter.log_line(&line).await;
+        }
+        let blocked = tokio::time::timeout(
+            std::time::Duration::from_millis(50),
+            reporter.log_line(&line),
+        )
+        .await;
+        assert!(blocked.is_err(), "the line past the budget must wait");
+        let batch = reports.next_batch().await.expect("reports are waiting");
+        assert_eq!(batch.text.len(), MAX_BATCH_BYTES);
+        reporter.log_line(&line).await;
+    }
+
+    #[tokio::test]
+    async fn lines_past_the_log_limit_are_dropped_before_they_are_queued() {
+        let (reporter, mut reports) = Reporter::channel(10);
+        reporter.log_line("12345").await;
+        reporter.log_line("crossing").await;
+        for _ in 0..100_000 {
+            reporter.log_line("dropped").await;
+        }
+        drop(reporter);
+        let batch = reports.next_batch().await.expect("two lines were queued");
+        assert_eq!(batch.text, "12345\ncrossing\n");
+        assert_eq!(reports.next_batch().await, None);
+    }
+
+    #[tokio::test]
+    async fn only_the_latest_progress_waits_for_the_store() {
+        let (reporter, mut reports) = Reporter::channel(u64::MAX);
+        for step in 0..10_000 {
+            reporter.progress(progress(f64::from(step) / 10_000.0));
+        }
+        reporter.pid(42);
+        drop(reporter);
+        let batch = reports.next_batch().await.expect("a progress was queued");
+        assert_eq!(batch.progress, Some(progress(0.9999)));
+        assert_eq!(batch.pid, Some(42));
+        assert_eq!(reports.next_batch().await, None);
     }
 }

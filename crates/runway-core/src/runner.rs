@@ -177,9 +177,11 @@ async fn run_in(
         stdin_task.abort();
         stdout_task.abort();
         stderr_task.abort();
-        reporter.log_line(
-            "[runway: a process the command started outside its group still holds its output open; stopped reading]",
-        );
+        reporter
+            .log_line(
+                "[runway: a process the command started outside its group still holds its output open; stopped reading]",
+            )
+            .await;
     }
     let output = output.lock().expect("output lock is never poisoned").take();
 
@@ -280,7 +282,7 @@ async fn read_stdout(
         let line = String::from_utf8_lossy(&buffer);
         let line = line.trim_end_matches(['\n', '\r']);
         match parse_line(line) {
-            Line::Text => reporter.log_line(line),
+            Line::Text => reporter.log_line(line).await,
             Line::Message(message) => {
                 if let Some(fraction) = message.progress {
                     reporter.progress(crate::job::Progress {
@@ -288,15 +290,17 @@ async fn read_stdout(
                         message: message.message.clone(),
                     });
                 } else if let Some(text) = &message.message {
-                    reporter.log_line(text);
+                    reporter.log_line(text).await;
                 }
                 if message.output.is_some() {
                     *output.lock().expect("output lock is never poisoned") = message.output;
                 }
             }
             Line::Malformed(reason) => {
-                reporter.log_line(line);
-                reporter.log_line(&format!("[runway: ignored the line above: {reason}]"));
+                reporter.log_line(line).await;
+                reporter
+                    .log_line(&format!("[runway: ignored the line above: {reason}]"))
+                    .await;
             }
         }
     }
@@ -306,7 +310,7 @@ async fn read_stderr(mut reader: impl AsyncBufRead + Unpin, reporter: Reporter) 
     let mut buffer = Vec::new();
     while read_line_bounded(&mut reader, &mut buffer, MAX_LINE_BYTES).await {
         let line = String::from_utf8_lossy(&buffer);
-        reporter.log_line(line.trim_end_matches(['\n', '\r']));
+        reporter.log_line(line.trim_end_matches(['\n', '\r'])).await;
     }
 }
 

@@ -18,6 +18,7 @@ mod jobs;
 mod writer;
 
 use std::fs::File;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -87,15 +88,20 @@ impl SqliteStore {
     }
 
     pub fn open_with(data_dir: &Path, options: SqliteOptions) -> Result<SqliteStore, OpenError> {
-        std::fs::create_dir_all(data_dir).map_err(|source| OpenError::CreateDir {
+        let create_error = |source| OpenError::CreateDir {
             dir: data_dir.to_path_buf(),
             source,
-        })?;
-        let lock_path = data_dir.join(LOCK_FILE);
-        let lock = File::create(&lock_path).map_err(|source| OpenError::CreateDir {
-            dir: data_dir.to_path_buf(),
-            source,
-        })?;
+        };
+        // Job inputs, logs and token hashes live here: the server's user alone may read them.
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(PRIVATE_DIR)
+            .create(data_dir)
+            .and_then(|()| {
+                std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(PRIVATE_DIR))
+            })
+            .map_err(create_error)?;
+        let lock = private_file(&data_dir.join(LOCK_FILE)).map_err(create_error)?;
         if lock.try_lock().is_err() {
             return Err(OpenError::Locked {
                 dir: data_dir.to_path_buf(),
@@ -106,6 +112,15 @@ impl SqliteStore {
             file: file.clone(),
             message: error.to_string(),
         };
+        // SQLite gives the -wal and -shm files the mode of the database file.
+        // Files an older runway made with the umask's mode are tightened too.
+        private_file(&file).map_err(create_error)?;
+        for suffix in ["-wal", "-shm"] {
+            let path = data_dir.join(format!("{DATABASE_FILE}{suffix}"));
+            if path.exists() {
+                private_file(&path).map_err(create_error)?;
+            }
+        }
         let connection = Connection::open(&file).map_err(database_error)?;
         connection
             .execute_batch(
@@ -130,6 +145,22 @@ impl SqliteStore {
             _lock: lock,
         })
     }
+}
+
+const PRIVATE_DIR: u32 = 0o700;
+const PRIVATE_FILE: u32 = 0o600;
+
+/// Opens (creating if needed) a file readable by its owner only; an existing file is tightened.
+fn private_file(path: &Path) -> std::io::Result<File> {
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(PRIVATE_FILE)
+        .open(path)?;
+    file.set_permissions(std::fs::Permissions::from_mode(PRIVATE_FILE))?;
+    Ok(file)
 }
 
 fn migrate(connection: &Connection, file: &Path) -> Result<(), OpenError> {

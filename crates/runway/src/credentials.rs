@@ -2,7 +2,7 @@
 //! so the local CLI works without flags. Mode 0600, under `$XDG_CONFIG_HOME/runway/`.
 
 use std::io::Write;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
@@ -44,7 +44,12 @@ pub fn read() -> Result<Option<Credentials>, String> {
 pub fn write(credentials: &Credentials) -> Result<PathBuf, String> {
     let path = path().ok_or("neither XDG_CONFIG_HOME nor HOME is set")?;
     let dir = path.parent().expect("the path has a parent");
-    std::fs::create_dir_all(dir)
+    // The runway directory holds a token: only its owner may list or enter it.
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .and_then(|()| std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)))
         .map_err(|error| format!("cannot create {}: {error}", dir.display()))?;
     let text = toml::to_string(credentials).expect("credentials serialize");
     let mut file = std::fs::OpenOptions::new()

@@ -3,9 +3,11 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use runway_core::clock::{Clock, Timestamp};
 use runway_core::handler::{Handler, JobCtx};
 use runway_core::store::JobClaimParams;
 use runway_core::{App, Config, Job, JobId, Store, SubmitParams, SystemClock};
@@ -21,8 +23,37 @@ impl Handler for Panics {
             panic!("handler exploded on purpose");
         }
         ctx.progress(0.5, Some("halfway".into()));
-        ctx.log("from a handler");
+        ctx.log("from a handler").await;
         Ok(Some(json!({"echo": ctx.job.input})))
+    }
+}
+
+/// Ignores its stop token: only dropping its future ends it.
+struct Stubborn;
+
+#[async_trait]
+impl Handler for Stubborn {
+    async fn run(&self, _ctx: JobCtx) -> Result<Option<Value>, String> {
+        tokio::time::sleep(Duration::from_secs(3600)).await;
+        Ok(None)
+    }
+}
+
+/// The wall clock, but once armed, the next reading made off the test's own thread (by an
+/// engine task) panics, once.
+struct PanicsOnce {
+    armed: AtomicBool,
+    test_thread: std::thread::ThreadId,
+}
+
+impl Clock for PanicsOnce {
+    fn now(&self) -> Timestamp {
+        if std::thread::current().id() != self.test_thread
+            && self.armed.swap(false, Ordering::SeqCst)
+        {
+            panic!("the clock broke on purpose");
+        }
+        SystemClock.now()
     }
 }
 
@@ -55,23 +86,42 @@ max_attempts = 1
 
 [types.noop]
 handler = "noop"
+
+[types.stubborn]
+handler = "stubborn"
+max_attempts = 1
 "#;
 
-async fn start(dir: &std::path::Path) -> (App, Arc<dyn Store>) {
-    let mut config = Config::from_toml(CONFIG, &HashMap::new()).unwrap();
-    config.server.data_dir = dir.to_path_buf();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).unwrap());
-    let handlers: Vec<(String, Arc<dyn Handler>)> = vec![
+fn handlers() -> Vec<(String, Arc<dyn Handler>)> {
+    vec![
         ("panics".into(), Arc::new(Panics)),
         ("sleeps".into(), Arc::new(Sleeps)),
-    ];
+        ("stubborn".into(), Arc::new(Stubborn)),
+    ]
+}
+
+async fn start(dir: &std::path::Path) -> (App, Arc<dyn Store>) {
+    start_with_clock(dir, Arc::new(SystemClock), |_| {}).await
+}
+
+async fn start_with_clock(
+    dir: &std::path::Path,
+    clock: Arc<dyn Clock>,
+    configure: impl FnOnce(&mut Config),
+) -> (App, Arc<dyn Store>) {
+    let mut config = Config::from_toml(CONFIG, &HashMap::new()).unwrap();
+    configure(&mut config);
+    config.server.data_dir = dir.to_path_buf();
+    config.server.kill_grace = Duration::from_millis(100);
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).unwrap());
     let app = App::new(
         Arc::clone(&store),
         Arc::new(config),
-        Arc::new(SystemClock),
-        handlers,
+        clock,
+        handlers(),
         "engine-test".into(),
-    );
+    )
+    .expect("every handler of the config is registered");
     app.start().await.unwrap();
     (app, store)
 }
@@ -199,4 +249,83 @@ async fn many_noop_jobs_all_run_exactly_once() {
         .count();
     assert_eq!(started, 2000, "every job started exactly once");
     app.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_that_ignores_its_stop_token_is_still_cancelled() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _store) = start(dir.path()).await;
+    let id = submit(&app, "stubborn", json!({})).await;
+    let start = Instant::now();
+    while app.job(id).await.unwrap().status.as_str() != "running" {
+        assert!(start.elapsed() < Duration::from_secs(10), "never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.cancel(id).await.unwrap();
+    let job = finished(&app, id).await;
+    assert_eq!(job.status.as_str(), "cancelled");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_hands_back_a_handler_that_ignores_its_stop_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, store) = start(dir.path()).await;
+    let id = submit(&app, "stubborn", json!({})).await;
+    let start = Instant::now();
+    while app.job(id).await.unwrap().status.as_str() != "running" {
+        assert!(start.elapsed() < Duration::from_secs(10), "never started");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    app.shutdown().await;
+    let job = store.job_get(id).await.unwrap().unwrap();
+    assert_eq!(job.status.as_str(), "queued", "{job:?}");
+    assert_eq!(job.worker, None);
+}
+
+#[tokio::test]
+async fn a_config_naming_an_unregistered_handler_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = Config::from_toml("[types.a]\nhandler = \"nosuch\"", &HashMap::new()).unwrap();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let Err(error) = App::new(
+        store,
+        Arc::new(config),
+        Arc::new(SystemClock),
+        handlers(),
+        "engine-test".into(),
+    ) else {
+        panic!("the config was accepted");
+    };
+    assert_eq!(error.key, "types.a.handler");
+    assert_eq!(
+        error.to_string(),
+        "config text, key `types.a.handler`: no handler named `nosuch` is registered; \
+         registered handlers: noop, panics, sleeps, stubborn"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dispatcher_that_panicked_is_started_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(PanicsOnce {
+        armed: AtomicBool::new(false),
+        test_thread: std::thread::current().id(),
+    });
+    // No sweep while the test runs: the dispatcher alone reads the clock.
+    let (app, _store) =
+        start_with_clock(dir.path(), Arc::clone(&clock) as Arc<dyn Clock>, |config| {
+            config.server.sweep_interval = Duration::from_secs(3600);
+        })
+        .await;
+    app.set_queue_paused("default", true).await.unwrap();
+    let id = submit(&app, "noop", json!({})).await;
+    // Resuming wakes the dispatcher, whose first act is to read the clock.
+    clock.armed.store(true, Ordering::SeqCst);
+    app.set_queue_paused("default", false).await.unwrap();
+    let job = finished(&app, id).await;
+    assert!(
+        !clock.armed.load(Ordering::SeqCst),
+        "the clock never panicked"
+    );
+    assert_eq!(job.status.as_str(), "succeeded");
 }

@@ -69,3 +69,48 @@ async fn concurrent_writes_all_commit() {
     let stats = store.queue_stats(chrono::Utc::now()).await.unwrap();
     assert_eq!(stats[0].queued, 200);
 }
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path)
+        .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[tokio::test]
+async fn the_data_directory_and_database_files_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("data");
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data).unwrap());
+    store.queue_set_paused("q", true).await.unwrap();
+    assert_eq!(mode(&data), 0o700);
+    for name in [
+        "runway.sqlite3",
+        "runway.sqlite3-wal",
+        "runway.sqlite3-shm",
+        "runway.lock",
+    ] {
+        assert_eq!(mode(&data.join(name)), 0o600, "{name}");
+    }
+    drop(store);
+    // A directory and files left readable by an older runway are tightened at the next open.
+    std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for name in ["runway.sqlite3", "runway.sqlite3-wal", "runway.sqlite3-shm"] {
+        let path = data.join(name);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        }
+    }
+    let store = SqliteStore::open(&data).unwrap();
+    assert_eq!(mode(&data), 0o700);
+    for name in ["runway.sqlite3", "runway.sqlite3-wal", "runway.sqlite3-shm"] {
+        let path = data.join(name);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{name}");
+        }
+    }
+    drop(store);
+}

@@ -27,6 +27,11 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     };
     let config = Config::load(args.config.as_deref(), &env, &overrides)
         .map_err(|error| CliError::new(exit::CONFIG, error.to_string()))?;
+    // Before anything is created: a type whose handler does not exist could never run.
+    let handlers = runway_core::handler::builtin_handlers();
+    config
+        .check_handlers(handlers.iter().map(|(name, _)| name.as_str()))
+        .map_err(|error| CliError::new(exit::CONFIG, error.to_string()))?;
     let config = Arc::new(config);
 
     let options = SqliteOptions {
@@ -65,7 +70,8 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
         Arc::new(SystemClock),
         Vec::new(),
         worker,
-    );
+    )
+    .map_err(|error| CliError::new(exit::CONFIG, error.to_string()))?;
     let first_token = runway_server::auth::ensure_admin_token(store.as_ref(), app.now())
         .await
         .map_err(|error| CliError::new(exit::FAILED, error.to_string()))?;

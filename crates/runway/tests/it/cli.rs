@@ -279,6 +279,30 @@ fn a_bad_config_stops_the_start_naming_file_and_key() {
 }
 
 #[test]
+fn a_type_naming_an_unknown_handler_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("handlers.toml");
+    std::fs::write(&config, "[types.a]\nhandler = \"nosuch\"\n").unwrap();
+    let output = Command::new(RUNWAY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--config"])
+        .arg(&config)
+        .arg("--data")
+        .arg(dir.path().join("data"))
+        .env("XDG_CONFIG_HOME", dir.path())
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let message = stderr(&output);
+    assert!(message.contains("handlers.toml"), "{message}");
+    assert!(message.contains("types.a.handler"), "{message}");
+    assert!(
+        message.contains("no handler named `nosuch` is registered; registered handlers: noop"),
+        "{message}"
+    );
+    assert!(!dir.path().join("data").exists(), "nothing was created");
+}
+
+#[test]
 fn the_stored_token_is_never_sent_to_another_server() {
     use std::io::{Read, Write};
     let server = Server::start("");
@@ -425,4 +449,24 @@ fn ls_watch_redraws_as_jobs_change() {
     );
     watcher.kill().unwrap();
     watcher.wait().unwrap();
+}
+
+#[test]
+fn the_credentials_and_the_data_are_readable_by_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let server = Server::start("");
+    let mode = |path: std::path::PathBuf| {
+        std::fs::metadata(&path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    assert_eq!(mode(server.path("xdg").join("runway")), 0o700);
+    assert_eq!(
+        mode(server.path("xdg").join("runway").join("credentials.toml")),
+        0o600
+    );
+    assert_eq!(mode(server.path("data")), 0o700);
+    assert_eq!(mode(server.database()), 0o600);
 }
