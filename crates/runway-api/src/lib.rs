@@ -51,6 +51,12 @@ pub mod codes {
     pub const INTERNAL: &str = "internal";
     pub const FORBIDDEN_ORIGIN: &str = "forbidden_origin";
     pub const UNKNOWN_TAG: &str = "unknown_tag";
+    /// The server holds its limit of WebSockets (503): retry later.
+    pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";
+    /// The store cannot write because its disk is full (507): retry later; nothing changed.
+    pub const STORAGE_FULL: &str = "storage_full";
+    /// The `Host` header names no address this server answers to (400).
+    pub const UNKNOWN_HOST: &str = "unknown_host";
 }
 
 /// `POST /v1/jobs`: one job to submit.

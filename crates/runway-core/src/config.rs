@@ -79,6 +79,13 @@ pub struct ServerConfig {
     pub events_max_count: u64,
     /// How long a browser session (cookie) lasts after sign-in.
     pub web_session_ttl: Duration,
+    /// Most TCP connections held at once; more wait in the listen queue.
+    pub max_connections: usize,
+    /// Most WebSockets (live feeds and sessions) open at once; more get 503.
+    pub max_websockets: usize,
+    /// How long a connection may take to send a request's headers, and may stay idle between
+    /// requests.
+    pub idle_timeout: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -248,6 +255,9 @@ struct RawServer {
     events_max_age: Option<String>,
     events_max_count: Option<u64>,
     web_session_ttl: Option<String>,
+    max_connections: Option<u64>,
+    max_websockets: Option<u64>,
+    idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -409,13 +419,14 @@ fn optional_duration(
     Ok(duration)
 }
 
-/// A size in bytes between `range`'s ends, or `default`.
-fn bounded_size(
+/// A number between `range`'s ends, or `default`; `unit` follows the range in the message.
+fn bounded_number(
     origin: &Origin,
     key: &str,
     value: Option<u64>,
     default: u64,
     range: std::ops::RangeInclusive<u64>,
+    unit: &str,
 ) -> Result<u64, ConfigError> {
     let Some(value) = value else {
         return Ok(default);
@@ -424,7 +435,7 @@ fn bounded_size(
         return Err(origin.error(
             key,
             format!(
-                "{value} is out of range; use {} to {} bytes",
+                "{value} is out of range; use {} to {}{unit}",
                 range.start(),
                 range.end()
             ),
@@ -493,19 +504,21 @@ fn validate(
         .or_else(|| raw.server.data.as_ref().map(|dir| base_dir.join(dir)))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
 
-    let body_limit = bounded_size(
+    let body_limit = bounded_number(
         &origin,
         "server.body_limit",
         env_number(env, "RUNWAY_BODY_LIMIT")?.or(raw.server.body_limit),
         1024 * 1024,
         1..=GIB,
+        " bytes",
     )? as usize;
-    let log_limit = bounded_size(
+    let log_limit = bounded_number(
         &origin,
         "server.log_limit",
         env_number(env, "RUNWAY_LOG_LIMIT")?.or(raw.server.log_limit),
         4 * 1024 * 1024,
         1..=1024 * GIB,
+        " bytes",
     )?;
     let duration = |key: &str, text: &Option<String>, default, range| {
         optional_duration(&origin, key, text.as_deref(), default, range)
@@ -541,6 +554,28 @@ fn validate(
         7 * DAY,
         60 * SECOND..=YEAR,
     )?;
+    let idle_timeout = duration(
+        "server.idle_timeout",
+        &raw.server.idle_timeout,
+        15 * SECOND,
+        SECOND..=HOUR,
+    )?;
+    let max_connections = bounded_number(
+        &origin,
+        "server.max_connections",
+        raw.server.max_connections,
+        4096,
+        1..=1_000_000,
+        "",
+    )? as usize;
+    let max_websockets = bounded_number(
+        &origin,
+        "server.max_websockets",
+        raw.server.max_websockets,
+        1024,
+        1..=1_000_000,
+        "",
+    )? as usize;
     let events_max_count = raw.server.events_max_count.unwrap_or(1_000_000);
     if !(1000..=1_000_000_000).contains(&events_max_count) {
         return Err(origin.error(
@@ -638,6 +673,9 @@ fn validate(
             events_max_age,
             events_max_count,
             web_session_ttl,
+            max_connections,
+            max_websockets,
+            idle_timeout,
         },
         queues,
         types,

@@ -5,8 +5,10 @@
 //! operations; they never touch a store or a runner directly.
 
 pub mod auth;
+pub mod connections;
 mod convert;
 pub mod error;
+pub mod host;
 pub mod json;
 pub mod live;
 mod params;
@@ -15,6 +17,7 @@ pub mod session;
 pub mod web;
 
 use std::future::Future;
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -23,12 +26,14 @@ use axum::{Json, Router};
 use runway_api::codes;
 use runway_core::App;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use utoipa::openapi::OpenApi;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::connections::ConnectionLimits;
 use crate::error::ApiError;
 
 /// What every request handler gets: the application value, and the signal that ends
@@ -37,14 +42,34 @@ use crate::error::ApiError;
 pub struct ServerState {
     pub app: App,
     pub shutdown: CancellationToken,
+    /// One permit per open WebSocket (`server.max_websockets`), held for the socket's life.
+    pub websockets: Arc<Semaphore>,
 }
 
 impl ServerState {
     pub fn new(app: App) -> ServerState {
+        let websockets = Arc::new(Semaphore::new(app.config().server.max_websockets));
         ServerState {
             app,
             shutdown: CancellationToken::new(),
+            websockets,
         }
+    }
+
+    /// A WebSocket's slot, or a 503 that tells the client to come back later.
+    pub fn websocket_slot(&self) -> Result<OwnedSemaphorePermit, ApiError> {
+        Arc::clone(&self.websockets)
+            .try_acquire_owned()
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    codes::TOO_MANY_CONNECTIONS,
+                    format!(
+                        "the server holds its limit of {} WebSockets (server.max_websockets); try again later",
+                        self.app.config().server.max_websockets
+                    ),
+                )
+            })
     }
 }
 
@@ -81,6 +106,10 @@ pub fn router(state: ServerState) -> Router {
             )
         })
         .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            host::require_known_host,
+        ))
         .with_state(state)
 }
 
@@ -129,17 +158,23 @@ fn document(mut openapi: OpenApi) -> OpenApi {
     openapi
 }
 
-/// Serves the API on `listener` until `shutdown` completes, then finishes open requests.
+/// Serves the API on `listener` until `shutdown` completes, then finishes open requests and
+/// closes WebSockets.
 pub async fn serve(
     listener: TcpListener,
     state: ServerState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let live = state.shutdown.clone();
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            live.cancel();
-        })
-        .await
+    let server = &state.app.config().server;
+    let limits = ConnectionLimits {
+        max_connections: server.max_connections,
+        idle_timeout: server.idle_timeout,
+    };
+    connections::serve_connections(listener, router(state), limits, async move {
+        shutdown.await;
+        live.cancel();
+    })
+    .await;
+    Ok(())
 }

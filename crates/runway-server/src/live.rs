@@ -94,19 +94,21 @@ fn parse_id(field: &str, text: Option<&str>) -> Result<Option<JobId>, ApiError> 
     .transpose()
 }
 
-/// Checks the `Origin` of a browser's upgrade: its own host or a configured origin. Programs
-/// that send no `Origin` (the CLI) are fine: they authenticate with the bearer token.
+/// Checks the `Origin` of a browser's upgrade or cookie change: this server's own origin
+/// (`http://` and a `Host` this server answers to, see `host`) or a configured origin, scheme
+/// included. Programs that send no `Origin` (the CLI) are fine: they authenticate with the
+/// bearer token.
 pub fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiError> {
     let Some(origin) = headers.get(header::ORIGIN) else {
         return Ok(());
     };
     let origin = origin.to_str().unwrap_or_default();
-    let host = headers
-        .get(header::HOST)
-        .and_then(|host| host.to_str().ok())
-        .unwrap_or_default();
-    let same_origin = !host.is_empty()
-        && (origin == format!("http://{host}") || origin == format!("https://{host}"));
+    let host = crate::host::request_host(headers).unwrap_or_default();
+    // The server speaks plain HTTP itself; an https origin comes through a proxy and must be
+    // listed.
+    let same_origin = crate::host::is_known_host(host, allowed)
+        && !host.is_empty()
+        && origin == format!("http://{host}");
     if same_origin || allowed.iter().any(|allowed| allowed == origin) {
         Ok(())
     } else {
@@ -128,6 +130,7 @@ pub fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiEr
         (status = 400, body = runway_api::ErrorResponse),
         (status = 401, body = runway_api::ErrorResponse),
         (status = 403, description = "foreign Origin", body = runway_api::ErrorResponse),
+        (status = 503, description = "the server holds its limit of WebSockets", body = runway_api::ErrorResponse),
     ))]
 pub async fn job_updates(
     State(state): State<ServerState>,
@@ -176,7 +179,11 @@ pub async fn job_updates(
         since: query.since,
         log_jobs,
     };
-    Ok(small_buffers(upgrade).on_upgrade(move |socket| feed(socket, state, filter, start)))
+    let slot = state.websocket_slot()?;
+    Ok(small_buffers(upgrade).on_upgrade(move |socket| async move {
+        feed(socket, state, filter, start).await;
+        drop(slot);
+    }))
 }
 
 /// Where a feed begins, read before the upgrade is answered.

@@ -47,6 +47,7 @@ const LOG_CHUNK: u64 = 64 * 1024;
         (status = 400, body = runway_api::ErrorResponse),
         (status = 401, body = runway_api::ErrorResponse),
         (status = 403, description = "foreign Origin", body = runway_api::ErrorResponse),
+        (status = 503, description = "the server holds its limit of WebSockets", body = runway_api::ErrorResponse),
     ))]
 pub async fn session(
     State(state): State<ServerState>,
@@ -65,9 +66,13 @@ pub async fn session(
     // A token or session cookie in the upgrade authenticates now; without one, `hello` must
     // bring the token.
     let authenticated = auth::authenticate(&state, &headers).await?.is_some();
+    let slot = state.websocket_slot()?;
     Ok(crate::live::small_buffers(upgrade)
         .max_message_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| run(socket, state, authenticated)))
+        .on_upgrade(move |socket| async move {
+            run(socket, state, authenticated).await;
+            drop(slot);
+        }))
 }
 
 #[expect(

@@ -7,6 +7,7 @@ mod cli;
 mod crash;
 mod dashboard;
 mod engine;
+mod limits;
 mod live;
 mod session;
 
