@@ -116,10 +116,11 @@ impl Engine {
             );
         }
         for orphan in &orphans {
-            if let Some(pid) = orphan.pid
-                && crate::stop::end_orphaned_attempt(orphan.id, orphan.attempt, pid)
-            {
-                tracing::info!(job = %orphan.id, pid, "ended the process a stopped server left running");
+            if let Some(pid) = orphan.pid {
+                let ended = crate::stop::end_orphaned_attempt(orphan.id, orphan.attempt, pid);
+                if ended > 0 {
+                    tracing::info!(job = %orphan.id, pid, ended, "ended the processes a stopped server left running");
+                }
             }
         }
         self.rescue(orphans, "the server stopped while it ran", false)

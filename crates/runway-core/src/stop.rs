@@ -3,7 +3,7 @@
 
 use std::sync::Mutex;
 
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tokio_util::sync::CancellationToken;
 
@@ -56,23 +56,96 @@ impl StopSignal {
     }
 }
 
-/// Ends the process group of an attempt that a dead server left running, if it is still there.
-/// The pid alone could have been reused, so the process must also carry the attempt's
-/// `RUNWAY_JOB_ID` and `RUNWAY_ATTEMPT` in its environment. Returns whether it was ended.
-pub fn end_orphaned_attempt(job_id: JobId, attempt: u32, pid: u32) -> bool {
+/// Ends what an attempt that a dead server left running still has alive: every process of the
+/// group its command led (the group id is the stored pid), the leader included if it is still
+/// there, even when the leader itself has exited. Pids and group ids can be reused, so a
+/// process is signalled only if it carries the attempt's `RUNWAY_JOB_ID` and `RUNWAY_ATTEMPT`
+/// in its environment (which the command's children inherit): a group reused by an unrelated
+/// process is never touched. Returns how many processes were ended.
+pub fn end_orphaned_attempt(job_id: JobId, attempt: u32, pid: u32) -> usize {
+    let markers = [
+        format!("RUNWAY_JOB_ID={job_id}"),
+        format!("RUNWAY_ATTEMPT={attempt}"),
+    ];
+    let mut ended = 0;
+    // A member may fork while it is being ended: look again until the group is empty.
+    for _ in 0..MAX_SWEEPS {
+        let members: Vec<u32> = group_members(pid)
+            .into_iter()
+            .filter(|member| carries_markers(*member, &markers))
+            .collect();
+        if members.is_empty() {
+            break;
+        }
+        for member in members {
+            if kill(Pid::from_raw(member as i32), Signal::SIGKILL).is_ok() {
+                ended += 1;
+            }
+        }
+    }
+    ended
+}
+
+/// How often the group is looked at again for members forked meanwhile.
+const MAX_SWEEPS: usize = 10;
+
+/// The live processes whose process group is `group`.
+fn group_members(group: u32) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| process_group(*pid) == Some(group))
+        .collect()
+}
+
+/// The process group of `pid`, from `/proc/PID/stat`: the fields after the command name, which
+/// ends at the last `)`, are state, parent and group.
+fn process_group(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let (_, fields) = stat.rsplit_once(')')?;
+    let mut fields = fields.split_whitespace();
+    let state = fields.next()?;
+    if state == "Z" {
+        return None;
+    }
+    fields.nth(1)?.parse().ok()
+}
+
+fn carries_markers(pid: u32, markers: &[String; 2]) -> bool {
     let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
         return false;
     };
-    let id_marker = format!("RUNWAY_JOB_ID={job_id}");
-    let attempt_marker = format!("RUNWAY_ATTEMPT={attempt}");
-    let mut has_id = false;
-    let mut has_attempt = false;
-    for variable in environ.split(|byte| *byte == 0) {
-        has_id |= variable == id_marker.as_bytes();
-        has_attempt |= variable == attempt_marker.as_bytes();
+    markers.iter().all(|marker| {
+        environ
+            .split(|byte| *byte == 0)
+            .any(|variable| variable == marker.as_bytes())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_group_of_this_process_is_read_from_proc() {
+        let own = std::process::id();
+        let group = nix::unistd::getpgrp().as_raw() as u32;
+        assert_eq!(process_group(own), Some(group));
+        assert!(group_members(group).contains(&own));
     }
-    if !(has_id && has_attempt) {
-        return false;
+
+    #[test]
+    fn a_process_without_the_markers_is_not_ours() {
+        let markers = [
+            "RUNWAY_JOB_ID=999999999".to_string(),
+            "RUNWAY_ATTEMPT=1".to_string(),
+        ];
+        assert!(!carries_markers(std::process::id(), &markers));
+        assert_eq!(
+            end_orphaned_attempt(JobId(999_999_999), 1, std::process::id()),
+            0
+        );
     }
-    killpg(Pid::from_raw(pid as i32), Signal::SIGKILL).is_ok()
 }

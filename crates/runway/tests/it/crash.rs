@@ -241,3 +241,76 @@ async fn a_restart_ends_the_commands_a_killed_server_left_running() {
     assert_eq!(done.attempt, 2);
     assert!(mark.exists());
 }
+
+#[tokio::test]
+async fn a_restart_ends_an_orphan_whose_group_leader_exited_while_the_server_was_down() {
+    let mut server = Server::start("");
+    let client = server.client();
+    let leader_file = server.path("leader.pid");
+    let child_file = server.path("child.pid");
+    let leave = server.path("leave");
+    // The first attempt leaves a child in its group and waits for a signal to exit; the one
+    // after the restart just ends.
+    let line = format!(
+        "if [ -e {child} ]; then exit 0; fi; sleep 1501 & echo $! > {child}; echo $$ > {leader}; \
+         while [ ! -e {leave} ]; do sleep 0.02; done; exit 0",
+        child = child_file.display(),
+        leader = leader_file.display(),
+        leave = leave.display()
+    );
+    let job = client
+        .submit(&SubmitJobRequest {
+            job_type: "shell".into(),
+            input: json!({"command": line}),
+            max_attempts: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let read_pid = |path: std::path::PathBuf| async move {
+        std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+    };
+    let leader = eventually(
+        "the first attempt to start",
+        Duration::from_secs(10),
+        || read_pid(leader_file.clone()),
+    )
+    .await;
+    let child = read_pid(child_file.clone()).await.expect("the child's pid");
+    eventually("the pid to be stored", Duration::from_secs(10), || async {
+        let connection = rusqlite::Connection::open_with_flags(
+            server.database(),
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .ok()?;
+        let pid: Option<i64> = connection
+            .query_row(
+                "SELECT pid FROM jobs WHERE id = ?1",
+                [job.id.parse::<i64>().unwrap()],
+                |row| row.get(0),
+            )
+            .ok()?;
+        pid.filter(|pid| *pid == i64::from(leader))
+    })
+    .await;
+    server.kill9();
+    std::fs::write(&leave, "").unwrap();
+    eventually(
+        "the leader to exit",
+        Duration::from_secs(10),
+        || async move { (!crate::alive(leader)).then_some(()) },
+    )
+    .await;
+    assert!(crate::alive(child), "the child outlives its leader");
+    server.launch();
+    eventually(
+        "the orphaned child to be ended",
+        Duration::from_secs(10),
+        || async move { (!crate::alive(child)).then_some(()) },
+    )
+    .await;
+    let done = crate::finished(&server.client(), &job.id).await;
+    assert_eq!(done.status, "succeeded");
+}
