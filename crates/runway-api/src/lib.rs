@@ -57,6 +57,8 @@ pub mod codes {
     pub const STORAGE_FULL: &str = "storage_full";
     /// The `Host` header names no address this server answers to (400).
     pub const UNKNOWN_HOST: &str = "unknown_host";
+    /// The server cannot take work now (503 from `/readyz`).
+    pub const UNAVAILABLE: &str = "unavailable";
 }
 
 /// `POST /v1/jobs`: one job to submit.
@@ -132,6 +134,10 @@ pub struct JobResponse {
     pub worker: Option<String>,
     /// Bytes of log kept so far.
     pub log_size: u64,
+    /// Bytes of log the server could not keep (its disk was full); 0 when the log is whole.
+    /// The log has a `[runway: … lost here …]` note where they went missing.
+    #[serde(default)]
+    pub log_lost: u64,
 }
 
 /// `GET /v1/jobs`: newest first, one page.
@@ -356,6 +362,8 @@ pub struct JobUpdate {
     pub finished_at: Option<DateTime<Utc>>,
     pub worker: Option<String>,
     pub log_size: u64,
+    #[serde(default)]
+    pub log_lost: u64,
 }
 
 /// Log text appended to a job's log at byte `offset`.

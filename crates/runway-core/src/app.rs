@@ -118,6 +118,12 @@ impl App {
         self.engine.clock.now()
     }
 
+    /// Whether the store can take writes now (readiness): a full disk says so.
+    pub async fn ready(&self) -> Result<(), Error> {
+        self.engine.store.health_probe().await?;
+        Ok(())
+    }
+
     /// Validates every job, then inserts them all in one transaction, or none.
     pub async fn submit(&self, requests: Vec<SubmitParams>) -> Result<Vec<Job>, Error> {
         if requests.len() > MAX_BATCH {

@@ -178,6 +178,8 @@ pub struct Job {
     /// The running attempt's process id (command jobs), for ending it after a crash.
     pub pid: Option<u32>,
     pub log_size: u64,
+    /// Log bytes the store could not keep (a full disk); 0 when the log is whole.
+    pub log_lost: u64,
 }
 
 /// A job to insert. Validated by the engine before it reaches a store.

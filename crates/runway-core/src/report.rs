@@ -166,6 +166,9 @@ impl Reports {
     }
 }
 
+/// How often the note about lost log text is retried once the attempt ended, a second apart.
+const LOST_NOTE_TRIES: u32 = 5;
+
 async fn write_reports(
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -174,6 +177,9 @@ async fn write_reports(
 ) {
     let log_limit = reports.shared.log_limit;
     let note = format!("[runway: log truncated: this job keeps at most {log_limit} bytes]\n");
+    // Log text the store refused (a full disk): counted on the job, with a note where it went
+    // missing, as soon as a write succeeds again. A cut log never passes as whole.
+    let mut lost = LostLog::default();
     while let Some(batch) = reports.next_batch().await {
         if let Some(pid) = batch.pid
             && let Err(error) = store.job_pid_set(attempt.clone(), pid).await
@@ -181,13 +187,17 @@ async fn write_reports(
             tracing::warn!(job = %attempt.id, %error, "could not store the process id");
         }
         if !batch.text.is_empty() {
-            match store
-                .log_append(attempt.clone(), batch.text, log_limit, note.clone())
-                .await
-            {
-                Ok(true) => {}
+            let size = batch.text.len() as u64;
+            match append(&*store, &attempt, &lost, batch.text, log_limit, &note).await {
+                Ok(true) => lost = LostLog::default(),
                 Ok(false) => return,
-                Err(error) => tracing::warn!(job = %attempt.id, %error, "could not store log"),
+                Err(error) => {
+                    if lost.bytes == 0 {
+                        tracing::warn!(job = %attempt.id, %error, "could not store log; counting what is lost");
+                    }
+                    lost.bytes += size;
+                    lost.reason = error.to_string();
+                }
             }
         }
         if let Some(progress) = batch.progress
@@ -198,6 +208,51 @@ async fn write_reports(
             tracing::warn!(job = %attempt.id, %error, "could not store progress");
         }
     }
+    for _ in 0..LOST_NOTE_TRIES {
+        if lost.bytes == 0 {
+            return;
+        }
+        match append(&*store, &attempt, &lost, String::new(), log_limit, &note).await {
+            Ok(_) => return,
+            Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+        }
+    }
+    tracing::error!(job = %attempt.id, bytes = lost.bytes, reason = %lost.reason, "log text was lost and the note about it could not be stored");
+}
+
+/// Log text an attempt could not store yet, and why.
+#[derive(Default)]
+struct LostLog {
+    bytes: u64,
+    reason: String,
+}
+
+/// Appends `text`, preceded by a note about what was lost before it, if anything was.
+async fn append(
+    store: &dyn Store,
+    attempt: &AttemptRef,
+    lost: &LostLog,
+    text: String,
+    log_limit: u64,
+    truncated_note: &str,
+) -> Result<bool, crate::store::StoreError> {
+    let text = if lost.bytes == 0 {
+        text
+    } else {
+        format!(
+            "[runway: {} bytes of log were lost here: {}]\n{text}",
+            lost.bytes, lost.reason
+        )
+    };
+    store
+        .log_append(
+            attempt.clone(),
+            text,
+            log_limit,
+            truncated_note.to_string(),
+            lost.bytes,
+        )
+        .await
 }
 
 #[cfg(test)]

@@ -15,11 +15,15 @@ use crate::clock::Timestamp;
 use crate::event::Event;
 use crate::job::{Job, JobId, JobStatus, NewJob, Progress};
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The backend failed (I/O, corruption, a bug in a query). Not the caller's fault.
     #[error("storage failed: {0}")]
     Backend(String),
+    /// The disk holding the data is full: nothing of the write was made. Retrying after an
+    /// operator frees space succeeds.
+    #[error("the disk holding runway's data is full ({0}); nothing was stored")]
+    Full(String),
     /// The store is closing; the write was not made.
     #[error("storage is shutting down")]
     Closed,
@@ -274,13 +278,20 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends text to the log of a running attempt, guarded like `job_finish`. Keeps at most
     /// `limit` bytes per job; the first append past it stores `truncated_note` instead.
+    /// `lost` bytes that earlier appends could not store are added to the job's `log_lost`
+    /// (the text starts with a note saying so), even once the log is past its limit.
     async fn log_append(
         &self,
         attempt: AttemptRef,
         text: String,
         limit: u64,
         truncated_note: String,
+        lost: u64,
     ) -> Result<bool, StoreError>;
+
+    /// Whether the store can take writes now: [`StoreError::Full`] when its disk has (almost)
+    /// no room left. Cheap enough for a load balancer to ask every second.
+    async fn health_probe(&self) -> Result<(), StoreError>;
 
     /// Up to `max_bytes` of the log from `offset` (rounded to a character boundary).
     async fn log_read(

@@ -67,6 +67,8 @@ where
     leases_renew_and_expire(open().await).await;
     handed_back_attempts_do_not_count(open().await).await;
     logs_append_read_and_truncate(open().await).await;
+    lost_log_bytes_are_counted_even_past_the_limit(open().await).await;
+    a_healthy_store_passes_its_probe(open().await).await;
     listing_filters_and_pages(open().await).await;
     search_and_count_agree_with_the_in_memory_match(open().await).await;
     queue_stats_give_the_oldest_queued_job_and_throughput(open().await).await;
@@ -137,7 +139,13 @@ async fn committed_changes_are_published_in_order(store: Arc<dyn Store>) {
         .unwrap()
         .remove(0);
     store
-        .log_append(attempt_of(&claimed), "line\n".into(), 100, "cut\n".into())
+        .log_append(
+            attempt_of(&claimed),
+            "line\n".into(),
+            100,
+            "cut\n".into(),
+            0,
+        )
         .await
         .unwrap();
     store
@@ -421,7 +429,7 @@ async fn finishing_is_guarded_by_attempt_and_worker(store: Arc<dyn Store>) {
         );
         assert!(
             !store
-                .log_append(wrong, "x\n".into(), 100, "cut\n".into())
+                .log_append(wrong, "x\n".into(), 100, "cut\n".into(), 0)
                 .await
                 .unwrap()
         );
@@ -753,13 +761,13 @@ async fn logs_append_read_and_truncate(store: Arc<dyn Store>) {
     let attempt = attempt_of(&job);
     assert!(
         store
-            .log_append(attempt.clone(), "héllo\n".into(), 20, "[cut]\n".into())
+            .log_append(attempt.clone(), "héllo\n".into(), 20, "[cut]\n".into(), 0)
             .await
             .unwrap()
     );
     assert!(
         store
-            .log_append(attempt.clone(), "world\n".into(), 20, "[cut]\n".into())
+            .log_append(attempt.clone(), "world\n".into(), 20, "[cut]\n".into(), 0)
             .await
             .unwrap()
     );
@@ -772,7 +780,13 @@ async fn logs_append_read_and_truncate(store: Arc<dyn Store>) {
     assert_eq!((inside_char.offset, inside_char.data.as_str()), (3, "llo"));
     assert!(
         store
-            .log_append(attempt.clone(), "0123456789\n".into(), 20, "[cut]\n".into())
+            .log_append(
+                attempt.clone(),
+                "0123456789\n".into(),
+                20,
+                "[cut]\n".into(),
+                0
+            )
             .await
             .unwrap()
     );
@@ -780,7 +794,7 @@ async fn logs_append_read_and_truncate(store: Arc<dyn Store>) {
     assert_eq!(cut.data, "héllo\nworld\n0123456\n[cut]\n");
     assert!(
         store
-            .log_append(attempt, "more\n".into(), 20, "[cut]\n".into())
+            .log_append(attempt, "more\n".into(), 20, "[cut]\n".into(), 0)
             .await
             .unwrap()
     );
@@ -791,6 +805,39 @@ async fn logs_append_read_and_truncate(store: Arc<dyn Store>) {
     );
     let past_end = store.log_read(job.id, 10_000, 10).await.unwrap();
     assert_eq!((past_end.offset, past_end.data.as_str()), (cut.size, ""));
+}
+
+async fn lost_log_bytes_are_counted_even_past_the_limit(store: Arc<dyn Store>) {
+    store
+        .job_insert_many(vec![new_job("a", "q", 0)], at(0))
+        .await
+        .unwrap();
+    let job = store
+        .job_claim(claim("q", 1, at(1)))
+        .await
+        .unwrap()
+        .remove(0);
+    let attempt = attempt_of(&job);
+    let append = |text: &str, lost: u64| {
+        store.log_append(attempt.clone(), text.into(), 20, "[cut]\n".into(), lost)
+    };
+    assert!(append("[lost 7]\nnext\n", 7).await.unwrap());
+    let stored = store.job_get(job.id).await.unwrap().unwrap();
+    assert_eq!(stored.log_lost, 7);
+    assert_eq!(
+        store.log_read(job.id, 0, 100).await.unwrap().data,
+        "[lost 7]\nnext\n"
+    );
+    assert!(append("0123456789abc\n", 0).await.unwrap());
+    let full = store.job_get(job.id).await.unwrap().unwrap().log_size;
+    assert!(append("[lost 5]\n", 5).await.unwrap());
+    let stored = store.job_get(job.id).await.unwrap().unwrap();
+    assert_eq!(stored.log_lost, 12, "counted though the log is full");
+    assert_eq!(stored.log_size, full, "no text past the limit");
+}
+
+async fn a_healthy_store_passes_its_probe(store: Arc<dyn Store>) {
+    store.health_probe().await.unwrap();
 }
 
 async fn listing_filters_and_pages(store: Arc<dyn Store>) {

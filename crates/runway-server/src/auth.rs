@@ -135,7 +135,7 @@ pub async fn authenticate(
         return match verify(store, token).await {
             Ok(Some(_)) => Ok(Some(Credential::Bearer)),
             Ok(None) => Err(ApiError::unauthorized("the token is not valid")),
-            Err(error) => Err(ApiError::internal(error)),
+            Err(error) => Err(ApiError::from(error)),
         };
     }
     let Some(secret) = session_cookie(headers) else {
@@ -146,7 +146,7 @@ pub async fn authenticate(
         Ok(None) => Err(ApiError::unauthorized(
             "the session has expired or ended; sign in again",
         )),
-        Err(error) => Err(ApiError::internal(error)),
+        Err(error) => Err(ApiError::from(error)),
     }
 }
 

@@ -36,6 +36,7 @@ pub fn job(job: Job) -> JobResponse {
         finished_at: job.finished_at,
         worker: job.worker,
         log_size: job.log_size,
+        log_lost: job.log_lost,
     }
 }
 
@@ -86,6 +87,7 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         finished_at,
         worker,
         log_size,
+        log_lost,
     } = job(change.job.as_ref().clone());
     JobUpdate {
         seq: change.seq,
@@ -111,6 +113,7 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         finished_at,
         worker,
         log_size,
+        log_lost,
     }
 }
 

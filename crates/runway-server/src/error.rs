@@ -5,7 +5,7 @@ use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use runway_api::{ErrorBody, ErrorDetail, ErrorResponse, codes};
-use runway_core::Error;
+use runway_core::{Error, StoreError};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -37,6 +37,17 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED, message)
     }
 
+    /// The store's disk is full: 507, which says nothing changed and a retry later may work.
+    /// The cause (which disk) is logged; the client learns what to do.
+    pub fn storage_full(cause: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%cause, "a write failed: the disk is full");
+        ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            codes::STORAGE_FULL,
+            "the server's disk is full: nothing was stored; retry later, once an operator has freed space",
+        )
+    }
+
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(%cause, "internal error answering a request");
         ApiError::new(
@@ -44,6 +55,12 @@ impl ApiError {
             codes::INTERNAL,
             "internal error; the server log has the cause",
         )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(error: StoreError) -> ApiError {
+        ApiError::from(Error::Store(error))
     }
 }
 
@@ -61,6 +78,9 @@ impl From<Error> for ApiError {
             Error::InvalidField { .. } => (StatusCode::BAD_REQUEST, codes::INVALID_REQUEST),
             Error::NotFound { .. } => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
             Error::Conflict { .. } => (StatusCode::CONFLICT, codes::CONFLICT),
+            Error::Store(StoreError::Full(_)) => {
+                return ApiError::storage_full(error.innermost());
+            }
             Error::Store(_) | Error::InBatch { .. } => return ApiError::internal(error),
         };
         let details = match error.innermost() {

@@ -94,6 +94,7 @@ pub fn router(state: ServerState) -> Router {
         .split_for_parts();
     Router::new()
         .route("/healthz", get(routes::health::healthz))
+        .route("/readyz", get(routes::health::readyz))
         .route("/static/{*path}", get(web::asset))
         .merge(session)
         .merge(v1)
@@ -141,6 +142,7 @@ pub fn openapi() -> OpenApi {
 fn document(mut openapi: OpenApi) -> OpenApi {
     let (_, health) = OpenApiRouter::<ServerState>::new()
         .routes(routes!(routes::health::healthz))
+        .routes(routes!(routes::health::readyz))
         .routes(routes!(session::session))
         .routes(routes!(routes::signin::sign_in, routes::signin::sign_out))
         .split_for_parts();

@@ -167,7 +167,7 @@ pub async fn job_updates(
         .store()
         .event_last_seq()
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     let log_jobs = if logs {
         Some(running_jobs(&state, &filter).await?)
     } else {

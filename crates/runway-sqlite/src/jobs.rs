@@ -23,7 +23,7 @@ use crate::writer::{Commit, Tx};
 
 const JOB_COLUMNS: &str = "id, job_type, queue, status, priority, input, output, error, progress, \
      progress_message, attempt, max_attempts, parent_id, retry_of, cancel_requested, created_at, \
-     run_at, started_at, finished_at, lease_until, worker, log_size, pid";
+     run_at, started_at, finished_at, lease_until, worker, log_size, pid, log_lost";
 
 fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
     let status: String = row.get(3)?;
@@ -62,6 +62,7 @@ fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
         worker: row.get(20)?,
         log_size: row.get::<_, i64>(21)? as u64,
         pid: row.get::<_, Option<i64>>(22)?.map(|pid| pid as u32),
+        log_lost: row.get::<_, i64>(23)? as u64,
     })
 }
 
@@ -408,6 +409,7 @@ impl Store for SqliteStore {
                         worker: None,
                         pid: None,
                         log_size: 0,
+                        log_lost: 0,
                     };
                     insert_event(connection, &row, now, EventKind::Submitted, &data)?;
                     inserted.push(row);
@@ -708,12 +710,18 @@ impl Store for SqliteStore {
         text: String,
         limit: u64,
         truncated_note: String,
+        lost: u64,
     ) -> Result<bool, StoreError> {
         self.writer
             .write(Commit::Lazy, move |connection| {
                 let Some(job) = held(connection, &attempt)? else {
                     return Ok(false);
                 };
+                if lost > 0 {
+                    connection
+                        .prepare_cached("UPDATE jobs SET log_lost = log_lost + ?1 WHERE id = ?2")?
+                        .execute(params![lost as i64, attempt.id.0])?;
+                }
                 // Past the limit means the truncation note is already there.
                 if job.log_size > limit {
                     return Ok(true);
@@ -754,6 +762,17 @@ impl Store for SqliteStore {
                 Ok(true)
             })
             .await
+    }
+
+    async fn health_probe(&self) -> Result<(), StoreError> {
+        let dir = self.writer.data_dir();
+        match crate::writer::free_bytes(dir) {
+            Some(free) if free < crate::writer::LOW_SPACE_BYTES => Err(StoreError::Full(format!(
+                "{free} bytes free in {}",
+                dir.display()
+            ))),
+            _ => Ok(()),
+        }
     }
 
     async fn log_read(
@@ -973,15 +992,17 @@ impl Store for SqliteStore {
                      WHERE e.seq > ?1 ORDER BY e.seq LIMIT (SELECT ?2)",
                     job_columns.join(", ")
                 ))?;
+                // The event's columns follow the job's.
+                let event = job_columns.len();
                 let rows = statement.query_map(params![after_seq, limit], |row| {
                     let mut job = job_from_row(row)?;
-                    let kind: String = row.get(24)?;
-                    let status: String = row.get(26)?;
+                    let kind: String = row.get(event + 1)?;
+                    let status: String = row.get(event + 3)?;
                     job.status = status.parse().unwrap_or(job.status);
                     Ok(JobChange::new(
-                        row.get(23)?,
+                        row.get(event)?,
                         EventKind::parse(&kind).unwrap_or(EventKind::Progress),
-                        micros_to_timestamp(row.get(25)?),
+                        micros_to_timestamp(row.get(event + 2)?),
                         Arc::new(job),
                     ))
                 })?;

@@ -39,6 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_web_sessions.sql"),
     include_str!("../migrations/0003_finished_index.sql"),
+    include_str!("../migrations/0004_log_lost.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -54,6 +55,14 @@ pub enum OpenError {
     Locked { dir: PathBuf },
     #[error("cannot open database {file}: {message}")]
     Database { file: PathBuf, message: String },
+    #[error(
+        "the disk holding {dir} is full ({free} bytes free): {cause}; free some space and start again"
+    )]
+    DiskFull {
+        dir: PathBuf,
+        free: u64,
+        cause: String,
+    },
     #[error(
         "database {file} has schema version {found}, newer than this runway knows ({known}); use a newer runway"
     )]
@@ -87,7 +96,26 @@ impl SqliteStore {
         SqliteStore::open_with(data_dir, SqliteOptions::default())
     }
 
+    /// Like [`SqliteStore::open`], with options. Any failure on a disk without room says so,
+    /// instead of SQLite's "disk I/O error".
     pub fn open_with(data_dir: &Path, options: SqliteOptions) -> Result<SqliteStore, OpenError> {
+        SqliteStore::open_inner(data_dir, options).map_err(|error| {
+            let existing = data_dir
+                .ancestors()
+                .find(|dir| dir.exists())
+                .unwrap_or(data_dir);
+            match writer::free_bytes(existing) {
+                Some(free) if free < writer::LOW_SPACE_BYTES => OpenError::DiskFull {
+                    dir: data_dir.to_path_buf(),
+                    free,
+                    cause: error.to_string(),
+                },
+                _ => error,
+            }
+        })
+    }
+
+    fn open_inner(data_dir: &Path, options: SqliteOptions) -> Result<SqliteStore, OpenError> {
         let create_error = |source| OpenError::CreateDir {
             dir: data_dir.to_path_buf(),
             source,
@@ -136,7 +164,7 @@ impl SqliteStore {
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         let bus = Bus::default();
         Ok(SqliteStore {
-            writer: Writer::start(connection, options.sync_every_commit, bus.clone()),
+            writer: Writer::start(connection, data_dir, options.sync_every_commit, bus.clone()),
             bus,
             readers: ReadPool {
                 file: file.clone(),

@@ -13,11 +13,12 @@
 use std::cell::RefCell;
 use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::mpsc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, mpsc};
 
 use runway_core::StoreError;
 use runway_core::bus::{Bus, Change};
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode};
 use tokio::sync::oneshot;
 
 /// Most writes folded into one transaction.
@@ -53,9 +54,9 @@ impl Tx<'_> {
     }
 }
 
-type Finish = Box<dyn FnOnce(Result<(), String>) + Send>;
-/// Gets the connection, or why no transaction could be begun.
-type Run = Box<dyn FnOnce(Result<&Tx, String>) -> (bool, Finish) + Send>;
+type Finish = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// Gets the connection, or why no transaction could be begun; says how the write went.
+type Run = Box<dyn FnOnce(Result<&Tx, StoreError>) -> (Result<(), StoreError>, Finish) + Send>;
 
 struct Op {
     synced: bool,
@@ -64,17 +65,64 @@ struct Op {
 
 pub(crate) struct Writer {
     sender: mpsc::Sender<Op>,
+    space: Arc<Space>,
+}
+
+/// Where the data is, to tell a full disk from other I/O errors.
+pub(crate) struct Space {
+    pub(crate) data_dir: PathBuf,
+}
+
+impl Space {
+    /// A SQLite error as a store error: a full disk is [`StoreError::Full`], whether SQLite says
+    /// so (`SQLITE_FULL`) or reports an I/O error on a filesystem with no room left.
+    pub(crate) fn classify(&self, error: rusqlite::Error) -> StoreError {
+        let code = error.sqlite_error_code();
+        let out_of_room = code == Some(ErrorCode::DiskFull)
+            || (matches!(
+                code,
+                Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen)
+            ) && free_bytes(&self.data_dir).is_some_and(|free| free < LOW_SPACE_BYTES));
+        if out_of_room {
+            StoreError::Full(format!("{}: {error}", self.data_dir.display()))
+        } else {
+            StoreError::Backend(error.to_string())
+        }
+    }
+}
+
+/// Below this much free space an I/O error is taken for a full disk.
+pub(crate) const LOW_SPACE_BYTES: u64 = 1024 * 1024;
+
+/// Bytes free for an unprivileged writer on the filesystem holding `path`.
+pub(crate) fn free_bytes(path: &Path) -> Option<u64> {
+    let stats = nix::sys::statvfs::statvfs(path).ok()?;
+    Some(stats.blocks_available() * stats.fragment_size())
 }
 
 impl Writer {
     /// `sync_every_commit` makes every write [`Commit::Synced`].
-    pub(crate) fn start(connection: Connection, sync_every_commit: bool, bus: Bus) -> Writer {
+    pub(crate) fn start(
+        connection: Connection,
+        data_dir: &Path,
+        sync_every_commit: bool,
+        bus: Bus,
+    ) -> Writer {
         let (sender, receiver) = mpsc::channel::<Op>();
+        let space = Arc::new(Space {
+            data_dir: data_dir.to_path_buf(),
+        });
+        let writer_space = Arc::clone(&space);
         std::thread::Builder::new()
             .name("runway-sqlite-writer".into())
-            .spawn(move || write_loop(connection, receiver, sync_every_commit, bus))
+            .spawn(move || write_loop(connection, receiver, sync_every_commit, bus, &writer_space))
             .expect("the OS can start the writer thread");
-        Writer { sender }
+        Writer { sender, space }
+    }
+
+    /// Where the database lives.
+    pub(crate) fn data_dir(&self) -> &Path {
+        &self.space.data_dir
     }
 
     /// Runs `change` in the next group commit and returns its result once committed.
@@ -84,25 +132,26 @@ impl Writer {
         change: impl FnOnce(&Tx) -> rusqlite::Result<R> + Send + 'static,
     ) -> Result<R, StoreError> {
         let (reply, answer) = oneshot::channel();
+        let space = Arc::clone(&self.space);
         let run: Run = Box::new(move |connection| {
             let result = match connection {
                 Ok(connection) => match catch_unwind(AssertUnwindSafe(|| change(connection))) {
                     Ok(Ok(value)) => Ok(value),
-                    Ok(Err(error)) => Err(StoreError::Backend(error.to_string())),
+                    Ok(Err(error)) => Err(space.classify(error)),
                     Err(_) => Err(StoreError::Backend("a write panicked".into())),
                 },
-                Err(message) => Err(StoreError::Backend(message)),
+                Err(error) => Err(error),
             };
-            let ok = result.is_ok();
+            let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
             let finish: Finish = Box::new(move |commit| {
                 let answer = match (result, commit) {
                     (Ok(value), Ok(())) => Ok(value),
                     (Err(error), _) => Err(error),
-                    (Ok(_), Err(error)) => Err(StoreError::Backend(error)),
+                    (Ok(_), Err(error)) => Err(error),
                 };
                 let _ = reply.send(answer);
             });
-            (ok, finish)
+            (outcome, finish)
         });
         let op = Op {
             synced: commit == Commit::Synced,
@@ -123,6 +172,7 @@ fn write_loop(
     receiver: mpsc::Receiver<Op>,
     sync_every_commit: bool,
     bus: Bus,
+    space: &Space,
 ) {
     let mut synced_mode = true;
     while let Ok(first) = receiver.recv() {
@@ -146,10 +196,10 @@ fn write_loop(
             }
         }
         if let Err(error) = run(&connection, "BEGIN IMMEDIATE") {
-            let message = format!("cannot begin a transaction: {error}");
+            let error = space.classify(error);
             for op in batch {
-                let (_, finish) = (op.run)(Err(message.clone()));
-                finish(Err(message.clone()));
+                let (_, finish) = (op.run)(Err(error.clone()));
+                finish(Err(error.clone()));
             }
             continue;
         }
@@ -159,7 +209,7 @@ fn write_loop(
         let mut failed_alone = false;
         // Set when SQLite itself ended the transaction (disk full, I/O error): nothing of the
         // batch is committed, and nothing more may run outside it.
-        let mut transaction_lost: Option<String> = None;
+        let mut transaction_lost: Option<StoreError> = None;
         let changes = RefCell::new(Vec::new());
         let tx = Tx {
             connection: &connection,
@@ -168,19 +218,22 @@ fn write_loop(
         let mut ops = batch.into_iter();
         for op in ops.by_ref() {
             if !alone && let Err(error) = run(&connection, "SAVEPOINT write") {
-                let message = format!("cannot open a savepoint: {error}");
-                let (_, finish) = (op.run)(Err(message.clone()));
+                let (_, finish) = (op.run)(Err(space.classify(error)));
                 finishes.push(finish);
                 continue;
             }
             let published_before = changes.borrow().len();
-            let (ok, finish) = (op.run)(Ok(&tx));
+            let (outcome, finish) = (op.run)(Ok(&tx));
+            let ok = outcome.is_ok();
             if !ok {
                 changes.borrow_mut().truncate(published_before);
             }
             finishes.push(finish);
             if connection.is_autocommit() {
-                transaction_lost = Some("the transaction was rolled back by SQLite".into());
+                transaction_lost = Some(match outcome {
+                    Err(error @ StoreError::Full(_)) => error,
+                    _ => StoreError::Backend("the transaction was rolled back by SQLite".into()),
+                });
                 break;
             }
             if !alone {
@@ -191,19 +244,19 @@ fn write_loop(
             }
             failed_alone = alone && !ok;
         }
-        if let Some(message) = &transaction_lost {
+        if let Some(error) = &transaction_lost {
             for op in ops {
-                let (_, finish) = (op.run)(Err(message.clone()));
+                let (_, finish) = (op.run)(Err(error.clone()));
                 finishes.push(finish);
             }
         }
-        let commit = if let Some(message) = transaction_lost {
-            Err(message)
+        let commit = if let Some(error) = transaction_lost {
+            Err(error)
         } else if failed_alone {
             let _ = run(&connection, "ROLLBACK");
             Ok(())
         } else {
-            run(&connection, "COMMIT").map_err(|error| format!("commit failed: {error}"))
+            run(&connection, "COMMIT").map_err(|error| space.classify(error))
         };
         if commit.is_err() && !connection.is_autocommit() {
             let _ = run(&connection, "ROLLBACK");

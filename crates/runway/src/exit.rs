@@ -20,6 +20,9 @@ pub const TIMED_OUT: u8 = 7;
 pub const UNREACHABLE: u8 = 69;
 /// The server failed or answered something unreadable (EX_SOFTWARE).
 pub const SERVER_ERROR: u8 = 70;
+/// The server cannot take the request now and nothing changed: its disk is full, or it holds
+/// its limit of connections (HTTP 503, 507). Retry later (EX_TEMPFAIL).
+pub const TRY_LATER: u8 = 75;
 /// `runway serve` was given a bad configuration (EX_CONFIG).
 pub const CONFIG: u8 = 78;
 
@@ -49,6 +52,7 @@ impl From<ClientError> for CliError {
                 404 => NOT_FOUND,
                 409 => CONFLICT,
                 400..=499 => USAGE,
+                503 | 507 => TRY_LATER,
                 _ => SERVER_ERROR,
             },
         };

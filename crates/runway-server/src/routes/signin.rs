@@ -42,7 +42,7 @@ pub async fn sign_in(
     let token = match auth::verify(store.as_ref(), request.token.trim()).await {
         Ok(Some(token)) => token,
         Ok(None) => return Err(ApiError::unauthorized("the token is not valid")),
-        Err(error) => return Err(ApiError::internal(error)),
+        Err(error) => return Err(ApiError::from(error)),
     };
     let now = state.app.now();
     let ttl = state.app.config().server.web_session_ttl;
@@ -51,7 +51,7 @@ pub async fn sign_in(
     store
         .web_session_insert(stored, token.id, now, expires_at)
         .await
-        .map_err(ApiError::internal)?;
+        .map_err(ApiError::from)?;
     let mut response = (StatusCode::CREATED, Json(SignInResponse { expires_at })).into_response();
     response
         .headers_mut()
@@ -76,7 +76,7 @@ pub async fn sign_out(
             .store()
             .web_session_delete(auth::session_hash(&secret))
             .await
-            .map_err(ApiError::internal)?;
+            .map_err(ApiError::from)?;
     }
     let mut response = StatusCode::NO_CONTENT.into_response();
     response

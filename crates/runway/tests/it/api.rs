@@ -363,6 +363,7 @@ async fn the_openapi_document_matches_the_routes() {
     let expected = [
         "DELETE /v1/auth/session",
         "GET /healthz",
+        "GET /readyz",
         "GET /v1/jobs",
         "GET /v1/jobs/count",
         "GET /v1/jobs/updates",

@@ -148,7 +148,7 @@ async fn the_page_is_served_with_a_strict_csp_and_revalidated_by_etag() {
         ("GET", "/static/no-such-file.js"),
         ("GET", "/static/README.md"),
         ("GET", "/v1/no-such-route"),
-        ("GET", "/readyz"),
+        ("GET", "/livez"),
         ("GET", "/jobs/1/extra"),
         ("POST", "/jobs"),
     ] {

@@ -6,6 +6,7 @@ mod api;
 mod cli;
 mod crash;
 mod dashboard;
+mod disk;
 mod engine;
 mod limits;
 mod live;
@@ -39,8 +40,18 @@ impl Server {
 
     /// Starts a server whose config is made from its temporary directory.
     pub fn start_with(config: impl FnOnce(&Path) -> String) -> Server {
+        Server::start_prepared(config, |_| {})
+    }
+
+    /// Like `start_with`, after `prepare` got the (not yet existing) data directory's path, e.g.
+    /// to mount a filesystem there.
+    pub fn start_prepared(
+        config: impl FnOnce(&Path) -> String,
+        prepare: impl FnOnce(&Path),
+    ) -> Server {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("runway.toml"), config(dir.path())).unwrap();
+        prepare(&dir.path().join("data"));
         let mut server = Server {
             dir,
             url: String::new(),

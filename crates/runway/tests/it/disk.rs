@@ -1,0 +1,227 @@
+//! A full disk (issue 9): the server says so, changes nothing half-way, and never presents a
+//! cut log as whole. Each test mounts its own small tmpfs and unmounts it at the end.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use runway_api::SubmitJobRequest;
+use runway_client::ClientError;
+use serde_json::{Value, json};
+
+use crate::{RUNWAY, Server, eventually, finished, stderr};
+
+/// A tmpfs of a few MiB, mounted for one test; unmounted when dropped.
+struct SmallDisk {
+    path: PathBuf,
+}
+
+impl SmallDisk {
+    fn mount_at(path: &Path, mebibytes: u32) -> SmallDisk {
+        std::fs::create_dir_all(path).unwrap();
+        let status = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mebibytes}m,mode=0700")])
+            .arg("tmpfs")
+            .arg(path)
+            .status()
+            .expect("mount runs");
+        assert!(
+            status.success(),
+            "the full-disk tests mount a tmpfs: run the tests as root (scripts/test does in CI)"
+        );
+        SmallDisk {
+            path: path.to_path_buf(),
+        }
+    }
+
+    /// Writes a filler file until the disk refuses more; returns its path.
+    fn fill(&self) -> PathBuf {
+        let filler = self.path.join("filler");
+        let mut file = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![0u8; 64 * 1024];
+        loop {
+            if let Err(error) = file.write_all(&chunk) {
+                assert_eq!(error.raw_os_error(), Some(28), "ENOSPC: {error}");
+                break;
+            }
+        }
+        // What is left is less than a chunk: take it byte by byte in pages.
+        let page = vec![0u8; 4096];
+        while file.write_all(&page).is_ok() {}
+        filler
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+    }
+}
+
+const CONFIG: &str = r#"
+[types.noop]
+handler = "noop"
+max_attempts = 1
+"#;
+
+async fn readyz(server: &Server) -> (StatusCode, Value) {
+    let answer = reqwest::get(format!("{}/readyz", server.url))
+        .await
+        .unwrap();
+    (answer.status(), answer.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_submit_on_a_full_disk_gets_507_and_changes_nothing() {
+    let mut disk = None;
+    let server = Server::start_prepared(
+        |_| CONFIG.to_string(),
+        |data| disk = Some(SmallDisk::mount_at(data, 16)),
+    );
+    let disk = disk.unwrap();
+    let client = server.client();
+    let (status, _) = readyz(&server).await;
+    assert_eq!(status, StatusCode::OK);
+
+    let filler = disk.fill();
+    let (status, body) = readyz(&server).await;
+    assert_eq!(status, StatusCode::INSUFFICIENT_STORAGE, "{body}");
+    assert_eq!(body["error"]["code"], "storage_full");
+
+    // SQLite may still have room inside its WAL for a few writes; big ones soon need more.
+    let big = SubmitJobRequest {
+        job_type: "noop".into(),
+        input: json!({"padding": "x".repeat(200_000)}),
+        ..Default::default()
+    };
+    let mut accepted: u64 = 0;
+    let mut refusal = None;
+    for _ in 0..100 {
+        match client.submit(&big).await {
+            Ok(_) => accepted += 1,
+            Err(ClientError::Api {
+                status,
+                code,
+                message,
+            }) => {
+                refusal = Some((status, code, message));
+                break;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+    let (status, code, message) = refusal.expect("a submit was refused on the full disk");
+    assert_eq!((status, code.as_str()), (507, "storage_full"), "{message}");
+    assert!(message.contains("retry later"), "{message}");
+
+    std::fs::remove_file(filler).unwrap();
+    let (status, _) = readyz(&server).await;
+    assert_eq!(status, StatusCode::OK, "ready once space is back");
+    let after = client.submit(&big).await.expect("a submit works again");
+    let count = client
+        .count_jobs(&runway_client::ListJobs::default())
+        .await
+        .unwrap();
+    assert_eq!(count, accepted + 1, "exactly the acknowledged jobs exist");
+    assert_eq!(client.job(&after.id).await.unwrap().id, after.id);
+}
+
+#[test]
+fn starting_on_a_full_disk_says_the_disk_is_full() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount_at(&dir.path().join("disk"), 2);
+    disk.fill();
+    let output = Command::new(RUNWAY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(disk.path.join("data"))
+        .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let message = stderr(&output);
+    assert!(message.contains("is full"), "{message}");
+    assert!(message.contains("free some space"), "{message}");
+    assert!(!message.contains("disk I/O error") || message.contains("is full"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_text_lost_to_a_full_disk_is_counted_and_noted() {
+    let mut disk = None;
+    let server = Server::start_prepared(
+        |dir| {
+            let signal = |name: &str| dir.join(name).display().to_string();
+            format!(
+                r#"
+[types.chatty]
+command = ["sh", "-c", "while [ ! -e \"$GO\" ]; do sleep 0.02; done; head -c 3000000 /dev/zero | tr '\\0' x | fold -w 99; touch \"$PRINTED\"; while [ ! -e \"$FREED\" ]; do sleep 0.02; done; echo after"]
+env = {{ GO = "{}", PRINTED = "{}", FREED = "{}" }}
+max_attempts = 1
+"#,
+                signal("go"),
+                signal("printed"),
+                signal("freed")
+            )
+        },
+        |data| disk = Some(SmallDisk::mount_at(data, 16)),
+    );
+    let disk = disk.unwrap();
+    let client = server.client();
+    let job = client
+        .submit(&SubmitJobRequest {
+            job_type: "chatty".into(),
+            input: json!({}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    eventually("the job to start", Duration::from_secs(20), || async {
+        let job = client.job(&job.id).await.unwrap();
+        (job.status == "running").then_some(())
+    })
+    .await;
+
+    let filler = disk.fill();
+    std::fs::write(server.path("go"), "").unwrap();
+    eventually(
+        "the job to print its 3 MB",
+        Duration::from_secs(30),
+        || async { server.path("printed").exists().then_some(()) },
+    )
+    .await;
+    std::fs::remove_file(filler).unwrap();
+    std::fs::write(server.path("freed"), "").unwrap();
+
+    let job = finished(&client, &job.id).await;
+    assert_eq!(job.status, "succeeded", "{job:?}");
+    assert!(job.log_lost > 0, "the lost bytes are counted: {job:?}");
+    let mut log = String::new();
+    let mut offset = 0;
+    loop {
+        let chunk = client.log(&job.id, offset).await.unwrap();
+        log.push_str(&chunk.data);
+        offset = chunk.next_offset;
+        if chunk.complete {
+            break;
+        }
+    }
+    let note = format!("[runway: {} bytes of log were lost here: ", job.log_lost);
+    assert!(log.contains(&note), "no note {note:?} in the log");
+    assert!(log.ends_with("after\n"), "the log goes on after the note");
+    // fold makes 30,303 lines of 99 x and 3 x without a newline, which "after" ends.
+    let printed = 30_303 * 100 + 3 + "after\n".len() as u64;
+    assert_eq!(
+        job.log_size + job.log_lost,
+        printed + note_length(&log),
+        "every byte printed is either kept or counted as lost"
+    );
+}
+
+/// The length of the lost-log notes in `log`.
+fn note_length(log: &str) -> u64 {
+    log.lines()
+        .filter(|line| line.starts_with("[runway: ") && line.contains("lost here"))
+        .map(|line| line.len() as u64 + 1)
+        .sum()
+}
