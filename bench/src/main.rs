@@ -4,8 +4,10 @@
 //! Run: `cargo build --release -p runway -p runway-bench && target/release/runway-bench`
 //! (`RUNWAY_BIN` overrides the server binary). `runway-bench fanout` runs the live fan-out
 //! figures (e), which take a few minutes; `runway-bench history` times the dashboard's reads
-//! over 100,000 jobs (f).
+//! over 100,000 jobs (f); `runway-bench abuse` the server's memory under idle and keep-alive
+//! connections and a job that prints 1 GB (g).
 
+mod abuse;
 mod fanout;
 mod history;
 
@@ -317,6 +319,9 @@ async fn main() -> Result<()> {
     }
     if only.iter().any(|arg| arg == "history") {
         return history::run().await;
+    }
+    if only.iter().any(|arg| arg == "abuse") {
+        return abuse::run().await;
     }
     let wants = |name: &str| only.is_empty() || only.iter().any(|arg| arg == name);
     if wants("a") {

@@ -33,6 +33,7 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
         .check_handlers(handlers.iter().map(|(name, _)| name.as_str()))
         .map_err(|error| CliError::new(exit::CONFIG, error.to_string()))?;
     let config = Arc::new(config);
+    raise_open_file_limit(config.server.max_connections);
 
     let options = SqliteOptions {
         sync_every_commit: config.server.sync_every_commit,
@@ -140,5 +141,28 @@ fn init_logging(format: LogFormat) {
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// Raises the soft limit on open files toward the hard one, so `server.max_connections`
+/// connections (plus the database, pipes and logs) fit; the usual soft default of 1024 would
+/// make accepts fail first. Says so when the hard limit is too low.
+fn raise_open_file_limit(max_connections: usize) {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    let wanted = max_connections as u64 + 256;
+    let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return;
+    };
+    if soft >= wanted {
+        return;
+    }
+    let raised = wanted.min(hard);
+    if setrlimit(Resource::RLIMIT_NOFILE, raised, hard).is_err() || raised < wanted {
+        tracing::warn!(
+            soft,
+            hard,
+            wanted,
+            "the open-file limit is below server.max_connections plus room for jobs; raise it (ulimit -n) or lower server.max_connections"
+        );
     }
 }
