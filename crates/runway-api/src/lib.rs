@@ -138,6 +138,10 @@ pub struct JobResponse {
     /// The log has a `[runway: … lost here …]` note where they went missing.
     #[serde(default)]
     pub log_lost: u64,
+    /// Every start of the job, also those that do not count as an attempt (a hand-back at
+    /// shutdown, a claim whose process never started); `RUNWAY_RUN` for a command.
+    #[serde(default)]
+    pub runs: u32,
 }
 
 /// `GET /v1/jobs`: newest first, one page.
@@ -364,6 +368,8 @@ pub struct JobUpdate {
     pub log_size: u64,
     #[serde(default)]
     pub log_lost: u64,
+    #[serde(default)]
+    pub runs: u32,
 }
 
 /// Log text appended to a job's log at byte `offset`.

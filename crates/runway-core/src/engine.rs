@@ -117,13 +117,19 @@ impl Engine {
         }
         for orphan in &orphans {
             if let Some(pid) = orphan.pid {
-                let ended = crate::stop::end_orphaned_attempt(orphan.id, orphan.attempt, pid);
+                let ended = crate::stop::end_orphaned_attempt(orphan.id, orphan.runs, pid);
                 if ended > 0 {
                     tracing::info!(job = %orphan.id, pid, ended, "ended the processes a stopped server left running");
                 }
             }
         }
-        self.rescue(orphans, "the server stopped while it ran", false)
+        // A command attempt with no stored process never started: it goes back without
+        // counting, so a one-attempt job cannot fail without having run.
+        let (never_started, lost): (Vec<Job>, Vec<Job>) = orphans
+            .into_iter()
+            .partition(|orphan| orphan.pid.is_none() && self.runs_a_command(orphan));
+        self.hand_back(never_started).await;
+        self.rescue(lost, "the server stopped while it ran", false)
             .await;
         // Input files of attempts that a stopped server left behind.
         let _ = tokio::fs::remove_dir_all(&self.run_dir).await;
@@ -685,6 +691,40 @@ impl Engine {
         }
     }
 
+    fn runs_a_command(&self, job: &Job) -> bool {
+        self.config
+            .job_type(&job.job_type)
+            .is_some_and(|job_type| !matches!(job_type.run, JobRun::Handler { .. }))
+    }
+
+    /// Puts attempts that never began back in their queue without counting them.
+    async fn hand_back(&self, jobs: Vec<Job>) {
+        if jobs.is_empty() {
+            return;
+        }
+        let now = self.clock.now();
+        let params = jobs
+            .iter()
+            .map(|job| JobFinishParams {
+                attempt: AttemptRef {
+                    id: job.id,
+                    attempt: job.attempt,
+                    worker: job.worker.clone().unwrap_or_default(),
+                },
+                outcome: Outcome::HandedBack,
+                now,
+            })
+            .collect();
+        match self.store.job_finish_many(params).await {
+            Ok(results) => {
+                for job in results.into_iter().flatten() {
+                    self.wake(&job.queue);
+                }
+            }
+            Err(error) => tracing::error!(%error, "cannot hand back jobs that never started"),
+        }
+    }
+
     /// Puts attempts whose runner is gone back in their queue, or fails them when their
     /// attempts are used up. The lost attempt counts. With `expired_only`, a lease renewed in
     /// the meantime wins.
@@ -701,7 +741,9 @@ impl Engine {
                     format!("attempt {} was lost: {why}", job.attempt)
                 } else {
                     format!(
-                        "attempt {} of {} was lost: {why}; no attempts left",
+                        "attempt {} of {} was lost: {why}; no attempts left. It may have run in \
+                         part: retry it if that is safe, or give its type more max_attempts so \
+                         that runway runs it again by itself",
                         job.attempt, job.max_attempts
                     )
                 };

@@ -180,6 +180,10 @@ pub struct Job {
     pub log_size: u64,
     /// Log bytes the store could not keep (a full disk); 0 when the log is whole.
     pub log_lost: u64,
+    /// Every start of the job, including those that do not count as an attempt (a hand-back
+    /// at shutdown, a claim whose process never started): `runs > attempt` means the job is
+    /// running again after one of those.
+    pub runs: u32,
 }
 
 /// A job to insert. Validated by the engine before it reaches a store.

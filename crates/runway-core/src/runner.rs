@@ -119,6 +119,7 @@ async fn run_in(
     command
         .env("RUNWAY_JOB_ID", job.id.to_string())
         .env("RUNWAY_ATTEMPT", job.attempt.to_string())
+        .env("RUNWAY_RUN", job.runs.to_string())
         .env("RUNWAY_INPUT", input_path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -59,13 +59,13 @@ impl StopSignal {
 /// Ends what an attempt that a dead server left running still has alive: every process of the
 /// group its command led (the group id is the stored pid), the leader included if it is still
 /// there, even when the leader itself has exited. Pids and group ids can be reused, so a
-/// process is signalled only if it carries the attempt's `RUNWAY_JOB_ID` and `RUNWAY_ATTEMPT`
-/// in its environment (which the command's children inherit): a group reused by an unrelated
-/// process is never touched. Returns how many processes were ended.
-pub fn end_orphaned_attempt(job_id: JobId, attempt: u32, pid: u32) -> usize {
+/// process is signalled only if it carries the start's `RUNWAY_JOB_ID` and `RUNWAY_RUN` in its
+/// environment (which the command's children inherit): a group reused by an unrelated process
+/// is never touched. Returns how many processes were ended.
+pub fn end_orphaned_attempt(job_id: JobId, run: u32, pid: u32) -> usize {
     let markers = [
         format!("RUNWAY_JOB_ID={job_id}"),
-        format!("RUNWAY_ATTEMPT={attempt}"),
+        format!("RUNWAY_RUN={run}"),
     ];
     let mut ended = 0;
     // A member may fork while it is being ended: look again until the group is empty.
@@ -140,7 +140,7 @@ mod tests {
     fn a_process_without_the_markers_is_not_ours() {
         let markers = [
             "RUNWAY_JOB_ID=999999999".to_string(),
-            "RUNWAY_ATTEMPT=1".to_string(),
+            "RUNWAY_RUN=1".to_string(),
         ];
         assert!(!carries_markers(std::process::id(), &markers));
         assert_eq!(

@@ -37,6 +37,7 @@ pub fn job(job: Job) -> JobResponse {
         worker: job.worker,
         log_size: job.log_size,
         log_lost: job.log_lost,
+        runs: job.runs,
     }
 }
 
@@ -88,6 +89,7 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         worker,
         log_size,
         log_lost,
+        runs,
     } = job(change.job.as_ref().clone());
     JobUpdate {
         seq: change.seq,
@@ -114,6 +116,7 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         worker,
         log_size,
         log_lost,
+        runs,
     }
 }
 

@@ -23,7 +23,7 @@ use crate::writer::{Commit, Tx};
 
 const JOB_COLUMNS: &str = "id, job_type, queue, status, priority, input, output, error, progress, \
      progress_message, attempt, max_attempts, parent_id, retry_of, cancel_requested, created_at, \
-     run_at, started_at, finished_at, lease_until, worker, log_size, pid, log_lost";
+     run_at, started_at, finished_at, lease_until, worker, log_size, pid, log_lost, runs";
 
 fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
     let status: String = row.get(3)?;
@@ -63,6 +63,7 @@ fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
         log_size: row.get::<_, i64>(21)? as u64,
         pid: row.get::<_, Option<i64>>(22)?.map(|pid| pid as u32),
         log_lost: row.get::<_, i64>(23)? as u64,
+        runs: row.get(24)?,
     })
 }
 
@@ -315,7 +316,7 @@ fn claim(connection: &Tx, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>>
         .map(|n| format!("?{}", n + 6))
         .collect();
     let mut statement = connection.prepare_cached(&format!(
-        "UPDATE jobs SET status = 'running', attempt = attempt + 1, started_at = ?1,
+        "UPDATE jobs SET status = 'running', attempt = attempt + 1, runs = runs + 1, started_at = ?1,
              lease_until = ?2, worker = ?3, progress = NULL, progress_message = NULL,
              error = NULL, pid = NULL
          WHERE id IN (
@@ -340,7 +341,7 @@ fn claim(connection: &Tx, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>>
         .collect::<rusqlite::Result<Vec<Job>>>()?;
     jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
     for job in &jobs {
-        let data = json!({"attempt": job.attempt, "worker": params.worker});
+        let data = json!({"attempt": job.attempt, "run": job.runs, "worker": params.worker});
         insert_event(connection, job, params.now, EventKind::Started, &data)?;
     }
     Ok(jobs)
@@ -410,6 +411,7 @@ impl Store for SqliteStore {
                         pid: None,
                         log_size: 0,
                         log_lost: 0,
+                        runs: 0,
                     };
                     insert_event(connection, &row, now, EventKind::Submitted, &data)?;
                     inserted.push(row);

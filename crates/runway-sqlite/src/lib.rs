@@ -39,7 +39,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_web_sessions.sql"),
     include_str!("../migrations/0003_finished_index.sql"),
-    include_str!("../migrations/0004_log_lost.sql"),
+    include_str!("../migrations/0004_log_lost_and_runs.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -90,6 +90,10 @@ handler = "noop"
 [types.stubborn]
 handler = "stubborn"
 max_attempts = 1
+
+[types.once]
+command = ["true"]
+max_attempts = 1
 "#;
 
 fn handlers() -> Vec<(String, Arc<dyn Handler>)> {
@@ -328,4 +332,80 @@ async fn a_dispatcher_that_panicked_is_started_again() {
         "the clock never panicked"
     );
     assert_eq!(job.status.as_str(), "succeeded");
+}
+
+/// A server claimed a `once` job and died; its store is closed. Returns the claimed job.
+async fn claim_and_die(dir: &std::path::Path, process_started: bool) -> Job {
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).unwrap());
+    let now = chrono::Utc::now();
+    let job = store
+        .job_insert_many(
+            vec![runway_core::job::NewJob {
+                job_type: "once".into(),
+                queue: "default".into(),
+                priority: 0,
+                input: json!({}),
+                max_attempts: 1,
+                status: runway_core::JobStatus::Queued,
+                run_at: now,
+                parent: None,
+                retry_of: None,
+            }],
+            now,
+        )
+        .await
+        .unwrap()
+        .remove(0);
+    let claimed = store
+        .job_claim(JobClaimParams {
+            queue: "default".into(),
+            job_types: vec!["once".into()],
+            limit: 1,
+            worker: "died".into(),
+            now,
+            lease_until: now + chrono::Duration::seconds(30),
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(claimed.id, job.id);
+    if process_started {
+        // A pid no process has: the attempt began, and its process is gone.
+        let attempt = runway_core::store::AttemptRef {
+            id: job.id,
+            attempt: 1,
+            worker: "died".into(),
+        };
+        assert!(store.job_pid_set(attempt, 999_999_999).await.unwrap());
+    }
+    claimed
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_whose_process_never_started_does_not_count() {
+    let dir = tempfile::tempdir().unwrap();
+    let claimed = claim_and_die(dir.path(), false).await;
+    let (app, _store) = start(dir.path()).await;
+    let job = finished(&app, claimed.id).await;
+    assert_eq!(job.status.as_str(), "succeeded", "{job:?}");
+    assert_eq!(
+        job.attempt, 1,
+        "the attempt that never began was not counted"
+    );
+    assert_eq!(job.runs, 2, "but the job knows it runs again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_one_attempt_job_lost_in_a_crash_fails_saying_how_to_run_it_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let claimed = claim_and_die(dir.path(), true).await;
+    let (app, _store) = start(dir.path()).await;
+    let job = finished(&app, claimed.id).await;
+    assert_eq!(job.status.as_str(), "failed", "{job:?}");
+    let error = job.error.unwrap();
+    assert!(
+        error.starts_with("attempt 1 of 1 was lost: the server stopped while it ran"),
+        "{error}"
+    );
+    assert!(error.contains("retry it if that is safe"), "{error}");
 }

@@ -314,3 +314,36 @@ async fn a_restart_ends_an_orphan_whose_group_leader_exited_while_the_server_was
     let done = crate::finished(&server.client(), &job.id).await;
     assert_eq!(done.status, "succeeded");
 }
+
+#[tokio::test]
+async fn runway_run_tells_a_command_it_runs_again_after_a_hand_back() {
+    let mut server = Server::start("[server]\nshutdown_grace = \"0s\"\nkill_grace = \"1s\"\n");
+    let client = server.client();
+    let seen = server.path("seen");
+    let line = format!(
+        "echo \"$RUNWAY_ATTEMPT $RUNWAY_RUN\" >> {seen}; if [ \"$RUNWAY_RUN\" -ge 2 ]; then exit 0; fi; sleep 60",
+        seen = seen.display()
+    );
+    let job = client
+        .submit(&SubmitJobRequest {
+            job_type: "shell".into(),
+            input: json!({"command": line}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    eventually("the first run", Duration::from_secs(10), || async {
+        seen.exists().then_some(())
+    })
+    .await;
+    assert_eq!(server.terminate(), Some(0));
+    server.launch();
+    let done = crate::finished(&server.client(), &job.id).await;
+    assert_eq!(done.status, "succeeded");
+    assert_eq!((done.attempt, done.runs), (1, 2));
+    assert_eq!(
+        std::fs::read_to_string(&seen).unwrap(),
+        "1 1\n1 2\n",
+        "RUNWAY_ATTEMPT stays (the hand-back did not count), RUNWAY_RUN grows"
+    );
+}
