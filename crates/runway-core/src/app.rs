@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::clock::{Clock, Timestamp};
-use crate::config::{Config, ConfigError, QueueConfig};
+use crate::config::{Config, ConfigError, JobRun, QueueConfig};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::Event;
@@ -181,6 +181,15 @@ impl App {
                 message: format!(
                     "is nested {depth} levels deep; at most {MAX_INPUT_DEPTH} are accepted"
                 ),
+            });
+        }
+        if job_type.run == JobRun::Shell
+            && let Some(line) = request.input.get("command").and_then(Value::as_str)
+            && line.contains('\0')
+        {
+            return Err(Error::InvalidField {
+                field: "input.command".into(),
+                message: "contains a NUL byte, which no command line can carry; remove it".into(),
             });
         }
         if let Some(schema) = &job_type.schema {

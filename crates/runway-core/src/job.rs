@@ -22,10 +22,15 @@ impl fmt::Display for JobId {
 
 impl FromStr for JobId {
     type Err = String;
+    /// Only the canonical form: digits without a sign or leading zeros, so one job has one id
+    /// (`+1` and `01` are not job 1).
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let canonical = text.bytes().all(|byte| byte.is_ascii_digit()) && !text.starts_with('0');
         match text.parse::<i64>() {
-            Ok(id) if id > 0 => Ok(JobId(id)),
-            _ => Err(format!("`{text}` is not a job id (a positive integer)")),
+            Ok(id) if canonical && id > 0 => Ok(JobId(id)),
+            _ => Err(format!(
+                "`{text}` is not a job id (a positive integer, without sign or leading zeros)"
+            )),
         }
     }
 }
@@ -274,5 +279,11 @@ mod tests {
         assert!("0".parse::<JobId>().is_err());
         assert!("-3".parse::<JobId>().is_err());
         assert!("abc".parse::<JobId>().is_err());
+        for other_spelling in ["+1", "01", "00042", " 42", "42 ", ""] {
+            assert!(
+                other_spelling.parse::<JobId>().is_err(),
+                "{other_spelling:?} was read as a job id"
+            );
+        }
     }
 }

@@ -100,6 +100,13 @@ async fn run_in(
             command.args(&argv[1..]);
             command.envs(env);
             if let Some(cwd) = cwd {
+                // Said here, or the spawn's "no such file" would blame the program.
+                if !cwd.is_dir() {
+                    return failed(format!(
+                        "the working directory {} (the type's `cwd`) does not exist or is not a directory",
+                        cwd.display()
+                    ));
+                }
                 command.current_dir(cwd);
             }
             command

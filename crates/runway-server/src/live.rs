@@ -236,6 +236,8 @@ enum Ended {
     ClientLeft,
     TooSlow,
     ServerGone,
+    /// The client sent a frame the feed refuses (over the size limit, or broken).
+    BadFrame(String),
 }
 
 async fn send(socket: &mut WebSocket, message: &FeedMessage) -> Result<(), Ended> {
@@ -420,7 +422,8 @@ async fn feed(mut socket: WebSocket, state: ServerState, filter: Filter, start: 
                 }
                 () = shutdown.cancelled() => return Err(Ended::ServerGone),
                 message = socket.recv() => match message {
-                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return Err(Ended::ClientLeft),
+                    None | Some(Ok(Message::Close(_))) => return Err(Ended::ClientLeft),
+                    Some(Err(error)) => return Err(Ended::BadFrame(format!("bad frame: {error}"))),
                     Some(Ok(_)) => {}
                 },
             }
@@ -431,14 +434,15 @@ async fn feed(mut socket: WebSocket, state: ServerState, filter: Filter, start: 
         Err(Ended::ClientLeft) | Ok(()) => return,
         Err(Ended::TooSlow) => (
             close_code::POLICY,
-            "client too slow; reconnect with since=<last seq>",
+            "client too slow; reconnect with since=<last seq>".to_string(),
         ),
-        Err(Ended::ServerGone) => (close_code::AWAY, "server shutting down"),
+        Err(Ended::ServerGone) => (close_code::AWAY, "server shutting down".to_string()),
+        Err(Ended::BadFrame(reason)) => (close_code::POLICY, reason),
     };
     let _ = socket
         .send(Message::Close(Some(CloseFrame {
             code,
-            reason: reason.into(),
+            reason: crate::session::fit_close_reason(reason).into(),
         })))
         .await;
 }

@@ -141,7 +141,7 @@ async fn run(socket: WebSocket, state: ServerState, authenticated: bool) {
                     }
                     Some(Ok(Message::Text(text))) => session.handle(text.as_str()).await?,
                     Some(Ok(Message::Binary(_))) => {
-                        session.error(None, None, codes::MALFORMED_JSON, "send text frames of JSON, not binary").await?;
+                        return Err(Ended::Close(close_code::UNSUPPORTED, "send text frames of JSON, not binary".into()));
                     }
                     Some(Ok(_)) => {}
                 },
@@ -161,7 +161,7 @@ async fn run(socket: WebSocket, state: ServerState, authenticated: bool) {
 }
 
 /// A close frame's reason is at most 123 bytes; longer ones are cut at a character boundary.
-fn fit_close_reason(mut reason: String) -> String {
+pub(crate) fn fit_close_reason(mut reason: String) -> String {
     const MAX: usize = 123;
     if reason.len() > MAX {
         let mut end = MAX - '…'.len_utf8();

@@ -607,3 +607,56 @@ async fn a_token_signs_in_to_an_http_only_cookie_that_works_until_sign_out() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn a_job_id_has_one_spelling() {
+    let server = Server::start(CONFIG);
+    let raw = Raw::new(&server);
+    let (status, _) = raw
+        .post_json("/v1/jobs", r#"{"type": "render", "input": {"text": "x"}}"#)
+        .await;
+    assert_eq!(status, StatusCode::CREATED);
+    let (status, _) = raw.send("GET", "/v1/jobs/1", None).await;
+    assert_eq!(status, StatusCode::OK);
+    for other_spelling in ["+1", "01", "%2B1"] {
+        let (status, answer) = raw
+            .send("GET", &format!("/v1/jobs/{other_spelling}"), None)
+            .await;
+        assert_eq!(
+            status,
+            StatusCode::BAD_REQUEST,
+            "{other_spelling}: {answer}"
+        );
+        assert_eq!(code(&answer), "invalid_request");
+        assert!(
+            answer["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("without sign or leading zeros"),
+            "{answer}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_nul_byte_in_a_shell_command_is_refused_at_submit() {
+    let server = Server::start("");
+    let raw = Raw::new(&server);
+    let (status, answer) = raw
+        .post_json(
+            "/v1/jobs",
+            r#"{"type": "shell", "input": {"command": "echo a\u0000b"}}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(code(&answer), "invalid_request");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(message.contains("input.command"), "{message}");
+    assert!(message.contains("NUL"), "{message}");
+    let count = server
+        .client()
+        .count_jobs(&ListJobs::default())
+        .await
+        .unwrap();
+    assert_eq!(count, 0, "nothing was created");
+}

@@ -315,3 +315,30 @@ async fn a_process_that_escapes_the_group_cannot_hang_the_job() {
         nix::sys::signal::Signal::SIGKILL,
     );
 }
+
+#[tokio::test]
+async fn a_missing_working_directory_is_named_as_such() {
+    let server = Server::start_with(|dir| {
+        format!(
+            "[types.elsewhere]\ncommand = [\"true\"]\ncwd = \"{}\"\nmax_attempts = 1\n",
+            dir.join("no-such-dir").display()
+        )
+    });
+    let client = server.client();
+    let job = client
+        .submit(&SubmitJobRequest {
+            job_type: "elsewhere".into(),
+            input: serde_json::json!({}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let job = crate::finished(&client, &job.id).await;
+    assert_eq!(job.status, "failed");
+    let error = job.error.unwrap();
+    assert!(
+        error.contains("no-such-dir") && error.contains("working directory"),
+        "{error}"
+    );
+    assert!(!error.contains("cannot start `true`"), "{error}");
+}

@@ -343,6 +343,20 @@ async fn bad_frames_from_a_client_close_only_that_feed() {
         .send(Message::Text("x".repeat(100_000).into()))
         .await
         .unwrap_or(());
+    // The feed says why it closes: 1008 and the reason.
+    use futures_util::StreamExt;
+    let close = loop {
+        match tokio::time::timeout(Duration::from_secs(20), socket.next())
+            .await
+            .expect("a close within 20s")
+        {
+            Some(Ok(Message::Close(frame))) => break frame.expect("a close code"),
+            Some(Ok(_)) => continue,
+            other => panic!("closed without a close frame: {other:?}"),
+        }
+    };
+    assert_eq!(u16::from(close.code), 1008);
+    assert!(close.reason.starts_with("bad frame: "), "{}", close.reason);
     let client = server.client();
     let mut healthy = client.updates(&UpdatesQuery::default()).await.unwrap();
     client

@@ -549,3 +549,33 @@ async fn an_older_page_from_more_stays_covered_when_it_leaves_the_filter() {
         client.cancel(id).await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn a_binary_frame_closes_the_session_with_1003() {
+    let server = Server::start("");
+    let mut session = Session::start(&server).await;
+    session
+        .socket
+        .send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), session.socket.next())
+            .await
+            .expect("a close within 20s")
+        {
+            Some(Ok(Message::Close(Some(frame)))) => {
+                assert_eq!(u16::from(frame.code), 1003);
+                assert_eq!(
+                    frame.reason.as_str(),
+                    "send text frames of JSON, not binary"
+                );
+                break;
+            }
+            Some(Ok(Message::Close(None))) | Some(Err(_)) | None => {
+                panic!("closed without a code")
+            }
+            Some(Ok(_)) => continue,
+        }
+    }
+}
