@@ -124,7 +124,10 @@ function routeEffects(state) {
   loadEvents(id);
   // The socket may be down; REST shows the job meanwhile.
   api.job(id).then(
-    (job) => store.dispatch({ type: 'jobs/hydrate', jobs: [job] }),
+    (job) => {
+      store.dispatch({ type: 'detail/input', id, input: job.input ?? null });
+      store.dispatch({ type: 'jobs/hydrate', jobs: [job] });
+    },
     (error) => store.dispatch({ type: 'detail/failed', id, error: error.status === 404 ? `Job ${id} does not exist.` : error.message }),
   );
 }

@@ -47,6 +47,8 @@ function emptyDetail(id) {
   return {
     id,
     job: null,
+    // The whole input, read over REST: live messages carry a preview of a large one.
+    wholeInput: undefined,
     error: null,
     events: [],
     eventsLoaded: false,
@@ -160,6 +162,9 @@ export function reduce(state, action) {
     case 'detail/job':
       if (action.job.id !== state.detail.id) return state;
       return { ...state, detail: { ...state.detail, job: action.job, error: null } };
+    case 'detail/input':
+      if (action.id !== state.detail.id) return state;
+      return { ...state, detail: { ...state.detail, wholeInput: action.input } };
     case 'detail/failed':
       if (action.id !== state.detail.id) return state;
       return { ...state, detail: { ...state.detail, error: action.error } };

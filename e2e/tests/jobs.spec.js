@@ -270,3 +270,15 @@ test('an older page stays live: a job loaded with “Load older” that leaves t
   await expect(row(page, oldest.id).getByTestId('status')).toHaveText('cancelled');
   await server.api.request('POST', '/v1/jobs/bulk', { action: 'cancel', filter: { type: ['steps'] } });
 });
+
+test('a large input is previewed in live messages and shown whole on the job page', async ({ page, server }) => {
+  const name = `${'x'.repeat(20000)}THE-END`;
+  const job = await server.api.submit('greet', { name });
+  await server.api.finished(job.id);
+  await signIn(page, server);
+  await row(page, job.id).click();
+  const detail = page.getByTestId('job-detail');
+  await expect(detail.getByTestId('status')).toHaveText('succeeded');
+  await expect(detail.getByTestId('input')).toContainText('THE-END');
+  await expect(detail.getByText('A preview of a large input')).toHaveCount(0);
+});

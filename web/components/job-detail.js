@@ -85,7 +85,7 @@ export function createJobDetail({ store, navigate }) {
     errorBox,
     h('div', { class: 'grid-2' },
       h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', { class: 'card-title' }, 'Input'),
-        copyJsonButton(() => (store.getState().detail.job || {}).input ?? null)), inputBody),
+        copyJsonButton(() => shownInput(store.getState().detail))), inputBody),
       h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', { class: 'card-title' }, 'Output'),
         copyJsonButton(() => (store.getState().detail.job || {}).output ?? null)), outputBody)),
     h('div', { class: 'grid-log' },
@@ -138,7 +138,13 @@ export function createJobDetail({ store, navigate }) {
   let inputText = null;
   let outputText = null;
 
-  function renderJob(job, now) {
+  /** The whole input once read over REST; until then what the live message carries. */
+  function shownInput(detail) {
+    if (detail.wholeInput !== undefined) return detail.wholeInput;
+    return (detail.job || {}).input ?? null;
+  }
+
+  function renderJob(job, now, detail) {
     setText(title, `Job ${job.id}`);
     setText(typeLabel, job.type);
     updateStatusBadge(badge, job.status);
@@ -169,10 +175,14 @@ export function createJobDetail({ store, navigate }) {
     errorBox.hidden = !job.error;
     setText(errorText, job.error || '');
 
-    const nextInput = JSON.stringify(job.input ?? null);
+    const input = shownInput(detail);
+    const preview = Boolean(job.input_truncated) && detail.wholeInput === undefined;
+    const nextInput = JSON.stringify([preview, input]);
     if (nextInput !== inputText) {
       inputText = nextInput;
-      replaceChildren(inputBody, jsonView(job.input ?? null, { label: 'Input' }));
+      replaceChildren(inputBody,
+        preview ? h('p', { class: 'muted' }, 'A preview of a large input; loading the whole…') : null,
+        jsonView(input, { label: 'Input' }));
     }
     const nextOutput = JSON.stringify(job.output ?? null);
     if (nextOutput !== outputText) {
@@ -307,7 +317,7 @@ export function createJobDetail({ store, navigate }) {
     }
     notFound.hidden = true;
     content.hidden = false;
-    renderJob(detail.job, now);
+    renderJob(detail.job, now, detail);
     renderLog(detail);
     renderTimeline(detail, now);
   }

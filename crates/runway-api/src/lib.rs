@@ -117,7 +117,12 @@ pub struct JobResponse {
     /// queued, scheduled, running, waiting, succeeded, failed or cancelled.
     pub status: String,
     pub priority: i32,
+    /// The job's input; in lists and live messages, a string preview of its JSON text (ending
+    /// in `…`) when that is over 4 KiB, with `input_truncated` set.
     pub input: Value,
+    /// `input` is a preview: `GET /v1/jobs/{id}` has the whole input.
+    #[serde(default)]
+    pub input_truncated: bool,
     pub output: Option<Value>,
     pub error: Option<String>,
     pub progress: Option<ProgressBody>,
@@ -350,6 +355,8 @@ pub struct JobUpdate {
     pub status: String,
     pub parent: Option<String>,
     pub input: Value,
+    #[serde(default)]
+    pub input_truncated: bool,
     pub output: Option<Value>,
     pub progress: Option<ProgressBody>,
     pub error: Option<String>,

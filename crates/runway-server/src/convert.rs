@@ -11,6 +11,58 @@ use runway_core::config::{JobRun, JobTypeConfig};
 use runway_core::event::Event;
 use runway_core::store::{THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS};
 
+/// Longest input, as JSON text, that lists and live messages carry whole. A larger one is sent
+/// as a preview: lists and feeds repeat a job's input with every row and every change, so a
+/// 100 MB input must not travel with each; `GET /v1/jobs/{id}` always has it whole.
+pub const INPUT_PREVIEW_BYTES: usize = 4096;
+
+/// The job for lists and live messages: its input cut to a preview when it is large.
+pub fn job_preview(job: Job) -> JobResponse {
+    let preview = input_preview(&job.input, INPUT_PREVIEW_BYTES);
+    let mut response = self::job(job);
+    if let Some(preview) = preview {
+        response.input = serde_json::Value::String(preview);
+        response.input_truncated = true;
+    }
+    response
+}
+
+/// The first `limit` bytes of `input` as JSON text and `…`, or `None` when it is no longer.
+/// Serializing stops at the limit, so a huge input costs no more than a small one.
+fn input_preview(input: &serde_json::Value, limit: usize) -> Option<String> {
+    struct Bounded {
+        text: Vec<u8>,
+        limit: usize,
+    }
+    impl std::io::Write for Bounded {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            let room = self.limit + 1 - self.text.len();
+            self.text.extend_from_slice(&bytes[..bytes.len().min(room)]);
+            if self.text.len() > self.limit {
+                return Err(std::io::Error::other("past the preview"));
+            }
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut bounded = Bounded {
+        text: Vec::with_capacity(limit + 1),
+        limit,
+    };
+    if serde_json::to_writer(&mut bounded, input).is_ok() {
+        return None;
+    }
+    let mut cut = limit;
+    while cut > 0 && (bounded.text[cut] & 0b1100_0000) == 0b1000_0000 {
+        cut -= 1;
+    }
+    let mut preview = String::from_utf8_lossy(&bounded.text[..cut]).into_owned();
+    preview.push('…');
+    Some(preview)
+}
+
 pub fn job(job: Job) -> JobResponse {
     JobResponse {
         id: job.id.to_string(),
@@ -19,6 +71,7 @@ pub fn job(job: Job) -> JobResponse {
         status: job.status.as_str().to_string(),
         priority: job.priority,
         input: job.input,
+        input_truncated: false,
         output: job.output,
         error: job.error,
         progress: job.progress.map(|progress| ProgressBody {
@@ -90,7 +143,8 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         log_size,
         log_lost,
         runs,
-    } = job(change.job.as_ref().clone());
+        input_truncated,
+    } = job_preview(change.job.as_ref().clone());
     JobUpdate {
         seq: change.seq,
         kind: change.kind.as_str().to_string(),
@@ -117,6 +171,7 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         log_size,
         log_lost,
         runs,
+        input_truncated,
     }
 }
 
@@ -126,7 +181,7 @@ pub fn job_page(jobs: Vec<Job>, limit: u32) -> JobListResponse {
         .then(|| jobs.last().map(|job| job.id.to_string()))
         .flatten();
     JobListResponse {
-        jobs: jobs.into_iter().map(job).collect(),
+        jobs: jobs.into_iter().map(job_preview).collect(),
         next_cursor,
     }
 }
@@ -155,5 +210,28 @@ pub fn job_type(config: &JobTypeConfig) -> TypeResponse {
         timeout_secs: config.timeout.map(|timeout| timeout.as_secs_f64()),
         max_attempts: config.max_attempts,
         schema: config.schema.as_ref().map(|schema| schema.document.clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_small_input_is_whole_and_a_large_one_a_preview_at_a_character_boundary() {
+        assert_eq!(input_preview(&json!({"a": 1}), 16), None);
+        assert_eq!(
+            input_preview(&json!("0123456789abcd"), 16),
+            None,
+            "16 bytes fit"
+        );
+        assert_eq!(
+            input_preview(&json!("0123456789abcdef"), 16).as_deref(),
+            Some("\"0123456789abcde…")
+        );
+        // "é" is two bytes: the cut never splits it.
+        let preview = input_preview(&json!("ééééééééé"), 8).unwrap();
+        assert_eq!(preview, "\"ééé…");
     }
 }

@@ -499,7 +499,8 @@ impl Session {
     ) -> Result<(), Ended> {
         match answer {
             Ok(job) => {
-                let value = serde_json::to_value(convert::job(job)).expect("jobs serialize");
+                let value =
+                    serde_json::to_value(convert::job_preview(job)).expect("jobs serialize");
                 self.send(&ServerMessage::Reply { id, value }).await
             }
             Err(error) => {
@@ -788,7 +789,7 @@ impl Session {
                     .await;
             }
         };
-        let value = serde_json::to_value(convert::job(job)).expect("jobs serialize");
+        let value = serde_json::to_value(convert::job_preview(job)).expect("jobs serialize");
         self.subscriptions.insert(
             key.clone(),
             Subscription::Job {

@@ -83,7 +83,7 @@ pub async fn submit_batch(
     Ok((
         StatusCode::CREATED,
         Json(SubmitBatchResponse {
-            jobs: jobs.into_iter().map(convert::job).collect(),
+            jobs: jobs.into_iter().map(convert::job_preview).collect(),
         }),
     ))
 }

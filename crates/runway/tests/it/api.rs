@@ -660,3 +660,45 @@ async fn a_nul_byte_in_a_shell_command_is_refused_at_submit() {
         .unwrap();
     assert_eq!(count, 0, "nothing was created");
 }
+
+#[tokio::test]
+async fn a_large_input_travels_whole_only_with_the_job_itself() {
+    let server = Server::start(CONFIG);
+    let client = server.client();
+    let mut feed = client
+        .updates(&runway_client::UpdatesQuery::default())
+        .await
+        .unwrap();
+    let text = format!("{}THE-END", "x".repeat(5000));
+    let submitted = client
+        .submit(&SubmitJobRequest {
+            job_type: "render".into(),
+            input: json!({"text": text}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        submitted.input["text"], text,
+        "the submit answers the whole job"
+    );
+    let whole = client.job(&submitted.id).await.unwrap();
+    assert!(!whole.input_truncated);
+    assert_eq!(whole.input["text"], text);
+
+    let listed = client.list_jobs(&ListJobs::default()).await.unwrap();
+    let row = &listed.jobs[0];
+    assert!(row.input_truncated, "{row:?}");
+    let preview = row.input.as_str().expect("a preview is text");
+    assert!(preview.starts_with("{\"text\":\"xxx"), "{preview}");
+    assert!(preview.ends_with('…') && preview.len() <= 4096 + '…'.len_utf8());
+
+    let update = loop {
+        match feed.next().await.expect("the feed is open").unwrap() {
+            runway_api::FeedMessage::Job(update) => break update,
+            _ => continue,
+        }
+    };
+    assert!(update.input_truncated);
+    assert_eq!(update.input.as_str(), Some(preview));
+}
