@@ -699,6 +699,40 @@ impl Engine {
 
     /// Puts attempts that never began back in their queue without counting them.
     async fn hand_back(&self, jobs: Vec<Job>) {
+        self.end_orphans(jobs, "hand back jobs that never started", |_| {
+            Outcome::HandedBack
+        })
+        .await;
+    }
+
+    /// Puts attempts whose runner is gone back in their queue, or fails them when their
+    /// attempts are used up. The lost attempt counts. With `expired_only`, a lease renewed in
+    /// the meantime wins.
+    async fn rescue(&self, jobs: Vec<Job>, why: &str, expired_only: bool) {
+        self.end_orphans(jobs, "rescue jobs", |job| {
+            let requeue = job.attempt < job.max_attempts;
+            let error = if requeue {
+                format!("attempt {} was lost: {why}", job.attempt)
+            } else {
+                format!(
+                    "attempt {} of {} was lost: {why}; no attempts left. It may have run in \
+                     part: retry it if that is safe, or give its type more max_attempts so \
+                     that runway runs it again by itself",
+                    job.attempt, job.max_attempts
+                )
+            };
+            Outcome::Rescued {
+                error,
+                requeue,
+                expired_only,
+            }
+        })
+        .await;
+    }
+
+    /// Ends the attempts of `jobs` that no runner holds any more with the outcome `decide`
+    /// gives each, in one write, and wakes the queues they went back to.
+    async fn end_orphans(&self, jobs: Vec<Job>, what: &str, decide: impl Fn(&Job) -> Outcome) {
         if jobs.is_empty() {
             return;
         }
@@ -711,7 +745,7 @@ impl Engine {
                     attempt: job.attempt,
                     worker: job.worker.clone().unwrap_or_default(),
                 },
-                outcome: Outcome::HandedBack,
+                outcome: decide(job),
                 now,
             })
             .collect();
@@ -721,54 +755,7 @@ impl Engine {
                     self.wake(&job.queue);
                 }
             }
-            Err(error) => tracing::error!(%error, "cannot hand back jobs that never started"),
-        }
-    }
-
-    /// Puts attempts whose runner is gone back in their queue, or fails them when their
-    /// attempts are used up. The lost attempt counts. With `expired_only`, a lease renewed in
-    /// the meantime wins.
-    async fn rescue(&self, jobs: Vec<Job>, why: &str, expired_only: bool) {
-        if jobs.is_empty() {
-            return;
-        }
-        let now = self.clock.now();
-        let params: Vec<JobFinishParams> = jobs
-            .iter()
-            .map(|job| {
-                let requeue = job.attempt < job.max_attempts;
-                let error = if requeue {
-                    format!("attempt {} was lost: {why}", job.attempt)
-                } else {
-                    format!(
-                        "attempt {} of {} was lost: {why}; no attempts left. It may have run in \
-                         part: retry it if that is safe, or give its type more max_attempts so \
-                         that runway runs it again by itself",
-                        job.attempt, job.max_attempts
-                    )
-                };
-                JobFinishParams {
-                    attempt: AttemptRef {
-                        id: job.id,
-                        attempt: job.attempt,
-                        worker: job.worker.clone().unwrap_or_default(),
-                    },
-                    outcome: Outcome::Rescued {
-                        error,
-                        requeue,
-                        expired_only,
-                    },
-                    now,
-                }
-            })
-            .collect();
-        match self.store.job_finish_many(params).await {
-            Ok(results) => {
-                for job in results.into_iter().flatten() {
-                    self.wake(&job.queue);
-                }
-            }
-            Err(error) => tracing::error!(%error, "cannot rescue jobs"),
+            Err(error) => tracing::error!(%error, "cannot {what}"),
         }
     }
 }

@@ -176,6 +176,22 @@ async fn kill_9_loses_no_acknowledged_job_and_reruns_only_those_in_flight() {
     }
 }
 
+/// The process the database holds for the job's running attempt, read as another process would.
+fn stored_pid(server: &Server, job_id: &str) -> Option<i64> {
+    let connection = rusqlite::Connection::open_with_flags(
+        server.database(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .ok()?;
+    connection
+        .query_row(
+            "SELECT pid FROM jobs WHERE id = ?1",
+            [job_id.parse::<i64>().unwrap()],
+            |row| row.get(0),
+        )
+        .ok()?
+}
+
 #[tokio::test]
 async fn a_restart_ends_the_commands_a_killed_server_left_running() {
     let mut server = Server::start("");
@@ -209,19 +225,7 @@ async fn a_restart_ends_the_commands_a_killed_server_left_running() {
     .await;
     // Give the reporter a moment to store the pid with the attempt.
     eventually("the pid to be stored", Duration::from_secs(10), || async {
-        let connection = rusqlite::Connection::open_with_flags(
-            server.database(),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .ok()?;
-        let pid: Option<i64> = connection
-            .query_row(
-                "SELECT pid FROM jobs WHERE id = ?1",
-                [job.id.parse::<i64>().unwrap()],
-                |row| row.get(0),
-            )
-            .ok()?;
-        pid.filter(|pid| *pid == i64::from(leader))
+        stored_pid(&server, &job.id).filter(|pid| *pid == i64::from(leader))
     })
     .await;
     server.kill9();
@@ -280,19 +284,7 @@ async fn a_restart_ends_an_orphan_whose_group_leader_exited_while_the_server_was
     .await;
     let child = read_pid(child_file.clone()).await.expect("the child's pid");
     eventually("the pid to be stored", Duration::from_secs(10), || async {
-        let connection = rusqlite::Connection::open_with_flags(
-            server.database(),
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .ok()?;
-        let pid: Option<i64> = connection
-            .query_row(
-                "SELECT pid FROM jobs WHERE id = ?1",
-                [job.id.parse::<i64>().unwrap()],
-                |row| row.get(0),
-            )
-            .ok()?;
-        pid.filter(|pid| *pid == i64::from(leader))
+        stored_pid(&server, &job.id).filter(|pid| *pid == i64::from(leader))
     })
     .await;
     server.kill9();
