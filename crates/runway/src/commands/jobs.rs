@@ -106,7 +106,21 @@ fn print_job(job: &JobResponse) -> std::io::Result<()> {
     if let Some(result) = &job.output {
         rows.push(("output", output::sanitize(&pretty(result))));
     }
-    rows.push(("log", format!("{} bytes", job.log_size)));
+    let log = if job.log_lost > 0 {
+        format!(
+            "{} bytes ({} bytes lost: the server's disk was full)",
+            job.log_size, job.log_lost
+        )
+    } else {
+        format!("{} bytes", job.log_size)
+    };
+    rows.push(("log", log));
+    if job.runs > job.attempt {
+        rows.push((
+            "runs",
+            format!("{} (a hand-back or a crash ran it again)", job.runs),
+        ));
+    }
     let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
     for (name, value) in rows {
         let mut lines = value.lines();

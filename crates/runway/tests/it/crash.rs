@@ -333,6 +333,11 @@ async fn runway_run_tells_a_command_it_runs_again_after_a_hand_back() {
     let done = crate::finished(&server.client(), &job.id).await;
     assert_eq!(done.status, "succeeded");
     assert_eq!((done.attempt, done.runs), (1, 2));
+    let shown = crate::stdout(&server.cli(&["show", &job.id]));
+    assert!(
+        shown.contains("runs  2 (a hand-back or a crash ran it again)"),
+        "{shown}"
+    );
     assert_eq!(
         std::fs::read_to_string(&seen).unwrap(),
         "1 1\n1 2\n",

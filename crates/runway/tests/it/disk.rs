@@ -209,6 +209,14 @@ max_attempts = 1
     let note = format!("[runway: {} bytes of log were lost here: ", job.log_lost);
     assert!(log.contains(&note), "no note {note:?} in the log");
     assert!(log.ends_with("after\n"), "the log goes on after the note");
+    let shown = crate::stdout(&server.cli(&["show", &job.id]));
+    assert!(
+        shown.contains(&format!(
+            "{} bytes lost: the server's disk was full",
+            job.log_lost
+        )),
+        "{shown}"
+    );
     // fold makes 30,303 lines of 99 x and 3 x without a newline, which "after" ends.
     let printed = 30_303 * 100 + 3 + "after\n".len() as u64;
     assert_eq!(
