@@ -79,8 +79,8 @@ impl JobStatus {
         )
     }
 
-    /// Applies one input to this status. Pure: the caller (the store) performs the change
-    /// guarded by the status it started from.
+    /// Applies one input to this status: the table of legal moves. Pure; `transition::decide`
+    /// builds every change of a job on it.
     pub fn apply(self, input: JobInput) -> Result<JobStatus, IllegalTransition> {
         use JobInput as I;
         use JobStatus as S;
@@ -92,6 +92,7 @@ impl JobStatus {
             (S::Running, I::Fail { retry: true }) => S::Scheduled,
             (S::Running, I::Fail { retry: false }) => S::Failed,
             (S::Running, I::Cancel) => S::Cancelled,
+            (S::Running, I::RequestCancel) => S::Running,
             (S::Running, I::Rescue { retry: true }) => S::Queued,
             (S::Running, I::Rescue { retry: false }) => S::Failed,
             (S::Running, I::HandBack) => S::Queued,
@@ -132,8 +133,10 @@ pub enum JobInput {
     Succeed,
     /// Its runner failed; `retry` when attempts remain.
     Fail { retry: bool },
-    /// A user cancels it.
+    /// A user cancels it (not running), or its runner stopped it after a cancel request.
     Cancel,
+    /// A user cancels it while it runs: its runner is asked to stop; the status stays.
+    RequestCancel,
     /// Its lease ran out (worker gone); `retry` when attempts remain.
     Rescue { retry: bool },
     /// Its runner stops at shutdown without an outcome; the attempt does not count.
@@ -218,6 +221,7 @@ mod tests {
             JobInput::Fail { retry: true },
             JobInput::Fail { retry: false },
             JobInput::Cancel,
+            JobInput::RequestCancel,
             JobInput::Rescue { retry: true },
             JobInput::Rescue { retry: false },
             JobInput::HandBack,
@@ -239,6 +243,7 @@ mod tests {
                 (S::Running, I::Fail { retry: true }) => Some(S::Scheduled),
                 (S::Running, I::Fail { retry: false }) => Some(S::Failed),
                 (S::Running, I::Cancel) => Some(S::Cancelled),
+                (S::Running, I::RequestCancel) => Some(S::Running),
                 (S::Running, I::Rescue { retry: true }) => Some(S::Queued),
                 (S::Running, I::Rescue { retry: false }) => Some(S::Failed),
                 (S::Running, I::HandBack) => Some(S::Queued),

@@ -21,6 +21,7 @@ pub mod stop;
 pub mod store;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod transition;
 
 pub use app::{App, SubmitParams};
 pub use clock::{Clock, SystemClock, Timestamp};

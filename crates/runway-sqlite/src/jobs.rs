@@ -1,6 +1,7 @@
-//! The [`Store`] operations as SQL. Every change of a job repeats the status guard of the
-//! transition it makes (`WHERE id = ? AND status = ?`, plus attempt and worker for a runner's
-//! writes) and writes its event in the same transaction.
+//! The [`Store`] operations as SQL. A change of a job's status is decided by core
+//! (`transition::decide`) on the job as read in the same transaction; this module persists the
+//! answer guarded by what it read (`WHERE id = ? AND status = ? AND attempt = ? AND worker IS ?`)
+//! and writes its event in the same transaction. No policy lives in SQL.
 
 use std::sync::Arc;
 
@@ -8,12 +9,13 @@ use async_trait::async_trait;
 use runway_core::bus::{Change, JobChange, LogAppend};
 use runway_core::clock::{Timestamp, micros_to_timestamp};
 use runway_core::event::{Event, EventKind};
-use runway_core::job::{Job, JobId, JobInput, JobStatus, NewJob, Progress};
+use runway_core::job::{IllegalTransition, Job, JobId, JobStatus, NewJob, Progress};
 use runway_core::store::{
     AttemptRef, CancelOutcome, JobClaimParams, JobFinishParams, JobListParams, LeaseState,
-    LogChunk, Outcome, QueueStats, Store, StoreError, THROUGHPUT_BUCKET_SECONDS,
-    THROUGHPUT_BUCKETS, TokenRecord,
+    LogChunk, QueueStats, Store, StoreError, THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS,
+    TokenRecord,
 };
+use runway_core::transition::{JobCommand, Transition, decide};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
@@ -159,192 +161,131 @@ fn get_job(connection: &Connection, id: JobId) -> rusqlite::Result<Option<Job>> 
     statement.query_row([id.0], job_from_row).optional()
 }
 
-/// What a runner's write needs to know of the job it holds.
-struct Held {
-    cancel_requested: bool,
-    log_size: u64,
-    lease_until: Option<i64>,
-}
-
-/// The job's state if `attempt` still holds it: running, same attempt, same worker.
-fn held(connection: &Connection, attempt: &AttemptRef) -> rusqlite::Result<Option<Held>> {
+/// The log size of the job if `attempt` still holds it (running, same attempt, same worker):
+/// what a runner's log write needs.
+fn held_log_size(connection: &Connection, attempt: &AttemptRef) -> rusqlite::Result<Option<u64>> {
     connection
         .prepare_cached(
-            "SELECT cancel_requested, log_size, lease_until FROM jobs
+            "SELECT log_size FROM jobs
              WHERE id = ?1 AND status = 'running' AND attempt = ?2 AND worker = ?3",
         )?
         .query_row(
             params![attempt.id.0, attempt.attempt, attempt.worker],
-            |row| {
-                Ok(Held {
-                    cancel_requested: row.get(0)?,
-                    log_size: row.get::<_, i64>(1)? as u64,
-                    lease_until: row.get(2)?,
-                })
-            },
+            |row| row.get::<_, i64>(0).map(|size| size as u64),
         )
         .optional()
 }
 
-fn finish(connection: &Tx, params: &JobFinishParams) -> rusqlite::Result<Option<Job>> {
-    let Some(job) = held(connection, &params.attempt)? else {
-        return Ok(None);
-    };
-    let now = micros(params.now);
-    if let Outcome::Rescued {
-        expired_only: true, ..
-    } = params.outcome
-        && job.lease_until.is_some_and(|until| until >= now)
-    {
+/// Writes what core decided (`transition::decide`), guarded by what the job was when it was
+/// read: the same status, attempt and worker. `None` when the guard no longer held.
+fn persist(
+    tx: &Tx,
+    before: &Job,
+    transition: &Transition,
+    now: Timestamp,
+) -> rusqlite::Result<Option<Job>> {
+    let job = &transition.job;
+    let updated = tx
+        .prepare_cached(
+            "UPDATE jobs SET status = ?1, attempt = ?2, runs = ?3, run_at = ?4, started_at = ?5,
+                 finished_at = ?6, lease_until = ?7, worker = ?8, pid = ?9, error = ?10,
+                 output = ?11, progress = ?12, progress_message = ?13, cancel_requested = ?14
+             WHERE id = ?15 AND status = ?16 AND attempt = ?17 AND worker IS ?18",
+        )?
+        .execute(params![
+            job.status.as_str(),
+            job.attempt,
+            job.runs,
+            micros(job.run_at),
+            job.started_at.map(micros),
+            job.finished_at.map(micros),
+            job.lease_until.map(micros),
+            job.worker,
+            job.pid,
+            job.error,
+            job.output.as_ref().map(Value::to_string),
+            job.progress.as_ref().map(|progress| progress.fraction),
+            job.progress
+                .as_ref()
+                .and_then(|progress| progress.message.clone()),
+            job.cancel_requested,
+            before.id.0,
+            before.status.as_str(),
+            before.attempt,
+            before.worker,
+        ])?;
+    if updated == 0 {
         return Ok(None);
     }
-    let cancelled_meanwhile = "cancelled by request".to_string();
-    // A job whose cancel was requested never goes back to a queue.
-    let (input, kind, error, output, run_at, attempt_delta) = match &params.outcome {
-        Outcome::Succeeded { output } => (
-            JobInput::Succeed,
-            EventKind::Succeeded,
-            None,
-            output.clone(),
-            None,
-            0,
-        ),
-        Outcome::Failed {
-            error,
-            output,
-            retry_at: Some(at),
-        } if !job.cancel_requested => (
-            JobInput::Fail { retry: true },
-            EventKind::RetryScheduled,
-            Some(error.clone()),
-            output.clone(),
-            Some(micros(*at)),
-            0,
-        ),
-        Outcome::Failed { error, output, .. } => (
-            JobInput::Fail { retry: false },
-            EventKind::Failed,
-            Some(error.clone()),
-            output.clone(),
-            None,
-            0,
-        ),
-        Outcome::Cancelled { error } => (
-            JobInput::Cancel,
-            EventKind::Cancelled,
-            Some(error.clone()),
-            None,
-            None,
-            0,
-        ),
-        Outcome::Rescued { .. } | Outcome::HandedBack if job.cancel_requested => (
-            JobInput::Cancel,
-            EventKind::Cancelled,
-            Some(cancelled_meanwhile),
-            None,
-            None,
-            0,
-        ),
-        Outcome::Rescued { error, requeue, .. } => (
-            JobInput::Rescue { retry: *requeue },
-            if *requeue {
-                EventKind::Rescued
-            } else {
-                EventKind::Failed
-            },
-            Some(error.clone()),
-            None,
-            Some(now),
-            0,
-        ),
-        Outcome::HandedBack => (
-            JobInput::HandBack,
-            EventKind::HandedBack,
-            None,
-            None,
-            Some(now),
-            -1,
-        ),
-    };
-    let next = JobStatus::Running
-        .apply(input)
-        .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
-    let finished_at = next.is_terminal().then_some(now);
-    let output_text = output.as_ref().map(Value::to_string);
-    let updated = connection
-        .prepare_cached(&format!(
-            "UPDATE jobs SET status = ?1, error = coalesce(?2, error), output = coalesce(?3, output),
-                 run_at = coalesce(?4, run_at), finished_at = ?5, attempt = attempt + ?6,
-                 lease_until = NULL, worker = CASE WHEN ?5 IS NULL THEN NULL ELSE worker END,
-                 pid = NULL
-             WHERE id = ?7 AND status = 'running' AND attempt = ?8 AND worker = ?9
-             RETURNING {JOB_COLUMNS}"
-        ))?
-        .query_row(
-            params![
-                next.as_str(),
-                error,
-                output_text,
-                run_at,
-                finished_at,
-                attempt_delta,
-                params.attempt.id.0,
-                params.attempt.attempt,
-                params.attempt.worker
-            ],
-            job_from_row,
-        )
-        .optional()?;
-    let Some(updated) = updated else {
-        return Ok(None);
-    };
-    let mut data = json!({"attempt": params.attempt.attempt});
-    if let Some(error) = &error {
-        data["error"] = json!(error);
-    }
-    if let Some(at) = run_at.filter(|_| next == JobStatus::Scheduled) {
-        data["run_at"] = json!(micros_to_timestamp(at));
-    }
-    insert_event(connection, &updated, params.now, kind, &data)?;
-    Ok(Some(updated))
+    insert_event(tx, job, now, transition.event, &transition.event_data)?;
+    Ok(Some(job.clone()))
 }
 
-fn claim(connection: &Tx, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>> {
+/// A transition core refused: a bug in the caller, reported as a failed write.
+fn illegal(error: IllegalTransition) -> rusqlite::Error {
+    rusqlite::Error::ToSqlConversionFailure(Box::new(error))
+}
+
+/// Decides `command` for `job` in core and persists it.
+fn apply(tx: &Tx, job: &Job, command: JobCommand, now: Timestamp) -> rusqlite::Result<Option<Job>> {
+    match decide(job, command, now).map_err(illegal)? {
+        Some(transition) => persist(tx, job, &transition, now),
+        None => Ok(None),
+    }
+}
+
+fn finish(tx: &Tx, params: &JobFinishParams) -> rusqlite::Result<Option<Job>> {
+    let Some(job) = get_job(tx, params.attempt.id)? else {
+        return Ok(None);
+    };
+    let holds = job.status == JobStatus::Running
+        && job.attempt == params.attempt.attempt
+        && job.worker.as_deref() == Some(params.attempt.worker.as_str());
+    if !holds {
+        return Ok(None);
+    }
+    apply(
+        tx,
+        &job,
+        JobCommand::Finish(params.outcome.clone()),
+        params.now,
+    )
+}
+
+fn claim(tx: &Tx, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>> {
     // `LIMIT (SELECT ?)`: with a bare `LIMIT ?` SQLite plans with the bound value
     // and re-prepares the statement at every call.
     let type_placeholders: Vec<String> = (0..params.job_types.len())
-        .map(|n| format!("?{}", n + 6))
+        .map(|n| format!("?{}", n + 4))
         .collect();
-    let mut statement = connection.prepare_cached(&format!(
-        "UPDATE jobs SET status = 'running', attempt = attempt + 1, runs = runs + 1, started_at = ?1,
-             lease_until = ?2, worker = ?3, progress = NULL, progress_message = NULL,
-             error = NULL, pid = NULL
-         WHERE id IN (
-             SELECT id FROM jobs
-             WHERE queue = ?4 AND status IN ('queued', 'scheduled') AND run_at <= ?1
-               AND job_type IN ({})
-             ORDER BY priority DESC, id LIMIT (SELECT ?5))
-           AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?4 AND paused = 1)
-         RETURNING {JOB_COLUMNS}",
+    let mut statement = tx.prepare_cached(&format!(
+        "SELECT {JOB_COLUMNS} FROM jobs
+         WHERE queue = ?1 AND status IN ('queued', 'scheduled') AND run_at <= ?2
+           AND job_type IN ({})
+           AND NOT EXISTS (SELECT 1 FROM queues WHERE name = ?1 AND paused = 1)
+         ORDER BY priority DESC, id LIMIT (SELECT ?3)",
         type_placeholders.join(", ")
     ))?;
     let mut values: Vec<SqlValue> = vec![
-        SqlValue::Integer(micros(params.now)),
-        SqlValue::Integer(micros(params.lease_until)),
-        SqlValue::Text(params.worker.clone()),
         SqlValue::Text(params.queue.clone()),
+        SqlValue::Integer(micros(params.now)),
         SqlValue::Integer(i64::from(params.limit)),
     ];
     values.extend(params.job_types.iter().cloned().map(SqlValue::Text));
-    let mut jobs = statement
+    let due = statement
         .query_map(rusqlite::params_from_iter(values), job_from_row)?
         .collect::<rusqlite::Result<Vec<Job>>>()?;
-    jobs.sort_by(|a, b| b.priority.cmp(&a.priority).then(a.id.cmp(&b.id)));
-    for job in &jobs {
-        let data = json!({"attempt": job.attempt, "run": job.runs, "worker": params.worker});
-        insert_event(connection, job, params.now, EventKind::Started, &data)?;
+    let mut claimed = Vec::with_capacity(due.len());
+    for job in due {
+        let command = JobCommand::Claim {
+            worker: params.worker.clone(),
+            lease_until: params.lease_until,
+        };
+        if let Some(job) = apply(tx, &job, command, params.now)? {
+            claimed.push(job);
+        }
     }
-    Ok(jobs)
+    Ok(claimed)
 }
 
 #[async_trait]
@@ -606,30 +547,13 @@ impl Store for SqliteStore {
                 if job.status.is_terminal() {
                     return Ok(CancelOutcome::AlreadyTerminal(job));
                 }
-                if job.status == JobStatus::Running {
-                    connection
-                        .prepare_cached(
-                            "UPDATE jobs SET cancel_requested = 1 WHERE id = ?1 AND status = 'running'",
-                        )?
-                        .execute([id.0])?;
-                    let job = get_job(connection, id)?.expect("the job was just read");
-                    insert_event(connection, &job, now, EventKind::CancelRequested, &json!({"attempt": job.attempt}))?;
-                    return Ok(CancelOutcome::Requested(job));
-                }
-                let next = job
-                    .status
-                    .apply(JobInput::Cancel)
-                    .map_err(|error| rusqlite::Error::ToSqlConversionFailure(Box::new(error)))?;
-                connection
-                    .prepare_cached(
-                        "UPDATE jobs SET status = ?1, finished_at = ?2, error = 'cancelled by request',
-                             cancel_requested = 1
-                         WHERE id = ?3 AND status = ?4",
-                    )?
-                    .execute(params![next.as_str(), micros(now), id.0, job.status.as_str()])?;
-                let job = get_job(connection, id)?.expect("the job was just read");
-                insert_event(connection, &job, now, EventKind::Cancelled, &json!({"attempt": job.attempt}))?;
-                Ok(CancelOutcome::Cancelled(job))
+                // `None`: a cancel of this running attempt was already requested.
+                let job = apply(connection, &job, JobCommand::Cancel, now)?.unwrap_or(job);
+                Ok(if job.status == JobStatus::Running {
+                    CancelOutcome::Requested(job)
+                } else {
+                    CancelOutcome::Cancelled(job)
+                })
             })
             .await
     }
@@ -661,17 +585,17 @@ impl Store for SqliteStore {
     async fn job_promote_due(&self, now: Timestamp) -> Result<Vec<String>, StoreError> {
         self.writer
             .write(Commit::Lazy, move |connection| {
-                let promoted: Vec<Job> = connection
+                let due: Vec<Job> = connection
                     .prepare_cached(&format!(
-                        "UPDATE jobs SET status = 'queued' WHERE status = 'scheduled' AND run_at <= ?1
-                         RETURNING {JOB_COLUMNS}"
+                        "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND run_at <= ?1"
                     ))?
                     .query_map([micros(now)], job_from_row)?
                     .collect::<rusqlite::Result<_>>()?;
                 let mut queues = Vec::new();
-                for job in promoted {
-                    insert_event(connection, &job, now, EventKind::Promoted, &json!({}))?;
-                    if !queues.contains(&job.queue) {
+                for job in due {
+                    if let Some(job) = apply(connection, &job, JobCommand::Promote, now)?
+                        && !queues.contains(&job.queue)
+                    {
                         queues.push(job.queue);
                     }
                 }
@@ -716,7 +640,7 @@ impl Store for SqliteStore {
     ) -> Result<bool, StoreError> {
         self.writer
             .write(Commit::Lazy, move |connection| {
-                let Some(job) = held(connection, &attempt)? else {
+                let Some(log_size) = held_log_size(connection, &attempt)? else {
                     return Ok(false);
                 };
                 if lost > 0 {
@@ -725,10 +649,10 @@ impl Store for SqliteStore {
                         .execute(params![lost as i64, attempt.id.0])?;
                 }
                 // Past the limit means the truncation note is already there.
-                if job.log_size > limit {
+                if log_size > limit {
                     return Ok(true);
                 }
-                let room = (limit - job.log_size) as usize;
+                let room = (limit - log_size) as usize;
                 let data = if text.len() <= room {
                     text
                 } else {
@@ -749,7 +673,7 @@ impl Store for SqliteStore {
                     )?
                     .execute(params![
                         attempt.id.0,
-                        job.log_size as i64,
+                        log_size as i64,
                         data.len() as i64,
                         data
                     ])?;
@@ -758,7 +682,7 @@ impl Store for SqliteStore {
                     .execute(params![data.len() as i64, attempt.id.0])?;
                 connection.publish(Change::Log(LogAppend {
                     job_id: attempt.id,
-                    offset: job.log_size,
+                    offset: log_size,
                     data: Arc::from(data),
                 }));
                 Ok(true)
