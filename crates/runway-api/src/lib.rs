@@ -59,6 +59,8 @@ pub mod codes {
     pub const UNKNOWN_HOST: &str = "unknown_host";
     /// The server cannot take work now (503 from `/readyz`).
     pub const UNAVAILABLE: &str = "unavailable";
+    /// A request body did not arrive within `server.idle_timeout` (408).
+    pub const REQUEST_TIMEOUT: &str = "request_timeout";
 }
 
 /// `POST /v1/jobs`: one job to submit.

@@ -7,6 +7,9 @@
 //!   moment it opens or its previous response ended, however slowly the bytes trickle in; a
 //!   keep-alive connection with no request for that long is closed. So a slowloris or an idle
 //!   client frees its slot within the timeout, and a normal client gets one.
+//! - A request's body must arrive within `server.idle_timeout` too (`json::JsonBody`), and a
+//!   write to a client that reads nothing of its answer for that long fails, closing the
+//!   connection.
 //! - A connection's buffers are capped (`MAX_CONNECTION_BUFFER`), which also bounds the size of a
 //!   request's headers.
 //! - At shutdown no connection is accepted; idle ones close, requests in flight finish.
@@ -79,6 +82,8 @@ pub async fn serve_connections(
                 TokioIo::new(SlotStream {
                     stream,
                     _slot: slot,
+                    write_timeout: limits.idle_timeout,
+                    stalled: None,
                 }),
                 TowerToHyperService::new(router.clone()),
             )
@@ -111,10 +116,39 @@ pub async fn serve_connections(
     }
 }
 
-/// A TCP stream that holds its connection slot until it is dropped, upgraded or not.
+/// A TCP stream that holds its connection slot until it is dropped, upgraded or not, and fails
+/// a write that has made no progress for `write_timeout`: a client that stops reading its
+/// answers must not keep its slot for ever.
 struct SlotStream {
     stream: TcpStream,
     _slot: OwnedSemaphorePermit,
+    write_timeout: Duration,
+    /// Running while a write is blocked; reset by any progress.
+    stalled: Option<Pin<Box<tokio::time::Sleep>>>,
+}
+
+impl SlotStream {
+    fn watch_write<T>(
+        &mut self,
+        cx: &mut Context<'_>,
+        result: Poll<io::Result<T>>,
+    ) -> Poll<io::Result<T>> {
+        if result.is_ready() {
+            self.stalled = None;
+            return result;
+        }
+        let timeout = self.write_timeout;
+        let timer = self
+            .stalled
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        if timer.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                "the client read nothing of its answer for the idle timeout",
+            )));
+        }
+        Poll::Pending
+    }
 }
 
 impl AsyncRead for SlotStream {
@@ -129,19 +163,23 @@ impl AsyncRead for SlotStream {
 
 impl AsyncWrite for SlotStream {
     fn poll_write(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write(cx, buf);
+        this.watch_write(cx, result)
     }
 
     fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
+        self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_write_vectored(cx, bufs);
+        this.watch_write(cx, result)
     }
 
     /// Vectored writes let hyper send bodies without copying them into its write buffer.
@@ -149,8 +187,10 @@ impl AsyncWrite for SlotStream {
         self.stream.is_write_vectored()
     }
 
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stream).poll_flush(cx)
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        let result = Pin::new(&mut this.stream).poll_flush(cx);
+        this.watch_write(cx, result)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {

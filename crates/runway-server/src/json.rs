@@ -11,6 +11,7 @@ use runway_core::app::{MAX_INPUT_DEPTH, json_depth};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::ServerState;
 use crate::error::ApiError;
 
 /// Deepest nesting accepted in any request body: a job input may be nested
@@ -20,10 +21,12 @@ pub const MAX_BODY_DEPTH: usize = MAX_INPUT_DEPTH + 4;
 /// A JSON request body of type `T`, or an [`ApiError`] saying what is wrong with it.
 pub struct JsonBody<T>(pub T);
 
-impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
+impl<T: DeserializeOwned> FromRequest<ServerState> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+    /// The whole body must arrive within `server.idle_timeout`, however slowly it trickles:
+    /// a client that sends a byte now and then must not hold a connection for ever.
+    async fn from_request(request: Request, state: &ServerState) -> Result<Self, Self::Rejection> {
         if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
             let content_type = content_type.to_str().unwrap_or_default();
             let essence = content_type.split(';').next().unwrap_or_default().trim();
@@ -35,7 +38,20 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for JsonBody<T> {
                 ));
             }
         }
-        let bytes = Bytes::from_request(request, state).await.map_err(|rejection| {
+        let deadline = state.app.config().server.idle_timeout;
+        let read = tokio::time::timeout(deadline, Bytes::from_request(request, state))
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    codes::REQUEST_TIMEOUT,
+                    format!(
+                        "the request body did not arrive within {} (server.idle_timeout); send it faster",
+                        humantime::format_duration(deadline)
+                    ),
+                )
+            })?;
+        let bytes = read.map_err(|rejection| {
             if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
                 ApiError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,

@@ -180,10 +180,12 @@ pub async fn job_updates(
         log_jobs,
     };
     let slot = state.websocket_slot()?;
-    Ok(small_buffers(upgrade).on_upgrade(move |socket| async move {
-        feed(socket, state, filter, start).await;
-        drop(slot);
-    }))
+    Ok(
+        small_buffers(upgrade, MAX_CLIENT_MESSAGE).on_upgrade(move |socket| async move {
+            feed(socket, state, filter, start).await;
+            drop(slot);
+        }),
+    )
 }
 
 /// Where a feed begins, read before the upgrade is answered.
@@ -223,13 +225,15 @@ fn track_log_jobs(log_jobs: Option<&mut HashSet<JobId>>, job: &Job) {
 }
 
 /// Per-connection buffers sized for thousands of mostly idle clients: a few KiB each, and a
-/// bound on what may queue up for one slow client.
-pub fn small_buffers(upgrade: WebSocketUpgrade) -> WebSocketUpgrade {
+/// bound on what may queue up for one slow client. A client's frames and messages are capped at
+/// `max_message` before anything is set aside for them.
+pub fn small_buffers(upgrade: WebSocketUpgrade, max_message: usize) -> WebSocketUpgrade {
     upgrade
         .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024)
         .max_write_buffer_size(MAX_QUEUED_BYTES)
-        .max_message_size(MAX_CLIENT_MESSAGE)
+        .max_message_size(max_message)
+        .max_frame_size(max_message)
 }
 
 enum Ended {

@@ -67,12 +67,14 @@ pub async fn session(
     // bring the token.
     let authenticated = auth::authenticate(&state, &headers).await?.is_some();
     let slot = state.websocket_slot()?;
-    Ok(crate::live::small_buffers(upgrade)
-        .max_message_size(MAX_CLIENT_MESSAGE)
-        .on_upgrade(move |socket| async move {
-            run(socket, state, authenticated).await;
-            drop(slot);
-        }))
+    Ok(
+        crate::live::small_buffers(upgrade, MAX_CLIENT_MESSAGE).on_upgrade(
+            move |socket| async move {
+                run(socket, state, authenticated).await;
+                drop(slot);
+            },
+        ),
+    )
 }
 
 #[expect(

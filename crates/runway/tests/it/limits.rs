@@ -242,3 +242,94 @@ async fn the_origin_check_compares_the_scheme() {
         other => panic!("origin {https_origin}: {:?}", other.map(|_| ())),
     }
 }
+
+#[test]
+fn a_body_that_trickles_in_is_cut_at_the_idle_timeout() {
+    let server = Server::start("[server]\nidle_timeout = \"1s\"\n");
+    let mut stream = TcpStream::connect(address(&server)).unwrap();
+    // Sign-in needs no token: the cheapest body an attacker could trickle.
+    write!(
+        stream,
+        "POST /v1/auth/session HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\n\
+         Content-Length: 1000\r\n\r\n{{",
+        address(&server)
+    )
+    .unwrap();
+    let start = Instant::now();
+    let trickle = stream.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let mut trickle = trickle;
+        while trickle.write_all(b" ").is_ok() && start.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(300));
+        }
+    });
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut answer = String::new();
+    let mut buffer = [0u8; 1024];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => {
+                answer.push_str(&String::from_utf8_lossy(&buffer[..read]));
+                if answer.contains("request_timeout") {
+                    break;
+                }
+            }
+            Err(error) => panic!("no answer within 10 s: {error}; got {answer:?}"),
+        }
+    }
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("server.idle_timeout"), "{answer}");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        start.elapsed()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_reads_nothing_of_its_answers_is_cut_at_the_idle_timeout() {
+    let server = Server::start("[server]\nidle_timeout = \"1s\"\n");
+    let client = server.client();
+    let job = client
+        .submit(&runway_api::SubmitJobRequest {
+            job_type: "shell".into(),
+            input: json!({"command": "head -c 1000000 /dev/zero | tr '\\0' x | fold -w 99"}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    crate::finished(&client, &job.id).await;
+    let mut stream = TcpStream::connect(address(&server)).unwrap();
+    // 64 pipelined requests for a megabyte each, and not a byte read: far more than the
+    // network buffers hold.
+    let request = format!(
+        "GET /v1/jobs/{}/log?limit=1048576 HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\r\n",
+        job.id,
+        address(&server),
+        server.token
+    );
+    for _ in 0..64 {
+        stream.write_all(request.as_bytes()).unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut received = 0usize;
+    let mut buffer = vec![0u8; 1 << 16];
+    loop {
+        match stream.read(&mut buffer) {
+            Ok(0) => break,
+            Ok(read) => received += read,
+            Err(error) if error.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(error) => panic!("the connection stayed open: {error} after {received} bytes"),
+        }
+    }
+    assert!(
+        received < 64 * 1_000_000,
+        "the server stopped writing to the stalled client ({received} bytes were buffered)"
+    );
+}
