@@ -57,6 +57,9 @@ pub(crate) struct Engine {
     stop_claiming: CancellationToken,
     tracker: TaskTracker,
     run_dir: PathBuf,
+    /// This server's data directory, canonical: `RUNWAY_DATA_DIR` of its commands, so that a
+    /// restart recognises its own orphans and never another server's.
+    data_dir: String,
     /// Serializes pause and resume, so the stored flag and the dispatcher's never disagree.
     pub(crate) pause_lock: tokio::sync::Mutex<()>,
 }
@@ -84,6 +87,10 @@ impl Engine {
             })
             .collect();
         let run_dir = config.server.data_dir.join("run");
+        let data_dir = std::fs::canonicalize(&config.server.data_dir)
+            .unwrap_or_else(|_| config.server.data_dir.clone())
+            .display()
+            .to_string();
         Engine {
             type_names: config.types.keys().cloned().collect(),
             store,
@@ -96,6 +103,7 @@ impl Engine {
             stop_claiming: CancellationToken::new(),
             tracker: TaskTracker::new(),
             run_dir,
+            data_dir,
             pause_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -115,19 +123,21 @@ impl Engine {
                 "rescuing jobs left running by a stopped server"
             );
         }
-        for orphan in &orphans {
-            if let Some(pid) = orphan.pid {
-                let ended = crate::stop::end_orphaned_attempt(orphan.id, orphan.runs, pid);
-                if ended > 0 {
-                    tracing::info!(job = %orphan.id, pid, ended, "ended the processes a stopped server left running");
-                }
+        let mut never_started = Vec::new();
+        let mut lost = Vec::new();
+        for orphan in orphans {
+            let found = crate::stop::end_orphaned_attempt(&self.data_dir, &orphan);
+            if found > 0 {
+                tracing::info!(job = %orphan.id, groups = found, "ended the processes a stopped server left running");
+            }
+            // A command attempt with neither a stored process nor a live one never started:
+            // it goes back without counting, so a one-attempt job cannot fail without running.
+            if orphan.pid.is_none() && found == 0 && self.runs_a_command(&orphan) {
+                never_started.push(orphan);
+            } else {
+                lost.push(orphan);
             }
         }
-        // A command attempt with no stored process never started: it goes back without
-        // counting, so a one-attempt job cannot fail without having run.
-        let (never_started, lost): (Vec<Job>, Vec<Job>) = orphans
-            .into_iter()
-            .partition(|orphan| orphan.pid.is_none() && self.runs_a_command(orphan));
         self.hand_back(never_started).await;
         self.rescue(lost, "the server stopped while it ran", false)
             .await;
@@ -453,6 +463,7 @@ impl Engine {
                     run: run.clone(),
                     timeout: job_type.timeout,
                     kill_grace: self.config.server.kill_grace,
+                    data_dir: self.data_dir.clone(),
                     input_path,
                     stop,
                     reporter,

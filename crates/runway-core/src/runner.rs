@@ -45,6 +45,9 @@ pub struct CommandRun {
     pub run: JobRun,
     pub timeout: Option<Duration>,
     pub kill_grace: Duration,
+    /// The server's data directory (`RUNWAY_DATA_DIR`): with the job id and the run, what
+    /// tells this start's processes from any other's.
+    pub data_dir: String,
     /// Where to write the input file for this attempt (`RUNWAY_INPUT`); removed afterwards.
     /// Its directory exists.
     pub input_path: PathBuf,
@@ -58,6 +61,7 @@ pub async fn run_command(run: CommandRun) -> RunResult {
         run: job_run,
         timeout,
         kill_grace,
+        data_dir,
         input_path,
         stop,
         reporter,
@@ -67,6 +71,7 @@ pub async fn run_command(run: CommandRun) -> RunResult {
         job_run,
         timeout,
         kill_grace,
+        &data_dir,
         &input_path,
         &stop,
         &reporter,
@@ -85,6 +90,7 @@ async fn run_in(
     job_run: JobRun,
     timeout: Option<Duration>,
     kill_grace: Duration,
+    data_dir: &str,
     input_path: &std::path::Path,
     stop: &StopSignal,
     reporter: &Reporter,
@@ -127,6 +133,7 @@ async fn run_in(
         .env("RUNWAY_JOB_ID", job.id.to_string())
         .env("RUNWAY_ATTEMPT", job.attempt.to_string())
         .env("RUNWAY_RUN", job.runs.to_string())
+        .env("RUNWAY_DATA_DIR", data_dir)
         .env("RUNWAY_INPUT", input_path)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

@@ -1,13 +1,14 @@
 //! Stopping a running attempt: why it was asked to stop, and ending what a crashed server
 //! left running.
 
+use std::collections::BTreeSet;
 use std::sync::Mutex;
 
-use nix::sys::signal::{Signal, kill};
+use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio_util::sync::CancellationToken;
 
-use crate::job::JobId;
+use crate::job::Job;
 
 /// Why a running attempt must stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,52 +57,84 @@ impl StopSignal {
     }
 }
 
-/// Ends what an attempt that a dead server left running still has alive: every process of the
-/// group its command led (the group id is the stored pid), the leader included if it is still
-/// there, even when the leader itself has exited. Pids and group ids can be reused, so a
-/// process is signalled only if it carries the start's `RUNWAY_JOB_ID` and `RUNWAY_RUN` in its
-/// environment (which the command's children inherit): a group reused by an unrelated process
-/// is never touched. Returns how many processes were ended.
-pub fn end_orphaned_attempt(job_id: JobId, run: u32, pid: u32) -> usize {
-    let markers = [
-        format!("RUNWAY_JOB_ID={job_id}"),
-        format!("RUNWAY_RUN={run}"),
-    ];
-    let mut ended = 0;
-    // A member may fork while it is being ended: look again until the group is empty.
+/// Ends what an attempt that a dead server left running still has alive, and says how many of
+/// its process groups were found. Its processes are found by the markers they inherited in
+/// their environment: the server's `RUNWAY_DATA_DIR`, `RUNWAY_JOB_ID` and the start's
+/// `RUNWAY_RUN`, so a reused pid or another server's job of the same id is never touched (a
+/// process an older runway started, without those two, counts only inside the group of the
+/// stored pid). Each process group holding one is killed whole, so members that cleared their
+/// environment go too: a group id is not reused while any member lives. The stored pid is not
+/// needed otherwise: it may never have been written.
+pub fn end_orphaned_attempt(data_dir: &str, job: &Job) -> usize {
+    let markers = Markers {
+        data_dir: format!("RUNWAY_DATA_DIR={data_dir}"),
+        job: format!("RUNWAY_JOB_ID={}", job.id),
+        run: format!("RUNWAY_RUN={}", job.runs),
+        attempt: format!("RUNWAY_ATTEMPT={}", job.attempt),
+        stored_group: job.pid,
+    };
+    let mut found = 0;
+    // A member may fork while its group is being ended: look again until none is left.
     for _ in 0..MAX_SWEEPS {
-        let members: Vec<u32> = group_members(pid)
-            .into_iter()
-            .filter(|member| carries_markers(*member, &markers))
+        let groups: BTreeSet<u32> = processes()
+            .filter_map(|pid| markers.group_if_ours(pid))
             .collect();
-        if members.is_empty() {
+        if groups.is_empty() {
             break;
         }
-        for member in members {
-            if kill(Pid::from_raw(member as i32), Signal::SIGKILL).is_ok() {
-                ended += 1;
-            }
+        found += groups.len();
+        for group in groups {
+            let _ = killpg(Pid::from_raw(group as i32), Signal::SIGKILL);
         }
     }
-    ended
+    found
 }
 
-/// How often the group is looked at again for members forked meanwhile.
+/// How often the processes are looked at again for members forked meanwhile.
 const MAX_SWEEPS: usize = 10;
 
-/// The live processes whose process group is `group`.
-fn group_members(group: u32) -> Vec<u32> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
+/// What an attempt's processes carry in their environment.
+struct Markers {
+    data_dir: String,
+    job: String,
+    run: String,
+    attempt: String,
+    /// The group the attempt's command led, as stored (if it was).
+    stored_group: Option<u32>,
+}
+
+impl Markers {
+    /// The process group of `pid` if the process is one of the attempt's.
+    fn group_if_ours(&self, pid: u32) -> Option<u32> {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).ok()?;
+        let variables: Vec<&[u8]> = environ.split(|byte| *byte == 0).collect();
+        let has = |marker: &str| variables.contains(&marker.as_bytes());
+        if !has(&self.job) {
+            return None;
+        }
+        let group = process_group(pid)?;
+        let current = variables
+            .iter()
+            .any(|variable| variable.starts_with(b"RUNWAY_DATA_DIR="));
+        let ours = if current {
+            has(&self.data_dir) && has(&self.run)
+        } else {
+            has(&self.attempt) && self.stored_group == Some(group)
+        };
+        ours.then_some(group)
+    }
+}
+
+/// Every live process's id.
+fn processes() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
         .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|pid| process_group(*pid) == Some(group))
-        .collect()
 }
 
 /// The process group of `pid`, from `/proc/PID/stat`: the fields after the command name, which
-/// ends at the last `)`, are state, parent and group.
+/// ends at the last `)`, are state, parent and group. None for a zombie.
 fn process_group(pid: u32) -> Option<u32> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     let (_, fields) = stat.rsplit_once(')')?;
@@ -113,17 +146,6 @@ fn process_group(pid: u32) -> Option<u32> {
     fields.nth(1)?.parse().ok()
 }
 
-fn carries_markers(pid: u32, markers: &[String; 2]) -> bool {
-    let Ok(environ) = std::fs::read(format!("/proc/{pid}/environ")) else {
-        return false;
-    };
-    markers.iter().all(|marker| {
-        environ
-            .split(|byte| *byte == 0)
-            .any(|variable| variable == marker.as_bytes())
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -133,19 +155,18 @@ mod tests {
         let own = std::process::id();
         let group = nix::unistd::getpgrp().as_raw() as u32;
         assert_eq!(process_group(own), Some(group));
-        assert!(group_members(group).contains(&own));
+        assert!(processes().any(|pid| pid == own));
     }
 
     #[test]
     fn a_process_without_the_markers_is_not_ours() {
-        let markers = [
-            "RUNWAY_JOB_ID=999999999".to_string(),
-            "RUNWAY_RUN=1".to_string(),
-        ];
-        assert!(!carries_markers(std::process::id(), &markers));
-        assert_eq!(
-            end_orphaned_attempt(JobId(999_999_999), 1, std::process::id()),
-            0
-        );
+        let markers = Markers {
+            data_dir: "RUNWAY_DATA_DIR=/nowhere".into(),
+            job: "RUNWAY_JOB_ID=999999999".into(),
+            run: "RUNWAY_RUN=1".into(),
+            attempt: "RUNWAY_ATTEMPT=1".into(),
+            stored_group: Some(std::process::id()),
+        };
+        assert_eq!(markers.group_if_ours(std::process::id()), None);
     }
 }

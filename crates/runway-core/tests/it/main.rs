@@ -2,6 +2,7 @@
 //! binary (handlers that panic, another worker's expired lease).
 
 use std::collections::HashMap;
+use std::os::unix::process::CommandExt;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -408,4 +409,50 @@ async fn a_one_attempt_job_lost_in_a_crash_fails_saying_how_to_run_it_again() {
         "{error}"
     );
     assert!(error.contains("retry it if that is safe"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_started_attempt_whose_pid_was_never_stored_is_found_by_its_markers() {
+    let dir = tempfile::tempdir().unwrap();
+    let claimed = claim_and_die(dir.path(), false).await;
+    // The dead server had started the command but not yet stored its pid; another server
+    // on this machine runs a job with the same id.
+    let start_of = |data_dir: &std::path::Path| {
+        std::process::Command::new("sleep")
+            .arg("60")
+            .env("RUNWAY_DATA_DIR", data_dir)
+            .env("RUNWAY_JOB_ID", claimed.id.to_string())
+            .env("RUNWAY_ATTEMPT", "1")
+            .env("RUNWAY_RUN", "1")
+            .process_group(0)
+            .spawn()
+            .unwrap()
+    };
+    let mut orphan = start_of(&std::fs::canonicalize(dir.path()).unwrap());
+    let other_server = tempfile::tempdir().unwrap();
+    let mut others = start_of(other_server.path());
+    let (app, _store) = start(dir.path()).await;
+    let job = finished(&app, claimed.id).await;
+    assert_eq!(
+        job.status.as_str(),
+        "failed",
+        "the attempt counted: {job:?}"
+    );
+    assert!(
+        others.try_wait().unwrap().is_none(),
+        "another server's job of the same id lives on"
+    );
+    others.kill().unwrap();
+    others.wait().unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let Some(status) = orphan.try_wait().unwrap() {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the orphan was ended");
+    assert!(!status.success());
 }

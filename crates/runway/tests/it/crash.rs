@@ -252,13 +252,17 @@ async fn a_restart_ends_an_orphan_whose_group_leader_exited_while_the_server_was
     let client = server.client();
     let leader_file = server.path("leader.pid");
     let child_file = server.path("child.pid");
+    // A member that cleared its environment carries no markers: its group still goes.
+    let bare_file = server.path("bare.pid");
     let leave = server.path("leave");
     // The first attempt leaves a child in its group and waits for a signal to exit; the one
     // after the restart just ends.
     let line = format!(
-        "if [ -e {child} ]; then exit 0; fi; sleep 1501 & echo $! > {child}; echo $$ > {leader}; \
+        "if [ -e {child} ]; then exit 0; fi; sleep 1501 & echo $! > {child}; \
+         env -i sleep 1502 & echo $! > {bare}; echo $$ > {leader}; \
          while [ ! -e {leave} ]; do sleep 0.02; done; exit 0",
         child = child_file.display(),
+        bare = bare_file.display(),
         leader = leader_file.display(),
         leave = leave.display()
     );
@@ -283,6 +287,9 @@ async fn a_restart_ends_an_orphan_whose_group_leader_exited_while_the_server_was
     )
     .await;
     let child = read_pid(child_file.clone()).await.expect("the child's pid");
+    let bare = read_pid(bare_file.clone())
+        .await
+        .expect("the bare child's pid");
     eventually("the pid to be stored", Duration::from_secs(10), || async {
         stored_pid(&server, &job.id).filter(|pid| *pid == i64::from(leader))
     })
@@ -298,9 +305,9 @@ async fn a_restart_ends_an_orphan_whose_group_leader_exited_while_the_server_was
     assert!(crate::alive(child), "the child outlives its leader");
     server.launch();
     eventually(
-        "the orphaned child to be ended",
+        "the orphaned children to be ended",
         Duration::from_secs(10),
-        || async move { (!crate::alive(child)).then_some(()) },
+        || async move { (!crate::alive(child) && !crate::alive(bare)).then_some(()) },
     )
     .await;
     let done = crate::finished(&server.client(), &job.id).await;
