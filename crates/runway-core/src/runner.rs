@@ -56,6 +56,16 @@ pub struct CommandRun {
 }
 
 pub async fn run_command(run: CommandRun) -> RunResult {
+    let result = run_in(&run).await;
+    if let Err(error) = tokio::fs::remove_file(&run.input_path).await
+        && error.kind() != std::io::ErrorKind::NotFound
+    {
+        tracing::warn!(job = %run.job.id, %error, "could not remove the attempt's input file");
+    }
+    result
+}
+
+async fn run_in(run: &CommandRun) -> RunResult {
     let CommandRun {
         job,
         run: job_run,
@@ -66,35 +76,7 @@ pub async fn run_command(run: CommandRun) -> RunResult {
         stop,
         reporter,
     } = run;
-    let result = run_in(
-        &job,
-        job_run,
-        timeout,
-        kill_grace,
-        &data_dir,
-        &input_path,
-        &stop,
-        &reporter,
-    )
-    .await;
-    if let Err(error) = tokio::fs::remove_file(&input_path).await
-        && error.kind() != std::io::ErrorKind::NotFound
-    {
-        tracing::warn!(job = %job.id, %error, "could not remove the attempt's input file");
-    }
-    result
-}
-
-async fn run_in(
-    job: &Job,
-    job_run: JobRun,
-    timeout: Option<Duration>,
-    kill_grace: Duration,
-    data_dir: &str,
-    input_path: &std::path::Path,
-    stop: &StopSignal,
-    reporter: &Reporter,
-) -> RunResult {
+    let (timeout, kill_grace) = (*timeout, *kill_grace);
     let input_json = serde_json::to_vec(&job.input).expect("a JSON value always serializes");
     if let Err(error) = tokio::fs::write(input_path, &input_json).await {
         return failed(format!("cannot write the input file: {error}"));
