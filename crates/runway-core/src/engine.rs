@@ -429,7 +429,7 @@ impl Engine {
                 output: None,
             };
         };
-        let (reporter, reports) = Reporter::start(
+        let (reporter, report_writer) = Reporter::start(
             Arc::clone(&self.store),
             Arc::clone(&self.clock),
             attempt,
@@ -472,7 +472,7 @@ impl Engine {
             }
         };
         // Everything the attempt logged is stored before its outcome is.
-        let _ = reports.await;
+        report_writer.finish().await;
         result
     }
 

@@ -12,10 +12,11 @@ use std::sync::{Arc, Mutex};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::job::Progress;
-use crate::store::{AttemptRef, Store};
+use crate::store::{AttemptRef, Store, StoreError};
 
 /// Largest batch of log text written in one go.
 const MAX_BATCH_BYTES: usize = 256 * 1024;
@@ -49,6 +50,23 @@ pub struct Reporter {
 pub struct Reports {
     receiver: mpsc::UnboundedReceiver<Report>,
     shared: Arc<Shared>,
+    /// Cancelled when the attempt is over: what is queued then is the last there is, even if
+    /// a handler kept a clone of its reporter alive.
+    ended: CancellationToken,
+}
+
+/// The task that stores an attempt's reports.
+pub struct ReportWriter {
+    task: JoinHandle<()>,
+    ended: CancellationToken,
+}
+
+impl ReportWriter {
+    /// Ends the attempt's reporting and waits until what it reported is stored.
+    pub async fn finish(self) {
+        self.ended.cancel();
+        let _ = self.task.await;
+    }
 }
 
 impl Reporter {
@@ -65,21 +83,23 @@ impl Reporter {
         let reports = Reports {
             receiver,
             shared: Arc::clone(&shared),
+            ended: CancellationToken::new(),
         };
         (Reporter { sender, shared }, reports)
     }
 
-    /// Starts the writer task; await the handle after dropping the reporter to know that
-    /// everything reported is stored.
+    /// Starts the writer task; [`ReportWriter::finish`] once the attempt is over stores what
+    /// is left.
     pub fn start(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         attempt: AttemptRef,
         log_limit: u64,
-    ) -> (Reporter, JoinHandle<()>) {
+    ) -> (Reporter, ReportWriter) {
         let (reporter, reports) = Reporter::channel(log_limit);
+        let ended = reports.ended.clone();
         let task = tokio::spawn(write_reports(store, clock, attempt, reports));
-        (reporter, task)
+        (reporter, ReportWriter { task, ended })
     }
 
     /// Queues a line of log; waits while the store is behind. A line past the job's log limit
@@ -139,7 +159,11 @@ impl Reports {
     /// Waits for the next report and folds in what else is waiting, up to a batch's size.
     /// `None` once every reporter is gone and everything was taken.
     pub async fn next_batch(&mut self) -> Option<ReportBatch> {
-        let first = self.receiver.recv().await?;
+        let first = tokio::select! {
+            biased;
+            report = self.receiver.recv() => report?,
+            () = self.ended.cancelled() => self.receiver.try_recv().ok()?,
+        };
         let mut batch = ReportBatch::default();
         let mut next = Some(first);
         while let Some(report) = next.take() {
@@ -166,7 +190,8 @@ impl Reports {
     }
 }
 
-/// How often the note about lost log text is retried once the attempt ended, a second apart.
+/// How often the note about lost log text is retried, a second apart, after failures other
+/// than a full disk.
 const LOST_NOTE_TRIES: u32 = 5;
 
 async fn write_reports(
@@ -208,16 +233,24 @@ async fn write_reports(
             tracing::warn!(job = %attempt.id, %error, "could not store progress");
         }
     }
-    for _ in 0..LOST_NOTE_TRIES {
-        if lost.bytes == 0 {
-            return;
-        }
+    // The note must be stored before the outcome is, or a cut log would pass as whole. While
+    // the disk is full nothing else can be stored either: wait for room, a second at a time,
+    // until the attempt no longer holds the job. Other failures get a few tries.
+    let mut other_failures = 0;
+    while lost.bytes > 0 {
         match append(&*store, &attempt, &lost, String::new(), log_limit, &note).await {
             Ok(_) => return,
-            Err(_) => tokio::time::sleep(std::time::Duration::from_secs(1)).await,
+            Err(StoreError::Full(_)) => {}
+            Err(error) => {
+                other_failures += 1;
+                if other_failures >= LOST_NOTE_TRIES {
+                    tracing::error!(job = %attempt.id, bytes = lost.bytes, %error, "log text was lost and the note about it could not be stored");
+                    return;
+                }
+            }
         }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
     }
-    tracing::error!(job = %attempt.id, bytes = lost.bytes, reason = %lost.reason, "log text was lost and the note about it could not be stored");
 }
 
 /// Log text an attempt could not store yet, and why.
@@ -235,7 +268,7 @@ async fn append(
     text: String,
     log_limit: u64,
     truncated_note: &str,
-) -> Result<bool, crate::store::StoreError> {
+) -> Result<bool, StoreError> {
     let text = if lost.bytes == 0 {
         text
     } else {

@@ -58,6 +58,20 @@ impl Clock for PanicsOnce {
     }
 }
 
+/// Leaves its context (and so a clone of its reporter) to a task that outlives the attempt.
+struct Leaky;
+
+#[async_trait]
+impl Handler for Leaky {
+    async fn run(&self, ctx: JobCtx) -> Result<Option<Value>, String> {
+        tokio::spawn(async move {
+            let _kept = ctx;
+            tokio::time::sleep(Duration::from_secs(3600)).await;
+        });
+        Ok(Some(json!({"left": "a task behind"})))
+    }
+}
+
 struct Sleeps;
 
 #[async_trait]
@@ -95,6 +109,10 @@ max_attempts = 1
 [types.once]
 command = ["true"]
 max_attempts = 1
+
+[types.leaky]
+handler = "leaky"
+max_attempts = 1
 "#;
 
 fn handlers() -> Vec<(String, Arc<dyn Handler>)> {
@@ -102,6 +120,7 @@ fn handlers() -> Vec<(String, Arc<dyn Handler>)> {
         ("panics".into(), Arc::new(Panics)),
         ("sleeps".into(), Arc::new(Sleeps)),
         ("stubborn".into(), Arc::new(Stubborn)),
+        ("leaky".into(), Arc::new(Leaky)),
     ]
 }
 
@@ -305,7 +324,7 @@ async fn a_config_naming_an_unregistered_handler_is_refused() {
     assert_eq!(
         error.to_string(),
         "config text, key `types.a.handler`: no handler named `nosuch` is registered; \
-         registered handlers: noop, panics, sleeps, stubborn"
+         registered handlers: leaky, noop, panics, sleeps, stubborn"
     );
 }
 
@@ -455,4 +474,14 @@ async fn a_started_attempt_whose_pid_was_never_stored_is_found_by_its_markers() 
     .await
     .expect("the orphan was ended");
     assert!(!status.success());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_ends_though_its_handler_left_a_reporter_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _store) = start(dir.path()).await;
+    let id = submit(&app, "leaky", json!({})).await;
+    let job = finished(&app, id).await;
+    assert_eq!(job.status.as_str(), "succeeded");
+    assert_eq!(job.output, Some(json!({"left": "a task behind"})));
 }

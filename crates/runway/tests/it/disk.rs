@@ -233,3 +233,48 @@ fn note_length(log: &str) -> u64 {
         .map(|line| line.len() as u64 + 1)
         .sum()
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_that_ends_while_the_disk_is_full_still_counts_its_lost_log() {
+    let mut disk = None;
+    let server = Server::start_prepared(
+        |dir| {
+            format!(
+                r#"
+[types.chatty]
+command = ["sh", "-c", "while [ ! -e \"$GO\" ]; do sleep 0.02; done; head -c 3000000 /dev/zero | tr '\\0' x | fold -w 99; echo; echo done"]
+env = {{ GO = "{}" }}
+max_attempts = 1
+"#,
+                dir.join("go").display()
+            )
+        },
+        |data| disk = Some(SmallDisk::mount_at(data, 16)),
+    );
+    let disk = disk.unwrap();
+    let client = server.client();
+    let job = client
+        .submit(&SubmitJobRequest {
+            job_type: "chatty".into(),
+            input: json!({}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    eventually("the job to start", Duration::from_secs(20), || async {
+        let job = client.job(&job.id).await.unwrap();
+        (job.status == "running").then_some(())
+    })
+    .await;
+    let filler = disk.fill();
+    std::fs::write(server.path("go"), "").unwrap();
+    // The command prints and exits while the disk is still full: its attempt cannot end
+    // before the note about the lost log is stored.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let meanwhile = client.job(&job.id).await.unwrap();
+    assert_eq!(meanwhile.status, "running", "{meanwhile:?}");
+    std::fs::remove_file(filler).unwrap();
+    let job = finished(&client, &job.id).await;
+    assert_eq!(job.status, "succeeded", "{job:?}");
+    assert!(job.log_lost > 0, "{job:?}");
+}
