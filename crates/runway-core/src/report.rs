@@ -236,8 +236,11 @@ async fn write_reports(
     // The note must be stored before the outcome is, or a cut log would pass as whole. While
     // the disk is full nothing else can be stored either: wait for room, a second at a time,
     // until the attempt no longer holds the job. Other failures get a few tries.
+    if lost.bytes == 0 {
+        return;
+    }
     let mut other_failures = 0;
-    while lost.bytes > 0 {
+    loop {
         match append(&*store, &attempt, &lost, String::new(), log_limit, &note).await {
             Ok(_) => return,
             Err(StoreError::Full(_)) => {}
