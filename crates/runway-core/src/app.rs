@@ -101,6 +101,12 @@ impl App {
         Ok(())
     }
 
+    /// Completes when the engine has failed for good (one of its loops keeps panicking), with
+    /// why: the server must stop rather than stay up without running jobs.
+    pub async fn failed(&self) -> String {
+        self.engine.failed().await
+    }
+
     /// Stops taking jobs, lets running ones finish within the grace period, hands the rest back.
     pub async fn shutdown(&self) {
         self.engine.shutdown().await;

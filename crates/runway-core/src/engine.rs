@@ -29,6 +29,9 @@ use crate::store::{AttemptRef, JobClaimParams, JobFinishParams, LeaseState, Outc
 /// How long a panicked engine loop waits before it starts again: long enough not to spin on a
 /// panic that repeats, short enough that jobs barely notice.
 const LOOP_RESTART_DELAY: Duration = Duration::from_secs(1);
+/// Panics of one loop within [`LOOP_PANIC_WINDOW`] that mean it will not recover.
+const MAX_LOOP_PANICS: usize = 5;
+const LOOP_PANIC_WINDOW: Duration = Duration::from_secs(60);
 
 /// A queue's live state in this process.
 pub(crate) struct QueueRuntime {
@@ -55,6 +58,9 @@ pub(crate) struct Engine {
     running: Mutex<HashMap<JobId, RunningAttempt>>,
     /// Cancelled when shutdown begins: dispatchers stop claiming.
     stop_claiming: CancellationToken,
+    /// Cancelled when an engine loop keeps panicking; `failure` says which and why.
+    failed: CancellationToken,
+    failure: Mutex<Option<String>>,
     tracker: TaskTracker,
     run_dir: PathBuf,
     /// This server's data directory, canonical: `RUNWAY_DATA_DIR` of its commands, so that a
@@ -101,6 +107,8 @@ impl Engine {
             handlers,
             running: Mutex::new(HashMap::new()),
             stop_claiming: CancellationToken::new(),
+            failed: CancellationToken::new(),
+            failure: Mutex::new(None),
             tracker: TaskTracker::new(),
             run_dir,
             data_dir,
@@ -171,8 +179,10 @@ impl Engine {
 
     /// Runs one of the engine's own loops in its own task. A panic there is logged and the
     /// loop started again after [`LOOP_RESTART_DELAY`], so the server never keeps running
-    /// without dispatching, renewing leases or sweeping. A loop that returns has finished
-    /// (shutdown) and is not restarted.
+    /// without dispatching, renewing leases or sweeping. A loop that panics
+    /// [`MAX_LOOP_PANICS`] times within [`LOOP_PANIC_WINDOW`] is broken for good: the engine
+    /// reports itself failed ([`Engine::failed`]) and the server stops. A loop that returns has
+    /// finished (shutdown) and is not restarted.
     fn supervise<Loop, Run>(self: &Arc<Self>, name: &'static str, start_loop: Loop)
     where
         Loop: Fn(Arc<Engine>) -> Run + Send + 'static,
@@ -180,18 +190,49 @@ impl Engine {
     {
         let engine = Arc::clone(self);
         self.tracker.spawn(async move {
+            let mut panics: Vec<tokio::time::Instant> = Vec::new();
             loop {
                 let run = tokio::spawn(start_loop(Arc::clone(&engine)));
-                match run.await {
-                    Ok(()) => return,
-                    Err(error) => {
-                        let message = panic_message(error);
-                        tracing::error!(task = name, %message, "an engine loop panicked; starting it again");
-                        tokio::time::sleep(LOOP_RESTART_DELAY).await;
-                    }
+                let Err(error) = run.await else {
+                    return;
+                };
+                let message = panic_message(error);
+                let now = tokio::time::Instant::now();
+                panics.retain(|at| now.duration_since(*at) < LOOP_PANIC_WINDOW);
+                panics.push(now);
+                if panics.len() >= MAX_LOOP_PANICS {
+                    let failure = format!(
+                        "the engine's {name} panicked {} times within {}s, last with: {message}",
+                        panics.len(),
+                        LOOP_PANIC_WINDOW.as_secs()
+                    );
+                    tracing::error!(task = name, "{failure}; stopping");
+                    engine.fail(failure);
+                    return;
                 }
+                tracing::error!(task = name, %message, "an engine loop panicked; starting it again");
+                tokio::time::sleep(LOOP_RESTART_DELAY).await;
             }
         });
+    }
+
+    /// Marks the engine as broken beyond repair; the first failure is kept.
+    fn fail(&self, failure: String) {
+        let mut slot = self.failure.lock().expect("failure lock is never poisoned");
+        if slot.is_none() {
+            *slot = Some(failure);
+            self.failed.cancel();
+        }
+    }
+
+    /// Waits until the engine fails for good, and says why.
+    pub(crate) async fn failed(&self) -> String {
+        self.failed.cancelled().await;
+        self.failure
+            .lock()
+            .expect("failure lock is never poisoned")
+            .clone()
+            .unwrap_or_default()
     }
 
     pub(crate) fn wake(&self, queue: &str) {

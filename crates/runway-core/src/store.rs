@@ -290,7 +290,8 @@ pub trait Store: Send + Sync + 'static {
     ) -> Result<bool, StoreError>;
 
     /// Whether the store can take writes now: [`StoreError::Full`] when its disk has (almost)
-    /// no room left. Cheap enough for a load balancer to ask every second.
+    /// no room left, another error when a write cannot go through. Cheap enough for a load
+    /// balancer to ask every second.
     async fn health_probe(&self) -> Result<(), StoreError>;
 
     /// Up to `max_bytes` of the log from `offset` (rounded to a character boundary).

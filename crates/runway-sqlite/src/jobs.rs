@@ -23,6 +23,9 @@ use serde_json::{Value, json};
 use crate::SqliteStore;
 use crate::writer::{Commit, Tx};
 
+/// How long the health probe waits for the writer.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 const JOB_COLUMNS: &str = "id, job_type, queue, status, priority, input, output, error, progress, \
      progress_message, attempt, max_attempts, parent_id, retry_of, cancel_requested, created_at, \
      run_at, started_at, finished_at, lease_until, worker, log_size, pid, log_lost, runs";
@@ -692,12 +695,23 @@ impl Store for SqliteStore {
 
     async fn health_probe(&self) -> Result<(), StoreError> {
         let dir = self.writer.data_dir();
-        match crate::writer::free_bytes(dir) {
-            Some(free) if free < crate::writer::LOW_SPACE_BYTES => Err(StoreError::Full(format!(
+        if let Some(free) = crate::writer::free_bytes(dir)
+            && free < crate::writer::LOW_SPACE_BYTES
+        {
+            return Err(StoreError::Full(format!(
                 "{free} bytes free in {}",
                 dir.display()
+            )));
+        }
+        // An empty write through the writer: it begins and commits a transaction, which needs
+        // the writer thread alive and the database lock, and no room on disk.
+        match tokio::time::timeout(PROBE_TIMEOUT, self.writer.write(Commit::Lazy, |_| Ok(()))).await
+        {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Backend(format!(
+                "the writer did not answer within {}s",
+                PROBE_TIMEOUT.as_secs()
             ))),
-            _ => Ok(()),
         }
     }
 

@@ -485,3 +485,36 @@ async fn an_attempt_ends_though_its_handler_left_a_reporter_behind() {
     assert_eq!(job.status.as_str(), "succeeded");
     assert_eq!(job.output, Some(json!({"left": "a task behind"})));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loop_that_keeps_panicking_fails_the_engine_instead_of_idling() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(PanicsOnce {
+        armed: AtomicBool::new(false),
+        test_thread: std::thread::current().id(),
+    });
+    let (app, _store) =
+        start_with_clock(dir.path(), Arc::clone(&clock) as Arc<dyn Clock>, |config| {
+            config.server.sweep_interval = Duration::from_secs(3600);
+        })
+        .await;
+    let rearm = {
+        let clock = Arc::clone(&clock);
+        // A restarted dispatcher reads the clock first thing: keep it broken.
+        tokio::spawn(async move {
+            loop {
+                clock.armed.store(true, Ordering::SeqCst);
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The submit reads the clock here, on the test's thread; the dispatcher it wakes does not.
+    submit(&app, "noop", json!({})).await;
+    let why = tokio::time::timeout(Duration::from_secs(30), app.failed())
+        .await
+        .expect("the engine gave up within 30 s");
+    rearm.abort();
+    assert!(why.contains("dispatcher panicked 5 times"), "{why}");
+    assert!(why.contains("the clock broke on purpose"), "{why}");
+}
