@@ -576,6 +576,14 @@ fn validate(
         1..=1_000_000,
         "",
     )? as usize;
+    if max_websockets > max_connections {
+        return Err(origin.error(
+            "server.max_websockets",
+            format!(
+                "{max_websockets} is out of range: more than server.max_connections ({max_connections}), and each WebSocket holds a connection"
+            ),
+        ));
+    }
     let events_max_count = raw.server.events_max_count.unwrap_or(1_000_000);
     if !(1000..=1_000_000_000).contains(&events_max_count) {
         return Err(origin.error(
@@ -974,6 +982,10 @@ mod tests {
             ("[server]\nbody_limit = 2000000000", "server.body_limit"),
             ("[server]\nlog_limit = 0", "server.log_limit"),
             ("[server]\nevents_max_count = 10", "server.events_max_count"),
+            (
+                "[server]\nmax_connections = 10\nmax_websockets = 20",
+                "server.max_websockets",
+            ),
             (
                 "[types.a]\ncommand = [\"x\"]\ntimeout = \"400days\"",
                 "types.a.timeout",

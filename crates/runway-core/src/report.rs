@@ -2,10 +2,11 @@
 //! attempt that folds what arrived together into one store write, so a chatty command costs a
 //! few transactions, not one per line. Every write carries the attempt (fencing token).
 //!
-//! Memory per attempt is bounded whatever the command prints: log text waiting for the store
+//! Memory per attempt is bounded whatever the command prints: log text queued for the store
 //! is limited to [`IN_FLIGHT_BYTES`] (a reader that gets ahead waits, and the command's pipe
-//! fills, which pauses the command), text past the job's log limit is dropped before it is
-//! queued, and progress is one slot that the latest report overwrites.
+//! fills, which pauses the command), plus the one batch being written (at most 256 KiB and a
+//! line); text past the job's log limit is dropped before it is queued, and progress is one
+//! slot that the latest report overwrites.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
