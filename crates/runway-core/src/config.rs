@@ -568,11 +568,12 @@ fn validate(
         1..=1_000_000,
         "",
     )? as usize;
+    // Unset, it is 1024 or the connection cap, whichever is lower.
     let max_websockets = bounded_number(
         &origin,
         "server.max_websockets",
         raw.server.max_websockets,
-        1024,
+        1024.min(max_connections as u64),
         1..=1_000_000,
         "",
     )? as usize;
@@ -1000,6 +1001,11 @@ mod tests {
             assert_eq!(error.key, key, "{text}: {error}");
             assert!(error.message.contains("out of range"), "{text}: {error}");
         }
+        let small = load("[server]\nmax_connections = 10").unwrap();
+        assert_eq!(
+            small.server.max_websockets, 10,
+            "unset, it follows the connection cap"
+        );
         let error = load("[server]\nlease = \"300000y\"").unwrap_err();
         assert!(error.message.contains("use 1s to 1day"), "{error}");
     }
