@@ -85,6 +85,12 @@ pub struct SubmitJobRequest {
     /// Overrides the type's attempt budget; 1..=100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_attempts: Option<u32>,
+    /// Makes the submit safe to repeat: the same request with the same key within
+    /// `server.idempotency_window` (24 h) returns the first job (200) instead of a second one; the
+    /// same key with another request is a 409. 1 to 255 visible ASCII characters, e.g. a UUID.
+    /// The `Idempotency-Key` header does the same for `POST /v1/jobs`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<String>,
 }
 
 /// `POST /v1/jobs/batch`: all jobs are created in one transaction, or none is.

@@ -15,7 +15,9 @@ use crate::event::Event;
 use crate::handler::{Handler, builtin_handlers};
 use crate::job::{Job, JobId, JobStatus, NewJob};
 use crate::stop::StopReason;
-use crate::store::{CancelOutcome, JobListParams, LogChunk, QueueStats, Store};
+use crate::store::{
+    CancelOutcome, IdempotencyKey, Inserted, Insertion, JobListParams, LogChunk, QueueStats, Store,
+};
 
 /// Most jobs one bulk request may act on.
 pub const MAX_BULK_JOBS: u64 = 10_000;
@@ -59,6 +61,9 @@ pub struct SubmitParams {
     pub priority: Option<i32>,
     pub run_at: Option<Timestamp>,
     pub max_attempts: Option<u32>,
+    /// A repeat of this request with the same key, within `server.idempotency_window`, gets
+    /// the first job back instead of a second one.
+    pub idempotency_key: Option<String>,
 }
 
 /// A queue's configuration with its live counts.
@@ -130,8 +135,9 @@ impl App {
         Ok(())
     }
 
-    /// Validates every job, then inserts them all in one transaction, or none.
-    pub async fn submit(&self, requests: Vec<SubmitParams>) -> Result<Vec<Job>, Error> {
+    /// Validates every job, then inserts them all in one transaction, or none. A job whose
+    /// idempotency key answered with an earlier job comes back with `created: false`.
+    pub async fn submit(&self, requests: Vec<SubmitParams>) -> Result<Vec<Inserted>, Error> {
         if requests.len() > MAX_BATCH {
             return Err(Error::InvalidField {
                 field: "jobs".into(),
@@ -142,27 +148,77 @@ impl App {
             });
         }
         let now = self.now();
+        let since = chrono::Duration::from_std(self.engine.config.server.idempotency_window)
+            .ok()
+            .and_then(|window| now.checked_sub_signed(window))
+            .unwrap_or(now);
         let single = requests.len() == 1;
-        let mut jobs = Vec::with_capacity(requests.len());
-        for (index, request) in requests.into_iter().enumerate() {
-            match self.validate(request, now) {
-                Ok(job) => jobs.push(job),
-                Err(error) if single => return Err(error),
-                Err(error) => {
-                    return Err(Error::InBatch {
-                        index,
-                        error: Box::new(error),
-                    });
+        let in_batch = |index: usize, error: Error| {
+            if single {
+                error
+            } else {
+                Error::InBatch {
+                    index,
+                    error: Box::new(error),
                 }
             }
+        };
+        let mut jobs = Vec::with_capacity(requests.len());
+        for (index, request) in requests.into_iter().enumerate() {
+            let key = match &request.idempotency_key {
+                None => None,
+                Some(key) => {
+                    if let Some(problem) = crate::idempotency::key_problem(key) {
+                        return Err(in_batch(
+                            index,
+                            Error::InvalidField {
+                                field: "idempotency_key".into(),
+                                message: problem,
+                            },
+                        ));
+                    }
+                    Some(IdempotencyKey {
+                        scope: crate::idempotency::SUBMIT_SCOPE.into(),
+                        key: key.clone(),
+                        request_hash: crate::idempotency::request_hash(&request),
+                        since,
+                    })
+                }
+            };
+            let job = self
+                .validate(request, now)
+                .map_err(|error| in_batch(index, error))?;
+            jobs.push((job, key));
         }
-        let mut queues: Vec<String> = jobs.iter().map(|job| job.queue.clone()).collect();
+        let mut queues: Vec<String> = jobs.iter().map(|(job, _)| job.queue.clone()).collect();
         queues.dedup();
-        let jobs = self.engine.store.job_insert_many(jobs, now).await?;
-        for queue in queues {
-            self.engine.wake(&queue);
+        let keys: Vec<Option<String>> = jobs
+            .iter()
+            .map(|(_, key)| key.as_ref().map(|key| key.key.clone()))
+            .collect();
+        match self.engine.store.job_insert_keyed(jobs, now).await? {
+            Insertion::Done(inserted) => {
+                for queue in queues {
+                    self.engine.wake(&queue);
+                }
+                Ok(inserted)
+            }
+            Insertion::KeyConflict { index, existing } => {
+                let key = keys[index].clone().unwrap_or_default();
+                let first = match existing {
+                    Some(id) => format!("job {id}"),
+                    None => "an earlier job of this batch".into(),
+                };
+                Err(in_batch(
+                    index,
+                    Error::Conflict {
+                        message: format!(
+                            "idempotency key `{key}` was used for a different request ({first}); send the same request again, or use a new key"
+                        ),
+                    },
+                ))
+            }
         }
-        Ok(jobs)
     }
 
     fn validate(&self, request: SubmitParams, now: Timestamp) -> Result<NewJob, Error> {
@@ -455,6 +511,7 @@ impl App {
                 priority: Some(old.priority),
                 run_at: None,
                 max_attempts: Some(old.max_attempts),
+                idempotency_key: None,
             },
             now,
         )?;

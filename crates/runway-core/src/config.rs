@@ -86,6 +86,8 @@ pub struct ServerConfig {
     /// How long a connection may take to send a request's headers, and may stay idle between
     /// requests.
     pub idle_timeout: Duration,
+    /// How long an idempotency key answers with the job it made.
+    pub idempotency_window: Duration,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -258,6 +260,7 @@ struct RawServer {
     max_connections: Option<u64>,
     max_websockets: Option<u64>,
     idle_timeout: Option<String>,
+    idempotency_window: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -560,6 +563,12 @@ fn validate(
         15 * SECOND,
         SECOND..=HOUR,
     )?;
+    let idempotency_window = duration(
+        "server.idempotency_window",
+        &raw.server.idempotency_window,
+        DAY,
+        60 * SECOND..=30 * DAY,
+    )?;
     let max_connections = bounded_number(
         &origin,
         "server.max_connections",
@@ -685,6 +694,7 @@ fn validate(
             max_connections,
             max_websockets,
             idle_timeout,
+            idempotency_window,
         },
         queues,
         types,

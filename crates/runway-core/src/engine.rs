@@ -732,6 +732,13 @@ impl Engine {
             {
                 tracing::error!(%error, "cannot prune old events");
             }
+            let keys_before = chrono::Duration::from_std(self.config.server.idempotency_window)
+                .ok()
+                .and_then(|window| now.checked_sub_signed(window))
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+            if let Err(error) = self.store.idempotency_key_prune(keys_before).await {
+                tracing::error!(%error, "cannot prune old idempotency keys");
+            }
             match self.store.job_promote_due(now).await {
                 Ok(queues) => {
                     for queue in queues {

@@ -13,6 +13,7 @@ mod engine;
 pub mod error;
 pub mod event;
 pub mod handler;
+pub mod idempotency;
 pub mod job;
 pub mod protocol;
 mod report;

@@ -29,6 +29,40 @@ pub enum StoreError {
     Closed,
 }
 
+/// An idempotency key with what it guards: a repeat of the same request (same hash) within the
+/// window returns the first job instead of making a second.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey {
+    /// Where the key is unique: `submit` for clients' submits.
+    pub scope: String,
+    pub key: String,
+    /// SHA-256 of the request as the client sent it.
+    pub request_hash: Vec<u8>,
+    /// Keys recorded before this instant have expired and are free again.
+    pub since: Timestamp,
+}
+
+/// One job of a keyed insert.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inserted {
+    pub job: Job,
+    /// False when the key answered with the job an earlier request made.
+    pub created: bool,
+}
+
+/// What a keyed insert did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Insertion {
+    /// Every job, in request order.
+    Done(Vec<Inserted>),
+    /// The job at `index` reused a key of a different request (the job `existing` made, or
+    /// an earlier job of the same batch): nothing was inserted.
+    KeyConflict {
+        index: usize,
+        existing: Option<JobId>,
+    },
+}
+
 /// Filters for listing jobs, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct JobListParams {
@@ -206,7 +240,28 @@ pub trait Store: Send + Sync + 'static {
         &self,
         jobs: Vec<NewJob>,
         now: Timestamp,
-    ) -> Result<Vec<Job>, StoreError>;
+    ) -> Result<Vec<Job>, StoreError> {
+        let keyed = jobs.into_iter().map(|job| (job, None)).collect();
+        match self.job_insert_keyed(keyed, now).await? {
+            Insertion::Done(inserted) => Ok(inserted.into_iter().map(|one| one.job).collect()),
+            Insertion::KeyConflict { .. } => Err(StoreError::Backend(
+                "a key conflict was reported for jobs without keys".into(),
+            )),
+        }
+    }
+
+    /// Inserts jobs like `job_insert_many`, each with an optional idempotency key. A key
+    /// recorded since its `since` with the same request hash answers with the job it made,
+    /// not a new one (also twice within one batch); with another hash, nothing at all is
+    /// inserted and the first such job is reported. Keys are unique per scope.
+    async fn job_insert_keyed(
+        &self,
+        jobs: Vec<(NewJob, Option<IdempotencyKey>)>,
+        now: Timestamp,
+    ) -> Result<Insertion, StoreError>;
+
+    /// Forgets idempotency keys recorded before `before`; returns how many.
+    async fn idempotency_key_prune(&self, before: Timestamp) -> Result<u64, StoreError>;
 
     async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError>;
 

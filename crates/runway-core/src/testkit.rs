@@ -10,8 +10,9 @@ use crate::clock::{Timestamp, micros_to_timestamp};
 use crate::event::EventKind;
 use crate::job::{Job, JobId, JobStatus, NewJob, Progress};
 use crate::store::{
-    AttemptRef, CancelOutcome, JobClaimParams, JobFinishParams, JobListParams, JobSearch,
-    LeaseState, Outcome, Store, THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS,
+    AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion, JobClaimParams,
+    JobFinishParams, JobListParams, JobSearch, LeaseState, Outcome, Store,
+    THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS,
 };
 
 fn at(seconds: i64) -> Timestamp {
@@ -29,6 +30,13 @@ fn new_job(job_type: &str, queue: &str, priority: i32) -> NewJob {
         run_at: at(0),
         parent: None,
         retry_of: None,
+    }
+}
+
+fn list_all() -> JobListParams {
+    JobListParams {
+        limit: 1000,
+        ..JobListParams::default()
     }
 }
 
@@ -69,6 +77,9 @@ where
     logs_append_read_and_truncate(open().await).await;
     lost_log_bytes_are_counted_even_past_the_limit(open().await).await;
     a_healthy_store_passes_its_probe(open().await).await;
+    a_known_key_answers_with_its_job(open().await).await;
+    a_key_of_another_request_inserts_nothing(open().await).await;
+    an_expired_key_is_free_again_and_pruned(open().await).await;
     listing_filters_and_pages(open().await).await;
     search_and_count_agree_with_the_in_memory_match(open().await).await;
     queue_stats_give_the_oldest_queued_job_and_throughput(open().await).await;
@@ -834,6 +845,122 @@ async fn lost_log_bytes_are_counted_even_past_the_limit(store: Arc<dyn Store>) {
     let stored = store.job_get(job.id).await.unwrap().unwrap();
     assert_eq!(stored.log_lost, 12, "counted though the log is full");
     assert_eq!(stored.log_size, full, "no text past the limit");
+}
+
+fn key(name: &str, hash: u8, since: Timestamp) -> Option<IdempotencyKey> {
+    Some(IdempotencyKey {
+        scope: "submit".into(),
+        key: name.into(),
+        request_hash: vec![hash; 32],
+        since,
+    })
+}
+
+fn done(insertion: Insertion) -> Vec<Inserted> {
+    match insertion {
+        Insertion::Done(inserted) => inserted,
+        conflict => panic!("expected the jobs, got {conflict:?}"),
+    }
+}
+
+async fn a_known_key_answers_with_its_job(store: Arc<dyn Store>) {
+    let first = done(
+        store
+            .job_insert_keyed(vec![(new_job("a", "q", 1), key("k1", 1, at(0)))], at(10))
+            .await
+            .unwrap(),
+    );
+    assert!(first[0].created);
+    let again = done(
+        store
+            .job_insert_keyed(
+                vec![
+                    (new_job("a", "q", 1), key("k1", 1, at(0))),
+                    (new_job("a", "q", 2), key("k2", 2, at(0))),
+                    (new_job("a", "q", 2), key("k2", 2, at(0))),
+                    (new_job("a", "q", 3), None),
+                ],
+                at(20),
+            )
+            .await
+            .unwrap(),
+    );
+    assert_eq!(again[0].job.id, first[0].job.id, "the first job comes back");
+    assert!(!again[0].created);
+    assert!(again[1].created);
+    assert_eq!(
+        again[2].job.id, again[1].job.id,
+        "a key twice in one batch is one job"
+    );
+    assert!(!again[2].created);
+    assert!(again[3].created);
+    let all = store.job_list(list_all()).await.unwrap();
+    assert_eq!(all.len(), 3, "k1, k2 and the unkeyed job");
+}
+
+async fn a_key_of_another_request_inserts_nothing(store: Arc<dyn Store>) {
+    let first = done(
+        store
+            .job_insert_keyed(vec![(new_job("a", "q", 1), key("k1", 1, at(0)))], at(10))
+            .await
+            .unwrap(),
+    );
+    let conflict = store
+        .job_insert_keyed(
+            vec![
+                (new_job("a", "q", 2), None),
+                (new_job("a", "q", 1), key("k1", 9, at(0))),
+            ],
+            at(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        conflict,
+        Insertion::KeyConflict {
+            index: 1,
+            existing: Some(first[0].job.id)
+        }
+    );
+    let in_batch = store
+        .job_insert_keyed(
+            vec![
+                (new_job("a", "q", 2), key("k3", 1, at(0))),
+                (new_job("a", "q", 2), key("k3", 2, at(0))),
+            ],
+            at(20),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        in_batch,
+        Insertion::KeyConflict {
+            index: 1,
+            existing: None
+        }
+    );
+    let all = store.job_list(list_all()).await.unwrap();
+    assert_eq!(all.len(), 1, "neither batch inserted anything");
+}
+
+async fn an_expired_key_is_free_again_and_pruned(store: Arc<dyn Store>) {
+    let first = done(
+        store
+            .job_insert_keyed(vec![(new_job("a", "q", 1), key("k1", 1, at(0)))], at(10))
+            .await
+            .unwrap(),
+    );
+    // Keys recorded before `since` (at 10 < 15) have expired: even another request may use it.
+    let later = done(
+        store
+            .job_insert_keyed(vec![(new_job("a", "q", 5), key("k1", 7, at(15)))], at(30))
+            .await
+            .unwrap(),
+    );
+    assert!(later[0].created);
+    assert_ne!(later[0].job.id, first[0].job.id);
+    assert_eq!(store.idempotency_key_prune(at(31)).await.unwrap(), 1);
+    assert_eq!(store.idempotency_key_prune(at(31)).await.unwrap(), 0);
 }
 
 async fn a_healthy_store_passes_its_probe(store: Arc<dyn Store>) {

@@ -2,14 +2,14 @@
 
 use runway_api::{
     EventResponse, JobListResponse, JobResponse, JobUpdate, ProgressBody, QueueResponse,
-    ThroughputBody, TypeResponse,
+    SubmitJobRequest, ThroughputBody, TypeResponse,
 };
-use runway_core::Job;
 use runway_core::app::QueueView;
 use runway_core::bus::JobChange;
 use runway_core::config::{JobRun, JobTypeConfig};
 use runway_core::event::Event;
 use runway_core::store::{THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS};
+use runway_core::{Job, SubmitParams};
 
 /// Longest input, as JSON text, that lists and live messages carry whole. A larger one is sent
 /// as a preview: lists and feeds repeat a job's input with every row and every change, so a
@@ -61,6 +61,19 @@ fn input_preview(input: &serde_json::Value, limit: usize) -> Option<String> {
     let mut preview = String::from_utf8_lossy(&bounded.text[..cut]).into_owned();
     preview.push('…');
     Some(preview)
+}
+
+/// A submit as the wire gives it, for `App::submit`.
+pub fn submit_params(request: SubmitJobRequest) -> SubmitParams {
+    SubmitParams {
+        job_type: request.job_type,
+        input: request.input,
+        queue: request.queue,
+        priority: request.priority,
+        run_at: request.run_at,
+        max_attempts: request.max_attempts,
+        idempotency_key: request.idempotency_key,
+    }
 }
 
 pub fn job(job: Job) -> JobResponse {

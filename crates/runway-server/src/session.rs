@@ -18,7 +18,7 @@ use runway_api::codes;
 use runway_api::session::{ClientMessage, JobQuery, ServerMessage};
 use runway_core::bus::Change;
 use runway_core::store::JobListParams;
-use runway_core::{Job, JobId, SubmitParams};
+use runway_core::{Job, JobId};
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
 
@@ -397,20 +397,12 @@ impl Session {
             } => self.subscribe(key, jobs, job, log, since, from).await,
             ClientMessage::More { id, key, before } => self.more(id, key, before).await,
             ClientMessage::Submit { id, job } => {
-                let params = SubmitParams {
-                    job_type: job.job_type,
-                    input: job.input,
-                    queue: job.queue,
-                    priority: job.priority,
-                    run_at: job.run_at,
-                    max_attempts: job.max_attempts,
-                };
                 let answer = self
                     .state
                     .app
-                    .submit(vec![params])
+                    .submit(vec![convert::submit_params(job)])
                     .await
-                    .map(|mut jobs| jobs.remove(0));
+                    .map(|mut jobs| jobs.remove(0).job);
                 self.reply_job(id, "submit", answer).await
             }
             ClientMessage::Cancel { id, job_id } => {

@@ -3,6 +3,7 @@
 //! answer guarded by what it read (`WHERE id = ? AND status = ? AND attempt = ? AND worker IS ?`)
 //! and writes its event in the same transaction. No policy lives in SQL.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -11,9 +12,9 @@ use runway_core::clock::{Timestamp, micros_to_timestamp};
 use runway_core::event::{Event, EventKind};
 use runway_core::job::{IllegalTransition, Job, JobId, JobStatus, NewJob, Progress};
 use runway_core::store::{
-    AttemptRef, CancelOutcome, JobClaimParams, JobFinishParams, JobListParams, LeaseState,
-    LogChunk, QueueStats, Store, StoreError, THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS,
-    TokenRecord,
+    AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion, JobClaimParams,
+    JobFinishParams, JobListParams, LeaseState, LogChunk, QueueStats, Store, StoreError,
+    THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TokenRecord,
 };
 use runway_core::transition::{JobCommand, Transition, decide};
 use rusqlite::types::Value as SqlValue;
@@ -291,76 +292,186 @@ fn claim(tx: &Tx, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>> {
     Ok(claimed)
 }
 
+/// Where a keyed job's answer comes from instead of a new row.
+enum Reuse {
+    /// The job an earlier request with the same key made.
+    Stored(Box<Job>),
+    /// The job made for the same key earlier in this batch (its index).
+    InBatch(usize),
+}
+
+/// The hash and the job of `key` if it was recorded since its `since` and the job still exists.
+fn recorded_key(tx: &Tx, key: &IdempotencyKey) -> rusqlite::Result<Option<(Vec<u8>, Job)>> {
+    let recorded: Option<(Vec<u8>, i64)> = tx
+        .prepare_cached(
+            "SELECT request_hash, job_id FROM idempotency_keys
+             WHERE scope = ?1 AND key = ?2 AND created_at >= ?3",
+        )?
+        .query_row(params![key.scope, key.key, micros(key.since)], |row| {
+            Ok((row.get(0)?, row.get(1)?))
+        })
+        .optional()?;
+    let Some((hash, job_id)) = recorded else {
+        return Ok(None);
+    };
+    Ok(get_job(tx, JobId(job_id))?.map(|job| (hash, job)))
+}
+
+/// Inserts one job with its `submitted` event; returns the row as inserted.
+fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
+                 parent_id, retry_of, created_at, run_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+        )?
+        .query_row(
+            params![
+                job.job_type,
+                job.queue,
+                job.status.as_str(),
+                job.priority,
+                job.input.to_string(),
+                job.max_attempts,
+                job.parent.map(|id| id.0),
+                job.retry_of.map(|id| id.0),
+                micros(now),
+                micros(job.run_at)
+            ],
+            |row| row.get(0),
+        )?;
+    let mut data = json!({"type": job.job_type, "queue": job.queue});
+    if let Some(old) = job.retry_of {
+        data["retry_of"] = json!(old.0);
+    }
+    // The row as inserted, without reading it back.
+    let row = Job {
+        id: JobId(id),
+        job_type: job.job_type,
+        queue: job.queue,
+        status: job.status,
+        priority: job.priority,
+        input: job.input,
+        output: None,
+        error: None,
+        progress: None,
+        attempt: 0,
+        max_attempts: job.max_attempts,
+        parent: job.parent,
+        retry_of: job.retry_of,
+        cancel_requested: false,
+        created_at: now,
+        run_at: job.run_at,
+        started_at: None,
+        finished_at: None,
+        lease_until: None,
+        worker: None,
+        pid: None,
+        log_size: 0,
+        log_lost: 0,
+        runs: 0,
+    };
+    insert_event(tx, &row, now, EventKind::Submitted, &data)?;
+    Ok(row)
+}
+
 #[async_trait]
 impl Store for SqliteStore {
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<runway_core::bus::Changes> {
         self.bus.subscribe()
     }
 
-    async fn job_insert_many(
+    async fn job_insert_keyed(
         &self,
-        jobs: Vec<NewJob>,
+        jobs: Vec<(NewJob, Option<IdempotencyKey>)>,
         now: Timestamp,
-    ) -> Result<Vec<Job>, StoreError> {
+    ) -> Result<Insertion, StoreError> {
         self.writer
             .write(Commit::Synced, move |connection| {
-                let mut inserted = Vec::with_capacity(jobs.len());
-                let mut statement = connection.prepare_cached(
-                    "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
-                         parent_id, retry_of, created_at, run_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
-                )?;
-                for job in jobs {
-                    let id: i64 = statement.query_row(
-                        params![
-                            job.job_type,
-                            job.queue,
-                            job.status.as_str(),
-                            job.priority,
-                            job.input.to_string(),
-                            job.max_attempts,
-                            job.parent.map(|id| id.0),
-                            job.retry_of.map(|id| id.0),
-                            micros(now),
-                            micros(job.run_at)
-                        ],
-                        |row| row.get(0),
-                    )?;
-                    let mut data = json!({"type": job.job_type, "queue": job.queue});
-                    if let Some(old) = job.retry_of {
-                        data["retry_of"] = json!(old.0);
-                    }
-                    // The row as inserted, without reading it back.
-                    let row = Job {
-                        id: JobId(id),
-                        job_type: job.job_type,
-                        queue: job.queue,
-                        status: job.status,
-                        priority: job.priority,
-                        input: job.input,
-                        output: None,
-                        error: None,
-                        progress: None,
-                        attempt: 0,
-                        max_attempts: job.max_attempts,
-                        parent: job.parent,
-                        retry_of: job.retry_of,
-                        cancel_requested: false,
-                        created_at: now,
-                        run_at: job.run_at,
-                        started_at: None,
-                        finished_at: None,
-                        lease_until: None,
-                        worker: None,
-                        pid: None,
-                        log_size: 0,
-                        log_lost: 0,
-                        runs: 0,
+                // Every key first, so that a conflict leaves nothing half-inserted. `reuse[i]`:
+                // the job an earlier request made (by id), or the batch's own job (by index).
+                let mut reuse: Vec<Option<Reuse>> = Vec::with_capacity(jobs.len());
+                let mut in_batch: HashMap<(&str, &str), (usize, &[u8])> = HashMap::new();
+                for (index, (_, key)) in jobs.iter().enumerate() {
+                    let Some(key) = key else {
+                        reuse.push(None);
+                        continue;
                     };
-                    insert_event(connection, &row, now, EventKind::Submitted, &data)?;
-                    inserted.push(row);
+                    let scoped = (key.scope.as_str(), key.key.as_str());
+                    if let Some((first, hash)) = in_batch.get(&scoped) {
+                        if *hash != key.request_hash.as_slice() {
+                            return Ok(Insertion::KeyConflict {
+                                index,
+                                existing: None,
+                            });
+                        }
+                        reuse.push(Some(Reuse::InBatch(*first)));
+                        continue;
+                    }
+                    in_batch.insert(scoped, (index, &key.request_hash));
+                    match recorded_key(connection, key)? {
+                        Some((hash, job)) if hash == key.request_hash => {
+                            reuse.push(Some(Reuse::Stored(Box::new(job))));
+                        }
+                        Some((_, job)) => {
+                            return Ok(Insertion::KeyConflict {
+                                index,
+                                existing: Some(job.id),
+                            });
+                        }
+                        None => reuse.push(None),
+                    }
                 }
-                Ok(inserted)
+                let mut inserted: Vec<Inserted> = Vec::with_capacity(jobs.len());
+                for ((job, key), reuse) in jobs.into_iter().zip(reuse) {
+                    match reuse {
+                        Some(Reuse::Stored(job)) => inserted.push(Inserted {
+                            job: *job,
+                            created: false,
+                        }),
+                        Some(Reuse::InBatch(first)) => {
+                            let job = inserted[first].job.clone();
+                            inserted.push(Inserted {
+                                job,
+                                created: false,
+                            });
+                        }
+                        None => {
+                            let row = insert_job(connection, job, now)?;
+                            if let Some(key) = key {
+                                connection
+                                    .prepare_cached(
+                                        "INSERT OR REPLACE INTO idempotency_keys
+                                             (scope, key, request_hash, job_id, created_at)
+                                         VALUES (?1, ?2, ?3, ?4, ?5)",
+                                    )?
+                                    .execute(params![
+                                        key.scope,
+                                        key.key,
+                                        key.request_hash,
+                                        row.id.0,
+                                        micros(now)
+                                    ])?;
+                            }
+                            inserted.push(Inserted {
+                                job: row,
+                                created: true,
+                            });
+                        }
+                    }
+                }
+                Ok(Insertion::Done(inserted))
+            })
+            .await
+    }
+
+    async fn idempotency_key_prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.writer
+            .write(Commit::Lazy, move |connection| {
+                let deleted = connection
+                    .prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
+                    .execute([micros(before)])?;
+                Ok(deleted as u64)
             })
             .await
     }

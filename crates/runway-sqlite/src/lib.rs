@@ -40,6 +40,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0002_web_sessions.sql"),
     include_str!("../migrations/0003_finished_index.sql"),
     include_str!("../migrations/0004_log_lost_and_runs.sql"),
+    include_str!("../migrations/0005_idempotency_keys.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -119,6 +119,10 @@ pub struct AddArgs {
     /// Attempts before the job fails for good (1..=100).
     #[arg(long)]
     pub max_attempts: Option<u32>,
+    /// Makes the submit safe to repeat: the same command with the same key within the
+    /// server's idempotency window prints the first job instead of making a second.
+    #[arg(long)]
+    pub idempotency_key: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
     /// The command line for the shell type.

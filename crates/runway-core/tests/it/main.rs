@@ -158,6 +158,7 @@ async fn submit(app: &App, job_type: &str, input: Value) -> JobId {
     }])
     .await
     .unwrap()[0]
+        .job
         .id
 }
 
@@ -255,7 +256,7 @@ async fn many_noop_jobs_all_run_exactly_once() {
         )
         .await
         .unwrap();
-    finished(&app, jobs.last().unwrap().id).await;
+    finished(&app, jobs.last().unwrap().job.id).await;
     let start = Instant::now();
     loop {
         let stats = store.queue_stats(chrono::Utc::now()).await.unwrap();

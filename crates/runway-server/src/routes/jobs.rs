@@ -2,15 +2,15 @@ use axum::Json;
 use axum::extract::rejection::PathRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use runway_api::{
     BulkAction, BulkRequest, BulkResponse, BulkSkipped, CancelResponse, CountResponse,
     ErrorResponse, EventListResponse, JobListResponse, JobResponse, LogResponse,
     SubmitBatchRequest, SubmitBatchResponse, SubmitJobRequest,
 };
+use runway_core::JobId;
 use runway_core::app::BulkTarget;
 use runway_core::store::JobListParams;
-use runway_core::{JobId, SubmitParams};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -23,47 +23,67 @@ const MAX_PAGE: u32 = 1000;
 const DEFAULT_LOG_BYTES: u64 = 64 * 1024;
 const MAX_LOG_BYTES: u64 = 1024 * 1024;
 
-fn submit_params(request: SubmitJobRequest) -> SubmitParams {
-    SubmitParams {
-        job_type: request.job_type,
-        input: request.input,
-        queue: request.queue,
-        priority: request.priority,
-        run_at: request.run_at,
-        max_attempts: request.max_attempts,
-    }
-}
-
 fn job_id(text: &str) -> Result<JobId, ApiError> {
     text.parse().map_err(ApiError::bad_request)
 }
 
-/// Submits one job. It is durable when the answer arrives.
+/// Submits one job. It is durable when the answer arrives. With an idempotency key (the
+/// `Idempotency-Key` header or the `idempotency_key` field), a repeat returns the first job.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
     request_body = SubmitJobRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "makes the submit safe to repeat; as the `idempotency_key` field")),
     responses(
         (status = 201, description = "created", body = JobResponse),
+        (status = 200, description = "the job an earlier submit with the same idempotency key made", body = JobResponse),
         (status = 400, description = "malformed JSON, unknown field, bad value, nested too deep", body = ErrorResponse),
         (status = 401, body = ErrorResponse),
+        (status = 409, description = "the idempotency key was used for a different request", body = ErrorResponse),
         (status = 413, description = "body over the limit", body = ErrorResponse),
         (status = 415, body = ErrorResponse),
         (status = 422, description = "unknown type or queue, input failing the schema", body = ErrorResponse),
     ))]
 pub async fn submit_job(
     State(state): State<ServerState>,
-    JsonBody(request): JsonBody<SubmitJobRequest>,
+    headers: HeaderMap,
+    JsonBody(mut request): JsonBody<SubmitJobRequest>,
 ) -> Result<(StatusCode, Json<JobResponse>), ApiError> {
-    let mut jobs = state.app.submit(vec![submit_params(request)]).await?;
-    Ok((StatusCode::CREATED, Json(convert::job(jobs.remove(0)))))
+    if let Some(header) = headers.get("idempotency-key") {
+        let header = header.to_str().map_err(|_| {
+            ApiError::bad_request(
+                "the Idempotency-Key header is not visible ASCII; use letters, digits and punctuation",
+            )
+        })?;
+        match &request.idempotency_key {
+            Some(field) if field != header => {
+                return Err(ApiError::bad_request(format!(
+                    "the Idempotency-Key header `{header}` and the idempotency_key field `{field}` differ; send one"
+                )));
+            }
+            _ => request.idempotency_key = Some(header.to_string()),
+        }
+    }
+    let inserted = state
+        .app
+        .submit(vec![convert::submit_params(request)])
+        .await?
+        .remove(0);
+    let status = if inserted.created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((status, Json(convert::job(inserted.job))))
 }
 
 /// Submits many jobs in one transaction: all are created, or none.
 #[utoipa::path(post, path = "/v1/jobs/batch", tag = "jobs", security(("bearer" = [])),
     request_body = SubmitBatchRequest,
     responses(
-        (status = 201, description = "all created, in request order", body = SubmitBatchResponse),
+        (status = 201, description = "created (those with a known idempotency key are the earlier jobs), in request order", body = SubmitBatchResponse),
+        (status = 200, description = "every job was an earlier one, by its idempotency key", body = SubmitBatchResponse),
         (status = 400, body = ErrorResponse),
         (status = 401, body = ErrorResponse),
+        (status = 409, description = "an idempotency key was used for a different request", body = ErrorResponse),
         (status = 413, body = ErrorResponse),
         (status = 422, description = "a job is invalid; `jobs[i]` in the message says which", body = ErrorResponse),
     ))]
@@ -76,14 +96,28 @@ pub async fn submit_batch(
             "`jobs` is empty; send at least one job",
         ));
     }
-    let jobs = state
+    let inserted = state
         .app
-        .submit(request.jobs.into_iter().map(submit_params).collect())
+        .submit(
+            request
+                .jobs
+                .into_iter()
+                .map(convert::submit_params)
+                .collect(),
+        )
         .await?;
+    let status = if inserted.iter().any(|one| one.created) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     Ok((
-        StatusCode::CREATED,
+        status,
         Json(SubmitBatchResponse {
-            jobs: jobs.into_iter().map(convert::job_preview).collect(),
+            jobs: inserted
+                .into_iter()
+                .map(|one| convert::job_preview(one.job))
+                .collect(),
         }),
     ))
 }

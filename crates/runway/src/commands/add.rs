@@ -30,6 +30,7 @@ pub async fn run(connection: &Connection, args: AddArgs) -> Result<u8, CliError>
         priority: args.priority,
         run_at,
         max_attempts: args.max_attempts,
+        idempotency_key: args.idempotency_key,
         ..request
     };
     let client = super::client(connection)?;

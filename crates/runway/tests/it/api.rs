@@ -702,3 +702,66 @@ async fn a_large_input_travels_whole_only_with_the_job_itself() {
     assert!(update.input_truncated);
     assert_eq!(update.input.as_str(), Some(preview));
 }
+
+#[tokio::test]
+async fn a_repeated_submit_with_an_idempotency_key_returns_the_first_job() {
+    let server = Server::start(CONFIG);
+    let http = reqwest::Client::new();
+    let submit = |key: &'static str, text: &'static str| {
+        http.post(format!("{}/v1/jobs", server.url))
+            .bearer_auth(&server.token)
+            .header("idempotency-key", key)
+            .json(&json!({"type": "render", "input": {"text": text}}))
+            .send()
+    };
+    let first = submit("order-42", "hello").await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let first: Value = first.json().await.unwrap();
+    let again = submit("order-42", "hello").await.unwrap();
+    assert_eq!(again.status(), StatusCode::OK, "a repeat is not a creation");
+    let again: Value = again.json().await.unwrap();
+    assert_eq!(again["id"], first["id"]);
+
+    let other = submit("order-42", "something else").await.unwrap();
+    assert_eq!(other.status(), StatusCode::CONFLICT);
+    let other: Value = other.json().await.unwrap();
+    assert_eq!(code(&other), "conflict");
+    let message = other["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("order-42") && message.contains("different request"),
+        "{message}"
+    );
+
+    let raw = Raw::new(&server);
+    let (status, answer) = raw
+        .post_json(
+            "/v1/jobs/batch",
+            r#"{"jobs": [
+                {"type": "render", "input": {"text": "hello"}, "idempotency_key": "order-42"},
+                {"type": "render", "input": {"text": "new"}, "idempotency_key": "order-43"}
+            ]}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::CREATED, "{answer}");
+    assert_eq!(answer["jobs"][0]["id"], first["id"]);
+    let (status, answer) = raw
+        .post_json(
+            "/v1/jobs",
+            r#"{"type": "render", "input": {"text": "x"}, "idempotency_key": "has space"}"#,
+        )
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("idempotency_key"),
+        "{answer}"
+    );
+    let count = server
+        .client()
+        .count_jobs(&ListJobs::default())
+        .await
+        .unwrap();
+    assert_eq!(count, 2, "order-42 and order-43, nothing else");
+}

@@ -470,3 +470,35 @@ fn the_credentials_and_the_data_are_readable_by_their_owner_only() {
     assert_eq!(mode(server.path("data")), 0o700);
     assert_eq!(mode(server.database()), 0o600);
 }
+
+#[test]
+fn add_with_an_idempotency_key_prints_the_same_job_twice() {
+    let server = Server::start("");
+    let add = || {
+        server.cli(&[
+            "add",
+            "--idempotency-key",
+            "nightly-2026-11-28",
+            "--",
+            "true",
+        ])
+    };
+    let first = add();
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    let again = add();
+    assert_eq!(again.status.code(), Some(0), "{}", stderr(&again));
+    assert_eq!(stdout(&first), stdout(&again));
+    let other = server.cli(&[
+        "add",
+        "--idempotency-key",
+        "nightly-2026-11-28",
+        "--",
+        "false",
+    ]);
+    assert_eq!(
+        other.status.code(),
+        Some(6),
+        "a conflict: {}",
+        stderr(&other)
+    );
+}
