@@ -260,7 +260,8 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Insertion, StoreError>;
 
-    /// Forgets idempotency keys recorded before `before`; returns how many.
+    /// Forgets idempotency keys recorded before `before`, a bounded number per call; returns
+    /// how many.
     async fn idempotency_key_prune(&self, before: Timestamp) -> Result<u64, StoreError>;
 
     async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError>;

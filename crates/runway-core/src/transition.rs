@@ -7,7 +7,7 @@
 
 use serde_json::{Value, json};
 
-use crate::clock::Timestamp;
+use crate::clock::{Timestamp, micros_to_timestamp};
 use crate::event::EventKind;
 use crate::job::{IllegalTransition, Job, JobInput, JobStatus};
 use crate::store::Outcome;
@@ -60,7 +60,7 @@ pub fn decide(
             next.attempt += 1;
             next.runs += 1;
             next.started_at = Some(now);
-            next.lease_until = Some(lease_until);
+            next.lease_until = Some(to_stored_precision(lease_until));
             next.progress = None;
             next.error = None;
             next.pid = None;
@@ -103,6 +103,12 @@ pub fn decide(
         event,
         event_data,
     }))
+}
+
+/// Instants are stored to the microsecond: a decided one is cut there too, so the job a store
+/// returns and publishes is the job it stored (a backoff delay is not whole microseconds).
+fn to_stored_precision(at: Timestamp) -> Timestamp {
+    micros_to_timestamp(at.timestamp_micros())
 }
 
 /// The end of a running attempt. A job whose cancel was requested never goes back to a queue:
@@ -182,7 +188,7 @@ fn finish(
         next.output = output;
     }
     if let Some(at) = run_at {
-        next.run_at = at;
+        next.run_at = to_stored_precision(at);
     }
     next.finished_at = terminal.then_some(now);
     next.lease_until = None;
@@ -208,7 +214,6 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::clock::micros_to_timestamp;
     use crate::job::JobId;
 
     fn at(seconds: i64) -> Timestamp {
@@ -289,6 +294,25 @@ mod tests {
         assert_eq!(failed.event, EventKind::RetryScheduled);
         assert_eq!(failed.event_data["error"], "exit 3");
         assert_eq!(failed.event_data["run_at"], json!(at(20)));
+    }
+
+    #[test]
+    fn a_retry_time_is_cut_to_the_microsecond_as_stored() {
+        let retry_at = at(20) + chrono::Duration::nanoseconds(1_234_567);
+        let failed = finish_with(
+            &running(),
+            Outcome::Failed {
+                error: "exit 3".into(),
+                output: None,
+                retry_at: Some(retry_at),
+            },
+            11,
+        );
+        assert_eq!(
+            failed.job.run_at,
+            at(20) + chrono::Duration::microseconds(1_234)
+        );
+        assert_eq!(failed.event_data["run_at"], json!(failed.job.run_at));
     }
 
     #[test]

@@ -468,8 +468,13 @@ impl Store for SqliteStore {
     async fn idempotency_key_prune(&self, before: Timestamp) -> Result<u64, StoreError> {
         self.writer
             .write(Commit::Lazy, move |connection| {
+                // Bounded per call, like the event prune: one sweep never holds the writer long.
                 let deleted = connection
-                    .prepare_cached("DELETE FROM idempotency_keys WHERE created_at < ?1")?
+                    .prepare_cached(
+                        "DELETE FROM idempotency_keys WHERE (scope, key) IN (
+                             SELECT scope, key FROM idempotency_keys WHERE created_at < ?1
+                             LIMIT 10000)",
+                    )?
                     .execute([micros(before)])?;
                 Ok(deleted as u64)
             })

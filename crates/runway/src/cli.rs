@@ -120,8 +120,9 @@ pub struct AddArgs {
     #[arg(long)]
     pub max_attempts: Option<u32>,
     /// Makes the submit safe to repeat: the same command with the same key within the
-    /// server's idempotency window prints the first job instead of making a second.
-    #[arg(long)]
+    /// server's idempotency window prints the first job instead of making a second. Not with
+    /// --delay, whose start time differs at every run; give --run-at a fixed instant instead.
+    #[arg(long, conflicts_with = "delay")]
     pub idempotency_key: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,

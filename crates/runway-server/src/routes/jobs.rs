@@ -89,8 +89,15 @@ pub async fn submit_job(
     ))]
 pub async fn submit_batch(
     State(state): State<ServerState>,
+    headers: HeaderMap,
     JsonBody(request): JsonBody<SubmitBatchRequest>,
 ) -> Result<(StatusCode, Json<SubmitBatchResponse>), ApiError> {
+    // One key cannot guard many jobs: ignoring it would make every retry a new batch.
+    if headers.contains_key("idempotency-key") {
+        return Err(ApiError::bad_request(
+            "the Idempotency-Key header is for single submits; give each job of a batch its own idempotency_key field",
+        ));
+    }
     if request.jobs.is_empty() {
         return Err(ApiError::bad_request(
             "`jobs` is empty; send at least one job",

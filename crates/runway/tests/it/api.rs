@@ -758,6 +758,15 @@ async fn a_repeated_submit_with_an_idempotency_key_returns_the_first_job() {
             .contains("idempotency_key"),
         "{answer}"
     );
+    let batch_with_header = http
+        .post(format!("{}/v1/jobs/batch", server.url))
+        .bearer_auth(&server.token)
+        .header("idempotency-key", "order-44")
+        .json(&json!({"jobs": [{"type": "render", "input": {"text": "y"}}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch_with_header.status(), StatusCode::BAD_REQUEST);
     let count = server
         .client()
         .count_jobs(&ListJobs::default())

@@ -501,4 +501,15 @@ fn add_with_an_idempotency_key_prints_the_same_job_twice() {
         "a conflict: {}",
         stderr(&other)
     );
+    let delayed = server.cli(&[
+        "add",
+        "--idempotency-key",
+        "k",
+        "--delay",
+        "5m",
+        "--",
+        "true",
+    ]);
+    assert_eq!(delayed.status.code(), Some(2), "{}", stderr(&delayed));
+    assert!(stderr(&delayed).contains("--delay"), "{}", stderr(&delayed));
 }
