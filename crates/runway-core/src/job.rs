@@ -209,6 +209,38 @@ pub struct NewJob {
     pub retry_of: Option<JobId>,
 }
 
+impl NewJob {
+    /// The job as a store inserts it, under the id it gave: nothing has run yet.
+    pub fn inserted(self, id: JobId, created_at: Timestamp) -> Job {
+        Job {
+            id,
+            job_type: self.job_type,
+            queue: self.queue,
+            status: self.status,
+            priority: self.priority,
+            input: self.input,
+            output: None,
+            error: None,
+            progress: None,
+            attempt: 0,
+            max_attempts: self.max_attempts,
+            parent: self.parent,
+            retry_of: self.retry_of,
+            cancel_requested: false,
+            created_at,
+            run_at: self.run_at,
+            started_at: None,
+            finished_at: None,
+            lease_until: None,
+            worker: None,
+            pid: None,
+            log_size: 0,
+            log_lost: 0,
+            runs: 0,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

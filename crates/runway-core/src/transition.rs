@@ -214,39 +214,25 @@ fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::job::JobId;
+    use crate::job::{JobId, NewJob};
 
     fn at(seconds: i64) -> Timestamp {
         micros_to_timestamp(1_700_000_000_000_000 + seconds * 1_000_000)
     }
 
     fn job(status: JobStatus) -> Job {
-        Job {
-            id: JobId(7),
+        NewJob {
             job_type: "render".into(),
             queue: "gpu".into(),
-            status,
             priority: 0,
             input: json!({"text": "hi"}),
-            output: None,
-            error: None,
-            progress: None,
-            attempt: 0,
             max_attempts: 3,
+            status,
+            run_at: at(0),
             parent: None,
             retry_of: None,
-            cancel_requested: false,
-            created_at: at(0),
-            run_at: at(0),
-            started_at: None,
-            finished_at: None,
-            lease_until: None,
-            worker: None,
-            pid: None,
-            log_size: 0,
-            log_lost: 0,
-            runs: 0,
         }
+        .inserted(JobId(7), at(0))
     }
 
     fn running() -> Job {

@@ -345,32 +345,7 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
         data["retry_of"] = json!(old.0);
     }
     // The row as inserted, without reading it back.
-    let row = Job {
-        id: JobId(id),
-        job_type: job.job_type,
-        queue: job.queue,
-        status: job.status,
-        priority: job.priority,
-        input: job.input,
-        output: None,
-        error: None,
-        progress: None,
-        attempt: 0,
-        max_attempts: job.max_attempts,
-        parent: job.parent,
-        retry_of: job.retry_of,
-        cancel_requested: false,
-        created_at: now,
-        run_at: job.run_at,
-        started_at: None,
-        finished_at: None,
-        lease_until: None,
-        worker: None,
-        pid: None,
-        log_size: 0,
-        log_lost: 0,
-        runs: 0,
-    };
+    let row = job.inserted(JobId(id), now);
     insert_event(tx, &row, now, EventKind::Submitted, &data)?;
     Ok(row)
 }
