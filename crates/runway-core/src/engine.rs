@@ -138,9 +138,12 @@ impl Engine {
             if found > 0 {
                 tracing::info!(job = %orphan.id, groups = found, "ended the processes a stopped server left running");
             }
-            // A command attempt with neither a stored process nor a live one never started:
+            // A command attempt that never got as far as writing its input file (the last
+            // step before the spawn), with no stored process and no live one, never started:
             // it goes back without counting, so a one-attempt job cannot fail without running.
-            if orphan.pid.is_none() && found == 0 && self.runs_a_command(&orphan) {
+            // The file is the test, not the pid, whose write may lag behind a short command.
+            let began = self.input_path(&orphan).exists();
+            if !began && orphan.pid.is_none() && found == 0 && self.runs_a_command(&orphan) {
                 never_started.push(orphan);
             } else {
                 lost.push(orphan);
@@ -496,9 +499,7 @@ impl Engine {
                 }
             },
             run => {
-                let input_path = self
-                    .run_dir
-                    .join(format!("{}-{}.input.json", job.id, job.attempt));
+                let input_path = self.input_path(&job);
                 run_command(CommandRun {
                     job,
                     run: run.clone(),
@@ -748,6 +749,13 @@ impl Engine {
                 Err(error) => tracing::error!(%error, "cannot promote due jobs"),
             }
         }
+    }
+
+    /// Where an attempt's input file goes (`RUNWAY_INPUT`): written just before the command is
+    /// spawned, removed after it ends, so one left behind shows the attempt began.
+    fn input_path(&self, job: &Job) -> PathBuf {
+        self.run_dir
+            .join(format!("{}-{}.input.json", job.id, job.attempt))
     }
 
     fn runs_a_command(&self, job: &Job) -> bool {

@@ -519,3 +519,25 @@ async fn a_loop_that_keeps_panicking_fails_the_engine_instead_of_idling() {
     assert!(why.contains("dispatcher panicked 5 times"), "{why}");
     assert!(why.contains("the clock broke on purpose"), "{why}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_attempt_that_wrote_its_input_file_counts_though_its_pid_was_never_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let claimed = claim_and_die(dir.path(), false).await;
+    // The command was about to start, or started and ended, before its pid was stored.
+    std::fs::create_dir_all(dir.path().join("run")).unwrap();
+    std::fs::write(
+        dir.path()
+            .join("run")
+            .join(format!("{}-1.input.json", claimed.id)),
+        "{}",
+    )
+    .unwrap();
+    let (app, _store) = start(dir.path()).await;
+    let job = finished(&app, claimed.id).await;
+    assert_eq!(
+        job.status.as_str(),
+        "failed",
+        "the attempt counted: {job:?}"
+    );
+}

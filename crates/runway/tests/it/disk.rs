@@ -21,15 +21,11 @@ struct SmallDisk {
 impl SmallDisk {
     fn mount_at(path: &Path, mebibytes: u32) -> SmallDisk {
         std::fs::create_dir_all(path).unwrap();
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={mebibytes}m,mode=0700")])
-            .arg("tmpfs")
-            .arg(path)
-            .status()
-            .expect("mount runs");
+        let options = format!("size={mebibytes}m,mode=0700");
+        let mounted = privileged(&["mount", "-t", "tmpfs", "-o", &options, "tmpfs"], path);
         assert!(
-            status.success(),
-            "the full-disk tests mount a tmpfs: run the tests as root (scripts/test does in CI)"
+            mounted,
+            "the full-disk tests mount a tmpfs: run the tests as root, or with sudo that needs no password"
         );
         SmallDisk {
             path: path.to_path_buf(),
@@ -56,8 +52,26 @@ impl SmallDisk {
 
 impl Drop for SmallDisk {
     fn drop(&mut self) {
-        let _ = Command::new("umount").arg("-l").arg(&self.path).status();
+        privileged(&["umount", "-l"], &self.path);
     }
+}
+
+/// Runs `command path` as root: directly when the tests run as root, else through `sudo -n`.
+fn privileged(command: &[&str], path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let as_root = std::fs::metadata("/proc/self").is_ok_and(|this| this.uid() == 0);
+    let mut process = if as_root {
+        Command::new(command[0])
+    } else {
+        let mut sudo = Command::new("sudo");
+        sudo.arg("-n").arg(command[0]);
+        sudo
+    };
+    process
+        .args(&command[1..])
+        .arg(path)
+        .status()
+        .is_ok_and(|status| status.success())
 }
 
 const CONFIG: &str = r#"
