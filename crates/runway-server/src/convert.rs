@@ -16,15 +16,14 @@ use runway_core::{Job, SubmitParams};
 /// 100 MB input must not travel with each; `GET /v1/jobs/{id}` always has it whole.
 pub const INPUT_PREVIEW_BYTES: usize = 4096;
 
-/// The job for lists and live messages: its input cut to a preview when it is large.
-pub fn job_preview(job: Job) -> JobResponse {
-    let preview = input_preview(&job.input, INPUT_PREVIEW_BYTES);
-    let mut response = self::job(job);
-    if let Some(preview) = preview {
-        response.input = serde_json::Value::String(preview);
-        response.input_truncated = true;
+/// The job for lists and live messages: its input cut to a preview when it is large. Takes
+/// the job by reference so a large input is never copied whole for a message that carries
+/// only its preview.
+pub fn job_preview(job: &Job) -> JobResponse {
+    match input_preview(&job.input, INPUT_PREVIEW_BYTES) {
+        Some(preview) => response(job, serde_json::Value::String(preview), true),
+        None => response(job, job.input.clone(), false),
     }
-    response
 }
 
 /// The first `limit` bytes of `input` as JSON text and `…`, or `None` when it is no longer.
@@ -76,20 +75,27 @@ pub fn submit_params(request: SubmitJobRequest) -> SubmitParams {
     }
 }
 
-pub fn job(job: Job) -> JobResponse {
+/// The job whole, as `GET /v1/jobs/{id}` shows it.
+pub fn job(mut job: Job) -> JobResponse {
+    let input = std::mem::take(&mut job.input);
+    response(&job, input, false)
+}
+
+/// Every field of the job, with `input` as given.
+fn response(job: &Job, input: serde_json::Value, input_truncated: bool) -> JobResponse {
     JobResponse {
         id: job.id.to_string(),
-        job_type: job.job_type,
-        queue: job.queue,
+        job_type: job.job_type.clone(),
+        queue: job.queue.clone(),
         status: job.status.as_str().to_string(),
         priority: job.priority,
-        input: job.input,
-        input_truncated: false,
-        output: job.output,
-        error: job.error,
-        progress: job.progress.map(|progress| ProgressBody {
+        input,
+        input_truncated,
+        output: job.output.clone(),
+        error: job.error.clone(),
+        progress: job.progress.as_ref().map(|progress| ProgressBody {
             fraction: progress.fraction,
-            message: progress.message,
+            message: progress.message.clone(),
         }),
         attempt: job.attempt,
         max_attempts: job.max_attempts,
@@ -100,7 +106,7 @@ pub fn job(job: Job) -> JobResponse {
         run_at: job.run_at,
         started_at: job.started_at,
         finished_at: job.finished_at,
-        worker: job.worker,
+        worker: job.worker.clone(),
         log_size: job.log_size,
         log_lost: job.log_lost,
         runs: job.runs,
@@ -157,7 +163,7 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         log_lost,
         runs,
         input_truncated,
-    } = job_preview(change.job.as_ref().clone());
+    } = job_preview(&change.job);
     JobUpdate {
         seq: change.seq,
         kind: change.kind.as_str().to_string(),
@@ -194,7 +200,7 @@ pub fn job_page(jobs: Vec<Job>, limit: u32) -> JobListResponse {
         .then(|| jobs.last().map(|job| job.id.to_string()))
         .flatten();
     JobListResponse {
-        jobs: jobs.into_iter().map(job_preview).collect(),
+        jobs: jobs.iter().map(job_preview).collect(),
         next_cursor,
     }
 }

@@ -494,7 +494,7 @@ impl Session {
         match answer {
             Ok(job) => {
                 let value =
-                    serde_json::to_value(convert::job_preview(job)).expect("jobs serialize");
+                    serde_json::to_value(convert::job_preview(&job)).expect("jobs serialize");
                 self.send(&ServerMessage::Reply { id, value }).await
             }
             Err(error) => {
@@ -783,7 +783,7 @@ impl Session {
                     .await;
             }
         };
-        let value = serde_json::to_value(convert::job_preview(job)).expect("jobs serialize");
+        let value = serde_json::to_value(convert::job_preview(&job)).expect("jobs serialize");
         self.subscriptions.insert(
             key.clone(),
             Subscription::Job {

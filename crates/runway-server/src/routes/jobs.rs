@@ -123,7 +123,7 @@ pub async fn submit_batch(
         Json(SubmitBatchResponse {
             jobs: inserted
                 .into_iter()
-                .map(|one| convert::job_preview(one.job))
+                .map(|one| convert::job_preview(&one.job))
                 .collect(),
         }),
     ))
