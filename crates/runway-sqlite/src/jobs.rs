@@ -786,9 +786,7 @@ impl Store for SqliteStore {
 
     async fn health_probe(&self) -> Result<(), StoreError> {
         let dir = self.writer.data_dir();
-        if let Some(free) = crate::writer::free_bytes(dir)
-            && free < crate::writer::LOW_SPACE_BYTES
-        {
+        if let Some(free) = crate::writer::short_of_space(dir) {
             return Err(StoreError::Full(format!(
                 "{free} bytes free in {}",
                 dir.display()

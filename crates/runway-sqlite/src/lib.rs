@@ -105,8 +105,8 @@ impl SqliteStore {
                 .ancestors()
                 .find(|dir| dir.exists())
                 .unwrap_or(data_dir);
-            match writer::free_bytes(existing) {
-                Some(free) if free < writer::LOW_SPACE_BYTES => OpenError::DiskFull {
+            match writer::short_of_space(existing) {
+                Some(free) => OpenError::DiskFull {
                     dir: data_dir.to_path_buf(),
                     free,
                     cause: error.to_string(),

@@ -82,7 +82,7 @@ impl Space {
             || (matches!(
                 code,
                 Some(ErrorCode::SystemIoFailure | ErrorCode::CannotOpen)
-            ) && free_bytes(&self.data_dir).is_some_and(|free| free < LOW_SPACE_BYTES));
+            ) && short_of_space(&self.data_dir).is_some());
         if out_of_room {
             StoreError::Full(format!("{}: {error}", self.data_dir.display()))
         } else {
@@ -91,13 +91,15 @@ impl Space {
     }
 }
 
-/// Below this much free space an I/O error is taken for a full disk.
-pub(crate) const LOW_SPACE_BYTES: u64 = 1024 * 1024;
+/// Below this much free space the disk counts as full.
+const LOW_SPACE_BYTES: u64 = 1024 * 1024;
 
-/// Bytes free for an unprivileged writer on the filesystem holding `path`.
-pub(crate) fn free_bytes(path: &Path) -> Option<u64> {
+/// The bytes free for an unprivileged writer on the filesystem holding `path`, when they are so
+/// few that the disk counts as full; `None` when there is room (or it cannot be told).
+pub(crate) fn short_of_space(path: &Path) -> Option<u64> {
     let stats = nix::sys::statvfs::statvfs(path).ok()?;
-    Some(stats.blocks_available() * stats.fragment_size())
+    let free = stats.blocks_available() * stats.fragment_size();
+    (free < LOW_SPACE_BYTES).then_some(free)
 }
 
 impl Writer {
