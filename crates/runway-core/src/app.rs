@@ -112,6 +112,11 @@ impl App {
         self.engine.failed().await
     }
 
+    /// Why the engine failed for good, if it did (see [`App::failed`]).
+    pub fn failure(&self) -> Option<String> {
+        self.engine.failure()
+    }
+
     /// Stops taking jobs, lets running ones finish within the grace period, hands the rest back.
     pub async fn shutdown(&self) {
         self.engine.shutdown().await;
@@ -148,10 +153,7 @@ impl App {
             });
         }
         let now = self.now();
-        let since = chrono::Duration::from_std(self.engine.config.server.idempotency_window)
-            .ok()
-            .and_then(|window| now.checked_sub_signed(window))
-            .unwrap_or(now);
+        let since = crate::clock::ago(now, self.engine.config.server.idempotency_window);
         let single = requests.len() == 1;
         let in_batch = |index: usize, error: Error| {
             if single {

@@ -23,3 +23,12 @@ impl Clock for SystemClock {
 pub fn micros_to_timestamp(micros: i64) -> Timestamp {
     DateTime::from_timestamp_micros(micros).unwrap_or(DateTime::<Utc>::MIN_UTC)
 }
+
+/// The instant `duration` before `now`, or the earliest there is when that would overflow:
+/// the start of what a retention or a window keeps.
+pub fn ago(now: Timestamp, duration: std::time::Duration) -> Timestamp {
+    chrono::Duration::from_std(duration)
+        .ok()
+        .and_then(|duration| now.checked_sub_signed(duration))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
+}

@@ -10,14 +10,14 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::clock::{Clock, Timestamp};
+use crate::clock::{Clock, Timestamp, ago};
 use crate::config::{Config, JobRun, JobTypeConfig};
 use crate::handler::{Handler, JobCtx};
 use crate::job::{Job, JobId};
@@ -60,7 +60,7 @@ pub(crate) struct Engine {
     stop_claiming: CancellationToken,
     /// Cancelled when an engine loop keeps panicking; `failure` says which and why.
     failed: CancellationToken,
-    failure: Mutex<Option<String>>,
+    failure: OnceLock<String>,
     tracker: TaskTracker,
     run_dir: PathBuf,
     /// This server's data directory, canonical: `RUNWAY_DATA_DIR` of its commands, so that a
@@ -108,7 +108,7 @@ impl Engine {
             running: Mutex::new(HashMap::new()),
             stop_claiming: CancellationToken::new(),
             failed: CancellationToken::new(),
-            failure: Mutex::new(None),
+            failure: OnceLock::new(),
             tracker: TaskTracker::new(),
             run_dir,
             data_dir,
@@ -221,9 +221,7 @@ impl Engine {
 
     /// Marks the engine as broken beyond repair; the first failure is kept.
     fn fail(&self, failure: String) {
-        let mut slot = self.failure.lock().expect("failure lock is never poisoned");
-        if slot.is_none() {
-            *slot = Some(failure);
+        if self.failure.set(failure).is_ok() {
             self.failed.cancel();
         }
     }
@@ -231,11 +229,12 @@ impl Engine {
     /// Waits until the engine fails for good, and says why.
     pub(crate) async fn failed(&self) -> String {
         self.failed.cancelled().await;
-        self.failure
-            .lock()
-            .expect("failure lock is never poisoned")
-            .clone()
-            .unwrap_or_default()
+        self.failure().unwrap_or_default()
+    }
+
+    /// Why the engine failed for good, if it did.
+    pub(crate) fn failure(&self) -> Option<String> {
+        self.failure.get().cloned()
     }
 
     pub(crate) fn wake(&self, queue: &str) {
@@ -527,12 +526,6 @@ impl Engine {
         timeout: Option<Duration>,
         stop: &StopSignal,
     ) -> RunResult {
-        let deadline = async {
-            match timeout {
-                Some(limit) => tokio::time::sleep(limit).await,
-                None => std::future::pending().await,
-            }
-        };
         let abandoned = async {
             let reason = stop.stopped().await;
             tokio::time::sleep(self.config.server.kill_grace).await;
@@ -540,11 +533,8 @@ impl Engine {
         };
         tokio::select! {
             result = work => handler_result(result, stop),
-            () = deadline => RunResult::Failed {
-                error: format!(
-                    "timed out after {}",
-                    humantime::format_duration(timeout.unwrap_or_default())
-                ),
+            limit = crate::runner::time_limit(timeout) => RunResult::Failed {
+                error: crate::runner::timed_out(limit),
                 output: None,
             },
             reason = abandoned => {
@@ -722,10 +712,7 @@ impl Engine {
                 Err(error) => tracing::error!(%error, "cannot list expired leases"),
             }
             let retention = &self.config.server;
-            let oldest = chrono::Duration::from_std(retention.events_max_age)
-                .ok()
-                .and_then(|age| now.checked_sub_signed(age))
-                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+            let oldest = ago(now, retention.events_max_age);
             if let Err(error) = self
                 .store
                 .event_prune(oldest, retention.events_max_count)
@@ -733,10 +720,7 @@ impl Engine {
             {
                 tracing::error!(%error, "cannot prune old events");
             }
-            let keys_before = chrono::Duration::from_std(self.config.server.idempotency_window)
-                .ok()
-                .and_then(|window| now.checked_sub_signed(window))
-                .unwrap_or(chrono::DateTime::<chrono::Utc>::MIN_UTC);
+            let keys_before = ago(now, self.config.server.idempotency_window);
             if let Err(error) = self.store.idempotency_key_prune(keys_before).await {
                 tracing::error!(%error, "cannot prune old idempotency keys");
             }

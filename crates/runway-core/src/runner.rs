@@ -189,12 +189,28 @@ async fn run_in(run: &CommandRun) -> RunResult {
             output,
         },
         Ended::TimedOut(limit) => RunResult::Failed {
-            error: format!("timed out after {}", humantime::format_duration(limit)),
+            error: timed_out(limit),
             output,
         },
         Ended::Stopped(reason) => RunResult::Stopped(reason),
         Ended::WaitFailed(error) => failed(format!("lost track of the process: {error}")),
     }
+}
+
+/// Completes when an attempt's `timeout` has passed (never, without one), with the limit.
+pub(crate) async fn time_limit(timeout: Option<Duration>) -> Duration {
+    match timeout {
+        Some(limit) => {
+            tokio::time::sleep(limit).await;
+            limit
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// The error of an attempt stopped by its type's timeout, commands and handlers alike.
+pub(crate) fn timed_out(limit: Duration) -> String {
+    format!("timed out after {}", humantime::format_duration(limit))
 }
 
 fn failed(error: String) -> RunResult {
@@ -218,12 +234,6 @@ async fn wait_or_stop(
     kill_grace: Duration,
     stop: &StopSignal,
 ) -> Ended {
-    let deadline = async {
-        match timeout {
-            Some(limit) => tokio::time::sleep(limit).await,
-            None => std::future::pending().await,
-        }
-    };
     let why = tokio::select! {
         status = child.wait() => {
             return match status {
@@ -231,7 +241,7 @@ async fn wait_or_stop(
                 Err(error) => Ended::WaitFailed(error),
             };
         }
-        () = deadline => Ended::TimedOut(timeout.unwrap_or_default()),
+        limit = time_limit(timeout) => Ended::TimedOut(limit),
         reason = stop.stopped() => Ended::Stopped(reason),
     };
     terminate_group(child, group, kill_grace).await;

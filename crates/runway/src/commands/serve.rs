@@ -116,16 +116,12 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     }
 
     let state = ServerState::new(app.clone());
-    let failure = std::sync::Arc::new(std::sync::Mutex::new(None));
     let stop = {
         let app = app.clone();
-        let failure = std::sync::Arc::clone(&failure);
         async move {
             tokio::select! {
                 () = shutdown_signal() => {}
-                why = app.failed() => {
-                    *failure.lock().expect("failure lock is never poisoned") = Some(why);
-                }
+                _ = app.failed() => {}
             }
         }
     };
@@ -133,11 +129,7 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     tracing::info!("shutting down: letting running jobs finish");
     app.shutdown().await;
     result.map_err(|error| CliError::new(exit::FAILED, format!("the server failed: {error}")))?;
-    if let Some(why) = failure
-        .lock()
-        .expect("failure lock is never poisoned")
-        .take()
-    {
+    if let Some(why) = app.failure() {
         return Err(CliError::new(
             exit::FAILED,
             format!("{why}; the server stopped (see its log)"),
