@@ -91,6 +91,59 @@ pub struct SubmitJobRequest {
     /// The `Idempotency-Key` header does the same for `POST /v1/jobs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_key: Option<String>,
+    /// For a child: its key, unique among its siblings. A spawn naming a key a sibling already
+    /// holds (same type and input) gets that sibling back, so a parent whose attempt is retried
+    /// spawns no duplicates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key: Option<String>,
+    /// Jobs created with this one as its children, in the same transaction (each a full
+    /// request, nested up to `server.max_tree_depth`). The job then waits for them and its
+    /// command runs only as their join (`join = true` in its type); without a join it succeeds
+    /// when they all do.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[schema(no_recursion)]
+    pub children: Vec<SubmitJobRequest>,
+}
+
+/// `POST /v1/jobs/{id}/children`: children spawned under a running job, all or none.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SpawnRequest {
+    pub children: Vec<SubmitJobRequest>,
+}
+
+/// Which run of its command a job is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum JobPhase {
+    /// The first run (`RUNWAY_PHASE=run`), which may spawn children.
+    #[default]
+    Run,
+    /// The run after every child finished (`RUNWAY_PHASE=join`, `RUNWAY_CHILDREN`).
+    Join,
+}
+
+/// A job's children by how they stand.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, ToSchema)]
+pub struct ChildCountsBody {
+    pub total: u32,
+    /// Queued, scheduled, running or waiting.
+    pub unfinished: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+    pub cancelled: u32,
+}
+
+/// `GET /v1/jobs/{id}/tree`: a job, the way up to its root, and one page of its children.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TreeResponse {
+    pub job: JobResponse,
+    /// From the root down to the job's parent; empty for a root.
+    pub ancestors: Vec<JobResponse>,
+    /// In the order they were made.
+    pub children: Vec<JobResponse>,
+    /// Pass as `cursor` to get the next page of children; absent on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/jobs/batch`: all jobs are created in one transaction, or none is.
@@ -155,6 +208,19 @@ pub struct JobResponse {
     /// shutdown, a claim whose process never started); `RUNWAY_RUN` for a command.
     #[serde(default)]
     pub runs: u32,
+    /// The root of the job's tree; absent for a root.
+    #[serde(default)]
+    pub root: Option<String>,
+    /// 0 for a root, 1 for its children, …
+    #[serde(default)]
+    pub depth: u32,
+    /// The key the job was spawned with.
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub phase: JobPhase,
+    #[serde(default)]
+    pub children: ChildCountsBody,
 }
 
 /// `GET /v1/jobs`: newest first, one page.
@@ -385,6 +451,16 @@ pub struct JobUpdate {
     pub log_lost: u64,
     #[serde(default)]
     pub runs: u32,
+    #[serde(default)]
+    pub root: Option<String>,
+    #[serde(default)]
+    pub depth: u32,
+    #[serde(default)]
+    pub key: Option<String>,
+    #[serde(default)]
+    pub phase: JobPhase,
+    #[serde(default)]
+    pub children: ChildCountsBody,
 }
 
 /// Log text appended to a job's log at byte `offset`.

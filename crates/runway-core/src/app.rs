@@ -8,16 +8,18 @@ use std::sync::Arc;
 use serde_json::Value;
 
 use crate::clock::{Clock, Timestamp};
-use crate::config::{Config, ConfigError, JobRun, QueueConfig};
+use crate::config::{Config, ConfigError, QueueConfig};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::Event;
 use crate::handler::{Handler, builtin_handlers};
-use crate::job::{Job, JobId, JobStatus, NewJob};
+use crate::job::{Job, JobId, NewJob};
 use crate::stop::StopReason;
 use crate::store::{
     CancelOutcome, IdempotencyKey, Inserted, Insertion, JobListParams, LogChunk, QueueStats, Store,
 };
+use crate::submission;
+pub use crate::submission::{MAX_ATTEMPTS_RANGE, MAX_INPUT_DEPTH, PRIORITY_RANGE, json_depth};
 
 /// Most jobs one bulk request may act on.
 pub const MAX_BULK_JOBS: u64 = 10_000;
@@ -45,15 +47,11 @@ pub struct BulkOutcome {
     pub skipped: Vec<(JobId, String)>,
 }
 
-/// Deepest nesting accepted in a job's input.
-pub const MAX_INPUT_DEPTH: usize = 64;
-pub const PRIORITY_RANGE: std::ops::RangeInclusive<i32> = -1000..=1000;
-pub const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
 /// Most jobs in one batch submit.
 pub const MAX_BATCH: usize = 10_000;
 
 /// One job as a submitter asks for it, before validation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct SubmitParams {
     pub job_type: String,
     pub input: Value,
@@ -64,6 +62,11 @@ pub struct SubmitParams {
     /// A repeat of this request with the same key, within `server.idempotency_window`, gets
     /// the first job back instead of a second one.
     pub idempotency_key: Option<String>,
+    /// A child's key, unique among its siblings: a spawn that names a key already used under
+    /// the same parent gets that child back (a retried parent spawns no duplicates).
+    pub key: Option<String>,
+    /// Jobs to create as this job's children, in the same transaction.
+    pub children: Vec<SubmitParams>,
 }
 
 /// A queue's configuration with its live counts.
@@ -187,8 +190,7 @@ impl App {
                     })
                 }
             };
-            let job = self
-                .validate(request, now)
+            let job = submission::validate_tree(&self.engine.config, request, now, 0)
                 .map_err(|error| in_batch(index, error))?;
             jobs.push((job, key));
         }
@@ -221,81 +223,6 @@ impl App {
                 ))
             }
         }
-    }
-
-    fn validate(&self, request: SubmitParams, now: Timestamp) -> Result<NewJob, Error> {
-        let config = &self.engine.config;
-        let job_type = config
-            .job_type(&request.job_type)
-            .ok_or_else(|| Error::UnknownType {
-                name: request.job_type.clone(),
-                known: config.types.keys().cloned().collect(),
-            })?;
-        let queue = request.queue.unwrap_or_else(|| job_type.queue.clone());
-        if !config.queues.contains_key(&queue) {
-            return Err(Error::UnknownQueue {
-                name: queue,
-                known: config.queues.keys().cloned().collect(),
-            });
-        }
-        let depth = json_depth(&request.input);
-        if depth > MAX_INPUT_DEPTH {
-            return Err(Error::InvalidField {
-                field: "input".into(),
-                message: format!(
-                    "is nested {depth} levels deep; at most {MAX_INPUT_DEPTH} are accepted"
-                ),
-            });
-        }
-        if job_type.run == JobRun::Shell
-            && let Some(line) = request.input.get("command").and_then(Value::as_str)
-            && line.contains('\0')
-        {
-            return Err(Error::InvalidField {
-                field: "input.command".into(),
-                message: "contains a NUL byte, which no command line can carry; remove it".into(),
-            });
-        }
-        if let Some(schema) = &job_type.schema {
-            let violations = schema.violations(&request.input, 10);
-            if !violations.is_empty() {
-                return Err(Error::InvalidInput {
-                    job_type: job_type.name.clone(),
-                    violations,
-                });
-            }
-        }
-        let priority = request.priority.unwrap_or(0);
-        if !PRIORITY_RANGE.contains(&priority) {
-            return Err(Error::InvalidField {
-                field: "priority".into(),
-                message: format!("is {priority}; use -1000..=1000"),
-            });
-        }
-        let max_attempts = request.max_attempts.unwrap_or(job_type.max_attempts);
-        if !MAX_ATTEMPTS_RANGE.contains(&max_attempts) {
-            return Err(Error::InvalidField {
-                field: "max_attempts".into(),
-                message: format!("is {max_attempts}; use 1..=100"),
-            });
-        }
-        let run_at = request.run_at.unwrap_or(now);
-        let status = if run_at > now {
-            JobStatus::Scheduled
-        } else {
-            JobStatus::Queued
-        };
-        Ok(NewJob {
-            job_type: job_type.name.clone(),
-            queue,
-            priority,
-            input: request.input,
-            max_attempts,
-            status,
-            run_at: run_at.max(now),
-            parent: None,
-            retry_of: None,
-        })
     }
 
     pub async fn job(&self, id: JobId) -> Result<Job, Error> {
@@ -505,7 +432,8 @@ impl App {
                 ),
             });
         }
-        let mut new_job = self.validate(
+        let mut new_job = submission::validate(
+            &self.engine.config,
             SubmitParams {
                 job_type: old.job_type.clone(),
                 input: old.input.clone(),
@@ -513,7 +441,7 @@ impl App {
                 priority: Some(old.priority),
                 run_at: None,
                 max_attempts: Some(old.max_attempts),
-                idempotency_key: None,
+                ..SubmitParams::default()
             },
             now,
         )?;
@@ -586,33 +514,5 @@ impl App {
     /// Attempts of the queue running in this process right now.
     pub fn running_here(&self, queue: &str) -> u32 {
         self.engine.running_count(queue)
-    }
-}
-
-/// Nesting depth of a JSON value: a scalar is 0, `[1]` is 1.
-pub fn json_depth(value: &Value) -> usize {
-    let mut deepest = 0;
-    let mut stack = vec![(value, 0usize)];
-    while let Some((value, depth)) = stack.pop() {
-        deepest = deepest.max(depth);
-        match value {
-            Value::Array(items) => stack.extend(items.iter().map(|item| (item, depth + 1))),
-            Value::Object(fields) => stack.extend(fields.values().map(|item| (item, depth + 1))),
-            _ => {}
-        }
-    }
-    deepest
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn depth_counts_nesting() {
-        assert_eq!(json_depth(&json!(1)), 0);
-        assert_eq!(json_depth(&json!([1])), 1);
-        assert_eq!(json_depth(&json!({"a": [{"b": 1}]})), 3);
     }
 }

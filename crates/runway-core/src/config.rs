@@ -13,6 +13,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::job::{ChildFailure, TreePolicy};
+
 /// Where runway listens unless told otherwise: loopback only, so nothing is exposed by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7869";
 pub const DEFAULT_DATA_DIR: &str = "./runway-data";
@@ -88,6 +90,10 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// How long an idempotency key answers with the job it made.
     pub idempotency_window: Duration,
+    /// Deepest job tree: a root's children are at depth 1.
+    pub max_tree_depth: u32,
+    /// Most children one job may have.
+    pub max_children: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,6 +125,8 @@ pub struct JobTypeConfig {
     pub max_attempts: u32,
     pub backoff: Backoff,
     pub schema: Option<InputSchema>,
+    /// What its jobs do with their children.
+    pub tree: TreePolicy,
 }
 
 impl fmt::Debug for JobTypeConfig {
@@ -130,6 +138,7 @@ impl fmt::Debug for JobTypeConfig {
             .field("timeout", &self.timeout)
             .field("max_attempts", &self.max_attempts)
             .field("backoff", &self.backoff)
+            .field("tree", &self.tree)
             .field(
                 "schema",
                 &self.schema.as_ref().map(|schema| &schema.document),
@@ -261,6 +270,8 @@ struct RawServer {
     max_websockets: Option<u64>,
     idle_timeout: Option<String>,
     idempotency_window: Option<String>,
+    max_tree_depth: Option<u64>,
+    max_children: Option<u64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -284,6 +295,8 @@ struct RawType {
     backoff_max: Option<String>,
     schema: Option<toml::Value>,
     schema_file: Option<PathBuf>,
+    join: Option<bool>,
+    on_child_failure: Option<String>,
 }
 
 /// Where a value came from, for error messages.
@@ -569,6 +582,22 @@ fn validate(
         DAY,
         60 * SECOND..=30 * DAY,
     )?;
+    let max_tree_depth = bounded_number(
+        &origin,
+        "server.max_tree_depth",
+        raw.server.max_tree_depth,
+        8,
+        1..=64,
+        "",
+    )? as u32;
+    let max_children = bounded_number(
+        &origin,
+        "server.max_children",
+        raw.server.max_children,
+        100_000,
+        1..=10_000_000,
+        "",
+    )? as u32;
     let max_connections = bounded_number(
         &origin,
         "server.max_connections",
@@ -695,6 +724,8 @@ fn validate(
             max_websockets,
             idle_timeout,
             idempotency_window,
+            max_tree_depth,
+            max_children,
         },
         queues,
         types,
@@ -733,6 +764,7 @@ pub fn shell_type() -> JobTypeConfig {
         max_attempts: 1,
         backoff: Backoff::default(),
         schema: Some(InputSchema::compile(schema).expect("the shell type's schema is valid")),
+        tree: TreePolicy::default(),
     }
 }
 
@@ -864,6 +896,12 @@ fn validate_type(
         })?),
         None => None,
     };
+    let on_child_failure = match raw.on_child_failure.as_deref() {
+        None => ChildFailure::default(),
+        Some(text) => text
+            .parse()
+            .map_err(|message: String| origin.error(key("on_child_failure"), message))?,
+    };
     Ok(JobTypeConfig {
         name: name.to_string(),
         queue,
@@ -872,6 +910,10 @@ fn validate_type(
         max_attempts,
         backoff,
         schema,
+        tree: TreePolicy {
+            join: raw.join.unwrap_or(false),
+            on_child_failure,
+        },
     })
 }
 

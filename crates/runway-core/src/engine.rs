@@ -19,10 +19,12 @@ use tokio_util::task::TaskTracker;
 
 use crate::clock::{Clock, Timestamp, ago};
 use crate::config::{Config, JobRun, JobTypeConfig};
+use crate::event::EventKind;
 use crate::handler::{Handler, JobCtx};
-use crate::job::{Job, JobId};
+use crate::job::{Job, JobId, JobStatus, Phase};
 use crate::report::Reporter;
 use crate::runner::{CommandRun, RunResult, run_command};
+use crate::spawn::Spawner;
 use crate::stop::{StopReason, StopSignal};
 use crate::store::{AttemptRef, JobClaimParams, JobFinishParams, LeaseState, Outcome, Store};
 
@@ -176,6 +178,7 @@ impl Engine {
             });
         }
         self.supervise("lease renewal", Engine::renew_leases);
+        self.supervise("change follower", Engine::follow_changes);
         self.supervise("sweep", Engine::sweep);
         Ok(())
     }
@@ -423,7 +426,7 @@ impl Engine {
                 },
             );
         let job_id = job.id;
-        let max_attempts = job.max_attempts;
+        let retries_left = job.attempts_left();
         let job_type = self.config.job_type(&job.job_type).cloned();
         let runner = tokio::spawn(Arc::clone(self).run_attempt(
             job,
@@ -443,7 +446,7 @@ impl Engine {
             }
         };
         let next = self
-            .finish(&attempt, max_attempts, job_type.as_ref(), result, queue)
+            .finish(&attempt, retries_left, job_type.as_ref(), result, queue)
             .await;
         let mut running = self
             .running
@@ -472,6 +475,7 @@ impl Engine {
                 output: None,
             };
         };
+        let attempt_ref = attempt.clone();
         let (reporter, report_writer) = Reporter::start(
             Arc::clone(&self.store),
             Arc::clone(&self.clock),
@@ -499,7 +503,26 @@ impl Engine {
             },
             run => {
                 let input_path = self.input_path(&job);
-                run_command(CommandRun {
+                let mut env = vec![("RUNWAY_PHASE".to_string(), job.phase.as_str().to_string())];
+                let manifest = match job.phase {
+                    Phase::Join => match self.write_manifest(&job).await {
+                        Ok(path) => {
+                            env.push(("RUNWAY_CHILDREN".into(), path.display().to_string()));
+                            Some(path)
+                        }
+                        Err(error) => {
+                            drop(reporter);
+                            report_writer.finish().await;
+                            return RunResult::Failed {
+                                error,
+                                output: None,
+                            };
+                        }
+                    },
+                    Phase::Run => None,
+                };
+                let spawner = self.spawner(&attempt_ref, &job);
+                let result = run_command(CommandRun {
                     job,
                     run: run.clone(),
                     timeout: job_type.timeout,
@@ -508,8 +531,14 @@ impl Engine {
                     input_path,
                     stop,
                     reporter,
+                    env,
+                    spawner,
                 })
-                .await
+                .await;
+                if let Some(path) = manifest {
+                    let _ = tokio::fs::remove_file(path).await;
+                }
+                result
             }
         };
         // Everything the attempt logged is stored before its outcome is.
@@ -548,7 +577,7 @@ impl Engine {
     async fn finish(
         &self,
         attempt: &AttemptRef,
-        max_attempts: u32,
+        retries_left: bool,
         job_type: Option<&JobTypeConfig>,
         result: RunResult,
         queue: &QueueRuntime,
@@ -557,7 +586,7 @@ impl Engine {
         let outcome = match result {
             RunResult::Succeeded { output } => Outcome::Succeeded { output },
             RunResult::Failed { error, output } => {
-                let retry_at = (attempt.attempt < max_attempts).then(|| {
+                let retry_at = retries_left.then(|| {
                     let backoff = job_type.map(|t| t.backoff).unwrap_or_default();
                     let delay = backoff.delay(attempt.attempt, rand::random::<f64>());
                     chrono::Duration::from_std(delay)
@@ -613,6 +642,41 @@ impl Engine {
                 // The lease runs out and the sweep puts the job back: nothing is lost.
                 tracing::error!(job = %attempt.id, %error, "cannot store the outcome of an attempt");
                 None
+            }
+        }
+    }
+
+    /// Acts on committed changes that others made: a job that became queued wakes its queue
+    /// (a join, a cascade, a spawn), and a cancel requested for an attempt this process runs
+    /// (a cancelled tree) stops it. A follower that falls behind wakes every queue.
+    async fn follow_changes(self: Arc<Self>) {
+        let mut changes = self.store.subscribe();
+        loop {
+            let received = tokio::select! {
+                received = changes.recv() => received,
+                () = self.stop_claiming.cancelled() => return,
+            };
+            match received {
+                Ok(batch) => {
+                    for change in batch.iter() {
+                        let crate::bus::Change::Job(change) = change else {
+                            continue;
+                        };
+                        match (change.job.status, change.kind) {
+                            (JobStatus::Queued, _) => self.wake(&change.job.queue),
+                            (JobStatus::Running, EventKind::CancelRequested) => {
+                                self.stop_attempt(change.job.id, StopReason::Cancel);
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
+                    for queue in self.queues.values() {
+                        queue.wake.notify_one();
+                    }
+                }
+                Err(tokio::sync::broadcast::error::RecvError::Closed) => return,
             }
         }
     }
@@ -735,6 +799,56 @@ impl Engine {
         }
     }
 
+    /// Spawns children under the running `attempt` of `job`.
+    pub(crate) fn spawner(&self, attempt: &AttemptRef, job: &Job) -> Spawner {
+        Spawner {
+            store: Arc::clone(&self.store),
+            config: Arc::clone(&self.config),
+            clock: Arc::clone(&self.clock),
+            attempt: attempt.clone(),
+            depth: job.depth,
+        }
+    }
+
+    /// Writes the manifest of a join (`RUNWAY_CHILDREN`): every child of `job` with its key,
+    /// type, status, output and error, in the order they were made.
+    async fn write_manifest(&self, job: &Job) -> Result<PathBuf, String> {
+        const PAGE: u32 = 1000;
+        let mut children = Vec::with_capacity(job.children.total as usize);
+        let mut after = None;
+        loop {
+            let page = self
+                .store
+                .job_children(job.id, after, PAGE)
+                .await
+                .map_err(|error| format!("cannot read the children for the join: {error}"))?;
+            after = page.last().map(|child| child.id);
+            let full = page.len() == PAGE as usize;
+            children.extend(page.into_iter().map(|child| {
+                serde_json::json!({
+                    "id": child.id.to_string(),
+                    "key": child.key,
+                    "type": child.job_type,
+                    "status": child.status,
+                    "output": child.output,
+                    "error": child.error,
+                })
+            }));
+            if !full {
+                break;
+            }
+        }
+        let manifest = serde_json::json!({"parent": job.id.to_string(), "children": children});
+        let path = self
+            .run_dir
+            .join(format!("{}-{}.children.json", job.id, job.attempt));
+        let text = serde_json::to_vec_pretty(&manifest).expect("a JSON value always serializes");
+        tokio::fs::write(&path, text).await.map_err(|error| {
+            format!("cannot write the children's manifest for the join: {error}")
+        })?;
+        Ok(path)
+    }
+
     /// Where an attempt's input file goes (`RUNWAY_INPUT`): written just before the command is
     /// spawned, removed after it ends, so one left behind shows the attempt began.
     fn input_path(&self, job: &Job) -> PathBuf {
@@ -761,15 +875,16 @@ impl Engine {
     /// the meantime wins.
     async fn rescue(&self, jobs: Vec<Job>, why: &str, expired_only: bool) {
         self.end_orphans(jobs, "rescue jobs", |job| {
-            let requeue = job.attempt < job.max_attempts;
+            let requeue = job.attempts_left();
             let error = if requeue {
-                format!("attempt {} was lost: {why}", job.attempt)
+                format!("attempt {} was lost: {why}", job.phase_attempt())
             } else {
                 format!(
                     "attempt {} of {} was lost: {why}; no attempts left. It may have run in \
                      part: retry it if that is safe, or give its type more max_attempts so \
                      that runway runs it again by itself",
-                    job.attempt, job.max_attempts
+                    job.phase_attempt(),
+                    job.max_attempts
                 )
             };
             Outcome::Rescued {

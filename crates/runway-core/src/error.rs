@@ -26,6 +26,9 @@ pub enum Error {
     Conflict { message: String },
     #[error("jobs[{index}]: {error}")]
     InBatch { index: usize, error: Box<Error> },
+    /// About one of the children of a submitted or spawned job.
+    #[error("children[{index}]: {error}")]
+    InChild { index: usize, error: Box<Error> },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -42,7 +45,7 @@ impl Error {
     /// The error itself, without the batch position.
     pub fn innermost(&self) -> &Error {
         match self {
-            Error::InBatch { error, .. } => error.innermost(),
+            Error::InBatch { error, .. } | Error::InChild { error, .. } => error.innermost(),
             other => other,
         }
     }

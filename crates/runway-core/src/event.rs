@@ -21,6 +21,14 @@ pub enum EventKind {
     Cancelled,
     Rescued,
     HandedBack,
+    /// Children were spawned under the running job.
+    Spawned,
+    /// The job's command succeeded; it waits for its children.
+    Waiting,
+    /// One of the job's children finished for good.
+    ChildEnded,
+    /// The job's children have all finished: its command is queued to run as the join.
+    JoinQueued,
 }
 
 impl EventKind {
@@ -37,6 +45,10 @@ impl EventKind {
             EventKind::Cancelled => "cancelled",
             EventKind::Rescued => "rescued",
             EventKind::HandedBack => "handed_back",
+            EventKind::Spawned => "spawned",
+            EventKind::Waiting => "waiting",
+            EventKind::ChildEnded => "child_ended",
+            EventKind::JoinQueued => "join_queued",
         }
     }
 
@@ -53,6 +65,10 @@ impl EventKind {
             EventKind::Cancelled,
             EventKind::Rescued,
             EventKind::HandedBack,
+            EventKind::Spawned,
+            EventKind::Waiting,
+            EventKind::ChildEnded,
+            EventKind::JoinQueued,
         ]
         .into_iter()
         .find(|kind| kind.as_str() == text)

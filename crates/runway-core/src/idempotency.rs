@@ -33,17 +33,23 @@ pub fn key_problem(key: &str) -> Option<String> {
 pub fn request_hash(request: &SubmitParams) -> Vec<u8> {
     let mut hasher = Sha256::new();
     let mut text = Vec::new();
-    let described = serde_json::json!({
+    canonical(&described(request), &mut text);
+    hasher.update(&text);
+    hasher.finalize().to_vec()
+}
+
+/// The request as JSON, children included.
+fn described(request: &SubmitParams) -> Value {
+    serde_json::json!({
         "type": request.job_type,
         "input": request.input,
         "queue": request.queue,
         "priority": request.priority,
         "run_at": request.run_at,
         "max_attempts": request.max_attempts,
-    });
-    canonical(&described, &mut text);
-    hasher.update(&text);
-    hasher.finalize().to_vec()
+        "key": request.key,
+        "children": request.children.iter().map(described).collect::<Vec<_>>(),
+    })
 }
 
 /// JSON text with every object's keys sorted.

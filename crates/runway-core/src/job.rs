@@ -35,7 +35,8 @@ impl FromStr for JobId {
     }
 }
 
-/// Where a job is in its life. `waiting` is reserved for job trees.
+/// Where a job is in its life. `waiting`: its command has run and its children have not all
+/// finished.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum JobStatus {
@@ -96,6 +97,10 @@ impl JobStatus {
             (S::Running, I::Rescue { retry: true }) => S::Queued,
             (S::Running, I::Rescue { retry: false }) => S::Failed,
             (S::Running, I::HandBack) => S::Queued,
+            (S::Running, I::Wait) => S::Waiting,
+            (S::Running | S::Waiting, I::StartJoin) => S::Queued,
+            (S::Waiting, I::ChildrenSucceeded) => S::Succeeded,
+            (S::Queued | S::Scheduled | S::Waiting, I::ChildrenFailed) => S::Failed,
             (from, input) => return Err(IllegalTransition { from, input }),
         };
         Ok(next)
@@ -141,6 +146,105 @@ pub enum JobInput {
     Rescue { retry: bool },
     /// Its runner stops at shutdown without an outcome; the attempt does not count.
     HandBack,
+    /// Its command succeeded while some of its children have not finished.
+    Wait,
+    /// Its children have all finished and its type joins them: the command runs again.
+    StartJoin,
+    /// Its children have all succeeded and its type does not join them.
+    ChildrenSucceeded,
+    /// A child failed for good and the tree fails with it (`fail_fast`), or every child has
+    /// finished and some did not succeed with nothing to join them (`wait_all`).
+    ChildrenFailed,
+}
+
+/// Which run of its command a job is in: a job whose type joins its children runs its command
+/// a second time, once they have all finished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Phase {
+    Run,
+    Join,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Run => "run",
+            Phase::Join => "join",
+        }
+    }
+}
+
+impl FromStr for Phase {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "run" => Ok(Phase::Run),
+            "join" => Ok(Phase::Join),
+            other => Err(format!("`{other}` is not a phase; use run or join")),
+        }
+    }
+}
+
+/// What a parent does when one of its children fails for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChildFailure {
+    /// Cancel the unfinished siblings and fail the parent, naming the child.
+    #[default]
+    FailFast,
+    /// Let every child finish; the join sees every outcome and decides.
+    WaitAll,
+}
+
+impl ChildFailure {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChildFailure::FailFast => "fail_fast",
+            ChildFailure::WaitAll => "wait_all",
+        }
+    }
+}
+
+impl FromStr for ChildFailure {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "fail_fast" => Ok(ChildFailure::FailFast),
+            "wait_all" => Ok(ChildFailure::WaitAll),
+            other => Err(format!(
+                "`{other}` is not a child failure policy; use fail_fast or wait_all"
+            )),
+        }
+    }
+}
+
+/// How a job treats its children: its type's choice, copied onto the job at submit (like
+/// `max_attempts`) so that every decision about the tree needs the job alone.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct TreePolicy {
+    /// Run the command again (`RUNWAY_PHASE=join`) once every child has finished.
+    pub join: bool,
+    pub on_child_failure: ChildFailure,
+}
+
+/// A job's children by how they stand; kept on the parent as they change, so that a child's
+/// end needs no count over its siblings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ChildCounts {
+    pub total: u32,
+    /// Not finished yet.
+    pub unfinished: u32,
+    pub succeeded: u32,
+    pub failed: u32,
+    pub cancelled: u32,
+}
+
+impl ChildCounts {
+    /// Children that finished without success.
+    pub fn unsuccessful(&self) -> u32 {
+        self.failed + self.cancelled
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -192,6 +296,50 @@ pub struct Job {
     /// at shutdown, a claim whose process never started): `runs > attempt` means the job is
     /// running again after one of those.
     pub runs: u32,
+    /// The root of the job's tree; `None` for a root.
+    pub root: Option<JobId>,
+    /// 0 for a root, 1 for its children, …
+    pub depth: u32,
+    /// The key the job was spawned with, unique among its siblings.
+    pub key: Option<String>,
+    pub phase: Phase,
+    /// Attempts counted before the current phase began: each phase has `max_attempts` of its
+    /// own, while `attempt` keeps counting (it is the lease's fencing token).
+    pub phase_attempt_base: u32,
+    pub tree: TreePolicy,
+    pub children: ChildCounts,
+    /// The first child that did not succeed, as the parent's error will name it.
+    pub child_failure: Option<String>,
+}
+
+impl Job {
+    /// Whether a failure of the running attempt may be retried: attempts of this phase remain.
+    pub fn attempts_left(&self) -> bool {
+        self.attempt.saturating_sub(self.phase_attempt_base) < self.max_attempts
+    }
+
+    /// Attempts counted in the current phase.
+    pub fn phase_attempt(&self) -> u32 {
+        self.attempt.saturating_sub(self.phase_attempt_base)
+    }
+
+    /// The share of its children that have finished, for a job that waits for them.
+    pub fn tree_progress(&self) -> Option<Progress> {
+        let counts = self.children;
+        if self.status != JobStatus::Waiting || counts.total == 0 {
+            return None;
+        }
+        let done = counts.total - counts.unfinished.min(counts.total);
+        Some(Progress {
+            fraction: f64::from(done) / f64::from(counts.total),
+            message: Some(format!("{done} of {} children finished", counts.total)),
+        })
+    }
+
+    /// Where a child of this job sits in the tree: its root and depth.
+    pub fn child_place(&self) -> (JobId, u32) {
+        (self.root.unwrap_or(self.id), self.depth + 1)
+    }
 }
 
 /// A job to insert. Validated by the engine before it reaches a store.
@@ -207,12 +355,78 @@ pub struct NewJob {
     pub run_at: Timestamp,
     pub parent: Option<JobId>,
     pub retry_of: Option<JobId>,
+    pub root: Option<JobId>,
+    pub depth: u32,
+    /// A spawn's key: a second spawn with it under the same parent returns this job.
+    pub key: Option<String>,
+    pub phase: Phase,
+    pub tree: TreePolicy,
+    /// Jobs created with this one as its children, in the same transaction. A job submitted
+    /// with children starts `waiting` in its join phase (see [`NewJob::with_children`]).
+    pub children: Vec<NewJob>,
 }
 
 impl NewJob {
-    /// The job as a store inserts it, under the id it gave: nothing has run yet.
-    pub fn inserted(self, id: JobId, created_at: Timestamp) -> Job {
-        Job {
+    /// A queued root job due at `run_at`, priority 0, one attempt, the default tree policy:
+    /// the plain case, which validation and tests adjust.
+    pub fn new(job_type: &str, queue: &str, input: Value, run_at: Timestamp) -> NewJob {
+        NewJob {
+            job_type: job_type.to_string(),
+            queue: queue.to_string(),
+            priority: 0,
+            input,
+            max_attempts: 1,
+            status: JobStatus::Queued,
+            run_at,
+            parent: None,
+            retry_of: None,
+            root: None,
+            depth: 0,
+            key: None,
+            phase: Phase::Run,
+            tree: TreePolicy::default(),
+            children: Vec::new(),
+        }
+    }
+
+    /// Gives the job children created with it: it waits for them (its command runs only as
+    /// the join, when its type joins). The children's place in the tree is set at insert.
+    pub fn with_children(mut self, children: Vec<NewJob>) -> NewJob {
+        if !children.is_empty() {
+            self.status = JobStatus::Waiting;
+            self.phase = Phase::Join;
+        }
+        self.children = children;
+        self
+    }
+
+    /// Counts of the children inserted with it.
+    pub fn child_counts(&self) -> ChildCounts {
+        let total = self.children.len() as u32;
+        ChildCounts {
+            total,
+            unfinished: total,
+            ..ChildCounts::default()
+        }
+    }
+
+    /// Every job of the tree this one heads, itself included.
+    pub fn tree_size(&self) -> usize {
+        1 + self.children.iter().map(NewJob::tree_size).sum::<usize>()
+    }
+
+    /// Places the job under `parent`: its tree, depth and parent, set when it is inserted.
+    pub fn place_under(&mut self, parent: &Job) {
+        let (root, depth) = parent.child_place();
+        self.parent = Some(parent.id);
+        self.root = Some(root);
+        self.depth = depth;
+    }
+    /// The job as a store inserts it, under the id it gave (nothing has run yet), and the
+    /// children still to insert below it.
+    pub fn inserted(self, id: JobId, created_at: Timestamp) -> (Job, Vec<NewJob>) {
+        let children = self.child_counts();
+        let job = Job {
             id,
             job_type: self.job_type,
             queue: self.queue,
@@ -237,7 +451,16 @@ impl NewJob {
             log_size: 0,
             log_lost: 0,
             runs: 0,
-        }
+            root: self.root,
+            depth: self.depth,
+            key: self.key,
+            phase: self.phase,
+            phase_attempt_base: 0,
+            tree: self.tree,
+            children,
+            child_failure: None,
+        };
+        (job, self.children)
     }
 }
 
@@ -257,6 +480,10 @@ mod tests {
             JobInput::Rescue { retry: true },
             JobInput::Rescue { retry: false },
             JobInput::HandBack,
+            JobInput::Wait,
+            JobInput::StartJoin,
+            JobInput::ChildrenSucceeded,
+            JobInput::ChildrenFailed,
         ]
     }
 
@@ -279,6 +506,12 @@ mod tests {
                 (S::Running, I::Rescue { retry: true }) => Some(S::Queued),
                 (S::Running, I::Rescue { retry: false }) => Some(S::Failed),
                 (S::Running, I::HandBack) => Some(S::Queued),
+                (S::Running, I::Wait) => Some(S::Waiting),
+                (S::Running, I::StartJoin) | (S::Waiting, I::StartJoin) => Some(S::Queued),
+                (S::Waiting, I::ChildrenSucceeded) => Some(S::Succeeded),
+                (S::Queued, I::ChildrenFailed)
+                | (S::Scheduled, I::ChildrenFailed)
+                | (S::Waiting, I::ChildrenFailed) => Some(S::Failed),
                 _ => None,
             }
         };

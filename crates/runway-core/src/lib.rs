@@ -18,11 +18,14 @@ pub mod job;
 pub mod protocol;
 mod report;
 pub mod runner;
+pub mod spawn;
 pub mod stop;
 pub mod store;
+pub mod submission;
 #[cfg(feature = "testkit")]
 pub mod testkit;
 pub mod transition;
+pub mod tree;
 
 pub use app::{App, SubmitParams};
 pub use clock::{Clock, SystemClock, Timestamp};

@@ -21,6 +21,7 @@ use crate::config::JobRun;
 use crate::job::Job;
 use crate::protocol::{Line, parse_line};
 use crate::report::Reporter;
+use crate::spawn::Spawner;
 use crate::stop::{StopReason, StopSignal};
 
 /// Longest log line kept whole; longer lines are split.
@@ -53,6 +54,11 @@ pub struct CommandRun {
     pub input_path: PathBuf,
     pub stop: Arc<StopSignal>,
     pub reporter: Reporter,
+    /// Variables of this attempt besides the job's id, attempt and input: its phase, its
+    /// children's manifest, its job token.
+    pub env: Vec<(String, String)>,
+    /// Creates the children a `::runway {"spawn": …}` line asks for.
+    pub spawner: Spawner,
 }
 
 pub async fn run_command(run: CommandRun) -> RunResult {
@@ -75,6 +81,8 @@ async fn run_in(run: &CommandRun) -> RunResult {
         input_path,
         stop,
         reporter,
+        env,
+        spawner,
     } = run;
     let (timeout, kill_grace) = (*timeout, *kill_grace);
     let input_json = serde_json::to_vec(&job.input).expect("a JSON value always serializes");
@@ -117,6 +125,7 @@ async fn run_in(run: &CommandRun) -> RunResult {
         .env("RUNWAY_RUN", job.runs.to_string())
         .env("RUNWAY_DATA_DIR", data_dir)
         .env("RUNWAY_INPUT", input_path)
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -149,10 +158,12 @@ async fn run_in(run: &CommandRun) -> RunResult {
     let stdout = child.stdout.take().expect("stdout is piped");
     let stderr = child.stderr.take().expect("stderr is piped");
     let output = Arc::new(Mutex::new(None));
+    let refused_spawn = Arc::new(Mutex::new(None));
     let mut stdout_task = tokio::spawn(read_stdout(
         BufReader::new(stdout),
         reporter.clone(),
         Arc::clone(&output),
+        (spawner.clone(), Arc::clone(&refused_spawn)),
     ));
     let mut stderr_task = tokio::spawn(read_stderr(BufReader::new(stderr), reporter.clone()));
 
@@ -181,8 +192,17 @@ async fn run_in(run: &CommandRun) -> RunResult {
             .await;
     }
     let output = output.lock().expect("output lock is never poisoned").take();
+    let refused_spawn = refused_spawn
+        .lock()
+        .expect("spawn lock is never poisoned")
+        .take();
 
     match ended {
+        // The command may not have noticed that its children were not made: it fails.
+        Ended::Exited(status) if status.success() && refused_spawn.is_some() => RunResult::Failed {
+            error: format!("a spawn was refused: {}", refused_spawn.unwrap_or_default()),
+            output,
+        },
         Ended::Exited(status) if status.success() => RunResult::Succeeded { output },
         Ended::Exited(status) => RunResult::Failed {
             error: describe_exit(status),
@@ -279,10 +299,14 @@ fn describe_exit(status: ExitStatus) -> String {
 }
 
 /// Reads stdout: `::runway` lines are acted on, the rest is log. Keeps the last output.
+/// Reads the command's stdout: log lines, and messages to runway. A spawn is made before the
+/// next line is read, so the children exist by the time the command goes on; a refused spawn
+/// is logged and remembered in `refused`, and fails the attempt.
 async fn read_stdout(
     mut reader: impl AsyncBufRead + Unpin,
     reporter: Reporter,
     output: Arc<Mutex<Option<Value>>>,
+    (spawner, refused): (Spawner, Arc<Mutex<Option<String>>>),
 ) {
     let mut buffer = Vec::new();
     while read_line_bounded(&mut reader, &mut buffer, MAX_LINE_BYTES).await {
@@ -302,6 +326,20 @@ async fn read_stdout(
                 if message.output.is_some() {
                     *output.lock().expect("output lock is never poisoned") = message.output;
                 }
+                if let Some(requests) = message.spawn {
+                    let note = match spawner.spawn(requests).await {
+                        Ok(children) => spawned_note(&children),
+                        Err(error) => {
+                            let note = format!("[runway: spawn refused: {error}]");
+                            refused
+                                .lock()
+                                .expect("spawn lock is never poisoned")
+                                .get_or_insert(error.to_string());
+                            note
+                        }
+                    };
+                    reporter.log_line(&note).await;
+                }
             }
             Line::Malformed(reason) => {
                 reporter.log_line(line).await;
@@ -310,6 +348,24 @@ async fn read_stdout(
                     .await;
             }
         }
+    }
+}
+
+/// The log line that tells what a spawn made.
+fn spawned_note(children: &[crate::store::Inserted]) -> String {
+    let created = children.iter().filter(|child| child.created).count();
+    let first = children.first().map(|child| child.job.id.to_string());
+    let last = children.last().map(|child| child.job.id.to_string());
+    let existed = children.len() - created;
+    let ids = match (first, last) {
+        (Some(first), Some(last)) if first != last => format!("jobs {first}…{last}"),
+        (Some(first), _) => format!("job {first}"),
+        _ => "no job".into(),
+    };
+    if existed > 0 {
+        format!("[runway: spawned {ids}: {created} new, {existed} already made under their keys]")
+    } else {
+        format!("[runway: spawned {ids}]")
     }
 }
 

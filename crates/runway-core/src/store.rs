@@ -63,9 +63,45 @@ pub enum Insertion {
     },
 }
 
+/// What a spawn under a running job did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spawn {
+    /// Every child, in request order; a child whose key was used before comes back with
+    /// `created: false`.
+    Done(Vec<Inserted>),
+    /// Nothing was created: the parent cannot take children now (see `transition::adopt`),
+    /// or the attempt that asked is no longer the parent's running attempt.
+    Refused(String),
+    /// The child at `index` names a key its sibling `existing` holds for another type or
+    /// input: nothing was created.
+    KeyConflict { index: usize, existing: JobId },
+}
+
+/// Which jobs of their trees a list shows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum TreeFilter {
+    #[default]
+    All,
+    /// Only jobs without a parent.
+    Roots,
+    /// Only the children of this job.
+    ChildrenOf(JobId),
+}
+
+impl TreeFilter {
+    pub fn matches(&self, job: &Job) -> bool {
+        match self {
+            TreeFilter::All => true,
+            TreeFilter::Roots => job.parent.is_none(),
+            TreeFilter::ChildrenOf(parent) => job.parent == Some(*parent),
+        }
+    }
+}
+
 /// Filters for listing jobs, newest first.
 #[derive(Debug, Clone, Default)]
 pub struct JobListParams {
+    pub tree: TreeFilter,
     pub statuses: Vec<JobStatus>,
     pub job_types: Vec<String>,
     pub queues: Vec<String>,
@@ -235,7 +271,8 @@ pub trait Store: Send + Sync + 'static {
     /// Committed changes, in `seq` order, published after each commit.
     fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::bus::Changes>;
 
-    /// Inserts every job and its `submitted` event in one transaction, in order.
+    /// Inserts every job and its `submitted` event in one transaction, in order, each with
+    /// the children it holds.
     async fn job_insert_many(
         &self,
         jobs: Vec<NewJob>,
@@ -265,6 +302,26 @@ pub trait Store: Send + Sync + 'static {
     async fn idempotency_key_prune(&self, before: Timestamp) -> Result<u64, StoreError>;
 
     async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError>;
+
+    /// Inserts `children` (each with its own children) under the running attempt's job, in
+    /// one transaction with the parent's new counts (`transition::adopt`, limited to
+    /// `max_children`). A child whose key a sibling already holds is that sibling, if its
+    /// type and input are the same; otherwise nothing is inserted.
+    async fn job_spawn(
+        &self,
+        parent: AttemptRef,
+        children: Vec<NewJob>,
+        max_children: u32,
+        now: Timestamp,
+    ) -> Result<Spawn, StoreError>;
+
+    /// Up to `limit` children of `parent` in the order they were made, after `after`.
+    async fn job_children(
+        &self,
+        parent: JobId,
+        after: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError>;
 
     async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>, StoreError>;
 

@@ -1,18 +1,17 @@
 //! The behavioural suite every [`Store`] backend runs: the same scenarios, the same answers.
 //! A backend's tests call [`run_store_suite`] with a factory that opens a fresh, empty store.
 
-use std::future::Future;
 use std::sync::Arc;
 
 use serde_json::json;
 
 use crate::clock::{Timestamp, micros_to_timestamp};
 use crate::event::EventKind;
-use crate::job::{Job, JobId, JobStatus, NewJob, Progress};
+use crate::job::{Job, JobId, JobStatus, NewJob, Phase, Progress};
 use crate::store::{
     AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion, JobClaimParams,
-    JobFinishParams, JobListParams, JobSearch, LeaseState, Outcome, Store,
-    THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS,
+    JobFinishParams, JobListParams, JobSearch, LeaseState, Outcome, Spawn, Store,
+    THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TreeFilter,
 };
 
 fn at(seconds: i64) -> Timestamp {
@@ -21,15 +20,9 @@ fn at(seconds: i64) -> Timestamp {
 
 fn new_job(job_type: &str, queue: &str, priority: i32) -> NewJob {
     NewJob {
-        job_type: job_type.into(),
-        queue: queue.into(),
         priority,
-        input: json!({"n": priority}),
         max_attempts: 3,
-        status: JobStatus::Queued,
-        run_at: at(0),
-        parent: None,
-        retry_of: None,
+        ..NewJob::new(job_type, queue, json!({"n": priority}), at(0))
     }
 }
 
@@ -59,37 +52,27 @@ fn attempt_of(job: &Job) -> AttemptRef {
     }
 }
 
-/// Runs every scenario, each on a fresh store from `open`.
-pub async fn run_store_suite<F, Fut>(open: F)
-where
-    F: Fn() -> Fut,
-    Fut: Future<Output = Arc<dyn Store>>,
-{
-    insert_and_read_back(open().await).await;
-    claims_follow_priority_then_age_and_skip_future_and_unknown_types(open().await).await;
-    paused_queues_start_nothing(open().await).await;
-    finishing_is_guarded_by_attempt_and_worker(open().await).await;
-    terminal_jobs_never_change(open().await).await;
-    failures_retry_or_fail(open().await).await;
-    cancel_queued_and_running(open().await).await;
-    leases_renew_and_expire(open().await).await;
-    handed_back_attempts_do_not_count(open().await).await;
-    logs_append_read_and_truncate(open().await).await;
-    lost_log_bytes_are_counted_even_past_the_limit(open().await).await;
-    a_healthy_store_passes_its_probe(open().await).await;
-    a_known_key_answers_with_its_job(open().await).await;
-    a_key_of_another_request_inserts_nothing(open().await).await;
-    an_expired_key_is_free_again_and_pruned(open().await).await;
-    listing_filters_and_pages(open().await).await;
-    search_and_count_agree_with_the_in_memory_match(open().await).await;
-    queue_stats_give_the_oldest_queued_job_and_throughput(open().await).await;
-    events_number_every_change(open().await).await;
-    finishing_claims_the_next_job_in_the_same_write(open().await).await;
-    committed_changes_are_published_in_order(open().await).await;
-    web_sessions_expire_and_end(open().await).await;
+/// One test per scenario of the suite, each on a fresh store: `store_suite!(open)` in a
+/// backend's tests, where `async fn open() -> (Arc<dyn Store>, Guard)` opens an empty store and
+/// `Guard` keeps what it needs alive (a temporary directory, a database). A failure names its
+/// scenario.
+#[macro_export]
+macro_rules! store_suite {
+    ($open:path) => {
+        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, committed_changes_are_published_in_order, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order);
+    };
+    (@each $open:path; $($scenario:ident),* $(,)?) => {
+        $(
+            #[tokio::test]
+            async fn $scenario() {
+                let (store, _guard) = $open().await;
+                $crate::testkit::$scenario(store).await;
+            }
+        )*
+    };
 }
 
-async fn web_sessions_expire_and_end(store: Arc<dyn Store>) {
+pub async fn web_sessions_expire_and_end(store: Arc<dyn Store>) {
     use crate::store::TokenRecord;
     let token = store
         .token_insert(TokenRecord {
@@ -136,7 +119,7 @@ async fn web_sessions_expire_and_end(store: Arc<dyn Store>) {
     assert!(!store.web_session_delete(vec![9; 32]).await.unwrap());
 }
 
-async fn committed_changes_are_published_in_order(store: Arc<dyn Store>) {
+pub async fn committed_changes_are_published_in_order(store: Arc<dyn Store>) {
     use crate::bus::Change;
     let mut changes = store.subscribe();
     let job = store
@@ -255,7 +238,7 @@ async fn committed_changes_are_published_in_order(store: Arc<dyn Store>) {
     );
 }
 
-async fn finishing_claims_the_next_job_in_the_same_write(store: Arc<dyn Store>) {
+pub async fn finishing_claims_the_next_job_in_the_same_write(store: Arc<dyn Store>) {
     let jobs = store
         .job_insert_many(
             vec![
@@ -301,7 +284,7 @@ async fn finishing_claims_the_next_job_in_the_same_write(store: Arc<dyn Store>) 
     );
 }
 
-async fn insert_and_read_back(store: Arc<dyn Store>) {
+pub async fn insert_and_read_back(store: Arc<dyn Store>) {
     let jobs = store
         .job_insert_many(vec![new_job("a", "q", 0), new_job("b", "q", 5)], at(0))
         .await
@@ -317,7 +300,9 @@ async fn insert_and_read_back(store: Arc<dyn Store>) {
     assert!(store.job_get(JobId(9_999)).await.unwrap().is_none());
 }
 
-async fn claims_follow_priority_then_age_and_skip_future_and_unknown_types(store: Arc<dyn Store>) {
+pub async fn claims_follow_priority_then_age_and_skip_future_and_unknown_types(
+    store: Arc<dyn Store>,
+) {
     let mut future = new_job("a", "q", 100);
     future.status = JobStatus::Scheduled;
     future.run_at = at(60);
@@ -372,7 +357,7 @@ async fn claims_follow_priority_then_age_and_skip_future_and_unknown_types(store
     assert!(limited.is_empty(), "limit 0 claims nothing");
 }
 
-async fn paused_queues_start_nothing(store: Arc<dyn Store>) {
+pub async fn paused_queues_start_nothing(store: Arc<dyn Store>) {
     store
         .job_insert_many(vec![new_job("a", "q", 0)], at(0))
         .await
@@ -397,7 +382,7 @@ async fn paused_queues_start_nothing(store: Arc<dyn Store>) {
     );
 }
 
-async fn finishing_is_guarded_by_attempt_and_worker(store: Arc<dyn Store>) {
+pub async fn finishing_is_guarded_by_attempt_and_worker(store: Arc<dyn Store>) {
     store
         .job_insert_many(vec![new_job("a", "q", 0)], at(0))
         .await
@@ -482,7 +467,7 @@ async fn finishing_is_guarded_by_attempt_and_worker(store: Arc<dyn Store>) {
     );
 }
 
-async fn terminal_jobs_never_change(store: Arc<dyn Store>) {
+pub async fn terminal_jobs_never_change(store: Arc<dyn Store>) {
     store
         .job_insert_many(vec![new_job("a", "q", 0)], at(0))
         .await
@@ -550,7 +535,7 @@ async fn terminal_jobs_never_change(store: Arc<dyn Store>) {
     );
 }
 
-async fn failures_retry_or_fail(store: Arc<dyn Store>) {
+pub async fn failures_retry_or_fail(store: Arc<dyn Store>) {
     let mut one = new_job("a", "q", 0);
     one.max_attempts = 2;
     store.job_insert_many(vec![one], at(0)).await.unwrap();
@@ -615,7 +600,7 @@ async fn failures_retry_or_fail(store: Arc<dyn Store>) {
     assert_eq!(failed.error.as_deref(), Some("exit 2"));
 }
 
-async fn cancel_queued_and_running(store: Arc<dyn Store>) {
+pub async fn cancel_queued_and_running(store: Arc<dyn Store>) {
     let jobs = store
         .job_insert_many(vec![new_job("a", "q", 0), new_job("a", "q", 0)], at(0))
         .await
@@ -665,7 +650,7 @@ async fn cancel_queued_and_running(store: Arc<dyn Store>) {
     ));
 }
 
-async fn leases_renew_and_expire(store: Arc<dyn Store>) {
+pub async fn leases_renew_and_expire(store: Arc<dyn Store>) {
     let mut job = new_job("a", "q", 0);
     job.max_attempts = 1;
     store
@@ -731,7 +716,7 @@ async fn leases_renew_and_expire(store: Arc<dyn Store>) {
     assert_eq!(again[0].attempt, 2, "the lost attempt counted");
 }
 
-async fn handed_back_attempts_do_not_count(store: Arc<dyn Store>) {
+pub async fn handed_back_attempts_do_not_count(store: Arc<dyn Store>) {
     store
         .job_insert_many(vec![new_job("a", "q", 0)], at(0))
         .await
@@ -759,7 +744,7 @@ async fn handed_back_attempts_do_not_count(store: Arc<dyn Store>) {
     );
 }
 
-async fn logs_append_read_and_truncate(store: Arc<dyn Store>) {
+pub async fn logs_append_read_and_truncate(store: Arc<dyn Store>) {
     store
         .job_insert_many(vec![new_job("a", "q", 0)], at(0))
         .await
@@ -818,7 +803,7 @@ async fn logs_append_read_and_truncate(store: Arc<dyn Store>) {
     assert_eq!((past_end.offset, past_end.data.as_str()), (cut.size, ""));
 }
 
-async fn lost_log_bytes_are_counted_even_past_the_limit(store: Arc<dyn Store>) {
+pub async fn lost_log_bytes_are_counted_even_past_the_limit(store: Arc<dyn Store>) {
     store
         .job_insert_many(vec![new_job("a", "q", 0)], at(0))
         .await
@@ -863,7 +848,7 @@ fn done(insertion: Insertion) -> Vec<Inserted> {
     }
 }
 
-async fn a_known_key_answers_with_its_job(store: Arc<dyn Store>) {
+pub async fn a_known_key_answers_with_its_job(store: Arc<dyn Store>) {
     let first = done(
         store
             .job_insert_keyed(vec![(new_job("a", "q", 1), key("k1", 1, at(0)))], at(10))
@@ -898,7 +883,7 @@ async fn a_known_key_answers_with_its_job(store: Arc<dyn Store>) {
     assert_eq!(all.len(), 3, "k1, k2 and the unkeyed job");
 }
 
-async fn a_key_of_another_request_inserts_nothing(store: Arc<dyn Store>) {
+pub async fn a_key_of_another_request_inserts_nothing(store: Arc<dyn Store>) {
     let first = done(
         store
             .job_insert_keyed(vec![(new_job("a", "q", 1), key("k1", 1, at(0)))], at(10))
@@ -943,7 +928,7 @@ async fn a_key_of_another_request_inserts_nothing(store: Arc<dyn Store>) {
     assert_eq!(all.len(), 1, "neither batch inserted anything");
 }
 
-async fn an_expired_key_is_free_again_and_pruned(store: Arc<dyn Store>) {
+pub async fn an_expired_key_is_free_again_and_pruned(store: Arc<dyn Store>) {
     let first = done(
         store
             .job_insert_keyed(vec![(new_job("a", "q", 1), key("k1", 1, at(0)))], at(10))
@@ -963,11 +948,11 @@ async fn an_expired_key_is_free_again_and_pruned(store: Arc<dyn Store>) {
     assert_eq!(store.idempotency_key_prune(at(31)).await.unwrap(), 0);
 }
 
-async fn a_healthy_store_passes_its_probe(store: Arc<dyn Store>) {
+pub async fn a_healthy_store_passes_its_probe(store: Arc<dyn Store>) {
     store.health_probe().await.unwrap();
 }
 
-async fn listing_filters_and_pages(store: Arc<dyn Store>) {
+pub async fn listing_filters_and_pages(store: Arc<dyn Store>) {
     let jobs = store
         .job_insert_many(
             (0..7)
@@ -1027,7 +1012,7 @@ async fn listing_filters_and_pages(store: Arc<dyn Store>) {
     assert!(none.is_empty());
 }
 
-async fn search_and_count_agree_with_the_in_memory_match(store: Arc<dyn Store>) {
+pub async fn search_and_count_agree_with_the_in_memory_match(store: Arc<dyn Store>) {
     let inputs = [
         json!({"text": "Hello <b>World</b>"}),
         json!({"text": "other", "n": 42}),
@@ -1090,7 +1075,7 @@ async fn search_and_count_agree_with_the_in_memory_match(store: Arc<dyn Store>) 
     assert_eq!(store.job_count(typed).await.unwrap(), 2);
 }
 
-async fn queue_stats_give_the_oldest_queued_job_and_throughput(store: Arc<dyn Store>) {
+pub async fn queue_stats_give_the_oldest_queued_job_and_throughput(store: Arc<dyn Store>) {
     let first = store
         .job_insert_many(vec![new_job("a", "q", 0), new_job("a", "q", 0)], at(0))
         .await
@@ -1147,7 +1132,7 @@ async fn queue_stats_give_the_oldest_queued_job_and_throughput(store: Arc<dyn St
     assert_eq!(q.finished_per_bucket.len(), THROUGHPUT_BUCKETS);
 }
 
-async fn events_number_every_change(store: Arc<dyn Store>) {
+pub async fn events_number_every_change(store: Arc<dyn Store>) {
     let job = store
         .job_insert_many(vec![new_job("a", "q", 0)], at(0))
         .await
@@ -1201,5 +1186,370 @@ async fn events_number_every_change(store: Arc<dyn Store>) {
     assert_eq!(
         store.event_list_newest(JobId(999_999), 2).await.unwrap(),
         vec![]
+    );
+}
+
+/// A job with `children` made with it (each already built, with their own children).
+fn parent_of(children: Vec<NewJob>) -> NewJob {
+    let mut parent = new_job("a", "q", 0);
+    parent.tree.join = true;
+    parent.with_children(children)
+}
+
+fn finish(job: &Job, outcome: Outcome, now: Timestamp) -> JobFinishParams {
+    JobFinishParams {
+        attempt: attempt_of(job),
+        outcome,
+        now,
+    }
+}
+
+pub async fn a_job_is_inserted_with_its_children_in_place(store: Arc<dyn Store>) {
+    let grandchild = new_job("b", "q", 3);
+    let child = parent_of(vec![grandchild]);
+    let root = store
+        .job_insert_many(vec![parent_of(vec![child, new_job("b", "q", 2)])], at(0))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        root.status,
+        JobStatus::Waiting,
+        "a job made with children waits"
+    );
+    assert_eq!(root.phase, Phase::Join);
+    assert_eq!((root.children.total, root.children.unfinished), (2, 2));
+    assert_eq!(store.job_get(root.id).await.unwrap().as_ref(), Some(&root));
+    let children = store.job_children(root.id, None, 10).await.unwrap();
+    assert_eq!(children.len(), 2);
+    assert_eq!(children[0].status, JobStatus::Waiting);
+    assert_eq!(children[1].status, JobStatus::Queued);
+    for child in &children {
+        assert_eq!(
+            (child.parent, child.root, child.depth),
+            (Some(root.id), Some(root.id), 1)
+        );
+    }
+    let grandchildren = store.job_children(children[0].id, None, 10).await.unwrap();
+    assert_eq!(grandchildren.len(), 1);
+    assert_eq!(
+        (
+            grandchildren[0].parent,
+            grandchildren[0].root,
+            grandchildren[0].depth
+        ),
+        (Some(children[0].id), Some(root.id), 2)
+    );
+    assert!(grandchildren[0].tree == root.tree || !grandchildren[0].tree.join);
+}
+
+/// A queued job claimed: running under worker `w1`.
+async fn running_job(store: &Arc<dyn Store>, job: NewJob) -> Job {
+    store.job_insert_many(vec![job], at(0)).await.unwrap();
+    store
+        .job_claim(claim("q", 1, at(1)))
+        .await
+        .unwrap()
+        .remove(0)
+}
+
+fn keyed(key: &str, n: i32) -> NewJob {
+    let mut child = new_job("b", "q", n);
+    child.key = Some(key.into());
+    child
+}
+
+pub async fn spawns_count_on_the_parent_and_a_known_key_returns_its_child(store: Arc<dyn Store>) {
+    let parent = running_job(&store, new_job("a", "q", 0)).await;
+    let Spawn::Done(first) = store
+        .job_spawn(
+            attempt_of(&parent),
+            vec![keyed("p1", 1), new_job("b", "q", 2)],
+            10,
+            at(2),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("the first spawn was refused");
+    };
+    assert!(first.iter().all(|child| child.created));
+    assert_eq!(first[0].job.key.as_deref(), Some("p1"));
+    assert_eq!(
+        (first[0].job.parent, first[0].job.depth),
+        (Some(parent.id), 1)
+    );
+    let Spawn::Done(again) = store
+        .job_spawn(
+            attempt_of(&parent),
+            vec![keyed("p1", 1), keyed("p3", 3)],
+            10,
+            at(3),
+        )
+        .await
+        .unwrap()
+    else {
+        panic!("the second spawn was refused");
+    };
+    assert_eq!(
+        again[0].job.id, first[0].job.id,
+        "the key returns its child"
+    );
+    assert!(!again[0].created);
+    assert!(again[1].created);
+    let stored = store.job_get(parent.id).await.unwrap().unwrap();
+    assert_eq!((stored.children.total, stored.children.unfinished), (3, 3));
+    assert_eq!(
+        store.job_children(parent.id, None, 10).await.unwrap().len(),
+        3
+    );
+}
+
+pub async fn a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit(
+    store: Arc<dyn Store>,
+) {
+    let parent = running_job(&store, new_job("a", "q", 0)).await;
+    let attempt = attempt_of(&parent);
+    store
+        .job_spawn(attempt.clone(), vec![keyed("p1", 1)], 3, at(2))
+        .await
+        .unwrap();
+    let conflict = store
+        .job_spawn(
+            attempt.clone(),
+            vec![new_job("b", "q", 5), keyed("p1", 9)],
+            3,
+            at(3),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(conflict, Spawn::KeyConflict { index: 1, .. }),
+        "{conflict:?}"
+    );
+    let over = store
+        .job_spawn(
+            attempt.clone(),
+            vec![
+                new_job("b", "q", 5),
+                new_job("b", "q", 6),
+                new_job("b", "q", 7),
+            ],
+            3,
+            at(3),
+        )
+        .await
+        .unwrap();
+    assert!(
+        matches!(&over, Spawn::Refused(reason) if reason.contains("at most 3")),
+        "{over:?}"
+    );
+    let stale = AttemptRef {
+        attempt: attempt.attempt + 1,
+        ..attempt.clone()
+    };
+    let refused = store
+        .job_spawn(stale, vec![new_job("b", "q", 5)], 3, at(3))
+        .await
+        .unwrap();
+    assert!(
+        matches!(&refused, Spawn::Refused(reason) if reason.contains("has ended")),
+        "{refused:?}"
+    );
+    assert_eq!(
+        store.job_children(parent.id, None, 10).await.unwrap().len(),
+        1,
+        "refused spawns made nothing"
+    );
+    assert_eq!(
+        store
+            .job_get(parent.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .children
+            .total,
+        1
+    );
+}
+
+pub async fn the_last_child_to_finish_queues_the_join(store: Arc<dyn Store>) {
+    let mut parent = new_job("a", "q", 0);
+    parent.tree.join = true;
+    let parent = running_job(&store, parent).await;
+    store
+        .job_spawn(
+            attempt_of(&parent),
+            vec![new_job("b", "q", 1), new_job("b", "q", 2)],
+            10,
+            at(2),
+        )
+        .await
+        .unwrap();
+    let parent = store.job_get(parent.id).await.unwrap().unwrap();
+    let waiting = store
+        .job_finish(finish(&parent, Outcome::Succeeded { output: None }, at(3)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(waiting.status, JobStatus::Waiting);
+    let children = store.job_claim(claim("q", 2, at(4))).await.unwrap();
+    assert_eq!(children.len(), 2, "a waiting parent is not claimed");
+    for (n, child) in children.iter().enumerate() {
+        store
+            .job_finish(finish(
+                child,
+                Outcome::Succeeded {
+                    output: Some(json!(n)),
+                },
+                at(5),
+            ))
+            .await
+            .unwrap()
+            .unwrap();
+    }
+    let joining = store.job_get(parent.id).await.unwrap().unwrap();
+    assert_eq!(joining.status, JobStatus::Queued);
+    assert_eq!(joining.phase, Phase::Join);
+    assert_eq!(joining.children.succeeded, 2);
+    let kinds: Vec<EventKind> = store
+        .event_list(0, Some(parent.id), 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| event.kind)
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            EventKind::Submitted,
+            EventKind::Started,
+            EventKind::Spawned,
+            EventKind::Waiting,
+            EventKind::ChildEnded,
+            EventKind::JoinQueued
+        ]
+    );
+    let join = store
+        .job_claim(claim("q", 1, at(6)))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!((join.id, join.phase), (parent.id, Phase::Join));
+}
+
+pub async fn cancelling_a_parent_cancels_every_unfinished_descendant(store: Arc<dyn Store>) {
+    let deep = parent_of(vec![
+        parent_of(vec![new_job("b", "q", 1)]),
+        new_job("b", "q", 2),
+    ]);
+    let root = store
+        .job_insert_many(vec![deep], at(0))
+        .await
+        .unwrap()
+        .remove(0);
+    // One leaf runs: its cancel is requested, the others end at once.
+    let running = store
+        .job_claim(claim("q", 1, at(1)))
+        .await
+        .unwrap()
+        .remove(0);
+    let done_before = store.event_last_seq().await.unwrap();
+    match store.job_cancel(root.id, at(2)).await.unwrap() {
+        CancelOutcome::Cancelled(job) => assert_eq!(job.status, JobStatus::Cancelled),
+        other => panic!("{other:?}"),
+    }
+    let events = store.event_list(done_before, None, 100).await.unwrap();
+    let mut everyone = vec![root.id];
+    let mut index = 0;
+    while index < everyone.len() {
+        let children = store.job_children(everyone[index], None, 10).await.unwrap();
+        everyone.extend(children.iter().map(|child| child.id));
+        index += 1;
+    }
+    assert_eq!(everyone.len(), 4);
+    for id in everyone {
+        let job = store.job_get(id).await.unwrap().unwrap();
+        if id == running.id {
+            assert_eq!(job.status, JobStatus::Running);
+            assert!(job.cancel_requested, "the running leaf is asked to stop");
+        } else {
+            assert_eq!(job.status, JobStatus::Cancelled, "job {id}");
+        }
+        if id != root.id {
+            assert!(
+                job.error
+                    .as_deref()
+                    .unwrap_or_default()
+                    .contains("cancelled because its parent job"),
+                "job {id}: {:?}",
+                job.error
+            );
+        }
+    }
+    assert!(events.iter().all(|event| event.seq > done_before));
+    let ended = store
+        .job_finish(finish(
+            &running,
+            Outcome::Cancelled {
+                error: "stopped".into(),
+            },
+            at(3),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(ended.status, JobStatus::Cancelled);
+    assert!(ended.error.unwrap().contains("its parent job"));
+}
+
+pub async fn lists_filter_roots_and_children_and_children_page_in_order(store: Arc<dyn Store>) {
+    let root = store
+        .job_insert_many(
+            vec![
+                parent_of((1..=5).map(|n| new_job("b", "q", n)).collect()),
+                new_job("a", "q", 0),
+            ],
+            at(0),
+        )
+        .await
+        .unwrap();
+    let roots = store
+        .job_list(JobListParams {
+            tree: TreeFilter::Roots,
+            ..list_all()
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        roots.iter().map(|job| job.id).collect::<Vec<_>>(),
+        vec![root[1].id, root[0].id]
+    );
+    let children = JobListParams {
+        tree: TreeFilter::ChildrenOf(root[0].id),
+        ..list_all()
+    };
+    assert_eq!(store.job_list(children.clone()).await.unwrap().len(), 5);
+    assert_eq!(store.job_count(children).await.unwrap(), 5);
+    assert_eq!(
+        store
+            .job_count(JobListParams {
+                tree: TreeFilter::Roots,
+                ..list_all()
+            })
+            .await
+            .unwrap(),
+        2
+    );
+    let first = store.job_children(root[0].id, None, 2).await.unwrap();
+    let rest = store
+        .job_children(root[0].id, first.last().map(|job| job.id), 10)
+        .await
+        .unwrap();
+    let priorities: Vec<i32> = first.iter().chain(&rest).map(|job| job.priority).collect();
+    assert_eq!(
+        priorities,
+        vec![1, 2, 3, 4, 5],
+        "children come in the order they were made"
     );
 }

@@ -1,13 +1,14 @@
 //! Core types to wire types: the only place the two meet.
 
 use runway_api::{
-    EventResponse, JobListResponse, JobResponse, JobUpdate, ProgressBody, QueueResponse,
-    SubmitJobRequest, ThroughputBody, TypeResponse,
+    ChildCountsBody, EventResponse, JobListResponse, JobPhase, JobResponse, JobUpdate,
+    ProgressBody, QueueResponse, SubmitJobRequest, ThroughputBody, TypeResponse,
 };
 use runway_core::app::QueueView;
 use runway_core::bus::JobChange;
 use runway_core::config::{JobRun, JobTypeConfig};
 use runway_core::event::Event;
+use runway_core::job::Phase;
 use runway_core::store::{THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS};
 use runway_core::{Job, SubmitParams};
 
@@ -72,6 +73,8 @@ pub fn submit_params(request: SubmitJobRequest) -> SubmitParams {
         run_at: request.run_at,
         max_attempts: request.max_attempts,
         idempotency_key: request.idempotency_key,
+        key: request.key,
+        children: request.children.into_iter().map(submit_params).collect(),
     }
 }
 
@@ -93,10 +96,15 @@ fn response(job: &Job, input: serde_json::Value, input_truncated: bool) -> JobRe
         input_truncated,
         output: job.output.clone(),
         error: job.error.clone(),
-        progress: job.progress.as_ref().map(|progress| ProgressBody {
-            fraction: progress.fraction,
-            message: progress.message.clone(),
-        }),
+        // A waiting parent's progress is the share of its children that finished.
+        progress: job
+            .tree_progress()
+            .as_ref()
+            .or(job.progress.as_ref())
+            .map(|progress| ProgressBody {
+                fraction: progress.fraction,
+                message: progress.message.clone(),
+            }),
         attempt: job.attempt,
         max_attempts: job.max_attempts,
         parent: job.parent.map(|id| id.to_string()),
@@ -110,6 +118,20 @@ fn response(job: &Job, input: serde_json::Value, input_truncated: bool) -> JobRe
         log_size: job.log_size,
         log_lost: job.log_lost,
         runs: job.runs,
+        root: job.root.map(|id| id.to_string()),
+        depth: job.depth,
+        key: job.key.clone(),
+        phase: match job.phase {
+            Phase::Run => JobPhase::Run,
+            Phase::Join => JobPhase::Join,
+        },
+        children: ChildCountsBody {
+            total: job.children.total,
+            unfinished: job.children.unfinished,
+            succeeded: job.children.succeeded,
+            failed: job.children.failed,
+            cancelled: job.children.cancelled,
+        },
     }
 }
 
@@ -163,6 +185,11 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         log_lost,
         runs,
         input_truncated,
+        root,
+        depth,
+        key,
+        phase,
+        children,
     } = job_preview(&change.job);
     JobUpdate {
         seq: change.seq,
@@ -191,6 +218,11 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         log_lost,
         runs,
         input_truncated,
+        root,
+        depth,
+        key,
+        phase,
+        children,
     }
 }
 

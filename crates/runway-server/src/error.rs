@@ -81,7 +81,9 @@ impl From<Error> for ApiError {
             Error::Store(StoreError::Full(_)) => {
                 return ApiError::storage_full(error.innermost());
             }
-            Error::Store(_) | Error::InBatch { .. } => return ApiError::internal(error),
+            Error::Store(_) | Error::InBatch { .. } | Error::InChild { .. } => {
+                return ApiError::internal(error);
+            }
         };
         let details = match error.innermost() {
             Error::InvalidInput { violations, .. } => Some(

@@ -17,7 +17,7 @@ use axum::response::Response;
 use runway_api::codes;
 use runway_api::session::{ClientMessage, JobQuery, ServerMessage};
 use runway_core::bus::Change;
-use runway_core::store::JobListParams;
+use runway_core::store::{JobListParams, TreeFilter};
 use runway_core::{Job, JobId};
 use serde_json::Value;
 use tokio::sync::broadcast::error::RecvError;
@@ -654,6 +654,7 @@ impl Session {
             search: search.clone(),
         };
         let params = JobListParams {
+            tree: TreeFilter::All,
             statuses,
             job_types: query.job_type,
             queues: query.queue,

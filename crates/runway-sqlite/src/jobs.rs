@@ -10,13 +10,16 @@ use async_trait::async_trait;
 use runway_core::bus::{Change, JobChange, LogAppend};
 use runway_core::clock::{Timestamp, micros_to_timestamp};
 use runway_core::event::{Event, EventKind};
-use runway_core::job::{IllegalTransition, Job, JobId, JobStatus, NewJob, Progress};
+use runway_core::job::{
+    ChildCounts, IllegalTransition, Job, JobId, JobStatus, NewJob, Progress, TreePolicy,
+};
 use runway_core::store::{
     AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion, JobClaimParams,
-    JobFinishParams, JobListParams, LeaseState, LogChunk, QueueStats, Store, StoreError,
-    THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TokenRecord,
+    JobFinishParams, JobListParams, LeaseState, LogChunk, QueueStats, Spawn, Store, StoreError,
+    THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TokenRecord, TreeFilter,
 };
-use runway_core::transition::{JobCommand, Transition, decide};
+use runway_core::transition::{JobCommand, Transition, adopt};
+use runway_core::tree::{self, TreeTx};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
@@ -29,10 +32,23 @@ const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 const JOB_COLUMNS: &str = "id, job_type, queue, status, priority, input, output, error, progress, \
      progress_message, attempt, max_attempts, parent_id, retry_of, cancel_requested, created_at, \
-     run_at, started_at, finished_at, lease_until, worker, log_size, pid, log_lost, runs";
+     run_at, started_at, finished_at, lease_until, worker, log_size, pid, log_lost, runs, root_id, \
+     depth, spawn_key, phase, phase_attempt_base, tree_join, on_child_failure, children_total, \
+     children_unfinished, children_succeeded, children_failed, children_cancelled, child_failure";
+
+/// A text column read into one of core's enums.
+fn parsed<T: std::str::FromStr<Err = String>>(row: &Row, index: usize) -> rusqlite::Result<T> {
+    let text: String = row.get(index)?;
+    text.parse().map_err(|message: String| {
+        rusqlite::Error::FromSqlConversionFailure(
+            index,
+            rusqlite::types::Type::Text,
+            message.into(),
+        )
+    })
+}
 
 fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
-    let status: String = row.get(3)?;
     let input: String = row.get(5)?;
     let output: Option<String> = row.get(6)?;
     let progress: Option<f64> = row.get(8)?;
@@ -40,13 +56,7 @@ fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
         id: JobId(row.get(0)?),
         job_type: row.get(1)?,
         queue: row.get(2)?,
-        status: status.parse().map_err(|message: String| {
-            rusqlite::Error::FromSqlConversionFailure(
-                3,
-                rusqlite::types::Type::Text,
-                message.into(),
-            )
-        })?,
+        status: parsed(row, 3)?,
         priority: row.get(4)?,
         input: parse_json(&input),
         output: output.as_deref().map(parse_json),
@@ -70,6 +80,23 @@ fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
         pid: row.get::<_, Option<i64>>(22)?.map(|pid| pid as u32),
         log_lost: row.get::<_, i64>(23)? as u64,
         runs: row.get(24)?,
+        root: row.get::<_, Option<i64>>(25)?.map(JobId),
+        depth: row.get(26)?,
+        key: row.get(27)?,
+        phase: parsed(row, 28)?,
+        phase_attempt_base: row.get(29)?,
+        tree: TreePolicy {
+            join: row.get(30)?,
+            on_child_failure: parsed(row, 31)?,
+        },
+        children: ChildCounts {
+            total: row.get(32)?,
+            unfinished: row.get(33)?,
+            succeeded: row.get(34)?,
+            failed: row.get(35)?,
+            cancelled: row.get(36)?,
+        },
+        child_failure: row.get(37)?,
     })
 }
 
@@ -89,16 +116,27 @@ fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
 }
 
-/// The `WHERE` clause of [`JobListParams`]' filters, parameters ?1 to ?5 as made by
-/// [`filter_values`]; callers number theirs from ?6. The search is the
-/// SQL form of `JobSearch::matches`: SQLite's `lower` folds ASCII only, like the needle.
-const JOB_FILTER: &str = "(?1 = '[]' OR status IN (SELECT value FROM json_each(?1)))
+/// The `WHERE` clause of [`JobListParams`]' filters, parameters ?1 to ?6 as made by
+/// [`filter_values`]; callers number theirs from ?7. The search is the
+/// SQL form of `JobSearch::matches`: SQLite's `lower` folds ASCII only, like the needle. The
+/// tree filter is spelled out rather than bound, so that SQLite can use the partial index of
+/// roots or of children.
+fn job_filter(tree: TreeFilter) -> String {
+    let tree = match tree {
+        TreeFilter::All => "?6 IS NULL",
+        TreeFilter::Roots => "parent_id IS NULL AND ?6 IS NULL",
+        TreeFilter::ChildrenOf(_) => "parent_id = ?6",
+    };
+    format!(
+        "{tree} AND (?1 = '[]' OR status IN (SELECT value FROM json_each(?1)))
     AND (?2 = '[]' OR job_type IN (SELECT value FROM json_each(?2)))
     AND (?3 = '[]' OR queue IN (SELECT value FROM json_each(?3)))
     AND (?4 IS NULL OR id IS ?5 OR instr(lower(job_type), ?4) > 0
-         OR instr(lower(input), ?4) > 0)";
+         OR instr(lower(input), ?4) > 0)"
+    )
+}
 
-fn filter_values(params: &JobListParams) -> [SqlValue; 5] {
+fn filter_values(params: &JobListParams) -> [SqlValue; 6] {
     let statuses: Vec<&str> = params.statuses.iter().map(|s| s.as_str()).collect();
     let search = params.search.as_ref();
     [
@@ -111,6 +149,10 @@ fn filter_values(params: &JobListParams) -> [SqlValue; 5] {
         search
             .and_then(|search| search.id)
             .map_or(SqlValue::Null, |id| SqlValue::Integer(id.0)),
+        match params.tree {
+            TreeFilter::ChildrenOf(parent) => SqlValue::Integer(parent.0),
+            TreeFilter::All | TreeFilter::Roots => SqlValue::Null,
+        },
     ]
 }
 
@@ -193,7 +235,10 @@ fn persist(
         .prepare_cached(
             "UPDATE jobs SET status = ?1, attempt = ?2, runs = ?3, run_at = ?4, started_at = ?5,
                  finished_at = ?6, lease_until = ?7, worker = ?8, pid = ?9, error = ?10,
-                 output = ?11, progress = ?12, progress_message = ?13, cancel_requested = ?14
+                 output = ?11, progress = ?12, progress_message = ?13, cancel_requested = ?14,
+                 phase = ?19, phase_attempt_base = ?20, children_total = ?21,
+                 children_unfinished = ?22, children_succeeded = ?23, children_failed = ?24,
+                 children_cancelled = ?25, child_failure = ?26
              WHERE id = ?15 AND status = ?16 AND attempt = ?17 AND worker IS ?18",
         )?
         .execute(params![
@@ -217,6 +262,14 @@ fn persist(
             before.status.as_str(),
             before.attempt,
             before.worker,
+            job.phase.as_str(),
+            job.phase_attempt_base,
+            job.children.total,
+            job.children.unfinished,
+            job.children.succeeded,
+            job.children.failed,
+            job.children.cancelled,
+            job.child_failure,
         ])?;
     if updated == 0 {
         return Ok(None);
@@ -230,12 +283,57 @@ fn illegal(error: IllegalTransition) -> rusqlite::Error {
     rusqlite::Error::ToSqlConversionFailure(Box::new(error))
 }
 
-/// Decides `command` for `job` in core and persists it.
-fn apply(tx: &Tx, job: &Job, command: JobCommand, now: Timestamp) -> rusqlite::Result<Option<Job>> {
-    match decide(job, command, now).map_err(illegal)? {
-        Some(transition) => persist(tx, job, &transition, now),
-        None => Ok(None),
+/// The three things `tree::apply` needs of a transaction: read a job, list its unfinished
+/// children, persist a decision.
+struct TreeWrite<'a, 'c> {
+    tx: &'a Tx<'c>,
+}
+
+/// The error of a write the tree driver makes: SQLite's, or a transition core refused.
+struct TreeError(rusqlite::Error);
+
+impl From<IllegalTransition> for TreeError {
+    fn from(error: IllegalTransition) -> Self {
+        TreeError(illegal(error))
     }
+}
+
+impl From<rusqlite::Error> for TreeError {
+    fn from(error: rusqlite::Error) -> Self {
+        TreeError(error)
+    }
+}
+
+impl TreeTx for TreeWrite<'_, '_> {
+    type Error = TreeError;
+
+    fn job(&mut self, id: JobId) -> Result<Option<Job>, TreeError> {
+        Ok(get_job(self.tx, id)?)
+    }
+
+    fn unfinished_children(&mut self, parent: JobId) -> Result<Vec<Job>, TreeError> {
+        let mut statement = self.tx.prepare_cached(&format!(
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE parent_id = ?1 AND status IN ('queued', 'scheduled', 'running', 'waiting')
+             ORDER BY id"
+        ))?;
+        let rows = statement.query_map([parent.0], job_from_row)?;
+        Ok(rows.collect::<rusqlite::Result<Vec<Job>>>()?)
+    }
+
+    fn persist(
+        &mut self,
+        before: &Job,
+        transition: &Transition,
+        now: Timestamp,
+    ) -> Result<bool, TreeError> {
+        Ok(persist(self.tx, before, transition, now)?.is_some())
+    }
+}
+
+/// Decides `command` for `job` in core and persists it with its effects on the tree.
+fn apply(tx: &Tx, job: &Job, command: JobCommand, now: Timestamp) -> rusqlite::Result<Option<Job>> {
+    tree::apply(&mut TreeWrite { tx }, job, command, now).map_err(|TreeError(error)| error)
 }
 
 fn finish(tx: &Tx, params: &JobFinishParams) -> rusqlite::Result<Option<Job>> {
@@ -317,13 +415,17 @@ fn recorded_key(tx: &Tx, key: &IdempotencyKey) -> rusqlite::Result<Option<(Vec<u
     Ok(get_job(tx, JobId(job_id))?.map(|job| (hash, job)))
 }
 
-/// Inserts one job with its `submitted` event; returns the row as inserted.
+/// Inserts one job with its `submitted` event, then its children below it; returns the job's
+/// row as inserted.
 fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
+    let counts = job.child_counts();
     let id: i64 = tx
         .prepare_cached(
             "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
-                 parent_id, retry_of, created_at, run_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10) RETURNING id",
+                 parent_id, retry_of, created_at, run_at, root_id, depth, spawn_key, phase,
+                 tree_join, on_child_failure, children_total, children_unfinished)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
+                 ?17, ?17) RETURNING id",
         )?
         .query_row(
             params![
@@ -336,7 +438,14 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
                 job.parent.map(|id| id.0),
                 job.retry_of.map(|id| id.0),
                 micros(now),
-                micros(job.run_at)
+                micros(job.run_at),
+                job.root.map(|id| id.0),
+                job.depth,
+                job.key,
+                job.phase.as_str(),
+                job.tree.join,
+                job.tree.on_child_failure.as_str(),
+                counts.total,
             ],
             |row| row.get(0),
         )?;
@@ -344,10 +453,117 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
     if let Some(old) = job.retry_of {
         data["retry_of"] = json!(old.0);
     }
+    if let Some(parent) = job.parent {
+        data["parent"] = json!(parent.0);
+    }
+    if counts.total > 0 {
+        data["children"] = json!(counts.total);
+    }
     // The row as inserted, without reading it back.
-    let row = job.inserted(JobId(id), now);
+    let (row, children) = job.inserted(JobId(id), now);
     insert_event(tx, &row, now, EventKind::Submitted, &data)?;
+    for mut child in children {
+        child.place_under(&row);
+        insert_job(tx, child, now)?;
+    }
     Ok(row)
+}
+
+/// What a child of a spawn is: the sibling that holds its key already, or a job to insert.
+enum SpawnedChild {
+    Existing(Box<Job>),
+    New(Box<NewJob>),
+}
+
+/// Spawns `children` under the job of `attempt`, as `Store::job_spawn` says.
+fn spawn(
+    tx: &Tx,
+    attempt: &AttemptRef,
+    children: Vec<NewJob>,
+    max_children: u32,
+    now: Timestamp,
+) -> rusqlite::Result<Spawn> {
+    let Some(parent) = get_job(tx, attempt.id)? else {
+        return Ok(Spawn::Refused(format!("job {} does not exist", attempt.id)));
+    };
+    let holds = parent.status == JobStatus::Running
+        && parent.attempt == attempt.attempt
+        && parent.worker.as_deref() == Some(attempt.worker.as_str());
+    if !holds {
+        return Ok(Spawn::Refused(format!(
+            "attempt {} of job {} has ended; only a running attempt spawns children",
+            attempt.attempt, attempt.id
+        )));
+    }
+    let mut planned = Vec::with_capacity(children.len());
+    for (index, child) in children.into_iter().enumerate() {
+        let sibling = match &child.key {
+            Some(key) => tx
+                .prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE parent_id = ?1 AND spawn_key = ?2"
+                ))?
+                .query_row(params![parent.id.0, key], job_from_row)
+                .optional()?,
+            None => None,
+        };
+        planned.push(match sibling {
+            Some(sibling) if sibling.job_type == child.job_type && sibling.input == child.input => {
+                SpawnedChild::Existing(Box::new(sibling))
+            }
+            Some(sibling) => {
+                return Ok(Spawn::KeyConflict {
+                    index,
+                    existing: sibling.id,
+                });
+            }
+            None => SpawnedChild::New(Box::new(child)),
+        });
+    }
+    let new = planned
+        .iter()
+        .filter(|child| matches!(child, SpawnedChild::New(_)))
+        .count() as u32;
+    let mut answers = Vec::with_capacity(planned.len());
+    if new > 0 {
+        let adoption = match adopt(&parent, new, max_children) {
+            Ok(adoption) => adoption,
+            Err(refused) => return Ok(Spawn::Refused(refused.0)),
+        };
+        let mut write = TreeWrite { tx };
+        let Some(parent) =
+            tree::persist(&mut write, &parent, adoption, now).map_err(|TreeError(error)| error)?
+        else {
+            return Ok(Spawn::Refused(format!(
+                "job {} changed while its children were spawned; spawn them again",
+                attempt.id
+            )));
+        };
+        for child in planned {
+            answers.push(match child {
+                SpawnedChild::Existing(job) => Inserted {
+                    job: *job,
+                    created: false,
+                },
+                SpawnedChild::New(mut child) => {
+                    child.place_under(&parent);
+                    Inserted {
+                        job: insert_job(tx, *child, now)?,
+                        created: true,
+                    }
+                }
+            });
+        }
+    } else {
+        for child in planned {
+            if let SpawnedChild::Existing(job) = child {
+                answers.push(Inserted {
+                    job: *job,
+                    created: false,
+                });
+            }
+        }
+    }
+    Ok(Spawn::Done(answers))
 }
 
 #[async_trait]
@@ -462,15 +678,51 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn job_spawn(
+        &self,
+        parent: AttemptRef,
+        children: Vec<NewJob>,
+        max_children: u32,
+        now: Timestamp,
+    ) -> Result<Spawn, StoreError> {
+        self.writer
+            .write(Commit::Synced, move |connection| {
+                spawn(connection, &parent, children, max_children, now)
+            })
+            .await
+    }
+
+    async fn job_children(
+        &self,
+        parent: JobId,
+        after: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                let mut statement = connection.prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE parent_id = ?1 AND id > ?2
+                     ORDER BY id LIMIT (SELECT ?3)"
+                ))?;
+                let rows = statement.query_map(
+                    params![parent.0, after.map_or(0, |id| id.0), limit],
+                    job_from_row,
+                )?;
+                rows.collect()
+            })
+            .await
+    }
+
     async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>, StoreError> {
         self.readers
             .read(move |connection| {
                 let mut statement = connection.prepare_cached(&format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs WHERE {JOB_FILTER}
-                       AND id < coalesce(?6, 9223372036854775807)
-                     ORDER BY id DESC LIMIT (SELECT ?7)"
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE {}
+                       AND id < coalesce(?7, 9223372036854775807)
+                     ORDER BY id DESC LIMIT (SELECT ?8)",
+                    job_filter(params.tree)
                 ))?;
-                let [statuses, types, queues, needle, id] = filter_values(&params);
+                let [statuses, types, queues, needle, id, parent] = filter_values(&params);
                 let rows = statement.query_map(
                     params![
                         statuses,
@@ -478,6 +730,7 @@ impl Store for SqliteStore {
                         queues,
                         needle,
                         id,
+                        parent,
                         params.before.map(|id| id.0),
                         params.limit
                     ],
@@ -491,13 +744,15 @@ impl Store for SqliteStore {
     async fn job_count(&self, params: JobListParams) -> Result<u64, StoreError> {
         self.readers
             .read(move |connection| {
-                let mut statement = connection
-                    .prepare_cached(&format!("SELECT count(*) FROM jobs WHERE {JOB_FILTER}"))?;
-                let [statuses, types, queues, needle, id] = filter_values(&params);
-                let count: i64 = statement
-                    .query_row(params![statuses, types, queues, needle, id], |row| {
-                        row.get(0)
-                    })?;
+                let mut statement = connection.prepare_cached(&format!(
+                    "SELECT count(*) FROM jobs WHERE {}",
+                    job_filter(params.tree)
+                ))?;
+                let [statuses, types, queues, needle, id, parent] = filter_values(&params);
+                let count: i64 = statement.query_row(
+                    params![statuses, types, queues, needle, id, parent],
+                    |row| row.get(0),
+                )?;
                 Ok(count as u64)
             })
             .await

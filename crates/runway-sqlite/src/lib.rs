@@ -41,6 +41,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_finished_index.sql"),
     include_str!("../migrations/0004_log_lost_and_runs.sql"),
     include_str!("../migrations/0005_idempotency_keys.sql"),
+    include_str!("../migrations/0006_job_trees.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -361,17 +361,12 @@ async fn claim_and_die(dir: &std::path::Path, process_started: bool) -> Job {
     let now = chrono::Utc::now();
     let job = store
         .job_insert_many(
-            vec![runway_core::job::NewJob {
-                job_type: "once".into(),
-                queue: "default".into(),
-                priority: 0,
-                input: json!({}),
-                max_attempts: 1,
-                status: runway_core::JobStatus::Queued,
-                run_at: now,
-                parent: None,
-                retry_of: None,
-            }],
+            vec![runway_core::job::NewJob::new(
+                "once",
+                "default",
+                json!({}),
+                now,
+            )],
             now,
         )
         .await

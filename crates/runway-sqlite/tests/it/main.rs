@@ -3,19 +3,18 @@
 use std::sync::Arc;
 
 use runway_core::Store;
-use runway_core::testkit::run_store_suite;
 use runway_sqlite::{OpenError, SqliteStore};
 
-#[tokio::test]
-async fn sqlite_passes_the_store_suite() {
-    let dirs = std::sync::Mutex::new(Vec::new());
-    run_store_suite(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let store = SqliteStore::open(dir.path()).unwrap();
-        dirs.lock().unwrap().push(dir);
-        async move { Arc::new(store) as Arc<dyn Store> }
-    })
-    .await;
+/// A fresh store in a temporary directory, removed when the test ends.
+async fn open_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = SqliteStore::open(dir.path()).unwrap();
+    (Arc::new(store), dir)
+}
+
+/// The shared behavioural suite, one test per scenario.
+mod suite {
+    runway_core::store_suite!(super::open_store);
 }
 
 #[tokio::test]
@@ -40,17 +39,7 @@ async fn concurrent_writes_all_commit() {
     for n in 0..200 {
         let store = Arc::clone(&store);
         tasks.push(tokio::spawn(async move {
-            let job = runway_core::job::NewJob {
-                job_type: "a".into(),
-                queue: "q".into(),
-                priority: 0,
-                input: serde_json::json!({"n": n}),
-                max_attempts: 1,
-                status: runway_core::JobStatus::Queued,
-                run_at: now,
-                parent: None,
-                retry_of: None,
-            };
+            let job = runway_core::job::NewJob::new("a", "q", serde_json::json!({"n": n}), now);
             store
                 .job_insert_many(vec![job], now)
                 .await

@@ -1,0 +1,95 @@
+//! Children spawned by a running attempt: from a command's `::runway {"spawn": …}` line, from
+//! `POST /v1/jobs/{id}/children` with the attempt's job token, or from a handler. All three
+//! go through [`Spawner::spawn`], so a child is validated like any submitted job and the
+//! parent's keys, limits and status are checked in one place.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use crate::app::SubmitParams;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::Error;
+use crate::store::{AttemptRef, Inserted, Spawn, Store};
+use crate::submission;
+
+/// Spawns children under one running attempt.
+#[derive(Clone)]
+pub struct Spawner {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) config: Arc<Config>,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) attempt: AttemptRef,
+    /// The parent's depth in its tree, which never changes.
+    pub(crate) depth: u32,
+}
+
+impl Spawner {
+    /// Validates every child (and its own children), then creates them all under the attempt's
+    /// job in one transaction, or none. A child whose key a sibling already holds with the same
+    /// type and input comes back with `created: false`.
+    pub async fn spawn(&self, requests: Vec<SubmitParams>) -> Result<Vec<Inserted>, Error> {
+        let config = &self.config;
+        let max_depth = config.server.max_tree_depth;
+        if self.depth >= max_depth {
+            return Err(Error::InvalidField {
+                field: "children".into(),
+                message: format!(
+                    "would be at depth {} of their tree; at most {max_depth} levels are allowed (server.max_tree_depth)",
+                    self.depth + 1
+                ),
+            });
+        }
+        let now = self.clock.now();
+        let mut keys = HashSet::new();
+        let mut children = Vec::with_capacity(requests.len());
+        for (index, request) in requests.into_iter().enumerate() {
+            let in_child = |error| Error::InChild {
+                index,
+                error: Box::new(error),
+            };
+            let key = request.key.clone();
+            if let Some(key) = &key {
+                if let Some(problem) = crate::idempotency::key_problem(key) {
+                    return Err(in_child(Error::InvalidField {
+                        field: "key".into(),
+                        message: problem,
+                    }));
+                }
+                if !keys.insert(key.clone()) {
+                    return Err(in_child(Error::InvalidField {
+                        field: "key".into(),
+                        message: format!(
+                            "`{key}` is used by an earlier child of this spawn; keys of siblings must differ"
+                        ),
+                    }));
+                }
+            }
+            let mut child = submission::validate_tree(config, request, now, self.depth + 1)
+                .map_err(in_child)?;
+            child.key = key;
+            children.push(child);
+        }
+        let spawned = self
+            .store
+            .job_spawn(
+                self.attempt.clone(),
+                children,
+                config.server.max_children,
+                now,
+            )
+            .await?;
+        match spawned {
+            Spawn::Done(inserted) => Ok(inserted),
+            Spawn::Refused(message) => Err(Error::Conflict { message }),
+            Spawn::KeyConflict { index, existing } => Err(Error::InChild {
+                index,
+                error: Box::new(Error::Conflict {
+                    message: format!(
+                        "the key is held by sibling job {existing}, spawned with another type or input; use a new key"
+                    ),
+                }),
+            }),
+        }
+    }
+}

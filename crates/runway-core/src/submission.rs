@@ -1,0 +1,177 @@
+//! What a valid job request is: its type, queue, input (against the type's schema), ranges,
+//! and its children (depth, count, keys). Submits and spawns share it, so a child spawned by a
+//! running command is held to the same rules as a job a user submits.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use crate::app::SubmitParams;
+use crate::clock::Timestamp;
+use crate::config::{Config, JobRun};
+use crate::error::Error;
+use crate::job::{JobStatus, NewJob};
+
+/// Deepest nesting accepted in a job's input.
+pub const MAX_INPUT_DEPTH: usize = 64;
+pub const PRIORITY_RANGE: std::ops::RangeInclusive<i32> = -1000..=1000;
+pub const MAX_ATTEMPTS_RANGE: std::ops::RangeInclusive<u32> = 1..=100;
+
+/// Validates a job and its children, the job sitting at `depth` of its tree.
+pub fn validate_tree(
+    config: &Config,
+    mut request: SubmitParams,
+    now: Timestamp,
+    depth: u32,
+) -> Result<NewJob, Error> {
+    let limits = &config.server;
+    let children = std::mem::take(&mut request.children);
+    if !children.is_empty() && depth >= limits.max_tree_depth {
+        return Err(Error::InvalidField {
+            field: "children".into(),
+            message: format!(
+                "would be at depth {} of their tree; at most {} levels are allowed (server.max_tree_depth)",
+                depth + 1,
+                limits.max_tree_depth
+            ),
+        });
+    }
+    if children.len() as u64 > u64::from(limits.max_children) {
+        return Err(Error::InvalidField {
+            field: "children".into(),
+            message: format!(
+                "holds {} jobs; a job may have at most {} children (server.max_children)",
+                children.len(),
+                limits.max_children
+            ),
+        });
+    }
+    let job = validate(config, request, now)?;
+    let mut keys = HashSet::new();
+    let mut new_children = Vec::with_capacity(children.len());
+    for (index, child) in children.into_iter().enumerate() {
+        let in_child = |error| Error::InChild {
+            index,
+            error: Box::new(error),
+        };
+        if let Some(key) = &child.key {
+            if let Some(problem) = crate::idempotency::key_problem(key) {
+                return Err(in_child(Error::InvalidField {
+                    field: "key".into(),
+                    message: problem,
+                }));
+            }
+            if !keys.insert(key.clone()) {
+                return Err(in_child(Error::InvalidField {
+                    field: "key".into(),
+                    message: format!(
+                        "`{key}` is used by an earlier sibling; keys of siblings must differ"
+                    ),
+                }));
+            }
+        }
+        let key = child.key.clone();
+        let mut new_child = validate_tree(config, child, now, depth + 1).map_err(in_child)?;
+        new_child.key = key;
+        new_children.push(new_child);
+    }
+    Ok(job.with_children(new_children))
+}
+
+pub fn validate(config: &Config, request: SubmitParams, now: Timestamp) -> Result<NewJob, Error> {
+    let job_type = config
+        .job_type(&request.job_type)
+        .ok_or_else(|| Error::UnknownType {
+            name: request.job_type.clone(),
+            known: config.types.keys().cloned().collect(),
+        })?;
+    let queue = request.queue.unwrap_or_else(|| job_type.queue.clone());
+    if !config.queues.contains_key(&queue) {
+        return Err(Error::UnknownQueue {
+            name: queue,
+            known: config.queues.keys().cloned().collect(),
+        });
+    }
+    let depth = json_depth(&request.input);
+    if depth > MAX_INPUT_DEPTH {
+        return Err(Error::InvalidField {
+            field: "input".into(),
+            message: format!(
+                "is nested {depth} levels deep; at most {MAX_INPUT_DEPTH} are accepted"
+            ),
+        });
+    }
+    if job_type.run == JobRun::Shell
+        && let Some(line) = request.input.get("command").and_then(Value::as_str)
+        && line.contains('\0')
+    {
+        return Err(Error::InvalidField {
+            field: "input.command".into(),
+            message: "contains a NUL byte, which no command line can carry; remove it".into(),
+        });
+    }
+    if let Some(schema) = &job_type.schema {
+        let violations = schema.violations(&request.input, 10);
+        if !violations.is_empty() {
+            return Err(Error::InvalidInput {
+                job_type: job_type.name.clone(),
+                violations,
+            });
+        }
+    }
+    let priority = request.priority.unwrap_or(0);
+    if !PRIORITY_RANGE.contains(&priority) {
+        return Err(Error::InvalidField {
+            field: "priority".into(),
+            message: format!("is {priority}; use -1000..=1000"),
+        });
+    }
+    let max_attempts = request.max_attempts.unwrap_or(job_type.max_attempts);
+    if !MAX_ATTEMPTS_RANGE.contains(&max_attempts) {
+        return Err(Error::InvalidField {
+            field: "max_attempts".into(),
+            message: format!("is {max_attempts}; use 1..=100"),
+        });
+    }
+    let run_at = request.run_at.unwrap_or(now);
+    let status = if run_at > now {
+        JobStatus::Scheduled
+    } else {
+        JobStatus::Queued
+    };
+    Ok(NewJob {
+        priority,
+        max_attempts,
+        status,
+        tree: job_type.tree,
+        ..NewJob::new(&job_type.name, &queue, request.input, run_at.max(now))
+    })
+}
+
+/// Nesting depth of a JSON value: a scalar is 0, `[1]` is 1.
+pub fn json_depth(value: &Value) -> usize {
+    let mut deepest = 0;
+    let mut stack = vec![(value, 0usize)];
+    while let Some((value, depth)) = stack.pop() {
+        deepest = deepest.max(depth);
+        match value {
+            Value::Array(items) => stack.extend(items.iter().map(|item| (item, depth + 1))),
+            Value::Object(fields) => stack.extend(fields.values().map(|item| (item, depth + 1))),
+            _ => {}
+        }
+    }
+    deepest
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn depth_counts_nesting() {
+        assert_eq!(json_depth(&json!(1)), 0);
+        assert_eq!(json_depth(&json!([1])), 1);
+        assert_eq!(json_depth(&json!({"a": [{"b": 1}]})), 3);
+    }
+}
