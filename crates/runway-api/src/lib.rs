@@ -50,6 +50,8 @@ pub mod codes {
     pub const UNSUPPORTED_MEDIA_TYPE: &str = "unsupported_media_type";
     pub const INTERNAL: &str = "internal";
     pub const FORBIDDEN_ORIGIN: &str = "forbidden_origin";
+    /// The credential may not make this request (a job token outside its job's subtree).
+    pub const FORBIDDEN: &str = "forbidden";
     pub const UNKNOWN_TAG: &str = "unknown_tag";
     /// The server holds its limit of WebSockets (503): retry later.
     pub const TOO_MANY_CONNECTIONS: &str = "too_many_connections";

@@ -48,6 +48,12 @@ pub struct ListJobs {
     /// Search: a job id, or text in the type or input.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
+    /// Only the children of this job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Only jobs without a parent.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub roots: Option<bool>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -198,6 +204,41 @@ impl Client {
 
     pub async fn cancel(&self, id: &str) -> Result<CancelResponse, ClientError> {
         self.post::<(), _>(&format!("/v1/jobs/{}/cancel", encode(id)), None)
+            .await
+    }
+
+    /// The job's timeline: its newest kept events, oldest of them first.
+    pub async fn events(&self, id: &str) -> Result<runway_api::EventListResponse, ClientError> {
+        self.get(&format!("/v1/jobs/{}/events", encode(id))).await
+    }
+
+    /// The job, its ancestors and one page of its children (`cursor` from the previous page).
+    pub async fn tree(
+        &self,
+        id: &str,
+        cursor: Option<&str>,
+        limit: u32,
+    ) -> Result<runway_api::TreeResponse, ClientError> {
+        let mut query = vec![("limit", limit.to_string())];
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_string()));
+        }
+        self.call::<(), _>(
+            Method::GET,
+            &format!("/v1/jobs/{}/tree", encode(id)),
+            Some(&query),
+            None,
+        )
+        .await
+    }
+
+    /// Spawns children under a running job (a command does this with its `RUNWAY_TOKEN`).
+    pub async fn spawn(
+        &self,
+        id: &str,
+        request: &runway_api::SpawnRequest,
+    ) -> Result<SubmitBatchResponse, ClientError> {
+        self.post(&format!("/v1/jobs/{}/children", encode(id)), Some(request))
             .await
     }
 

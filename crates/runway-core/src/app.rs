@@ -13,13 +13,14 @@ use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::Event;
 use crate::handler::{Handler, builtin_handlers};
-use crate::job::{Job, JobId, NewJob};
+use crate::job::{Job, JobId, JobStatus, NewJob};
+use crate::job_token::JobTokens;
 use crate::stop::StopReason;
 use crate::store::{
-    CancelOutcome, IdempotencyKey, Inserted, Insertion, JobListParams, LogChunk, QueueStats, Store,
+    AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion, JobListParams, LogChunk,
+    QueueStats, Store,
 };
 use crate::submission;
-pub use crate::submission::{MAX_ATTEMPTS_RANGE, MAX_INPUT_DEPTH, PRIORITY_RANGE, json_depth};
 
 /// Most jobs one bulk request may act on.
 pub const MAX_BULK_JOBS: u64 = 10_000;
@@ -102,6 +103,17 @@ impl App {
         Ok(App {
             engine: Arc::new(Engine::new(store, config, clock, handlers, worker)),
         })
+    }
+
+    /// Tells the engine where the server listens, for commands' `RUNWAY_URL`. Call before
+    /// [`App::start`].
+    pub fn set_url(&self, url: String) {
+        let _ = self.engine.url.set(url);
+    }
+
+    /// Checks job tokens (`RUNWAY_TOKEN`); `None` before [`App::start`].
+    pub fn job_tokens(&self) -> Option<&JobTokens> {
+        self.engine.job_tokens.get()
     }
 
     pub async fn start(&self) -> Result<(), Error> {
@@ -403,6 +415,58 @@ impl App {
             }),
             CancelOutcome::NotFound => Err(Error::NotFound { id }),
         }
+    }
+
+    /// Spawns children under the running job `id`, as its running attempt would (a job token's
+    /// attempt is checked by the caller): validated like submits, all or none.
+    pub async fn spawn(
+        &self,
+        id: JobId,
+        children: Vec<SubmitParams>,
+    ) -> Result<Vec<Inserted>, Error> {
+        let parent = self.job(id).await?;
+        let (JobStatus::Running, Some(worker)) = (parent.status, parent.worker.clone()) else {
+            return Err(Error::Conflict {
+                message: format!(
+                    "job {id} is {}; only a running job can spawn children",
+                    parent.status
+                ),
+            });
+        };
+        let attempt = AttemptRef {
+            id,
+            attempt: parent.attempt,
+            worker,
+        };
+        let spawned = self
+            .engine
+            .spawner(&attempt, &parent)
+            .spawn(children)
+            .await?;
+        Ok(spawned)
+    }
+
+    /// The job's ancestors, from its root down to its parent.
+    pub async fn ancestors(&self, job: &Job) -> Result<Vec<Job>, Error> {
+        let mut chain = Vec::new();
+        let mut next = job.parent;
+        while let Some(id) = next {
+            let parent = self.job(id).await?;
+            next = parent.parent;
+            chain.push(parent);
+        }
+        chain.reverse();
+        Ok(chain)
+    }
+
+    /// Up to `limit` children of `id`, in the order they were made, after `after`.
+    pub async fn children(
+        &self,
+        id: JobId,
+        after: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>, Error> {
+        Ok(self.engine.store.job_children(id, after, limit).await?)
     }
 
     /// Runs a finished job again as a new job (`retry_of` names the old one); the old job

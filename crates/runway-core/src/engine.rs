@@ -22,6 +22,7 @@ use crate::config::{Config, JobRun, JobTypeConfig};
 use crate::event::EventKind;
 use crate::handler::{Handler, JobCtx};
 use crate::job::{Job, JobId, JobStatus, Phase};
+use crate::job_token::JobTokens;
 use crate::report::Reporter;
 use crate::runner::{CommandRun, RunResult, run_command};
 use crate::spawn::Spawner;
@@ -70,6 +71,10 @@ pub(crate) struct Engine {
     data_dir: String,
     /// Serializes pause and resume, so the stored flag and the dispatcher's never disagree.
     pub(crate) pause_lock: tokio::sync::Mutex<()>,
+    /// Issues the `RUNWAY_TOKEN` of command attempts; loaded at start.
+    pub(crate) job_tokens: OnceLock<JobTokens>,
+    /// The server's URL for commands (`RUNWAY_URL`), once it listens.
+    pub(crate) url: OnceLock<String>,
 }
 
 impl Engine {
@@ -115,11 +120,19 @@ impl Engine {
             run_dir,
             data_dir,
             pause_lock: tokio::sync::Mutex::new(()),
+            job_tokens: OnceLock::new(),
+            url: OnceLock::new(),
         }
     }
 
     /// Recovers what a previous process left running, then starts the background tasks.
     pub(crate) async fn start(self: &Arc<Self>) -> Result<(), crate::store::StoreError> {
+        let tokens = JobTokens::load_or_create(&self.config.server.data_dir).map_err(|error| {
+            crate::store::StoreError::Backend(format!(
+                "cannot read or make the job token key: {error}"
+            ))
+        })?;
+        let _ = self.job_tokens.set(tokens);
         for queue in self.queues.values() {
             let paused = self.store.queue_paused(&queue.name).await?;
             queue.paused.store(paused, Ordering::SeqCst);
@@ -521,6 +534,13 @@ impl Engine {
                     },
                     Phase::Run => None,
                 };
+                if let Some(tokens) = self.job_tokens.get() {
+                    let token = tokens.issue(job.id, job.attempt, &attempt_ref.worker);
+                    env.push(("RUNWAY_TOKEN".into(), token));
+                }
+                if let Some(url) = self.url.get() {
+                    env.push(("RUNWAY_URL".into(), url.clone()));
+                }
                 let spawner = self.spawner(&attempt_ref, &job);
                 let result = run_command(CommandRun {
                     job,

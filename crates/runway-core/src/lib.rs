@@ -15,6 +15,7 @@ pub mod event;
 pub mod handler;
 pub mod idempotency;
 pub mod job;
+pub mod job_token;
 pub mod protocol;
 mod report;
 pub mod runner;

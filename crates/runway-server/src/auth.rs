@@ -7,8 +7,9 @@ use axum::http::header::AUTHORIZATION;
 use axum::middleware::Next;
 use axum::response::Response;
 use rand::RngCore;
+use runway_core::job_token::{JOB_TOKEN_PREFIX, JobTokenClaim};
 use runway_core::store::TokenRecord;
-use runway_core::{Store, StoreError, Timestamp};
+use runway_core::{JobId, Store, StoreError, Timestamp};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -97,6 +98,9 @@ pub enum Credential {
     Bearer,
     /// The HttpOnly session cookie: the dashboard.
     Cookie,
+    /// A running attempt's `RUNWAY_TOKEN`: it may read its job and the job's subtree and spawn
+    /// the job's children, nothing else.
+    Job(JobId),
 }
 
 /// A new browser session cookie value (256 random bits) and the hash stored for it.
@@ -132,6 +136,9 @@ pub async fn authenticate(
 ) -> Result<Option<Credential>, ApiError> {
     let store = state.app.store().as_ref();
     if let Some(token) = bearer(headers)? {
+        if token.starts_with(JOB_TOKEN_PREFIX) {
+            return verify_job_token(state, token).await.map(Some);
+        }
         return match verify(store, token).await {
             Ok(Some(_)) => Ok(Some(Credential::Bearer)),
             Ok(None) => Err(ApiError::unauthorized("the token is not valid")),
@@ -150,6 +157,79 @@ pub async fn authenticate(
     }
 }
 
+/// The job a job token is for, if it is valid: issued by this server for the attempt its job
+/// runs now.
+async fn verify_job_token(state: &ServerState, token: &str) -> Result<Credential, ApiError> {
+    let invalid = || {
+        ApiError::unauthorized(
+            "the job token is not valid: it works only while the attempt it was given to runs",
+        )
+    };
+    let claim = JobTokenClaim::parse(token).ok_or_else(invalid)?;
+    let tokens = state.app.job_tokens().ok_or_else(invalid)?;
+    let job = state
+        .app
+        .store()
+        .job_get(claim.job)
+        .await?
+        .ok_or_else(invalid)?;
+    if !tokens.verify(&claim, &job) {
+        return Err(invalid());
+    }
+    Ok(Credential::Job(job.id))
+}
+
+/// Whether a job token for `own` may make this request: read (GET) its job or a job of its
+/// subtree, or spawn its own children.
+async fn job_scope(
+    state: &ServerState,
+    own: JobId,
+    method: &axum::http::Method,
+    path: &str,
+) -> Result<(), ApiError> {
+    let forbidden = || {
+        ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            runway_api::codes::FORBIDDEN,
+            format!(
+                "a job token may only read job {own} and its subtree and spawn its children \
+                 (POST /v1/jobs/{own}/children)"
+            ),
+        )
+    };
+    let mut parts = path
+        .strip_prefix("/v1/jobs/")
+        .ok_or_else(forbidden)?
+        .split('/');
+    let target: JobId = parts
+        .next()
+        .and_then(|id| id.parse().ok())
+        .ok_or_else(forbidden)?;
+    let rest: Vec<&str> = parts.collect();
+    if *method == axum::http::Method::POST {
+        return if rest == ["children"] && target == own {
+            Ok(())
+        } else {
+            Err(forbidden())
+        };
+    }
+    if *method != axum::http::Method::GET {
+        return Err(forbidden());
+    }
+    // The target or one of its ancestors must be the token's job.
+    let mut next = Some(target);
+    while let Some(id) = next {
+        if id == own {
+            return Ok(());
+        }
+        next = match state.app.store().job_get(id).await? {
+            Some(job) => job.parent,
+            None => None,
+        };
+    }
+    Err(forbidden())
+}
+
 /// Middleware on every `/v1` route: a valid bearer token or session cookie, or 401. A request
 /// that changes something on the strength of the cookie must also come from an allowed
 /// Origin: SameSite=Strict and an Origin check, against cross-site requests.
@@ -161,6 +241,10 @@ pub async fn require_token(
     let credential = authenticate(&state, request.headers()).await?.ok_or_else(|| {
         ApiError::unauthorized("missing token; send `Authorization: Bearer <token>` (runway serve printed it at first start)")
     })?;
+    if let Credential::Job(own) = credential {
+        job_scope(&state, own, request.method(), request.uri().path()).await?;
+        return Ok(next.run(request).await);
+    }
     let reads = matches!(
         *request.method(),
         axum::http::Method::GET | axum::http::Method::HEAD

@@ -7,7 +7,7 @@ use axum::extract::{FromRequest, Request};
 use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use runway_api::codes;
-use runway_core::app::{MAX_INPUT_DEPTH, json_depth};
+use runway_core::submission::{MAX_INPUT_DEPTH, json_depth};
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
@@ -15,8 +15,10 @@ use crate::ServerState;
 use crate::error::ApiError;
 
 /// Deepest nesting accepted in any request body: a job input may be nested
-/// `MAX_INPUT_DEPTH` levels inside the few levels of the request itself.
-pub const MAX_BODY_DEPTH: usize = MAX_INPUT_DEPTH + 4;
+/// `MAX_INPUT_DEPTH` levels inside the few levels of the request itself, and children nested
+/// as deep as the default `server.max_tree_depth` (8) allows, two levels each (`children`,
+/// the child).
+pub const MAX_BODY_DEPTH: usize = MAX_INPUT_DEPTH + 4 + 2 * 8;
 
 /// A JSON request body of type `T`, or an [`ApiError`] saying what is wrong with it.
 pub struct JsonBody<T>(pub T);

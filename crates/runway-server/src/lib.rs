@@ -127,6 +127,8 @@ fn api_routes() -> OpenApiRouter<ServerState> {
         .routes(routes!(routes::jobs::job_log))
         .routes(routes!(routes::jobs::cancel_job))
         .routes(routes!(routes::jobs::retry_job))
+        .routes(routes!(routes::trees::job_tree))
+        .routes(routes!(routes::trees::spawn_children))
         .routes(routes!(routes::types::list_types))
         .routes(routes!(routes::queues::list_queues))
         .routes(routes!(routes::queues::pause_queue))

@@ -65,7 +65,16 @@ pub async fn session(
     }
     // A token or session cookie in the upgrade authenticates now; without one, `hello` must
     // bring the token.
-    let authenticated = auth::authenticate(&state, &headers).await?.is_some();
+    let authenticated = match auth::authenticate(&state, &headers).await? {
+        Some(auth::Credential::Job(_)) => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                codes::FORBIDDEN,
+                "a job token cannot open a session; use the REST routes of its job",
+            ));
+        }
+        credential => credential.is_some(),
+    };
     let slot = state.websocket_slot()?;
     Ok(
         crate::live::small_buffers(upgrade, MAX_CLIENT_MESSAGE).on_upgrade(

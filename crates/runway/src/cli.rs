@@ -124,6 +124,10 @@ pub struct AddArgs {
     /// --delay, whose start time differs at every run; give --run-at a fixed instant instead.
     #[arg(long, conflicts_with = "delay")]
     pub idempotency_key: Option<String>,
+    /// A child made with the job, as a full request: `{"type": T, "input": …, "key": K,
+    /// "children": […]}`, or @FILE. Repeat for more children; the job then waits for them.
+    #[arg(long = "child", value_name = "JSON")]
+    pub children: Vec<String>,
     #[command(flatten)]
     pub output: OutputArgs,
     /// The command line for the shell type.
@@ -145,6 +149,12 @@ pub struct LsArgs {
     /// Only jobs whose id is TEXT, or whose type or input contains it (any case).
     #[arg(long, value_name = "TEXT")]
     pub search: Option<String>,
+    /// Only the children of this job.
+    #[arg(long, value_name = "ID", conflicts_with = "roots")]
+    pub parent: Option<String>,
+    /// Only jobs without a parent (the roots of their trees).
+    #[arg(long)]
+    pub roots: bool,
     /// How many jobs (1..=1000).
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
@@ -158,6 +168,9 @@ pub struct LsArgs {
 #[derive(Debug, Args)]
 pub struct ShowArgs {
     pub id: String,
+    /// Also show the job's descendants as a tree (at most 10,000 of them).
+    #[arg(long)]
+    pub tree: bool,
     #[command(flatten)]
     pub output: OutputArgs,
 }

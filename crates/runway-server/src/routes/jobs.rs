@@ -10,7 +10,7 @@ use runway_api::{
 };
 use runway_core::JobId;
 use runway_core::app::BulkTarget;
-use runway_core::store::JobListParams;
+use runway_core::store::{JobListParams, TreeFilter};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -132,6 +132,10 @@ pub async fn submit_batch(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
+    /// Only the children of this job.
+    parent: Option<String>,
+    /// `true`: only jobs without a parent (roots of their trees).
+    roots: Option<bool>,
     /// Comma-separated statuses.
     status: Option<String>,
     /// Comma-separated job types.
@@ -161,12 +165,15 @@ pub async fn list_jobs(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<JobListResponse>, ApiError> {
     let query = params::query(query)?;
-    let filter = filter_params(
-        query.status.as_deref(),
-        query.job_type.as_deref(),
-        query.queue.as_deref(),
-        query.q.as_deref(),
-    )?;
+    let filter = JobListParams {
+        tree: tree_filter(query.parent.as_deref(), query.roots)?,
+        ..filter_params(
+            query.status.as_deref(),
+            query.job_type.as_deref(),
+            query.queue.as_deref(),
+            query.q.as_deref(),
+        )?
+    };
     let limit = query.limit.unwrap_or(DEFAULT_PAGE);
     if !(1..=MAX_PAGE).contains(&limit) {
         return Err(ApiError::bad_request(format!(
@@ -192,6 +199,20 @@ pub async fn list_jobs(
     Ok(Json(convert::job_page(jobs, limit)))
 }
 
+/// Which jobs of their trees a list or count covers: `parent` or `roots`, not both.
+fn tree_filter(parent: Option<&str>, roots: Option<bool>) -> Result<TreeFilter, ApiError> {
+    match (parent, roots) {
+        (Some(_), Some(true)) => Err(ApiError::bad_request(
+            "`parent` and `roots=true` exclude each other: a root has no parent; send one",
+        )),
+        (Some(parent), _) => Ok(TreeFilter::ChildrenOf(parent.parse().map_err(
+            |message: String| ApiError::bad_request(format!("`parent`: {message}")),
+        )?)),
+        (None, Some(true)) => Ok(TreeFilter::Roots),
+        (None, _) => Ok(TreeFilter::All),
+    }
+}
+
 /// The filters shared by the list, the count and bulk requests.
 fn filter_params(
     status: Option<&str>,
@@ -211,6 +232,10 @@ fn filter_params(
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
 pub struct CountQuery {
+    /// Only the children of this job.
+    parent: Option<String>,
+    /// `true`: only jobs without a parent (roots of their trees).
+    roots: Option<bool>,
     /// Comma-separated statuses.
     status: Option<String>,
     /// Comma-separated job types.
@@ -236,12 +261,15 @@ pub async fn count_jobs(
     query: Result<Query<CountQuery>, QueryRejection>,
 ) -> Result<Json<CountResponse>, ApiError> {
     let query = params::query(query)?;
-    let filter = filter_params(
-        query.status.as_deref(),
-        query.job_type.as_deref(),
-        query.queue.as_deref(),
-        query.q.as_deref(),
-    )?;
+    let filter = JobListParams {
+        tree: tree_filter(query.parent.as_deref(), query.roots)?,
+        ..filter_params(
+            query.status.as_deref(),
+            query.job_type.as_deref(),
+            query.queue.as_deref(),
+            query.q.as_deref(),
+        )?
+    };
     let count = state.app.job_count(filter).await?;
     Ok(Json(CountResponse { count }))
 }

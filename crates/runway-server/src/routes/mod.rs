@@ -4,4 +4,5 @@ pub mod health;
 pub mod jobs;
 pub mod queues;
 pub mod signin;
+pub mod trees;
 pub mod types;

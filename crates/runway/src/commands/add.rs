@@ -25,12 +25,19 @@ pub async fn run(connection: &Connection, args: AddArgs) -> Result<u8, CliError>
         }
         (None, None) => None,
     };
+    let children = args
+        .children
+        .iter()
+        .enumerate()
+        .map(|(index, text)| parse_child(index, text))
+        .collect::<Result<Vec<_>, _>>()?;
     let request = SubmitJobRequest {
         queue: args.queue,
         priority: args.priority,
         run_at,
         max_attempts: args.max_attempts,
         idempotency_key: args.idempotency_key,
+        children,
         ..request
     };
     let client = super::client(connection)?;
@@ -98,26 +105,43 @@ pub fn shell_line(words: &[String]) -> String {
     }
 }
 
+/// The `index`th `--child`: a full job request as JSON, or @FILE.
+fn parse_child(index: usize, text: &str) -> Result<SubmitJobRequest, CliError> {
+    let (json, source) = read_json_text(text, &format!("--child {}", index + 1))?;
+    serde_json::from_str(&json).map_err(|error| {
+        usage(format!(
+            "the child from {source} is not a job request ({error}); write e.g. {{\"type\": \"tts\", \"input\": {{…}}, \"key\": \"1\"}}"
+        ))
+    })
+}
+
 fn parse_input(text: &str) -> Result<Value, CliError> {
-    let (json, source) = match text.strip_prefix('@') {
-        Some("-") => {
-            let mut buffer = String::new();
-            std::io::stdin()
-                .read_to_string(&mut buffer)
-                .map_err(|error| usage(format!("cannot read the input from stdin: {error}")))?;
-            (buffer, "stdin".to_string())
-        }
-        Some(path) => (
-            std::fs::read_to_string(path)
-                .map_err(|error| usage(format!("cannot read the input file {path}: {error}")))?,
-            format!("file {path}"),
-        ),
-        None => (text.to_string(), "--input".to_string()),
-    };
+    let (json, source) = read_json_text(text, "--input")?;
     serde_json::from_str(&json).map_err(|error| {
         usage(format!(
             "the input from {source} is not valid JSON: {error}"
         ))
+    })
+}
+
+/// The text of a JSON argument: the argument itself, or @FILE's contents (@- for stdin), with
+/// where it came from.
+fn read_json_text(text: &str, flag: &str) -> Result<(String, String), CliError> {
+    Ok(match text.strip_prefix('@') {
+        Some("-") => {
+            let mut buffer = String::new();
+            std::io::stdin()
+                .read_to_string(&mut buffer)
+                .map_err(|error| usage(format!("cannot read {flag} from stdin: {error}")))?;
+            (buffer, "stdin".to_string())
+        }
+        Some(path) => (
+            std::fs::read_to_string(path).map_err(|error| {
+                usage(format!("cannot read the file {path} of {flag}: {error}"))
+            })?,
+            format!("file {path}"),
+        ),
+        None => (text.to_string(), flag.to_string()),
     })
 }
 

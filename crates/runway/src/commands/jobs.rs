@@ -15,6 +15,8 @@ pub async fn ls(connection: &Connection, args: LsArgs) -> Result<u8, CliError> {
         job_type: args.job_type.clone(),
         queue: args.queue.clone(),
         q: args.search.clone(),
+        parent: args.parent.clone(),
+        roots: args.roots.then_some(true),
         cursor: None,
         limit: Some(args.limit),
     };
@@ -51,12 +53,102 @@ pub fn print_jobs(jobs: &[JobResponse]) -> std::io::Result<()> {
 
 pub async fn show(connection: &Connection, args: ShowArgs) -> Result<u8, CliError> {
     let client = super::client(connection)?;
+    if args.tree {
+        return show_tree(&client, &args).await;
+    }
     let job = client.job(&args.id).await?;
     match args.output.format {
         Format::Json => output::print_json(&job)?,
         Format::Table => print_job(&job)?,
     }
     Ok(exit::OK)
+}
+
+/// Most descendants `show --tree` reads.
+const MAX_TREE_NODES: usize = 10_000;
+
+/// A job with its descendants, read page by page.
+#[derive(serde::Serialize)]
+struct TreeNode {
+    #[serde(flatten)]
+    job: JobResponse,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    descendants: Vec<TreeNode>,
+}
+
+async fn show_tree(client: &runway_client::Client, args: &ShowArgs) -> Result<u8, CliError> {
+    let mut budget = MAX_TREE_NODES;
+    let job = client.job(&args.id).await?;
+    let root = read_tree(client, job, &mut budget).await?;
+    match args.output.format {
+        Format::Json => output::print_json(&root)?,
+        Format::Table => {
+            print_job(&root.job)?;
+            output::print_line("")?;
+            let mut lines = Vec::new();
+            tree_lines(&root, "", &mut lines);
+            for line in lines {
+                output::print_line(&line)?;
+            }
+            if budget == 0 {
+                output::print_line(&format!(
+                    "… the tree has more than {MAX_TREE_NODES} jobs; `runway ls --parent ID` pages through any level"
+                ))?;
+            }
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// `job` with its descendants, read depth first, page by page: at most `budget` of them.
+fn read_tree<'a>(
+    client: &'a runway_client::Client,
+    job: JobResponse,
+    budget: &'a mut usize,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<TreeNode, CliError>> + 'a>> {
+    Box::pin(async move {
+        let mut children = Vec::new();
+        let mut cursor: Option<String> = None;
+        while job.children.total > 0 && *budget > 0 {
+            let limit = (*budget).min(1000) as u32;
+            let page = client.tree(&job.id, cursor.as_deref(), limit).await?;
+            *budget -= page.children.len();
+            children.extend(page.children);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => break,
+            }
+        }
+        let mut descendants = Vec::with_capacity(children.len());
+        for child in children {
+            descendants.push(read_tree(client, child, budget).await?);
+        }
+        Ok(TreeNode { job, descendants })
+    })
+}
+
+/// The tree's lines below the root: one per job, drawn with box characters.
+fn tree_lines(node: &TreeNode, prefix: &str, lines: &mut Vec<String>) {
+    let count = node.descendants.len();
+    for (index, child) in node.descendants.iter().enumerate() {
+        let last = index + 1 == count;
+        let job = &child.job;
+        let key = job
+            .key
+            .as_deref()
+            .map(|key| format!(" key={}", output::sanitize(key)))
+            .unwrap_or_default();
+        lines.push(format!(
+            "{prefix}{} {} {} {}{key} {}",
+            if last { "└─" } else { "├─" },
+            job.id,
+            output::sanitize(&job.job_type),
+            job.status,
+            output::duration(job),
+        ));
+        let deeper = format!("{prefix}{}", if last { "   " } else { "│  " });
+        tree_lines(child, &deeper, lines);
+    }
 }
 
 fn print_job(job: &JobResponse) -> std::io::Result<()> {
@@ -95,6 +187,29 @@ fn print_job(job: &JobResponse) -> std::io::Result<()> {
     }
     if let Some(retry_of) = &job.retry_of {
         rows.push(("retry of", retry_of.clone()));
+    }
+    if let Some(parent) = &job.parent {
+        rows.push(("parent", parent.clone()));
+    }
+    if let Some(key) = &job.key {
+        rows.push(("key", output::sanitize(key)));
+    }
+    if job.phase == runway_api::JobPhase::Join {
+        rows.push(("phase", "join".into()));
+    }
+    let children = job.children;
+    if children.total > 0 {
+        rows.push((
+            "children",
+            format!(
+                "{} ({} unfinished, {} succeeded, {} failed, {} cancelled)",
+                children.total,
+                children.unfinished,
+                children.succeeded,
+                children.failed,
+                children.cancelled
+            ),
+        ));
     }
     if job.cancel_requested && !matches!(job.status.as_str(), "cancelled") {
         rows.push(("cancel", "requested".into()));

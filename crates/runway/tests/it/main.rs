@@ -11,6 +11,7 @@ mod engine;
 mod limits;
 mod live;
 mod session;
+mod trees;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

@@ -1,0 +1,124 @@
+//! Job trees: a job with the way up to its root and a page of its children, and children
+//! spawned under a running job (by its command with its job token, or by an admin).
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use runway_api::{ErrorResponse, SpawnRequest, SubmitBatchResponse, TreeResponse};
+use runway_core::JobId;
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+use crate::error::{ApiError, path_param};
+use crate::json::JsonBody;
+use crate::{ServerState, convert, params};
+
+const DEFAULT_CHILDREN: u32 = 100;
+const MAX_CHILDREN_PAGE: u32 = 1000;
+
+fn job_id(text: &str) -> Result<JobId, ApiError> {
+    text.parse().map_err(ApiError::bad_request)
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct TreeQuery {
+    /// `next_cursor` of the previous page of children.
+    cursor: Option<String>,
+    /// Children per page, 1..=1000, default 100.
+    limit: Option<u32>,
+}
+
+/// A job, its ancestors from the root down, and one page of its children in the order they
+/// were made. Open a child's own tree to go further down.
+#[utoipa::path(get, path = "/v1/jobs/{id}/tree", tag = "jobs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "job id"), TreeQuery),
+    responses(
+        (status = 200, body = TreeResponse),
+        (status = 400, body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 404, body = ErrorResponse),
+    ))]
+pub async fn job_tree(
+    State(state): State<ServerState>,
+    id: Result<Path<String>, PathRejection>,
+    query: Result<Query<TreeQuery>, QueryRejection>,
+) -> Result<Json<TreeResponse>, ApiError> {
+    let query = params::query(query)?;
+    let limit = query.limit.unwrap_or(DEFAULT_CHILDREN);
+    if !(1..=MAX_CHILDREN_PAGE).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "`limit` is {limit}; use 1..={MAX_CHILDREN_PAGE}"
+        )));
+    }
+    let after = match query.cursor.as_deref() {
+        Some(cursor) => Some(cursor.parse::<JobId>().map_err(|_| {
+            ApiError::bad_request(format!(
+                "`cursor` `{cursor}` is not a cursor this server gave out"
+            ))
+        })?),
+        None => None,
+    };
+    let job = state.app.job(job_id(&path_param(id)?)?).await?;
+    let ancestors = state.app.ancestors(&job).await?;
+    let children = state.app.children(job.id, after, limit).await?;
+    let next_cursor = (children.len() as u32 == limit)
+        .then(|| children.last().map(|child| child.id.to_string()))
+        .flatten();
+    Ok(Json(TreeResponse {
+        ancestors: ancestors.iter().map(convert::job_preview).collect(),
+        children: children.iter().map(convert::job_preview).collect(),
+        job: convert::job(job),
+        next_cursor,
+    }))
+}
+
+/// Spawns children under a running job, all or none, validated like submits. A child whose
+/// `key` a sibling already holds (same type and input) is that sibling (`200` when no child
+/// was new). Made for commands, with their `RUNWAY_TOKEN`.
+#[utoipa::path(post, path = "/v1/jobs/{id}/children", tag = "jobs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "the running parent's id")),
+    request_body = SpawnRequest,
+    responses(
+        (status = 201, description = "the children, in request order", body = SubmitBatchResponse),
+        (status = 200, description = "every child was made before, under its key", body = SubmitBatchResponse),
+        (status = 400, body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 403, description = "a job token of another job", body = ErrorResponse),
+        (status = 404, body = ErrorResponse),
+        (status = 409, description = "the job is not running, cannot take more children, or a key is held by another child", body = ErrorResponse),
+        (status = 422, description = "a child is invalid; `children[i]` says which", body = ErrorResponse),
+    ))]
+pub async fn spawn_children(
+    State(state): State<ServerState>,
+    id: Result<Path<String>, PathRejection>,
+    JsonBody(request): JsonBody<SpawnRequest>,
+) -> Result<(StatusCode, Json<SubmitBatchResponse>), ApiError> {
+    let id = job_id(&path_param(id)?)?;
+    if request.children.is_empty() {
+        return Err(ApiError::bad_request(
+            "`children` is empty; send at least one child",
+        ));
+    }
+    let children = request
+        .children
+        .into_iter()
+        .map(convert::submit_params)
+        .collect();
+    let spawned = state.app.spawn(id, children).await?;
+    let status = if spawned.iter().any(|child| child.created) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(SubmitBatchResponse {
+            jobs: spawned
+                .iter()
+                .map(|child| convert::job_preview(&child.job))
+                .collect(),
+        }),
+    ))
+}
