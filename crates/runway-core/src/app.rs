@@ -15,6 +15,7 @@ use crate::event::Event;
 use crate::handler::{Handler, builtin_handlers};
 use crate::job::{Job, JobId, JobStatus, NewJob};
 use crate::job_token::JobTokens;
+use crate::retry::{self, FinishedTree};
 use crate::stop::StopReason;
 use crate::store::{
     AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion, JobListParams, LogChunk,
@@ -275,14 +276,13 @@ impl App {
                 let now = self.now();
                 let mut new_jobs = Vec::new();
                 for job in &jobs {
-                    match self.retry_of(job, now) {
+                    match self.retry_plan(job, now).await {
                         Ok(new_job) => new_jobs.push(new_job),
+                        Err(Error::Store(error)) => return Err(Error::Store(error)),
                         Err(error) => skipped.push((job.id, error.to_string())),
                     }
                 }
-                let queues: HashSet<String> =
-                    new_jobs.iter().map(|job| job.queue.clone()).collect();
-                let created = if new_jobs.is_empty() {
+                if new_jobs.is_empty() {
                     0
                 } else {
                     self.engine
@@ -290,11 +290,7 @@ impl App {
                         .job_insert_many(new_jobs, now)
                         .await?
                         .len() as u64
-                };
-                for queue in &queues {
-                    self.engine.wake(queue);
                 }
-                created
             }
             BulkAction::Cancel => self.cancel_many(&jobs, &mut skipped).await?,
         };
@@ -470,19 +466,80 @@ impl App {
     }
 
     /// Runs a finished job again as a new job (`retry_of` names the old one); the old job
-    /// stays as it ended, since terminal is final.
+    /// stays as it ended, since terminal is final. A tree runs again only what did not
+    /// succeed (see `retry::plan`).
     pub async fn retry(&self, id: JobId) -> Result<Job, Error> {
         let old = self.job(id).await?;
         let now = self.now();
-        let new_job = self.retry_of(&old, now)?;
-        let queue = new_job.queue.clone();
+        let new_job = self.retry_plan(&old, now).await?;
         let mut jobs = self
             .engine
             .store
             .job_insert_many(vec![new_job], now)
             .await?;
-        self.engine.wake(&queue);
         Ok(jobs.remove(0))
+    }
+
+    /// The new job (or tree) that runs `old` again: a conflict when `old` has not finished,
+    /// is inside a tree (its root is retried instead) or has a descendant still running.
+    async fn retry_plan(&self, old: &Job, now: Timestamp) -> Result<NewJob, Error> {
+        if let Some(root) = old.root {
+            return Err(Error::Conflict {
+                message: format!(
+                    "job {} is part of the tree of job {root}; retry the tree from its root (it runs again only what did not succeed)",
+                    old.id
+                ),
+            });
+        }
+        let tree = self.finished_tree(old.clone()).await?;
+        retry::plan(&tree, &|job| self.retry_of(job, now))
+    }
+
+    /// `job` with the descendants a retry reads: the children of every job it would run
+    /// again. A conflict when one of them has not finished.
+    fn finished_tree(
+        &self,
+        job: Job,
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Result<FinishedTree, Error>> + Send + '_>>
+    {
+        Box::pin(async move {
+            if !job.status.is_terminal() {
+                let message = match job.root {
+                    Some(root) => format!(
+                        "job {} of the tree of job {root} is {}; only a finished tree can be retried (wait for it to end)",
+                        job.id, job.status
+                    ),
+                    None => format!(
+                        "job {} is {}; only a finished job can be retried (cancel it first)",
+                        job.id, job.status
+                    ),
+                };
+                return Err(Error::Conflict { message });
+            }
+            let mut children = Vec::new();
+            if retry::needs_children(&job) {
+                let mut after = None;
+                loop {
+                    let page = self.children(job.id, after, 1000).await?;
+                    after = page.last().map(|child| child.id);
+                    let full = page.len() == 1000;
+                    for child in page {
+                        children.push(if child.status == JobStatus::Succeeded {
+                            FinishedTree {
+                                job: child,
+                                children: Vec::new(),
+                            }
+                        } else {
+                            self.finished_tree(child).await?
+                        });
+                    }
+                    if !full {
+                        break;
+                    }
+                }
+            }
+            Ok(FinishedTree { job, children })
+        })
     }
 
     /// The new job that runs `old` again, checked as a submit is (its type may have changed

@@ -364,6 +364,8 @@ pub struct NewJob {
     /// Jobs created with this one as its children, in the same transaction. A job submitted
     /// with children starts `waiting` in its join phase (see [`NewJob::with_children`]).
     pub children: Vec<NewJob>,
+    /// The output of a job made already `succeeded`: a child a retried tree carries over.
+    pub output: Option<Value>,
 }
 
 impl NewJob {
@@ -386,6 +388,7 @@ impl NewJob {
             phase: Phase::Run,
             tree: TreePolicy::default(),
             children: Vec::new(),
+            output: None,
         }
     }
 
@@ -400,14 +403,19 @@ impl NewJob {
         self
     }
 
-    /// Counts of the children inserted with it.
+    /// Counts of the children inserted with it (a retried tree carries some over succeeded).
     pub fn child_counts(&self) -> ChildCounts {
-        let total = self.children.len() as u32;
-        ChildCounts {
-            total,
-            unfinished: total,
-            ..ChildCounts::default()
+        let mut counts = ChildCounts::default();
+        for child in &self.children {
+            counts.total += 1;
+            match child.status {
+                JobStatus::Succeeded => counts.succeeded += 1,
+                JobStatus::Failed => counts.failed += 1,
+                JobStatus::Cancelled => counts.cancelled += 1,
+                _ => counts.unfinished += 1,
+            }
         }
+        counts
     }
 
     /// Every job of the tree this one heads, itself included.
@@ -433,7 +441,7 @@ impl NewJob {
             status: self.status,
             priority: self.priority,
             input: self.input,
-            output: None,
+            output: self.output,
             error: None,
             progress: None,
             attempt: 0,
@@ -444,7 +452,7 @@ impl NewJob {
             created_at,
             run_at: self.run_at,
             started_at: None,
-            finished_at: None,
+            finished_at: self.status.is_terminal().then_some(created_at),
             lease_until: None,
             worker: None,
             pid: None,

@@ -18,6 +18,7 @@ pub mod job;
 pub mod job_token;
 pub mod protocol;
 mod report;
+pub mod retry;
 pub mod runner;
 pub mod spawn;
 pub mod stop;

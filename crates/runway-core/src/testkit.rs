@@ -59,7 +59,7 @@ fn attempt_of(job: &Job) -> AttemptRef {
 #[macro_export]
 macro_rules! store_suite {
     ($open:path) => {
-        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, committed_changes_are_published_in_order, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order);
+        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, committed_changes_are_published_in_order, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded);
     };
     (@each $open:path; $($scenario:ident),* $(,)?) => {
         $(
@@ -1552,4 +1552,56 @@ pub async fn lists_filter_roots_and_children_and_children_page_in_order(store: A
         vec![1, 2, 3, 4, 5],
         "children come in the order they were made"
     );
+}
+
+pub async fn a_retried_tree_is_inserted_with_its_carried_children_succeeded(store: Arc<dyn Store>) {
+    let mut carried = keyed("kept", 1);
+    carried.status = JobStatus::Succeeded;
+    carried.output = Some(json!({"wav": "1.wav"}));
+    carried.retry_of = Some(JobId(77));
+    let mut again = keyed("again", 2);
+    again.retry_of = Some(JobId(78));
+    let mut parent = parent_of(vec![carried, again]);
+    parent.retry_of = Some(JobId(76));
+    let parent = store
+        .job_insert_many(vec![parent], at(5))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        (
+            parent.children.total,
+            parent.children.unfinished,
+            parent.children.succeeded
+        ),
+        (2, 1, 1)
+    );
+    let children = store.job_children(parent.id, None, 10).await.unwrap();
+    assert_eq!(children[0].status, JobStatus::Succeeded);
+    assert_eq!(children[0].output, Some(json!({"wav": "1.wav"})));
+    assert_eq!(children[0].finished_at, Some(at(5)));
+    assert_eq!(children[0].key.as_deref(), Some("kept"));
+    assert_eq!(children[1].status, JobStatus::Queued);
+    assert_eq!(
+        store.job_get(parent.id).await.unwrap().as_ref(),
+        Some(&parent)
+    );
+    // Only the child that runs again is claimed; its end completes the tree.
+    let claimed = store.job_claim(claim("q", 10, at(6))).await.unwrap();
+    assert_eq!(
+        claimed.iter().map(|job| job.id).collect::<Vec<_>>(),
+        vec![children[1].id]
+    );
+    store
+        .job_finish(finish(
+            &claimed[0],
+            Outcome::Succeeded { output: None },
+            at(7),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let joining = store.job_get(parent.id).await.unwrap().unwrap();
+    assert_eq!(joining.status, JobStatus::Queued);
+    assert_eq!(joining.children.succeeded, 2);
 }

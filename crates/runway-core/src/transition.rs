@@ -537,6 +537,9 @@ fn run_succeeded(
     }
     if job.children.unfinished > 0 {
         next.status = job.status.apply(JobInput::Wait)?;
+        // The first run is done: what comes next is the join (or the end).
+        next.phase = Phase::Join;
+        next.phase_attempt_base = next.attempt;
         next.worker = None;
         let data = json!({
             "attempt": job.attempt,
@@ -771,6 +774,7 @@ mod tests {
         assert_eq!(waiting.event, EventKind::Waiting);
         assert_eq!((waiting.job.worker, waiting.job.lease_until), (None, None));
         assert_eq!(waiting.job.finished_at, None);
+        assert_eq!(waiting.job.phase, Phase::Join, "the first run is done");
         assert!(waiting.effects.is_empty());
     }
 

@@ -423,9 +423,10 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
         .prepare_cached(
             "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
                  parent_id, retry_of, created_at, run_at, root_id, depth, spawn_key, phase,
-                 tree_join, on_child_failure, children_total, children_unfinished)
+                 tree_join, on_child_failure, children_total, children_unfinished,
+                 children_succeeded, output, finished_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?17) RETURNING id",
+                 ?17, ?18, ?19, ?20, ?21) RETURNING id",
         )?
         .query_row(
             params![
@@ -446,12 +447,20 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
                 job.tree.join,
                 job.tree.on_child_failure.as_str(),
                 counts.total,
+                counts.unfinished,
+                counts.succeeded,
+                job.output.as_ref().map(Value::to_string),
+                job.status.is_terminal().then(|| micros(now)),
             ],
             |row| row.get(0),
         )?;
     let mut data = json!({"type": job.job_type, "queue": job.queue});
     if let Some(old) = job.retry_of {
         data["retry_of"] = json!(old.0);
+        if job.status == JobStatus::Succeeded {
+            // A child a retried tree keeps: it does not run again.
+            data["carried_from"] = json!(old.0);
+        }
     }
     if let Some(parent) = job.parent {
         data["parent"] = json!(parent.0);

@@ -361,3 +361,125 @@ async fn runway_run_tells_a_command_it_runs_again_after_a_hand_back() {
         "RUNWAY_ATTEMPT stays (the hand-back did not count), RUNWAY_RUN grows"
     );
 }
+
+/// Counts of events of each kind for one job, read from the database.
+fn event_kinds(server: &Server, job: &str) -> BTreeMap<String, u32> {
+    let connection = rusqlite::Connection::open_with_flags(
+        server.database(),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut statement = connection
+        .prepare("SELECT kind, count(*) FROM events WHERE job_id = ?1 GROUP BY kind")
+        .unwrap();
+    statement
+        .query_map([job.parse::<i64>().unwrap()], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?))
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+}
+
+#[tokio::test]
+async fn kill_9_during_fan_out_and_during_the_join_ends_every_child_once_and_joins_once() {
+    let mut server = Server::start_with(|dir| {
+        format!(
+            r#"
+            [queues.default]
+            concurrency = 4
+            [types.tree]
+            command = ["sh", "-c", '''
+            if [ "$RUNWAY_PHASE" = join ]; then
+                echo join >> {marks}/join
+                sleep 1
+                echo '::runway {{"output": {{"joined": true}}}}'
+            else
+                for n in $(seq 1 12); do
+                    echo "::runway {{\"spawn\": {{\"type\": \"leaf\", \"key\": \"$n\", \"input\": {{\"n\": $n}}}}}}"
+                    sleep 0.05
+                done
+            fi
+            ''']
+            join = true
+            max_attempts = 3
+            [types.leaf]
+            command = ["sh", "-c", "echo $RUNWAY_JOB_ID >> {marks}/leaves; sleep 0.4"]
+            max_attempts = 3
+            "#,
+            marks = dir.display()
+        )
+    });
+    let client = server.client();
+    let parent = client
+        .submit(&SubmitJobRequest {
+            job_type: "tree".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id;
+    // First kill: during the fan-out, while the parent still spawns and leaves run.
+    eventually("leaves to run", Duration::from_secs(20), || async {
+        std::fs::read_to_string(server.path("leaves"))
+            .is_ok_and(|text| text.lines().count() >= 2)
+            .then_some(())
+    })
+    .await;
+    server.kill9();
+    server.launch();
+    // Second kill: during the join.
+    eventually("the join to start", Duration::from_secs(60), || async {
+        server.path("join").exists().then_some(())
+    })
+    .await;
+    server.kill9();
+    server.launch();
+    let client = server.client();
+    let done = eventually("the tree to finish", Duration::from_secs(60), || async {
+        let job = client.job(&parent).await.unwrap();
+        is_terminal(&job).then_some(job)
+    })
+    .await;
+    assert_eq!(done.status, "succeeded", "{:?}", done.error);
+    assert_eq!(done.output, Some(json!({"joined": true})));
+    let children = client
+        .list_jobs(&ListJobs {
+            parent: Some(parent.clone()),
+            limit: Some(100),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .jobs;
+    let keys: BTreeSet<String> = children
+        .iter()
+        .filter_map(|child| child.key.clone())
+        .collect();
+    assert_eq!(children.len(), 12, "the retried fan-out made no duplicates");
+    assert_eq!(keys.len(), 12);
+    assert!(children.iter().all(|child| child.status == "succeeded"));
+    let ends = terminal_events_per_job(&server);
+    for child in &children {
+        assert_eq!(
+            ends.get(&child.id),
+            Some(&1),
+            "child {} ended once",
+            child.id
+        );
+    }
+    assert_eq!(ends.get(&parent), Some(&1), "the parent ended once");
+    let kinds = event_kinds(&server, &parent);
+    assert_eq!(
+        kinds.get("join_queued"),
+        Some(&1),
+        "the tree completed once: {kinds:?}"
+    );
+    assert!(kinds.get("spawned").copied().unwrap_or(0) >= 1, "{kinds:?}");
+    let joins = std::fs::read_to_string(server.path("join")).unwrap();
+    assert_eq!(
+        joins.lines().count(),
+        2,
+        "the killed join ran once more, and only once"
+    );
+}

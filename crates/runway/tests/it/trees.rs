@@ -532,3 +532,89 @@ async fn the_cli_submits_children_and_draws_the_tree() {
     let listed: Value = serde_json::from_str(&crate::stdout(&children)).unwrap();
     assert_eq!(listed.as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn retrying_a_failed_tree_runs_again_only_the_children_that_did_not_succeed() {
+    let server = Server::start_with(|dir| {
+        format!(
+            r#"
+            [queues.default]
+            concurrency = 8
+            [types.book]
+            command = ["python3", "-c", '''
+import json, os
+if os.environ["RUNWAY_PHASE"] == "run":
+    print("::runway " + json.dumps({{"spawn": [{{"type": "chapter", "key": str(n), "input": {{"n": n}}}} for n in range(1, 6)]}}), flush=True)
+else:
+    children = json.load(open(os.environ["RUNWAY_CHILDREN"]))["children"]
+    bad = [child["key"] for child in children if child["status"] != "succeeded"]
+    if bad:
+        raise SystemExit("chapters failed: " + ",".join(bad))
+    print("::runway " + json.dumps({{"output": {{"pages": sum(child["output"]["pages"] for child in children)}}}}))
+''']
+            join = true
+            on_child_failure = "wait_all"
+            max_attempts = 1
+            [types.chapter]
+            command = ["sh", "-c", '''
+            n=$(python3 -c 'import json,sys; print(json.load(sys.stdin)["n"])')
+            echo $n >> {runs}
+            if [ $n = 3 ] && [ ! -e {fixed} ]; then exit 1; fi
+            echo "::runway {{\"output\": {{\"pages\": $n}}}}"
+            ''']
+            max_attempts = 1
+            "#,
+            runs = dir.join("runs").display(),
+            fixed = dir.join("fixed").display(),
+        )
+    });
+    let client = server.client();
+    let first = submit(&client, "book", json!({})).await;
+    let failed = finished(&client, &first).await;
+    assert_eq!(failed.status, "failed");
+    assert_eq!(failed.error.as_deref(), Some("exited with status 1"));
+    let log = client.log(&first, 0).await.unwrap().data;
+    assert!(log.contains("chapters failed: 3"), "{log}");
+    std::fs::write(server.path("fixed"), "").unwrap();
+    let child = children(&client, &first).await.remove(0);
+    let refused = client.retry(&child.id).await.unwrap_err();
+    assert_eq!(refused.status(), Some(409));
+    assert!(
+        refused
+            .to_string()
+            .contains(&format!("tree of job {first}; retry the tree from its root")),
+        "{refused}"
+    );
+    let again = client.retry(&first).await.unwrap();
+    assert_eq!(again.retry_of.as_deref(), Some(first.as_str()));
+    assert_eq!(
+        again.status, "waiting",
+        "the first run had ended: it is not run again"
+    );
+    let again = finished(&client, &again.id).await;
+    assert_eq!(again.status, "succeeded", "{:?}", again.error);
+    assert_eq!(again.output, Some(json!({"pages": 15})));
+    let mut runs: Vec<String> = std::fs::read_to_string(server.path("runs"))
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    runs.sort();
+    assert_eq!(
+        runs,
+        ["1", "2", "3", "3", "4", "5"],
+        "only chapter 3 ran twice"
+    );
+    let kept = children(&client, &again.id).await;
+    assert_eq!(kept.len(), 5);
+    for (index, child) in kept.iter().enumerate() {
+        assert_eq!(child.key.as_deref(), Some((index + 1).to_string().as_str()));
+        assert_eq!(child.status, "succeeded");
+        assert!(child.retry_of.is_some());
+    }
+    let log = client.log(&again.id, 0).await.unwrap().data;
+    assert!(
+        log.is_empty() || !log.contains("spawned"),
+        "the first run did not run again: {log}"
+    );
+}
