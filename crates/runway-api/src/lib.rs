@@ -148,6 +148,42 @@ pub struct TreeResponse {
     pub next_cursor: Option<String>,
 }
 
+/// A file a job produced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct ArtifactBody {
+    /// Its path below the attempt's `RUNWAY_ARTIFACTS`, `/`-separated.
+    pub name: String,
+    pub size: u64,
+    /// Hex SHA-256 of its bytes; the `ETag` it is served with.
+    pub sha256: String,
+    pub content_type: String,
+    /// The attempt that left it.
+    pub attempt: u32,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /v1/jobs/{id}/artifacts`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ArtifactListResponse {
+    pub artifacts: Vec<ArtifactBody>,
+}
+
+/// `DELETE /v1/jobs/{id}`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DeleteResponse {
+    /// Jobs deleted: the job and its descendants.
+    pub deleted: u64,
+}
+
+/// Disk use of what jobs keep.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct StorageBody {
+    pub artifact_files: u64,
+    pub artifact_bytes: u64,
+    /// `server.artifacts_max_total_bytes`.
+    pub artifact_limit_bytes: u64,
+}
+
 /// `POST /v1/jobs/batch`: all jobs are created in one transaction, or none is.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -376,6 +412,9 @@ pub struct ThroughputBody {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct QueueListResponse {
     pub queues: Vec<QueueResponse>,
+    /// What artifacts take on disk.
+    #[serde(default)]
+    pub storage: StorageBody,
 }
 
 /// `GET /healthz`.

@@ -142,6 +142,40 @@ impl Client {
         }
     }
 
+    /// A request whose answer is not JSON: the response when it succeeded, the API's error
+    /// otherwise.
+    async fn raw(&self, method: Method, path: &str) -> Result<reqwest::Response, ClientError> {
+        let url = format!("{}{}", self.base, path);
+        let mut request = self.http.request(method, &url);
+        if let Some(token) = &self.token {
+            request = request.bearer_auth(token);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| ClientError::Unreachable {
+                url: self.base.clone(),
+                message: error.to_string(),
+            })?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let bytes = response.bytes().await.unwrap_or_default();
+        Err(match serde_json::from_slice::<ErrorResponse>(&bytes) {
+            Ok(error) => ClientError::Api {
+                status,
+                code: error.error.code,
+                message: error.error.message,
+            },
+            Err(_) => ClientError::Api {
+                status,
+                code: "unknown".into(),
+                message: format!("HTTP {status}"),
+            },
+        })
+    }
+
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
         self.call::<(), T>(Method::GET, path, None::<&()>, None)
             .await
@@ -240,6 +274,36 @@ impl Client {
     ) -> Result<SubmitBatchResponse, ClientError> {
         self.post(&format!("/v1/jobs/{}/children", encode(id)), Some(request))
             .await
+    }
+
+    /// The files a job produced.
+    pub async fn artifacts(
+        &self,
+        id: &str,
+    ) -> Result<runway_api::ArtifactListResponse, ClientError> {
+        self.get(&format!("/v1/jobs/{}/artifacts", encode(id)))
+            .await
+    }
+
+    /// One artifact's bytes, as a response to read or stream.
+    pub async fn artifact(&self, id: &str, name: &str) -> Result<reqwest::Response, ClientError> {
+        let name: Vec<String> = name.split('/').map(encode).collect();
+        self.raw(
+            Method::GET,
+            &format!("/v1/jobs/{}/artifacts/{}", encode(id), name.join("/")),
+        )
+        .await
+    }
+
+    /// Deletes a finished job or tree with its events, logs and artifacts.
+    pub async fn delete(&self, id: &str) -> Result<runway_api::DeleteResponse, ClientError> {
+        self.call::<(), _>(
+            Method::DELETE,
+            &format!("/v1/jobs/{}", encode(id)),
+            None::<&()>,
+            None,
+        )
+        .await
     }
 
     pub async fn retry(&self, id: &str) -> Result<JobResponse, ClientError> {

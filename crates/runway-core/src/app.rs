@@ -3,6 +3,7 @@
 //! apply the change through the store and wake whoever must act on it.
 
 use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -18,8 +19,8 @@ use crate::job_token::JobTokens;
 use crate::retry::{self, FinishedTree};
 use crate::stop::StopReason;
 use crate::store::{
-    AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion, JobListParams, LogChunk,
-    QueueStats, Store,
+    Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion,
+    JobListParams, LogChunk, QueueStats, Store, TreeDeletion,
 };
 use crate::submission;
 
@@ -453,6 +454,61 @@ impl App {
         }
         chain.reverse();
         Ok(chain)
+    }
+
+    /// A job's artifacts, by name.
+    pub async fn artifacts(&self, id: JobId) -> Result<Vec<Artifact>, Error> {
+        self.job(id).await?;
+        Ok(self.engine.store.artifact_list(id).await?)
+    }
+
+    /// One artifact and the file that holds its bytes.
+    pub async fn artifact(&self, id: JobId, name: &str) -> Result<(Artifact, PathBuf), Error> {
+        self.job(id).await?;
+        let artifact = self
+            .engine
+            .store
+            .artifact_get(id, name)
+            .await?
+            .ok_or_else(|| Error::NoArtifact {
+                job: id,
+                name: name.to_string(),
+            })?;
+        let file = self.engine.artifacts_root().join(&artifact.path);
+        Ok((artifact, file))
+    }
+
+    /// Files and bytes all artifacts take.
+    pub async fn artifact_usage(&self) -> Result<ArtifactUsage, Error> {
+        Ok(self.engine.store.artifact_usage(None).await?)
+    }
+
+    /// Deletes a finished tree (or a finished job without a parent) with its events, logs and
+    /// artifacts; returns how many jobs went.
+    pub async fn delete(&self, id: JobId) -> Result<usize, Error> {
+        match self.engine.store.job_delete_tree(id).await? {
+            TreeDeletion::Deleted { jobs, unreferenced } => {
+                self.engine.remove_artifact_files(unreferenced).await;
+                Ok(jobs.len())
+            }
+            TreeDeletion::NotFound => Err(Error::NotFound { id }),
+            TreeDeletion::NotRoot { root } => Err(Error::Conflict {
+                message: format!(
+                    "job {id} is part of the tree of job {root}; delete the whole tree (job {root})"
+                ),
+            }),
+            TreeDeletion::Unfinished { job, status } => Err(Error::Conflict {
+                message: if job == id {
+                    format!(
+                        "job {id} is {status}; only a finished job can be deleted (cancel it first)"
+                    )
+                } else {
+                    format!(
+                        "job {job} of the tree of job {id} is {status}; only a finished tree can be deleted (cancel it first)"
+                    )
+                },
+            }),
+        }
     }
 
     /// Up to `limit` children of `id`, in the order they were made, after `after`.

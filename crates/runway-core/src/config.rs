@@ -94,6 +94,22 @@ pub struct ServerConfig {
     pub max_tree_depth: u32,
     /// Most children one job may have.
     pub max_children: u32,
+    /// What one job may keep as artifacts, and all jobs together.
+    pub artifact_limits: ArtifactLimits,
+    /// Finished trees (and jobs) older than this are deleted by the sweep, with their
+    /// artifacts.
+    pub retention: Duration,
+}
+
+/// Quotas on the files jobs keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ArtifactLimits {
+    /// Most files one attempt may leave.
+    pub max_files: u64,
+    /// Most bytes of artifacts one job may keep.
+    pub max_job_bytes: u64,
+    /// Most bytes of artifacts all jobs together may keep.
+    pub max_total_bytes: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -272,6 +288,10 @@ struct RawServer {
     idempotency_window: Option<String>,
     max_tree_depth: Option<u64>,
     max_children: Option<u64>,
+    artifacts_max_files: Option<u64>,
+    artifacts_max_job_bytes: Option<u64>,
+    artifacts_max_total_bytes: Option<u64>,
+    retention: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -598,6 +618,38 @@ fn validate(
         1..=10_000_000,
         "",
     )? as u32;
+    let artifact_limits = ArtifactLimits {
+        max_files: bounded_number(
+            &origin,
+            "server.artifacts_max_files",
+            raw.server.artifacts_max_files,
+            1000,
+            1..=1_000_000,
+            "",
+        )?,
+        max_job_bytes: bounded_number(
+            &origin,
+            "server.artifacts_max_job_bytes",
+            raw.server.artifacts_max_job_bytes,
+            GIB,
+            1..=1024 * 1024 * GIB,
+            " bytes",
+        )?,
+        max_total_bytes: bounded_number(
+            &origin,
+            "server.artifacts_max_total_bytes",
+            raw.server.artifacts_max_total_bytes,
+            100 * GIB,
+            1..=1024 * 1024 * GIB,
+            " bytes",
+        )?,
+    };
+    let retention = duration(
+        "server.retention",
+        &raw.server.retention,
+        30 * DAY,
+        60 * SECOND..=100 * YEAR,
+    )?;
     let max_connections = bounded_number(
         &origin,
         "server.max_connections",
@@ -726,6 +778,8 @@ fn validate(
             idempotency_window,
             max_tree_depth,
             max_children,
+            artifact_limits,
+            retention,
         },
         queues,
         types,

@@ -17,6 +17,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::artifacts;
 use crate::clock::{Clock, Timestamp, ago};
 use crate::config::{Config, JobRun, JobTypeConfig};
 use crate::event::EventKind;
@@ -27,7 +28,9 @@ use crate::report::Reporter;
 use crate::runner::{CommandRun, RunResult, run_command};
 use crate::spawn::Spawner;
 use crate::stop::{StopReason, StopSignal};
-use crate::store::{AttemptRef, JobClaimParams, JobFinishParams, LeaseState, Outcome, Store};
+use crate::store::{
+    AttemptRef, JobClaimParams, JobFinishParams, LeaseState, Outcome, Store, TreeDeletion,
+};
 
 /// How long a panicked engine loop waits before it starts again: long enough not to spin on a
 /// panic that repeats, short enough that jobs barely notice.
@@ -182,6 +185,14 @@ impl Engine {
                 "cannot create {}: {error}",
                 self.run_dir.display()
             ))
+        })?;
+        let root = self.artifacts_root();
+        let created = tokio::fs::create_dir_all(&root).await.and(
+            tokio::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o700))
+                .await,
+        );
+        created.map_err(|error| {
+            crate::store::StoreError::Backend(format!("cannot create {}: {error}", root.display()))
         })?;
 
         for queue in self.queues.values() {
@@ -542,6 +553,21 @@ impl Engine {
                     env.push(("RUNWAY_URL".into(), url.clone()));
                 }
                 let spawner = self.spawner(&attempt_ref, &job);
+                let artifacts = self
+                    .run_dir
+                    .join(format!("{}-{}.artifacts", job.id, job.attempt));
+                if let Err(error) = fresh_private_dir(&artifacts).await {
+                    drop(reporter);
+                    report_writer.finish().await;
+                    return RunResult::Failed {
+                        error: format!(
+                            "cannot make the attempt's RUNWAY_ARTIFACTS directory: {error}"
+                        ),
+                        output: None,
+                    };
+                }
+                env.push(("RUNWAY_ARTIFACTS".into(), artifacts.display().to_string()));
+                let notes = reporter.clone();
                 let result = run_command(CommandRun {
                     job,
                     run: run.clone(),
@@ -558,6 +584,10 @@ impl Engine {
                 if let Some(path) = manifest {
                     let _ = tokio::fs::remove_file(path).await;
                 }
+                let result = self
+                    .keep_artifacts(&attempt_ref, &artifacts, &notes, result)
+                    .await;
+                let _ = tokio::fs::remove_dir_all(&artifacts).await;
                 result
             }
         };
@@ -804,6 +834,7 @@ impl Engine {
             {
                 tracing::error!(%error, "cannot prune old events");
             }
+            self.prune(ago(now, self.config.server.retention)).await;
             let keys_before = ago(now, self.config.server.idempotency_window);
             if let Err(error) = self.store.idempotency_key_prune(keys_before).await {
                 tracing::error!(%error, "cannot prune old idempotency keys");
@@ -816,6 +847,174 @@ impl Engine {
                 }
                 Err(error) => tracing::error!(%error, "cannot promote due jobs"),
             }
+        }
+    }
+
+    /// Where kept artifacts live: the data directory's `artifacts/`.
+    pub(crate) fn artifacts_root(&self) -> PathBuf {
+        self.config.server.data_dir.join("artifacts")
+    }
+
+    /// Keeps the files an attempt left in its `RUNWAY_ARTIFACTS` (see `artifacts`), unless it
+    /// was stopped. Over a quota, none is kept and a successful attempt fails with why.
+    async fn keep_artifacts(
+        &self,
+        attempt: &AttemptRef,
+        dir: &std::path::Path,
+        notes: &Reporter,
+        result: RunResult,
+    ) -> RunResult {
+        if matches!(result, RunResult::Stopped(_)) {
+            return result;
+        }
+        let limits = self.config.server.artifact_limits;
+        let scanned = {
+            let dir = dir.to_path_buf();
+            tokio::task::spawn_blocking(move || artifacts::scan(&dir, limits.max_files)).await
+        };
+        let found = match scanned {
+            Ok(Ok(found)) => found,
+            Ok(Err(error)) => {
+                notes
+                    .log_line(&format!("[runway: cannot read RUNWAY_ARTIFACTS: {error}]"))
+                    .await;
+                return result;
+            }
+            Err(panic) => {
+                notes
+                    .log_line(&format!(
+                        "[runway: reading RUNWAY_ARTIFACTS failed: {panic}]"
+                    ))
+                    .await;
+                return result;
+            }
+        };
+        if !found.skipped.is_empty() {
+            notes
+                .log_line(&format!(
+                    "[runway: not kept from RUNWAY_ARTIFACTS: {}]",
+                    found.skipped.join("; ")
+                ))
+                .await;
+        }
+        if found.files.is_empty() {
+            return result;
+        }
+        let usage = async {
+            let job = self.store.artifact_usage(Some(attempt.id)).await?;
+            let all = self.store.artifact_usage(None).await?;
+            Ok::<_, crate::store::StoreError>((job, all))
+        };
+        let refusal = match usage.await {
+            Ok((job, all)) => artifacts::over_quota(&found, job, all, limits),
+            Err(error) => Some(format!("cannot read how much artifacts take: {error}")),
+        };
+        if let Some(reason) = refusal {
+            notes
+                .log_line(&format!(
+                    "[runway: no artifact of this attempt was kept: {reason}]"
+                ))
+                .await;
+            return fail_with(result, reason);
+        }
+        let root = self.artifacts_root();
+        let (id, number, now) = (attempt.id, attempt.attempt, self.clock.now());
+        let kept = tokio::task::spawn_blocking(move || {
+            artifacts::keep(found.files, &root, id, number, now)
+        })
+        .await;
+        let (kept, refused) = match kept {
+            Ok(Ok(kept)) => kept,
+            Ok(Err(error)) => {
+                return fail_with(result, format!("cannot keep the artifacts: {error}"));
+            }
+            Err(panic) => {
+                return fail_with(result, format!("keeping the artifacts failed: {panic}"));
+            }
+        };
+        if !refused.is_empty() {
+            notes
+                .log_line(&format!("[runway: not kept: {}]", refused.join("; ")))
+                .await;
+        }
+        let paths: Vec<String> = kept.iter().map(|artifact| artifact.path.clone()).collect();
+        match self.store.artifact_record(attempt.clone(), kept).await {
+            Ok(Some(unreferenced)) => {
+                self.remove_artifact_files(unreferenced).await;
+                result
+            }
+            Ok(None) => {
+                // The attempt is stale: its outcome will not be stored either.
+                self.remove_artifact_files(paths).await;
+                result
+            }
+            Err(error) => {
+                self.remove_artifact_files(paths).await;
+                fail_with(result, format!("cannot record the artifacts: {error}"))
+            }
+        }
+    }
+
+    /// Deletes finished trees whose root finished before `before`, a bounded number per
+    /// sweep, with their artifacts, and says what went.
+    async fn prune(&self, before: Timestamp) {
+        const PER_SWEEP: u32 = 100;
+        match self.store.job_prune(before, PER_SWEEP).await {
+            Ok(deleted) if !deleted.is_empty() => {
+                let trees = deleted.len();
+                let mut jobs = 0;
+                let mut files = Vec::new();
+                for deletion in deleted {
+                    if let TreeDeletion::Deleted {
+                        jobs: gone,
+                        unreferenced,
+                    } = deletion
+                    {
+                        jobs += gone.len();
+                        files.extend(unreferenced);
+                    }
+                }
+                tracing::info!(
+                    trees,
+                    jobs,
+                    artifact_files = files.len(),
+                    finished_before = %before,
+                    "pruned finished jobs past their retention"
+                );
+                self.remove_artifact_files(files).await;
+            }
+            Ok(_) => {}
+            Err(error) => tracing::error!(%error, "cannot prune finished jobs"),
+        }
+    }
+
+    /// Removes artifact files (paths relative to `artifacts/`) and the directories they leave
+    /// empty.
+    pub(crate) async fn remove_artifact_files(&self, paths: Vec<String>) {
+        if paths.is_empty() {
+            return;
+        }
+        let root = self.artifacts_root();
+        let removed = tokio::task::spawn_blocking(move || {
+            for path in paths {
+                let file = root.join(&path);
+                if let Err(error) = std::fs::remove_file(&file)
+                    && error.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(file = %file.display(), %error, "cannot remove an artifact");
+                }
+                let mut dir = file.parent();
+                while let Some(path) = dir {
+                    if path == root || std::fs::remove_dir(path).is_err() {
+                        break;
+                    }
+                    dir = path.parent();
+                }
+            }
+        })
+        .await;
+        if let Err(panic) = removed {
+            tracing::error!(%panic, "removing artifacts failed");
         }
     }
 
@@ -834,6 +1033,27 @@ impl Engine {
     /// type, status, output and error, in the order they were made.
     async fn write_manifest(&self, job: &Job) -> Result<PathBuf, String> {
         const PAGE: u32 = 1000;
+        let mut files: HashMap<JobId, Vec<serde_json::Value>> = HashMap::new();
+        let artifacts = self
+            .store
+            .artifact_list_children(job.id)
+            .await
+            .map_err(|error| {
+                format!("cannot read the children's artifacts for the join: {error}")
+            })?;
+        let root = std::path::Path::new(&self.data_dir).join("artifacts");
+        for artifact in artifacts {
+            files
+                .entry(artifact.job)
+                .or_default()
+                .push(serde_json::json!({
+                    "name": artifact.name,
+                    "size": artifact.size,
+                    "content_type": artifact.content_type,
+                    "sha256": artifact.sha256,
+                    "path": root.join(&artifact.path).display().to_string(),
+                }));
+        }
         let mut children = Vec::with_capacity(job.children.total as usize);
         let mut after = None;
         loop {
@@ -852,6 +1072,7 @@ impl Engine {
                     "status": child.status,
                     "output": child.output,
                     "error": child.error,
+                    "artifacts": files.remove(&child.id).unwrap_or_default(),
                 })
             }));
             if !full {
@@ -943,6 +1164,27 @@ impl Engine {
             }
             Err(error) => tracing::error!(%error, "cannot {what}"),
         }
+    }
+}
+
+/// An empty directory readable by the server's user only, whatever was there before.
+async fn fresh_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    match tokio::fs::remove_dir_all(dir).await {
+        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
+        _ => {}
+    }
+    tokio::fs::create_dir(dir).await?;
+    tokio::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).await
+}
+
+/// A successful attempt failed for `reason`; a failed one keeps its own error.
+fn fail_with(result: RunResult, reason: String) -> RunResult {
+    match result {
+        RunResult::Succeeded { output } => RunResult::Failed {
+            error: reason,
+            output,
+        },
+        other => other,
     }
 }
 

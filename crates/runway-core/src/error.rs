@@ -22,6 +22,8 @@ pub enum Error {
     InvalidField { field: String, message: String },
     #[error("job {id} does not exist")]
     NotFound { id: JobId },
+    #[error("job {job} has no artifact named `{name}`")]
+    NoArtifact { job: JobId, name: String },
     #[error("{message}")]
     Conflict { message: String },
     #[error("jobs[{index}]: {error}")]

@@ -6,6 +6,7 @@
 //! `runway-api`: backends and the server depend on it, not the other way round.
 
 pub mod app;
+pub mod artifacts;
 pub mod bus;
 pub mod clock;
 pub mod config;

@@ -77,6 +77,50 @@ pub enum Spawn {
     KeyConflict { index: usize, existing: JobId },
 }
 
+/// A file a job produced, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Artifact {
+    pub job: JobId,
+    /// Its path relative to the attempt's `RUNWAY_ARTIFACTS`, `/`-separated.
+    pub name: String,
+    pub size: u64,
+    /// Hex SHA-256 of the content: also its ETag.
+    pub sha256: String,
+    pub content_type: String,
+    pub attempt: u32,
+    pub created_at: Timestamp,
+    /// Where the bytes are, relative to the data directory's `artifacts/`.
+    pub path: String,
+}
+
+/// Files and bytes of artifacts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArtifactUsage {
+    pub files: u64,
+    pub bytes: u64,
+}
+
+/// What a tree's deletion did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TreeDeletion {
+    /// Every job of the tree is gone with its events, logs and artifact records; the files at
+    /// `unreferenced` (relative to `artifacts/`) are named by no artifact any more.
+    Deleted {
+        jobs: Vec<JobId>,
+        unreferenced: Vec<String>,
+    },
+    NotFound,
+    /// The job is inside the tree of `root`: only a whole tree is deleted.
+    NotRoot {
+        root: JobId,
+    },
+    /// A job of the tree has not finished.
+    Unfinished {
+        job: JobId,
+        status: JobStatus,
+    },
+}
+
 /// Which jobs of their trees a list shows.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum TreeFilter {
@@ -451,6 +495,39 @@ pub trait Store: Send + Sync + 'static {
         job: Option<JobId>,
         limit: u32,
     ) -> Result<Vec<Event>, StoreError>;
+
+    /// Records the artifacts a running attempt left (guarded like `job_finish`), replacing
+    /// those of the same names. `None` when the attempt is stale and nothing was recorded;
+    /// otherwise the paths no artifact names any more (replaced files), to delete.
+    async fn artifact_record(
+        &self,
+        attempt: AttemptRef,
+        artifacts: Vec<Artifact>,
+    ) -> Result<Option<Vec<String>>, StoreError>;
+
+    /// A job's artifacts by name.
+    async fn artifact_list(&self, job: JobId) -> Result<Vec<Artifact>, StoreError>;
+
+    /// The artifacts of every child of `parent`, by child and name.
+    async fn artifact_list_children(&self, parent: JobId) -> Result<Vec<Artifact>, StoreError>;
+
+    async fn artifact_get(&self, job: JobId, name: &str) -> Result<Option<Artifact>, StoreError>;
+
+    /// Artifacts of one job, or of all jobs.
+    async fn artifact_usage(&self, job: Option<JobId>) -> Result<ArtifactUsage, StoreError>;
+
+    /// Deletes the finished tree of root `id` whole: jobs, events, logs, artifact records and
+    /// idempotency keys, in one transaction.
+    async fn job_delete_tree(&self, id: JobId) -> Result<TreeDeletion, StoreError>;
+
+    /// Deletes up to `limit` finished trees whose root finished before `before` (and all of
+    /// whose jobs have finished), oldest first, like `job_delete_tree`. Returns each deleted
+    /// tree's deletion.
+    async fn job_prune(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<TreeDeletion>, StoreError>;
 
     async fn token_insert(&self, token: TokenRecord) -> Result<TokenRecord, StoreError>;
 

@@ -9,9 +9,9 @@ use crate::clock::{Timestamp, micros_to_timestamp};
 use crate::event::EventKind;
 use crate::job::{Job, JobId, JobStatus, NewJob, Phase, Progress};
 use crate::store::{
-    AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion, JobClaimParams,
-    JobFinishParams, JobListParams, JobSearch, LeaseState, Outcome, Spawn, Store,
-    THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TreeFilter,
+    Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion,
+    JobClaimParams, JobFinishParams, JobListParams, JobSearch, LeaseState, Outcome, Spawn, Store,
+    THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TreeDeletion, TreeFilter,
 };
 
 fn at(seconds: i64) -> Timestamp {
@@ -59,7 +59,7 @@ fn attempt_of(job: &Job) -> AttemptRef {
 #[macro_export]
 macro_rules! store_suite {
     ($open:path) => {
-        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, committed_changes_are_published_in_order, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded);
+        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, committed_changes_are_published_in_order, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first);
     };
     (@each $open:path; $($scenario:ident),* $(,)?) => {
         $(
@@ -1604,4 +1604,221 @@ pub async fn a_retried_tree_is_inserted_with_its_carried_children_succeeded(stor
     let joining = store.job_get(parent.id).await.unwrap().unwrap();
     assert_eq!(joining.status, JobStatus::Queued);
     assert_eq!(joining.children.succeeded, 2);
+}
+
+fn artifact(job: &Job, name: &str, size: u64, path: &str) -> Artifact {
+    Artifact {
+        job: job.id,
+        name: name.into(),
+        size,
+        sha256: format!("{size:064x}"),
+        content_type: "audio/wav".into(),
+        attempt: job.attempt,
+        created_at: at(2),
+        path: path.into(),
+    }
+}
+
+pub async fn artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name(
+    store: Arc<dyn Store>,
+) {
+    let job = running_job(&store, new_job("a", "q", 0)).await;
+    let recorded = store
+        .artifact_record(
+            attempt_of(&job),
+            vec![
+                artifact(&job, "b.wav", 10, "1/1/b.wav"),
+                artifact(&job, "a.wav", 5, "1/1/a.wav"),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(recorded, Some(vec![]), "nothing was replaced");
+    let names: Vec<String> = store
+        .artifact_list(job.id)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|artifact| artifact.name)
+        .collect();
+    assert_eq!(names, ["a.wav", "b.wav"]);
+    let replaced = store
+        .artifact_record(
+            attempt_of(&job),
+            vec![artifact(&job, "a.wav", 7, "1/2/a.wav")],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        replaced,
+        Some(vec!["1/1/a.wav".to_string()]),
+        "the old file is free"
+    );
+    let got = store.artifact_get(job.id, "a.wav").await.unwrap().unwrap();
+    assert_eq!((got.size, got.path.as_str()), (7, "1/2/a.wav"));
+    assert_eq!(store.artifact_get(job.id, "c.wav").await.unwrap(), None);
+    assert_eq!(
+        store.artifact_usage(Some(job.id)).await.unwrap(),
+        ArtifactUsage {
+            files: 2,
+            bytes: 17
+        }
+    );
+    assert_eq!(
+        store.artifact_usage(Some(JobId(9_999))).await.unwrap(),
+        ArtifactUsage::default()
+    );
+    let stale = AttemptRef {
+        attempt: job.attempt + 1,
+        ..attempt_of(&job)
+    };
+    assert_eq!(
+        store
+            .artifact_record(stale, vec![artifact(&job, "x", 1, "x")])
+            .await
+            .unwrap(),
+        None,
+        "a stale attempt records nothing"
+    );
+    assert_eq!(store.artifact_list(job.id).await.unwrap().len(), 2);
+}
+
+pub async fn a_finished_tree_is_deleted_whole_and_shared_files_stay_named(store: Arc<dyn Store>) {
+    let mut parent = new_job("a", "q", 0);
+    parent.tree.join = true;
+    let parent = running_job(&store, parent).await;
+    let Spawn::Done(spawned) = store
+        .job_spawn(attempt_of(&parent), vec![new_job("b", "q", 1)], 10, at(2))
+        .await
+        .unwrap()
+    else {
+        panic!("refused");
+    };
+    let child = store
+        .job_claim(claim("q", 1, at(3)))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(child.id, spawned[0].job.id);
+    store
+        .artifact_record(
+            attempt_of(&child),
+            vec![artifact(&child, "c.wav", 3, "c/1/c.wav")],
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.job_delete_tree(child.id).await.unwrap(),
+        TreeDeletion::NotRoot { root } if root == parent.id
+    ));
+    assert!(matches!(
+        store.job_delete_tree(parent.id).await.unwrap(),
+        TreeDeletion::Unfinished { .. }
+    ));
+    store
+        .job_finish(finish(&child, Outcome::Succeeded { output: None }, at(4)))
+        .await
+        .unwrap();
+    let parent_now = store.job_get(parent.id).await.unwrap().unwrap();
+    store
+        .job_finish(finish(
+            &parent_now,
+            Outcome::Failed {
+                error: "x".into(),
+                output: None,
+                retry_at: None,
+            },
+            at(5),
+        ))
+        .await
+        .unwrap();
+    // A retried tree carries the child over: the file is named by the copy too.
+    let mut carried = new_job("b", "q", 1);
+    carried.status = JobStatus::Succeeded;
+    carried.retry_of = Some(child.id);
+    let copy = store
+        .job_insert_many(vec![parent_of(vec![carried])], at(6))
+        .await
+        .unwrap()
+        .remove(0);
+    let copied_child = store
+        .job_children(copy.id, None, 1)
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(
+        store.artifact_list(copied_child.id).await.unwrap()[0].path,
+        "c/1/c.wav"
+    );
+    assert_eq!(
+        store.artifact_usage(None).await.unwrap(),
+        ArtifactUsage { files: 1, bytes: 3 },
+        "a shared file counts once"
+    );
+    match store.job_delete_tree(parent.id).await.unwrap() {
+        TreeDeletion::Deleted { jobs, unreferenced } => {
+            assert_eq!(jobs, vec![parent.id, child.id]);
+            assert!(unreferenced.is_empty(), "the copy still names the file");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(store.job_get(child.id).await.unwrap(), None);
+    assert!(
+        store
+            .event_list(0, Some(parent.id), 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.job_delete_tree(parent.id).await.unwrap(),
+        TreeDeletion::NotFound
+    );
+    let Some(copy_child_job) = store.job_get(copied_child.id).await.unwrap() else {
+        panic!("the copy stays");
+    };
+    assert_eq!(copy_child_job.status, JobStatus::Succeeded);
+}
+
+pub async fn finished_trees_past_their_retention_are_pruned_oldest_first(store: Arc<dyn Store>) {
+    let jobs = store
+        .job_insert_many(
+            vec![
+                new_job("a", "q", 0),
+                new_job("a", "q", 0),
+                new_job("a", "q", 0),
+            ],
+            at(0),
+        )
+        .await
+        .unwrap();
+    for (job, when) in jobs.iter().zip([10, 5, 50]) {
+        store.job_cancel(job.id, at(when)).await.unwrap();
+    }
+    let pending = store
+        .job_insert_many(vec![new_job("a", "q", 0)], at(0))
+        .await
+        .unwrap();
+    let pruned = store.job_prune(at(20), 10).await.unwrap();
+    let ids: Vec<Vec<JobId>> = pruned
+        .into_iter()
+        .map(|deletion| match deletion {
+            TreeDeletion::Deleted { jobs, .. } => jobs,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        vec![vec![jobs[1].id], vec![jobs[0].id]],
+        "oldest first"
+    );
+    assert!(
+        store.job_get(jobs[2].id).await.unwrap().is_some(),
+        "finished later"
+    );
+    assert!(
+        store.job_get(pending[0].id).await.unwrap().is_some(),
+        "not finished"
+    );
+    assert!(store.job_prune(at(20), 10).await.unwrap().is_empty());
 }

@@ -76,7 +76,9 @@ impl From<Error> for ApiError {
                 (StatusCode::BAD_REQUEST, codes::TOO_DEEP)
             }
             Error::InvalidField { .. } => (StatusCode::BAD_REQUEST, codes::INVALID_REQUEST),
-            Error::NotFound { .. } => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
+            Error::NotFound { .. } | Error::NoArtifact { .. } => {
+                (StatusCode::NOT_FOUND, codes::NOT_FOUND)
+            }
             Error::Conflict { .. } => (StatusCode::CONFLICT, codes::CONFLICT),
             Error::Store(StoreError::Full(_)) => {
                 return ApiError::storage_full(error.innermost());
@@ -128,9 +130,9 @@ impl IntoResponse for ApiError {
 }
 
 /// A path segment, or a JSON 400 when it is not valid (e.g. not UTF-8 once decoded).
-pub fn path_param(
-    segment: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
-) -> Result<String, ApiError> {
+pub fn path_param<T>(
+    segment: Result<axum::extract::Path<T>, axum::extract::rejection::PathRejection>,
+) -> Result<T, ApiError> {
     segment
         .map(|axum::extract::Path(value)| value)
         .map_err(|rejection| {

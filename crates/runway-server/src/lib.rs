@@ -122,13 +122,15 @@ fn api_routes() -> OpenApiRouter<ServerState> {
         .routes(routes!(live::job_updates))
         .routes(routes!(routes::jobs::count_jobs))
         .routes(routes!(routes::jobs::bulk_jobs))
-        .routes(routes!(routes::jobs::get_job))
+        .routes(routes!(routes::jobs::get_job, routes::jobs::delete_job))
         .routes(routes!(routes::jobs::job_events))
         .routes(routes!(routes::jobs::job_log))
         .routes(routes!(routes::jobs::cancel_job))
         .routes(routes!(routes::jobs::retry_job))
         .routes(routes!(routes::trees::job_tree))
         .routes(routes!(routes::trees::spawn_children))
+        .routes(routes!(routes::artifacts::list_artifacts))
+        .routes(routes!(routes::artifacts::get_artifact))
         .routes(routes!(routes::types::list_types))
         .routes(routes!(routes::queues::list_queues))
         .routes(routes!(routes::queues::pause_queue))
@@ -149,6 +151,11 @@ fn document(mut openapi: OpenApi) -> OpenApi {
         .routes(routes!(routes::signin::sign_in, routes::signin::sign_out))
         .split_for_parts();
     openapi.merge(health);
+    // A route's `{*name}` (a name that may hold `/`) is `{name}` in OpenAPI's templates.
+    openapi.paths.paths = std::mem::take(&mut openapi.paths.paths)
+        .into_iter()
+        .map(|(path, item)| (path.replace("{*", "{"), item))
+        .collect();
     openapi.info.title = "runway".into();
     openapi.info.version = env!("CARGO_PKG_VERSION").into();
     openapi.info.description = Some(

@@ -14,9 +14,10 @@ use runway_core::job::{
     ChildCounts, IllegalTransition, Job, JobId, JobStatus, NewJob, Progress, TreePolicy,
 };
 use runway_core::store::{
-    AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion, JobClaimParams,
-    JobFinishParams, JobListParams, LeaseState, LogChunk, QueueStats, Spawn, Store, StoreError,
-    THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TokenRecord, TreeFilter,
+    Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion,
+    JobClaimParams, JobFinishParams, JobListParams, LeaseState, LogChunk, QueueStats, Spawn, Store,
+    StoreError, THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TokenRecord, TreeDeletion,
+    TreeFilter,
 };
 use runway_core::transition::{JobCommand, Transition, adopt};
 use runway_core::tree::{self, TreeTx};
@@ -468,6 +469,15 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
     if counts.total > 0 {
         data["children"] = json!(counts.total);
     }
+    if let (JobStatus::Succeeded, Some(original)) = (job.status, job.retry_of) {
+        // A carried child keeps its original's artifacts: the same files, named again.
+        tx.prepare_cached(&format!(
+            "INSERT INTO artifacts ({ARTIFACT_COLUMNS})
+             SELECT ?1, name, size, sha256, content_type, attempt, created_at, path
+             FROM artifacts WHERE job_id = ?2"
+        ))?
+        .execute(params![id, original.0])?;
+    }
     // The row as inserted, without reading it back.
     let (row, children) = job.inserted(JobId(id), now);
     insert_event(tx, &row, now, EventKind::Submitted, &data)?;
@@ -573,6 +583,87 @@ fn spawn(
         }
     }
     Ok(Spawn::Done(answers))
+}
+
+const ARTIFACT_COLUMNS: &str =
+    "job_id, name, size, sha256, content_type, attempt, created_at, path";
+
+fn artifact_from_row(row: &Row) -> rusqlite::Result<Artifact> {
+    Ok(Artifact {
+        job: JobId(row.get(0)?),
+        name: row.get(1)?,
+        size: row.get::<_, i64>(2)? as u64,
+        sha256: row.get(3)?,
+        content_type: row.get(4)?,
+        attempt: row.get(5)?,
+        created_at: micros_to_timestamp(row.get(6)?),
+        path: row.get(7)?,
+    })
+}
+
+/// Of `paths`, those no artifact names any more.
+fn unreferenced(tx: &Tx, paths: Vec<String>) -> rusqlite::Result<Vec<String>> {
+    let mut statement = tx.prepare_cached("SELECT 1 FROM artifacts WHERE path = ?1 LIMIT 1")?;
+    let mut free = Vec::new();
+    for path in paths {
+        if !free.contains(&path)
+            && statement
+                .query_row([&path], |_| Ok(()))
+                .optional()?
+                .is_none()
+        {
+            free.push(path);
+        }
+    }
+    Ok(free)
+}
+
+/// Deletes the finished tree of root `id` whole (see `Store::job_delete_tree`).
+fn delete_tree(tx: &Tx, id: JobId) -> rusqlite::Result<TreeDeletion> {
+    let Some(job) = get_job(tx, id)? else {
+        return Ok(TreeDeletion::NotFound);
+    };
+    if let Some(parent) = job.parent {
+        return Ok(TreeDeletion::NotRoot {
+            root: job.root.unwrap_or(parent),
+        });
+    }
+    let unfinished = tx
+        .prepare_cached(
+            "SELECT id, status FROM jobs WHERE (id = ?1 OR root_id = ?1)
+               AND status IN ('queued', 'scheduled', 'running', 'waiting') LIMIT 1",
+        )?
+        .query_row([id.0], |row| {
+            Ok((row.get::<_, i64>(0)?, parsed::<JobStatus>(row, 1)?))
+        })
+        .optional()?;
+    if let Some((job, status)) = unfinished {
+        return Ok(TreeDeletion::Unfinished {
+            job: JobId(job),
+            status,
+        });
+    }
+    let jobs: Vec<JobId> = tx
+        .prepare_cached("SELECT id FROM jobs WHERE id = ?1 OR root_id = ?1 ORDER BY id")?
+        .query_map([id.0], |row| row.get(0).map(JobId))?
+        .collect::<rusqlite::Result<_>>()?;
+    const TREE: &str = "(SELECT id FROM jobs WHERE id = ?1 OR root_id = ?1)";
+    let paths: Vec<String> = tx
+        .prepare_cached(&format!(
+            "DELETE FROM artifacts WHERE job_id IN {TREE} RETURNING path"
+        ))?
+        .query_map([id.0], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for table in ["events", "job_logs", "idempotency_keys"] {
+        tx.prepare_cached(&format!("DELETE FROM {table} WHERE job_id IN {TREE}"))?
+            .execute([id.0])?;
+    }
+    tx.prepare_cached("DELETE FROM jobs WHERE id = ?1 OR root_id = ?1")?
+        .execute([id.0])?;
+    Ok(TreeDeletion::Deleted {
+        jobs,
+        unreferenced: unreferenced(tx, paths)?,
+    })
 }
 
 #[async_trait]
@@ -1340,6 +1431,143 @@ impl Store for SqliteStore {
                     )?
                     .execute(params![keep_from, micros(before)])?;
                 Ok(deleted as u64)
+            })
+            .await
+    }
+
+    async fn artifact_record(
+        &self,
+        attempt: AttemptRef,
+        artifacts: Vec<Artifact>,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        self.writer
+            .write(Commit::Synced, move |connection| {
+                if held_log_size(connection, &attempt)?.is_none() {
+                    return Ok(None);
+                }
+                let mut replaced = Vec::new();
+                for artifact in artifacts {
+                    let old: Option<String> = connection
+                        .prepare_cached(
+                            "SELECT path FROM artifacts WHERE job_id = ?1 AND name = ?2",
+                        )?
+                        .query_row(params![attempt.id.0, artifact.name], |row| row.get(0))
+                        .optional()?;
+                    replaced.extend(old.filter(|old| *old != artifact.path));
+                    connection
+                        .prepare_cached(&format!(
+                            "INSERT OR REPLACE INTO artifacts ({ARTIFACT_COLUMNS})
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                        ))?
+                        .execute(params![
+                            attempt.id.0,
+                            artifact.name,
+                            artifact.size as i64,
+                            artifact.sha256,
+                            artifact.content_type,
+                            artifact.attempt,
+                            micros(artifact.created_at),
+                            artifact.path
+                        ])?;
+                }
+                Ok(Some(unreferenced(connection, replaced)?))
+            })
+            .await
+    }
+
+    async fn artifact_list(&self, job: JobId) -> Result<Vec<Artifact>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                connection
+                    .prepare_cached(&format!(
+                        "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE job_id = ?1 ORDER BY name"
+                    ))?
+                    .query_map([job.0], artifact_from_row)?
+                    .collect()
+            })
+            .await
+    }
+
+    async fn artifact_list_children(&self, parent: JobId) -> Result<Vec<Artifact>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                connection
+                    .prepare_cached(&format!(
+                        "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE job_id IN
+                             (SELECT id FROM jobs WHERE parent_id = ?1)
+                         ORDER BY job_id, name"
+                    ))?
+                    .query_map([parent.0], artifact_from_row)?
+                    .collect()
+            })
+            .await
+    }
+
+    async fn artifact_get(&self, job: JobId, name: &str) -> Result<Option<Artifact>, StoreError> {
+        let name = name.to_string();
+        self.readers
+            .read(move |connection| {
+                connection
+                    .prepare_cached(&format!(
+                        "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE job_id = ?1 AND name = ?2"
+                    ))?
+                    .query_row(params![job.0, name], artifact_from_row)
+                    .optional()
+            })
+            .await
+    }
+
+    async fn artifact_usage(&self, job: Option<JobId>) -> Result<ArtifactUsage, StoreError> {
+        self.readers
+            .read(move |connection| {
+                // Shared files (a retried tree's carried children) count once.
+                let (files, bytes): (i64, i64) = connection
+                    .prepare_cached(
+                        "SELECT count(*), coalesce(sum(size), 0) FROM
+                             (SELECT path, max(size) AS size FROM artifacts
+                              WHERE ?1 IS NULL OR job_id = ?1 GROUP BY path)",
+                    )?
+                    .query_row([job.map(|id| id.0)], |row| Ok((row.get(0)?, row.get(1)?)))?;
+                Ok(ArtifactUsage {
+                    files: files as u64,
+                    bytes: bytes as u64,
+                })
+            })
+            .await
+    }
+
+    async fn job_delete_tree(&self, id: JobId) -> Result<TreeDeletion, StoreError> {
+        self.writer
+            .write(Commit::Synced, move |connection| {
+                delete_tree(connection, id)
+            })
+            .await
+    }
+
+    async fn job_prune(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<TreeDeletion>, StoreError> {
+        self.writer
+            .write(Commit::Lazy, move |connection| {
+                let roots: Vec<JobId> = connection
+                    .prepare_cached(
+                        "SELECT id FROM jobs WHERE parent_id IS NULL AND finished_at IS NOT NULL
+                           AND finished_at < ?1
+                         ORDER BY finished_at LIMIT (SELECT ?2)",
+                    )?
+                    .query_map(params![micros(before), limit], |row| row.get(0).map(JobId))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let mut deleted = Vec::new();
+                for root in roots {
+                    // A root whose tree still runs (children being cancelled) waits.
+                    if let deletion @ TreeDeletion::Deleted { .. } = delete_tree(connection, root)?
+                    {
+                        deleted.push(deletion);
+                    }
+                }
+                Ok(deleted)
             })
             .await
     }

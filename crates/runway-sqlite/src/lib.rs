@@ -42,6 +42,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_log_lost_and_runs.sql"),
     include_str!("../migrations/0005_idempotency_keys.sql"),
     include_str!("../migrations/0006_job_trees.sql"),
+    include_str!("../migrations/0007_artifacts.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

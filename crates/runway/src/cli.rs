@@ -66,6 +66,10 @@ pub enum Command {
     Cancel(IdsArgs),
     /// Run finished jobs again as new jobs; prints the new ids.
     Retry(IdsArgs),
+    /// List a job's artifacts, or download one (`artifacts get ID NAME`).
+    Artifacts(ArtifactsArgs),
+    /// Delete finished jobs (a tree from its root) with their logs and artifacts.
+    Rm(IdsArgs),
     /// List, pause or resume queues.
     #[command(subcommand)]
     Queue(QueueCommand),
@@ -208,6 +212,34 @@ pub struct IdsArgs {
     pub ids: Vec<String>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct ArtifactsArgs {
+    #[command(subcommand)]
+    pub get: Option<ArtifactsCommand>,
+    /// The job whose artifacts to list.
+    pub id: Option<String>,
+    #[command(flatten)]
+    pub output: OutputArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ArtifactsCommand {
+    /// Download one artifact.
+    Get(ArtifactGetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ArtifactGetArgs {
+    pub id: String,
+    /// The artifact's name, as `runway artifacts ID` lists it.
+    pub name: String,
+    /// Where to write it: a file (not overwritten), or `-` for stdout [default: its name's
+    /// last part, in the current directory]
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub file: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

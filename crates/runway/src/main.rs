@@ -45,6 +45,8 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Wait(args) => commands::wait::run(connection, args).await,
         Command::Cancel(args) => commands::jobs::cancel(connection, args).await,
         Command::Retry(args) => commands::jobs::retry(connection, args).await,
+        Command::Artifacts(args) => commands::artifacts::run(connection, args).await,
+        Command::Rm(args) => commands::jobs::rm(connection, args).await,
         Command::Queue(command) => commands::queue::run(connection, command).await,
         Command::Types(args) => commands::jobs::types(connection, args).await,
     }

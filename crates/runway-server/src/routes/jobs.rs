@@ -5,7 +5,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use runway_api::{
     BulkAction, BulkRequest, BulkResponse, BulkSkipped, CancelResponse, CountResponse,
-    ErrorResponse, EventListResponse, JobListResponse, JobResponse, LogResponse,
+    DeleteResponse, ErrorResponse, EventListResponse, JobListResponse, JobResponse, LogResponse,
     SubmitBatchRequest, SubmitBatchResponse, SubmitJobRequest,
 };
 use runway_core::JobId;
@@ -365,6 +365,27 @@ pub async fn job_events(
         .await?;
     Ok(Json(EventListResponse {
         events: events.into_iter().map(convert::event).collect(),
+    }))
+}
+
+/// Deletes a finished job, or a finished tree from its root, with its events, logs and
+/// artifacts.
+#[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
+    params(("id" = String, Path, description = "job id: a job without a parent")),
+    responses(
+        (status = 200, body = DeleteResponse),
+        (status = 400, body = ErrorResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 404, body = ErrorResponse),
+        (status = 409, description = "the job has not finished, a job of its tree has not, or it is inside a tree", body = ErrorResponse),
+    ))]
+pub async fn delete_job(
+    State(state): State<ServerState>,
+    id: Result<Path<String>, PathRejection>,
+) -> Result<Json<DeleteResponse>, ApiError> {
+    let deleted = state.app.delete(job_id(&path_param(id)?)?).await?;
+    Ok(Json(DeleteResponse {
+        deleted: deleted as u64,
     }))
 }
 

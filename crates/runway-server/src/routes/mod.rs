@@ -1,5 +1,6 @@
 //! One file per REST resource.
 
+pub mod artifacts;
 pub mod health;
 pub mod jobs;
 pub mod queues;

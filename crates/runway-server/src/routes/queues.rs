@@ -8,15 +8,21 @@ use runway_core::Error;
 use crate::error::{ApiError, path_param};
 use crate::{ServerState, convert};
 
-/// Every declared queue with its counts by status.
+/// Every declared queue with its counts by status, and what artifacts take on disk.
 #[utoipa::path(get, path = "/v1/queues", tag = "queues", security(("bearer" = [])),
     responses((status = 200, body = QueueListResponse), (status = 401, body = ErrorResponse)))]
 pub async fn list_queues(
     State(state): State<ServerState>,
 ) -> Result<Json<QueueListResponse>, ApiError> {
     let queues = state.app.queues().await?;
+    let usage = state.app.artifact_usage().await?;
     Ok(Json(QueueListResponse {
         queues: queues.into_iter().map(convert::queue).collect(),
+        storage: runway_api::StorageBody {
+            artifact_files: usage.files,
+            artifact_bytes: usage.bytes,
+            artifact_limit_bytes: state.app.config().server.artifact_limits.max_total_bytes,
+        },
     }))
 }
 

@@ -281,6 +281,31 @@ pub async fn cancel(connection: &Connection, args: IdsArgs) -> Result<u8, CliErr
     Ok(worst)
 }
 
+pub async fn rm(connection: &Connection, args: IdsArgs) -> Result<u8, CliError> {
+    let client = super::client(connection)?;
+    let mut answers = Vec::new();
+    let mut worst = exit::OK;
+    for id in &args.ids {
+        match client.delete(id).await {
+            Ok(answer) => {
+                if args.output.format == Format::Table {
+                    output::print_line(&format!("{id} deleted ({} jobs)", answer.deleted))?;
+                }
+                answers.push(serde_json::json!({"id": id, "deleted": answer.deleted}));
+            }
+            Err(error) => {
+                let error = CliError::from(error);
+                eprintln!("runway: job {id}: {}", error.message);
+                worst = worst.max(error.code);
+            }
+        }
+    }
+    if args.output.format == Format::Json {
+        output::print_json(&answers)?;
+    }
+    Ok(worst)
+}
+
 pub async fn retry(connection: &Connection, args: IdsArgs) -> Result<u8, CliError> {
     let client = super::client(connection)?;
     let mut jobs = Vec::new();

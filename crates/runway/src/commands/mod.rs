@@ -1,6 +1,7 @@
 //! One file per subcommand.
 
 pub mod add;
+pub mod artifacts;
 pub mod follow;
 pub mod jobs;
 pub mod logs;

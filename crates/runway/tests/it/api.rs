@@ -362,12 +362,15 @@ async fn the_openapi_document_matches_the_routes() {
     documented.sort();
     let expected = [
         "DELETE /v1/auth/session",
+        "DELETE /v1/jobs/{id}",
         "GET /healthz",
         "GET /readyz",
         "GET /v1/jobs",
         "GET /v1/jobs/count",
         "GET /v1/jobs/updates",
         "GET /v1/jobs/{id}",
+        "GET /v1/jobs/{id}/artifacts",
+        "GET /v1/jobs/{id}/artifacts/{name}",
         "GET /v1/jobs/{id}/events",
         "GET /v1/jobs/{id}/log",
         "GET /v1/jobs/{id}/tree",

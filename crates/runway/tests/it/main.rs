@@ -3,6 +3,7 @@
 //! through the CLI.
 
 mod api;
+mod artifacts;
 mod cli;
 mod crash;
 mod dashboard;

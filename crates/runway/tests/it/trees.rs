@@ -580,9 +580,9 @@ else:
     let refused = client.retry(&child.id).await.unwrap_err();
     assert_eq!(refused.status(), Some(409));
     assert!(
-        refused
-            .to_string()
-            .contains(&format!("tree of job {first}; retry the tree from its root")),
+        refused.to_string().contains(&format!(
+            "tree of job {first}; retry the tree from its root"
+        )),
         "{refused}"
     );
     let again = client.retry(&first).await.unwrap();
