@@ -4,6 +4,7 @@
 
 mod api;
 mod artifacts;
+mod blogcast;
 mod cli;
 mod crash;
 mod dashboard;
@@ -31,6 +32,9 @@ pub struct Server {
     pub token: String,
     /// The dashboard line `serve` printed at its last start.
     pub dashboard: String,
+    /// The config file `serve` is given: `runway.toml` in the temporary directory, or an
+    /// example's.
+    config: PathBuf,
     child: Option<Child>,
 }
 
@@ -52,13 +56,28 @@ impl Server {
         prepare: impl FnOnce(&Path),
     ) -> Server {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("runway.toml"), config(dir.path())).unwrap();
+        let file = dir.path().join("runway.toml");
+        std::fs::write(&file, config(dir.path())).unwrap();
         prepare(&dir.path().join("data"));
+        Server::launched(dir, file)
+    }
+
+    /// Starts a server with a config file of the repository (an example), its data in a
+    /// temporary directory.
+    pub fn start_example(config: &str) -> Server {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../..")
+            .join(config);
+        Server::launched(tempfile::tempdir().unwrap(), file)
+    }
+
+    fn launched(dir: tempfile::TempDir, config: PathBuf) -> Server {
         let mut server = Server {
             dir,
             url: String::new(),
             token: String::new(),
             dashboard: String::new(),
+            config,
             child: None,
         };
         server.launch();
@@ -82,7 +101,7 @@ impl Server {
         };
         let mut child = Command::new(RUNWAY)
             .args(["serve", "--config"])
-            .arg(self.path("runway.toml"))
+            .arg(&self.config)
             .arg("--data")
             .arg(self.path("data"))
             .args(["--listen", &listen])
