@@ -26,6 +26,8 @@ use crate::stop::{StopReason, StopSignal};
 
 /// Longest log line kept whole; longer lines are split.
 pub const MAX_LINE_BYTES: usize = 64 * 1024;
+/// Longest `::runway` message line: a spawn of thousands of children is one line.
+pub const MAX_MESSAGE_BYTES: usize = 16 * 1024 * 1024;
 
 /// How one attempt ended, before retry policy is applied.
 #[derive(Debug, Clone, PartialEq)]
@@ -298,7 +300,6 @@ fn describe_exit(status: ExitStatus) -> String {
     }
 }
 
-/// Reads stdout: `::runway` lines are acted on, the rest is log. Keeps the last output.
 /// Reads the command's stdout: log lines, and messages to runway. A spawn is made before the
 /// next line is read, so the children exist by the time the command goes on; a refused spawn
 /// is logged and remembered in `refused`, and fails the attempt.
@@ -309,7 +310,18 @@ async fn read_stdout(
     (spawner, refused): (Spawner, Arc<Mutex<Option<String>>>),
 ) {
     let mut buffer = Vec::new();
-    while read_line_bounded(&mut reader, &mut buffer, MAX_LINE_BYTES).await {
+    while let Some(too_long) = read_stdout_line(&mut reader, &mut buffer).await {
+        if too_long {
+            let start = String::from_utf8_lossy(&buffer[..200]).into_owned();
+            reporter.log_line(&format!("{start}…")).await;
+            reporter
+                .log_line(&format!(
+                    "[runway: ignored a ::runway line longer than {} MiB; split it into several lines]",
+                    MAX_MESSAGE_BYTES / (1024 * 1024)
+                ))
+                .await;
+            continue;
+        }
         let line = String::from_utf8_lossy(&buffer);
         let line = line.trim_end_matches(['\n', '\r']);
         match parse_line(line) {
@@ -377,6 +389,39 @@ async fn read_stderr(mut reader: impl AsyncBufRead + Unpin, reporter: Reporter) 
     }
 }
 
+/// Reads one line of stdout into `buffer`: a log line is cut at [`MAX_LINE_BYTES`], a `::runway`
+/// line may run to [`MAX_MESSAGE_BYTES`]. `None` at the end; `Some(true)` for a message line
+/// past its bound, whose rest is skipped (the buffer keeps its start).
+async fn read_stdout_line(
+    reader: &mut (impl AsyncBufRead + Unpin),
+    buffer: &mut Vec<u8>,
+) -> Option<bool> {
+    if !read_line_bounded(reader, buffer, MAX_LINE_BYTES).await {
+        return None;
+    }
+    let whole = buffer.ends_with(b"\n") || buffer.len() < MAX_LINE_BYTES;
+    if whole || !buffer.starts_with(crate::protocol::PREFIX.as_bytes()) {
+        return Some(false);
+    }
+    let mut more = Vec::new();
+    while buffer.len() < MAX_MESSAGE_BYTES {
+        if !read_line_bounded(reader, &mut more, MAX_MESSAGE_BYTES - buffer.len()).await {
+            return Some(false);
+        }
+        buffer.extend_from_slice(&more);
+        if buffer.ends_with(b"\n") {
+            return Some(false);
+        }
+    }
+    // Past the bound: the rest of the line goes unread into nothing.
+    while read_line_bounded(reader, &mut more, MAX_LINE_BYTES).await {
+        if more.ends_with(b"\n") {
+            break;
+        }
+    }
+    Some(true)
+}
+
 /// Reads one line (or the first `max` bytes of a longer one) into `buffer`. False at the end.
 pub async fn read_line_bounded(
     reader: &mut (impl AsyncBufRead + Unpin),
@@ -429,5 +474,59 @@ mod tests {
             vec!["abc", "def", "gh\n", "x\n"]
         );
         assert!(lines(b"", 3).await.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_message_line_may_be_longer_than_a_log_line() {
+        let long_message = format!(
+            "::runway {{\"output\": \"{}\"}}\nnext\n",
+            "x".repeat(MAX_LINE_BYTES * 3)
+        );
+        let long_text = format!("{}\n", "y".repeat(MAX_LINE_BYTES + 10));
+        let input = format!("{long_message}{long_text}");
+        let mut reader = BufReader::with_capacity(1024, input.as_bytes());
+        let mut buffer = Vec::new();
+        assert_eq!(
+            read_stdout_line(&mut reader, &mut buffer).await,
+            Some(false)
+        );
+        assert_eq!(
+            buffer.len(),
+            long_message.len() - "next\n".len(),
+            "the message whole"
+        );
+        assert_eq!(
+            read_stdout_line(&mut reader, &mut buffer).await,
+            Some(false)
+        );
+        assert_eq!(buffer, b"next\n");
+        assert_eq!(
+            read_stdout_line(&mut reader, &mut buffer).await,
+            Some(false)
+        );
+        assert_eq!(
+            buffer.len(),
+            MAX_LINE_BYTES,
+            "a log line is cut at its bound"
+        );
+        assert_eq!(
+            read_stdout_line(&mut reader, &mut buffer).await,
+            Some(false)
+        );
+        assert_eq!(buffer, b"yyyyyyyyyy\n");
+        assert_eq!(read_stdout_line(&mut reader, &mut buffer).await, None);
+    }
+
+    #[tokio::test]
+    async fn a_message_line_past_its_bound_is_skipped_to_its_end() {
+        let input = format!("::runway {}\nafter\n", "z".repeat(MAX_MESSAGE_BYTES + 5));
+        let mut reader = BufReader::new(input.as_bytes());
+        let mut buffer = Vec::new();
+        assert_eq!(read_stdout_line(&mut reader, &mut buffer).await, Some(true));
+        assert_eq!(
+            read_stdout_line(&mut reader, &mut buffer).await,
+            Some(false)
+        );
+        assert_eq!(buffer, b"after\n");
     }
 }
