@@ -83,16 +83,25 @@ export const api = {
   cancel: (id) => request('POST', `/v1/jobs/${enc(id)}/cancel`, {}),
   retry: (id) => request('POST', `/v1/jobs/${enc(id)}/retry`, {}),
   bulk: (body) => request('POST', '/v1/jobs/bulk', body),
+  tree: (id, cursor, limit = 100) => request('GET', `/v1/jobs/${enc(id)}/tree${query({ cursor, limit })}`),
+  artifacts: (id) => request('GET', `/v1/jobs/${enc(id)}/artifacts`),
+  remove: (id) => request('DELETE', `/v1/jobs/${enc(id)}`),
   pauseQueue: (name) => request('POST', `/v1/queues/${enc(name)}/pause`, {}),
   resumeQueue: (name) => request('POST', `/v1/queues/${enc(name)}/resume`, {}),
 };
 
-/** The jobs filter of the UI ({status: [], type, queue, q}) as list query parameters. */
+/** The jobs filter of the UI ({status: [], type, queue, q, all}) as list query parameters. */
 export function filterParams(filter) {
   return {
     status: filter.status,
     type: filter.type || undefined,
     queue: filter.queue || undefined,
     q: filter.q || undefined,
+    roots: filter.all ? undefined : true,
   };
+}
+
+/** Where an artifact's bytes are served: each part of its name encoded on its own. */
+export function artifactUrl(id, name) {
+  return `/v1/jobs/${enc(id)}/artifacts/${name.split('/').map(enc).join('/')}`;
 }

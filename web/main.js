@@ -74,7 +74,7 @@ function signedIn(types) {
   routeEffects(store.getState(), null);
   if (types) store.dispatch({ type: 'types/loaded', types });
   else loadTypes();
-  api.queues().then(({ queues: list }) => store.dispatch({ type: 'queues/loaded', queues: list }), () => {});
+  api.queues().then(({ queues: list, storage }) => store.dispatch({ type: 'queues/loaded', queues: list, storage }), () => {});
 }
 
 function signedOut(error) {
@@ -117,11 +117,15 @@ function routeEffects(state) {
   detailId = id;
   if (!id) {
     session.unsubscribe('detail');
+    session.unsubscribe('children');
     return;
   }
   store.dispatch({ type: 'detail/open', id });
   session.subscribe('detail', { job: id, log: true });
+  // Changes of the job's children; their rows come a page at a time over REST.
+  session.subscribe('children', { jobs: { parent: id, limit: 1 } });
   loadEvents(id);
+  loadTree(id);
   // The socket may be down; REST shows the job meanwhile.
   api.job(id).then(
     (job) => {
@@ -130,6 +134,17 @@ function routeEffects(state) {
     },
     (error) => store.dispatch({ type: 'detail/failed', id, error: error.status === 404 ? `Job ${id} does not exist.` : error.message }),
   );
+}
+
+/** The job's ancestors and first page of children, afresh. */
+async function loadTree(id) {
+  store.dispatch({ type: 'tree/open', id, reload: true });
+  try {
+    const tree = await api.tree(id, null, 100);
+    store.dispatch({ type: 'tree/loaded', id, ancestors: tree.ancestors, children: tree.children, nextCursor: tree.next_cursor ?? null });
+  } catch (error) {
+    store.dispatch({ type: 'tree/failed', id, error: error.message });
+  }
 }
 
 async function loadEvents(id) {
@@ -148,6 +163,8 @@ store.subscribe((state, prev) => {
   // Back after a drop: the detail is re-assigned by the session; its timeline comes from REST.
   if (state.connection.status === 'live' && prev.connection.status !== 'live' && detailId && state.detail.eventsLoaded) {
     loadEvents(detailId);
+    // Changes missed while away: the children's rows are read again.
+    loadTree(detailId);
   }
 });
 

@@ -5,7 +5,7 @@ export const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 export const isFinished = (job) => TERMINAL.has(job.status);
 
-export const emptyFilter = () => ({ status: [], type: '', queue: '', q: '' });
+export const emptyFilter = () => ({ status: [], type: '', queue: '', q: '', all: false });
 
 /** The jobs filter from a URL query (`status=running,failed&type=render&q=foo`). */
 export function filterFromQuery(query) {
@@ -18,6 +18,8 @@ export function filterFromQuery(query) {
     type: query.type || '',
     queue: query.queue || '',
     q: (query.q || '').slice(0, 200),
+    // Root jobs by default; `all=1` shows children too.
+    all: query.all === '1',
   };
 }
 
@@ -28,6 +30,7 @@ export function filterToSearch(filter) {
   if (filter.type) search.set('type', filter.type);
   if (filter.queue) search.set('queue', filter.queue);
   if (filter.q) search.set('q', filter.q);
+  if (filter.all) search.set('all', '1');
   const text = search.toString().replaceAll('%2C', ',');
   return text ? `?${text}` : '';
 }
@@ -41,6 +44,7 @@ export function sessionQuery(filter, limit = 100) {
   if (filter.type) query.type = [filter.type];
   if (filter.queue) query.queue = [filter.queue];
   if (filter.q) query.q = filter.q;
+  if (!filter.all) query.roots = true;
   return query;
 }
 
@@ -49,6 +53,7 @@ export function sessionQuery(filter, limit = 100) {
  * uses our own JSON text, which may differ in spacing from the server's).
  */
 export function matchesFilter(job, filter) {
+  if (!filter.all && job.parent) return false;
   if (filter.status.length && !filter.status.includes(job.status)) return false;
   if (filter.type && job.type !== filter.type) return false;
   if (filter.queue && job.queue !== filter.queue) return false;
@@ -97,6 +102,11 @@ export function applyUpdate(job, update) {
     finished_at: update.finished_at ?? null,
     worker: update.worker ?? null,
     log_size: update.log_size ?? 0,
+    root: update.root ?? null,
+    depth: update.depth ?? 0,
+    key: update.key ?? null,
+    phase: update.phase ?? 'run',
+    children: update.children ?? null,
   };
 }
 
@@ -107,7 +117,7 @@ export function applyUpdate(job, update) {
  * the server sends only jobs that match it (and the client's text test is approximate).
  */
 export function admitsNewRow(list, update) {
-  const job = { type: update.job_type, queue: update.queue, status: update.status, input: update.input, id: update.job_id };
+  const job = { type: update.job_type, queue: update.queue, status: update.status, input: update.input, id: update.job_id, parent: update.parent ?? null };
   if (!matchesFilter(job, { ...list.filter, q: '' })) return false;
   if (list.nextCursor === null || list.nextCursor === undefined || !list.order.length) return true;
   return compareIdsDesc(update.job_id, list.order[list.order.length - 1]) < 0;

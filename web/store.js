@@ -39,8 +39,18 @@ export function initialState() {
       count: null,
     },
     detail: emptyDetail(null),
+    tree: emptyTree(null),
     notice: null,
   };
+}
+
+/**
+ * The children of the job on the detail page, oldest first, a page at a time (REST), kept
+ * live by the `children` subscription: a child held is updated in place, a new one is added
+ * when every page is loaded. `ancestors`: the way up from the root to the job's parent.
+ */
+function emptyTree(id) {
+  return { id, ancestors: [], byId: {}, order: [], nextCursor: null, loaded: false, loadingMore: false, error: null };
 }
 
 function emptyDetail(id) {
@@ -111,7 +121,7 @@ export function reduce(state, action) {
     case 'types/loaded':
       return { ...state, types: { list: action.types, loaded: true } };
     case 'queues/loaded':
-      return { ...state, queues: { ...state.queues, list: action.queues, loaded: true, error: null } };
+      return { ...state, queues: { ...state.queues, list: action.queues, storage: action.storage ?? state.queues.storage ?? null, loaded: true, error: null } };
     case 'queues/failed':
       return { ...state, queues: { ...state.queues, error: action.error } };
     case 'queues/busy':
@@ -171,6 +181,39 @@ export function reduce(state, action) {
     case 'detail/events':
       if (action.id !== state.detail.id) return state;
       return { ...state, detail: { ...state.detail, events: mergeEvents(action.events, state.detail.events), eventsLoaded: true } };
+    case 'tree/open':
+      if (state.tree.id === action.id && !action.reload) return state;
+      return { ...state, tree: emptyTree(action.id) };
+    case 'tree/loaded': {
+      if (action.id !== state.tree.id) return state;
+      const base = action.more ? state.tree : emptyTree(action.id);
+      const byId = { ...base.byId };
+      const order = [...base.order];
+      for (const child of action.children) {
+        if (!byId[child.id]) order.push(child.id);
+        byId[child.id] = child;
+      }
+      order.sort((a, b) => compareIdsDesc(b, a));
+      return {
+        ...state,
+        tree: {
+          ...base,
+          ancestors: action.ancestors ?? base.ancestors,
+          byId,
+          order,
+          nextCursor: action.nextCursor ?? null,
+          loaded: true,
+          loadingMore: false,
+          error: null,
+        },
+      };
+    }
+    case 'tree/loading-more':
+      if (action.id !== state.tree.id) return state;
+      return { ...state, tree: { ...state.tree, loadingMore: true } };
+    case 'tree/failed':
+      if (action.id !== state.tree.id) return state;
+      return { ...state, tree: { ...state.tree, loaded: true, loadingMore: false, error: action.error } };
     case 'notice/show':
       return { ...state, notice: { kind: action.kind || 'info', text: action.text, id: action.id } };
     case 'notice/clear':
@@ -217,6 +260,7 @@ function sessionMessage(state, message, draft = {}) {
       const next = { ...state, lastSeq: raise(state.lastSeq, message.seq) };
       const keys = message.keys || [];
       if (keys.includes('jobs')) next.jobs = listMessage(state.jobs, message, draft);
+      if (keys.includes('children') && message.parent === state.tree.id) next.tree = childMessage(state.tree, message);
       if (keys.includes('detail') && message.job_id === state.detail.id) {
         const detail = state.detail;
         next.detail = {
@@ -242,6 +286,16 @@ function sessionMessage(state, message, draft = {}) {
     default:
       return state;
   }
+}
+
+/** A live change of a child of the detail page's job (see `emptyTree`). */
+function childMessage(tree, message) {
+  const id = message.job_id;
+  const held = tree.byId[id];
+  if (!held && !(tree.loaded && tree.nextCursor === null)) return tree;
+  const byId = { ...tree.byId, [id]: applyUpdate(held, message) };
+  const order = held ? tree.order : [...tree.order, id].sort((a, b) => compareIdsDesc(b, a));
+  return { ...tree, byId, order };
 }
 
 /**

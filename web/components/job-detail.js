@@ -7,21 +7,29 @@ import { bytes, duration, exact, jobDuration, relative } from '../format.js';
 import { isFinished } from '../model.js';
 import { showNotice } from '../store.js';
 import { copyJsonButton, jsonView } from './json-view.js';
+import { createArtifacts } from './artifacts.js';
 import { progressBar, statusBadge, updateProgressBar, updateStatusBadge } from './badges.js';
+import { confirmDialog } from './dialog.js';
+import { breadcrumb, createJobTree } from './job-tree.js';
 
 export function createJobDetail({ store, navigate }) {
+  const tree = createJobTree({ store });
+  const artifacts = createArtifacts({ store });
+  const crumbs = h('div', { class: 'crumbs' });
   const title = h('h1', { class: 'detail-title' });
   const typeLabel = h('span', { class: 'detail-type mono' });
   const badge = statusBadge('');
   const cancelButton = h('button', { type: 'button', class: 'btn btn-danger-ghost', onclick: () => cancel() }, 'Cancel job');
   const retryButton = h('button', { type: 'button', class: 'btn btn-primary', onclick: () => retry() }, 'Retry');
   const againButton = h('button', { type: 'button', class: 'btn', onclick: () => navigate(`/submit?from=${encodeURIComponent(store.getState().detail.id)}`) }, 'Run again with edited input');
+  const deleteButton = h('button', { type: 'button', class: 'btn btn-danger-ghost', onclick: () => remove() }, 'Delete');
 
   const meta = {};
   const metaList = h('dl', { class: 'meta' });
   for (const [key, label] of [
     ['queue', 'Queue'], ['attempt', 'Attempt'], ['priority', 'Priority'], ['created', 'Created'], ['started', 'Started'],
     ['finished', 'Finished'], ['duration', 'Duration'], ['worker', 'Worker'], ['retry_of', 'Retry of'], ['parent', 'Parent'],
+    ['key', 'Key'],
   ]) {
     const dd = h('dd');
     const wrapper = h('div', { class: 'meta-item' }, h('dt', null, label), dd);
@@ -76,13 +84,15 @@ export function createJobDetail({ store, navigate }) {
   const notFound = h('div', { class: 'empty-state', hidden: true });
   // The heading shows from the start (focus lands on it after navigation); the rest of the
   // head waits for the job.
-  const actions = h('div', { class: 'detail-actions', hidden: true }, cancelButton, retryButton, againButton);
+  const actions = h('div', { class: 'detail-actions', hidden: true }, cancelButton, retryButton, againButton, deleteButton);
   const head = h('div', { class: 'detail-head' }, h('div', { class: 'detail-heading' }, title, badge, typeLabel), actions);
   const content = h(
     'div',
     { class: 'detail-content', hidden: true },
     h('section', { class: 'card' }, metaList, progressRow),
     errorBox,
+    tree.el,
+    artifacts.el,
     h('div', { class: 'grid-2' },
       h('section', { class: 'card' }, h('div', { class: 'card-head' }, h('h2', { class: 'card-title' }, 'Input'),
         copyJsonButton(() => shownInput(store.getState().detail))), inputBody),
@@ -98,6 +108,7 @@ export function createJobDetail({ store, navigate }) {
     'main',
     { class: 'page page-detail', id: 'main', dataset: { testid: 'job-detail' } },
     h('a', { href: '/jobs', class: 'back-link' }, '← Back to the list'),
+    crumbs,
     head,
     notFound,
     content,
@@ -135,6 +146,31 @@ export function createJobDetail({ store, navigate }) {
     }
   }
 
+  async function remove() {
+    const id = store.getState().detail.id;
+    const job = store.getState().detail.job;
+    const total = job && job.children ? job.children.total : 0;
+    const ok = await confirmDialog({
+      title: `Delete job ${id}?`,
+      body: h('p', null, total
+        ? `The job and its ${total} children go, with their logs, events and artifacts. This cannot be undone.`
+        : 'The job goes with its log, events and artifacts. This cannot be undone.'),
+      confirmLabel: 'Delete the job for good',
+      danger: true,
+    });
+    if (!ok) return;
+    deleteButton.disabled = true;
+    try {
+      const result = await api.remove(id);
+      store.dispatch(showNotice('success', `Deleted job ${id}${result.deleted > 1 ? ` and ${result.deleted - 1} descendants` : ''}`));
+      navigate('/jobs');
+    } catch (error) {
+      store.dispatch(showNotice('error', `Could not delete job ${id}: ${error.message}`));
+    } finally {
+      deleteButton.disabled = false;
+    }
+  }
+
   let inputText = null;
   let outputText = null;
 
@@ -150,7 +186,9 @@ export function createJobDetail({ store, navigate }) {
     updateStatusBadge(badge, job.status);
     const finished = isFinished(job);
     cancelButton.hidden = finished;
-    retryButton.hidden = !finished;
+    // A job inside a tree is retried and deleted with its root.
+    retryButton.hidden = !finished || Boolean(job.parent);
+    deleteButton.hidden = !finished || Boolean(job.parent);
     const stopping = Boolean(job.cancel_requested) && !finished;
     cancelButton.disabled = cancelBusy || stopping;
     setAttr(cancelButton, 'title', stopping ? 'Cancel requested; the job is stopping' : null);
@@ -166,6 +204,8 @@ export function createJobDetail({ store, navigate }) {
     meta.worker.wrapper.hidden = !job.worker;
     linkCell(meta.retry_of, job.retry_of);
     linkCell(meta.parent, job.parent);
+    setText(meta.key.dd, job.key || '');
+    meta.key.wrapper.hidden = !job.key;
 
     updateProgressBar(bar, job);
     const fraction = job.status === 'succeeded' ? 100 : job.progress ? Math.round((Number(job.progress.fraction) || 0) * 100) : null;
@@ -287,8 +327,13 @@ export function createJobDetail({ store, navigate }) {
     return { li, time, at: event.at };
   }
 
+  let lastAncestors = null;
   let lastId = null;
   function update(state, prev) {
+    if (state.tree.ancestors !== lastAncestors) {
+      lastAncestors = state.tree.ancestors;
+      replaceChildren(crumbs, breadcrumb(state.tree.ancestors));
+    }
     const detail = state.detail;
     if (prev && prev.detail === detail) return;
     if (detail.id !== lastId) {
@@ -341,6 +386,8 @@ export function createJobDetail({ store, navigate }) {
     destroy() {
       clearInterval(timer);
       unsubscribe();
+      tree.destroy();
+      artifacts.destroy();
     },
   };
 }

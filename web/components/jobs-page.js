@@ -40,6 +40,8 @@ export function createJobsPage({ store, navigate, session }) {
     }
   });
   const clearFilters = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => navigate('/jobs') }, 'Clear filters');
+  // Root jobs by default: a tree shows as its root, with its children's counts.
+  const allJobs = h('input', { id: 'filter-all', type: 'checkbox', class: 'checkbox', onchange: () => setFilter({ all: allJobs.checked }) });
 
   const filters = h(
     'div',
@@ -51,6 +53,7 @@ export function createJobsPage({ store, navigate, session }) {
       h('div', { class: 'inline-field' }, h('label', { for: 'filter-type' }, 'Type'), typeSelect),
       h('div', { class: 'inline-field' }, h('label', { for: 'filter-queue' }, 'Queue'), queueSelect),
       h('div', { class: 'inline-field grow' }, h('label', { for: 'filter-search' }, 'Search'), search),
+      h('div', { class: 'inline-field' }, allJobs, h('label', { for: 'filter-all' }, 'Include child jobs')),
       clearFilters,
     ),
   );
@@ -146,6 +149,7 @@ export function createJobsPage({ store, navigate, session }) {
       if (filter.type) wire.type = [filter.type];
       if (filter.queue) wire.queue = [filter.queue];
       if (filter.q) wire.q = filter.q;
+      if (!filter.all) wire.roots = true;
       body = { action, filter: wire };
     } else {
       const ids = Object.keys(jobs.selected);
@@ -225,7 +229,8 @@ export function createJobsPage({ store, navigate, session }) {
       lastFilter = filter;
       for (const chip of chips) setAttr(chip, 'aria-pressed', filter.status.includes(chip.dataset.status) ? 'true' : 'false');
       if (document.activeElement !== search && search.value.trim() !== filter.q) search.value = filter.q;
-      clearFilters.hidden = !(filter.status.length || filter.type || filter.queue || filter.q);
+      allJobs.checked = filter.all;
+      clearFilters.hidden = !(filter.status.length || filter.type || filter.queue || filter.q || filter.all);
       refreshCount();
     } else if (prev && prev.jobs.byId !== jobs.byId) {
       refreshCount(1500);
@@ -284,6 +289,7 @@ function describeFilter(filter) {
   if (filter.status.length) parts.push(`status ${filter.status.join(', ')}`);
   if (filter.type) parts.push(`type ${filter.type}`);
   if (filter.queue) parts.push(`queue ${filter.queue}`);
+  parts.push(filter.all ? 'child jobs included' : 'root jobs only');
   if (filter.q) parts.push(`search “${filter.q}”`);
   return parts.join('; ');
 }

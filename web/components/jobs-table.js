@@ -11,7 +11,7 @@ export function createJobsTable({ store, navigate }) {
   const running = new Set(); // rows whose duration ticks
   const selectAll = h('input', { type: 'checkbox', 'aria-label': 'Select all loaded jobs', class: 'checkbox' });
   const tbody = h('tbody');
-  const emptyCell = h('td', { colspan: '9', class: 'table-empty' });
+  const emptyCell = h('td', { colspan: '10', class: 'table-empty' });
   const emptyRow = h('tr', { class: 'empty-row' }, emptyCell);
   const table = h(
     'table',
@@ -27,6 +27,7 @@ export function createJobsTable({ store, navigate }) {
         h('th', { class: 'col-type', scope: 'col' }, 'Type'),
         h('th', { class: 'col-status', scope: 'col' }, 'Status'),
         h('th', { class: 'col-progress', scope: 'col' }, 'Progress'),
+        h('th', { class: 'col-children', scope: 'col' }, 'Children'),
         h('th', { class: 'col-queue', scope: 'col' }, 'Queue'),
         h('th', { class: 'col-attempt', scope: 'col' }, 'Attempt'),
         h('th', { class: 'col-created', scope: 'col' }, 'Created'),
@@ -70,6 +71,7 @@ export function createJobsTable({ store, navigate }) {
     const badge = statusBadge('');
     const bar = progressBar();
     const progressText = h('span', { class: 'progress-text' });
+    const children = h('td', { class: 'col-children num' });
     const queue = h('td', { class: 'col-queue' });
     const attempt = h('td', { class: 'col-attempt num' });
     const created = h('td', { class: 'col-created' });
@@ -82,12 +84,13 @@ export function createJobsTable({ store, navigate }) {
       type,
       h('td', { class: 'col-status' }, badge),
       h('td', { class: 'col-progress' }, h('span', { class: 'progress-cell' }, bar, progressText)),
+      children,
       queue,
       attempt,
       created,
       durationCell,
     );
-    return { id, tr, check, type, badge, bar, progressText, queue, attempt, created, duration: durationCell, job: null, stale: null };
+    return { id, tr, check, type, badge, bar, progressText, children, queue, attempt, created, duration: durationCell, job: null, stale: null };
   }
 
   function updateRow(row, job, now) {
@@ -98,6 +101,7 @@ export function createJobsTable({ store, navigate }) {
     updateProgressBar(row.bar, job);
     const fraction = job.progress && job.status !== 'succeeded' ? Math.round((Number(job.progress.fraction) || 0) * 100) : null;
     setText(row.progressText, fraction === null ? '' : `${fraction}%`);
+    updateChildren(row.children, job);
     setText(row.queue, job.queue);
     setText(row.attempt, `${job.attempt}/${job.max_attempts}`);
     setText(row.created, relative(job.created_at, now));
@@ -105,6 +109,26 @@ export function createJobsTable({ store, navigate }) {
     tickDuration(row, now);
     if (job.status === 'running') running.add(row);
     else running.delete(row);
+  }
+
+  /** "finished/total" children, a link to the tree on the job's page; empty without any. */
+  function updateChildren(cell, job) {
+    const counts = job.children;
+    const total = counts ? counts.total : 0;
+    if (!total) {
+      if (cell.firstChild) cell.replaceChildren();
+      return;
+    }
+    const text = `${total - counts.unfinished}/${total}`;
+    const label = `${total - counts.unfinished} of ${total} children finished${counts.failed + counts.cancelled ? `, ${counts.failed + counts.cancelled} did not succeed` : ''}`;
+    let link = cell.firstChild;
+    if (!link) {
+      link = h('a', { href: `/jobs/${job.id}#tree`, class: 'children-link' });
+      cell.appendChild(link);
+    }
+    setText(link, text);
+    setAttr(link, 'title', label);
+    setAttr(link, 'aria-label', label);
   }
 
   function tickDuration(row, now) {

@@ -4,7 +4,7 @@
 
 import { api } from '../api.js';
 import { h, setAttr, setText } from '../dom.js';
-import { duration, exact, parseTime } from '../format.js';
+import { bytes, duration, exact, parseTime } from '../format.js';
 import { showNotice } from '../store.js';
 import { createSparkline } from './sparkline.js';
 
@@ -13,7 +13,8 @@ const REFRESH_MS = 2000;
 export function createQueues({ store }) {
   const list = h('div', { class: 'queue-grid' });
   const status = h('p', { class: 'muted' }, 'Loading queues…');
-  const el = h('main', { class: 'page page-queues', id: 'main' }, h('div', { class: 'page-head' }, h('h1', null, 'Queues')), status, list);
+  const storage = h('p', { class: 'muted storage', dataset: { testid: 'storage' }, hidden: true });
+  const el = h('main', { class: 'page page-queues', id: 'main' }, h('div', { class: 'page-head' }, h('h1', null, 'Queues')), status, list, storage);
   const cards = new Map();
 
   let inFlight = false;
@@ -21,8 +22,8 @@ export function createQueues({ store }) {
     if (inFlight || document.hidden) return;
     inFlight = true;
     try {
-      const { queues } = await api.queues();
-      store.dispatch({ type: 'queues/loaded', queues });
+      const answer = await api.queues();
+      store.dispatch({ type: 'queues/loaded', queues: answer.queues, storage: answer.storage });
     } catch (error) {
       if (error.status !== 401) store.dispatch({ type: 'queues/failed', error: error.message });
     } finally {
@@ -128,6 +129,12 @@ export function createQueues({ store }) {
         card.el.remove();
         cards.delete(name);
       }
+    }
+    const kept = queues.storage;
+    storage.hidden = !kept;
+    if (kept) {
+      const share = kept.artifact_limit_bytes ? ` of ${bytes(kept.artifact_limit_bytes)}` : '';
+      setText(storage, `Artifacts: ${kept.artifact_files.toLocaleString()} ${kept.artifact_files === 1 ? 'file' : 'files'}, ${bytes(kept.artifact_bytes)}${share} on disk`);
     }
   }
 

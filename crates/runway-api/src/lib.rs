@@ -297,6 +297,12 @@ pub struct BulkFilter {
     pub queue: Vec<String>,
     #[serde(default)]
     pub q: Option<String>,
+    /// Only the children of this job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// `true`: only jobs without a parent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roots: Option<bool>,
 }
 
 /// `POST /v1/jobs/bulk`: one action on the jobs named by `ids` or matched by `filter`.

@@ -75,6 +75,12 @@ pub struct JobQuery {
     /// Search text, as `q` of `GET /v1/jobs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub q: Option<String>,
+    /// Only the children of this job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parent: Option<String>,
+    /// Only jobs without a parent.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub roots: bool,
     /// 1..=1000, default 50.
     #[serde(default)]
     pub limit: Option<u32>,

@@ -20,7 +20,7 @@ use axum::response::Response;
 use futures_util::SinkExt;
 use runway_api::{FeedMessage, LogUpdate, ResyncUpdate, codes};
 use runway_core::bus::{Change, JobChange};
-use runway_core::store::{JobListParams, JobSearch};
+use runway_core::store::{JobListParams, JobSearch, TreeFilter};
 use runway_core::{Job, JobId, JobStatus};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
@@ -65,7 +65,8 @@ pub struct UpdatesQuery {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Filter {
     pub job: Option<JobId>,
-    pub parent: Option<JobId>,
+    /// Roots only, or the children of one job.
+    pub tree: TreeFilter,
     pub job_types: Vec<String>,
     pub queues: Vec<String>,
     pub statuses: Vec<JobStatus>,
@@ -75,7 +76,7 @@ pub struct Filter {
 impl Filter {
     pub fn matches(&self, job: &Job) -> bool {
         self.job.is_none_or(|id| id == job.id)
-            && self.parent.is_none_or(|parent| job.parent == Some(parent))
+            && self.tree.matches(job)
             && (self.job_types.is_empty() || self.job_types.contains(&job.job_type))
             && (self.queues.is_empty() || self.queues.contains(&job.queue))
             && (self.statuses.is_empty() || self.statuses.contains(&job.status))
@@ -144,7 +145,10 @@ pub async fn job_updates(
     let statuses = params::statuses(query.status.as_deref())?;
     let filter = Filter {
         job: parse_id("job", query.job.as_deref())?,
-        parent: parse_id("parent", query.parent.as_deref())?,
+        tree: match parse_id("parent", query.parent.as_deref())? {
+            Some(parent) => TreeFilter::ChildrenOf(parent),
+            None => TreeFilter::All,
+        },
         job_types: params::comma_list(query.job_type.as_deref()),
         queues: params::comma_list(query.queue.as_deref()),
         statuses,

@@ -643,6 +643,33 @@ impl Session {
                     .await;
             }
         };
+        let tree = match (query.parent.as_deref(), query.roots) {
+            (Some(_), true) => {
+                return self
+                    .key_error(
+                        &key,
+                        "subscribe",
+                        codes::INVALID_REQUEST,
+                        "`jobs.parent` and `jobs.roots` exclude each other: a root has no parent",
+                    )
+                    .await;
+            }
+            (Some(parent), false) => match parent.parse::<JobId>() {
+                Ok(parent) => TreeFilter::ChildrenOf(parent),
+                Err(message) => {
+                    return self
+                        .key_error(
+                            &key,
+                            "subscribe",
+                            codes::INVALID_REQUEST,
+                            format!("`jobs.parent`: {message}"),
+                        )
+                        .await;
+                }
+            },
+            (None, true) => TreeFilter::Roots,
+            (None, false) => TreeFilter::All,
+        };
         let limit = query.limit.unwrap_or(50);
         if !(1..=1000).contains(&limit) {
             return self
@@ -656,14 +683,14 @@ impl Session {
         }
         let filter = Filter {
             job: None,
-            parent: None,
+            tree,
             job_types: query.job_type.clone(),
             queues: query.queue.clone(),
             statuses: statuses.clone(),
             search: search.clone(),
         };
         let params = JobListParams {
-            tree: TreeFilter::All,
+            tree,
             statuses,
             job_types: query.job_type,
             queues: query.queue,

@@ -308,6 +308,8 @@ pub async fn bulk_jobs(
             BulkTarget::Ids(ids)
         }
         (None, Some(filter)) => BulkTarget::Filter(JobListParams {
+            tree: tree_filter(filter.parent.as_deref(), filter.roots)
+                .map_err(|error| ApiError::bad_request(format!("filter: {}", error.message)))?,
             statuses: params::status_list("filter.status", &filter.status)?,
             job_types: filter.job_type,
             queues: filter.queue,
