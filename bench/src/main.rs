@@ -5,11 +5,13 @@
 //! (`RUNWAY_BIN` overrides the server binary). `runway-bench fanout` runs the live fan-out
 //! figures (e), which take a few minutes; `runway-bench history` times the dashboard's reads
 //! over 100,000 jobs (f); `runway-bench abuse` the server's memory under idle and keep-alive
-//! connections and a job that prints 1 GB (g).
+//! connections and a job that prints 1 GB (g); `runway-bench tree` a parent spawning 10,000
+//! no-op children and the time from its last child's end to its join (h).
 
 mod abuse;
 mod fanout;
 mod history;
+mod tree;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -34,6 +36,20 @@ max_attempts = 1
 
 [types.true]
 command = ["true"]
+max_attempts = 1
+
+[queues.parents]
+concurrency = 4
+
+[types.fan]
+command = ["python3", "-c", '''
+import json, os, sys
+if os.environ["RUNWAY_PHASE"] == "run":
+    count = json.load(sys.stdin)["children"]
+    print("::runway " + json.dumps({"spawn": [{"type": "noop"}] * count}), flush=True)
+''']
+queue = "parents"
+join = true
 max_attempts = 1
 "#;
 
@@ -322,6 +338,9 @@ async fn main() -> Result<()> {
     }
     if only.iter().any(|arg| arg == "abuse") {
         return abuse::run().await;
+    }
+    if only.iter().any(|arg| arg == "tree") {
+        return tree::run().await;
     }
     let wants = |name: &str| only.is_empty() || only.iter().any(|arg| arg == name);
     if wants("a") {
