@@ -510,6 +510,7 @@ impl Engine {
             JobRun::Handler { name } => match self.handlers.get(name) {
                 Some(handler) => {
                     let ctx = JobCtx {
+                        spawner: self.spawner(&attempt_ref, &job),
                         job,
                         stop: stop.token(),
                         reporter,
@@ -584,11 +585,8 @@ impl Engine {
                 if let Some(path) = manifest {
                     let _ = tokio::fs::remove_file(path).await;
                 }
-                let result = self
-                    .keep_artifacts(&attempt_ref, &artifacts, &notes, result)
-                    .await;
-                let _ = tokio::fs::remove_dir_all(&artifacts).await;
-                result
+                self.keep_artifacts(&attempt_ref, &artifacts, &notes, result)
+                    .await
             }
         };
         // Everything the attempt logged is stored before its outcome is.
@@ -856,8 +854,28 @@ impl Engine {
     }
 
     /// Keeps the files an attempt left in its `RUNWAY_ARTIFACTS` (see `artifacts`), unless it
-    /// was stopped. Over a quota, none is kept and a successful attempt fails with why.
+    /// was stopped, and removes the directory. Over a quota, none is kept and a successful
+    /// attempt fails with why.
     async fn keep_artifacts(
+        &self,
+        attempt: &AttemptRef,
+        dir: &std::path::Path,
+        notes: &Reporter,
+        result: RunResult,
+    ) -> RunResult {
+        let result = self.keep_artifacts_in(attempt, dir, notes, result).await;
+        let dir = dir.to_path_buf();
+        // Most attempts leave nothing: the scan removed the empty directory already.
+        let _ = tokio::task::spawn_blocking(move || {
+            if dir.exists() {
+                let _ = std::fs::remove_dir_all(&dir);
+            }
+        })
+        .await;
+        result
+    }
+
+    async fn keep_artifacts_in(
         &self,
         attempt: &AttemptRef,
         dir: &std::path::Path,
@@ -870,7 +888,14 @@ impl Engine {
         let limits = self.config.server.artifact_limits;
         let scanned = {
             let dir = dir.to_path_buf();
-            tokio::task::spawn_blocking(move || artifacts::scan(&dir, limits.max_files)).await
+            tokio::task::spawn_blocking(move || {
+                let found = artifacts::scan(&dir, limits.max_files)?;
+                if found.files.is_empty() && found.skipped.is_empty() {
+                    std::fs::remove_dir(&dir)?;
+                }
+                Ok::<_, std::io::Error>(found)
+            })
+            .await
         };
         let found = match scanned {
             Ok(Ok(found)) => found,
@@ -1167,14 +1192,23 @@ impl Engine {
     }
 }
 
-/// An empty directory readable by the server's user only, whatever was there before.
+/// An empty directory readable by the server's user only, whatever was there before: one
+/// trip to the blocking pool.
 async fn fresh_private_dir(dir: &std::path::Path) -> std::io::Result<()> {
-    match tokio::fs::remove_dir_all(dir).await {
-        Err(error) if error.kind() != std::io::ErrorKind::NotFound => return Err(error),
-        _ => {}
-    }
-    tokio::fs::create_dir(dir).await?;
-    tokio::fs::set_permissions(dir, std::os::unix::fs::PermissionsExt::from_mode(0o700)).await
+    use std::os::unix::fs::DirBuilderExt;
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let create = || std::fs::DirBuilder::new().mode(0o700).create(&dir);
+        match create() {
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::fs::remove_dir_all(&dir)?;
+                create()
+            }
+            other => other,
+        }
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 /// A successful attempt failed for `reason`; a failed one keeps its own error.

@@ -6,8 +6,12 @@ use async_trait::async_trait;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
+use crate::app::SubmitParams;
+use crate::error::Error;
 use crate::job::{Job, Progress};
 use crate::report::Reporter;
+use crate::spawn::Spawner;
+use crate::store::Inserted;
 
 /// A job type implemented in Rust. `Ok(output)` succeeds; `Err(message)` fails the attempt
 /// (retried while attempts remain). A panic fails the attempt too; it never stops the server.
@@ -22,6 +26,7 @@ pub struct JobCtx {
     /// Cancelled when the job is cancelled or the server stops: return soon after.
     pub stop: CancellationToken,
     pub(crate) reporter: Reporter,
+    pub(crate) spawner: Spawner,
 }
 
 impl JobCtx {
@@ -35,6 +40,13 @@ impl JobCtx {
     /// Appends a line to the job's log; waits while the store is behind.
     pub async fn log(&self, line: &str) {
         self.reporter.log_line(line).await;
+    }
+
+    /// Spawns children under this job, as a command's `::runway {"spawn": …}` does: validated
+    /// like submits, all or none; a key a sibling holds returns that sibling. The job waits for
+    /// them once the handler returns.
+    pub async fn spawn(&self, children: Vec<SubmitParams>) -> Result<Vec<Inserted>, Error> {
+        self.spawner.spawn(children).await
     }
 }
 

@@ -12,5 +12,3 @@ CREATE TABLE artifacts (
     PRIMARY KEY (job_id, name)
 ) WITHOUT ROWID;
 CREATE INDEX artifacts_path ON artifacts (path);
--- Finished roots by age, for retention.
-CREATE INDEX jobs_finished_roots ON jobs (finished_at) WHERE parent_id IS NULL AND finished_at IS NOT NULL;

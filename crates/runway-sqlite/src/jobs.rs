@@ -1553,8 +1553,10 @@ impl Store for SqliteStore {
             .write(Commit::Lazy, move |connection| {
                 let roots: Vec<JobId> = connection
                     .prepare_cached(
-                        "SELECT id FROM jobs WHERE parent_id IS NULL AND finished_at IS NOT NULL
-                           AND finished_at < ?1
+                        // Through `jobs_finished`, oldest first; children are pruned with
+                        // their roots, so few old children stand between the roots.
+                        "SELECT id FROM jobs WHERE finished_at IS NOT NULL AND finished_at < ?1
+                           AND parent_id IS NULL
                          ORDER BY finished_at LIMIT (SELECT ?2)",
                     )?
                     .query_map(params![micros(before), limit], |row| row.get(0).map(JobId))?

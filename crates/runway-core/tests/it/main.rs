@@ -72,6 +72,37 @@ impl Handler for Leaky {
     }
 }
 
+/// Spawns two keyed `noop` children, twice: the second spawn finds them by their keys.
+struct Splits;
+
+#[async_trait]
+impl Handler for Splits {
+    async fn run(&self, ctx: JobCtx) -> Result<Option<Value>, String> {
+        let children = || {
+            (1..=2)
+                .map(|n| SubmitParams {
+                    job_type: "noop".into(),
+                    key: Some(n.to_string()),
+                    ..SubmitParams::default()
+                })
+                .collect::<Vec<_>>()
+        };
+        let first = ctx
+            .spawn(children())
+            .await
+            .map_err(|error| error.to_string())?;
+        let again = ctx
+            .spawn(children())
+            .await
+            .map_err(|error| error.to_string())?;
+        let same = first
+            .iter()
+            .zip(&again)
+            .all(|(a, b)| a.job.id == b.job.id && !b.created);
+        Ok(Some(json!({"spawned": first.len(), "same_again": same})))
+    }
+}
+
 struct Sleeps;
 
 #[async_trait]
@@ -113,6 +144,9 @@ max_attempts = 1
 [types.leaky]
 handler = "leaky"
 max_attempts = 1
+
+[types.splits]
+handler = "splits"
 "#;
 
 fn handlers() -> Vec<(String, Arc<dyn Handler>)> {
@@ -121,6 +155,7 @@ fn handlers() -> Vec<(String, Arc<dyn Handler>)> {
         ("sleeps".into(), Arc::new(Sleeps)),
         ("stubborn".into(), Arc::new(Stubborn)),
         ("leaky".into(), Arc::new(Leaky)),
+        ("splits".into(), Arc::new(Splits)),
     ]
 }
 
@@ -534,5 +569,22 @@ async fn an_attempt_that_wrote_its_input_file_counts_though_its_pid_was_never_st
         job.status.as_str(),
         "failed",
         "the attempt counted: {job:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_spawns_children_and_its_job_waits_for_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (app, _store) = start(dir.path()).await;
+    let id = submit(&app, "splits", json!({})).await;
+    let job = finished(&app, id).await;
+    assert_eq!(job.status.as_str(), "succeeded", "{:?}", job.error);
+    assert_eq!(job.output, Some(json!({"spawned": 2, "same_again": true})));
+    assert_eq!((job.children.total, job.children.succeeded), (2, 2));
+    let children = app.children(id, None, 10).await.unwrap();
+    assert!(
+        children
+            .iter()
+            .all(|child| child.status.is_terminal() && child.parent == Some(id))
     );
 }

@@ -66,6 +66,7 @@ pub async fn follow_log(
                 job.progress = update.progress;
                 job.attempt = update.attempt;
                 job.error = update.error;
+                job.children = update.children;
             }
         }
     }
@@ -91,9 +92,28 @@ fn show_progress(bar: Option<&ProgressBar>, job: &JobResponse) {
             .and_then(|progress| progress.message.as_deref())
             .map(output::sanitize)
             .unwrap_or_default();
-        bar.set_message(format!("{} {message}", job.status));
+        bar.set_message(format!("{}{} {message}", job.status, children(job)));
         bar.tick();
     }
+}
+
+/// A parent's children, done of total (` · children 12/40`); empty without any. A waiting
+/// parent's progress is already that share.
+fn children(job: &JobResponse) -> String {
+    let counts = job.children;
+    if counts.total == 0 {
+        return String::new();
+    }
+    let mut text = format!(
+        " · children {}/{}",
+        counts.total - counts.unfinished,
+        counts.total
+    );
+    let unsuccessful = counts.failed + counts.cancelled;
+    if unsuccessful > 0 {
+        text.push_str(&format!(", {unsuccessful} did not succeed"));
+    }
+    text
 }
 
 fn print_log(text: &str, bar: Option<&ProgressBar>) -> Result<(), CliError> {
@@ -134,7 +154,12 @@ pub async fn follow(client: &Client, id: &str) -> Result<u8, CliError> {
         .as_deref()
         .map(|error| format!(": {}", output::sanitize(error)))
         .unwrap_or_default();
-    eprintln!("runway: job {} {}{detail}", job.id, job.status);
+    eprintln!(
+        "runway: job {} {}{}{detail}",
+        job.id,
+        job.status,
+        children(&job)
+    );
     Ok(match job.status.as_str() {
         "succeeded" => exit::OK,
         "cancelled" => exit::CANCELLED,

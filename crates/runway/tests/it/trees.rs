@@ -618,3 +618,24 @@ else:
         "the first run did not run again: {log}"
     );
 }
+
+#[tokio::test]
+async fn follow_on_a_parent_prints_its_log_and_ends_with_its_childrens_count() {
+    let server = start("");
+    let client = server.client();
+    let id = submit(&client, "fanout", json!({"n": 5})).await;
+    let followed = server.cli(&["follow", &id]);
+    assert_eq!(
+        followed.status.code(),
+        Some(0),
+        "{}",
+        crate::stderr(&followed)
+    );
+    let log = crate::stdout(&followed);
+    assert!(log.contains("[runway: spawned jobs "), "{log}");
+    let ended = crate::stderr(&followed);
+    assert!(
+        ended.contains(&format!("runway: job {id} succeeded · children 5/5")),
+        "{ended}"
+    );
+}
