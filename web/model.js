@@ -106,6 +106,7 @@ export function applyUpdate(job, update) {
     depth: update.depth ?? 0,
     key: update.key ?? null,
     phase: update.phase ?? 'run',
+    phase_attempt: update.phase_attempt ?? update.attempt,
     children: update.children ?? null,
   };
 }

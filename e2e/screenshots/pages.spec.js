@@ -2,7 +2,8 @@
 // at phone width. Run with `npm run screenshots` in e2e/ after `cargo build`.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { test, expect, signIn } from '../fixtures.js';
+import { readFileSync } from 'node:fs';
+import { test, expect, signIn, startServer } from '../fixtures.js';
 
 const out = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'screenshots');
 const shot = (page, name, options = {}) =>
@@ -61,4 +62,25 @@ test('every page', async ({ page, server }) => {
   await expect(page.getByTestId('jobs-table')).toBeVisible();
   await page.waitForTimeout(500);
   await shot(page, 'jobs-phone');
+});
+
+test('the blogcast: a post, its paragraphs and the episode', async ({ page }) => {
+  // The example as it is, its scripts found where they live.
+  const example = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'examples', 'blogcast');
+  const config = readFileSync(path.join(example, 'runway.toml'), 'utf8').replaceAll('cwd = "."', `cwd = ${JSON.stringify(example)}`);
+  const server = await startServer(config);
+  try {
+    const post = await server.api.submit('blogcast', {
+      title: 'Job trees',
+      text: 'A blogcast splits a post into paragraphs.\n\nEach paragraph is read aloud on the GPU queue, one at a time.\n\nThen the join puts the episode together.\n\nAnd you listen to it right here.',
+    });
+    await server.api.finished(post.id, 60_000);
+    await signIn(page, server);
+    await page.goto(`${server.url}/jobs/${post.id}`);
+    await expect(page.getByTestId('tree-summary')).toHaveText('4 of 4 finished · 4 succeeded');
+    await expect.poll(() => page.getByTestId('artifact-audio').evaluate((audio) => audio.duration)).toBeGreaterThan(1);
+    await shot(page, 'blogcast', { fullPage: true });
+  } finally {
+    await server.stop();
+  }
 });

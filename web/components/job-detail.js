@@ -194,7 +194,9 @@ export function createJobDetail({ store, navigate }) {
     setAttr(cancelButton, 'title', stopping ? 'Cancel requested; the job is stopping' : null);
 
     setText(meta.queue.dd, job.queue);
-    setText(meta.attempt.dd, `${job.attempt}/${job.max_attempts}`);
+    // A join has attempts of its own: the count shown is the current phase's.
+    const attempt = job.phase === 'join' ? job.phase_attempt : job.attempt;
+    setText(meta.attempt.dd, `${attempt}/${job.max_attempts}${job.phase === 'join' ? ' (join)' : ''}`);
     setText(meta.priority.dd, String(job.priority ?? 0));
     timeCell(meta.created, job.created_at, now);
     timeCell(meta.started, job.started_at, now);

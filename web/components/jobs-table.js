@@ -103,7 +103,7 @@ export function createJobsTable({ store, navigate }) {
     setText(row.progressText, fraction === null ? '' : `${fraction}%`);
     updateChildren(row.children, job);
     setText(row.queue, job.queue);
-    setText(row.attempt, `${job.attempt}/${job.max_attempts}`);
+    setText(row.attempt, `${job.phase === 'join' ? job.phase_attempt : job.attempt}/${job.max_attempts}`);
     setText(row.created, relative(job.created_at, now));
     setAttr(row.created, 'title', exact(job.created_at));
     tickDuration(row, now);

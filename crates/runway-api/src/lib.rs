@@ -257,6 +257,10 @@ pub struct JobResponse {
     pub key: Option<String>,
     #[serde(default)]
     pub phase: JobPhase,
+    /// Attempts of the current phase (`attempt` counts both phases): what `max_attempts`
+    /// bounds.
+    #[serde(default)]
+    pub phase_attempt: u32,
     #[serde(default)]
     pub children: ChildCountsBody,
 }
@@ -506,6 +510,8 @@ pub struct JobUpdate {
     pub key: Option<String>,
     #[serde(default)]
     pub phase: JobPhase,
+    #[serde(default)]
+    pub phase_attempt: u32,
     #[serde(default)]
     pub children: ChildCountsBody,
 }

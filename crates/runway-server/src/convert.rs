@@ -125,6 +125,7 @@ fn response(job: &Job, input: serde_json::Value, input_truncated: bool) -> JobRe
             Phase::Run => JobPhase::Run,
             Phase::Join => JobPhase::Join,
         },
+        phase_attempt: job.phase_attempt(),
         children: ChildCountsBody {
             total: job.children.total,
             unfinished: job.children.unfinished,
@@ -189,6 +190,7 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         depth,
         key,
         phase,
+        phase_attempt,
         children,
     } = job_preview(&change.job);
     JobUpdate {
@@ -222,6 +224,7 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         depth,
         key,
         phase,
+        phase_attempt,
         children,
     }
 }

@@ -160,7 +160,11 @@ fn print_job(job: &JobResponse) -> std::io::Result<()> {
         ("priority", job.priority.to_string()),
         (
             "attempt",
-            format!("{} of {}", job.attempt, job.max_attempts),
+            if job.phase == runway_api::JobPhase::Join {
+                format!("{} of {} (join)", job.phase_attempt, job.max_attempts)
+            } else {
+                format!("{} of {}", job.attempt, job.max_attempts)
+            },
         ),
         ("created", output::when(job.created_at)),
         ("run at", output::when(job.run_at)),
