@@ -120,25 +120,7 @@ impl Client {
         if status.is_success() {
             serde_json::from_slice(&bytes).map_err(|error| ClientError::Decode(error.to_string()))
         } else {
-            Err(match serde_json::from_slice::<ErrorResponse>(&bytes) {
-                Ok(error) => ClientError::Api {
-                    status: status.as_u16(),
-                    code: error.error.code,
-                    message: error.error.message,
-                },
-                Err(_) => ClientError::Api {
-                    status: status.as_u16(),
-                    code: "unknown".into(),
-                    message: format!(
-                        "HTTP {}: {}",
-                        status.as_u16(),
-                        String::from_utf8_lossy(&bytes)
-                            .chars()
-                            .take(200)
-                            .collect::<String>()
-                    ),
-                },
-            })
+            Err(api_error(status.as_u16(), &bytes))
         }
     }
 
@@ -162,18 +144,7 @@ impl Client {
         }
         let status = response.status().as_u16();
         let bytes = response.bytes().await.unwrap_or_default();
-        Err(match serde_json::from_slice::<ErrorResponse>(&bytes) {
-            Ok(error) => ClientError::Api {
-                status,
-                code: error.error.code,
-                message: error.error.message,
-            },
-            Err(_) => ClientError::Api {
-                status,
-                code: "unknown".into(),
-                message: format!("HTTP {status}"),
-            },
-        })
+        Err(api_error(status, &bytes))
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
@@ -331,6 +302,28 @@ impl Client {
 }
 
 /// Percent-encodes a path segment so an id or name can never change the route.
+/// The error an unsuccessful answer carries: the API's JSON error, or the start of the body.
+fn api_error(status: u16, bytes: &[u8]) -> ClientError {
+    match serde_json::from_slice::<ErrorResponse>(bytes) {
+        Ok(error) => ClientError::Api {
+            status,
+            code: error.error.code,
+            message: error.error.message,
+        },
+        Err(_) => ClientError::Api {
+            status,
+            code: "unknown".into(),
+            message: format!(
+                "HTTP {status}: {}",
+                String::from_utf8_lossy(bytes)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+            ),
+        },
+    }
+}
+
 fn encode(segment: &str) -> String {
     percent_encoding::utf8_percent_encode(segment, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

@@ -3,7 +3,6 @@
 //! go through [`Spawner::spawn`], so a child is validated like any submitted job and the
 //! parent's keys, limits and status are checked in one place.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 
 use crate::app::SubmitParams;
@@ -30,46 +29,8 @@ impl Spawner {
     /// type and input comes back with `created: false`.
     pub async fn spawn(&self, requests: Vec<SubmitParams>) -> Result<Vec<Inserted>, Error> {
         let config = &self.config;
-        let max_depth = config.server.max_tree_depth;
-        if self.depth >= max_depth {
-            return Err(Error::InvalidField {
-                field: "children".into(),
-                message: format!(
-                    "would be at depth {} of their tree; at most {max_depth} levels are allowed (server.max_tree_depth)",
-                    self.depth + 1
-                ),
-            });
-        }
         let now = self.clock.now();
-        let mut keys = HashSet::new();
-        let mut children = Vec::with_capacity(requests.len());
-        for (index, request) in requests.into_iter().enumerate() {
-            let in_child = |error| Error::InChild {
-                index,
-                error: Box::new(error),
-            };
-            let key = request.key.clone();
-            if let Some(key) = &key {
-                if let Some(problem) = crate::idempotency::key_problem(key) {
-                    return Err(in_child(Error::InvalidField {
-                        field: "key".into(),
-                        message: problem,
-                    }));
-                }
-                if !keys.insert(key.clone()) {
-                    return Err(in_child(Error::InvalidField {
-                        field: "key".into(),
-                        message: format!(
-                            "`{key}` is used by an earlier child of this spawn; keys of siblings must differ"
-                        ),
-                    }));
-                }
-            }
-            let mut child = submission::validate_tree(config, request, now, self.depth + 1)
-                .map_err(in_child)?;
-            child.key = key;
-            children.push(child);
-        }
+        let children = submission::validate_children(config, requests, now, self.depth)?;
         let spawned = self
             .store
             .job_spawn(

@@ -24,14 +24,32 @@ pub fn validate_tree(
     now: Timestamp,
     depth: u32,
 ) -> Result<NewJob, Error> {
-    let limits = &config.server;
     let children = std::mem::take(&mut request.children);
-    if !children.is_empty() && depth >= limits.max_tree_depth {
+    let job = validate(config, request, now)?;
+    let children = if children.is_empty() {
+        Vec::new()
+    } else {
+        validate_children(config, children, now, depth)?
+    };
+    Ok(job.with_children(children))
+}
+
+/// Validates the children of a job at `parent_depth` (made with it, or spawned under it):
+/// the tree's depth, their count, their keys (valid and unique among them), and each child
+/// with its own children. An error names the child (`children[i]`).
+pub fn validate_children(
+    config: &Config,
+    children: Vec<SubmitParams>,
+    now: Timestamp,
+    parent_depth: u32,
+) -> Result<Vec<NewJob>, Error> {
+    let limits = &config.server;
+    if parent_depth >= limits.max_tree_depth {
         return Err(Error::InvalidField {
             field: "children".into(),
             message: format!(
                 "would be at depth {} of their tree; at most {} levels are allowed (server.max_tree_depth)",
-                depth + 1,
+                parent_depth + 1,
                 limits.max_tree_depth
             ),
         });
@@ -46,9 +64,8 @@ pub fn validate_tree(
             ),
         });
     }
-    let job = validate(config, request, now)?;
     let mut keys = HashSet::new();
-    let mut new_children = Vec::with_capacity(children.len());
+    let mut valid = Vec::with_capacity(children.len());
     for (index, child) in children.into_iter().enumerate() {
         let in_child = |error| Error::InChild {
             index,
@@ -71,11 +88,12 @@ pub fn validate_tree(
             }
         }
         let key = child.key.clone();
-        let mut new_child = validate_tree(config, child, now, depth + 1).map_err(in_child)?;
+        let mut new_child =
+            validate_tree(config, child, now, parent_depth + 1).map_err(in_child)?;
         new_child.key = key;
-        new_children.push(new_child);
+        valid.push(new_child);
     }
-    Ok(job.with_children(new_children))
+    Ok(valid)
 }
 
 pub fn validate(config: &Config, request: SubmitParams, now: Timestamp) -> Result<NewJob, Error> {

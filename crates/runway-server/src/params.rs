@@ -5,8 +5,8 @@ use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use runway_core::JobStatus;
 use runway_core::store::JobSearch;
+use runway_core::{JobId, JobStatus};
 
 /// Longest search text (`q`), in characters.
 pub const MAX_SEARCH_CHARS: usize = 200;
@@ -67,4 +67,28 @@ pub fn websocket(
             rejection.body_text()
         ))
     })
+}
+
+/// A page's `limit`: `default` when absent, refused outside 1..=`max`.
+pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, ApiError> {
+    let limit = limit.unwrap_or(default);
+    if !(1..=max).contains(&limit) {
+        return Err(ApiError::bad_request(format!(
+            "`limit` is {limit}; use 1..={max}"
+        )));
+    }
+    Ok(limit)
+}
+
+/// A `cursor` this server gave out (a job id), if one was sent.
+pub fn cursor(cursor: Option<&str>) -> Result<Option<JobId>, ApiError> {
+    cursor
+        .map(|cursor| {
+            cursor.parse::<JobId>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "`cursor` `{cursor}` is not a cursor this server gave out"
+                ))
+            })
+        })
+        .transpose()
 }

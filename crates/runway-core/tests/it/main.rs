@@ -360,7 +360,7 @@ async fn a_config_naming_an_unregistered_handler_is_refused() {
     assert_eq!(
         error.to_string(),
         "config text, key `types.a.handler`: no handler named `nosuch` is registered; \
-         registered handlers: leaky, noop, panics, sleeps, stubborn"
+         registered handlers: leaky, noop, panics, sleeps, splits, stubborn"
     );
 }
 

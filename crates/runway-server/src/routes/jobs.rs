@@ -174,20 +174,8 @@ pub async fn list_jobs(
             query.q.as_deref(),
         )?
     };
-    let limit = query.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "`limit` is {limit}; use 1..={MAX_PAGE}"
-        )));
-    }
-    let before = match query.cursor.as_deref() {
-        Some(cursor) => Some(cursor.parse::<JobId>().map_err(|_| {
-            ApiError::bad_request(format!(
-                "`cursor` `{cursor}` is not a cursor this server gave out"
-            ))
-        })?),
-        None => None,
-    };
+    let limit = params::page_limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
+    let before = params::cursor(query.cursor.as_deref())?;
     let jobs = state
         .app
         .jobs(JobListParams {

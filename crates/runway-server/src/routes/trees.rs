@@ -46,20 +46,8 @@ pub async fn job_tree(
     query: Result<Query<TreeQuery>, QueryRejection>,
 ) -> Result<Json<TreeResponse>, ApiError> {
     let query = params::query(query)?;
-    let limit = query.limit.unwrap_or(DEFAULT_CHILDREN);
-    if !(1..=MAX_CHILDREN_PAGE).contains(&limit) {
-        return Err(ApiError::bad_request(format!(
-            "`limit` is {limit}; use 1..={MAX_CHILDREN_PAGE}"
-        )));
-    }
-    let after = match query.cursor.as_deref() {
-        Some(cursor) => Some(cursor.parse::<JobId>().map_err(|_| {
-            ApiError::bad_request(format!(
-                "`cursor` `{cursor}` is not a cursor this server gave out"
-            ))
-        })?),
-        None => None,
-    };
+    let limit = params::page_limit(query.limit, DEFAULT_CHILDREN, MAX_CHILDREN_PAGE)?;
+    let after = params::cursor(query.cursor.as_deref())?;
     let job = state.app.job(job_id(&path_param(id)?)?).await?;
     let ancestors = state.app.ancestors(&job).await?;
     let children = state.app.children(job.id, after, limit).await?;

@@ -4,22 +4,9 @@
 use std::time::Duration;
 
 use runway_api::SubmitJobRequest;
-use runway_client::Client;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::{Server, alive, eventually, finished};
-
-async fn submit(client: &Client, job_type: &str, input: Value) -> String {
-    client
-        .submit(&SubmitJobRequest {
-            job_type: job_type.into(),
-            input,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .id
-}
+use crate::{Server, alive, eventually, finished, submit};
 
 fn read_pid(server: &Server, name: &str) -> i32 {
     std::fs::read_to_string(server.path(name))

@@ -223,6 +223,19 @@ pub fn is_terminal(job: &JobResponse) -> bool {
     matches!(job.status.as_str(), "succeeded" | "failed" | "cancelled")
 }
 
+/// Submits a job of `job_type` with `input`; returns its id.
+pub async fn submit(client: &Client, job_type: &str, input: serde_json::Value) -> String {
+    client
+        .submit(&runway_api::SubmitJobRequest {
+            job_type: job_type.into(),
+            input,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id
+}
+
 /// Waits until the job is terminal and returns it.
 pub async fn finished(client: &Client, id: &str) -> JobResponse {
     eventually(

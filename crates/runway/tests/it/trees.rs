@@ -8,7 +8,7 @@ use runway_api::{SpawnRequest, SubmitJobRequest};
 use runway_client::{Client, ListJobs};
 use serde_json::{Value, json};
 
-use crate::{Server, alive, eventually, finished};
+use crate::{Server, alive, eventually, finished, submit};
 
 /// Types of these tests. `fanout` spawns `n` keyed `square` children and sums them in its
 /// join; `mixed` spawns sleepers and one broken child; `collect` waits for all and reports.
@@ -122,18 +122,6 @@ fn start(extra: &str) -> Server {
             CONFIG.replace("PIDS_DIR", &pids.display().to_string())
         )
     })
-}
-
-async fn submit(client: &Client, job_type: &str, input: Value) -> String {
-    client
-        .submit(&SubmitJobRequest {
-            job_type: job_type.into(),
-            input,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .id
 }
 
 async fn children(client: &Client, id: &str) -> Vec<runway_api::JobResponse> {
