@@ -487,8 +487,13 @@ impl App {
     /// artifacts; returns how many jobs went.
     pub async fn delete(&self, id: JobId) -> Result<usize, Error> {
         match self.engine.store.job_delete_tree(id).await? {
-            TreeDeletion::Deleted { jobs, unreferenced } => {
+            TreeDeletion::Deleted {
+                jobs,
+                unreferenced,
+                directories,
+            } => {
                 self.engine.remove_artifact_files(unreferenced).await;
+                self.engine.remove_artifact_directories(directories).await;
                 Ok(jobs.len())
             }
             TreeDeletion::NotFound => Err(Error::NotFound { id }),

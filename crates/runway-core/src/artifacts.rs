@@ -146,7 +146,7 @@ pub fn over_quota(
 
 /// Moves each found file to `root/JOB/ATTEMPT/NAME` and describes it. A file that is no longer
 /// a regular file once moved (swapped for a link by a process still running) is removed and
-/// reported in the second list.
+/// reported in the second list. On an error, the files moved so far are removed again.
 pub fn keep(
     found: Vec<FoundFile>,
     root: &Path,
@@ -156,12 +156,22 @@ pub fn keep(
 ) -> std::io::Result<(Vec<Artifact>, Vec<String>)> {
     let mut kept = Vec::with_capacity(found.len());
     let mut refused = Vec::new();
+    // What was moved before a failure goes again: an attempt keeps all of its files or none.
+    let undo = |kept: &[Artifact]| {
+        for artifact in kept {
+            let _ = std::fs::remove_file(root.join(&artifact.path));
+        }
+    };
     for file in found {
         let path = format!("{job}/{attempt}/{}", file.name);
         let destination = root.join(&path);
         let parent = destination.parent().expect("a kept file has a directory");
-        create_private_dirs(root, parent)?;
-        std::fs::rename(&file.source, &destination)?;
+        if let Err(error) = create_private_dirs(root, parent)
+            .and_then(|()| std::fs::rename(&file.source, &destination))
+        {
+            undo(&kept);
+            return Err(error);
+        }
         match describe(&destination) {
             Ok((size, sha256)) => kept.push(Artifact {
                 job,

@@ -97,8 +97,8 @@ pub struct ServerConfig {
     /// What one job may keep as artifacts, and all jobs together.
     pub artifact_limits: ArtifactLimits,
     /// Finished trees (and jobs) older than this are deleted by the sweep, with their
-    /// artifacts.
-    pub retention: Duration,
+    /// artifacts; `None` keeps them until they are deleted.
+    pub retention: Option<Duration>,
 }
 
 /// Quotas on the files jobs keep.
@@ -644,12 +644,16 @@ fn validate(
             " bytes",
         )?,
     };
-    let retention = duration(
-        "server.retention",
-        &raw.server.retention,
-        30 * DAY,
-        60 * SECOND..=100 * YEAR,
-    )?;
+    // Unset, nothing is pruned: a server that kept its history keeps it until told otherwise.
+    let retention = match raw.server.retention.as_deref() {
+        None => None,
+        Some(_) => Some(duration(
+            "server.retention",
+            &raw.server.retention,
+            30 * DAY,
+            60 * SECOND..=100 * YEAR,
+        )?),
+    };
     let max_connections = bounded_number(
         &origin,
         "server.max_connections",

@@ -832,7 +832,9 @@ impl Engine {
             {
                 tracing::error!(%error, "cannot prune old events");
             }
-            self.prune(ago(now, self.config.server.retention)).await;
+            if let Some(retention) = self.config.server.retention {
+                self.prune(ago(now, retention)).await;
+            }
             let keys_before = ago(now, self.config.server.idempotency_window);
             if let Err(error) = self.store.idempotency_key_prune(keys_before).await {
                 tracing::error!(%error, "cannot prune old idempotency keys");
@@ -924,8 +926,22 @@ impl Engine {
             return result;
         }
         let usage = async {
-            let job = self.store.artifact_usage(Some(attempt.id)).await?;
+            // What the job keeps, less the files of the same names this attempt replaces.
+            let kept = self.store.artifact_list(attempt.id).await?;
             let all = self.store.artifact_usage(None).await?;
+            let replaced: u64 = kept
+                .iter()
+                .filter(|artifact| found.files.iter().any(|file| file.name == artifact.name))
+                .map(|artifact| artifact.size)
+                .sum();
+            let job = crate::store::ArtifactUsage {
+                files: kept.len() as u64,
+                bytes: kept.iter().map(|artifact| artifact.size).sum::<u64>() - replaced,
+            };
+            let all = crate::store::ArtifactUsage {
+                files: all.files,
+                bytes: all.bytes.saturating_sub(replaced),
+            };
             Ok::<_, crate::store::StoreError>((job, all))
         };
         let refusal = match usage.await {
@@ -987,14 +1003,17 @@ impl Engine {
                 let trees = deleted.len();
                 let mut jobs = 0;
                 let mut files = Vec::new();
+                let mut directories = Vec::new();
                 for deletion in deleted {
                     if let TreeDeletion::Deleted {
                         jobs: gone,
                         unreferenced,
+                        directories: free,
                     } = deletion
                     {
                         jobs += gone.len();
                         files.extend(unreferenced);
+                        directories.extend(free);
                     }
                 }
                 tracing::info!(
@@ -1005,6 +1024,7 @@ impl Engine {
                     "pruned finished jobs past their retention"
                 );
                 self.remove_artifact_files(files).await;
+                self.remove_artifact_directories(directories).await;
             }
             Ok(_) => {}
             Err(error) => tracing::error!(%error, "cannot prune finished jobs"),
@@ -1032,6 +1052,28 @@ impl Engine {
                         break;
                     }
                     dir = path.parent();
+                }
+            }
+        })
+        .await;
+        if let Err(panic) = removed {
+            tracing::error!(%panic, "removing artifacts failed");
+        }
+    }
+
+    /// Removes whole directories below `artifacts/` (a deleted job's, named by no artifact).
+    pub(crate) async fn remove_artifact_directories(&self, directories: Vec<String>) {
+        if directories.is_empty() {
+            return;
+        }
+        let root = self.artifacts_root();
+        let removed = tokio::task::spawn_blocking(move || {
+            for directory in directories {
+                let path = root.join(&directory);
+                if let Err(error) = std::fs::remove_dir_all(&path)
+                    && error.kind() != std::io::ErrorKind::NotFound
+                {
+                    tracing::warn!(directory = %path.display(), %error, "cannot remove a deleted job's artifacts");
                 }
             }
         })

@@ -38,18 +38,24 @@ pub fn request_hash(request: &SubmitParams) -> Vec<u8> {
     hasher.finalize().to_vec()
 }
 
-/// The request as JSON, children included.
+/// The request as JSON, children included. A request without a key or children hashes as it
+/// did before they existed, so a key recorded earlier still answers a repeat.
 fn described(request: &SubmitParams) -> Value {
-    serde_json::json!({
+    let mut value = serde_json::json!({
         "type": request.job_type,
         "input": request.input,
         "queue": request.queue,
         "priority": request.priority,
         "run_at": request.run_at,
         "max_attempts": request.max_attempts,
-        "key": request.key,
-        "children": request.children.iter().map(described).collect::<Vec<_>>(),
-    })
+    });
+    if let Some(key) = &request.key {
+        value["key"] = serde_json::json!(key);
+    }
+    if !request.children.is_empty() {
+        value["children"] = Value::Array(request.children.iter().map(described).collect());
+    }
+    value
 }
 
 /// JSON text with every object's keys sorted.
@@ -116,6 +122,23 @@ mod tests {
         let mut with_priority = one.clone();
         with_priority.priority = Some(5);
         assert_ne!(request_hash(&one), request_hash(&with_priority));
+    }
+
+    #[test]
+    fn a_plain_request_hashes_as_it_did_before_trees() {
+        let plain = request(json!({"a": 1}));
+        let mut text = Vec::new();
+        canonical(
+            &json!({"type": plain.job_type, "input": plain.input, "queue": null,
+                    "priority": null, "run_at": null, "max_attempts": null}),
+            &mut text,
+        );
+        assert_eq!(request_hash(&plain), Sha256::digest(&text).to_vec());
+        let with_child = SubmitParams {
+            children: vec![request(json!({}))],
+            ..request(json!({"a": 1}))
+        };
+        assert_ne!(request_hash(&with_child), request_hash(&plain));
     }
 
     #[test]

@@ -108,6 +108,9 @@ pub enum TreeDeletion {
     Deleted {
         jobs: Vec<JobId>,
         unreferenced: Vec<String>,
+        /// The deleted jobs' directories below `artifacts/` that no artifact names a file in
+        /// any more: whatever is left there (files an attempt moved but never recorded) goes.
+        directories: Vec<String>,
     },
     NotFound,
     /// The job is inside the tree of `root`: only a whole tree is deleted.

@@ -1703,7 +1703,12 @@ pub async fn a_finished_tree_is_deleted_whole_and_shared_files_stay_named(store:
     store
         .artifact_record(
             attempt_of(&child),
-            vec![artifact(&child, "c.wav", 3, "c/1/c.wav")],
+            vec![artifact(
+                &child,
+                "c.wav",
+                3,
+                &format!("{}/1/c.wav", child.id),
+            )],
         )
         .await
         .unwrap();
@@ -1748,7 +1753,7 @@ pub async fn a_finished_tree_is_deleted_whole_and_shared_files_stay_named(store:
         .remove(0);
     assert_eq!(
         store.artifact_list(copied_child.id).await.unwrap()[0].path,
-        "c/1/c.wav"
+        format!("{}/1/c.wav", child.id)
     );
     assert_eq!(
         store.artifact_usage(None).await.unwrap(),
@@ -1756,9 +1761,15 @@ pub async fn a_finished_tree_is_deleted_whole_and_shared_files_stay_named(store:
         "a shared file counts once"
     );
     match store.job_delete_tree(parent.id).await.unwrap() {
-        TreeDeletion::Deleted { jobs, unreferenced } => {
+        TreeDeletion::Deleted {
+            jobs,
+            unreferenced,
+            directories,
+        } => {
             assert_eq!(jobs, vec![parent.id, child.id]);
             assert!(unreferenced.is_empty(), "the copy still names the file");
+            // The child's directory still holds the copy's file; the parent's is free.
+            assert_eq!(directories, vec![parent.id.to_string()]);
         }
         other => panic!("{other:?}"),
     }

@@ -408,13 +408,40 @@ fn finish(
     now: Timestamp,
 ) -> Result<Transition, IllegalTransition> {
     let attempt = job.attempt;
-    if let Outcome::Succeeded { output } = &outcome
-        && job.phase == Phase::Run
-        && !job.cancel_requested
-        && (job.children.total > 0 || job.tree.join)
-    {
-        return run_succeeded(job, next, output.clone(), now);
-    }
+    let parent_run = job.phase == Phase::Run && (job.children.total > 0 || job.tree.join);
+    let outcome = match outcome {
+        Outcome::Succeeded { output } if parent_run && !job.cancel_requested => {
+            return run_succeeded(job, next, output, now);
+        }
+        // Its children were cancelled with it: the tree did not complete, whatever the
+        // command made of the request.
+        Outcome::Succeeded { .. } if parent_run => Outcome::Cancelled {
+            error: CANCELLED_BY_REQUEST.into(),
+        },
+        other => other,
+    };
+    // Under fail_fast a child that failed for good failed the tree: the first run is not
+    // tried again, and the job fails naming the child.
+    let tree_failed = job.phase == Phase::Run
+        && job.tree.on_child_failure == ChildFailure::FailFast
+        && job.child_failure.is_some();
+    let outcome = match outcome {
+        Outcome::Failed { output, .. } if tree_failed => Outcome::Failed {
+            error: job.child_failure.clone().unwrap_or_default(),
+            output,
+            retry_at: None,
+        },
+        Outcome::Rescued {
+            error,
+            expired_only,
+            ..
+        } if tree_failed => Outcome::Rescued {
+            error,
+            requeue: false,
+            expired_only,
+        },
+        other => other,
+    };
     let (input, event, error, output, run_at) = match outcome {
         Outcome::Succeeded { output } => {
             (JobInput::Succeed, EventKind::Succeeded, None, output, None)
@@ -895,6 +922,48 @@ mod tests {
         let ended = succeed(&told.job, 14);
         assert_eq!(ended.job.status, JobStatus::Failed);
         assert!(ended.job.error.unwrap().contains("child job 8"));
+    }
+
+    #[test]
+    fn a_parent_whose_cancel_was_requested_ends_cancelled_even_if_its_command_succeeded() {
+        let running = parent(true, ChildFailure::FailFast, 2);
+        let asked = decide(&running, JobCommand::Cancel, at(13))
+            .unwrap()
+            .unwrap()
+            .job;
+        let ended = succeed(&asked, 14);
+        assert_eq!(ended.job.status, JobStatus::Cancelled);
+        assert_eq!(ended.job.error.as_deref(), Some(CANCELLED_BY_REQUEST));
+    }
+
+    #[test]
+    fn under_fail_fast_a_failed_child_stops_the_first_run_from_being_tried_again() {
+        let running = parent(false, ChildFailure::FailFast, 2);
+        let told = tell(&running, 8, JobStatus::Failed, 13).job;
+        let failed = finish_with(
+            &told,
+            Outcome::Failed {
+                error: "exit 1".into(),
+                output: None,
+                retry_at: Some(at(30)),
+            },
+            14,
+        );
+        assert_eq!(failed.job.status, JobStatus::Failed);
+        assert_eq!(
+            failed.job.error.as_deref(),
+            Some("child job 8 (tts) failed: exit status 1")
+        );
+        let lost = finish_with(
+            &told,
+            Outcome::Rescued {
+                error: "lost".into(),
+                requeue: true,
+                expired_only: false,
+            },
+            14,
+        );
+        assert_eq!(lost.job.status, JobStatus::Failed);
     }
 
     #[test]

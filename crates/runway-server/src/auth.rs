@@ -243,6 +243,9 @@ pub async fn require_token(
     })?;
     if let Credential::Job(own) = credential {
         job_scope(&state, own, request.method(), request.uri().path()).await?;
+        // Routes that show more than one job (a tree's ancestors) trim what lies outside it.
+        let mut request = request;
+        request.extensions_mut().insert(credential);
         return Ok(next.run(request).await);
     }
     let reads = matches!(

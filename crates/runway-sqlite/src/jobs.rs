@@ -660,9 +660,24 @@ fn delete_tree(tx: &Tx, id: JobId) -> rusqlite::Result<TreeDeletion> {
     }
     tx.prepare_cached("DELETE FROM jobs WHERE id = ?1 OR root_id = ?1")?
         .execute([id.0])?;
+    // A job's directory is `JOB/`: free when no path in the range `JOB/` .. `JOB0` is named.
+    let mut named =
+        tx.prepare_cached("SELECT 1 FROM artifacts WHERE path >= ?1 AND path < ?2 LIMIT 1")?;
+    let mut directories = Vec::new();
+    for job in &jobs {
+        let (from, to) = (format!("{job}/"), format!("{job}0"));
+        if named
+            .query_row([&from, &to], |_| Ok(()))
+            .optional()?
+            .is_none()
+        {
+            directories.push(job.to_string());
+        }
+    }
     Ok(TreeDeletion::Deleted {
         jobs,
         unreferenced: unreferenced(tx, paths)?,
+        directories,
     })
 }
 

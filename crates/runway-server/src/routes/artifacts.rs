@@ -108,10 +108,15 @@ pub async fn get_artifact(
             .oneshot(forwarded)
             .await
         {
+            // Replaced by a later attempt or deleted since the row was read.
             Ok(served) if served.status() == StatusCode::NOT_FOUND => {
-                return Err(ApiError::internal(format!(
-                    "the file of artifact `{name}` is missing from the data directory"
-                )));
+                return Err(ApiError::new(
+                    StatusCode::NOT_FOUND,
+                    runway_api::codes::NOT_FOUND,
+                    format!(
+                        "the artifact `{name}` of job {id} is gone: it was replaced or deleted; list the job's artifacts again"
+                    ),
+                ));
             }
             Ok(served) => served.map(Body::new),
             Err(error) => return Err(ApiError::internal(error)),

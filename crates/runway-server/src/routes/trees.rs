@@ -1,6 +1,7 @@
 //! Job trees: a job with the way up to its root and a page of its children, and children
 //! spawned under a running job (by its command with its job token, or by an admin).
 
+use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -10,6 +11,7 @@ use runway_core::JobId;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::auth::Credential;
 use crate::error::{ApiError, path_param};
 use crate::json::JsonBody;
 use crate::{ServerState, convert, params};
@@ -42,6 +44,7 @@ pub struct TreeQuery {
     ))]
 pub async fn job_tree(
     State(state): State<ServerState>,
+    credential: Option<Extension<Credential>>,
     id: Result<Path<String>, PathRejection>,
     query: Result<Query<TreeQuery>, QueryRejection>,
 ) -> Result<Json<TreeResponse>, ApiError> {
@@ -49,7 +52,12 @@ pub async fn job_tree(
     let limit = params::page_limit(query.limit, DEFAULT_CHILDREN, MAX_CHILDREN_PAGE)?;
     let after = params::cursor(query.cursor.as_deref())?;
     let job = state.app.job(job_id(&path_param(id)?)?).await?;
-    let ancestors = state.app.ancestors(&job).await?;
+    let mut ancestors = state.app.ancestors(&job).await?;
+    // A job token sees its own job's subtree: the ancestors from its job down, not above.
+    if let Some(Extension(Credential::Job(own))) = credential {
+        let from = ancestors.iter().position(|ancestor| ancestor.id == own);
+        ancestors.drain(..from.unwrap_or(ancestors.len()));
+    }
     let children = state.app.children(job.id, after, limit).await?;
     let next_cursor = (children.len() as u32 == limit)
         .then(|| children.last().map(|child| child.id.to_string()))

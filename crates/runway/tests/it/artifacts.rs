@@ -39,6 +39,11 @@ max_attempts = 1
 command = ["sh", "-c", "head -c 5000 /dev/zero > \"$RUNWAY_ARTIFACTS/big.bin\""]
 max_attempts = 1
 
+[types.rewrite]
+command = ["sh", "-c", "head -c 3000 /dev/zero > \"$RUNWAY_ARTIFACTS/big.bin\"; [ \"$RUNWAY_ATTEMPT\" -ge 2 ]"]
+max_attempts = 2
+backoff_initial = "10ms"
+
 [types.part]
 command = ["sh", "-c", "cat > \"$RUNWAY_ARTIFACTS/part.txt\""]
 
@@ -382,4 +387,20 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
         }
     }
     files
+}
+
+#[tokio::test]
+async fn a_file_replaced_by_a_later_attempt_counts_once_against_the_quota() {
+    let server = start("[server]\nartifacts_max_job_bytes = 5000\n");
+    let client = server.client();
+    let job = run(&client, "rewrite").await;
+    assert_eq!(job.status, "succeeded", "{:?}", job.error);
+    let listed = client.artifacts(&job.id).await.unwrap().artifacts;
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].size, listed[0].attempt), (3000, 2));
+    assert_eq!(
+        walk(&server.path("data/artifacts")).len(),
+        1,
+        "the first attempt's file went"
+    );
 }

@@ -85,6 +85,24 @@ max_attempts = 2
 backoff_initial = "50ms"
 join = true
 
+[types.peek]
+command = ["python3", "-c", '''
+import json, os, urllib.request, urllib.error
+def get(path):
+    request = urllib.request.Request(os.environ["RUNWAY_URL"] + path,
+        headers={"Authorization": "Bearer " + os.environ["RUNWAY_TOKEN"]})
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as error:
+        return error.code, json.load(error)
+own = os.environ["RUNWAY_JOB_ID"]
+status, tree = get("/v1/jobs/%s/tree" % own)
+_, me = get("/v1/jobs/%s" % own)
+read_parent, _ = get("/v1/jobs/%s" % me["parent"])
+print("::runway " + json.dumps({"output": {"tree": status, "ancestors": len(tree["ancestors"]), "read_parent": read_parent}}))
+''']
+
 [types.http_fanout]
 command = ["python3", "-c", '''
 import json, os, urllib.request, urllib.error
@@ -626,4 +644,36 @@ async fn follow_on_a_parent_prints_its_log_and_ends_with_its_childrens_count() {
         ended.contains(&format!("runway: job {id} succeeded · children 5/5")),
         "{ended}"
     );
+}
+
+#[tokio::test]
+async fn a_job_token_sees_no_ancestor_above_its_own_job() {
+    let server = start("");
+    let client = server.client();
+    let root = client
+        .submit(&SubmitJobRequest {
+            job_type: "group".into(),
+            children: vec![SubmitJobRequest {
+                job_type: "group".into(),
+                children: vec![SubmitJobRequest {
+                    job_type: "peek".into(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let root = finished(&client, &root.id).await;
+    let branch = children(&client, &root.id).await.remove(0);
+    let leaf = children(&client, &branch.id).await.remove(0);
+    assert_eq!(leaf.status, "succeeded", "{:?}", leaf.error);
+    let output = leaf.output.unwrap();
+    assert_eq!(output["tree"], 200);
+    assert_eq!(
+        output["ancestors"], 0,
+        "the root and the branch are above the token's job"
+    );
+    assert_eq!(output["read_parent"], 403);
 }
