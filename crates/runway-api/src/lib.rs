@@ -191,6 +191,12 @@ pub struct SubmitBatchRequest {
     pub jobs: Vec<SubmitJobRequest>,
 }
 
+/// Answer to a batch submit with `return=ids`: the jobs' ids, in the order of the request.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SubmitBatchIdsResponse {
+    pub ids: Vec<String>,
+}
+
 /// Answer to a batch submit, in the order of the request.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SubmitBatchResponse {

@@ -175,6 +175,22 @@ impl Client {
         self.post("/v1/jobs/batch", Some(request)).await
     }
 
+    /// A batch submit answered with the jobs' ids only (`return=ids`): for large batches.
+    pub async fn submit_batch_ids(
+        &self,
+        request: &SubmitBatchRequest,
+    ) -> Result<Vec<String>, ClientError> {
+        let answer: runway_api::SubmitBatchIdsResponse = self
+            .call(
+                Method::POST,
+                "/v1/jobs/batch",
+                Some(&[("return", "ids")]),
+                Some(request),
+            )
+            .await?;
+        Ok(answer.ids)
+    }
+
     pub async fn list_jobs(&self, filters: &ListJobs) -> Result<JobListResponse, ClientError> {
         self.call::<(), _>(Method::GET, "/v1/jobs", Some(filters), None)
             .await

@@ -3,10 +3,11 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
+use axum::response::IntoResponse;
 use runway_api::{
     BulkAction, BulkRequest, BulkResponse, BulkSkipped, CancelResponse, CountResponse,
     DeleteResponse, ErrorResponse, EventListResponse, JobListResponse, JobResponse, LogResponse,
-    SubmitBatchRequest, SubmitBatchResponse, SubmitJobRequest,
+    SubmitBatchIdsResponse, SubmitBatchRequest, SubmitBatchResponse, SubmitJobRequest,
 };
 use runway_core::JobId;
 use runway_core::app::BulkTarget;
@@ -75,11 +76,23 @@ pub async fn submit_job(
     Ok((status, Json(convert::job(inserted.job))))
 }
 
+/// What a batch submit answers with.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct BatchQuery {
+    /// `jobs` (the default): every job whole; `ids`: only their ids, in request order
+    /// (`{"ids": [...]}`), a tenth of the bytes for a large batch.
+    #[serde(rename = "return")]
+    #[param(rename = "return")]
+    answer: Option<String>,
+}
+
 /// Submits many jobs in one transaction: all are created, or none.
 #[utoipa::path(post, path = "/v1/jobs/batch", tag = "jobs", security(("bearer" = [])),
     request_body = SubmitBatchRequest,
+    params(BatchQuery),
     responses(
-        (status = 201, description = "created (those with a known idempotency key are the earlier jobs), in request order", body = SubmitBatchResponse),
+        (status = 201, description = "created (those with a known idempotency key are the earlier jobs), in request order; with `return=ids`, a SubmitBatchIdsResponse", body = SubmitBatchResponse),
         (status = 200, description = "every job was an earlier one, by its idempotency key", body = SubmitBatchResponse),
         (status = 400, body = ErrorResponse),
         (status = 401, body = ErrorResponse),
@@ -90,8 +103,19 @@ pub async fn submit_job(
 pub async fn submit_batch(
     State(state): State<ServerState>,
     headers: HeaderMap,
+    query: Result<Query<BatchQuery>, QueryRejection>,
     JsonBody(request): JsonBody<SubmitBatchRequest>,
-) -> Result<(StatusCode, Json<SubmitBatchResponse>), ApiError> {
+) -> Result<(StatusCode, axum::response::Response), ApiError> {
+    let query = params::query(query)?;
+    let ids_only = match query.answer.as_deref() {
+        None | Some("jobs") => false,
+        Some("ids") => true,
+        Some(other) => {
+            return Err(ApiError::bad_request(format!(
+                "`return` is `{other}`; use `jobs` or `ids`"
+            )));
+        }
+    };
     // One key cannot guard many jobs: ignoring it would make every retry a new batch.
     if headers.contains_key("idempotency-key") {
         return Err(ApiError::bad_request(
@@ -118,15 +142,21 @@ pub async fn submit_batch(
     } else {
         StatusCode::OK
     };
-    Ok((
-        status,
+    let answer = if ids_only {
+        Json(SubmitBatchIdsResponse {
+            ids: inserted.iter().map(|one| one.job.id.to_string()).collect(),
+        })
+        .into_response()
+    } else {
         Json(SubmitBatchResponse {
             jobs: inserted
-                .into_iter()
+                .iter()
                 .map(|one| convert::job_preview(&one.job))
                 .collect(),
-        }),
-    ))
+        })
+        .into_response()
+    };
+    Ok((status, answer))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

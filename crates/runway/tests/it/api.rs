@@ -779,3 +779,39 @@ async fn a_repeated_submit_with_an_idempotency_key_returns_the_first_job() {
         .unwrap();
     assert_eq!(count, 2, "order-42 and order-43, nothing else");
 }
+
+#[tokio::test]
+async fn a_batch_can_be_answered_with_ids_only() {
+    let server = Server::start(CONFIG);
+    let client = server.client();
+    let request = SubmitBatchRequest {
+        jobs: (0..3)
+            .map(|n| SubmitJobRequest {
+                job_type: "render".into(),
+                input: json!({"text": n.to_string()}),
+                ..Default::default()
+            })
+            .collect(),
+    };
+    let ids = client.submit_batch_ids(&request).await.unwrap();
+    assert_eq!(ids.len(), 3);
+    for (n, id) in ids.iter().enumerate() {
+        assert_eq!(client.job(id).await.unwrap().input["text"], n.to_string());
+    }
+    let raw = Raw::new(&server);
+    let body = serde_json::to_string(&request).unwrap();
+    let (status, answer) = raw
+        .post_json("/v1/jobs/batch?return=everything", &body)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("use `jobs` or `ids`"),
+        "{answer}"
+    );
+    let (status, answer) = raw.post_json("/v1/jobs/batch?return=jobs", &body).await;
+    assert_eq!(status, StatusCode::CREATED);
+    assert_eq!(answer["jobs"].as_array().unwrap().len(), 3);
+}
