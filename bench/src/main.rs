@@ -6,9 +6,11 @@
 //! figures (e), which take a few minutes; `runway-bench history` times the dashboard's reads
 //! over 100,000 jobs (f); `runway-bench abuse` the server's memory under idle and keep-alive
 //! connections and a job that prints 1 GB (g); `runway-bench tree` a parent spawning 10,000
-//! no-op children and the time from its last child's end to its join (h).
+//! no-op children and the time from its last child's end to its join (h); `runway-bench
+//! ceiling` what bare SQLite does with the same writes on this machine (i).
 
 mod abuse;
+mod ceiling;
 mod fanout;
 mod history;
 mod tree;
@@ -346,6 +348,9 @@ async fn main() -> Result<()> {
     }
     if only.iter().any(|arg| arg == "tree") {
         return tree::run().await;
+    }
+    if only.iter().any(|arg| arg == "ceiling") {
+        return ceiling::run();
     }
     let wants = |name: &str| only.is_empty() || only.iter().any(|arg| arg == name);
     if wants("a") {
