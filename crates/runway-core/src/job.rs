@@ -418,11 +418,6 @@ impl NewJob {
         counts
     }
 
-    /// Every job of the tree this one heads, itself included.
-    pub fn tree_size(&self) -> usize {
-        1 + self.children.iter().map(NewJob::tree_size).sum::<usize>()
-    }
-
     /// Places the job under `parent`: its tree, depth and parent, set when it is inserted.
     pub fn place_under(&mut self, parent: &Job) {
         let (root, depth) = parent.child_place();

@@ -92,3 +92,8 @@ pub fn cursor(cursor: Option<&str>) -> Result<Option<JobId>, ApiError> {
         })
         .transpose()
 }
+
+/// A job id from a path segment.
+pub fn job_id(text: &str) -> Result<JobId, ApiError> {
+    text.parse().map_err(ApiError::bad_request)
+}

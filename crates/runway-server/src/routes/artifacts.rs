@@ -10,16 +10,11 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use runway_api::{ArtifactBody, ArtifactListResponse, ErrorResponse};
-use runway_core::JobId;
 use runway_core::store::Artifact;
 use tower::ServiceExt;
 
-use crate::ServerState;
 use crate::error::{ApiError, path_param};
-
-fn job_id(text: &str) -> Result<JobId, ApiError> {
-    text.parse().map_err(ApiError::bad_request)
-}
+use crate::{ServerState, params};
 
 fn body(artifact: Artifact) -> ArtifactBody {
     ArtifactBody {
@@ -45,7 +40,10 @@ pub async fn list_artifacts(
     State(state): State<ServerState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ArtifactListResponse>, ApiError> {
-    let artifacts = state.app.artifacts(job_id(&path_param(id)?)?).await?;
+    let artifacts = state
+        .app
+        .artifacts(params::job_id(&path_param(id)?)?)
+        .await?;
     Ok(Json(ArtifactListResponse {
         artifacts: artifacts.into_iter().map(body).collect(),
     }))
@@ -82,7 +80,7 @@ pub async fn get_artifact(
     request: Request,
 ) -> Result<Response, ApiError> {
     let (id, name) = path_param(path)?;
-    let (artifact, file) = state.app.artifact(job_id(&id)?, &name).await?;
+    let (artifact, file) = state.app.artifact(params::job_id(&id)?, &name).await?;
     let etag = format!("\"{}\"", artifact.sha256);
     let current = request
         .headers()

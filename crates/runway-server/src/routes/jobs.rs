@@ -24,10 +24,6 @@ const MAX_PAGE: u32 = 1000;
 const DEFAULT_LOG_BYTES: u64 = 64 * 1024;
 const MAX_LOG_BYTES: u64 = 1024 * 1024;
 
-fn job_id(text: &str) -> Result<JobId, ApiError> {
-    text.parse().map_err(ApiError::bad_request)
-}
-
 /// Submits one job. It is durable when the answer arrives. With an idempotency key (the
 /// `Idempotency-Key` header or the `idempotency_key` field), a repeat returns the first job.
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
@@ -381,7 +377,7 @@ pub async fn job_events(
 ) -> Result<Json<EventListResponse>, ApiError> {
     let events = state
         .app
-        .job_events(job_id(&path_param(id)?)?, MAX_EVENTS)
+        .job_events(params::job_id(&path_param(id)?)?, MAX_EVENTS)
         .await?;
     Ok(Json(EventListResponse {
         events: events.into_iter().map(convert::event).collect(),
@@ -403,7 +399,7 @@ pub async fn delete_job(
     State(state): State<ServerState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<DeleteResponse>, ApiError> {
-    let deleted = state.app.delete(job_id(&path_param(id)?)?).await?;
+    let deleted = state.app.delete(params::job_id(&path_param(id)?)?).await?;
     Ok(Json(DeleteResponse {
         deleted: deleted as u64,
     }))
@@ -421,7 +417,7 @@ pub async fn get_job(
     State(state): State<ServerState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<JobResponse>, ApiError> {
-    let job = state.app.job(job_id(&path_param(id)?)?).await?;
+    let job = state.app.job(params::job_id(&path_param(id)?)?).await?;
     Ok(Json(convert::job(job)))
 }
 
@@ -457,7 +453,11 @@ pub async fn job_log(
     }
     let (job, chunk) = state
         .app
-        .log(job_id(&path_param(id)?)?, query.offset.unwrap_or(0), limit)
+        .log(
+            params::job_id(&path_param(id)?)?,
+            query.offset.unwrap_or(0),
+            limit,
+        )
         .await?;
     let next_offset = chunk.offset + chunk.data.len() as u64;
     Ok(Json(LogResponse {
@@ -481,7 +481,7 @@ pub async fn cancel_job(
     State(state): State<ServerState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<CancelResponse>, ApiError> {
-    let (job, stopping) = state.app.cancel(job_id(&path_param(id)?)?).await?;
+    let (job, stopping) = state.app.cancel(params::job_id(&path_param(id)?)?).await?;
     Ok(Json(CancelResponse {
         job: convert::job(job),
         stopping,
@@ -501,6 +501,6 @@ pub async fn retry_job(
     State(state): State<ServerState>,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<(StatusCode, Json<JobResponse>), ApiError> {
-    let job = state.app.retry(job_id(&path_param(id)?)?).await?;
+    let job = state.app.retry(params::job_id(&path_param(id)?)?).await?;
     Ok((StatusCode::CREATED, Json(convert::job(job))))
 }

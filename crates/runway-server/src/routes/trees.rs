@@ -7,7 +7,6 @@ use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use runway_api::{ErrorResponse, SpawnRequest, SubmitBatchResponse, TreeResponse};
-use runway_core::JobId;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -18,10 +17,6 @@ use crate::{ServerState, convert, params};
 
 const DEFAULT_CHILDREN: u32 = 100;
 const MAX_CHILDREN_PAGE: u32 = 1000;
-
-fn job_id(text: &str) -> Result<JobId, ApiError> {
-    text.parse().map_err(ApiError::bad_request)
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -51,7 +46,7 @@ pub async fn job_tree(
     let query = params::query(query)?;
     let limit = params::page_limit(query.limit, DEFAULT_CHILDREN, MAX_CHILDREN_PAGE)?;
     let after = params::cursor(query.cursor.as_deref())?;
-    let job = state.app.job(job_id(&path_param(id)?)?).await?;
+    let job = state.app.job(params::job_id(&path_param(id)?)?).await?;
     let mut ancestors = state.app.ancestors(&job).await?;
     // A job token sees its own job's subtree: the ancestors from its job down, not above.
     if let Some(Extension(Credential::Job(own))) = credential {
@@ -91,7 +86,7 @@ pub async fn spawn_children(
     id: Result<Path<String>, PathRejection>,
     JsonBody(request): JsonBody<SpawnRequest>,
 ) -> Result<(StatusCode, Json<SubmitBatchResponse>), ApiError> {
-    let id = job_id(&path_param(id)?)?;
+    let id = params::job_id(&path_param(id)?)?;
     if request.children.is_empty() {
         return Err(ApiError::bad_request(
             "`children` is empty; send at least one child",
