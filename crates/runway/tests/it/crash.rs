@@ -12,12 +12,16 @@ use serde_json::json;
 
 use crate::{Server, eventually, is_terminal};
 
-fn running_in_database(server: &Server) -> BTreeSet<String> {
-    let connection = rusqlite::Connection::open_with_flags(
+/// The server's database, opened read-only as another process would.
+fn read_only(server: &Server) -> rusqlite::Result<rusqlite::Connection> {
+    rusqlite::Connection::open_with_flags(
         server.database(),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
     )
-    .unwrap();
+}
+
+fn running_in_database(server: &Server) -> BTreeSet<String> {
+    let connection = read_only(server).unwrap();
     let mut statement = connection
         .prepare("SELECT id FROM jobs WHERE status = 'running'")
         .unwrap();
@@ -29,11 +33,7 @@ fn running_in_database(server: &Server) -> BTreeSet<String> {
 }
 
 fn terminal_events_per_job(server: &Server) -> BTreeMap<String, u32> {
-    let connection = rusqlite::Connection::open_with_flags(
-        server.database(),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    let connection = read_only(server).unwrap();
     let mut statement = connection
         .prepare(
             "SELECT job_id, count(*) FROM events
@@ -188,11 +188,7 @@ async fn kill_9_loses_no_acknowledged_job_and_reruns_only_those_in_flight() {
 
 /// The process the database holds for the job's running attempt, read as another process would.
 fn stored_pid(server: &Server, job_id: &str) -> Option<i64> {
-    let connection = rusqlite::Connection::open_with_flags(
-        server.database(),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .ok()?;
+    let connection = read_only(server).ok()?;
     connection
         .query_row(
             "SELECT pid FROM jobs WHERE id = ?1",
@@ -364,11 +360,7 @@ async fn runway_run_tells_a_command_it_runs_again_after_a_hand_back() {
 
 /// Counts of events of each kind for one job, read from the database.
 fn event_kinds(server: &Server, job: &str) -> BTreeMap<String, u32> {
-    let connection = rusqlite::Connection::open_with_flags(
-        server.database(),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
+    let connection = read_only(server).unwrap();
     let mut statement = connection
         .prepare("SELECT kind, count(*) FROM events WHERE job_id = ?1 GROUP BY kind")
         .unwrap();

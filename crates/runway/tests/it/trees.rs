@@ -142,6 +142,19 @@ fn start(extra: &str) -> Server {
     })
 }
 
+/// A job of the first type whose only child is a job of the next type, and so on down.
+fn chain(types: &[&str]) -> SubmitJobRequest {
+    SubmitJobRequest {
+        job_type: types[0].into(),
+        children: if types.len() > 1 {
+            vec![chain(&types[1..])]
+        } else {
+            Vec::new()
+        },
+        ..Default::default()
+    }
+}
+
 async fn children(client: &Client, id: &str) -> Vec<runway_api::JobResponse> {
     let mut all = Vec::new();
     let mut cursor: Option<String> = None;
@@ -404,18 +417,7 @@ async fn limits_on_depth_and_children_are_refused_with_the_setting_to_change() {
     let server = start("[server]\nmax_tree_depth = 1\nmax_children = 5\n");
     let client = server.client();
     let too_deep = client
-        .submit(&SubmitJobRequest {
-            job_type: "group".into(),
-            children: vec![SubmitJobRequest {
-                job_type: "group".into(),
-                children: vec![SubmitJobRequest {
-                    job_type: "group".into(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
+        .submit(&chain(&["group", "group", "group"]))
         .await
         .unwrap_err();
     assert_eq!(too_deep.status(), Some(400));
@@ -651,18 +653,7 @@ async fn a_job_token_sees_no_ancestor_above_its_own_job() {
     let server = start("");
     let client = server.client();
     let root = client
-        .submit(&SubmitJobRequest {
-            job_type: "group".into(),
-            children: vec![SubmitJobRequest {
-                job_type: "group".into(),
-                children: vec![SubmitJobRequest {
-                    job_type: "peek".into(),
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-            ..Default::default()
-        })
+        .submit(&chain(&["group", "group", "peek"]))
         .await
         .unwrap();
     let root = finished(&client, &root.id).await;
