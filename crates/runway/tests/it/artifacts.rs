@@ -163,12 +163,9 @@ async fn kept_files_are_listed_and_served_with_type_etag_ranges_and_no_script() 
         );
         assert!(header(&served, "content-security-policy").starts_with("sandbox"));
     }
-    let mut download = client.artifact(&job.id, "pages/page.html").await.unwrap();
-    let mut text = Vec::new();
-    while let Some(chunk) = download.chunk().await.unwrap() {
-        text.extend_from_slice(&chunk);
-    }
-    assert!(String::from_utf8(text).unwrap().contains("<script>"));
+    let download = client.artifact(&job.id, "pages/page.html").await.unwrap();
+    let text = download.bytes().await.unwrap();
+    assert!(String::from_utf8_lossy(&text).contains("<script>"));
     let missing = get(
         &server,
         &format!("/v1/jobs/{}/artifacts/nope.txt", job.id),
@@ -271,11 +268,8 @@ async fn a_join_reads_its_childrens_artifacts_from_the_manifest() {
         .unwrap();
     let parent = finished(&client, &parent.id).await;
     assert_eq!(parent.status, "succeeded", "{:?}", parent.error);
-    let mut whole = client.artifact(&parent.id, "whole.txt").await.unwrap();
-    let mut text = Vec::new();
-    while let Some(chunk) = whole.chunk().await.unwrap() {
-        text.extend_from_slice(&chunk);
-    }
+    let whole = client.artifact(&parent.id, "whole.txt").await.unwrap();
+    let text = whole.bytes().await.unwrap().to_vec();
     // Each part holds its child's input as JSON text: a quoted string.
     assert_eq!(
         String::from_utf8(text).unwrap(),

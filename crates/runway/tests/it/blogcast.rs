@@ -11,11 +11,13 @@ use crate::{Server, finished};
 
 /// Downloads an artifact into the test's directory and returns its path.
 async fn download(server: &Server, client: &Client, id: &str, name: &str, file: &str) -> String {
-    let mut response = client.artifact(id, name).await.unwrap();
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.unwrap() {
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = client
+        .artifact(id, name)
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let path = server.path(file);
     std::fs::write(&path, bytes).unwrap();
     path.display().to_string()
