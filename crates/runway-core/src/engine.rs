@@ -102,11 +102,13 @@ impl Engine {
                 (name.clone(), Arc::new(runtime))
             })
             .collect();
-        let run_dir = config.server.data_dir.join("run");
+        // Absolute, so the paths commands get (RUNWAY_INPUT, RUNWAY_ARTIFACTS, RUNWAY_CHILDREN)
+        // hold in a type's own `cwd` too, whatever directory the server started in.
         let data_dir = std::fs::canonicalize(&config.server.data_dir)
-            .unwrap_or_else(|_| config.server.data_dir.clone())
-            .display()
-            .to_string();
+            .or_else(|_| std::path::absolute(&config.server.data_dir))
+            .unwrap_or_else(|_| config.server.data_dir.clone());
+        let run_dir = data_dir.join("run");
+        let data_dir = data_dir.display().to_string();
         Engine {
             type_names: config.types.keys().cloned().collect(),
             store,
@@ -852,7 +854,7 @@ impl Engine {
 
     /// Where kept artifacts live: the data directory's `artifacts/`.
     pub(crate) fn artifacts_root(&self) -> PathBuf {
-        self.config.server.data_dir.join("artifacts")
+        PathBuf::from(&self.data_dir).join("artifacts")
     }
 
     /// Keeps the files an attempt left in its `RUNWAY_ARTIFACTS` (see `artifacts`), unless it
@@ -1106,7 +1108,7 @@ impl Engine {
             .map_err(|error| {
                 format!("cannot read the children's artifacts for the join: {error}")
             })?;
-        let root = std::path::Path::new(&self.data_dir).join("artifacts");
+        let root = self.artifacts_root();
         for artifact in artifacts {
             files
                 .entry(artifact.job)

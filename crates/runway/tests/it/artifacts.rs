@@ -398,3 +398,34 @@ async fn a_file_replaced_by_a_later_attempt_counts_once_against_the_quota() {
         "the first attempt's file went"
     );
 }
+
+#[tokio::test]
+async fn a_type_with_its_own_cwd_gets_paths_that_hold_there_under_a_relative_data_directory() {
+    let server = Server::start_with_relative_data(
+        r#"
+        [types.elsewhere]
+        command = ["sh", "-c", "cp \"$RUNWAY_INPUT\" \"$RUNWAY_ARTIFACTS/input.json\""]
+        cwd = "work"
+        "#,
+    );
+    std::fs::create_dir_all(server.path("work")).unwrap();
+    let client = server.client();
+    let job = client
+        .submit(&SubmitJobRequest {
+            job_type: "elsewhere".into(),
+            input: serde_json::json!({"from": "stdin and a file"}),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let job = finished(&client, &job.id).await;
+    assert_eq!(job.status, "succeeded", "{:?}", job.error);
+    let kept = client
+        .artifact(&job.id, "input.json")
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&kept[..], br#"{"from":"stdin and a file"}"#);
+}

@@ -35,6 +35,9 @@ pub struct Server {
     /// The config file `serve` is given: `runway.toml` in the temporary directory, or an
     /// example's.
     config: PathBuf,
+    /// Started in its temporary directory with `--data data`, as a user gives a relative
+    /// data directory; otherwise `--data` is absolute.
+    relative_data: bool,
     child: Option<Child>,
 }
 
@@ -72,12 +75,25 @@ impl Server {
     }
 
     fn launched(dir: tempfile::TempDir, config: PathBuf) -> Server {
+        Server::launched_with(dir, config, false)
+    }
+
+    /// Starts a server from its temporary directory with a relative data directory (`data`).
+    pub fn start_with_relative_data(config: &str) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("runway.toml");
+        std::fs::write(&file, config).unwrap();
+        Server::launched_with(dir, file, true)
+    }
+
+    fn launched_with(dir: tempfile::TempDir, config: PathBuf, relative_data: bool) -> Server {
         let mut server = Server {
             dir,
             url: String::new(),
             token: String::new(),
             dashboard: String::new(),
             config,
+            relative_data,
             child: None,
         };
         server.launch();
@@ -103,7 +119,12 @@ impl Server {
             .args(["serve", "--config"])
             .arg(&self.config)
             .arg("--data")
-            .arg(self.path("data"))
+            .arg(if self.relative_data {
+                PathBuf::from("data")
+            } else {
+                self.path("data")
+            })
+            .current_dir(self.dir.path())
             .args(["--listen", &listen])
             .env("XDG_CONFIG_HOME", self.xdg())
             .env("RUNWAY_LOG", "warn")
