@@ -102,10 +102,6 @@ function subscribeJobs() {
       const { jobs } = store.getState();
       return sameFilter(jobs.filter, filter) ? jobs.seq : null;
     },
-    from: () => {
-      const { order } = store.getState().jobs;
-      return order.length ? order[order.length - 1] : null;
-    },
   });
 }
 

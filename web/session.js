@@ -55,11 +55,10 @@ export function createSession(options) {
    * The subscribe message of a slot: with `since` when its owner says it still holds the list
    * as of that seq (`fresh`: never, after a resync).
    */
-  function subscribeMessage({ message, since, from }, { fresh = false } = {}) {
+  function subscribeMessage({ message, since }, { fresh = false } = {}) {
     const seq = !fresh && since ? since() : null;
     if (typeof seq !== 'number' || seq < 0) return message;
-    const oldest = from ? from() : null;
-    return oldest ? { ...message, since: seq, from: oldest } : { ...message, since: seq };
+    return { ...message, since: seq };
   }
 
   function connect() {
@@ -120,6 +119,12 @@ export function createSession(options) {
         // Everything received before is applied first, so `since` is what the page holds.
         flush();
         for (const subscription of subscriptions.values()) send(subscribeMessage(subscription));
+        return;
+      case 'frame':
+        // A frame is a range of changes for one subscription: handed over as the `log` and
+        // `job` messages it holds (a job's log text comes before its end).
+        for (const log of message.logs || []) deliver({ ...log, tag: 'log', key: message.key });
+        for (const update of message.jobs || []) deliver({ ...update, tag: 'job', keys: [message.key] });
         return;
       case 'pong':
         clearTimeout(pongTimer);
@@ -246,11 +251,10 @@ export function createSession(options) {
     /**
      * Keeps `key` subscribed, now and after every reconnect. `since()` (optional) gives the
      * seq as of which the page still holds what this subscription shows, or null: the
-     * subscribe then asks only for what changed after it. `from()` (optional) gives the oldest
-     * job id the page holds, so the older pages it loaded stay covered after a resume.
+     * subscribe then asks only for what changed after it.
      */
-    subscribe(key, body, { since = null, from = null } = {}) {
-      const subscription = { message: { tag: 'subscribe', key, ...body }, since, from };
+    subscribe(key, body, { since = null } = {}) {
+      const subscription = { message: { tag: 'subscribe', key, ...body }, since };
       subscriptions.set(key, subscription);
       send(subscribeMessage(subscription));
     },

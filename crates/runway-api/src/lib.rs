@@ -454,16 +454,31 @@ pub const JOB_STATUSES: [&str; 7] = [
 /// Statuses after which a job never changes again.
 pub const TERMINAL_STATUSES: [&str; 3] = ["succeeded", "failed", "cancelled"];
 
-/// A message of the live job feed `/v1/jobs/updates`: a job changed, or (with `logs=true`)
-/// log text was appended to a job.
+/// A message of the live job feed `/v1/jobs/updates`: a frame of changes, or a resync.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "tag", rename_all = "snake_case")]
 pub enum FeedMessage {
-    Job(Box<JobUpdate>),
-    Log(LogUpdate),
+    Frame(Frame),
     /// Changes after `since` are no longer kept: reload the state you show (e.g. `GET
     /// /v1/jobs`); the feed goes on from `seq`.
     Resync(ResyncUpdate),
+}
+
+/// The changes with a `seq` in `after < seq <= upto` that a subscription covers, oldest first,
+/// and the log text written meanwhile (when asked for). Frames of one subscription follow each
+/// other without gap: the next one's `after` is at least this one's `upto`. Pass `upto` as
+/// `since` to resume.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct Frame {
+    pub after: i64,
+    pub upto: i64,
+    /// Only the latest change of each job in the range (the client fell behind, or resumed):
+    /// every job's newest state, not every step on the way.
+    #[serde(default)]
+    pub coalesced: bool,
+    pub jobs: Vec<JobUpdate>,
+    #[serde(default)]
+    pub logs: Vec<LogUpdate>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{JobUpdate, SubmitJobRequest};
+use crate::{Frame, SubmitJobRequest};
 
 /// What a client sends.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -18,8 +18,9 @@ pub enum ClientMessage {
     },
     /// Keep `key` of the client's state up to date: a job list (`jobs`) or one job (`job`,
     /// with its log when `log` is true). `since`, for a job list the client still holds after
-    /// a reconnect: the `seq` its copy is at, to get only what changed after it; `from`, with
-    /// `since`: the oldest job id it holds, so older pages it loaded stay covered.
+    /// a reconnect: the `seq` its copy is at, to get only what changed after it (a coalesced
+    /// frame of each job's latest change). A list covers every job its query matches, older
+    /// pages included.
     Subscribe {
         key: String,
         #[serde(default)]
@@ -30,8 +31,6 @@ pub enum ClientMessage {
         log: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<i64>,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        from: Option<String>,
     },
     Unsubscribe {
         key: String,
@@ -95,13 +94,14 @@ pub enum ServerMessage {
     /// Sets `key` of the client's state: the result of its query, as of `seq` (the position
     /// to resume from with `subscribe`'s `since`).
     Assign { key: String, seq: i64, value: Value },
-    /// A job changed that one or more of the client's subscriptions (`keys`) cover.
-    Job {
-        keys: Vec<String>,
+    /// The changes of `key`'s subscription in a range of seqs (see [`Frame`]); for a job
+    /// subscribed with `log`, also its log text.
+    Frame {
+        key: String,
         #[serde(flatten)]
-        update: Box<JobUpdate>,
+        frame: Frame,
     },
-    /// Log text of a subscribed job at byte `offset`.
+    /// Stored log text of a subscribed job at byte `offset`, sent when the subscription starts.
     Log {
         key: String,
         job_id: String,

@@ -8,7 +8,7 @@ use tokio::sync::broadcast;
 
 use crate::clock::Timestamp;
 use crate::event::EventKind;
-use crate::job::{Job, JobId};
+use crate::job::{Job, JobId, JobStatus};
 
 /// Bursts kept for subscribers that are briefly slow; past this they resume from the store.
 pub const BUS_CAPACITY: usize = 4 * 1024;
@@ -23,8 +23,12 @@ pub struct JobChange {
     pub kind: EventKind,
     pub at: Timestamp,
     pub job: Arc<Job>,
+    /// The job's status before the change: `None` for a new job, and for a change read back
+    /// from the store (which keeps only the status after it). A list filtered by status hears
+    /// of a job that leaves it by this.
+    pub previous: Option<JobStatus>,
     /// The change as the serving layer encodes it for clients, made once and shared by every
-    /// connection that sends it (thousands of feeds must not serialize the same change each).
+    /// frame that carries it (thousands of clients must not serialize the same change each).
     pub encoded: Arc<OnceLock<Arc<str>>>,
 }
 
@@ -35,8 +39,15 @@ impl JobChange {
             kind,
             at,
             job,
+            previous: None,
             encoded: Arc::default(),
         }
+    }
+
+    /// The same change, knowing the status the job had before it.
+    pub fn after(mut self, previous: JobStatus) -> JobChange {
+        self.previous = Some(previous);
+        self
     }
 }
 

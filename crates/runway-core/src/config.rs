@@ -88,6 +88,9 @@ pub struct ServerConfig {
     /// How long a connection may take to send a request's headers, and may stay idle between
     /// requests.
     pub idle_timeout: Duration,
+    /// Live clients receive changes in frames at most this often (per subscription): under
+    /// load, one frame carries every change of a tick.
+    pub live_tick: Duration,
     /// How long an idempotency key answers with the job it made.
     pub idempotency_window: Duration,
     /// Deepest job tree: a root's children are at depth 1.
@@ -285,6 +288,7 @@ struct RawServer {
     max_connections: Option<u64>,
     max_websockets: Option<u64>,
     idle_timeout: Option<String>,
+    live_tick: Option<String>,
     idempotency_window: Option<String>,
     max_tree_depth: Option<u64>,
     max_children: Option<u64>,
@@ -596,6 +600,12 @@ fn validate(
         15 * SECOND,
         SECOND..=HOUR,
     )?;
+    let live_tick = duration(
+        "server.live_tick",
+        &raw.server.live_tick,
+        Duration::from_millis(50),
+        Duration::ZERO..=SECOND,
+    )?;
     let idempotency_window = duration(
         "server.idempotency_window",
         &raw.server.idempotency_window,
@@ -779,6 +789,7 @@ fn validate(
             max_connections,
             max_websockets,
             idle_timeout,
+            live_tick,
             idempotency_window,
             max_tree_depth,
             max_children,

@@ -125,7 +125,7 @@ pub enum TreeDeletion {
 }
 
 /// Which jobs of their trees a list shows.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum TreeFilter {
     #[default]
     All,
@@ -161,7 +161,7 @@ pub struct JobListParams {
 
 /// A free-text search over jobs, the same in SQL and in memory: the job's id when the text is
 /// a number, or an ASCII-case-insensitive substring of its type or of its input's JSON text.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct JobSearch {
     /// Lowercased (ASCII only, like SQLite's `lower`) so both sides fold case alike.
     pub needle: String,
@@ -480,6 +480,10 @@ pub trait Store: Send + Sync + 'static {
 
     /// The newest `seq` committed so far, 0 when there is none.
     async fn event_last_seq(&self) -> Result<i64, StoreError>;
+
+    /// Makes every change committed so far survive a power cut. Live clients hear only of
+    /// durable changes: a seq they hold must never be handed out again after a restart.
+    async fn changes_make_durable(&self) -> Result<(), StoreError>;
 
     /// The oldest `seq` still kept, `None` when no event is kept.
     async fn event_first_seq(&self) -> Result<Option<i64>, StoreError>;

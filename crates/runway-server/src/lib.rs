@@ -8,6 +8,7 @@ pub mod auth;
 pub mod connections;
 mod convert;
 pub mod error;
+pub mod fanout;
 pub mod host;
 pub mod json;
 pub mod live;
@@ -25,6 +26,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use runway_api::codes;
 use runway_core::App;
+use runway_core::store::StoreError;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -35,25 +37,31 @@ use utoipa_axum::routes;
 
 use crate::connections::ConnectionLimits;
 use crate::error::ApiError;
+use crate::fanout::Fanout;
 
-/// What every request handler gets: the application value, and the signal that ends
-/// long-lived connections (WebSockets) at shutdown.
+/// What every request handler gets: the application value, the live fan-out, and the signal
+/// that ends long-lived connections (WebSockets) at shutdown.
 #[derive(Clone)]
 pub struct ServerState {
     pub app: App,
+    pub fanout: Fanout,
     pub shutdown: CancellationToken,
     /// One permit per open WebSocket (`server.max_websockets`), held for the socket's life.
     pub websockets: Arc<Semaphore>,
 }
 
 impl ServerState {
-    pub fn new(app: App) -> ServerState {
+    /// Starts the live fan-out too.
+    pub async fn start(app: App) -> Result<ServerState, StoreError> {
         let websockets = Arc::new(Semaphore::new(app.config().server.max_websockets));
-        ServerState {
+        let shutdown = CancellationToken::new();
+        let fanout = Fanout::start(&app, shutdown.clone()).await?;
+        Ok(ServerState {
             app,
-            shutdown: CancellationToken::new(),
+            fanout,
+            shutdown,
             websockets,
-        }
+        })
     }
 
     /// A WebSocket's slot, or a 503 that tells the client to come back later.

@@ -1,14 +1,13 @@
-//! The live job feed `/v1/jobs/updates`: a WebSocket that sends one message per committed job
-//! change (and, with `logs=true`, log text as it is written), filtered by the query.
+//! The live job feed `/v1/jobs/updates`: a WebSocket that sends frames of committed job
+//! changes (and, with `logs=true`, log text as it is written), filtered by the query. The
+//! frames come from the fan-out (`fanout`), shared by every feed with the same query.
 //!
-//! With `since=SEQ` the feed first replays stored changes after SEQ, then continues live with
-//! no gap and no duplicate: it subscribes to the bus before reading the store and skips every
-//! live change whose seq it already sent. A client that falls behind the bus catches up from
-//! the store the same way; one whose socket stays blocked is closed with a reason, and can
+//! With `since=SEQ` the feed first sends the stored changes after SEQ (coalesced: each job's
+//! latest), then continues live with no gap and no duplicate: it joins the fan-out before
+//! reading the store, up to the position it joined at. A client that falls behind catches up
+//! from the store the same way; one whose socket stays blocked is closed with a reason, and can
 //! reconnect with `since`. No task but this connection's writes to its socket.
 
-use std::collections::HashSet;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::rejection::QueryRejection;
@@ -18,19 +17,16 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use futures_util::SinkExt;
-use runway_api::{FeedMessage, LogUpdate, ResyncUpdate, codes};
-use runway_core::bus::{Change, JobChange};
-use runway_core::store::{JobListParams, JobSearch, TreeFilter};
+use runway_api::{FeedMessage, ResyncUpdate, codes};
+use runway_core::store::{JobSearch, TreeFilter};
 use runway_core::{Job, JobId, JobStatus};
 use serde::Deserialize;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
-use crate::convert::job_update;
 use crate::error::ApiError;
+use crate::fanout::{Audience, Frame, Joined, Replay};
 use crate::{ServerState, params};
 
-/// Stored changes read per query while catching up.
-const REPLAY_PAGE: u32 = 1000;
 /// A send that takes longer than this means the client stopped reading.
 const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest message accepted from a client; the feed expects none but control frames.
@@ -62,7 +58,7 @@ pub struct UpdatesQuery {
 }
 
 /// Which changes a client wants.
-#[derive(Debug, Clone, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Filter {
     pub job: Option<JobId>,
     /// Roots only, or the children of one job.
@@ -75,11 +71,16 @@ pub struct Filter {
 
 impl Filter {
     pub fn matches(&self, job: &Job) -> bool {
+        (self.statuses.is_empty() || self.statuses.contains(&job.status))
+            && self.matches_any_status(job)
+    }
+
+    /// Whether the job matches every part of the filter but the status.
+    pub fn matches_any_status(&self, job: &Job) -> bool {
         self.job.is_none_or(|id| id == job.id)
             && self.tree.matches(job)
             && (self.job_types.is_empty() || self.job_types.contains(&job.job_type))
             && (self.queues.is_empty() || self.queues.contains(&job.queue))
-            && (self.statuses.is_empty() || self.statuses.contains(&job.status))
             && self
                 .search
                 .as_ref()
@@ -161,71 +162,22 @@ pub async fn job_updates(
             "`since` is {since}; use a seq this server sent, or 0"
         )));
     }
-    let logs = query.logs.unwrap_or(false);
+    let audience = Audience::Feed {
+        filter,
+        logs: query.logs.unwrap_or(false),
+    };
     // Everything the feed starts from is fixed before the client hears 101: a client that
     // reads the store after the upgrade (as `runway follow` does) misses nothing committed
     // after it.
-    let changes = state.app.store().subscribe();
-    let newest = state
-        .app
-        .store()
-        .event_last_seq()
-        .await
-        .map_err(ApiError::from)?;
-    let log_jobs = if logs {
-        Some(running_jobs(&state, &filter).await?)
-    } else {
-        None
-    };
-    let start = FeedStart {
-        changes,
-        newest,
-        since: query.since,
-        log_jobs,
-    };
+    let joined = state.fanout.join(audience.clone());
+    let since = query.since;
     let slot = state.websocket_slot()?;
     Ok(
         small_buffers(upgrade, MAX_CLIENT_MESSAGE).on_upgrade(move |socket| async move {
-            feed(socket, state, filter, start).await;
+            feed(socket, state, audience, joined, since).await;
             drop(slot);
         }),
     )
-}
-
-/// Where a feed begins, read before the upgrade is answered.
-struct FeedStart {
-    changes: tokio::sync::broadcast::Receiver<runway_core::bus::Changes>,
-    /// The newest seq when the feed opened: live changes after it are sent.
-    newest: i64,
-    since: Option<i64>,
-    /// With `logs`, the unfinished jobs the filter covers, whose log text the feed sends.
-    log_jobs: Option<HashSet<JobId>>,
-}
-
-/// The running jobs a filter covers (for their log text).
-async fn running_jobs(state: &ServerState, filter: &Filter) -> Result<HashSet<JobId>, ApiError> {
-    let running = JobListParams {
-        statuses: vec![JobStatus::Running],
-        limit: 10_000,
-        ..JobListParams::default()
-    };
-    let jobs = state.app.jobs(running).await?;
-    Ok(jobs
-        .iter()
-        .filter(|job| filter.matches(job))
-        .map(|job| job.id)
-        .collect())
-}
-
-/// Keeps the set of jobs whose log text a feed sends in step with a job change it covers.
-fn track_log_jobs(log_jobs: Option<&mut HashSet<JobId>>, job: &Job) {
-    if let Some(jobs) = log_jobs {
-        if job.status.is_terminal() {
-            jobs.remove(&job.id);
-        } else {
-            jobs.insert(job.id);
-        }
-    }
 }
 
 /// Per-connection buffers sized for thousands of mostly idle clients: a few KiB each, and a
@@ -250,59 +202,12 @@ enum Ended {
 
 async fn send(socket: &mut WebSocket, message: &FeedMessage) -> Result<(), Ended> {
     let text = serde_json::to_string(message).expect("feed messages serialize");
-    send_text(socket, text).await
+    within_send_timeout(socket.send(Message::Text(text.into()))).await
 }
 
-/// A job change as the feed sends it, encoded once for every feed that sends it.
-fn encoded(change: &JobChange) -> String {
-    change
-        .encoded
-        .get_or_init(|| {
-            let message = FeedMessage::Job(Box::new(job_update(change)));
-            Arc::from(serde_json::to_string(&message).expect("feed messages serialize"))
-        })
-        .to_string()
-}
-
-/// Queues one change for the client (written at the next flush) if the feed covers it.
-async fn queue(
-    socket: &mut WebSocket,
-    change: &Change,
-    filter: &Filter,
-    logs: Option<&mut HashSet<JobId>>,
-    last_seq: &mut i64,
-) -> Result<(), Ended> {
-    let text = match change {
-        Change::Job(change) => {
-            if change.seq <= *last_seq {
-                return Ok(());
-            }
-            *last_seq = change.seq;
-            if !filter.matches(&change.job) {
-                return Ok(());
-            }
-            track_log_jobs(logs, &change.job);
-            encoded(change)
-        }
-        Change::Log(log) => {
-            // Log text of the jobs the filter covers: those whose changes this feed sends.
-            let covered = match (&logs, filter.job) {
-                (None, _) => false,
-                (Some(_), Some(id)) => id == log.job_id,
-                (Some(jobs), None) => jobs.contains(&log.job_id),
-            };
-            if !covered {
-                return Ok(());
-            }
-            let update = LogUpdate {
-                job_id: log.job_id.to_string(),
-                offset: log.offset,
-                data: log.data.to_string(),
-            };
-            serde_json::to_string(&FeedMessage::Log(update)).expect("feed messages serialize")
-        }
-    };
-    within_send_timeout(socket.feed(Message::Text(text.into()))).await
+/// Queues a frame for the client, written at the next flush.
+async fn queue(socket: &mut WebSocket, frame: &Frame) -> Result<(), Ended> {
+    within_send_timeout(socket.feed(Message::Text(frame.text.clone()))).await
 }
 
 /// A write to the client: a closed socket means it left; a write still blocked after
@@ -321,106 +226,87 @@ async fn flush(socket: &mut WebSocket) -> Result<(), Ended> {
     within_send_timeout(socket.flush()).await
 }
 
-async fn send_text(socket: &mut WebSocket, text: String) -> Result<(), Ended> {
-    within_send_timeout(socket.send(Message::Text(text.into()))).await
-}
-
-/// Sends the stored changes after `last_seq` that match, advancing `last_seq`. Stored seqs
-/// are contiguous except where old events were pruned: a hole before the first one means
-/// changes were lost to retention, and the client is told to resync.
-async fn replay(
+/// Sends the stored changes in `after < seq <= upto` the audience covers, coalesced. Stored
+/// changes deleted by retention are announced with a resync first.
+async fn catch_up(
     socket: &mut WebSocket,
     state: &ServerState,
-    filter: &Filter,
-    last_seq: &mut i64,
-    mut log_jobs: Option<&mut HashSet<JobId>>,
+    audience: &Audience,
+    after: i64,
+    upto: i64,
 ) -> Result<(), Ended> {
-    let mut first_page = true;
-    loop {
-        let changes = state
-            .app
-            .store()
-            .job_changes_since(*last_seq, REPLAY_PAGE)
-            .await
-            .map_err(|error| {
-                tracing::error!(%error, "cannot read stored changes for a live feed");
-                Ended::ServerGone
-            })?;
-        let Some(last) = changes.last() else {
-            return Ok(());
+    let store = state.app.store();
+    let failed = |error: runway_core::store::StoreError| {
+        tracing::error!(%error, "cannot read stored changes for a live feed");
+        Ended::ServerGone
+    };
+    let (mut replay, lost) = Replay::start(store, audience.clone(), after, upto)
+        .await
+        .map_err(failed)?;
+    if lost {
+        let resync = ResyncUpdate {
+            seq: after,
+            reason: format!(
+                "changes after seq {after} are no longer kept; reload, then follow the feed"
+            ),
         };
-        if first_page && changes[0].seq != *last_seq + 1 {
-            let resync = ResyncUpdate {
-                seq: *last_seq,
-                reason: format!(
-                    "changes after seq {} are no longer kept; reload, then follow the feed",
-                    *last_seq
-                ),
-            };
-            send(socket, &FeedMessage::Resync(resync)).await?;
-        }
-        first_page = false;
-        let page_end = last.seq;
-        for change in &changes {
-            if filter.matches(&change.job) {
-                track_log_jobs(log_jobs.as_deref_mut(), &change.job);
-                send(socket, &FeedMessage::Job(Box::new(job_update(change)))).await?;
-            }
-        }
-        *last_seq = page_end;
-        if (changes.len() as u32) < REPLAY_PAGE {
-            return Ok(());
-        }
+        send(socket, &FeedMessage::Resync(resync)).await?;
     }
+    while let Some(frame) = replay.next(store).await.map_err(failed)? {
+        queue(socket, &frame).await?;
+    }
+    flush(socket).await
 }
 
-async fn feed(mut socket: WebSocket, state: ServerState, filter: Filter, start: FeedStart) {
-    let FeedStart {
-        mut changes,
-        newest,
-        since,
-        mut log_jobs,
-    } = start;
+async fn feed(
+    mut socket: WebSocket,
+    state: ServerState,
+    audience: Audience,
+    joined: Joined,
+    since: Option<i64>,
+) {
+    let Joined {
+        mut frames,
+        mut position,
+    } = joined;
     let shutdown = state.shutdown.clone();
     let ended: Result<(), Ended> = async {
-        let mut last_seq = match since {
-            Some(since) if since > newest => {
+        match since {
+            Some(since) if since > position => {
                 let resync = ResyncUpdate {
                     seq: since,
-                    reason: format!("seq {since} is newer than this server's newest ({newest}); reload, then follow the feed"),
+                    reason: format!("seq {since} is newer than this server's newest ({position}); reload, then follow the feed"),
                 };
                 send(&mut socket, &FeedMessage::Resync(resync)).await?;
-                newest
             }
-            Some(since) => {
-                let mut last_seq = since;
-                replay(&mut socket, &state, &filter, &mut last_seq, log_jobs.as_mut()).await?;
-                last_seq
-            }
-            None => newest,
-        };
+            Some(since) => catch_up(&mut socket, &state, &audience, since, position).await?,
+            None => {}
+        }
         loop {
             tokio::select! {
-                burst = changes.recv() => {
-                    // Queue this burst and every one already waiting, then write them with one
-                    // flush: under load, one write per burst instead of one per change.
-                    let mut next = Some(burst);
-                    while let Some(burst) = next.take() {
-                        match burst {
-                            Ok(burst) => {
-                                for change in burst.iter() {
-                                    queue(&mut socket, change, &filter, log_jobs.as_mut(), &mut last_seq).await?;
-                                }
+                frame = frames.recv() => {
+                    // Queue this frame and every one already waiting, then write them with one
+                    // flush.
+                    let mut next = Some(frame);
+                    while let Some(frame) = next.take() {
+                        match frame {
+                            Ok(frame) => {
+                                queue(&mut socket, &frame).await?;
+                                position = frame.upto;
                             }
                             Err(RecvError::Lagged(_)) => {
                                 flush(&mut socket).await?;
-                                // Fell behind the bus: the store has every change since `last_seq`.
-                                replay(&mut socket, &state, &filter, &mut last_seq, log_jobs.as_mut()).await?;
+                                // Fell behind the fan-out: join again, and take what was missed
+                                // from the store.
+                                let rejoined = state.fanout.join(audience.clone());
+                                frames = rejoined.frames;
+                                catch_up(&mut socket, &state, &audience, position, rejoined.position).await?;
+                                position = rejoined.position;
                             }
                             Err(RecvError::Closed) => return Err(Ended::ServerGone),
                         }
-                        next = match changes.try_recv() {
-                            Ok(burst) => Some(Ok(burst)),
+                        next = match frames.try_recv() {
+                            Ok(frame) => Some(Ok(frame)),
                             Err(TryRecvError::Lagged(skipped)) => Some(Err(RecvError::Lagged(skipped))),
                             Err(TryRecvError::Empty) => None,
                             Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
@@ -442,7 +328,7 @@ async fn feed(mut socket: WebSocket, state: ServerState, filter: Filter, start: 
         Err(Ended::ClientLeft) | Ok(()) => return,
         Err(Ended::TooSlow) => (
             close_code::POLICY,
-            "client too slow; reconnect with since=<last seq>".to_string(),
+            "client too slow; reconnect with since=<last upto>".to_string(),
         ),
         Err(Ended::ServerGone) => (close_code::AWAY, "server shutting down".to_string()),
         Err(Ended::BadFrame(reason)) => (close_code::POLICY, reason),

@@ -3,9 +3,11 @@
 //! protocol is in `runway_api::session` and docs/protocol.md.
 //!
 //! One task per session owns the socket and the session's subscriptions; it reads the
-//! client's messages and the bus, and is the only writer of its socket.
+//! client's messages and the frames of its subscriptions (from the fan-out, shared with every
+//! session holding the same subscription), and is the only writer of its socket.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::State;
@@ -16,14 +18,16 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use runway_api::codes;
 use runway_api::session::{ClientMessage, JobQuery, ServerMessage};
-use runway_core::bus::Change;
 use runway_core::store::{JobListParams, TreeFilter};
 use runway_core::{Job, JobId};
 use serde_json::Value;
-use tokio::sync::broadcast::error::RecvError;
+use tokio_stream::StreamExt;
+use tokio_stream::StreamMap;
+use tokio_stream::wrappers::BroadcastStream;
+use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 
-use crate::convert::job_update;
 use crate::error::ApiError;
+use crate::fanout::{Audience, Frame, Replay};
 use crate::live::{Filter, check_origin};
 use crate::{ServerState, auth, convert, params};
 
@@ -35,8 +39,6 @@ const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Subscriptions one session may hold.
 const MAX_SUBSCRIPTIONS: usize = 64;
-/// Most rows of a resumed list that stay covered (`subscribe` with `from`).
-const MAX_RESUMED_ROWS: u32 = 10_000;
 /// Stored log sent per message when a subscription starts.
 const LOG_CHUNK: u64 = 64 * 1024;
 
@@ -86,35 +88,21 @@ pub async fn session(
     )
 }
 
-#[expect(
-    clippy::large_enum_variant,
-    reason = "at most 64 per session, kept in a map: boxing would only add an indirection"
-)]
+/// What a subscription needs beyond its frames.
 enum Subscription {
+    /// A job list, with its query for the older pages of `more`.
     Jobs {
-        filter: Filter,
-        /// The query, for the older pages of `more`.
         params: JobListParams,
-        /// Jobs shown in this list: their next change matters even when it leaves the filter.
-        shown: HashSet<JobId>,
-        /// Changes up to this seq are already in what the client was sent.
-        floor: i64,
-        /// Jobs of older pages (`more`), read later than `floor`: changes up to their own seq
-        /// are already in the page.
-        paged_at: HashMap<JobId, i64>,
     },
-    Job {
-        id: JobId,
-        /// Log bytes sent so far, when the log is subscribed.
-        log_sent: Option<u64>,
-        floor: i64,
-    },
+    Job,
 }
 
 struct Session {
     socket: WebSocket,
     state: ServerState,
     subscriptions: BTreeMap<String, Subscription>,
+    /// The frames of each subscription, by key.
+    frames: StreamMap<String, BroadcastStream<Arc<Frame>>>,
 }
 
 enum Ended {
@@ -128,22 +116,16 @@ async fn run(socket: WebSocket, state: ServerState, authenticated: bool) {
         socket,
         state,
         subscriptions: BTreeMap::new(),
+        frames: StreamMap::new(),
     };
     let ended: Result<(), Ended> = async {
         session.greet(authenticated).await?;
-        // Only an authenticated session holds a place on the bus.
-        let mut changes = session.state.app.store().subscribe();
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return Err(Ended::Close(close_code::AWAY, "server shutting down".into())),
-                burst = changes.recv() => match burst {
-                    Ok(burst) => {
-                        for change in burst.iter() {
-                            session.forward(change.clone()).await?;
-                        }
-                    }
-                    Err(RecvError::Lagged(_)) => session.resync_all().await?,
-                    Err(RecvError::Closed) => return Err(Ended::Close(close_code::AWAY, "server shutting down".into())),
+                Some((key, frame)) = session.frames.next(), if !session.frames.is_empty() => match frame {
+                    Ok(frame) => session.send_frame(&frame).await?,
+                    Err(BroadcastStreamRecvError::Lagged(_)) => session.resync(key).await?,
                 },
                 message = session.socket.recv() => match message {
                     None | Some(Ok(Message::Close(_))) => return Err(Ended::ClientLeft),
@@ -188,8 +170,16 @@ pub(crate) fn fit_close_reason(mut reason: String) -> String {
 impl Session {
     async fn send(&mut self, message: &ServerMessage) -> Result<(), Ended> {
         let text = serde_json::to_string(message).expect("server messages serialize");
-        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text.into()))).await
-        {
+        self.send_text(text.into()).await
+    }
+
+    /// Sends a frame as the fan-out encoded it, shared with every session that gets it.
+    async fn send_frame(&mut self, frame: &Frame) -> Result<(), Ended> {
+        self.send_text(frame.text.clone()).await
+    }
+
+    async fn send_text(&mut self, text: axum::extract::ws::Utf8Bytes) -> Result<(), Ended> {
+        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text))).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Ended::ClientLeft),
             Err(_) => Err(Ended::Close(
@@ -273,7 +263,7 @@ impl Session {
                             return Err(Ended::Close(close_code::POLICY, "authentication failed: send a valid token in hello or the Authorization header".into()));
                         }
                     }
-                    let seq = self.state.app.store().event_last_seq().await.unwrap_or(0);
+                    let seq = self.state.fanout.position();
                     return self
                         .send(&ServerMessage::Welcome {
                             seq,
@@ -385,6 +375,7 @@ impl Session {
             }
             ClientMessage::Ping { id } => self.send(&ServerMessage::Pong { id }).await,
             ClientMessage::Unsubscribe { key } => {
+                self.frames.remove(&key);
                 if self.subscriptions.remove(&key).is_none() {
                     self.key_error(
                         &key,
@@ -402,8 +393,7 @@ impl Session {
                 job,
                 log,
                 since,
-                from,
-            } => self.subscribe(key, jobs, job, log, since, from).await,
+            } => self.subscribe(key, jobs, job, log, since).await,
             ClientMessage::More { id, key, before } => self.more(id, key, before).await,
             ClientMessage::Submit { id, job } => {
                 let answer = self
@@ -469,8 +459,6 @@ impl Session {
             ..params.clone()
         };
         let limit = params.limit;
-        // Read before the page: changes up to here are in it.
-        let paged = self.state.app.store().event_last_seq().await.unwrap_or(0);
         let jobs = match self.state.app.jobs(params).await {
             Ok(jobs) => jobs,
             Err(error) => {
@@ -480,15 +468,6 @@ impl Session {
                     .await;
             }
         };
-        if let Some(Subscription::Jobs {
-            shown, paged_at, ..
-        }) = self.subscriptions.get_mut(&key)
-        {
-            for job in &jobs {
-                shown.insert(job.id);
-                paged_at.insert(job.id, paged);
-            }
-        }
         let value =
             serde_json::to_value(convert::job_page(jobs, limit)).expect("job lists serialize");
         self.send(&ServerMessage::Reply { id, value }).await
@@ -528,7 +507,6 @@ impl Session {
         job: Option<String>,
         log: bool,
         since: Option<i64>,
-        from: Option<String>,
     ) -> Result<(), Ended> {
         if key.is_empty() || key.len() > 200 {
             return self
@@ -552,32 +530,6 @@ impl Session {
                 )
                 .await;
         }
-        let from = match (from, since) {
-            (None, _) => None,
-            (Some(_), None) => {
-                return self
-                    .key_error(
-                        &key,
-                        "subscribe",
-                        codes::INVALID_REQUEST,
-                        "`from` goes with `since`: it says which older jobs a resumed list holds",
-                    )
-                    .await;
-            }
-            (Some(from), Some(_)) => match from.parse::<JobId>() {
-                Ok(from) => Some(from),
-                Err(message) => {
-                    return self
-                        .key_error(
-                            &key,
-                            "subscribe",
-                            codes::INVALID_REQUEST,
-                            format!("`from`: {message}"),
-                        )
-                        .await;
-                }
-            },
-        };
         if let Some(since) = since {
             let problem = if job.is_some() {
                 Some(
@@ -595,7 +547,7 @@ impl Session {
             }
         }
         match (jobs, job) {
-            (Some(query), None) => self.subscribe_jobs(key, query, since, from).await,
+            (Some(query), None) => self.subscribe_jobs(key, query, since).await,
             (None, Some(id)) => match id.parse::<JobId>() {
                 Ok(id) => self.subscribe_job(key, id, log).await,
                 Err(message) => {
@@ -625,7 +577,6 @@ impl Session {
         key: String,
         query: JobQuery,
         since: Option<i64>,
-        from: Option<JobId>,
     ) -> Result<(), Ended> {
         let statuses = match params::status_list("jobs.status", &query.status) {
             Ok(statuses) => statuses,
@@ -698,140 +649,95 @@ impl Session {
             before: None,
             limit,
         };
-        // Read before the list: changes up to here are in it (or were sent before a resume).
-        let floor = self.state.app.store().event_last_seq().await.unwrap_or(0);
-        // A reconnecting client that still has the list gets exactly what it missed: every
-        // change of a job its query covers whatever the status, since a job it shows may have
-        // left a status filter meanwhile (the client adds only the rows that match).
-        if let Some(since) = since {
-            let any_status = Filter {
-                statuses: Vec::new(),
-                ..filter.clone()
-            };
-            let first_kept = self
-                .state
-                .app
-                .store()
-                .event_first_seq()
-                .await
-                .unwrap_or(None);
-            // A since newer than anything stored comes from another database (a server
-            // started afresh at the same address): the client's list is not this server's.
-            if since <= floor && first_kept.is_some_and(|first| first <= since + 1) {
-                let mut shown = HashSet::new();
-                let mut after = since;
-                loop {
-                    let changes = match self.state.app.store().job_changes_since(after, 1000).await
-                    {
-                        Ok(changes) => changes,
-                        Err(error) => {
-                            return self
-                                .key_error(&key, "subscribe", codes::INTERNAL, error.to_string())
-                                .await;
-                        }
-                    };
-                    let Some(last) = changes.last().map(|change| change.seq) else {
-                        break;
-                    };
-                    for change in &changes {
-                        if any_status.matches(&change.job) {
-                            shown.insert(change.job.id);
-                            let message = ServerMessage::Job {
-                                keys: vec![key.clone()],
-                                update: Box::new(job_update(change)),
-                            };
-                            self.send(&message).await?;
-                        }
-                    }
-                    after = last;
-                    if changes.len() < 1000 {
-                        break;
-                    }
-                }
-                // The jobs the client shows and still match: their next change is news even
-                // when it takes them out of the list. With `from`, that is every matching job
-                // down to the oldest it holds (at most MAX_RESUMED_ROWS).
-                let covered = JobListParams {
-                    limit: if from.is_some() {
-                        MAX_RESUMED_ROWS
-                    } else {
-                        params.limit
-                    },
-                    ..params.clone()
-                };
-                if let Ok(jobs) = self.state.app.jobs(covered).await {
-                    shown.extend(
-                        jobs.iter()
-                            .map(|job| job.id)
-                            .filter(|id| from.is_none_or(|from| *id >= from)),
-                    );
-                }
-                self.subscriptions.insert(
-                    key,
-                    Subscription::Jobs {
-                        filter,
-                        params,
-                        shown,
-                        floor: after,
-                        paged_at: HashMap::new(),
-                    },
-                );
-                return Ok(());
-            }
-        }
-        let jobs = match self.state.app.jobs(params.clone()).await {
-            Ok(jobs) => jobs,
-            Err(error) => {
-                let error = ApiError::from(error);
-                return self
-                    .key_error(&key, "subscribe", error.code, error.message)
-                    .await;
-            }
-        };
-        let shown = jobs.iter().map(|job| job.id).collect();
-        let value =
-            serde_json::to_value(convert::job_page(jobs, limit)).expect("job lists serialize");
+        // Joined before the list is read: the list holds at least every change up to the
+        // position, and frames bring every change after it.
+        let joined = self.state.fanout.join(Audience::List {
+            key: key.clone(),
+            filter: filter.clone(),
+        });
+        let position = joined.position;
+        self.frames
+            .insert(key.clone(), BroadcastStream::new(joined.frames));
         self.subscriptions.insert(
             key.clone(),
             Subscription::Jobs {
-                filter,
-                params,
-                shown,
-                floor,
-                paged_at: HashMap::new(),
+                params: params.clone(),
             },
         );
+        // A reconnecting client that still has the list gets what it missed: the latest
+        // change of every job its query covers, whatever the status, since a job it shows may
+        // have left a status filter meanwhile (the client keeps only the rows that match).
+        // A since newer than the position comes from another database (a server started
+        // afresh at the same address): the client's list is not this server's, nor is one
+        // older than the kept changes; both get a fresh list.
+        if let Some(since) = since
+            && since <= position
+        {
+            let store = Arc::clone(self.state.app.store());
+            let audience = Audience::List {
+                key: key.clone(),
+                filter,
+            };
+            let resumed = match Replay::start(&store, audience, since, position).await {
+                Ok((replay, false)) => Some(replay),
+                Ok((_, true)) => None,
+                Err(error) => return self.subscribe_failed(&key, error.into()).await,
+            };
+            if let Some(mut replay) = resumed {
+                loop {
+                    match replay.next(&store).await {
+                        Ok(Some(frame)) => self.send_frame(&frame).await?,
+                        Ok(None) => return Ok(()),
+                        Err(error) => return self.subscribe_failed(&key, error.into()).await,
+                    }
+                }
+            }
+        }
+        let jobs = match self.state.app.jobs(params).await {
+            Ok(jobs) => jobs,
+            Err(error) => return self.subscribe_failed(&key, error).await,
+        };
+        let value =
+            serde_json::to_value(convert::job_page(jobs, limit)).expect("job lists serialize");
         self.send(&ServerMessage::Assign {
             key,
-            seq: floor,
+            seq: position,
             value,
         })
         .await
     }
 
+    /// A subscription that could not start: it is dropped, and the client told why.
+    async fn subscribe_failed(
+        &mut self,
+        key: &str,
+        error: runway_core::Error,
+    ) -> Result<(), Ended> {
+        self.frames.remove(key);
+        self.subscriptions.remove(key);
+        let error = ApiError::from(error);
+        self.key_error(key, "subscribe", error.code, error.message)
+            .await
+    }
+
     async fn subscribe_job(&mut self, key: String, id: JobId, log: bool) -> Result<(), Ended> {
-        let floor = self.state.app.store().event_last_seq().await.unwrap_or(0);
+        let joined = self.state.fanout.join(Audience::Job {
+            key: key.clone(),
+            id,
+            log,
+        });
+        let position = joined.position;
         let job = match self.state.app.job(id).await {
             Ok(job) => job,
-            Err(error) => {
-                let error = ApiError::from(error);
-                return self
-                    .key_error(&key, "subscribe", error.code, error.message)
-                    .await;
-            }
+            Err(error) => return self.subscribe_failed(&key, error).await,
         };
+        self.frames
+            .insert(key.clone(), BroadcastStream::new(joined.frames));
+        self.subscriptions.insert(key.clone(), Subscription::Job);
         let value = serde_json::to_value(convert::job_preview(&job)).expect("jobs serialize");
-        self.subscriptions.insert(
-            key.clone(),
-            Subscription::Job {
-                id,
-                log_sent: log.then_some(0),
-                floor,
-            },
-        );
         self.send(&ServerMessage::Assign {
             key: key.clone(),
-            seq: floor,
+            seq: position,
             value,
         })
         .await?;
@@ -841,32 +747,19 @@ impl Session {
         Ok(())
     }
 
-    /// Sends the stored log of a subscribed job from what was already sent to its end.
+    /// Sends the stored log of a subscribed job, to its end. Log text in the frames that
+    /// follow may overlap it: the client keeps each byte once, by offset.
     async fn send_stored_log(&mut self, key: &str, id: JobId) -> Result<(), Ended> {
+        let mut sent = 0;
         loop {
-            let Some(Subscription::Job {
-                log_sent: Some(sent),
-                ..
-            }) = self.subscriptions.get(key)
-            else {
-                return Ok(());
-            };
-            let sent = *sent;
             let chunk = match self.state.app.store().log_read(id, sent, LOG_CHUNK).await {
                 Ok(chunk) => chunk,
-                Err(error) => {
-                    return self
-                        .key_error(key, "subscribe", codes::INTERNAL, error.to_string())
-                        .await;
-                }
+                Err(error) => return self.subscribe_failed(key, error.into()).await,
             };
             if chunk.data.is_empty() {
                 return Ok(());
             }
-            let end = chunk.offset + chunk.data.len() as u64;
-            if let Some(Subscription::Job { log_sent, .. }) = self.subscriptions.get_mut(key) {
-                *log_sent = Some(end);
-            }
+            sent = chunk.offset + chunk.data.len() as u64;
             let message = ServerMessage::Log {
                 key: key.to_string(),
                 job_id: id.to_string(),
@@ -877,103 +770,15 @@ impl Session {
         }
     }
 
-    /// Sends a committed change to the subscriptions that cover it, once.
-    async fn forward(&mut self, change: Change) -> Result<(), Ended> {
-        match change {
-            Change::Job(change) => {
-                let mut keys = Vec::new();
-                for (key, subscription) in &mut self.subscriptions {
-                    let covered = match subscription {
-                        Subscription::Jobs { floor, .. } | Subscription::Job { floor, .. }
-                            if change.seq <= *floor =>
-                        {
-                            false
-                        }
-                        Subscription::Jobs { paged_at, .. }
-                            if paged_at
-                                .get(&change.job.id)
-                                .is_some_and(|paged| change.seq <= *paged) =>
-                        {
-                            false
-                        }
-                        Subscription::Jobs {
-                            filter,
-                            shown,
-                            paged_at,
-                            ..
-                        } => {
-                            paged_at.remove(&change.job.id);
-                            if filter.matches(&change.job) {
-                                shown.insert(change.job.id);
-                                true
-                            } else {
-                                // Reported once as it leaves the list, then no longer.
-                                shown.remove(&change.job.id)
-                            }
-                        }
-                        Subscription::Job { id, .. } => *id == change.job.id,
-                    };
-                    if covered {
-                        keys.push(key.clone());
-                    }
-                }
-                if keys.is_empty() {
-                    return Ok(());
-                }
-                self.send(&ServerMessage::Job {
-                    keys,
-                    update: Box::new(job_update(&change)),
-                })
-                .await
-            }
-            Change::Log(log) => {
-                let mut sends = Vec::new();
-                for (key, subscription) in &mut self.subscriptions {
-                    if let Subscription::Job {
-                        id,
-                        log_sent: Some(sent),
-                        ..
-                    } = subscription
-                        && *id == log.job_id
-                    {
-                        let end = log.offset + log.data.len() as u64;
-                        if end > *sent && log.offset <= *sent {
-                            let skip = (*sent - log.offset) as usize;
-                            sends.push(ServerMessage::Log {
-                                key: key.clone(),
-                                job_id: log.job_id.to_string(),
-                                offset: *sent,
-                                data: log.data.get(skip..).unwrap_or_default().to_string(),
-                            });
-                            *sent = end;
-                        } else if log.offset > *sent {
-                            // A gap (the bus lagged): the store has the missing part.
-                            sends.push(ServerMessage::Resync {
-                                key: key.clone(),
-                                reason: "log lines were missed; subscribe again".into(),
-                            });
-                        }
-                    }
-                }
-                for message in sends {
-                    self.send(&message).await?;
-                }
-                Ok(())
-            }
-        }
-    }
-
-    /// The bus outran this session: every subscription must be reloaded.
-    async fn resync_all(&mut self) -> Result<(), Ended> {
-        let keys: Vec<String> = self.subscriptions.keys().cloned().collect();
-        self.subscriptions.clear();
-        for key in keys {
-            self.send(&ServerMessage::Resync {
-                key,
-                reason: "the session fell behind; subscribe again".into(),
-            })
-            .await?;
-        }
-        Ok(())
+    /// The subscription `key` fell behind its frames: the client reloads it by subscribing
+    /// again (with `since`, a list gets only what it missed).
+    async fn resync(&mut self, key: String) -> Result<(), Ended> {
+        self.frames.remove(&key);
+        self.subscriptions.remove(&key);
+        self.send(&ServerMessage::Resync {
+            key,
+            reason: "the session fell behind; subscribe again".into(),
+        })
+        .await
     }
 }

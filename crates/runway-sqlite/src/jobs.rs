@@ -176,9 +176,11 @@ fn micros(at: Timestamp) -> i64 {
 }
 
 /// Stores the event of a change and queues the change for the bus (sent after the commit).
+/// `previous`: the job's status before the change, `None` for a new job.
 fn insert_event(
     tx: &Tx,
     job: &Job,
+    previous: Option<JobStatus>,
     at: Timestamp,
     kind: EventKind,
     data: &Value,
@@ -193,12 +195,11 @@ fn insert_event(
         job.status.as_str(),
         data.to_string()
     ])?;
-    tx.publish(Change::Job(JobChange::new(
-        tx.last_insert_rowid(),
-        kind,
-        at,
-        Arc::new(job.clone()),
-    )));
+    let change = JobChange::new(tx.last_insert_rowid(), kind, at, Arc::new(job.clone()));
+    tx.publish(Change::Job(match previous {
+        Some(previous) => change.after(previous),
+        None => change,
+    }));
     Ok(())
 }
 
@@ -275,7 +276,14 @@ fn persist(
     if updated == 0 {
         return Ok(None);
     }
-    insert_event(tx, job, now, transition.event, &transition.event_data)?;
+    insert_event(
+        tx,
+        job,
+        Some(before.status),
+        now,
+        transition.event,
+        &transition.event_data,
+    )?;
     Ok(Some(job.clone()))
 }
 
@@ -480,7 +488,7 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
     }
     // The row as inserted, without reading it back.
     let (row, children) = job.inserted(JobId(id), now);
-    insert_event(tx, &row, now, EventKind::Submitted, &data)?;
+    insert_event(tx, &row, None, now, EventKind::Submitted, &data)?;
     for mut child in children {
         child.place_under(&row);
         insert_job(tx, child, now)?;
@@ -982,7 +990,14 @@ impl Store for SqliteStore {
                     return Ok(false);
                 };
                 let data = json!({"fraction": progress.fraction, "message": progress.message});
-                insert_event(connection, &updated, now, EventKind::Progress, &data)?;
+                insert_event(
+                    connection,
+                    &updated,
+                    Some(updated.status),
+                    now,
+                    EventKind::Progress,
+                    &data,
+                )?;
                 Ok(true)
             })
             .await
@@ -1418,6 +1433,22 @@ impl Store for SqliteStore {
                 })
             })
             .await
+    }
+
+    async fn changes_make_durable(&self) -> Result<(), StoreError> {
+        // A commit made with `synchronous = NORMAL` sits in the WAL until its next fsync; an
+        // fsync of the WAL file through any descriptor makes every commit before it durable.
+        // Commits already checkpointed were synced into the database file by the checkpoint.
+        let mut wal = self.readers.file.clone().into_os_string();
+        wal.push("-wal");
+        tokio::task::spawn_blocking(move || match std::fs::File::open(&wal) {
+            Ok(file) => file.sync_data(),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(error) => Err(error),
+        })
+        .await
+        .map_err(|error| StoreError::Backend(format!("the WAL sync stopped: {error}")))?
+        .map_err(|error| StoreError::Backend(format!("cannot sync the WAL: {error}")))
     }
 
     async fn event_first_seq(&self) -> Result<Option<i64>, StoreError> {

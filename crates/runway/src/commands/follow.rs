@@ -47,27 +47,27 @@ pub async fn follow_log(
                 "the server closed the live feed",
             ));
         };
-        match message? {
-            FeedMessage::Log(chunk) => {
-                let end = chunk.offset + chunk.data.len() as u64;
-                if chunk.offset > printed {
-                    catch_up(client, id, &mut printed, bar.as_ref()).await?;
-                } else if end > printed {
-                    let skip = (printed - chunk.offset) as usize;
-                    let text = chunk.data.get(skip..).unwrap_or_default();
-                    print_log(text, bar.as_ref())?;
-                    printed = end;
-                }
-            }
+        let FeedMessage::Frame(frame) = message? else {
             // follow starts live (no `since`), so it never needs a resync.
-            FeedMessage::Resync(_) => {}
-            FeedMessage::Job(update) => {
-                job.status = update.status;
-                job.progress = update.progress;
-                job.attempt = update.attempt;
-                job.error = update.error;
-                job.children = update.children;
+            continue;
+        };
+        for chunk in frame.logs {
+            let end = chunk.offset + chunk.data.len() as u64;
+            if chunk.offset > printed {
+                catch_up(client, id, &mut printed, bar.as_ref()).await?;
+            } else if end > printed {
+                let skip = (printed - chunk.offset) as usize;
+                let text = chunk.data.get(skip..).unwrap_or_default();
+                print_log(text, bar.as_ref())?;
+                printed = end;
             }
+        }
+        for update in frame.jobs {
+            job.status = update.status;
+            job.progress = update.progress;
+            job.attempt = update.attempt;
+            job.error = update.error;
+            job.children = update.children;
         }
     }
     // The outcome is committed after the last log line: read whatever is left.

@@ -116,7 +116,12 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
         ))?,
     }
 
-    let state = ServerState::new(app.clone());
+    let state = ServerState::start(app.clone()).await.map_err(|error| {
+        CliError::new(
+            exit::FAILED,
+            format!("cannot start the live fan-out: {error}"),
+        )
+    })?;
     let stop = {
         let app = app.clone();
         async move {

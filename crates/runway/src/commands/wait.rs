@@ -93,10 +93,14 @@ async fn wait_for(
             None => live.next().await,
         };
         match next {
-            Some(Ok(FeedMessage::Job(update))) if pending.contains(&update.job_id) => {
-                let job = client.job(&update.job_id).await?;
-                pending.remove(&job.id);
-                ended.insert(job.id.clone(), job);
+            Some(Ok(FeedMessage::Frame(frame))) => {
+                for update in frame.jobs {
+                    if pending.contains(&update.job_id) {
+                        let job = client.job(&update.job_id).await?;
+                        pending.remove(&job.id);
+                        ended.insert(job.id.clone(), job);
+                    }
+                }
             }
             Some(Ok(_)) => {}
             // The server went away or closed the feed: fall back to asking.

@@ -699,9 +699,11 @@ async fn a_large_input_travels_whole_only_with_the_job_itself() {
     assert!(preview.ends_with('…') && preview.len() <= 4096 + '…'.len_utf8());
 
     let update = loop {
-        match feed.next().await.expect("the feed is open").unwrap() {
-            runway_api::FeedMessage::Job(update) => break update,
-            _ => continue,
+        if let runway_api::FeedMessage::Frame(frame) =
+            feed.next().await.expect("the feed is open").unwrap()
+            && let Some(update) = frame.jobs.into_iter().next()
+        {
+            break update;
         }
     };
     assert!(update.input_truncated);

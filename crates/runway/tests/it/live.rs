@@ -1,23 +1,61 @@
 //! The live job feed over real WebSocket connections.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::time::Duration;
 
-use runway_api::{FeedMessage, JobUpdate, SubmitBatchRequest, SubmitJobRequest};
-use runway_client::{Feed, UpdatesQuery};
+use runway_api::{FeedMessage, Frame, JobUpdate, SubmitBatchRequest, SubmitJobRequest};
+use runway_client::{Client, Feed, UpdatesQuery};
 use serde_json::json;
 
 use crate::Server;
 
-async fn next_update(feed: &mut Feed) -> JobUpdate {
-    loop {
-        let message = tokio::time::timeout(Duration::from_secs(20), feed.next())
+/// A feed read a change at a time: its frames unpacked in order.
+struct Updates {
+    feed: Feed,
+    queued: VecDeque<JobUpdate>,
+    /// The `upto` of the last frame read: where a resume starts.
+    upto: i64,
+}
+
+impl Updates {
+    async fn open(client: &Client, query: UpdatesQuery) -> Updates {
+        Updates {
+            feed: client.updates(&query).await.unwrap(),
+            queued: VecDeque::new(),
+            upto: 0,
+        }
+    }
+
+    /// The next frame; a resync fails the test.
+    async fn next_frame(&mut self) -> Frame {
+        let message = tokio::time::timeout(Duration::from_secs(20), self.feed.next())
             .await
-            .expect("an update within 20s")
+            .expect("a frame within 20s")
             .expect("the feed is open")
             .expect("a readable message");
-        if let FeedMessage::Job(update) = message {
-            return *update;
+        match message {
+            FeedMessage::Frame(frame) => {
+                assert!(
+                    frame.after >= self.upto || self.upto == 0,
+                    "frame ({}, {}] after {}",
+                    frame.after,
+                    frame.upto,
+                    self.upto
+                );
+                self.upto = frame.upto;
+                frame
+            }
+            FeedMessage::Resync(resync) => panic!("unexpected {resync:?}"),
+        }
+    }
+
+    async fn next_update(&mut self) -> JobUpdate {
+        loop {
+            if let Some(update) = self.queued.pop_front() {
+                return update;
+            }
+            let frame = self.next_frame().await;
+            self.queued.extend(frame.jobs);
         }
     }
 }
@@ -53,13 +91,14 @@ command = ["sh", "-c", "for i in 1 2 3 4 5; do echo noise $i; sleep 0.1; done"]
 async fn updates_of_concurrent_jobs_arrive_complete_and_in_order() {
     let server = Server::start(CONFIG);
     let client = server.client();
-    let mut feed = client
-        .updates(&UpdatesQuery {
+    let mut feed = Updates::open(
+        &client,
+        UpdatesQuery {
             job_type: Some("step".into()),
             ..Default::default()
-        })
-        .await
-        .unwrap();
+        },
+    )
+    .await;
     let submitted = client
         .submit_batch(&batch("step", 12, |n| json!({"n": n})))
         .await
@@ -77,7 +116,7 @@ async fn updates_of_concurrent_jobs_arrive_complete_and_in_order() {
         .count()
         < 12
     {
-        let update = next_update(&mut feed).await;
+        let update = feed.next_update().await;
         assert!(update.seq > last_seq, "seq {} after {last_seq}", update.seq);
         last_seq = update.seq;
         assert_eq!(update.job_type, "step", "the type filter holds");
@@ -104,55 +143,196 @@ async fn updates_of_concurrent_jobs_arrive_complete_and_in_order() {
 }
 
 #[tokio::test]
-async fn a_reconnect_with_since_mid_burst_gets_every_change_exactly_once() {
+async fn a_reconnect_with_since_mid_burst_misses_nothing_and_repeats_nothing() {
     let server = Server::start(CONFIG);
     let client = server.client();
-    let mut first = client.updates(&UpdatesQuery::default()).await.unwrap();
+    let mut first = Updates::open(&client, UpdatesQuery::default()).await;
     let submitted = client
         .submit_batch(&batch("noop", 300, |n| json!({"n": n})))
         .await
         .unwrap();
     let mut seen: Vec<i64> = Vec::new();
-    for _ in 0..150 {
-        seen.push(next_update(&mut first).await.seq);
-    }
-    first.close().await;
-    let mut second = client
-        .updates(&UpdatesQuery {
-            since: Some(*seen.last().unwrap()),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut succeeded = 0;
-    while succeeded < 300 {
-        let update = next_update(&mut second).await;
-        if update.kind == "succeeded" {
-            succeeded += 1;
+    let mut latest: BTreeMap<String, String> = BTreeMap::new();
+    while seen.len() < 150 {
+        for update in first.next_frame().await.jobs {
+            seen.push(update.seq);
+            latest.insert(update.job_id, update.status);
         }
-        seen.push(update.seq);
     }
-    // Each job: submitted, started, succeeded.
+    let since = first.upto;
+    first.feed.close().await;
+    let mut second = Updates::open(
+        &client,
+        UpdatesQuery {
+            since: Some(since),
+            ..Default::default()
+        },
+    )
+    .await;
+    let resumed = second.next_frame().await;
+    assert_eq!(
+        resumed.after, since,
+        "the resume starts where the client was"
+    );
+    let mut frame = resumed;
+    loop {
+        for update in frame.jobs {
+            assert!(
+                update.seq > since,
+                "seq {} was sent before {since}",
+                update.seq
+            );
+            seen.push(update.seq);
+            latest.insert(update.job_id, update.status);
+        }
+        if latest.len() == 300 && latest.values().all(|status| status == "succeeded") {
+            break;
+        }
+        frame = second.next_frame().await;
+    }
     let unique: BTreeSet<i64> = seen.iter().copied().collect();
     assert_eq!(unique.len(), seen.len(), "no change was sent twice");
-    assert_eq!(seen.len(), 900, "every change arrived");
     assert!(
         seen.windows(2).all(|pair| pair[0] < pair[1]),
         "in order across the seam"
     );
-    let mut all = client
-        .updates(&UpdatesQuery {
+    let ids: BTreeSet<String> = submitted.jobs.iter().map(|job| job.id.clone()).collect();
+    assert_eq!(
+        latest.keys().cloned().collect::<BTreeSet<_>>(),
+        ids,
+        "every job's final state arrived"
+    );
+
+    // A replay from 0 is coalesced: each job once, as it ended.
+    let mut all = Updates::open(
+        &client,
+        UpdatesQuery {
             since: Some(0),
+            ..Default::default()
+        },
+    )
+    .await;
+    let mut replayed: BTreeMap<String, JobUpdate> = BTreeMap::new();
+    while replayed.len() < 300 {
+        let frame = all.next_frame().await;
+        assert!(frame.coalesced, "a replay holds each job's latest change");
+        for update in frame.jobs {
+            let id = update.job_id.clone();
+            assert!(
+                replayed.insert(id, update).is_none(),
+                "a job twice in a replay"
+            );
+        }
+    }
+    assert!(
+        replayed
+            .values()
+            .all(|update| update.kind == "succeeded" && update.status == "succeeded")
+    );
+}
+
+#[tokio::test]
+async fn a_client_that_falls_behind_still_gets_every_jobs_final_state() {
+    // A frame per commit, so a client that stops reading falls behind the fan-out quickly.
+    let server = Server::start(&format!("[server]\nlive_tick = \"0s\"\n{CONFIG}"));
+    let client = server.client();
+    let mut slow = Updates::open(&client, UpdatesQuery::default()).await;
+    let pad = "x".repeat(3000);
+    for _ in 0..8 {
+        client
+            .submit_batch(&batch("noop", 250, |n| json!({"n": n, "pad": pad})))
+            .await
+            .unwrap();
+    }
+    // Everything has run before the client reads a byte: more than the kernel and the
+    // server's buffers hold.
+    crate::eventually("every job to run", Duration::from_secs(60), || async {
+        let queues = client.queues().await.unwrap();
+        (queues.queues[0].succeeded == 2000).then_some(())
+    })
+    .await;
+    let mut latest: BTreeMap<String, String> = BTreeMap::new();
+    let mut coalesced = 0;
+    let mut last_upto = 0;
+    while latest.len() < 2000 || latest.values().any(|status| status != "succeeded") {
+        let frame = slow.next_frame().await;
+        assert!(frame.after >= last_upto, "no frame goes back");
+        last_upto = frame.upto;
+        coalesced += usize::from(frame.coalesced);
+        for update in frame.jobs {
+            assert!(update.seq > frame.after && update.seq <= frame.upto);
+            latest.insert(update.job_id, update.status);
+        }
+    }
+    assert!(
+        coalesced > 0,
+        "the client fell behind and was caught up coalesced"
+    );
+    // A resume from the last frame is exact: nothing more happened, so nothing comes but new work.
+    slow.feed.close().await;
+    let mut resumed = Updates::open(
+        &client,
+        UpdatesQuery {
+            since: Some(last_upto),
+            ..Default::default()
+        },
+    )
+    .await;
+    let job = client
+        .submit(&SubmitJobRequest {
+            job_type: "noop".into(),
             ..Default::default()
         })
         .await
         .unwrap();
-    let mut replayed = Vec::new();
-    while replayed.len() < 900 {
-        replayed.push(next_update(&mut all).await.seq);
+    let first = resumed.next_update().await;
+    assert_eq!(
+        (first.job_id.as_str(), first.kind.as_str()),
+        (job.id.as_str(), "submitted")
+    );
+}
+
+#[tokio::test]
+async fn clients_with_the_same_filter_get_the_same_frames_and_others_only_their_jobs() {
+    let server = Server::start(CONFIG);
+    let client = server.client();
+    let query = |job_type: &str| UpdatesQuery {
+        job_type: Some(job_type.into()),
+        ..Default::default()
+    };
+    let mut first = Updates::open(&client, query("noop")).await;
+    let mut second = Updates::open(&client, query("noop")).await;
+    let mut steps = Updates::open(&client, query("step")).await;
+    client
+        .submit_batch(&batch("noop", 50, |n| json!({"n": n})))
+        .await
+        .unwrap();
+    client
+        .submit_batch(&batch("step", 3, |n| json!({"n": n})))
+        .await
+        .unwrap();
+    let mut frames = (Vec::new(), Vec::new());
+    let mut done = 0;
+    while done < 50 {
+        let frame = first.next_frame().await;
+        done += frame
+            .jobs
+            .iter()
+            .filter(|job| job.status == "succeeded")
+            .count();
+        assert!(frame.jobs.iter().all(|job| job.job_type == "noop"));
+        frames.0.push(frame);
     }
-    assert_eq!(replayed, seen, "a replay from 0 gives the same changes");
-    assert_eq!(submitted.jobs.len(), 300);
+    while frames.1.len() < frames.0.len() {
+        frames.1.push(second.next_frame().await);
+    }
+    assert_eq!(frames.0, frames.1, "the same frames, frame for frame");
+    let mut step_jobs = BTreeSet::new();
+    while step_jobs.len() < 3 {
+        let update = steps.next_update().await;
+        assert_eq!(update.job_type, "step", "only the jobs of its filter");
+        step_jobs.insert(update.job_id);
+    }
 }
 
 #[tokio::test]
@@ -167,7 +347,7 @@ async fn a_stalled_client_does_not_delay_a_healthy_one() {
         })
         .await
         .unwrap();
-    let mut healthy = client.updates(&UpdatesQuery::default()).await.unwrap();
+    let mut healthy = Updates::open(&client, UpdatesQuery::default()).await;
     let input = "x".repeat(2000);
     for _ in 0..10 {
         client
@@ -178,7 +358,7 @@ async fn a_stalled_client_does_not_delay_a_healthy_one() {
     let mut succeeded = 0;
     let started = std::time::Instant::now();
     while succeeded < 2000 {
-        if next_update(&mut healthy).await.kind == "succeeded" {
+        if healthy.next_update().await.kind == "succeeded" {
             succeeded += 1;
         }
     }
@@ -224,23 +404,23 @@ async fn live_logs_arrive_while_the_job_runs() {
             .unwrap()
             .unwrap()
             .unwrap();
-        match message {
-            FeedMessage::Log(line) => {
-                assert_eq!(line.job_id, job.id);
-                assert_eq!(line.offset, log.len() as u64, "log chunks are contiguous");
-                log.push_str(&line.data);
-                if running_when_first_line.is_none() {
-                    let now = client.job(&job.id).await.unwrap();
-                    running_when_first_line = Some(now.status);
-                }
+        let FeedMessage::Frame(frame) = message else {
+            panic!("unexpected {message:?}");
+        };
+        for line in frame.logs {
+            assert_eq!(line.job_id, job.id);
+            assert_eq!(line.offset, log.len() as u64, "log chunks are contiguous");
+            log.push_str(&line.data);
+            if running_when_first_line.is_none() {
+                let now = client.job(&job.id).await.unwrap();
+                running_when_first_line = Some(now.status);
             }
-            FeedMessage::Job(update) => {
-                assert_eq!(update.job_id, job.id);
-                if update.status == "succeeded" {
-                    break;
-                }
-            }
-            FeedMessage::Resync(resync) => panic!("unexpected {resync:?}"),
+        }
+        if frame.jobs.iter().any(|update| {
+            assert_eq!(update.job_id, job.id);
+            update.status == "succeeded"
+        }) {
+            break;
         }
     }
     assert_eq!(log, "first\nsecond\n");
@@ -358,7 +538,7 @@ async fn bad_frames_from_a_client_close_only_that_feed() {
     assert_eq!(u16::from(close.code), 1008);
     assert!(close.reason.starts_with("bad frame: "), "{}", close.reason);
     let client = server.client();
-    let mut healthy = client.updates(&UpdatesQuery::default()).await.unwrap();
+    let mut healthy = Updates::open(&client, UpdatesQuery::default()).await;
     client
         .submit(&SubmitJobRequest {
             job_type: "noop".into(),
@@ -366,7 +546,7 @@ async fn bad_frames_from_a_client_close_only_that_feed() {
         })
         .await
         .unwrap();
-    assert_eq!(next_update(&mut healthy).await.kind, "submitted");
+    assert_eq!(healthy.next_update().await.kind, "submitted");
     assert!(client.health().await.is_ok(), "the server lives on");
 }
 
@@ -420,7 +600,12 @@ async fn resuming_from_before_the_kept_events_asks_for_a_resync() {
         }
         other => panic!("expected a resync first, got {other:?}"),
     }
-    let next = next_update(&mut feed).await;
+    let mut feed = Updates {
+        feed,
+        queued: VecDeque::new(),
+        upto: 0,
+    };
+    let next = feed.next_update().await;
     assert!(
         next.seq > 1100,
         "the replay goes on from the oldest kept event: {}",
