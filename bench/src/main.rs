@@ -28,6 +28,8 @@ use serde_json::json;
 const CONFIG: &str = r#"
 [server]
 body_limit = 33554432
+max_connections = 12000
+max_websockets = 10000
 
 [queues.default]
 concurrency = 8

@@ -41,6 +41,9 @@ const MAX_FRAME_CHANGES: usize = 1000;
 const MAX_FRAME_BYTES: usize = 512 * 1024;
 /// Stored changes read per query while catching up.
 const REPLAY_PAGE: u32 = 1000;
+/// Changes kept in memory after they went out, so clients catching up on a recent range (the
+/// usual case: a burst outran them) read neither the store nor encode anything again.
+const RECENT_CHANGES: usize = 20_000;
 /// Wait before trying again when the store could not make changes durable.
 const DURABLE_RETRY: Duration = Duration::from_millis(200);
 
@@ -246,6 +249,8 @@ struct Hub {
     position: i64,
     /// The latest state of each running job: log text is routed by it.
     running: HashMap<JobId, Arc<Job>>,
+    /// The newest changes that went out, oldest first (at most `RECENT_CHANGES`).
+    recent: VecDeque<JobChange>,
 }
 
 impl Fanout {
@@ -266,6 +271,7 @@ impl Fanout {
                 audiences: HashMap::new(),
                 position,
                 running,
+                recent: VecDeque::new(),
             })),
         };
         let tick = app.config().server.live_tick;
@@ -287,6 +293,7 @@ impl Fanout {
                 audiences: HashMap::new(),
                 position,
                 running: HashMap::new(),
+                recent: VecDeque::new(),
             })),
         };
         tokio::spawn(run(fanout.clone(), source, changes, tick, shutdown));
@@ -319,6 +326,7 @@ impl Fanout {
             audiences,
             position,
             running,
+            recent,
         } = &mut *hub;
         let after = *position;
         let mut jobs = Vec::new();
@@ -365,8 +373,31 @@ impl Fanout {
             } else {
                 running.remove(&change.job.id);
             }
+            if recent.len() == RECENT_CHANGES {
+                recent.pop_front();
+            }
+            recent.push_back(change.clone());
         }
         *position = upto;
+    }
+
+    /// The changes in `after < seq <= upto`, if they are all still in memory.
+    fn recent(&self, after: i64, upto: i64) -> Option<Vec<JobChange>> {
+        let hub = self.hub.lock().expect("the fan-out lock is never poisoned");
+        // Seqs are contiguous, so the window covers the range when it begins at or before its
+        // first seq and the hub has sent everything up to its end.
+        let first = hub.recent.front()?.seq;
+        if first > after + 1 || hub.position < upto {
+            return None;
+        }
+        let start = hub.recent.partition_point(|change| change.seq <= after);
+        Some(
+            hub.recent
+                .range(start..)
+                .take_while(|change| change.seq <= upto)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// Closes every audience's channel: their clients see the fan-out is gone.
@@ -525,9 +556,11 @@ async fn take(
     }
 }
 
-/// Stored changes of an audience in `after < seq <= upto`, read a page at a time, each page
-/// sent as coalesced frames: the latest change of each job it covers.
+/// Missed changes of an audience in `after < seq <= upto`, as coalesced frames: the latest
+/// change of each job it covers. A recent range comes from the fan-out's memory, already
+/// encoded; an older one from the store, a page at a time.
 pub struct Replay {
+    fanout: Fanout,
     audience: Audience,
     after: i64,
     upto: i64,
@@ -536,16 +569,24 @@ pub struct Replay {
 
 impl Replay {
     /// `lost` tells whether changes after `after` were already deleted by retention (the
-    /// client must reload what it shows).
+    /// client must reload what it shows); the replay then begins at the oldest kept change.
     pub async fn start(
         store: &Arc<dyn Store>,
+        fanout: &Fanout,
         audience: Audience,
         after: i64,
         upto: i64,
     ) -> Result<(Replay, bool), StoreError> {
         let first_kept = store.event_first_seq().await?;
         let lost = after < upto && first_kept.is_none_or(|first| first > after + 1);
+        // After a loss the replay goes on from the oldest change still kept.
+        let after = match first_kept {
+            Some(first) if lost => (first - 1).min(upto),
+            None if lost => upto,
+            _ => after,
+        };
         let replay = Replay {
+            fanout: fanout.clone(),
             audience,
             after,
             upto,
@@ -563,13 +604,22 @@ impl Replay {
             if self.after >= self.upto {
                 return Ok(None);
             }
-            let changes = store.job_changes_since(self.after, REPLAY_PAGE).await?;
-            let in_range = changes.partition_point(|change| change.seq <= self.upto);
-            let page_end = if in_range == REPLAY_PAGE as usize {
-                changes[in_range - 1].seq
-            } else {
-                // Past `upto`, or the store holds nothing more.
-                self.upto
+            let (changes, in_range, page_end) = match self.fanout.recent(self.after, self.upto) {
+                Some(changes) => {
+                    let count = changes.len();
+                    (changes, count, self.upto)
+                }
+                None => {
+                    let changes = store.job_changes_since(self.after, REPLAY_PAGE).await?;
+                    let in_range = changes.partition_point(|change| change.seq <= self.upto);
+                    let page_end = if in_range == REPLAY_PAGE as usize {
+                        changes[in_range - 1].seq
+                    } else {
+                        // Past `upto`, or the store holds nothing more.
+                        self.upto
+                    };
+                    (changes, in_range, page_end)
+                }
             };
             let mut latest: HashMap<JobId, usize> = HashMap::new();
             for (index, change) in changes[..in_range].iter().enumerate() {

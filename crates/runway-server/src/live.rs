@@ -240,7 +240,7 @@ async fn catch_up(
         tracing::error!(%error, "cannot read stored changes for a live feed");
         Ended::ServerGone
     };
-    let (mut replay, lost) = Replay::start(store, audience.clone(), after, upto)
+    let (mut replay, lost) = Replay::start(store, &state.fanout, audience.clone(), after, upto)
         .await
         .map_err(failed)?;
     if lost {

@@ -678,11 +678,12 @@ impl Session {
                 key: key.clone(),
                 filter,
             };
-            let resumed = match Replay::start(&store, audience, since, position).await {
-                Ok((replay, false)) => Some(replay),
-                Ok((_, true)) => None,
-                Err(error) => return self.subscribe_failed(&key, error.into()).await,
-            };
+            let resumed =
+                match Replay::start(&store, &self.state.fanout, audience, since, position).await {
+                    Ok((replay, false)) => Some(replay),
+                    Ok((_, true)) => None,
+                    Err(error) => return self.subscribe_failed(&key, error.into()).await,
+                };
             if let Some(mut replay) = resumed {
                 loop {
                     match replay.next(&store).await {

@@ -50,6 +50,7 @@ fn idle_fanout(position: i64) -> Fanout {
             audiences: HashMap::new(),
             position,
             running: HashMap::new(),
+            recent: VecDeque::new(),
         })),
     }
 }
@@ -437,4 +438,37 @@ async fn under_load_a_frame_carries_a_whole_tick() {
     assert_eq!((second.after, second.upto), (1, 4));
     assert!(sent_at.elapsed() >= Duration::from_millis(50));
     shutdown.cancel();
+}
+
+#[test]
+fn recent_changes_serve_a_catch_up_only_when_they_cover_its_whole_range() {
+    let fanout = idle_fanout(0);
+    let _client = fanout.join(feed(Filter::default()));
+    fanout.emit(
+        &(1..=3)
+            .map(|seq| {
+                Change::Job(change(
+                    seq,
+                    job(seq, "a", JobStatus::Queued),
+                    EventKind::Submitted,
+                    None,
+                ))
+            })
+            .collect::<Vec<_>>(),
+    );
+    let seqs = |changes: Option<Vec<JobChange>>| {
+        changes.map(|changes| changes.iter().map(|change| change.seq).collect::<Vec<_>>())
+    };
+    assert_eq!(seqs(fanout.recent(0, 3)), Some(vec![1, 2, 3]));
+    assert_eq!(seqs(fanout.recent(1, 2)), Some(vec![2]));
+    assert_eq!(seqs(fanout.recent(0, 4)), None, "not sent yet");
+    let late = idle_fanout(10);
+    late.emit(&[Change::Job(change(
+        11,
+        job(11, "a", JobStatus::Queued),
+        EventKind::Submitted,
+        None,
+    ))]);
+    assert_eq!(seqs(late.recent(5, 11)), None, "begins before the window");
+    assert_eq!(seqs(late.recent(10, 11)), Some(vec![11]));
 }
