@@ -29,6 +29,16 @@ fn change(seq: i64, job: Arc<Job>, kind: EventKind, previous: Option<JobStatus>)
     }
 }
 
+/// A new job `seq` of `job_type` (its id is its seq), as submitted.
+fn submitted(seq: i64, job_type: &str) -> Change {
+    Change::Job(change(
+        seq,
+        job(seq, job_type, JobStatus::Queued),
+        EventKind::Submitted,
+        None,
+    ))
+}
+
 fn typed(job_type: &str) -> Filter {
     Filter {
         job_types: vec![job_type.into()],
@@ -167,12 +177,7 @@ fn clients_of_one_audience_share_each_frame() {
     let mut first = fanout.join(feed(typed("a")));
     let mut second = fanout.join(feed(typed("a")));
     assert_eq!((first.position, second.position), (0, 0));
-    fanout.emit(&[Change::Job(change(
-        1,
-        job(1, "a", JobStatus::Queued),
-        EventKind::Submitted,
-        None,
-    ))]);
+    fanout.emit(&[submitted(1, "a")]);
     let (one, two) = (
         first.frames.try_recv().unwrap(),
         second.frames.try_recv().unwrap(),
@@ -187,26 +192,7 @@ fn each_filter_gets_only_the_jobs_it_covers() {
     let fanout = idle_fanout(0);
     let mut a = fanout.join(feed(typed("a")));
     let mut b = fanout.join(feed(typed("b")));
-    fanout.emit(&[
-        Change::Job(change(
-            1,
-            job(1, "a", JobStatus::Queued),
-            EventKind::Submitted,
-            None,
-        )),
-        Change::Job(change(
-            2,
-            job(2, "b", JobStatus::Queued),
-            EventKind::Submitted,
-            None,
-        )),
-        Change::Job(change(
-            3,
-            job(3, "a", JobStatus::Queued),
-            EventKind::Submitted,
-            None,
-        )),
-    ]);
+    fanout.emit(&[submitted(1, "a"), submitted(2, "b"), submitted(3, "a")]);
     let a = decode_feed(&a.frames.try_recv().unwrap());
     let b = decode_feed(&b.frames.try_recv().unwrap());
     let ids = |frame: &runway_api::Frame| -> Vec<String> {
@@ -221,19 +207,9 @@ fn each_filter_gets_only_the_jobs_it_covers() {
 fn an_audience_with_nothing_in_a_burst_gets_no_frame_and_no_gap() {
     let fanout = idle_fanout(0);
     let mut b = fanout.join(feed(typed("b")));
-    fanout.emit(&[Change::Job(change(
-        1,
-        job(1, "a", JobStatus::Queued),
-        EventKind::Submitted,
-        None,
-    ))]);
+    fanout.emit(&[submitted(1, "a")]);
     assert!(b.frames.try_recv().is_err(), "no frame of nothing");
-    fanout.emit(&[Change::Job(change(
-        2,
-        job(2, "b", JobStatus::Queued),
-        EventKind::Submitted,
-        None,
-    ))]);
+    fanout.emit(&[submitted(2, "b")]);
     let frame = b.frames.try_recv().unwrap();
     assert_eq!(
         (frame.after, frame.upto),
@@ -256,12 +232,7 @@ fn a_list_hears_of_a_job_leaving_its_status_filter_and_a_feed_does_not() {
     let mut feed_client = fanout.join(feed(running));
     fanout.emit(&[
         // Never running: not the list's business.
-        Change::Job(change(
-            1,
-            job(1, "a", JobStatus::Queued),
-            EventKind::Submitted,
-            None,
-        )),
+        submitted(1, "a"),
         Change::Job(change(
             2,
             job(2, "a", JobStatus::Succeeded),
@@ -367,13 +338,7 @@ async fn frames_hold_only_changes_the_store_made_durable() {
     let mut client = fanout.join(feed(Filter::default()));
     for seq in 1..=3 {
         published.store(seq, Ordering::SeqCst);
-        bus.send(Changes::from(vec![Change::Job(change(
-            seq,
-            job(seq, "a", JobStatus::Queued),
-            EventKind::Submitted,
-            None,
-        ))]))
-        .unwrap();
+        bus.send(Changes::from(vec![submitted(seq, "a")])).unwrap();
     }
     // Not durable yet: nothing goes out, however long it takes.
     let waited = tokio::time::timeout(Duration::from_secs(5), client.frames.recv()).await;
@@ -416,13 +381,7 @@ async fn under_load_a_frame_carries_a_whole_tick() {
     );
     let mut client = fanout.join(feed(Filter::default()));
     let submit = |seq: i64| {
-        bus.send(Changes::from(vec![Change::Job(change(
-            seq,
-            job(seq, "a", JobStatus::Queued),
-            EventKind::Submitted,
-            None,
-        ))]))
-        .unwrap();
+        bus.send(Changes::from(vec![submitted(seq, "a")])).unwrap();
     };
     // The first change after a quiet spell goes out at once.
     submit(1);
@@ -444,18 +403,7 @@ async fn under_load_a_frame_carries_a_whole_tick() {
 fn recent_changes_serve_a_catch_up_only_when_they_cover_its_whole_range() {
     let fanout = idle_fanout(0);
     let _client = fanout.join(feed(Filter::default()));
-    fanout.emit(
-        &(1..=3)
-            .map(|seq| {
-                Change::Job(change(
-                    seq,
-                    job(seq, "a", JobStatus::Queued),
-                    EventKind::Submitted,
-                    None,
-                ))
-            })
-            .collect::<Vec<_>>(),
-    );
+    fanout.emit(&(1..=3).map(|seq| submitted(seq, "a")).collect::<Vec<_>>());
     let seqs = |changes: Option<Vec<JobChange>>| {
         changes.map(|changes| changes.iter().map(|change| change.seq).collect::<Vec<_>>())
     };
@@ -463,12 +411,7 @@ fn recent_changes_serve_a_catch_up_only_when_they_cover_its_whole_range() {
     assert_eq!(seqs(fanout.recent(1, 2)), Some(vec![2]));
     assert_eq!(seqs(fanout.recent(0, 4)), None, "not sent yet");
     let late = idle_fanout(10);
-    late.emit(&[Change::Job(change(
-        11,
-        job(11, "a", JobStatus::Queued),
-        EventKind::Submitted,
-        None,
-    ))]);
+    late.emit(&[submitted(11, "a")]);
     assert_eq!(seqs(late.recent(5, 11)), None, "begins before the window");
     assert_eq!(seqs(late.recent(10, 11)), Some(vec![11]));
 }
