@@ -375,8 +375,7 @@ impl Session {
             }
             ClientMessage::Ping { id } => self.send(&ServerMessage::Pong { id }).await,
             ClientMessage::Unsubscribe { key } => {
-                self.frames.remove(&key);
-                if self.subscriptions.remove(&key).is_none() {
+                if !self.forget(&key) {
                     self.key_error(
                         &key,
                         "unsubscribe",
@@ -708,14 +707,19 @@ impl Session {
         .await
     }
 
+    /// Drops the subscription `key` and its frames; false when there was none.
+    fn forget(&mut self, key: &str) -> bool {
+        self.frames.remove(key);
+        self.subscriptions.remove(key).is_some()
+    }
+
     /// A subscription that could not start: it is dropped, and the client told why.
     async fn subscribe_failed(
         &mut self,
         key: &str,
         error: runway_core::Error,
     ) -> Result<(), Ended> {
-        self.frames.remove(key);
-        self.subscriptions.remove(key);
+        self.forget(key);
         let error = ApiError::from(error);
         self.key_error(key, "subscribe", error.code, error.message)
             .await
@@ -774,8 +778,7 @@ impl Session {
     /// The subscription `key` fell behind its frames: the client reloads it by subscribing
     /// again (with `since`, a list gets only what it missed).
     async fn resync(&mut self, key: String) -> Result<(), Ended> {
-        self.frames.remove(&key);
-        self.subscriptions.remove(&key);
+        self.forget(&key);
         self.send(&ServerMessage::Resync {
             key,
             reason: "the session fell behind; subscribe again".into(),
