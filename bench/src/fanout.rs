@@ -3,6 +3,9 @@
 //! the dashboard's default jobs list (roots, newest 100). Prints, per N: commit-to-arrival
 //! latency of `succeeded` updates at every client, resident memory per idle connection, the
 //! engine's run rate beside the rate with no client, and how many clients saw every job end.
+//!
+//! The clients share the server's cores here, which real viewers on other machines do not: they
+//! run on threads of the lowest CPU priority (nice 19), so they take what the server leaves.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,10 +23,13 @@ use crate::{Server, percentile, print, rss_kib, start_server, wait_for_done};
 
 const JOBS: usize = 2000;
 
-/// What a client reads of a frame: the end of each job it carries.
+/// What a client reads of a message: a frame's range and the end of each job it carries, or a
+/// session's request to subscribe again.
 #[derive(Deserialize)]
-struct FrameSeen {
+struct MessageSeen {
     tag: String,
+    #[serde(default)]
+    upto: i64,
     #[serde(default)]
     jobs: Vec<Seen>,
 }
@@ -31,7 +37,17 @@ struct FrameSeen {
 #[derive(Deserialize)]
 struct Seen {
     kind: String,
+    job_id: String,
     at: chrono::DateTime<chrono::Utc>,
+}
+
+/// What one client saw by the end: the latency of each job's end, how many job ends came twice
+/// (an exact resume makes none), and how often the server sent it away for reading too slowly.
+#[derive(Default)]
+struct Watched {
+    latencies: Vec<f64>,
+    duplicate_ends: usize,
+    reconnects: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -49,10 +65,21 @@ enum Connection {
 }
 
 impl Connection {
-    async fn open(server: &Server, client: &Client, kind: Kind) -> Result<Connection> {
+    /// Opens a connection, resuming after `since` when it is given, as a real client does.
+    async fn open(
+        server: &Server,
+        client: &Client,
+        kind: Kind,
+        since: Option<i64>,
+    ) -> Result<Connection> {
         match kind {
             Kind::Feed => Ok(Connection::Feed(
-                client.updates(&UpdatesQuery::default()).await?,
+                client
+                    .updates(&UpdatesQuery {
+                        since,
+                        ..Default::default()
+                    })
+                    .await?,
             )),
             Kind::Session => {
                 let url = format!("{}/v1/session", server.url.replace("http://", "ws://"));
@@ -64,14 +91,23 @@ impl Connection {
                 socket
                     .send(Message::Text(json!({"tag": "hello"}).to_string().into()))
                     .await?;
-                let subscribe = json!({"tag": "subscribe", "key": "jobs",
-                    "jobs": {"roots": true, "limit": 100}});
-                socket
-                    .send(Message::Text(subscribe.to_string().into()))
-                    .await?;
-                Ok(Connection::Session(socket))
+                let mut connection = Connection::Session(socket);
+                connection.subscribe(since).await?;
+                Ok(connection)
             }
         }
+    }
+
+    /// The dashboard's default jobs list; after `since` when resuming.
+    async fn subscribe(&mut self, since: Option<i64>) -> Result<()> {
+        if let Connection::Session(socket) = self {
+            let subscribe = json!({"tag": "subscribe", "key": "jobs",
+                "jobs": {"roots": true, "limit": 100}, "since": since});
+            socket
+                .send(Message::Text(subscribe.to_string().into()))
+                .await?;
+        }
+        Ok(())
     }
 
     async fn next_text(&mut self) -> Option<String> {
@@ -88,7 +124,49 @@ impl Connection {
     }
 }
 
-pub async fn run(kind: Kind, counts: &[usize]) -> Result<()> {
+/// A runtime for the viewers, whose threads yield to every other thread of the machine.
+fn viewers_runtime() -> Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .thread_name("bench-viewer")
+        .enable_all()
+        .on_thread_start(|| {
+            thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min)
+                .expect("a thread may lower its own priority");
+        })
+        .build()?)
+}
+
+/// Every figure by default; `feed|session COUNT…` measures those client counts of one kind
+/// (the first count is the baseline the run rate is compared with).
+pub async fn run_chosen(args: &[String]) -> Result<()> {
+    let Some((kind, counts)) = args.split_first() else {
+        run(Kind::Feed, &[0, 1000, 5000]).await?;
+        return run(Kind::Session, &[0, 500]).await;
+    };
+    let kind = match kind.as_str() {
+        "feed" => Kind::Feed,
+        "session" => Kind::Session,
+        other => anyhow::bail!("`{other}` is not a client kind; use feed or session"),
+    };
+    let counts = counts
+        .iter()
+        .map(|count| {
+            count
+                .parse()
+                .with_context(|| format!("`{count}` is not a client count"))
+        })
+        .collect::<Result<Vec<usize>>>()?;
+    run(kind, &counts).await
+}
+
+async fn run(kind: Kind, counts: &[usize]) -> Result<()> {
+    let viewers = viewers_runtime()?;
+    let result = measure(kind, counts, viewers.handle()).await;
+    viewers.shutdown_background();
+    result
+}
+
+async fn measure(kind: Kind, counts: &[usize], viewers: &tokio::runtime::Handle) -> Result<()> {
     let mut baseline = None;
     for &clients in counts {
         let (server, _) = start_server().await?;
@@ -97,41 +175,25 @@ pub async fn run(kind: Kind, counts: &[usize]) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let rss_before = rss_kib(pid)?;
 
-        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Vec<f64>>();
+        let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<Watched>();
         let server = Arc::new(server);
         for start in (0..clients).step_by(100) {
             let mut opening = Vec::new();
             for _ in start..(start + 100).min(clients) {
                 let client = client.clone();
                 let server = Arc::clone(&server);
-                opening.push(tokio::spawn(async move {
-                    Connection::open(&server, &client, kind).await
-                }));
+                opening
+                    .push(viewers.spawn(async move {
+                        Connection::open(&server, &client, kind, None).await
+                    }));
             }
             for connection in opening {
-                let mut connection = connection.await?.context("open a connection")?;
+                let connection = connection.await?.context("open a connection")?;
                 let sender = sender.clone();
-                tokio::spawn(async move {
-                    let mut latencies = Vec::with_capacity(JOBS);
-                    while latencies.len() < JOBS {
-                        let Some(text) = connection.next_text().await else {
-                            break;
-                        };
-                        let arrived = chrono::Utc::now();
-                        let Ok(frame) = serde_json::from_str::<FrameSeen>(&text) else {
-                            continue;
-                        };
-                        if frame.tag != "frame" {
-                            continue;
-                        }
-                        for seen in frame.jobs {
-                            if seen.kind == "succeeded" {
-                                let micros = (arrived - seen.at).num_microseconds().unwrap_or(0);
-                                latencies.push(micros as f64 / 1000.0);
-                            }
-                        }
-                    }
-                    let _ = sender.send(latencies);
+                let (server, client) = (Arc::clone(&server), client.clone());
+                viewers.spawn(async move {
+                    let watched = watch(connection, &server, &client, kind).await;
+                    let _ = sender.send(watched);
                 });
             }
         }
@@ -157,13 +219,15 @@ pub async fn run(kind: Kind, counts: &[usize]) -> Result<()> {
         let baseline_rate = *baseline.get_or_insert(rate);
 
         let mut latencies = Vec::with_capacity(clients * JOBS);
-        let mut complete = 0;
+        let (mut complete, mut duplicate_ends, mut reconnects) = (0, 0, 0);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(300);
-        while let Ok(Some(mut some)) = tokio::time::timeout_at(deadline, receiver.recv()).await {
-            if some.len() == JOBS {
+        while let Ok(Some(mut watched)) = tokio::time::timeout_at(deadline, receiver.recv()).await {
+            if watched.latencies.len() == JOBS {
                 complete += 1;
             }
-            latencies.append(&mut some);
+            duplicate_ends += watched.duplicate_ends;
+            reconnects += watched.reconnects;
+            latencies.append(&mut watched.latencies);
         }
         latencies.sort_by(f64::total_cmp);
         let (p50, p99, max) = if latencies.is_empty() {
@@ -186,11 +250,65 @@ pub async fn run(kind: Kind, counts: &[usize]) -> Result<()> {
         };
         print(json!({
             "figure": "e_fanout", "client": client_kind, "clients": clients, "jobs": JOBS,
-            "clients_with_every_job_end": complete,
+            "clients_with_every_job_end": complete, "duplicate_job_ends": duplicate_ends,
+            "reconnects_after_too_slow": reconnects,
             "latency_ms_p50": p50, "latency_ms_p99": p99, "latency_ms_max": max,
             "rss_kib_per_idle_connection": per_connection_kib,
             "run_jobs_per_sec": rate, "run_rate_vs_no_clients": rate / baseline_rate,
         }));
     }
     Ok(())
+}
+
+/// Reads until every job's end has arrived; a connection the server closes (a client too slow to
+/// read) is opened again after the last frame seen, as the dashboard and `runway follow` do.
+async fn watch(
+    mut connection: Connection,
+    server: &Server,
+    client: &Client,
+    kind: Kind,
+) -> Watched {
+    let mut watched = Watched {
+        latencies: Vec::with_capacity(JOBS),
+        ..Default::default()
+    };
+    let mut ended = std::collections::HashSet::with_capacity(JOBS);
+    let mut last_upto = None;
+    while ended.len() < JOBS {
+        let Some(text) = connection.next_text().await else {
+            let Ok(again) = Connection::open(server, client, kind, last_upto).await else {
+                break;
+            };
+            connection = again;
+            watched.reconnects += 1;
+            continue;
+        };
+        let arrived = chrono::Utc::now();
+        let Ok(message) = serde_json::from_str::<MessageSeen>(&text) else {
+            continue;
+        };
+        match message.tag.as_str() {
+            "frame" => {}
+            "resync" => {
+                if connection.subscribe(last_upto).await.is_err() {
+                    break;
+                }
+                continue;
+            }
+            _ => continue,
+        }
+        last_upto = Some(message.upto);
+        for seen in message.jobs {
+            if seen.kind != "succeeded" {
+                continue;
+            }
+            if !ended.insert(seen.job_id) {
+                watched.duplicate_ends += 1;
+                continue;
+            }
+            let micros = (arrived - seen.at).num_microseconds().unwrap_or(0);
+            watched.latencies.push(micros as f64 / 1000.0);
+        }
+    }
+    watched
 }

@@ -3,7 +3,8 @@
 //!
 //! Run: `cargo build --release -p runway -p runway-bench && target/release/runway-bench`
 //! (`RUNWAY_BIN` overrides the server binary). `runway-bench fanout` runs the live fan-out
-//! figures (e) for feed and session clients, which take a few minutes; `runway-bench history` times the dashboard's reads
+//! figures (e) for feed and session clients, which take a few minutes (`runway-bench fanout
+//! feed 0 1 1000` measures chosen client counts of one kind); `runway-bench history` times the dashboard's reads
 //! over 100,000 jobs (f); `runway-bench abuse` the server's memory under idle and keep-alive
 //! connections and a job that prints 1 GB (g); `runway-bench tree` a parent spawning 10,000
 //! no-op children and the time from its last child's end to its join (h); `runway-bench
@@ -339,9 +340,8 @@ async fn idle_footprint() -> Result<()> {
 #[tokio::main]
 async fn main() -> Result<()> {
     let only: Vec<String> = std::env::args().skip(1).collect();
-    if only.iter().any(|arg| arg == "fanout") {
-        fanout::run(fanout::Kind::Feed, &[0, 1000, 5000]).await?;
-        return fanout::run(fanout::Kind::Session, &[0, 500]).await;
+    if only.first().is_some_and(|arg| arg == "fanout") {
+        return fanout::run_chosen(&only[1..]).await;
     }
     if only.iter().any(|arg| arg == "history") {
         return history::run().await;

@@ -31,6 +31,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::convert::job_update;
 use crate::live::Filter;
+use crate::live_runtime::LiveRuntime;
 
 /// Frames kept per audience for clients that are briefly slow; past this they catch up from
 /// the store.
@@ -254,8 +255,12 @@ struct Hub {
 }
 
 impl Fanout {
-    /// Starts the fan-out task; it ends with `shutdown`.
-    pub async fn start(app: &App, shutdown: CancellationToken) -> Result<Fanout, StoreError> {
+    /// Starts the fan-out task on the live runtime; it ends with `shutdown`.
+    pub async fn start(
+        app: &App,
+        live: &LiveRuntime,
+        shutdown: CancellationToken,
+    ) -> Result<Fanout, StoreError> {
         let store = Arc::clone(app.store());
         // Subscribed before reading where the store is: nothing committed in between is missed.
         let changes = store.subscribe();
@@ -275,7 +280,7 @@ impl Fanout {
             })),
         };
         let tick = app.config().server.live_tick;
-        tokio::spawn(run(fanout.clone(), store, changes, tick, shutdown));
+        live.spawn(run(fanout.clone(), store, changes, tick, shutdown));
         Ok(fanout)
     }
 

@@ -12,6 +12,7 @@ pub mod fanout;
 pub mod host;
 pub mod json;
 pub mod live;
+pub mod live_runtime;
 mod params;
 mod routes;
 pub mod session;
@@ -38,27 +39,34 @@ use utoipa_axum::routes;
 use crate::connections::ConnectionLimits;
 use crate::error::ApiError;
 use crate::fanout::Fanout;
+use crate::live_runtime::LiveRuntime;
 
-/// What every request handler gets: the application value, the live fan-out, and the signal
-/// that ends long-lived connections (WebSockets) at shutdown.
+/// What every request handler gets: the application value, the live fan-out and the runtime
+/// live connections run on, and the signal that ends long-lived connections (WebSockets) at
+/// shutdown.
 #[derive(Clone)]
 pub struct ServerState {
     pub app: App,
     pub fanout: Fanout,
+    pub live: LiveRuntime,
     pub shutdown: CancellationToken,
     /// One permit per open WebSocket (`server.max_websockets`), held for the socket's life.
     pub websockets: Arc<Semaphore>,
 }
 
 impl ServerState {
-    /// Starts the live fan-out too.
-    pub async fn start(app: App) -> Result<ServerState, StoreError> {
+    /// Starts the live layer too: its runtime and the fan-out.
+    pub async fn start(app: App) -> Result<ServerState, StartError> {
         let websockets = Arc::new(Semaphore::new(app.config().server.max_websockets));
         let shutdown = CancellationToken::new();
-        let fanout = Fanout::start(&app, shutdown.clone()).await?;
+        let live = LiveRuntime::start().map_err(StartError::Runtime)?;
+        let fanout = Fanout::start(&app, &live, shutdown.clone())
+            .await
+            .map_err(StartError::Store)?;
         Ok(ServerState {
             app,
             fanout,
+            live,
             shutdown,
             websockets,
         })
@@ -79,6 +87,15 @@ impl ServerState {
                 )
             })
     }
+}
+
+/// Why the live layer could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot start the live runtime's threads: {0}")]
+    Runtime(std::io::Error),
+    #[error("the live fan-out cannot read the store: {0}")]
+    Store(StoreError),
 }
 
 /// The API's routes and its OpenAPI document, built from one table.

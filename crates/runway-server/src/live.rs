@@ -174,8 +174,14 @@ pub async fn job_updates(
     let slot = state.websocket_slot()?;
     Ok(
         small_buffers(upgrade, MAX_CLIENT_MESSAGE).on_upgrade(move |socket| async move {
-            feed(socket, state, audience, joined, since).await;
-            drop(slot);
+            let live = state.live.clone();
+            // The socket's reactor stays the server's; its work moves to the live threads.
+            let _ = live
+                .spawn(async move {
+                    feed(socket, state, audience, joined, since).await;
+                    drop(slot);
+                })
+                .await;
         }),
     )
 }

@@ -81,8 +81,14 @@ pub async fn session(
     Ok(
         crate::live::small_buffers(upgrade, MAX_CLIENT_MESSAGE).on_upgrade(
             move |socket| async move {
-                run(socket, state, authenticated).await;
-                drop(slot);
+                let live = state.live.clone();
+                // The socket's reactor stays the server's; its work moves to the live threads.
+                let _ = live
+                    .spawn(async move {
+                        run(socket, state, authenticated).await;
+                        drop(slot);
+                    })
+                    .await;
             },
         ),
     )

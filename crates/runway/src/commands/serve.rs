@@ -119,7 +119,7 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     let state = ServerState::start(app.clone()).await.map_err(|error| {
         CliError::new(
             exit::FAILED,
-            format!("cannot start the live fan-out: {error}"),
+            format!("cannot start the live layer: {error}"),
         )
     })?;
     let stop = {
