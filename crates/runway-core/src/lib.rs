@@ -31,6 +31,7 @@ pub mod transition;
 pub mod tree;
 pub mod watch_filter;
 pub mod watch_state;
+pub mod watcher;
 
 pub use app::{App, SubmitParams};
 pub use clock::{Clock, SystemClock, Timestamp};
