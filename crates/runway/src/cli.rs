@@ -75,6 +75,8 @@ pub enum Command {
     Queue(QueueCommand),
     /// List the declared job types.
     Types(OutputArgs),
+    /// Run a command whenever files in a directory change, in the foreground, without a server.
+    Watch(WatchArgs),
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -204,6 +206,33 @@ pub struct WaitArgs {
     pub timeout: Option<String>,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// `runway watch DIR -- CMD ARGS…`: the state machine of a watch trigger, with the command as
+/// its job.
+#[derive(Debug, Args)]
+pub struct WatchArgs {
+    /// The directory to watch, with every directory below it.
+    pub dir: PathBuf,
+    /// Only files whose name matches count ("*.org"); repeat for more [default: every file].
+    #[arg(long = "pattern", value_name = "GLOB")]
+    pub patterns: Vec<String>,
+    /// Paths relative to DIR that never count ("archive/**"); repeat for more. Editor and sync
+    /// noise and `.git` never count anyway.
+    #[arg(long = "ignore", value_name = "GLOB")]
+    pub ignore: Vec<String>,
+    /// Quiet time after the last change before the command runs.
+    #[arg(long, default_value = "1s")]
+    pub debounce: String,
+    /// Time after a run ends before the next may start.
+    #[arg(long, default_value = "0s")]
+    pub cooldown: String,
+    /// Run the command once, now, and exit with its status.
+    #[arg(long)]
+    pub once: bool,
+    /// The command and its arguments, after `--`.
+    #[arg(last = true, required = true, value_name = "CMD")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

@@ -8,6 +8,7 @@ pub mod logs;
 pub mod queue;
 pub mod serve;
 pub mod wait;
+pub mod watch;
 
 use runway_client::Client;
 

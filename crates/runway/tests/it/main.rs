@@ -14,6 +14,7 @@ mod limits;
 mod live;
 mod session;
 mod trees;
+mod watch;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
