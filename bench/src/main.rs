@@ -8,13 +8,15 @@
 //! over N finished jobs (100,000 by default) and the engine's rates beside an empty database (f); `runway-bench abuse` the server's memory under idle and keep-alive
 //! connections and a job that prints 1 GB (g); `runway-bench tree` a parent spawning 10,000
 //! no-op children and the time from its last child's end to its join (h); `runway-bench
-//! ceiling` what bare SQLite does with the same writes on this machine (i).
+//! ceiling` what bare SQLite does with the same writes on this machine (i); `runway-bench
+//! watch` how long `runway watch` takes to watch 50,000 files and from a write to its run (j).
 
 mod abuse;
 mod ceiling;
 mod fanout;
 mod history;
 mod tree;
+mod watch;
 
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -381,6 +383,9 @@ async fn main() -> Result<()> {
     }
     if only.iter().any(|arg| arg == "tree") {
         return tree::run().await;
+    }
+    if only.iter().any(|arg| arg == "watch") {
+        return watch::run();
     }
     if only.iter().any(|arg| arg == "ceiling") {
         return ceiling::run();

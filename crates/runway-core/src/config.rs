@@ -91,6 +91,9 @@ pub struct ServerConfig {
     /// Live clients receive changes in frames at most this often (per subscription): under
     /// load, one frame carries every change of a tick.
     pub live_tick: Duration,
+    /// How long a write to a live client may wait for it to read before it is cut off (it
+    /// resumes with `since`).
+    pub live_send_timeout: Duration,
     /// How long an idempotency key answers with the job it made.
     pub idempotency_window: Duration,
     /// Deepest job tree: a root's children are at depth 1.
@@ -289,6 +292,7 @@ struct RawServer {
     max_websockets: Option<u64>,
     idle_timeout: Option<String>,
     live_tick: Option<String>,
+    live_send_timeout: Option<String>,
     idempotency_window: Option<String>,
     max_tree_depth: Option<u64>,
     max_children: Option<u64>,
@@ -606,6 +610,12 @@ fn validate(
         Duration::from_millis(50),
         Duration::ZERO..=SECOND,
     )?;
+    let live_send_timeout = duration(
+        "server.live_send_timeout",
+        &raw.server.live_send_timeout,
+        10 * SECOND,
+        SECOND..=HOUR,
+    )?;
     let idempotency_window = duration(
         "server.idempotency_window",
         &raw.server.idempotency_window,
@@ -790,6 +800,7 @@ fn validate(
             max_websockets,
             idle_timeout,
             live_tick,
+            live_send_timeout,
             idempotency_window,
             max_tree_depth,
             max_children,
@@ -1089,6 +1100,11 @@ mod tests {
             ("[server]\nlease = \"300000y\"", "server.lease"),
             ("[server]\nsweep_interval = \"2h\"", "server.sweep_interval"),
             ("[server]\nkill_grace = \"2h\"", "server.kill_grace"),
+            ("[server]\nlive_tick = \"2s\"", "server.live_tick"),
+            (
+                "[server]\nlive_send_timeout = \"2h\"",
+                "server.live_send_timeout",
+            ),
             (
                 "[server]\nshutdown_grace = \"2days\"",
                 "server.shutdown_grace",

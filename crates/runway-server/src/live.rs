@@ -28,7 +28,6 @@ use crate::fanout::{Audience, Frame, Joined, Replay};
 use crate::{ServerState, params};
 
 /// A send that takes longer than this means the client stopped reading.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest message accepted from a client; the feed expects none but control frames.
 const MAX_CLIENT_MESSAGE: usize = 4096;
 /// Most bytes queued for one client before it counts as too slow.
@@ -206,30 +205,31 @@ enum Ended {
     BadFrame(String),
 }
 
-async fn send(socket: &mut WebSocket, message: &FeedMessage) -> Result<(), Ended> {
+async fn send(socket: &mut WebSocket, message: &FeedMessage, limit: Duration) -> Result<(), Ended> {
     let text = serde_json::to_string(message).expect("feed messages serialize");
-    within_send_timeout(socket.send(Message::Text(text.into()))).await
+    within(limit, socket.send(Message::Text(text.into()))).await
 }
 
 /// Queues a frame for the client, written at the next flush.
-async fn queue(socket: &mut WebSocket, frame: &Frame) -> Result<(), Ended> {
-    within_send_timeout(socket.feed(Message::Text(frame.text.clone()))).await
+async fn queue(socket: &mut WebSocket, frame: &Frame, limit: Duration) -> Result<(), Ended> {
+    within(limit, socket.feed(Message::Text(frame.text.clone()))).await
 }
 
-/// A write to the client: a closed socket means it left; a write still blocked after
-/// `SEND_TIMEOUT` means it stopped reading.
-async fn within_send_timeout(
+/// A write to the client: a closed socket means it left; a write still blocked after `limit`
+/// (`server.live_send_timeout`) means it stopped reading.
+async fn within(
+    limit: Duration,
     write: impl std::future::Future<Output = Result<(), axum::Error>>,
 ) -> Result<(), Ended> {
-    match tokio::time::timeout(SEND_TIMEOUT, write).await {
+    match tokio::time::timeout(limit, write).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(_)) => Err(Ended::ClientLeft),
         Err(_) => Err(Ended::TooSlow),
     }
 }
 
-async fn flush(socket: &mut WebSocket) -> Result<(), Ended> {
-    within_send_timeout(socket.flush()).await
+async fn flush(socket: &mut WebSocket, limit: Duration) -> Result<(), Ended> {
+    within(limit, socket.flush()).await
 }
 
 /// Sends the stored changes in `after < seq <= upto` the audience covers, coalesced. Stored
@@ -242,6 +242,7 @@ async fn catch_up(
     upto: i64,
 ) -> Result<(), Ended> {
     let store = state.app.store();
+    let limit = state.app.config().server.live_send_timeout;
     let failed = |error: runway_core::store::StoreError| {
         tracing::error!(%error, "cannot read stored changes for a live feed");
         Ended::ServerGone
@@ -256,12 +257,12 @@ async fn catch_up(
                 "changes after seq {after} are no longer kept; reload, then follow the feed"
             ),
         };
-        send(socket, &FeedMessage::Resync(resync)).await?;
+        send(socket, &FeedMessage::Resync(resync), limit).await?;
     }
     while let Some(frame) = replay.next(store).await.map_err(failed)? {
-        queue(socket, &frame).await?;
+        queue(socket, &frame, limit).await?;
     }
-    flush(socket).await
+    flush(socket, limit).await
 }
 
 async fn feed(
@@ -276,6 +277,7 @@ async fn feed(
         mut position,
     } = joined;
     let shutdown = state.shutdown.clone();
+    let limit = state.app.config().server.live_send_timeout;
     let ended: Result<(), Ended> = async {
         match since {
             Some(since) if since > position => {
@@ -283,7 +285,7 @@ async fn feed(
                     seq: since,
                     reason: format!("seq {since} is newer than this server's newest ({position}); reload, then follow the feed"),
                 };
-                send(&mut socket, &FeedMessage::Resync(resync)).await?;
+                send(&mut socket, &FeedMessage::Resync(resync), limit).await?;
             }
             Some(since) => catch_up(&mut socket, &state, &audience, since, position).await?,
             None => {}
@@ -297,11 +299,11 @@ async fn feed(
                     while let Some(frame) = next.take() {
                         match frame {
                             Ok(frame) => {
-                                queue(&mut socket, &frame).await?;
+                                queue(&mut socket, &frame, limit).await?;
                                 position = frame.upto;
                             }
                             Err(RecvError::Lagged(_)) => {
-                                flush(&mut socket).await?;
+                                flush(&mut socket, limit).await?;
                                 // Fell behind the fan-out: join again, and take what was missed
                                 // from the store.
                                 let rejoined = state.fanout.join(audience.clone());
@@ -318,7 +320,7 @@ async fn feed(
                             Err(TryRecvError::Closed) => Some(Err(RecvError::Closed)),
                         };
                     }
-                    flush(&mut socket).await?;
+                    flush(&mut socket, limit).await?;
                 }
                 () = shutdown.cancelled() => return Err(Ended::ServerGone),
                 message = socket.recv() => match message {

@@ -34,7 +34,6 @@ use crate::{ServerState, auth, convert, params};
 /// Largest message a client may send.
 const MAX_CLIENT_MESSAGE: usize = 256 * 1024;
 /// A client that cannot take a message for this long is disconnected.
-const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Time to authenticate with `hello` when the upgrade carried no token.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Subscriptions one session may hold.
@@ -185,7 +184,8 @@ impl Session {
     }
 
     async fn send_text(&mut self, text: axum::extract::ws::Utf8Bytes) -> Result<(), Ended> {
-        match tokio::time::timeout(SEND_TIMEOUT, self.socket.send(Message::Text(text))).await {
+        let limit = self.state.app.config().server.live_send_timeout;
+        match tokio::time::timeout(limit, self.socket.send(Message::Text(text))).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(_)) => Err(Ended::ClientLeft),
             Err(_) => Err(Ended::Close(

@@ -233,8 +233,12 @@ async fn a_reconnect_with_since_mid_burst_misses_nothing_and_repeats_nothing() {
 
 #[tokio::test]
 async fn a_client_that_falls_behind_still_gets_every_jobs_final_state() {
-    // A frame per commit, so a client that stops reading falls behind the fan-out quickly.
-    let server = Server::start(&format!("[server]\nlive_tick = \"0s\"\n{CONFIG}"));
+    // A frame per commit, so a client that stops reading falls behind the fan-out quickly; and
+    // a send timeout longer than the test, so that on a busy machine the stalled client is
+    // caught up, not cut off.
+    let server = Server::start(&format!(
+        "[server]\nlive_tick = \"0s\"\nlive_send_timeout = \"10m\"\n{CONFIG}"
+    ));
     let client = server.client();
     let mut slow = Updates::open(&client, UpdatesQuery::default()).await;
     // A client that keeps up tells when the fan-out has sent everything.
