@@ -57,11 +57,8 @@ pub fn run() -> Result<()> {
     let in_place = watching.recv_timeout(Duration::from_secs(120))? - started;
     let mut latencies = Vec::with_capacity(WRITES);
     for write in 0..WRITES {
-        let path = format!(
-            "d{}/e{}/new{write}.org",
-            write % 10,
-            write * 37 % DIRECTORIES / 10 * 10 + write % 10
-        );
+        let directory = write * 37 % DIRECTORIES;
+        let path = format!("d{}/e{directory}/new{write}.org", directory / 100);
         let written = Instant::now();
         std::fs::write(root.path().join(&path), "x")?;
         let (arrived, line) = runs.recv_timeout(Duration::from_secs(10))?;
