@@ -113,19 +113,21 @@ impl WatchFilter {
     }
 }
 
+/// A filter from globs known to parse, for tests.
+#[cfg(test)]
+pub(crate) fn filter(patterns: &[&str], ignore: &[&str]) -> WatchFilter {
+    let owned = |globs: &[&str]| {
+        globs
+            .iter()
+            .map(|glob| glob.to_string())
+            .collect::<Vec<_>>()
+    };
+    WatchFilter::new(&owned(patterns), &owned(ignore)).expect("the globs parse")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn filter(patterns: &[&str], ignore: &[&str]) -> WatchFilter {
-        let owned = |globs: &[&str]| {
-            globs
-                .iter()
-                .map(|glob| glob.to_string())
-                .collect::<Vec<_>>()
-        };
-        WatchFilter::new(&owned(patterns), &owned(ignore)).expect("the globs parse")
-    }
 
     #[test]
     fn without_patterns_every_file_counts() {

@@ -2,16 +2,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use super::*;
-
-fn filter(patterns: &[&str], ignore: &[&str]) -> WatchFilter {
-    let owned = |globs: &[&str]| {
-        globs
-            .iter()
-            .map(|glob| glob.to_string())
-            .collect::<Vec<_>>()
-    };
-    WatchFilter::new(&owned(patterns), &owned(ignore)).unwrap()
-}
+use crate::watch_filter::filter;
 
 /// Every path reported until `last` is, or a panic after 10 s; an overflow fails the test.
 async fn seen_until(
