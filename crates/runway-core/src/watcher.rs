@@ -8,6 +8,7 @@
 //! events, or this watcher's own queue overflows, a [`Change::Overflow`] says so: the trigger
 //! then asks for a full rebuild, never silence.
 
+use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
@@ -43,6 +44,8 @@ pub struct TreeWatch {
 
 struct Shared {
     watcher: Mutex<RecommendedWatcher>,
+    /// The directories watched, to tell a directory that went away from a file.
+    watched: Mutex<HashSet<PathBuf>>,
 }
 
 /// Starts watching `root`; changes arrive on the returned receiver, a batch at a time.
@@ -68,10 +71,13 @@ pub fn watch(
     })?;
     let shared = Arc::new(Shared {
         watcher: Mutex::new(watcher),
+        watched: Mutex::new(HashSet::new()),
     });
-    let directories = directories(&root, &root, &filter);
-    for directory in &directories {
-        add_watch(&shared, &root, directory, directories.len())?;
+    if let Err(Limit) = watch_below(&shared, &root, &root, &filter, &mut Vec::new()) {
+        return Err(WatchError::Limit {
+            needed: count_directories(&root, &filter),
+            root,
+        });
     }
     let (changes, receiver) = async_mpsc::unbounded_channel();
     let weak = Arc::downgrade(&shared);
@@ -102,53 +108,80 @@ pub fn watch(
     Ok((TreeWatch { _shared: shared }, receiver))
 }
 
-fn add_watch(
+/// The system's limit on watches was reached.
+struct Limit;
+
+/// Watches `directory` and every directory below it that the filter enters, each before it is
+/// read, so that a directory made meanwhile is either seen when its parent is read or reported
+/// by its parent's watch. The files found on the way are added to `files`. Links are not
+/// followed.
+fn watch_below(
     shared: &Shared,
     root: &Path,
     directory: &Path,
-    needed: usize,
-) -> Result<(), WatchError> {
-    let mut watcher = shared
-        .watcher
-        .lock()
-        .expect("the watcher lock is never poisoned");
-    match watcher.watch(directory, RecursiveMode::NonRecursive) {
-        Ok(()) => Ok(()),
-        Err(error) if matches!(error.kind, notify::ErrorKind::MaxFilesWatch) => {
-            Err(WatchError::Limit {
-                root: root.to_path_buf(),
-                needed,
-            })
-        }
-        // Gone before its watch was in place: its removal is reported by its parent.
-        Err(notify::Error {
-            kind: notify::ErrorKind::PathNotFound,
-            ..
-        }) => Ok(()),
-        Err(error) => Err(WatchError::Io {
-            path: directory.to_path_buf(),
-            message: error.to_string(),
-        }),
-    }
-}
-
-/// `directory` and every directory below it that the filter enters, links not followed.
-fn directories(root: &Path, directory: &Path, filter: &WatchFilter) -> Vec<PathBuf> {
-    let mut found = vec![directory.to_path_buf()];
-    let mut index = 0;
-    while index < found.len() {
-        if let Ok(entries) = std::fs::read_dir(&found[index]) {
-            for entry in entries.flatten() {
-                let is_dir = entry.file_type().is_ok_and(|kind| kind.is_dir());
-                let path = entry.path();
-                if is_dir && !filter.skips_dir(relative(root, &path)) {
-                    found.push(path);
-                }
+    filter: &WatchFilter,
+    files: &mut Vec<PathBuf>,
+) -> Result<(), Limit> {
+    let mut pending = vec![directory.to_path_buf()];
+    while let Some(directory) = pending.pop() {
+        let added = shared
+            .watcher
+            .lock()
+            .expect("the watcher lock is never poisoned")
+            .watch(&directory, RecursiveMode::NonRecursive);
+        match added {
+            Ok(()) => {}
+            Err(error) if matches!(error.kind, notify::ErrorKind::MaxFilesWatch) => {
+                return Err(Limit);
+            }
+            // Gone before its watch was in place: its parent's watch reports that.
+            Err(error) => {
+                tracing::debug!(directory = %directory.display(), %error, "not watched");
+                continue;
             }
         }
-        index += 1;
+        shared
+            .watched
+            .lock()
+            .expect("the watched set's lock is never poisoned")
+            .insert(directory.clone());
+        let Ok(entries) = std::fs::read_dir(&directory) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
+                if !filter.skips_dir(relative(root, &path)) {
+                    pending.push(path);
+                }
+            } else {
+                files.push(path);
+            }
+        }
     }
-    found
+    Ok(())
+}
+
+/// How many directories a watch of `root` needs, for the error that says the limit is lower.
+fn count_directories(root: &Path, filter: &WatchFilter) -> usize {
+    let mut pending = vec![root.to_path_buf()];
+    let mut count = 0;
+    while let Some(directory) = pending.pop() {
+        count += 1;
+        for entry in std::fs::read_dir(&directory)
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|kind| kind.is_dir())
+                && !filter.skips_dir(relative(root, &path))
+            {
+                pending.push(path);
+            }
+        }
+    }
+    count
 }
 
 fn relative<'p>(root: &Path, path: &'p Path) -> &'p Path {
@@ -192,24 +225,41 @@ impl Tree {
             return Ok(());
         }
         let mut paths = Vec::new();
+        // Made, or renamed to: a directory here is new to this watch.
+        let appeared = matches!(
+            event.kind,
+            EventKind::Create(_) | EventKind::Modify(ModifyKind::Name(_))
+        );
         for path in &event.paths {
-            let is_dir = std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir());
             let rel = relative(&self.root, path);
-            if is_dir {
-                if self.filter.skips_dir(rel) {
-                    continue;
-                }
-                // A directory made or moved in: watch it and everything below it, and report
-                // what is already inside.
-                if matches!(event.kind, EventKind::Create(_) | EventKind::Modify(_)) {
-                    let below = directories(&self.root, path, &self.filter);
-                    for directory in &below {
-                        if let Err(error) = add_watch(shared, &self.root, directory, below.len()) {
-                            tracing::warn!(%error, "a new directory cannot be watched");
-                            self.send(Change::Overflow)?;
-                        }
-                        paths.extend(self.files_in(directory));
+            if std::fs::symlink_metadata(path).is_ok_and(|meta| meta.is_dir()) {
+                if appeared && !self.filter.skips_dir(rel) {
+                    // Watch it and everything below it, and report what is already inside.
+                    let mut files = Vec::new();
+                    if watch_below(shared, &self.root, path, &self.filter, &mut files).is_err() {
+                        tracing::warn!(directory = %path.display(), "no more watches allowed: fs.inotify.max_user_watches");
+                        self.send(Change::Overflow)?;
                     }
+                    paths.extend(
+                        files
+                            .iter()
+                            .map(|file| relative(&self.root, file))
+                            .filter(|file| self.filter.counts(file))
+                            .map(slashed),
+                    );
+                }
+                continue;
+            }
+            let was_watched = shared
+                .watched
+                .lock()
+                .expect("the watched set's lock is never poisoned")
+                .remove(path.as_path());
+            if was_watched {
+                // A watched directory went away. Removed, its files' removals were reported one
+                // by one; moved out of the tree, nothing says which files went with it.
+                if matches!(event.kind, EventKind::Modify(ModifyKind::Name(_))) {
+                    self.send(Change::Overflow)?;
                 }
                 continue;
             }
@@ -222,20 +272,6 @@ impl Tree {
         } else {
             self.send(Change::Paths(paths))
         }
-    }
-
-    /// The files directly in `directory` that count.
-    fn files_in(&self, directory: &Path) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(directory) else {
-            return Vec::new();
-        };
-        entries
-            .flatten()
-            .filter(|entry| entry.file_type().is_ok_and(|kind| !kind.is_dir()))
-            .map(|entry| entry.path())
-            .filter(|path| self.filter.counts(relative(&self.root, path)))
-            .map(|path| slashed(relative(&self.root, &path)))
-            .collect()
     }
 }
 

@@ -108,3 +108,39 @@ fn the_watch_limit_error_names_the_setting_and_the_count() {
     assert!(message.contains("51234"), "{message}");
     assert!(message.contains("/home/me/notes"), "{message}");
 }
+
+#[tokio::test]
+async fn a_directory_moved_out_of_the_tree_asks_for_everything() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("module")).unwrap();
+    std::fs::write(root.path().join("module/a.rs"), "x").unwrap();
+    let (_watch, mut changes) = watch(root.path(), filter(&["*.rs"], &[])).unwrap();
+    std::fs::rename(root.path().join("module"), outside.path().join("module")).unwrap();
+    let change = tokio::time::timeout(Duration::from_secs(10), changes.recv())
+        .await
+        .expect("a change within 10s");
+    assert_eq!(
+        change,
+        Some(Change::Overflow),
+        "its files went with it, unnamed"
+    );
+}
+
+#[tokio::test]
+async fn a_directory_whose_metadata_changes_is_not_reported_again() {
+    use std::os::unix::fs::PermissionsExt;
+    let root = tempfile::tempdir().unwrap();
+    std::fs::create_dir(root.path().join("notes")).unwrap();
+    std::fs::write(root.path().join("notes/a.org"), "x").unwrap();
+    let (_watch, mut changes) = watch(root.path(), filter(&[], &[])).unwrap();
+    let notes = root.path().join("notes");
+    std::fs::set_permissions(&notes, std::fs::Permissions::from_mode(0o750)).unwrap();
+    std::fs::write(root.path().join("b.org"), "x").unwrap();
+    let seen = seen_until(&mut changes, "b.org").await;
+    assert_eq!(
+        seen,
+        BTreeSet::from(["b.org".to_string()]),
+        "a chmod is no new directory"
+    );
+}

@@ -45,6 +45,8 @@ pub async fn run(args: WatchArgs) -> Result<u8, CliError> {
         .map_err(|error| CliError::new(exit::USAGE, format!("--pattern or --ignore: {error}")))?;
     let mut interrupt = signal(SignalKind::interrupt()).map_err(signal_error)?;
     let mut terminate = signal(SignalKind::terminate()).map_err(signal_error)?;
+    // CMD leads a group of its own, so a closed terminal would not reach it: end it here.
+    let mut hangup = signal(SignalKind::hangup()).map_err(signal_error)?;
 
     if args.once {
         let mut running = Run::start(&args.command, json!({"trigger": TRIGGER, "paths": null}))?;
@@ -52,6 +54,7 @@ pub async fn run(args: WatchArgs) -> Result<u8, CliError> {
             status = running.child.wait() => return Ok(exit_code(status.ok())),
             _ = interrupt.recv() => return Ok(running.end(Signal::SIGINT).await),
             _ = terminate.recv() => return Ok(running.end(Signal::SIGTERM).await),
+            _ = hangup.recv() => return Ok(running.end(Signal::SIGHUP).await),
         }
     }
 
@@ -77,16 +80,20 @@ pub async fn run(args: WatchArgs) -> Result<u8, CliError> {
             },
             () = sleep_until(deadline) => Event::Tick,
             status = wait(&mut running) => {
-                running = None;
+                if let Some(run) = running.take() {
+                    run.end_group();
+                }
                 say(&format!("the command {}", ended(status)));
                 Event::JobEnded
             }
             _ = interrupt.recv() => return Ok(stop(running, Signal::SIGINT).await),
             _ = terminate.recv() => return Ok(stop(running, Signal::SIGTERM).await),
+            _ = hangup.recv() => return Ok(stop(running, Signal::SIGHUP).await),
         };
         let before = state.phase.name();
         let (next, effects) = state.step(event, chrono::Utc::now());
         state = next;
+        let mut ended_at_once = false;
         for Effect::Submit(changed) in effects {
             let input = input(&changed);
             say(&format!(
@@ -94,7 +101,19 @@ pub async fn run(args: WatchArgs) -> Result<u8, CliError> {
                 args.command.join(" "),
                 describe(&changed)
             ));
-            running = Some(Run::start(&args.command, input)?);
+            match Run::start(&args.command, input) {
+                Ok(run) => running = Some(run),
+                // A run that cannot start (the program is missing for now) is a failed run:
+                // the watch goes on, and the next change tries again.
+                Err(error) => {
+                    say(&error.message);
+                    ended_at_once = true;
+                }
+            }
+        }
+        if ended_at_once {
+            let (next, _) = state.step(Event::JobEnded, chrono::Utc::now());
+            state = next;
         }
         let after = state.phase.name();
         if after != before && after != "running" {
@@ -154,6 +173,7 @@ fn transition(state: &WatchState) -> String {
 /// One run of the command: its process, leading a group of its own, and its input file.
 struct Run {
     child: Child,
+    group: Option<Pid>,
     _input: tempfile::NamedTempFile,
 }
 
@@ -195,17 +215,18 @@ impl Run {
                 let _ = stdin.write_all(text.as_bytes()).await;
             });
         }
+        let group = child.id().map(|pid| Pid::from_raw(pid as i32));
         Ok(Run {
             child,
+            group,
             _input: file,
         })
     }
 
-    /// Ends the command's whole group: `signal`, then SIGKILL after the grace; returns the exit
-    /// code that says which signal ended `runway watch`.
+    /// Ends the command's whole group (SIGTERM, then SIGKILL after the grace) because
+    /// `runway watch` got `signal`; returns the exit code that says so, 128 + the signal.
     async fn end(mut self, signal: Signal) -> u8 {
-        if let Some(pid) = self.child.id() {
-            let group = Pid::from_raw(pid as i32);
+        if let Some(group) = self.group {
             let _ = killpg(group, Signal::SIGTERM);
             if tokio::time::timeout(KILL_GRACE, self.child.wait())
                 .await
@@ -214,9 +235,17 @@ impl Run {
                 let _ = killpg(group, Signal::SIGKILL);
                 let _ = self.child.wait().await;
             }
+        }
+        self.end_group();
+        128 + signal as u8
+    }
+
+    /// No orphans: what the command left running in its group ends with its run, as a job's
+    /// does.
+    fn end_group(self) {
+        if let Some(group) = self.group {
             let _ = killpg(group, Signal::SIGKILL);
         }
-        128 + signal as u8
     }
 }
 

@@ -15,15 +15,22 @@ use crate::RUNWAY;
 struct Watch {
     child: Child,
     lines: mpsc::Receiver<String>,
+    /// Its own `runway watch:` lines.
+    notes: mpsc::Receiver<String>,
 }
 
 impl Watch {
     fn start(dir: &Path, flags: &[&str], command: &str) -> Watch {
+        Watch::start_argv(dir, flags, &["sh", "-c", command])
+    }
+
+    fn start_argv(dir: &Path, flags: &[&str], argv: &[&str]) -> Watch {
         let mut child = Command::new(RUNWAY)
             .arg("watch")
             .arg(dir)
             .args(flags)
-            .args(["--", "sh", "-c", command])
+            .arg("--")
+            .args(argv)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -38,20 +45,36 @@ impl Watch {
             }
         });
         // The watch is in place once it says so; a change made before would be missed.
-        let (ready, watching) = mpsc::channel();
+        let (note, notes) = mpsc::channel();
         let stderr = child.stderr.take().unwrap();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("{line}");
-                if line.starts_with("runway watch: watching ") {
-                    let _ = ready.send(());
+                if note.send(line).is_err() {
+                    return;
                 }
             }
         });
-        watching
-            .recv_timeout(Duration::from_secs(10))
-            .expect("the watch starts");
-        Watch { child, lines }
+        let watch = Watch {
+            child,
+            lines,
+            notes,
+        };
+        watch.note_starting("runway watch: watching ");
+        watch
+    }
+
+    /// Waits for its next line that starts with `start`, or panics after 10 s.
+    fn note_starting(&self, start: &str) -> String {
+        loop {
+            let line = self
+                .notes
+                .recv_timeout(Duration::from_secs(10))
+                .unwrap_or_else(|_| panic!("no line starting with `{start}`"));
+            if line.starts_with(start) {
+                return line;
+            }
+        }
     }
 
     /// The next run's input, or a panic after `seconds`.
@@ -235,4 +258,53 @@ fn bad_arguments_are_refused_with_what_to_fix() {
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert!(stderr.contains(says), "{args:?}: {stderr}");
     }
+}
+
+#[test]
+fn what_a_run_left_running_ends_with_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let pid_file = outside.path().join("background.pid");
+    let command = format!(
+        "cat; echo; sleep 60 > /dev/null 2>&1 & echo $! > {}",
+        pid_file.display()
+    );
+    let watch = Watch::start(dir.path(), &["--debounce", "100ms"], &command);
+    write(dir.path(), "a.org");
+    watch.next_run(10);
+    watch.note_starting("runway watch: the command exited");
+    let pid: i32 = std::fs::read_to_string(&pid_file)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let background = nix::unistd::Pid::from_raw(pid);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while nix::sys::signal::kill(background, None).is_ok() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run's background process outlived it"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn a_command_that_cannot_start_fails_its_run_and_the_watch_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-program");
+    let watch = Watch::start_argv(
+        dir.path(),
+        &["--debounce", "100ms", "--ignore", "no-such-program"],
+        &[missing.to_str().unwrap()],
+    );
+    write(dir.path(), "a.org");
+    assert!(
+        watch
+            .note_starting("runway watch: cannot start")
+            .contains("no-such-program")
+    );
+    write(dir.path(), "b.org");
+    watch.note_starting("runway watch: running");
+    watch.note_starting("runway watch: cannot start");
 }
