@@ -64,7 +64,21 @@ enum Table {
 /// The filters every form shares (tree, types, queues, and `statuses`), as conditions on
 /// `table`.
 fn filters(params: &JobListParams, statuses: &[JobStatus], table: Table) -> Conditions {
-    let mut conditions = Conditions::default();
+    filters_after(Vec::new(), params, statuses, table)
+}
+
+/// The same filters for a part of a statement whose earlier parts bound `values`: this part's
+/// placeholders number on from theirs.
+fn filters_after(
+    values: Vec<SqlValue>,
+    params: &JobListParams,
+    statuses: &[JobStatus],
+    table: Table,
+) -> Conditions {
+    let mut conditions = Conditions {
+        clauses: Vec::new(),
+        values,
+    };
     match (params.tree, table) {
         (TreeFilter::All, _) => {}
         (TreeFilter::Roots, Table::Jobs) => conditions.add("parent_id IS NULL".into()),
@@ -202,25 +216,18 @@ pub(crate) fn count(params: &JobListParams) -> Query {
             wanted.into_iter().partition(|status| status.is_terminal());
         let mut parts = Vec::new();
         let mut values = Vec::new();
-        // Each part numbers its values from where the previous one stopped.
-        let mut renumbered = |conditions: Conditions, sql: &dyn Fn(&str) -> String| {
-            let offset = values.len();
-            let mut filter = conditions.sql();
-            for index in (1..=conditions.values.len()).rev() {
-                filter = filter.replace(&format!("?{index}"), &format!("?{}", index + offset));
-            }
-            values.extend(conditions.values);
-            parts.push(sql(&filter));
-        };
         if !finished.is_empty() {
-            renumbered(filters(params, &finished, Table::Counts), &|filter| {
-                format!("(SELECT coalesce(sum(count), 0) FROM job_counts WHERE {filter})")
-            });
+            let part = filters_after(values, params, &finished, Table::Counts);
+            parts.push(format!(
+                "(SELECT coalesce(sum(count), 0) FROM job_counts WHERE {})",
+                part.sql()
+            ));
+            values = part.values;
         }
         if !unfinished.is_empty() {
-            renumbered(filters(params, &unfinished, Table::Jobs), &|filter| {
-                format!("(SELECT count(*) FROM jobs WHERE {filter})")
-            });
+            let part = filters_after(values, params, &unfinished, Table::Jobs);
+            parts.push(format!("(SELECT count(*) FROM jobs WHERE {})", part.sql()));
+            values = part.values;
         }
         return Query {
             sql: format!("SELECT {}", parts.join(" + ")),
