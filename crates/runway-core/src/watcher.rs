@@ -73,11 +73,20 @@ pub fn watch(
         watcher: Mutex::new(watcher),
         watched: Mutex::new(HashSet::new()),
     });
-    if let Err(Limit) = watch_below(&shared, &root, &root, &filter, &mut Vec::new()) {
-        return Err(WatchError::Limit {
-            needed: count_directories(&root, &filter),
-            root,
-        });
+    match watch_below(&shared, &root, &root, &filter, &mut Vec::new()) {
+        Ok(()) => {}
+        Err(Unwatched::Limit) => {
+            return Err(WatchError::Limit {
+                needed: count_directories(&root, &filter),
+                root,
+            });
+        }
+        Err(Unwatched::Start(error)) => {
+            return Err(WatchError::Io {
+                path: root,
+                message: error.to_string(),
+            });
+        }
     }
     let (changes, receiver) = async_mpsc::unbounded_channel();
     let weak = Arc::downgrade(&shared);
@@ -108,8 +117,14 @@ pub fn watch(
     Ok((TreeWatch { _shared: shared }, receiver))
 }
 
-/// The system's limit on watches was reached.
-struct Limit;
+/// Why `watch_below` stopped.
+enum Unwatched {
+    /// The system's limit on watches was reached.
+    Limit,
+    /// The directory it started from cannot be watched (not found is no error: its parent's
+    /// watch reports that it went away).
+    Start(notify::Error),
+}
 
 /// Watches `directory` and every directory below it that the filter enters, each before it is
 /// read, so that a directory made meanwhile is either seen when its parent is read or reported
@@ -121,8 +136,9 @@ fn watch_below(
     directory: &Path,
     filter: &WatchFilter,
     files: &mut Vec<PathBuf>,
-) -> Result<(), Limit> {
-    let mut pending = vec![directory.to_path_buf()];
+) -> Result<(), Unwatched> {
+    let start = directory.to_path_buf();
+    let mut pending = vec![start.clone()];
     while let Some(directory) = pending.pop() {
         let added = shared
             .watcher
@@ -132,11 +148,13 @@ fn watch_below(
         match added {
             Ok(()) => {}
             Err(error) if matches!(error.kind, notify::ErrorKind::MaxFilesWatch) => {
-                return Err(Limit);
+                return Err(Unwatched::Limit);
             }
-            // Gone before its watch was in place: its parent's watch reports that.
+            Err(error) if matches!(error.kind, notify::ErrorKind::PathNotFound) => continue,
+            Err(error) if directory == start => return Err(Unwatched::Start(error)),
+            // A directory below it that cannot be watched (no permission): the rest is.
             Err(error) => {
-                tracing::debug!(directory = %directory.display(), %error, "not watched");
+                tracing::warn!(directory = %directory.display(), %error, "a directory is not watched");
                 continue;
             }
         }
@@ -236,9 +254,15 @@ impl Tree {
                 if appeared && !self.filter.skips_dir(rel) {
                     // Watch it and everything below it, and report what is already inside.
                     let mut files = Vec::new();
-                    if watch_below(shared, &self.root, path, &self.filter, &mut files).is_err() {
-                        tracing::warn!(directory = %path.display(), "no more watches allowed: fs.inotify.max_user_watches");
-                        self.send(Change::Overflow)?;
+                    match watch_below(shared, &self.root, path, &self.filter, &mut files) {
+                        Ok(()) => {}
+                        Err(Unwatched::Limit) => {
+                            tracing::warn!(directory = %path.display(), "no more watches allowed: fs.inotify.max_user_watches");
+                            self.send(Change::Overflow)?;
+                        }
+                        Err(Unwatched::Start(error)) => {
+                            tracing::warn!(directory = %path.display(), %error, "a new directory is not watched");
+                        }
                     }
                     paths.extend(
                         files
