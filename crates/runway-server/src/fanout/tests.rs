@@ -316,6 +316,22 @@ impl Source for GatedSource {
     }
 }
 
+/// A fan-out reading from `source` with a 50 ms tick, nothing out yet; cancel the token to end it.
+fn ticking(
+    source: GatedSource,
+    changes: broadcast::Receiver<Changes>,
+) -> (Fanout, CancellationToken) {
+    let shutdown = CancellationToken::new();
+    let fanout = Fanout::with_source(
+        source,
+        changes,
+        0,
+        Duration::from_millis(50),
+        shutdown.clone(),
+    );
+    (fanout, shutdown)
+}
+
 #[tokio::test(start_paused = true)]
 async fn frames_hold_only_changes_the_store_made_durable() {
     let (bus, changes) = broadcast::channel::<Changes>(64);
@@ -327,14 +343,7 @@ async fn frames_hold_only_changes_the_store_made_durable() {
         published: Arc::clone(&published),
         durable: Arc::clone(&durable),
     };
-    let shutdown = CancellationToken::new();
-    let fanout = Fanout::with_source(
-        source,
-        changes,
-        0,
-        Duration::from_millis(50),
-        shutdown.clone(),
-    );
+    let (fanout, shutdown) = ticking(source, changes);
     let mut client = fanout.join(feed(Filter::default()));
     for seq in 1..=3 {
         published.store(seq, Ordering::SeqCst);
@@ -371,14 +380,7 @@ async fn under_load_a_frame_carries_a_whole_tick() {
         published: Arc::new(AtomicI64::new(0)),
         durable: Arc::new(AtomicI64::new(0)),
     };
-    let shutdown = CancellationToken::new();
-    let fanout = Fanout::with_source(
-        source,
-        changes,
-        0,
-        Duration::from_millis(50),
-        shutdown.clone(),
-    );
+    let (fanout, shutdown) = ticking(source, changes);
     let mut client = fanout.join(feed(Filter::default()));
     let submit = |seq: i64| {
         bus.send(Changes::from(vec![submitted(seq, "a")])).unwrap();
