@@ -9,6 +9,7 @@ use serde_json::Value;
 use utoipa::ToSchema;
 
 pub mod session;
+pub mod triggers;
 
 /// Every non-2xx answer of the API has this shape, so clients handle errors in one place.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -269,6 +270,9 @@ pub struct JobResponse {
     pub phase_attempt: u32,
     #[serde(default)]
     pub children: ChildCountsBody,
+    /// The trigger that submitted the job.
+    #[serde(default)]
+    pub trigger: Option<String>,
 }
 
 /// `GET /v1/jobs`: newest first, one page.
@@ -535,6 +539,9 @@ pub struct JobUpdate {
     pub phase_attempt: u32,
     #[serde(default)]
     pub children: ChildCountsBody,
+    /// The trigger that submitted the job.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
 }
 
 /// Log text appended to a job's log at byte `offset`.

@@ -2,6 +2,7 @@
 //! It speaks only the wire contract of `runway-api`; it never sees the server's internals.
 
 use reqwest::{Method, StatusCode};
+use runway_api::triggers::{FireResponse, TriggerListResponse, TriggerResponse};
 use runway_api::{
     CancelResponse, ErrorResponse, HealthResponse, JobListResponse, JobResponse, LogResponse,
     QueueListResponse, QueueResponse, SubmitBatchRequest, SubmitBatchResponse, SubmitJobRequest,
@@ -313,6 +314,29 @@ impl Client {
 
     pub async fn resume_queue(&self, name: &str) -> Result<QueueResponse, ClientError> {
         self.post::<(), _>(&format!("/v1/queues/{}/resume", encode(name)), None)
+            .await
+    }
+
+    pub async fn triggers(&self) -> Result<TriggerListResponse, ClientError> {
+        self.get("/v1/triggers").await
+    }
+
+    pub async fn trigger(&self, name: &str) -> Result<TriggerResponse, ClientError> {
+        self.get(&format!("/v1/triggers/{}", encode(name))).await
+    }
+
+    pub async fn fire_trigger(&self, name: &str) -> Result<FireResponse, ClientError> {
+        self.post::<(), _>(&format!("/v1/triggers/{}/fire", encode(name)), None)
+            .await
+    }
+
+    pub async fn pause_trigger(&self, name: &str) -> Result<TriggerResponse, ClientError> {
+        self.post::<(), _>(&format!("/v1/triggers/{}/pause", encode(name)), None)
+            .await
+    }
+
+    pub async fn resume_trigger(&self, name: &str) -> Result<TriggerResponse, ClientError> {
+        self.post::<(), _>(&format!("/v1/triggers/{}/resume", encode(name)), None)
             .await
     }
 }

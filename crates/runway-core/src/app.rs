@@ -23,6 +23,7 @@ use crate::store::{
     JobListParams, LogChunk, QueueStats, Store, TreeDeletion,
 };
 use crate::submission;
+use crate::triggers::Triggers;
 
 /// Most jobs one bulk request may act on.
 pub const MAX_BULK_JOBS: u64 = 10_000;
@@ -70,6 +71,8 @@ pub struct SubmitParams {
     pub key: Option<String>,
     /// Jobs to create as this job's children, in the same transaction.
     pub children: Vec<SubmitParams>,
+    /// The trigger submitting the job; set by triggers, never by a client.
+    pub trigger: Option<String>,
 }
 
 /// A queue's configuration with its live counts.
@@ -83,6 +86,7 @@ pub struct QueueView {
 #[derive(Clone)]
 pub struct App {
     engine: Arc<Engine>,
+    triggers: Triggers,
 }
 
 impl App {
@@ -102,8 +106,10 @@ impl App {
             .chain(extra_handlers)
             .collect();
         config.check_handlers(handlers.keys().map(String::as_str))?;
+        let triggers = Triggers::new(config.triggers.clone());
         Ok(App {
             engine: Arc::new(Engine::new(store, config, clock, handlers, worker)),
+            triggers,
         })
     }
 
@@ -118,8 +124,10 @@ impl App {
         self.engine.job_tokens.get()
     }
 
+    /// Recovers and starts running jobs, then starts the triggers.
     pub async fn start(&self) -> Result<(), Error> {
         self.engine.start().await?;
+        self.triggers.start(self).await;
         Ok(())
     }
 
@@ -136,7 +144,19 @@ impl App {
 
     /// Stops taking jobs, lets running ones finish within the grace period, hands the rest back.
     pub async fn shutdown(&self) {
+        self.triggers.stop();
         self.engine.shutdown().await;
+    }
+
+    /// The triggers of the config: their views, controls and webhook deliveries.
+    pub fn triggers(&self) -> &Triggers {
+        &self.triggers
+    }
+
+    /// The newest jobs trigger `name` submitted, newest first.
+    pub async fn trigger_jobs(&self, name: &str, limit: u32) -> Result<Vec<Job>, Error> {
+        self.triggers.get(name)?;
+        Ok(self.engine.store.job_list_by_trigger(name, limit).await?)
     }
 
     pub fn config(&self) -> &Config {
@@ -623,6 +643,7 @@ impl App {
                 priority: Some(old.priority),
                 run_at: None,
                 max_attempts: Some(old.max_attempts),
+                trigger: old.trigger.clone(),
                 ..SubmitParams::default()
             },
             now,

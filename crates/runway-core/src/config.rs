@@ -15,6 +15,12 @@ use serde_json::Value;
 
 use crate::job::{ChildFailure, TreePolicy};
 
+mod triggers;
+pub use triggers::{
+    DEFAULT_DEBOUNCE, Missed, ScheduleTrigger, Secret, Signature, TriggerConfig, TriggerSource,
+    WatchTrigger, WebhookTrigger, parse_cron,
+};
+
 /// Where runway listens unless told otherwise: loopback only, so nothing is exposed by default.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:7869";
 pub const DEFAULT_DATA_DIR: &str = "./runway-data";
@@ -53,6 +59,7 @@ pub struct Config {
     pub server: ServerConfig,
     pub queues: BTreeMap<String, QueueConfig>,
     pub types: BTreeMap<String, JobTypeConfig>,
+    pub triggers: BTreeMap<String, TriggerConfig>,
 }
 
 #[derive(Debug, Clone)]
@@ -268,6 +275,8 @@ struct RawConfig {
     queues: BTreeMap<String, RawQueue>,
     #[serde(default)]
     types: BTreeMap<String, RawType>,
+    #[serde(default)]
+    triggers: BTreeMap<String, triggers::RawTrigger>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -779,6 +788,7 @@ fn validate(
         let job_type = validate_type(&origin, base_dir, &name, raw_type, &queues)?;
         types.insert(name, job_type);
     }
+    let triggers = triggers::validate_triggers(&origin, base_dir, env, raw.triggers, &types)?;
 
     Ok(Config {
         source: file_name.to_string(),
@@ -809,6 +819,7 @@ fn validate(
         },
         queues,
         types,
+        triggers,
     })
 }
 

@@ -26,6 +26,11 @@ pub enum Error {
     NoArtifact { job: JobId, name: String },
     #[error("{message}")]
     Conflict { message: String },
+    #[error("trigger `{name}` is not declared; declared triggers: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
+    UnknownTrigger { name: String, known: Vec<String> },
+    /// A webhook delivery that does not prove it knows the trigger's secret.
+    #[error("{message}")]
+    Unauthorized { message: String },
     #[error("jobs[{index}]: {error}")]
     InBatch { index: usize, error: Box<Error> },
     /// About one of the children of a submitted or spawned job.

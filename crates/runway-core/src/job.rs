@@ -310,6 +310,8 @@ pub struct Job {
     pub children: ChildCounts,
     /// The first child that did not succeed, as the parent's error will name it.
     pub child_failure: Option<String>,
+    /// The trigger that submitted the job (or the job it retries).
+    pub trigger: Option<String>,
 }
 
 impl Job {
@@ -366,6 +368,8 @@ pub struct NewJob {
     pub children: Vec<NewJob>,
     /// The output of a job made already `succeeded`: a child a retried tree carries over.
     pub output: Option<Value>,
+    /// The trigger that submits the job.
+    pub trigger: Option<String>,
 }
 
 impl NewJob {
@@ -389,6 +393,7 @@ impl NewJob {
             tree: TreePolicy::default(),
             children: Vec::new(),
             output: None,
+            trigger: None,
         }
     }
 
@@ -462,6 +467,7 @@ impl NewJob {
             tree: self.tree,
             children,
             child_failure: None,
+            trigger: self.trigger,
         };
         (job, self.children)
     }

@@ -29,6 +29,7 @@ pub mod submission;
 pub mod testkit;
 pub mod transition;
 pub mod tree;
+pub mod triggers;
 pub mod watch_filter;
 pub mod watch_state;
 pub mod watcher;

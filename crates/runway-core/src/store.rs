@@ -560,4 +560,27 @@ pub trait Store: Send + Sync + 'static {
 
     /// Ends a browser session; false when there was none.
     async fn web_session_delete(&self, hash: Vec<u8>) -> Result<bool, StoreError>;
+
+    /// What trigger `name` recorded: its state as core encoded it, and a watch trigger's
+    /// snapshot of its tree.
+    async fn trigger_get(&self, name: &str) -> Result<Option<TriggerRecord>, StoreError>;
+
+    /// Records trigger `name`'s state, durably (a fire is recorded before its job is
+    /// submitted). A `snapshot` of `None` keeps the one recorded.
+    async fn trigger_put(
+        &self,
+        name: &str,
+        state: Value,
+        snapshot: Option<Vec<u8>>,
+    ) -> Result<(), StoreError>;
+
+    /// The newest jobs trigger `name` submitted, newest first.
+    async fn job_list_by_trigger(&self, name: &str, limit: u32) -> Result<Vec<Job>, StoreError>;
+}
+
+/// A trigger's record in the store; core alone reads its `state`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerRecord {
+    pub state: Value,
+    pub snapshot: Option<Vec<u8>>,
 }

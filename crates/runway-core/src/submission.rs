@@ -162,6 +162,7 @@ pub fn validate(config: &Config, request: SubmitParams, now: Timestamp) -> Resul
         max_attempts,
         status,
         tree: job_type.tree,
+        trigger: request.trigger,
         ..NewJob::new(&job_type.name, &queue, request.input, run_at.max(now))
     })
 }

@@ -28,6 +28,7 @@ pub const NOISE: &[&str] = &[
 /// Directories never entered.
 pub const SKIPPED_DIRS: &[&str] = &[".git"];
 
+#[derive(Debug, Clone)]
 pub struct WatchFilter {
     patterns: Option<GlobSet>,
     ignore: GlobSet,
@@ -193,17 +194,13 @@ mod tests {
 
     #[test]
     fn a_bad_glob_is_named_with_its_reason() {
-        let error = WatchFilter::new(&["[abc".into()], &[])
-            .err()
-            .expect("refused");
+        let error = WatchFilter::new(&["[abc".into()], &[]).expect_err("refused");
         assert_eq!(error.glob, "[abc");
         assert!(
             error.to_string().starts_with("`[abc` is not a glob: "),
             "{error}"
         );
-        let error = WatchFilter::new(&[], &["ok/**".into(), "{a".into()])
-            .err()
-            .expect("refused");
+        let error = WatchFilter::new(&[], &["ok/**".into(), "{a".into()]).expect_err("refused");
         assert_eq!(error.glob, "{a", "the bad one among several");
     }
 }

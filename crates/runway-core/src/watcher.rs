@@ -300,7 +300,7 @@ impl Tree {
 }
 
 /// A relative path as the job's input lists it: components joined by `/`.
-fn slashed(path: &Path) -> String {
+pub(crate) fn slashed(path: &Path) -> String {
     path.components()
         .map(|component| component.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()

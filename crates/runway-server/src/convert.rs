@@ -1,5 +1,9 @@
 //! Core types to wire types: the only place the two meet.
 
+use runway_api::triggers::{
+    MissedFires, PENDING_PATHS_SHOWN, ScheduleDetails, TriggerKind, TriggerResponse, TriggerState,
+    WatchDetails, WebhookDetails, WebhookSignature,
+};
 use runway_api::{
     ChildCountsBody, EventResponse, JobListResponse, JobPhase, JobResponse, JobUpdate,
     ProgressBody, QueueResponse, SubmitJobRequest, ThroughputBody, TypeResponse,
@@ -7,9 +11,12 @@ use runway_api::{
 use runway_core::app::QueueView;
 use runway_core::bus::JobChange;
 use runway_core::config::{JobRun, JobTypeConfig};
+use runway_core::config::{Missed, Signature, TriggerSource};
 use runway_core::event::Event;
 use runway_core::job::Phase;
 use runway_core::store::{THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS};
+use runway_core::triggers::{TriggerPhase, TriggerView};
+use runway_core::watch_state::Changed;
 use runway_core::{Job, SubmitParams};
 
 /// Longest input, as JSON text, that lists and live messages carry whole. A larger one is sent
@@ -75,6 +82,7 @@ pub fn submit_params(request: SubmitJobRequest) -> SubmitParams {
         idempotency_key: request.idempotency_key,
         key: request.key,
         children: request.children.into_iter().map(submit_params).collect(),
+        trigger: None,
     }
 }
 
@@ -133,6 +141,7 @@ fn response(job: &Job, input: serde_json::Value, input_truncated: bool) -> JobRe
             failed: job.children.failed,
             cancelled: job.children.cancelled,
         },
+        trigger: job.trigger.clone(),
     }
 }
 
@@ -192,6 +201,7 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         phase,
         phase_attempt,
         children,
+        trigger,
     } = job_preview(&change.job);
     JobUpdate {
         seq: change.seq,
@@ -226,6 +236,7 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         phase,
         phase_attempt,
         children,
+        trigger,
     }
 }
 
@@ -264,6 +275,83 @@ pub fn job_type(config: &JobTypeConfig) -> TypeResponse {
         timeout_secs: config.timeout.map(|timeout| timeout.as_secs_f64()),
         max_attempts: config.max_attempts,
         schema: config.schema.as_ref().map(|schema| schema.document.clone()),
+    }
+}
+
+/// A trigger's view, with its newest jobs when given.
+pub fn trigger(view: TriggerView, recent_jobs: Vec<JobResponse>) -> TriggerResponse {
+    let stoked = view.stoked();
+    let (pending_paths, pending_count, pending_everything) = match &view.pending {
+        Changed::Nothing => (Vec::new(), 0, false),
+        Changed::Everything => (Vec::new(), 0, true),
+        Changed::Paths(paths) => (
+            paths.iter().take(PENDING_PATHS_SHOWN).cloned().collect(),
+            paths.len() as u64,
+            false,
+        ),
+    };
+    let (mut watch, mut schedule, mut webhook) = (None, None, None);
+    let kind = match &view.source {
+        TriggerSource::Watch(config) => {
+            watch = Some(WatchDetails {
+                root: config.root.display().to_string(),
+                patterns: config.patterns.clone(),
+                ignore: config.ignore.clone(),
+                debounce_ms: config.debounce.as_millis() as u64,
+                cooldown_ms: config.cooldown.as_millis() as u64,
+            });
+            TriggerKind::Watch
+        }
+        TriggerSource::Schedule(config) => {
+            schedule = Some(ScheduleDetails {
+                cron: config.expression.clone(),
+                timezone: config.timezone.name().to_string(),
+                missed: match config.missed {
+                    Missed::RunOnce => MissedFires::RunOnce,
+                    Missed::Skip => MissedFires::Skip,
+                },
+                input: config.input.clone(),
+            });
+            TriggerKind::Schedule
+        }
+        TriggerSource::Webhook(config) => {
+            webhook = Some(WebhookDetails {
+                url_path: format!("/hooks/{}", config.path),
+                signature: match config.signature {
+                    Signature::HmacSha256 => WebhookSignature::HmacSha256,
+                    Signature::Bearer => WebhookSignature::Bearer,
+                },
+                input_pointer: config.input_pointer.clone(),
+            });
+            TriggerKind::Webhook
+        }
+    };
+    TriggerResponse {
+        name: view.name,
+        kind,
+        job_type: view.job_type,
+        paused: view.paused,
+        state: match view.phase {
+            TriggerPhase::Idle => TriggerState::Idle,
+            TriggerPhase::Waiting => TriggerState::Waiting,
+            TriggerPhase::Running => TriggerState::Running,
+            TriggerPhase::Cooldown => TriggerState::Cooldown,
+        },
+        stoked,
+        pending_paths,
+        pending_count,
+        pending_everything,
+        last_change_at: view.last_change_at,
+        next_fire_at: view.next_fire_at,
+        running_job: view.running_job.map(|id| id.to_string()),
+        last_fire_at: view.last_fire_at,
+        last_job: view.last_job.map(|id| id.to_string()),
+        problem: view.problem,
+        revision: view.revision,
+        watch,
+        schedule,
+        webhook,
+        recent_jobs,
     }
 }
 

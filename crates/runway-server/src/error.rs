@@ -76,7 +76,8 @@ impl From<Error> for ApiError {
                 (StatusCode::BAD_REQUEST, codes::TOO_DEEP)
             }
             Error::InvalidField { .. } => (StatusCode::BAD_REQUEST, codes::INVALID_REQUEST),
-            Error::NotFound { .. } | Error::NoArtifact { .. } => {
+            Error::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
+            Error::NotFound { .. } | Error::NoArtifact { .. } | Error::UnknownTrigger { .. } => {
                 (StatusCode::NOT_FOUND, codes::NOT_FOUND)
             }
             Error::Conflict { .. } => (StatusCode::CONFLICT, codes::CONFLICT),

@@ -29,43 +29,50 @@ impl<T: DeserializeOwned> FromRequest<ServerState> for JsonBody<T> {
     /// The whole body must arrive within `server.idle_timeout`, however slowly it trickles:
     /// a client that sends a byte now and then must not hold a connection for ever.
     async fn from_request(request: Request, state: &ServerState) -> Result<Self, Self::Rejection> {
-        if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
-            let content_type = content_type.to_str().unwrap_or_default();
-            let essence = content_type.split(';').next().unwrap_or_default().trim();
-            if !essence.eq_ignore_ascii_case("application/json") {
-                return Err(ApiError::new(
-                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                    codes::UNSUPPORTED_MEDIA_TYPE,
-                    format!("the body is `{content_type}`; send application/json"),
-                ));
-            }
-        }
-        let deadline = state.app.config().server.idle_timeout;
-        let read = tokio::time::timeout(deadline, Bytes::from_request(request, state))
-            .await
-            .map_err(|_| {
-                ApiError::new(
-                    StatusCode::REQUEST_TIMEOUT,
-                    codes::REQUEST_TIMEOUT,
-                    format!(
-                        "the request body did not arrive within {} (server.idle_timeout); send it faster",
-                        humantime::format_duration(deadline)
-                    ),
-                )
-            })?;
-        let bytes = read.map_err(|rejection| {
-            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    codes::BODY_TOO_LARGE,
-                    "the request body is larger than the server accepts (server.body_limit); send less, or split a batch",
-                )
-            } else {
-                ApiError::bad_request(format!("cannot read the request body: {rejection}"))
-            }
-        })?;
+        let bytes = read_json_body(request, state).await?;
         parse(&bytes).map(JsonBody)
     }
+}
+
+/// A body declared as JSON (or not declared), read whole under the size limit and within
+/// `server.idle_timeout`, not yet parsed.
+pub async fn read_json_body(request: Request, state: &ServerState) -> Result<Bytes, ApiError> {
+    if let Some(content_type) = request.headers().get(CONTENT_TYPE) {
+        let content_type = content_type.to_str().unwrap_or_default();
+        let essence = content_type.split(';').next().unwrap_or_default().trim();
+        if !essence.eq_ignore_ascii_case("application/json") {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                codes::UNSUPPORTED_MEDIA_TYPE,
+                format!("the body is `{content_type}`; send application/json"),
+            ));
+        }
+    }
+    let deadline = state.app.config().server.idle_timeout;
+    let read = tokio::time::timeout(deadline, Bytes::from_request(request, state))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                codes::REQUEST_TIMEOUT,
+                format!(
+                    "the request body did not arrive within {} (server.idle_timeout); send it faster",
+                    humantime::format_duration(deadline)
+                ),
+            )
+        })?;
+    let bytes = read.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                codes::BODY_TOO_LARGE,
+                "the request body is larger than the server accepts (server.body_limit); send less, or split a batch",
+            )
+        } else {
+            ApiError::bad_request(format!("cannot read the request body: {rejection}"))
+        }
+    })?;
+    Ok(bytes)
 }
 
 /// Parses a body; public so tests can check the mapping without a server.

@@ -117,6 +117,12 @@ pub fn router(state: ServerState) -> Router {
         .routes(routes!(session::session))
         .routes(routes!(routes::signin::sign_in, routes::signin::sign_out))
         .split_for_parts();
+    // Webhook deliveries prove themselves with their trigger's secret, and come by whatever
+    // public name the server has: no token, no host check.
+    let (hooks, _) = OpenApiRouter::<ServerState>::new()
+        .routes(routes!(routes::hooks::deliver))
+        .split_for_parts();
+    let hooks = hooks.layer(DefaultBodyLimit::max(body_limit));
     Router::new()
         .route("/healthz", get(routes::health::healthz))
         .route("/readyz", get(routes::health::readyz))
@@ -136,6 +142,7 @@ pub fn router(state: ServerState) -> Router {
             state.clone(),
             host::require_known_host,
         ))
+        .merge(hooks)
         .with_state(state)
 }
 
@@ -160,6 +167,11 @@ fn api_routes() -> OpenApiRouter<ServerState> {
         .routes(routes!(routes::queues::list_queues))
         .routes(routes!(routes::queues::pause_queue))
         .routes(routes!(routes::queues::resume_queue))
+        .routes(routes!(routes::triggers::list_triggers))
+        .routes(routes!(routes::triggers::get_trigger))
+        .routes(routes!(routes::triggers::fire_trigger))
+        .routes(routes!(routes::triggers::pause_trigger))
+        .routes(routes!(routes::triggers::resume_trigger))
 }
 
 /// The OpenAPI document: the routes' paths plus `/healthz`, security and metadata.
@@ -174,6 +186,7 @@ fn document(mut openapi: OpenApi) -> OpenApi {
         .routes(routes!(routes::health::readyz))
         .routes(routes!(session::session))
         .routes(routes!(routes::signin::sign_in, routes::signin::sign_out))
+        .routes(routes!(routes::hooks::deliver))
         .split_for_parts();
     openapi.merge(health);
     // A route's `{*name}` (a name that may hold `/`) is `{name}` in OpenAPI's templates.

@@ -17,6 +17,7 @@ use runway_core::store::{
     Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion,
     JobClaimParams, JobFinishParams, JobListParams, LeaseState, LogChunk, QueueStats, Spawn, Store,
     StoreError, THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TokenRecord, TreeDeletion,
+    TriggerRecord,
 };
 use runway_core::transition::{JobCommand, Transition, adopt};
 use runway_core::tree::{self, TreeTx};
@@ -35,7 +36,8 @@ pub(crate) const JOB_COLUMNS: &str = "id, job_type, queue, status, priority, inp
      progress_message, attempt, max_attempts, parent_id, retry_of, cancel_requested, created_at, \
      run_at, started_at, finished_at, lease_until, worker, log_size, pid, log_lost, runs, root_id, \
      depth, spawn_key, phase, phase_attempt_base, tree_join, on_child_failure, children_total, \
-     children_unfinished, children_succeeded, children_failed, children_cancelled, child_failure";
+     children_unfinished, children_succeeded, children_failed, children_cancelled, child_failure, \
+     trigger";
 
 /// A text column read into one of core's enums.
 fn parsed<T: std::str::FromStr<Err = String>>(row: &Row, index: usize) -> rusqlite::Result<T> {
@@ -98,6 +100,7 @@ fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
             cancelled: row.get(36)?,
         },
         child_failure: row.get(37)?,
+        trigger: row.get(38)?,
     })
 }
 
@@ -412,9 +415,9 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
             "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
                  parent_id, retry_of, created_at, run_at, root_id, depth, spawn_key, phase,
                  tree_join, on_child_failure, children_total, children_unfinished,
-                 children_succeeded, output, finished_at)
+                 children_succeeded, output, finished_at, trigger)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19, ?20, ?21) RETURNING id",
+                 ?17, ?18, ?19, ?20, ?21, ?22) RETURNING id",
         )?
         .query_row(
             params![
@@ -439,6 +442,7 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
                 counts.succeeded,
                 job.output.as_ref().map(Value::to_string),
                 job.status.is_terminal().then(|| micros(now)),
+                job.trigger,
             ],
             |row| row.get(0),
         )?;
@@ -452,6 +456,9 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
     }
     if let Some(parent) = job.parent {
         data["parent"] = json!(parent.0);
+    }
+    if let Some(trigger) = &job.trigger {
+        data["trigger"] = json!(trigger);
     }
     if counts.total > 0 {
         data["children"] = json!(counts.total);
@@ -1683,6 +1690,58 @@ impl Store for SqliteStore {
                     .prepare_cached("DELETE FROM web_sessions WHERE hash = ?1")?
                     .execute([hash])?;
                 Ok(deleted > 0)
+            })
+            .await
+    }
+
+    async fn trigger_get(&self, name: &str) -> Result<Option<TriggerRecord>, StoreError> {
+        let name = name.to_string();
+        self.readers
+            .read(move |connection| {
+                connection
+                    .prepare_cached("SELECT state, snapshot FROM triggers WHERE name = ?1")?
+                    .query_row([name], |row| {
+                        let state: String = row.get(0)?;
+                        Ok(TriggerRecord {
+                            state: parse_json(&state),
+                            snapshot: row.get(1)?,
+                        })
+                    })
+                    .optional()
+            })
+            .await
+    }
+
+    async fn trigger_put(
+        &self,
+        name: &str,
+        state: Value,
+        snapshot: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let name = name.to_string();
+        self.writer
+            .write(Commit::Synced, move |connection| {
+                connection
+                    .prepare_cached(
+                        "INSERT INTO triggers (name, state, snapshot) VALUES (?1, ?2, ?3)
+                         ON CONFLICT (name) DO UPDATE SET state = excluded.state,
+                             snapshot = coalesce(excluded.snapshot, snapshot)",
+                    )?
+                    .execute(params![name, state.to_string(), snapshot])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn job_list_by_trigger(&self, name: &str, limit: u32) -> Result<Vec<Job>, StoreError> {
+        let name = name.to_string();
+        self.readers
+            .read(move |connection| {
+                let mut statement = connection.prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE trigger = ?1 ORDER BY id DESC LIMIT ?2"
+                ))?;
+                let rows = statement.query_map(params![name, limit], job_from_row)?;
+                rows.collect()
             })
             .await
     }

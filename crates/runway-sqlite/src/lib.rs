@@ -45,6 +45,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0006_job_trees.sql"),
     include_str!("../migrations/0007_artifacts.sql"),
     include_str!("../migrations/0008_counts_and_search.sql"),
+    include_str!("../migrations/0009_triggers.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

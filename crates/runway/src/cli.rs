@@ -75,6 +75,9 @@ pub enum Command {
     Queue(QueueCommand),
     /// List the declared job types.
     Types(OutputArgs),
+    /// List, show, fire, pause or resume the triggers of the server's config.
+    #[command(subcommand)]
+    Trigger(TriggerCommand),
     /// Run a command whenever files in a directory change, in the foreground, without a server.
     Watch(WatchArgs),
 }
@@ -278,6 +281,28 @@ pub enum QueueCommand {
     /// Stop starting jobs from a queue; running ones finish.
     Pause { name: String },
     /// Start jobs from a paused queue again.
+    Resume { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TriggerCommand {
+    /// List triggers with their state and next fire.
+    Ls(OutputArgs),
+    /// Show a trigger: its state, what changed, its next fire and newest jobs.
+    Show {
+        name: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Submit the trigger's job now; prints the job's id.
+    Fire {
+        name: String,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Stop the trigger from submitting jobs.
+    Pause { name: String },
+    /// Let a paused trigger submit jobs again.
     Resume { name: String },
 }
 

@@ -48,6 +48,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Artifacts(args) => commands::artifacts::run(connection, args).await,
         Command::Rm(args) => commands::jobs::rm(connection, args).await,
         Command::Queue(command) => commands::queue::run(connection, command).await,
+        Command::Trigger(command) => commands::trigger::run(connection, command).await,
         Command::Types(args) => commands::jobs::types(connection, args).await,
         Command::Watch(args) => commands::watch::run(args).await,
     }

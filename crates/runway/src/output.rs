@@ -59,6 +59,19 @@ pub fn print_table(table: &Table) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Named values, one per line, names right-aligned; a value of several lines stays aligned.
+pub fn print_fields(rows: &[(&str, String)]) -> std::io::Result<()> {
+    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
+    for (name, value) in rows {
+        let mut lines = value.lines();
+        print_line(&format!("{name:>width$}  {}", lines.next().unwrap_or("")))?;
+        for line in lines {
+            print_line(&format!("{:>width$}  {line}", ""))?;
+        }
+    }
+    Ok(())
+}
+
 pub fn when(at: DateTime<Utc>) -> String {
     at.with_timezone(&chrono::Local)
         .format("%Y-%m-%d %H:%M:%S")

@@ -15,6 +15,8 @@ use runway_core::{App, Config, Job, JobId, Store, SubmitParams, SystemClock};
 use runway_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
+mod schedules;
+
 struct Panics;
 
 #[async_trait]

@@ -2,8 +2,10 @@
 
 pub mod artifacts;
 pub mod health;
+pub mod hooks;
 pub mod jobs;
 pub mod queues;
 pub mod signin;
 pub mod trees;
+pub mod triggers;
 pub mod types;

@@ -240,15 +240,7 @@ fn print_job(job: &JobResponse) -> std::io::Result<()> {
             format!("{} (a hand-back or a crash ran it again)", job.runs),
         ));
     }
-    let width = rows.iter().map(|(name, _)| name.len()).max().unwrap_or(0);
-    for (name, value) in rows {
-        let mut lines = value.lines();
-        output::print_line(&format!("{name:>width$}  {}", lines.next().unwrap_or("")))?;
-        for line in lines {
-            output::print_line(&format!("{:>width$}  {line}", ""))?;
-        }
-    }
-    Ok(())
+    output::print_fields(&rows)
 }
 
 fn pretty(value: &serde_json::Value) -> String {

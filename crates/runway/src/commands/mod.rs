@@ -7,6 +7,7 @@ pub mod jobs;
 pub mod logs;
 pub mod queue;
 pub mod serve;
+pub mod trigger;
 pub mod wait;
 pub mod watch;
 
