@@ -18,8 +18,10 @@ use crate::output;
 
 pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     init_logging(args.log_format);
-    let env: HashMap<String, String> = std::env::vars()
-        .filter(|(name, _)| name.starts_with("RUNWAY_"))
+    // The config reads `RUNWAY_*` and the variables a trigger's `secret_env` names; one that
+    // is not UTF-8 is left out (and reported as unset if the config wants it).
+    let env: HashMap<String, String> = std::env::vars_os()
+        .filter_map(|(name, value)| Some((name.into_string().ok()?, value.into_string().ok()?)))
         .collect();
     let overrides = Overrides {
         listen: args.listen,

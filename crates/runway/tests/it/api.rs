@@ -376,7 +376,10 @@ async fn the_openapi_document_matches_the_routes() {
         "GET /v1/jobs/{id}/tree",
         "GET /v1/queues",
         "GET /v1/session",
+        "GET /v1/triggers",
+        "GET /v1/triggers/{name}",
         "GET /v1/types",
+        "POST /hooks/{path}",
         "POST /v1/auth/session",
         "POST /v1/jobs",
         "POST /v1/jobs/batch",
@@ -386,12 +389,18 @@ async fn the_openapi_document_matches_the_routes() {
         "POST /v1/jobs/{id}/retry",
         "POST /v1/queues/{name}/pause",
         "POST /v1/queues/{name}/resume",
+        "POST /v1/triggers/{name}/fire",
+        "POST /v1/triggers/{name}/pause",
+        "POST /v1/triggers/{name}/resume",
     ];
     assert_eq!(documented, expected);
     // Every documented operation exists: it never answers "no such route" or 405.
     for entry in &documented {
         let (method, path) = entry.split_once(' ').unwrap();
-        let concrete = path.replace("{id}", &job.id).replace("{name}", "default");
+        let concrete = path
+            .replace("{id}", &job.id)
+            .replace("{name}", "default")
+            .replace("{path}", "default");
         let body = (method == "POST").then(|| ("application/json", b"{}".to_vec()));
         let (status, answer) = raw.send(method, &concrete, body).await;
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{entry}: {answer}");

@@ -14,6 +14,7 @@ mod limits;
 mod live;
 mod session;
 mod trees;
+mod triggers;
 mod watch;
 
 use std::io::{BufRead, BufReader};
@@ -39,6 +40,8 @@ pub struct Server {
     /// Started in its temporary directory with `--data data`, as a user gives a relative
     /// data directory; otherwise `--data` is absolute.
     relative_data: bool,
+    /// Environment variables the server is started with.
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -87,16 +90,36 @@ impl Server {
         Server::launched_with(dir, file, true)
     }
 
-    fn launched_with(dir: tempfile::TempDir, config: PathBuf, relative_data: bool) -> Server {
-        let mut server = Server {
+    /// Starts a server whose config is made from its temporary directory, with environment
+    /// variables (a webhook's secret).
+    pub fn start_with_env(config: impl FnOnce(&Path) -> String, env: &[(&str, &str)]) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("runway.toml");
+        std::fs::write(&file, config(dir.path())).unwrap();
+        let mut server = Server::unstarted(dir, file, false);
+        server.env = env
+            .iter()
+            .map(|(name, value)| (name.to_string(), value.to_string()))
+            .collect();
+        server.launch();
+        server
+    }
+
+    fn unstarted(dir: tempfile::TempDir, config: PathBuf, relative_data: bool) -> Server {
+        Server {
             dir,
             url: String::new(),
             token: String::new(),
             dashboard: String::new(),
             config,
             relative_data,
+            env: Vec::new(),
             child: None,
-        };
+        }
+    }
+
+    fn launched_with(dir: tempfile::TempDir, config: PathBuf, relative_data: bool) -> Server {
+        let mut server = Server::unstarted(dir, config, relative_data);
         server.launch();
         server
     }
@@ -129,6 +152,7 @@ impl Server {
             .args(["--listen", &listen])
             .env("XDG_CONFIG_HOME", self.xdg())
             .env("RUNWAY_LOG", "warn")
+            .envs(self.env.iter().map(|(name, value)| (name, value)))
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
