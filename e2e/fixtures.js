@@ -69,10 +69,14 @@ command = ["sh", "-c", "echo 'about to fail' >&2; exit 3"]
 max_attempts = 1
 `;
 
-/** Starts `runway serve` on a free loopback port; resolves once it listens. */
+/**
+ * Starts `runway serve` on a free loopback port; resolves once it listens. `config` is the
+ * config file's text, or a function of the server's temporary directory (where the config file
+ * lives) that makes what it needs there and returns the text.
+ */
 export async function startServer(config = CONFIG) {
   const dir = mkdtempSync(path.join(tmpdir(), 'runway-e2e-'));
-  writeFileSync(path.join(dir, 'runway.toml'), config);
+  writeFileSync(path.join(dir, 'runway.toml'), typeof config === 'function' ? config(dir) : config);
   const child = spawn(
     RUNWAY,
     ['serve', '--config', path.join(dir, 'runway.toml'), '--data', path.join(dir, 'data'), '--listen', '127.0.0.1:0'],
@@ -100,6 +104,7 @@ export async function startServer(config = CONFIG) {
     url,
     signInUrl,
     token,
+    dir,
     api: new Api(url, token),
     async stop() {
       if (child.exitCode === null) {

@@ -88,6 +88,10 @@ export const api = {
   remove: (id) => request('DELETE', `/v1/jobs/${enc(id)}`),
   pauseQueue: (name) => request('POST', `/v1/queues/${enc(name)}/pause`, {}),
   resumeQueue: (name) => request('POST', `/v1/queues/${enc(name)}/resume`, {}),
+  trigger: (name) => request('GET', `/v1/triggers/${enc(name)}`),
+  fireTrigger: (name) => request('POST', `/v1/triggers/${enc(name)}/fire`, {}),
+  pauseTrigger: (name) => request('POST', `/v1/triggers/${enc(name)}/pause`, {}),
+  resumeTrigger: (name) => request('POST', `/v1/triggers/${enc(name)}/resume`, {}),
 };
 
 /** The jobs filter of the UI ({status: [], type, queue, q, all}) as list query parameters. */

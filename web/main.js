@@ -14,6 +14,7 @@ import { createLogin } from './components/login.js';
 import { createNotice } from './components/notice.js';
 import { createQueues } from './components/queues.js';
 import { createSubmitForm } from './components/submit-form.js';
+import { createTriggers } from './components/triggers.js';
 
 const store = createStore(reduce, { ...initialState(), route: parseLocation() });
 const root = document.getElementById('app');
@@ -71,6 +72,7 @@ function signedIn(types) {
   session.start();
   subscribeJobs();
   detailId = null; // a new session: the detail (if shown) must be subscribed again
+  triggersShown = false;
   routeEffects(store.getState(), null);
   if (types) store.dispatch({ type: 'types/loaded', types });
   else loadTypes();
@@ -106,8 +108,16 @@ function subscribeJobs() {
 }
 
 let detailId = null;
+let triggersShown = false;
 function routeEffects(state) {
   if (state.auth.status !== 'signed-in') return;
+  // The triggers page keeps every trigger live while it is shown.
+  const showTriggers = state.route.name === 'triggers';
+  if (showTriggers !== triggersShown) {
+    triggersShown = showTriggers;
+    if (showTriggers) session.subscribe('triggers', { triggers: true });
+    else session.unsubscribe('triggers');
+  }
   const id = state.route.name === 'job' ? state.route.params.id : null;
   if (id === detailId) return;
   detailId = id;
@@ -205,7 +215,7 @@ function unmountShell() {
   shell = null;
 }
 
-const TITLES = { jobs: 'Jobs', job: 'Job', submit: 'Submit', queues: 'Queues', notfound: 'Not found' };
+const TITLES = { jobs: 'Jobs', job: 'Job', submit: 'Submit', queues: 'Queues', triggers: 'Triggers', notfound: 'Not found' };
 
 function renderPage(state, { focus = true } = {}) {
   const route = state.route;
@@ -227,6 +237,9 @@ function renderPage(state, { focus = true } = {}) {
       break;
     case 'queues':
       page = createQueues(ctx);
+      break;
+    case 'triggers':
+      page = createTriggers(ctx);
       break;
     default:
       page = {

@@ -108,6 +108,7 @@ export function applyUpdate(job, update) {
     phase: update.phase ?? 'run',
     phase_attempt: update.phase_attempt ?? update.attempt,
     children: update.children ?? null,
+    trigger: update.trigger ?? null,
   };
 }
 

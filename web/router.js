@@ -5,6 +5,7 @@ const ROUTES = [
   { name: 'job', pattern: /^\/jobs\/(\d{1,20})\/?$/, keys: ['id'] },
   { name: 'submit', pattern: /^\/submit\/?$/ },
   { name: 'queues', pattern: /^\/queues\/?$/ },
+  { name: 'triggers', pattern: /^\/triggers\/?$/ },
 ];
 
 export function parseLocation(loc = window.location) {

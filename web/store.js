@@ -40,8 +40,17 @@ export function initialState() {
     },
     detail: emptyDetail(null),
     tree: emptyTree(null),
+    triggers: emptyTriggers(),
     notice: null,
   };
+}
+
+/**
+ * The `triggers` subscription: every trigger by name (a `trigger` message replaces one when its
+ * `revision` is newer), and each one's newest jobs, read over REST.
+ */
+function emptyTriggers() {
+  return { byName: {}, order: [], loaded: false, error: null, busy: {}, jobs: {} };
 }
 
 /**
@@ -126,6 +135,10 @@ export function reduce(state, action) {
       return { ...state, queues: { ...state.queues, error: action.error } };
     case 'queues/busy':
       return { ...state, queues: { ...state.queues, busy: { ...state.queues.busy, [action.name]: action.busy } } };
+    case 'triggers/busy':
+      return { ...state, triggers: { ...state.triggers, busy: { ...state.triggers.busy, [action.name]: action.busy } } };
+    case 'triggers/jobs':
+      return { ...state, triggers: { ...state.triggers, jobs: { ...state.triggers.jobs, [action.name]: action.jobs } } };
     case 'session/messages': {
       // One burst of messages is one reducer pass: the list's byId/order/pending are copied
       // once per burst (a draft), not once per message, so 2,000 changes stay cheap.
@@ -249,6 +262,12 @@ function sessionMessage(state, message, draft = {}) {
       // welcome.seq is not a position of anything we hold: the subscriptions' answers are.
       return { ...state, version: message.version || '' };
     case 'assign':
+      if (message.key === 'triggers') {
+        const list = (message.value && message.value.triggers) || [];
+        const byName = {};
+        for (const trigger of list) byName[trigger.name] = trigger;
+        return { ...state, triggers: { ...state.triggers, byName, order: list.map((t) => t.name), loaded: true, error: null } };
+      }
       if (message.key === 'jobs') {
         return { ...state, lastSeq: raise(state.lastSeq, message.seq), jobs: assignList(state.jobs, message.value, message.seq) };
       }
@@ -271,6 +290,14 @@ function sessionMessage(state, message, draft = {}) {
       }
       return next;
     }
+    case 'trigger': {
+      const trigger = message.trigger;
+      if (message.key !== 'triggers' || !trigger) return state;
+      const held = state.triggers.byName[trigger.name];
+      if (held && held.revision >= trigger.revision) return state;
+      const order = held ? state.triggers.order : [...state.triggers.order, trigger.name].sort();
+      return { ...state, triggers: { ...state.triggers, byName: { ...state.triggers.byName, [trigger.name]: trigger }, order } };
+    }
     case 'log':
       if (message.key !== 'detail' || message.job_id !== state.detail.id) return state;
       return { ...state, detail: { ...state.detail, log: appendLog(state.detail.log, message) } };
@@ -282,6 +309,7 @@ function sessionMessage(state, message, draft = {}) {
     case 'error':
       if (message.key === 'jobs') return { ...state, jobs: { ...state.jobs, error: message.message, loaded: true, seq: null } };
       if (message.key === 'detail') return { ...state, detail: { ...state.detail, error: message.message } };
+      if (message.key === 'triggers') return { ...state, triggers: { ...state.triggers, error: message.message, loaded: true } };
       return state;
     default:
       return state;

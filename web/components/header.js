@@ -7,6 +7,7 @@ const LINKS = [
   { name: 'jobs', label: 'Jobs', href: '/jobs', match: ['jobs', 'job'] },
   { name: 'submit', label: 'Submit', href: '/submit', match: ['submit'] },
   { name: 'queues', label: 'Queues', href: '/queues', match: ['queues'] },
+  { name: 'triggers', label: 'Triggers', href: '/triggers', match: ['triggers'] },
 ];
 
 export function createHeader({ store, onSignOut }) {

@@ -29,7 +29,7 @@ export function createJobDetail({ store, navigate }) {
   for (const [key, label] of [
     ['queue', 'Queue'], ['attempt', 'Attempt'], ['priority', 'Priority'], ['created', 'Created'], ['started', 'Started'],
     ['finished', 'Finished'], ['duration', 'Duration'], ['worker', 'Worker'], ['retry_of', 'Retry of'], ['parent', 'Parent'],
-    ['key', 'Key'],
+    ['key', 'Key'], ['trigger', 'Started by trigger'],
   ]) {
     const dd = h('dd');
     const wrapper = h('div', { class: 'meta-item' }, h('dt', null, label), dd);
@@ -208,6 +208,13 @@ export function createJobDetail({ store, navigate }) {
     linkCell(meta.parent, job.parent);
     setText(meta.key.dd, job.key || '');
     meta.key.wrapper.hidden = !job.key;
+    meta.trigger.wrapper.hidden = !job.trigger;
+    if (job.trigger) {
+      const link = meta.trigger.dd.firstChild;
+      if (!link || link.dataset.trigger !== job.trigger) {
+        replaceChildren(meta.trigger.dd, h('a', { href: '/triggers', class: 'mono', dataset: { trigger: job.trigger, testid: 'trigger' } }, job.trigger));
+      }
+    }
 
     updateProgressBar(bar, job);
     const fraction = job.status === 'succeeded' ? 100 : job.progress ? Math.round((Number(job.progress.fraction) || 0) * 100) : null;

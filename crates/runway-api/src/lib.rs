@@ -214,7 +214,7 @@ pub struct ProgressBody {
 }
 
 /// One job as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobResponse {
     pub id: String,
     #[serde(rename = "type")]
@@ -466,6 +466,9 @@ pub enum FeedMessage {
     /// Changes after `since` are no longer kept: reload the state you show (e.g. `GET
     /// /v1/jobs`); the feed goes on from `seq`.
     Resync(ResyncUpdate),
+    /// A trigger changed (with `?triggers=true`): its whole view, as `GET
+    /// /v1/triggers/{name}` shows it without `recent_jobs`.
+    Trigger(Box<triggers::TriggerResponse>),
 }
 
 /// The changes with a `seq` in `after < seq <= upto` that a subscription covers, oldest first,

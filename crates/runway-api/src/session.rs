@@ -16,8 +16,8 @@ pub enum ClientMessage {
         #[serde(default)]
         token: Option<String>,
     },
-    /// Keep `key` of the client's state up to date: a job list (`jobs`) or one job (`job`,
-    /// with its log when `log` is true). `since`, for a job list the client still holds after
+    /// Keep `key` of the client's state up to date: a job list (`jobs`), one job (`job`,
+    /// with its log when `log` is true) or the triggers (`triggers`). `since`, for a job list the client still holds after
     /// a reconnect: the `seq` its copy is at, to get only what changed after it (a coalesced
     /// frame of each job's latest change). A list covers every job its query matches, older
     /// pages included.
@@ -31,6 +31,10 @@ pub enum ClientMessage {
         log: bool,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         since: Option<i64>,
+        /// Keep `key` set to the server's triggers: an `assign` of every trigger
+        /// (`{"triggers": [...]}`), then a `trigger` message with each change of one.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        triggers: bool,
     },
     Unsubscribe {
         key: String,
@@ -131,4 +135,10 @@ pub enum ServerMessage {
     },
     /// The client fell too far behind: reload `key` by subscribing to it again.
     Resync { key: String, reason: String },
+    /// A trigger of the triggers subscription `key` changed: its whole new view (keep the one
+    /// with the highest `revision`).
+    Trigger {
+        key: String,
+        trigger: Box<crate::triggers::TriggerResponse>,
+    },
 }

@@ -81,7 +81,7 @@ pub struct WebhookDetails {
 pub const PENDING_PATHS_SHOWN: usize = 100;
 
 /// One trigger as the API shows it.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct TriggerResponse {
     pub name: String,
     pub kind: TriggerKind,

@@ -394,6 +394,9 @@ pub struct UpdatesQuery {
     /// Also receive log text as it is written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logs: Option<bool>,
+    /// Also receive each change of a trigger.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub triggers: Option<bool>,
 }
 
 type Socket =

@@ -19,13 +19,15 @@ use axum::response::Response;
 use futures_util::SinkExt;
 use runway_api::{FeedMessage, ResyncUpdate, codes};
 use runway_core::store::{JobSearch, TreeFilter};
+use runway_core::triggers::TriggerView;
 use runway_core::{Job, JobId, JobStatus};
 use serde::Deserialize;
+use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
 use crate::error::ApiError;
 use crate::fanout::{Audience, Frame, Joined, Replay};
-use crate::{ServerState, params};
+use crate::{ServerState, convert, params};
 
 /// A send that takes longer than this means the client stopped reading.
 /// Largest message accepted from a client; the feed expects none but control frames.
@@ -54,6 +56,8 @@ pub struct UpdatesQuery {
     since: Option<i64>,
     /// Also send log text as it is written (`log` messages).
     logs: Option<bool>,
+    /// Also send each change of a trigger (`trigger` messages): its whole view.
+    triggers: Option<bool>,
 }
 
 /// Which changes a client wants.
@@ -170,6 +174,10 @@ pub async fn job_updates(
     // after it.
     let joined = state.fanout.join(audience.clone());
     let since = query.since;
+    let triggers = query
+        .triggers
+        .unwrap_or(false)
+        .then(|| state.app.triggers().subscribe());
     let slot = state.websocket_slot()?;
     Ok(
         small_buffers(upgrade, MAX_CLIENT_MESSAGE).on_upgrade(move |socket| async move {
@@ -177,7 +185,7 @@ pub async fn job_updates(
             // The socket's reactor stays the server's; its work moves to the live threads.
             let _ = live
                 .spawn(async move {
-                    feed(socket, state, audience, joined, since).await;
+                    feed(socket, state, audience, joined, since, triggers).await;
                     drop(slot);
                 })
                 .await;
@@ -228,6 +236,16 @@ async fn within(
     }
 }
 
+/// The next change of a trigger, for a feed that asked for them; never for one that did not.
+async fn next_trigger(
+    triggers: &mut Option<broadcast::Receiver<TriggerView>>,
+) -> Result<TriggerView, broadcast::error::RecvError> {
+    match triggers {
+        Some(updates) => updates.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
 async fn flush(socket: &mut WebSocket, limit: Duration) -> Result<(), Ended> {
     within(limit, socket.flush()).await
 }
@@ -271,6 +289,7 @@ async fn feed(
     audience: Audience,
     joined: Joined,
     since: Option<i64>,
+    mut triggers: Option<broadcast::Receiver<TriggerView>>,
 ) {
     let Joined {
         mut frames,
@@ -322,6 +341,19 @@ async fn feed(
                     }
                     flush(&mut socket, limit).await?;
                 }
+                update = next_trigger(&mut triggers), if triggers.is_some() => match update {
+                    Ok(view) => {
+                        let trigger = convert::trigger(view, Vec::new());
+                        send(&mut socket, &FeedMessage::Trigger(Box::new(trigger)), limit).await?;
+                    }
+                    // Too many changes to follow one by one: every trigger as it is now.
+                    Err(_) => {
+                        for view in state.app.triggers().list() {
+                            let trigger = convert::trigger(view, Vec::new());
+                            send(&mut socket, &FeedMessage::Trigger(Box::new(trigger)), limit).await?;
+                        }
+                    }
+                },
                 () = shutdown.cancelled() => return Err(Ended::ServerGone),
                 message = socket.recv() => match message {
                     None | Some(Ok(Message::Close(_))) => return Err(Ended::ClientLeft),

@@ -18,9 +18,12 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use runway_api::codes;
 use runway_api::session::{ClientMessage, JobQuery, ServerMessage};
+use runway_api::triggers::TriggerListResponse;
 use runway_core::store::{JobListParams, TreeFilter};
+use runway_core::triggers::TriggerView;
 use runway_core::{Job, JobId};
 use serde_json::Value;
+use tokio::sync::broadcast;
 use tokio_stream::StreamExt;
 use tokio_stream::StreamMap;
 use tokio_stream::wrappers::BroadcastStream;
@@ -93,6 +96,20 @@ pub async fn session(
     )
 }
 
+/// The next change of the session's triggers, with the subscription's key. Only polled while
+/// there is a subscription.
+async fn next_trigger(
+    triggers: &mut Option<(String, broadcast::Receiver<TriggerView>)>,
+) -> (String, Result<TriggerView, broadcast::error::RecvError>) {
+    match triggers {
+        Some((key, updates)) => {
+            let update = updates.recv().await;
+            (key.clone(), update)
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// What a subscription needs beyond its frames.
 enum Subscription {
     /// A job list, with its query for the older pages of `more`.
@@ -100,6 +117,7 @@ enum Subscription {
         params: JobListParams,
     },
     Job,
+    Triggers,
 }
 
 struct Session {
@@ -108,6 +126,8 @@ struct Session {
     subscriptions: BTreeMap<String, Subscription>,
     /// The frames of each subscription, by key.
     frames: StreamMap<String, BroadcastStream<Arc<Frame>>>,
+    /// The triggers subscription (at most one) and the changes of triggers.
+    triggers: Option<(String, broadcast::Receiver<TriggerView>)>,
 }
 
 enum Ended {
@@ -122,6 +142,7 @@ async fn run(socket: WebSocket, state: ServerState, authenticated: bool) {
         state,
         subscriptions: BTreeMap::new(),
         frames: StreamMap::new(),
+        triggers: None,
     };
     let ended: Result<(), Ended> = async {
         session.greet(authenticated).await?;
@@ -131,6 +152,14 @@ async fn run(socket: WebSocket, state: ServerState, authenticated: bool) {
                 Some((key, frame)) = session.frames.next(), if !session.frames.is_empty() => match frame {
                     Ok(frame) => session.send_frame(&frame).await?,
                     Err(BroadcastStreamRecvError::Lagged(_)) => session.resync(key).await?,
+                },
+                (key, update) = next_trigger(&mut session.triggers), if session.triggers.is_some() => match update {
+                    Ok(view) => {
+                        let trigger = Box::new(convert::trigger(view, Vec::new()));
+                        session.send(&ServerMessage::Trigger { key, trigger }).await?;
+                    }
+                    // Too many changes to follow one by one: the whole list again.
+                    Err(_) => session.subscribe_triggers(key).await?,
                 },
                 message = session.socket.recv() => match message {
                     None | Some(Ok(Message::Close(_))) => return Err(Ended::ClientLeft),
@@ -398,7 +427,14 @@ impl Session {
                 job,
                 log,
                 since,
-            } => self.subscribe(key, jobs, job, log, since).await,
+                triggers,
+            } => {
+                if triggers {
+                    self.subscribe_triggers(key).await
+                } else {
+                    self.subscribe(key, jobs, job, log, since).await
+                }
+            }
             ClientMessage::More { id, key, before } => self.more(id, key, before).await,
             ClientMessage::Submit { id, job } => {
                 let answer = self
@@ -716,7 +752,44 @@ impl Session {
     /// Drops the subscription `key` and its frames; false when there was none.
     fn forget(&mut self, key: &str) -> bool {
         self.frames.remove(key);
+        if self
+            .triggers
+            .as_ref()
+            .is_some_and(|(triggers, _)| triggers == key)
+        {
+            self.triggers = None;
+        }
         self.subscriptions.remove(key).is_some()
+    }
+
+    /// Sets `key` to every trigger, then sends each change of one; a session has one such
+    /// subscription, so a second replaces the first.
+    async fn subscribe_triggers(&mut self, key: String) -> Result<(), Ended> {
+        if let Some((previous, _)) = self.triggers.take() {
+            self.forget(&previous);
+        }
+        self.forget(&key);
+        // Heard before the list is read: no change falls in between.
+        let updates = self.state.app.triggers().subscribe();
+        let triggers = self
+            .state
+            .app
+            .triggers()
+            .list()
+            .into_iter()
+            .map(|view| convert::trigger(view, Vec::new()))
+            .collect();
+        self.subscriptions
+            .insert(key.clone(), Subscription::Triggers);
+        self.triggers = Some((key.clone(), updates));
+        let value = serde_json::to_value(TriggerListResponse { triggers })
+            .expect("trigger lists serialize");
+        self.send(&ServerMessage::Assign {
+            key,
+            seq: self.state.fanout.position(),
+            value,
+        })
+        .await
     }
 
     /// A subscription that could not start: it is dropped, and the client told why.

@@ -58,14 +58,14 @@ pub async fn fallback(method: Method, uri: Uri, headers: HeaderMap) -> Response 
     }
 }
 
-/// The paths the page routes: `/`, `/jobs`, `/jobs/{id}`, `/submit`, `/queues`.
+/// The paths the page routes: `/`, `/jobs`, `/jobs/{id}`, `/submit`, `/queues`, `/triggers`.
 fn is_page_path(path: &str) -> bool {
     let path = path
         .strip_suffix('/')
         .filter(|rest| !rest.is_empty())
         .unwrap_or(path);
     match path {
-        "/" | "/jobs" | "/submit" | "/queues" => true,
+        "/" | "/jobs" | "/submit" | "/queues" | "/triggers" => true,
         _ => path
             .strip_prefix("/jobs/")
             .is_some_and(|id| !id.is_empty() && !id.contains('/')),

@@ -108,7 +108,13 @@ async fn the_page_is_served_with_a_strict_csp_and_revalidated_by_etag() {
         assert_eq!(answer.status(), StatusCode::OK, "{module}");
     }
     // Every page path loads the same page, which routes itself.
-    for path in ["/jobs", "/jobs/42", "/submit?type=render", "/queues"] {
+    for path in [
+        "/jobs",
+        "/jobs/42",
+        "/submit?type=render",
+        "/queues",
+        "/triggers",
+    ] {
         let answer = http
             .get(format!("{}{path}", server.url))
             .send()

@@ -45,7 +45,7 @@ impl Updates {
                 self.upto = frame.upto;
                 frame
             }
-            FeedMessage::Resync(resync) => panic!("unexpected {resync:?}"),
+            other => panic!("unexpected {other:?}"),
         }
     }
 
@@ -624,4 +624,72 @@ async fn resuming_from_before_the_kept_events_asks_for_a_resync() {
         "the replay goes on from the oldest kept event: {}",
         next.seq
     );
+}
+
+#[tokio::test]
+async fn a_feed_that_asks_for_triggers_gets_each_change_of_one() {
+    let server = Server::start(
+        "[types.night]\ncommand = [\"true\"]\n\
+         [triggers.nightly]\ncron = \"0 3 * * *\"\ntype = \"night\"\n",
+    );
+    let client = server.client();
+    let mut feed = client
+        .updates(&UpdatesQuery {
+            triggers: Some(true),
+            ..UpdatesQuery::default()
+        })
+        .await
+        .unwrap();
+    let fired = client.fire_trigger("nightly").await.unwrap();
+    let job = fired.job.expect("a schedule submits at once");
+    let mut saw_trigger = false;
+    let mut saw_job_end = false;
+    while !(saw_trigger && saw_job_end) {
+        let message = tokio::time::timeout(Duration::from_secs(20), feed.next())
+            .await
+            .expect("a message within 20s")
+            .expect("the feed is open")
+            .expect("a readable message");
+        match message {
+            FeedMessage::Trigger(trigger) => {
+                assert_eq!(trigger.name, "nightly");
+                saw_trigger |= trigger.last_job.as_deref() == Some(job.as_str());
+            }
+            FeedMessage::Frame(frame) => {
+                saw_job_end |= frame
+                    .jobs
+                    .iter()
+                    .any(|update| update.job_id == job && update.status == "succeeded");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // A feed that did not ask gets none.
+    let mut plain = client.updates(&UpdatesQuery::default()).await.unwrap();
+    client.pause_trigger("nightly").await.unwrap();
+    let again = submit(&client).await;
+    loop {
+        let message = tokio::time::timeout(Duration::from_secs(20), plain.next())
+            .await
+            .expect("a message within 20s")
+            .expect("the feed is open")
+            .expect("a readable message");
+        match message {
+            FeedMessage::Frame(frame) if frame.jobs.iter().any(|u| u.job_id == again) => break,
+            FeedMessage::Frame(_) => {}
+            other => panic!("a feed without `triggers` got {other:?}"),
+        }
+    }
+}
+
+async fn submit(client: &Client) -> String {
+    client
+        .submit(&SubmitJobRequest {
+            job_type: "night".into(),
+            input: json!({}),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .id
 }

@@ -615,3 +615,46 @@ async fn a_binary_frame_closes_the_session_with_1003() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_triggers_subscription_gets_every_trigger_then_each_change() {
+    let server = Server::start(
+        "[types.night]\ncommand = [\"true\"]\n\
+         [triggers.nightly]\ncron = \"0 3 * * *\"\ntype = \"night\"\n",
+    );
+    let mut session = Session::start(&server).await;
+    session
+        .send(json!({"tag": "subscribe", "key": "t", "triggers": true}))
+        .await;
+    let assign = session.recv().await;
+    assert_eq!(assign["tag"], "assign", "{assign}");
+    assert_eq!(assign["key"], "t");
+    let listed = &assign["value"]["triggers"];
+    assert_eq!(listed.as_array().unwrap().len(), 1, "{assign}");
+    assert_eq!(listed[0]["name"], "nightly");
+    assert_eq!(listed[0]["kind"], "schedule");
+    let before = listed[0]["revision"].as_u64().unwrap();
+
+    let fired = server.client().fire_trigger("nightly").await.unwrap();
+    let job = fired.job.expect("a schedule submits at once");
+    // Changes arrive in order; the one naming the fired job comes after `before`.
+    loop {
+        let message = session.recv().await;
+        assert_eq!(message["tag"], "trigger", "{message}");
+        assert_eq!(message["key"], "t");
+        assert!(message["trigger"]["revision"].as_u64().unwrap() > before);
+        if message["trigger"]["last_job"] == json!(job) {
+            break;
+        }
+    }
+    session
+        .send(json!({"tag": "unsubscribe", "key": "t"}))
+        .await;
+    server.client().pause_trigger("nightly").await.unwrap();
+    session.send(json!({"tag": "ping", "id": "p"})).await;
+    let pong = session.recv().await;
+    assert_eq!(
+        pong["tag"], "pong",
+        "no trigger message after unsubscribing: {pong}"
+    );
+}
