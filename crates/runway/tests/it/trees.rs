@@ -370,7 +370,12 @@ async fn cancelling_a_parent_cancels_its_whole_tree_and_ends_its_processes() {
     let client = server.client();
     let id = submit(&client, "mixed_slow", json!({})).await;
     let pids = sleeper_pids(&server, 2).await;
-    let waiting = client.job(&id).await.unwrap();
+    // The children may start before their parent's command has ended.
+    let waiting = eventually("the parent waiting", Duration::from_secs(10), || async {
+        let parent = client.job(&id).await.unwrap();
+        (parent.status != "running").then_some(parent)
+    })
+    .await;
     assert_eq!(waiting.status, "waiting");
     let progress = waiting.progress.unwrap();
     assert_eq!(progress.fraction, 0.0);
