@@ -134,20 +134,37 @@ pub(super) async fn run(
         let (next, effects) = state.step(event, app.now());
         state = next;
         let mut submitted = None;
+        let mut failed = false;
         for Effect::Submit(changed) in effects {
-            match start_run(app, triggers, config, watch, &mut record, changed).await {
+            match start_run(app, triggers, config, watch, &mut record, changed.clone()).await {
                 Ok(job) => submitted = Some(job),
                 Err(problem) => {
-                    tracing::error!(trigger = %name, %problem, "cannot submit the trigger's run");
+                    tracing::error!(trigger = %name, %problem, "cannot submit the trigger's run; trying again");
                     triggers.update(name, |view| view.problem = Some(problem));
-                    // No run to wait for: on to the cooldown, so the trigger is not stuck.
+                    // No run to wait for; its changes are owed again, after a pause.
                     state = state.step(Event::JobEnded, app.now()).0;
+                    state = state.step(Event::Changed(owed(changed)), app.now()).0;
+                    failed = true;
                 }
             }
         }
         if let Some(reply) = fire_reply {
             let _ = reply.send(Ok(submitted.map_or(Fired::Later, Fired::Submitted)));
         }
+        if failed {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(RETRY) => {}
+            }
+        }
+    }
+}
+
+/// The changes of a run that could not be submitted, to gather again.
+fn owed(changed: Changed) -> Change {
+    match changed {
+        Changed::Paths(paths) => Change::Paths(paths.into_iter().collect()),
+        Changed::Everything | Changed::Nothing => Change::Overflow,
     }
 }
 

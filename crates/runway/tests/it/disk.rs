@@ -292,3 +292,59 @@ max_attempts = 1
     assert_eq!(job.status, "succeeded", "{job:?}");
     assert!(job.log_lost > 0, "{job:?}");
 }
+
+/// A watch trigger whose run cannot be submitted (the disk is full) keeps its changes and
+/// submits them once there is room again.
+#[tokio::test]
+async fn a_watch_trigger_keeps_its_changes_through_a_full_disk() {
+    let mut disk = None;
+    let server = Server::start_prepared(
+        |dir| {
+            std::fs::create_dir_all(dir.join("notes")).unwrap();
+            format!(
+                "{CONFIG}\n[triggers.notes]\nwatch = \"notes\"\ndebounce = \"100ms\"\ntype = \"noop\"\n"
+            )
+        },
+        |data| disk = Some(SmallDisk::mount_at(data, 16)),
+    );
+    let disk = disk.unwrap();
+    let client = server.client();
+    eventually("the watch in place", Duration::from_secs(10), || async {
+        let trigger = client.trigger("notes").await.unwrap();
+        (trigger.revision > 0).then_some(())
+    })
+    .await;
+    let filler = disk.fill();
+    // A run listing 2,000 long paths: more than SQLite's WAL can take on the full disk.
+    let mut names: Vec<String> = (0..2000)
+        .map(|n| format!("{n:04}-{}.txt", "a-rather-long-file-name-".repeat(4)))
+        .collect();
+    for name in &names {
+        std::fs::write(server.path("notes").join(name), "x").unwrap();
+    }
+    let problem = eventually("the refused run", Duration::from_secs(30), || async {
+        client.trigger("notes").await.unwrap().problem
+    })
+    .await;
+    assert!(problem.contains("full"), "{problem}");
+    assert!(
+        client
+            .trigger("notes")
+            .await
+            .unwrap()
+            .recent_jobs
+            .is_empty()
+    );
+
+    std::fs::remove_file(filler).unwrap();
+    let job = eventually(
+        "the run once there is room",
+        Duration::from_secs(30),
+        || async { client.trigger("notes").await.unwrap().recent_jobs.pop() },
+    )
+    .await;
+    let job = client.job(&job.id).await.unwrap();
+    names.sort();
+    assert_eq!(job.input["paths"], json!(names));
+    assert_eq!(client.trigger("notes").await.unwrap().problem, None);
+}
