@@ -89,7 +89,13 @@ async fn start_server() -> Result<(Server, Duration)> {
 
 /// Starts `runway serve` on `dir/data`, which may hold a database already.
 async fn start_server_in(dir: tempfile::TempDir) -> Result<(Server, Duration)> {
-    std::fs::write(dir.path().join("runway.toml"), CONFIG)?;
+    start_server_with(dir, CONFIG).await
+}
+
+/// Starts `runway serve` with `config` as `dir/runway.toml` (relative paths in it are under
+/// `dir`).
+async fn start_server_with(dir: tempfile::TempDir, config: &str) -> Result<(Server, Duration)> {
+    std::fs::write(dir.path().join("runway.toml"), config)?;
     let binary = runway_binary();
     let started = Instant::now();
     let mut child = Command::new(&binary)
@@ -385,7 +391,8 @@ async fn main() -> Result<()> {
         return tree::run().await;
     }
     if only.iter().any(|arg| arg == "watch") {
-        return watch::run();
+        watch::run()?;
+        return watch::run_trigger().await;
     }
     if only.iter().any(|arg| arg == "ceiling") {
         return ceiling::run();

@@ -129,8 +129,8 @@ pub struct TriggerListResponse {
 /// `POST /v1/triggers/{name}/fire`.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct FireResponse {
-    /// The job submitted; absent when a watch trigger runs, cools down or is paused and one
-    /// more run follows.
+    /// The job submitted; absent when a watch trigger runs or cools down and one more run
+    /// follows.
     pub job: Option<String>,
     pub trigger: TriggerResponse,
 }

@@ -643,7 +643,6 @@ impl App {
                 priority: Some(old.priority),
                 run_at: None,
                 max_attempts: Some(old.max_attempts),
-                trigger: old.trigger.clone(),
                 ..SubmitParams::default()
             },
             now,

@@ -28,6 +28,9 @@ pub enum Error {
     Conflict { message: String },
     #[error("trigger `{name}` is not declared; declared triggers: {}", if known.is_empty() { "none".to_string() } else { known.join(", ") })]
     UnknownTrigger { name: String, known: Vec<String> },
+    /// A webhook path no trigger has. Its message lists nothing: anyone may ask.
+    #[error("no webhook at /hooks/{path}")]
+    NoWebhook { path: String },
     /// A webhook delivery that does not prove it knows the trigger's secret.
     #[error("{message}")]
     Unauthorized { message: String },

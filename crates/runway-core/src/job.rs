@@ -310,7 +310,7 @@ pub struct Job {
     pub children: ChildCounts,
     /// The first child that did not succeed, as the parent's error will name it.
     pub child_failure: Option<String>,
-    /// The trigger that submitted the job (or the job it retries).
+    /// The trigger that submitted the job; a retry by hand names none.
     pub trigger: Option<String>,
 }
 

@@ -29,7 +29,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::{App, SubmitParams};
 use crate::clock::Timestamp;
-use crate::config::{TriggerConfig, TriggerSource};
+use crate::config::{TriggerConfig, TriggerSource, WebhookTrigger};
 use crate::error::Error;
 use crate::job::JobId;
 use crate::store::Inserted;
@@ -124,16 +124,30 @@ pub(crate) struct Record {
 }
 
 impl Record {
-    async fn load(app: &App, name: &str) -> (Record, Option<Vec<u8>>) {
-        match app.store().trigger_get(name).await {
-            Ok(Some(stored)) => (
-                serde_json::from_value(stored.state).unwrap_or_default(),
-                stored.snapshot,
-            ),
-            Ok(None) => (Record::default(), None),
-            Err(error) => {
-                tracing::error!(trigger = name, %error, "cannot read the trigger's record; it starts afresh");
-                (Record::default(), None)
+    /// What the store holds for trigger `name`, read again every 5 s while the store cannot
+    /// say (a trigger must never start afresh over a record it could not read); `None` when
+    /// the server stops meanwhile. A record another version wrote that cannot be read is
+    /// replaced.
+    async fn load(app: &App, triggers: &Triggers, name: &str) -> Option<(Record, Option<Vec<u8>>)> {
+        loop {
+            match app.store().trigger_get(name).await {
+                Ok(Some(stored)) => {
+                    let record = serde_json::from_value(stored.state).unwrap_or_else(|error| {
+                        tracing::warn!(trigger = name, %error, "the trigger's record cannot be read; it starts afresh");
+                        Record::default()
+                    });
+                    return Some((record, stored.snapshot));
+                }
+                Ok(None) => return Some((Record::default(), None)),
+                Err(error) => {
+                    let problem = format!("cannot read the trigger's record: {error}");
+                    tracing::error!(trigger = name, %problem, "trying again");
+                    triggers.update(name, |view| view.problem = Some(problem));
+                    tokio::select! {
+                        () = triggers.shared.shutdown.cancelled() => return None,
+                        () = tokio::time::sleep(RETRY) => {}
+                    }
+                }
             }
         }
     }
@@ -142,6 +156,15 @@ impl Record {
         let state = serde_json::to_value(self).expect("records serialize");
         app.store().trigger_put(name, state, snapshot).await?;
         Ok(())
+    }
+}
+
+/// The answer to a fire while paused.
+fn paused_error(name: &str) -> Error {
+    Error::Conflict {
+        message: format!(
+            "trigger `{name}` is paused; resume it first (runway trigger resume {name})"
+        ),
     }
 }
 
@@ -162,6 +185,9 @@ struct Shared {
     controls: Mutex<BTreeMap<String, mpsc::Sender<Control>>>,
     updates: broadcast::Sender<TriggerView>,
     shutdown: CancellationToken,
+    /// Held while a webhook's record is read from its view and written, so a delivery's fire
+    /// and a pause never write over each other.
+    webhook_records: tokio::sync::Mutex<()>,
 }
 
 impl Triggers {
@@ -194,6 +220,7 @@ impl Triggers {
                 controls: Mutex::new(BTreeMap::new()),
                 updates: broadcast::channel(UPDATES_CAPACITY).0,
                 shutdown: CancellationToken::new(),
+                webhook_records: tokio::sync::Mutex::new(()),
             }),
         }
     }
@@ -217,12 +244,6 @@ impl Triggers {
                     ));
                 }
                 TriggerSource::Webhook(_) => {
-                    let (record, _) = Record::load(app, &config.name).await;
-                    self.update(&config.name, |view| {
-                        view.paused = record.paused;
-                        view.last_fire_at = record.last_fire_at;
-                        view.last_job = record.last_job;
-                    });
                     tokio::spawn(webhook_controls(
                         app.clone(),
                         self.clone(),
@@ -278,6 +299,24 @@ impl Triggers {
         self.get(name)
     }
 
+    /// Whether a webhook listens at `/hooks/{path}`: asked before a delivery's body is read.
+    pub fn has_webhook(&self, path: &str) -> Result<(), Error> {
+        self.webhook(path).map(|_| ())
+    }
+
+    fn webhook(&self, path: &str) -> Result<(&TriggerConfig, &WebhookTrigger), Error> {
+        self.shared
+            .configs
+            .values()
+            .find_map(|config| match &config.source {
+                TriggerSource::Webhook(hook) if hook.path == path => Some((config, hook)),
+                _ => None,
+            })
+            .ok_or_else(|| Error::NoWebhook {
+                path: path.to_string(),
+            })
+    }
+
     /// Checks a delivery to `POST /hooks/{path}` and submits its job: 401 without the secret,
     /// 409 while the trigger is paused, the first job again for a delivery id seen before.
     pub async fn deliver(
@@ -286,28 +325,7 @@ impl Triggers {
         path: &str,
         delivery: Delivery,
     ) -> Result<Inserted, Error> {
-        let found = self
-            .shared
-            .configs
-            .values()
-            .find_map(|config| match &config.source {
-                TriggerSource::Webhook(hook) if hook.path == path => Some((config, hook)),
-                _ => None,
-            });
-        let Some((config, hook)) = found else {
-            return Err(Error::UnknownTrigger {
-                name: path.to_string(),
-                known: self
-                    .shared
-                    .configs
-                    .values()
-                    .filter_map(|config| match &config.source {
-                        TriggerSource::Webhook(hook) => Some(hook.path.clone()),
-                        _ => None,
-                    })
-                    .collect(),
-            });
-        };
+        let (config, hook) = self.webhook(path)?;
         webhook::verify(hook, &delivery)?;
         if self.get(&config.name)?.paused {
             return Err(Error::Conflict {
@@ -339,20 +357,15 @@ impl Triggers {
         Ok(inserted)
     }
 
-    /// Notes a fire on the view and in the store.
+    /// Notes a webhook's fire on its view and in the store.
     async fn record_fire(&self, app: &App, name: &str, job: JobId) {
+        let _writing = self.shared.webhook_records.lock().await;
         let now = app.now();
         let view = self.update(name, |view| {
             view.last_fire_at = Some(now);
             view.last_job = Some(job);
         });
-        let record = Record {
-            paused: view.paused,
-            last_fire_at: view.last_fire_at,
-            last_job: view.last_job,
-            ..Record::default()
-        };
-        if let Err(error) = record.save(app, name, None).await {
+        if let Err(error) = webhook_record(&view).save(app, name, None).await {
             tracing::warn!(trigger = name, %error, "cannot record the trigger's last fire");
         }
     }
@@ -467,8 +480,18 @@ async fn supervise(
     }
 }
 
-/// Answers a webhook's controls: fire submits `{}` as a delivery would, pause and resume are
-/// recorded.
+/// A webhook's record, as its view shows it.
+fn webhook_record(view: &TriggerView) -> Record {
+    Record {
+        paused: view.paused,
+        last_fire_at: view.last_fire_at,
+        last_job: view.last_job,
+        ..Record::default()
+    }
+}
+
+/// Reads a webhook's record, then answers its controls: fire submits `{}` as a delivery
+/// would, pause and resume are recorded.
 async fn webhook_controls(
     app: App,
     triggers: Triggers,
@@ -476,6 +499,15 @@ async fn webhook_controls(
     mut controls: mpsc::Receiver<Control>,
 ) {
     let shutdown = triggers.shared.shutdown.clone();
+    let Some((record, _)) = Record::load(&app, &triggers, &config.name).await else {
+        return;
+    };
+    triggers.update(&config.name, |view| {
+        view.paused = record.paused;
+        view.last_fire_at = record.last_fire_at;
+        view.last_job = record.last_job;
+        view.problem = None;
+    });
     loop {
         let control = tokio::select! {
             () = shutdown.cancelled() => return,
@@ -486,26 +518,26 @@ async fn webhook_controls(
         };
         match control {
             Control::Fire(reply) => {
-                let outcome = match submit(&app, &config, serde_json::json!({}), None).await {
-                    Ok(inserted) => {
-                        triggers
-                            .record_fire(&app, &config.name, inserted.job.id)
-                            .await;
-                        Ok(Fired::Submitted(inserted.job.id))
+                let outcome = if triggers.get(&config.name).is_ok_and(|view| view.paused) {
+                    Err(paused_error(&config.name))
+                } else {
+                    match submit(&app, &config, serde_json::json!({}), None).await {
+                        Ok(inserted) => {
+                            triggers
+                                .record_fire(&app, &config.name, inserted.job.id)
+                                .await;
+                            Ok(Fired::Submitted(inserted.job.id))
+                        }
+                        Err(error) => Err(error),
                     }
-                    Err(error) => Err(error),
                 };
                 let _ = reply.send(outcome);
             }
             Control::Pause(paused, reply) => {
-                let view = triggers.get(&config.name).expect("declared");
-                let record = Record {
-                    paused,
-                    last_fire_at: view.last_fire_at,
-                    last_job: view.last_job,
-                    ..Record::default()
-                };
-                let outcome = record.save(&app, &config.name, None).await;
+                let _writing = triggers.shared.webhook_records.lock().await;
+                let mut view = triggers.get(&config.name).expect("declared");
+                view.paused = paused;
+                let outcome = webhook_record(&view).save(&app, &config.name, None).await;
                 if outcome.is_ok() {
                     triggers.update(&config.name, |view| view.paused = paused);
                 }

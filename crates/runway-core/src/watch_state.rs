@@ -16,6 +16,8 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
+use serde_json::{Value, json};
+
 use crate::clock::Timestamp;
 
 /// Paths gathered for one run past this many are dropped for a full rebuild: a run that lists
@@ -33,6 +35,18 @@ pub enum Changed {
 }
 
 impl Changed {
+    /// A run's input: the changed paths, or `null` with `overflow` when they are not known (the
+    /// OS dropped events, too many changed, or someone asked for a run) and everything should
+    /// be looked at.
+    pub fn input(&self, trigger: &str) -> Value {
+        match self {
+            Changed::Paths(paths) => json!({"trigger": trigger, "paths": paths}),
+            Changed::Everything | Changed::Nothing => {
+                json!({"trigger": trigger, "paths": null, "overflow": true})
+            }
+        }
+    }
+
     fn add(&mut self, change: &Change) {
         match change {
             Change::Overflow => *self = Changed::Everything,

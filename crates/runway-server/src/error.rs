@@ -77,9 +77,10 @@ impl From<Error> for ApiError {
             }
             Error::InvalidField { .. } => (StatusCode::BAD_REQUEST, codes::INVALID_REQUEST),
             Error::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
-            Error::NotFound { .. } | Error::NoArtifact { .. } | Error::UnknownTrigger { .. } => {
-                (StatusCode::NOT_FOUND, codes::NOT_FOUND)
-            }
+            Error::NotFound { .. }
+            | Error::NoArtifact { .. }
+            | Error::UnknownTrigger { .. }
+            | Error::NoWebhook { .. } => (StatusCode::NOT_FOUND, codes::NOT_FOUND),
             Error::Conflict { .. } => (StatusCode::CONFLICT, codes::CONFLICT),
             Error::Store(StoreError::Full(_)) => {
                 return ApiError::storage_full(error.innermost());

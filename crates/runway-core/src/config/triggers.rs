@@ -2,7 +2,7 @@
 //! (a directory), `cron` (a schedule) or `webhook` (a URL path), and the job `type` it submits.
 //! Keys of another kind of trigger are refused, so a typo never passes silently.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 use super::{ConfigError, DAY, JobTypeConfig, Origin, check_name, optional_duration};
 use crate::watch_filter::WatchFilter;
+use crate::watch_state::Changed;
 
 /// A debounce unless the trigger sets one: long enough for an editor's save or a `git pull`
 /// to finish, short enough to feel immediate.
@@ -345,10 +346,17 @@ fn validate_trigger(
                 Duration::ZERO,
                 Duration::ZERO..=DAY,
             )?;
+            // Both inputs a run can have: the paths that changed, or everything.
+            let listed = Changed::Paths(BTreeSet::from(["file".to_string()]));
             accepts(
-                &json!({"trigger": name, "paths": ["file"], "overflow": false}),
+                &listed.input(name),
                 "type",
-                "a watch trigger's input ({\"trigger\", \"paths\", \"overflow\"})",
+                "a watch trigger's input ({\"trigger\", \"paths\": [...]})",
+            )?;
+            accepts(
+                &Changed::Everything.input(name),
+                "type",
+                "a watch trigger's full-run input ({\"trigger\", \"paths\": null, \"overflow\": true})",
             )?;
             TriggerSource::Watch(WatchTrigger {
                 root,

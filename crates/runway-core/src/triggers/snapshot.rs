@@ -24,6 +24,21 @@ struct FileStamp {
     modified: i128,
 }
 
+impl FileStamp {
+    /// The stamp of a file's metadata, read without following a link.
+    fn of(metadata: &std::fs::Metadata) -> FileStamp {
+        let modified = metadata
+            .modified()
+            .ok()
+            .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+            .map_or(0, |since| since.as_nanos() as i128);
+        FileStamp {
+            size: metadata.len(),
+            modified,
+        }
+    }
+}
+
 impl Snapshot {
     /// Walks `root` as the watch sees it: directories the filter skips are not entered, links
     /// are not followed (a link counts as a file of its own), only counted files are kept.
@@ -52,21 +67,30 @@ impl Snapshot {
                 let Ok(metadata) = entry.metadata() else {
                     continue;
                 };
-                let modified = metadata
-                    .modified()
-                    .ok()
-                    .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
-                    .map_or(0, |since| since.as_nanos() as i128);
-                files.insert(
-                    slashed(relative),
-                    FileStamp {
-                        size: metadata.len(),
-                        modified,
-                    },
-                );
+                files.insert(slashed(relative), FileStamp::of(&metadata));
             }
         }
         Snapshot { files }
+    }
+
+    /// Takes the changes of `paths` (relative, `/`-separated, as the watcher reports them)
+    /// into the record without walking the tree: each is read again, and one that is gone (a
+    /// file, or a directory with everything below it) leaves.
+    pub fn refresh(&mut self, root: &Path, filter: &WatchFilter, paths: &[String]) {
+        for path in paths {
+            let relative = Path::new(path);
+            match std::fs::symlink_metadata(root.join(relative)) {
+                Ok(metadata) if !metadata.is_dir() && filter.counts(relative) => {
+                    self.files.insert(path.clone(), FileStamp::of(&metadata));
+                }
+                Ok(metadata) if metadata.is_dir() => {}
+                _ => {
+                    self.files.remove(path);
+                    let below = format!("{path}/");
+                    self.files.retain(|file, _| !file.starts_with(&below));
+                }
+            }
+        }
     }
 
     /// The paths created, changed or deleted between `self` and `now`, in order.
@@ -140,6 +164,28 @@ mod tests {
             ["edit.org", "gone.org", "sub/new.org"]
         );
         assert!(after.changes(&after).is_empty());
+    }
+
+    #[test]
+    fn refreshing_the_changed_paths_gives_what_a_new_walk_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        fs::create_dir_all(root.join("sub/deeper")).unwrap();
+        fs::write(root.join("a.org"), "a").unwrap();
+        fs::write(root.join("gone.org"), "a").unwrap();
+        fs::write(root.join("sub/deeper/b.org"), "a").unwrap();
+        let watched = filter(&["*.org"], &[]);
+        let mut kept = Snapshot::take(root, &watched);
+
+        fs::write(root.join("a.org"), "longer").unwrap();
+        fs::remove_file(root.join("gone.org")).unwrap();
+        fs::write(root.join("new.org"), "a").unwrap();
+        fs::write(root.join("noise.txt"), "a").unwrap();
+        fs::remove_dir_all(root.join("sub")).unwrap();
+        let reported = ["a.org", "gone.org", "new.org", "noise.txt", "sub"].map(String::from);
+        kept.refresh(root, &watched, &reported);
+
+        assert_eq!(kept, Snapshot::take(root, &watched));
     }
 
     #[test]

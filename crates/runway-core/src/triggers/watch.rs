@@ -3,18 +3,26 @@
 //! with the snapshot taken at its last run, so changes made while the server was down lead to
 //! a run, and it waits again for a run a restart interrupted.
 
-use serde_json::json;
+use std::time::Duration;
+
 use tokio::sync::broadcast::error::RecvError;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
 use super::snapshot::Snapshot;
-use super::{Control, Fired, RETRY, Record, TriggerPhase, Triggers, sleep_for, submit, until};
+use super::{
+    Control, Fired, RETRY, Record, TriggerPhase, Triggers, paused_error, sleep_for, submit, until,
+};
 use crate::app::App;
 use crate::bus::Change as BusChange;
 use crate::config::{TriggerConfig, WatchTrigger};
+use crate::error::Error;
 use crate::job::JobId;
 use crate::watch_state::{Change, Changed, Effect, Event, Phase, WatchState};
 use crate::watcher;
+
+/// While its run goes on, a trigger also reads the job's status this often: an end it did not
+/// hear (the bus outran it and the store could not be read then) is still seen.
+const RUNNING_CHECK: Duration = Duration::from_secs(30);
 
 pub(super) async fn run(
     app: &App,
@@ -25,7 +33,9 @@ pub(super) async fn run(
 ) {
     let name = &config.name;
     let shutdown = triggers.shared.shutdown.clone();
-    let (mut record, stored_snapshot) = Record::load(app, name).await;
+    let Some((mut record, stored_snapshot)) = Record::load(app, triggers, name).await else {
+        return;
+    };
     // Heard before the running job is read, so its end is not missed in between.
     let mut jobs = app.store().subscribe();
     let (_watching, mut changes) = loop {
@@ -44,20 +54,28 @@ pub(super) async fn run(
     };
     let mut state = WatchState::new(watch.debounce, watch.cooldown);
     state.paused = record.paused;
-    if let Some(job) = record.running_job {
-        match app.job(job).await {
-            Ok(job) if !job.status.is_terminal() => {
-                state.phase = Phase::Running {
-                    stoked: Changed::Nothing,
-                };
-            }
-            _ => record.running_job = None,
-        }
+    // The run a restart interrupted: the one recorded, or, when the server stopped between
+    // submitting a run and recording it, the trigger's newest job if it has not ended.
+    let interrupted = match record.running_job {
+        Some(job) => Some(job),
+        None => newest_job(app, name).await,
+    };
+    record.running_job = None;
+    if let Some(job) = interrupted
+        && !has_ended(app, job).await
+    {
+        record.running_job = Some(job);
+        record.last_job = record.last_job.or(Some(job));
+        state.phase = Phase::Running {
+            stoked: Changed::Nothing,
+        };
     }
-    let now_snapshot = take_snapshot(watch).await;
+    // The tree as the trigger has seen it: taken now, kept up to date from the changes it
+    // hears, recorded with each run.
+    let mut snapshot = take_snapshot(watch).await;
     match stored_snapshot.as_deref().and_then(Snapshot::decode) {
         Some(before) => {
-            let changed = before.changes(&now_snapshot);
+            let changed = before.changes(&snapshot);
             if !changed.is_empty() {
                 tracing::info!(trigger = %name, files = changed.len(), "files changed while the server was down");
                 state = state
@@ -66,7 +84,7 @@ pub(super) async fn run(
             }
         }
         None => {
-            if let Err(error) = record.save(app, name, Some(now_snapshot.encode())).await {
+            if let Err(error) = record.save(app, name, Some(snapshot.encode())).await {
                 tracing::warn!(trigger = %name, %error, "cannot record the watched tree");
             }
         }
@@ -75,55 +93,63 @@ pub(super) async fn run(
     loop {
         show(triggers, name, &state, &record);
         let mut fire_reply = None;
+        let mut pause_reply: Option<oneshot::Sender<Result<(), Error>>> = None;
         // Bursts of other jobs' changes are skipped here, without showing the state again.
         let event = loop {
             let wait = state.deadline().map(|at| until(app.now(), at));
+            let running = record.running_job;
             break tokio::select! {
-            () = shutdown.cancelled() => return,
-            change = changes.recv() => match change {
-                Some(change) => Event::Changed(change),
-                None => {
-                    triggers.update(name, |view| {
-                        view.problem = Some("the watch ended; the trigger starts it again".into());
-                    });
-                    panic!("the watcher of trigger `{name}` stopped");
-                }
-            },
-            burst = jobs.recv() => match burst {
-                Ok(burst) if ended(&burst, record.running_job) => Event::JobEnded,
-                Ok(_) => continue,
-                Err(RecvError::Lagged(_)) => match record.running_job {
+                () = shutdown.cancelled() => return,
+                change = changes.recv() => match change {
+                    Some(change) => Event::Changed(change),
+                    None => {
+                        triggers.update(name, |view| {
+                            view.problem = Some("the watch ended; the trigger starts it again".into());
+                        });
+                        panic!("the watcher of trigger `{name}` stopped");
+                    }
+                },
+                burst = jobs.recv() => match burst {
+                    Ok(burst) if ended(&burst, running) => Event::JobEnded,
+                    Ok(_) => continue,
+                    Err(RecvError::Lagged(_)) => match running {
+                        Some(job) if has_ended(app, job).await => Event::JobEnded,
+                        _ => continue,
+                    },
+                    Err(RecvError::Closed) => return,
+                },
+                () = sleep_for(running.map(|_| RUNNING_CHECK)) => match running {
                     Some(job) if has_ended(app, job).await => Event::JobEnded,
                     _ => continue,
                 },
-                Err(RecvError::Closed) => return,
-            },
-            control = controls.recv() => match control {
-                Some(Control::Fire(reply)) => {
-                    fire_reply = Some(reply);
-                    Event::Fire
-                }
-                Some(Control::Pause(paused, reply)) => {
-                    let before = record.paused;
-                    record.paused = paused;
-                    let saved = record.save(app, name, None).await;
-                    if saved.is_err() {
-                        record.paused = before;
-                    }
-                    let failed = saved.is_err();
-                    let _ = reply.send(saved);
-                    if failed {
+                control = controls.recv() => match control {
+                    Some(Control::Fire(reply)) if record.paused => {
+                        let _ = reply.send(Err(paused_error(name)));
                         continue;
                     }
-                    if paused { Event::Pause } else { Event::Resume }
-                }
-                None => return,
-            },
-            () = sleep_for(wait) => Event::Tick,
+                    Some(Control::Fire(reply)) => {
+                        fire_reply = Some(reply);
+                        Event::Fire
+                    }
+                    Some(Control::Pause(paused, reply)) => {
+                        let mut changed = record.clone();
+                        changed.paused = paused;
+                        if let Err(error) = changed.save(app, name, None).await {
+                            let _ = reply.send(Err(error));
+                            continue;
+                        }
+                        record = changed;
+                        pause_reply = Some(reply);
+                        if paused { Event::Pause } else { Event::Resume }
+                    }
+                    None => return,
+                },
+                () = sleep_for(wait) => Event::Tick,
             };
         };
-        if let Event::Changed(_) = &event {
+        if let Event::Changed(change) = &event {
             triggers.update(name, |view| view.last_change_at = Some(app.now()));
+            snapshot = refreshed(watch, snapshot, change).await;
         }
         if event == Event::JobEnded {
             record.running_job = None;
@@ -133,25 +159,38 @@ pub(super) async fn run(
         }
         let (next, effects) = state.step(event, app.now());
         state = next;
-        let mut submitted = None;
-        let mut failed = false;
+        let mut fired = Ok(Fired::Later);
+        let mut retry = false;
         for Effect::Submit(changed) in effects {
-            match start_run(app, triggers, config, watch, &mut record, changed.clone()).await {
-                Ok(job) => submitted = Some(job),
-                Err(problem) => {
-                    tracing::error!(trigger = %name, %problem, "cannot submit the trigger's run; trying again");
-                    triggers.update(name, |view| view.problem = Some(problem));
-                    // No run to wait for; its changes are owed again, after a pause.
+            match start_run(app, triggers, config, &snapshot, &mut record, &changed).await {
+                Ok(job) => fired = Ok(Fired::Submitted(job)),
+                Err(error) => {
+                    let problem = format!("cannot submit a run: {error}");
+                    triggers.update(name, |view| view.problem = Some(problem.clone()));
+                    // No run to wait for.
                     state = state.step(Event::JobEnded, app.now()).0;
-                    state = state.step(Event::Changed(owed(changed)), app.now()).0;
-                    failed = true;
+                    if matches!(error, Error::Store(_)) {
+                        // The store may take it later (a full disk): the changes are owed
+                        // again, after a pause.
+                        tracing::error!(trigger = %name, %problem, "trying again");
+                        state = state.step(Event::Changed(owed(changed)), app.now()).0;
+                        retry = true;
+                    } else {
+                        // The job type refuses it: trying again cannot help.
+                        tracing::error!(trigger = %name, %problem, "the run is dropped");
+                    }
+                    fired = Err(error);
                 }
             }
         }
+        show(triggers, name, &state, &record);
         if let Some(reply) = fire_reply {
-            let _ = reply.send(Ok(submitted.map_or(Fired::Later, Fired::Submitted)));
+            let _ = reply.send(fired);
         }
-        if failed {
+        if let Some(reply) = pause_reply {
+            let _ = reply.send(Ok(()));
+        }
+        if retry {
             tokio::select! {
                 () = shutdown.cancelled() => return,
                 () = tokio::time::sleep(RETRY) => {}
@@ -168,26 +207,18 @@ fn owed(changed: Changed) -> Change {
     }
 }
 
-/// Submits one run: the tree's snapshot first (its record after the job exists, so a crash in
-/// between costs one more run, never a lost change).
+/// Submits one run, then records it with the snapshot of the tree it covers (after the job
+/// exists, so a crash in between costs one more run, never a lost change; the next start finds
+/// the job by the trigger's name).
 async fn start_run(
     app: &App,
     triggers: &Triggers,
     config: &TriggerConfig,
-    watch: &WatchTrigger,
+    snapshot: &Snapshot,
     record: &mut Record,
-    changed: Changed,
-) -> Result<JobId, String> {
-    let input = match changed {
-        Changed::Paths(paths) => json!({"trigger": config.name, "paths": paths}),
-        Changed::Everything | Changed::Nothing => {
-            json!({"trigger": config.name, "paths": null, "overflow": true})
-        }
-    };
-    let snapshot = take_snapshot(watch).await;
-    let inserted = submit(app, config, input, None)
-        .await
-        .map_err(|error| error.to_string())?;
+    changed: &Changed,
+) -> Result<JobId, Error> {
+    let inserted = submit(app, config, changed.input(&config.name), None).await?;
     let job = inserted.job.id;
     record.running_job = Some(job);
     record.last_job = Some(job);
@@ -202,11 +233,41 @@ async fn start_run(
     Ok(job)
 }
 
+/// `snapshot` with `change` taken in: the changed paths read again, or, after an overflow,
+/// the whole tree walked again.
+async fn refreshed(watch: &WatchTrigger, mut snapshot: Snapshot, change: &Change) -> Snapshot {
+    let (root, filter) = (watch.root.clone(), watch.filter.clone());
+    match change {
+        Change::Overflow => take_snapshot(watch).await,
+        Change::Paths(paths) => {
+            let paths = paths.clone();
+            let kept = snapshot.clone();
+            tokio::task::spawn_blocking(move || {
+                snapshot.refresh(&root, &filter, &paths);
+                snapshot
+            })
+            .await
+            .unwrap_or(kept)
+        }
+    }
+}
+
 async fn take_snapshot(watch: &WatchTrigger) -> Snapshot {
     let (root, filter) = (watch.root.clone(), watch.filter.clone());
     tokio::task::spawn_blocking(move || Snapshot::take(&root, &filter))
         .await
         .unwrap_or_default()
+}
+
+/// The trigger's newest job, if the store can say.
+async fn newest_job(app: &App, name: &str) -> Option<JobId> {
+    match app.store().job_list_by_trigger(name, 1).await {
+        Ok(jobs) => jobs.first().map(|job| job.id),
+        Err(error) => {
+            tracing::warn!(trigger = %name, %error, "cannot read the trigger's newest job");
+            None
+        }
+    }
 }
 
 fn ended(burst: &[BusChange], running: Option<JobId>) -> bool {
@@ -219,10 +280,11 @@ fn ended(burst: &[BusChange], running: Option<JobId>) -> bool {
     })
 }
 
+/// Whether the job ended (or is gone); false when the store cannot say now.
 async fn has_ended(app: &App, job: JobId) -> bool {
     match app.job(job).await {
         Ok(job) => job.status.is_terminal(),
-        Err(crate::error::Error::NotFound { .. }) => true,
+        Err(Error::NotFound { .. }) => true,
         Err(_) => false,
     }
 }

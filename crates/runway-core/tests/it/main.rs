@@ -16,6 +16,7 @@ use runway_sqlite::SqliteStore;
 use serde_json::{Value, json};
 
 mod schedules;
+mod watch_triggers;
 
 struct Panics;
 

@@ -86,7 +86,7 @@ fn setup() -> (tempfile::TempDir, Arc<dyn Store>) {
     (dir, store)
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_fires_at_its_time_with_its_input() {
     let (dir, store) = setup();
     let clock = TestClock::at("2026-11-05T02:59:59.700Z");
@@ -107,7 +107,7 @@ async fn a_schedule_fires_at_its_time_with_its_input() {
     app.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fires_missed_while_down_run_once_at_start() {
     let (dir, store) = setup();
     let clock = TestClock::at("2026-11-02T12:00:00Z");
@@ -129,7 +129,7 @@ async fn fires_missed_while_down_run_once_at_start() {
     app.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fires_missed_while_down_are_skipped_when_told() {
     let (dir, store) = setup();
     let clock = TestClock::at("2026-11-02T12:00:00Z");
@@ -149,7 +149,7 @@ async fn fires_missed_while_down_are_skipped_when_told() {
 }
 
 /// The crash between recording a fire and recording its job, after the job was submitted.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fire_whose_job_was_not_recorded_is_not_submitted_twice() {
     let (dir, store) = setup();
     let clock = TestClock::at("2026-11-05T03:00:00.100Z");
@@ -203,7 +203,7 @@ async fn a_fire_whose_job_was_not_recorded_is_not_submitted_twice() {
 }
 
 /// The crash between recording a fire and submitting its job.
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fire_recorded_before_a_crash_is_submitted_after_it() {
     let (dir, store) = setup();
     let clock = TestClock::at("2026-11-05T03:00:00.100Z");
@@ -224,7 +224,7 @@ async fn a_fire_recorded_before_a_crash_is_submitted_after_it() {
     app.shutdown().await;
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_schedule_skips_its_fires_and_fire_submits_at_once() {
     let (dir, store) = setup();
     let clock = TestClock::at("2026-11-05T02:59:59.700Z");

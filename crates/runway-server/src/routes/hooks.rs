@@ -42,6 +42,8 @@ pub async fn deliver(
     request: Request,
 ) -> Result<(StatusCode, Json<WebhookResponse>), ApiError> {
     let path = path_param(path)?;
+    // Before the body is read: a path no webhook has costs nothing.
+    state.app.triggers().has_webhook(&path)?;
     let headers = request.headers().clone();
     let body = read_json_body(request, &state).await?;
     let delivery = Delivery {

@@ -41,14 +41,15 @@ pub async fn get_trigger(
     Ok(Json(with_jobs(&state, &name).await?))
 }
 
-/// Submits the trigger's job now. A watch trigger that runs, cools down or is paused answers
-/// without a job: one more run follows (a full rebuild, `"paths": null`).
+/// Submits the trigger's job now. A watch trigger that runs or cools down answers without a
+/// job: one more run follows (a full rebuild, `"paths": null`). A paused trigger answers 409.
 #[utoipa::path(post, path = "/v1/triggers/{name}/fire", tag = "triggers", security(("bearer" = [])),
     params(("name" = String, Path, description = "trigger name")),
     responses(
         (status = 200, body = FireResponse),
         (status = 401, body = ErrorResponse),
         (status = 404, body = ErrorResponse),
+        (status = 409, body = ErrorResponse),
         (status = 422, body = ErrorResponse),
     ))]
 pub async fn fire_trigger(

@@ -95,7 +95,7 @@ pub async fn run(args: WatchArgs) -> Result<u8, CliError> {
         state = next;
         let mut ended_at_once = false;
         for Effect::Submit(changed) in effects {
-            let input = input(&changed);
+            let input = changed.input(TRIGGER);
             say(&format!(
                 "running {} ({})",
                 args.command.join(" "),
@@ -118,17 +118,6 @@ pub async fn run(args: WatchArgs) -> Result<u8, CliError> {
         let after = state.phase.name();
         if after != before && after != "running" {
             say(&transition(&state));
-        }
-    }
-}
-
-/// What a run's input says: the changed paths, or `null` with `overflow` when they are not
-/// known (the OS dropped events, or too many changed) and everything should be looked at.
-fn input(changed: &Changed) -> Value {
-    match changed {
-        Changed::Paths(paths) => json!({"trigger": TRIGGER, "paths": paths}),
-        Changed::Everything | Changed::Nothing => {
-            json!({"trigger": TRIGGER, "paths": null, "overflow": true})
         }
     }
 }

@@ -650,8 +650,20 @@ async fn a_triggers_subscription_gets_every_trigger_then_each_change() {
     session
         .send(json!({"tag": "unsubscribe", "key": "t"}))
         .await;
+    // Messages are handled in order: once this pong is back, the unsubscribe is done.
+    session.send(json!({"tag": "ping", "id": "p1"})).await;
+    loop {
+        let message = session.recv().await;
+        if message["tag"] == "pong" {
+            break;
+        }
+        assert_eq!(
+            message["tag"], "trigger",
+            "sent before the unsubscribe: {message}"
+        );
+    }
     server.client().pause_trigger("nightly").await.unwrap();
-    session.send(json!({"tag": "ping", "id": "p"})).await;
+    session.send(json!({"tag": "ping", "id": "p2"})).await;
     let pong = session.recv().await;
     assert_eq!(
         pong["tag"], "pong",

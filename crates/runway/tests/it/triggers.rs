@@ -124,10 +124,20 @@ async fn a_change_during_the_run_stokes_exactly_one_more_run() {
 
 #[tokio::test]
 async fn a_change_made_while_the_server_was_down_runs_at_start() {
-    let mut server = Server::start_with(watching);
-    std::fs::write(server.path("release"), "").unwrap();
-    std::fs::write(server.path("notes/kept.org"), "1").unwrap();
+    // The tree the first start records: nothing to run for then.
+    let mut server = Server::start_with(|dir| {
+        let config = watching(dir);
+        std::fs::write(dir.join("release"), "").unwrap();
+        std::fs::write(dir.join("notes/kept.org"), "1").unwrap();
+        config
+    });
     watch_in_place(&server.client()).await;
+    assert!(
+        trigger(&server.client(), "notes")
+            .await
+            .recent_jobs
+            .is_empty()
+    );
     assert_eq!(server.terminate(), Some(0));
     std::fs::write(server.path("notes/kept.org"), "changed while down").unwrap();
     std::fs::write(server.path("notes/new.org"), "1").unwrap();
@@ -167,6 +177,13 @@ async fn pause_gathers_changes_resume_runs_them_and_fire_runs_everything() {
     std::fs::write(server.path("release"), "").unwrap();
     let paused = server.cli(&["trigger", "pause", "notes"]);
     assert_eq!(stdout(&paused), "trigger notes paused\n");
+    let refused = server.cli(&["trigger", "fire", "notes"]);
+    assert_eq!(
+        refused.status.code(),
+        Some(6),
+        "a paused trigger does not fire"
+    );
+    assert!(crate::stderr(&refused).contains("resume it first"));
     std::fs::write(server.path("notes/a.org"), "1").unwrap();
     state_is(&client, "waiting while paused", |t| {
         t.paused && t.state == TriggerState::Waiting && t.pending_paths == ["a.org"]
@@ -362,6 +379,11 @@ async fn malformed_oversized_or_invalid_deliveries_are_4xx_and_submit_nothing() 
     assert_eq!(status, 413, "{answer}");
     let (status, answer) = deliver(&server, "nowhere", b"{}", &signed(b"{}")).await;
     assert_eq!(status, 404, "{answer}");
+    let message = answer["error"]["message"].as_str().unwrap();
+    assert!(
+        !message.contains("deploy"),
+        "a stranger learns no webhook's name: {message}"
+    );
     assert_eq!(trigger_jobs(&server, "deploy").await, 0);
 }
 

@@ -146,3 +146,17 @@ fn a_schedules_input_is_checked_by_its_types_schema() {
     assert_eq!(refused.key, "triggers.nightly.input");
     assert!(refused.message.contains("target"), "{refused}");
 }
+
+#[test]
+fn a_watch_triggers_type_must_take_both_of_its_inputs() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "[types.rebuild]\ncommand = [\"true\"]\n\
+         schema = {{ type = \"object\", properties = {{ paths = {{ type = \"array\" }} }} }}\n\
+         [triggers.notes]\nwatch = {:?}\ntype = \"rebuild\"\n",
+        dir.path()
+    );
+    let refused = Config::from_toml(&text, &HashMap::new()).expect_err("refused");
+    assert_eq!(refused.key, "triggers.notes.type");
+    assert!(refused.message.contains("full-run input"), "{refused}");
+}
