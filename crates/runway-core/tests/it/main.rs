@@ -18,6 +18,27 @@ use serde_json::{Value, json};
 mod schedules;
 mod watch_triggers;
 
+/// Waits until trigger `name`'s view passes `check`.
+async fn trigger_view_until(
+    app: &App,
+    name: &str,
+    what: &str,
+    check: impl Fn(&runway_core::triggers::TriggerView) -> bool,
+) -> runway_core::triggers::TriggerView {
+    let start = Instant::now();
+    loop {
+        let view = app.triggers().get(name).unwrap();
+        if check(&view) {
+            return view;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out waiting for {what}: {view:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 struct Panics;
 
 #[async_trait]

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use chrono::DateTime;
 use runway_core::clock::{Clock, Timestamp};
@@ -62,22 +61,21 @@ async fn start(store: &Arc<dyn Store>, clock: &Arc<TestClock>, config: &Config) 
 
 /// Waits until the trigger's view passes `check`.
 async fn view_until(app: &App, what: &str, check: impl Fn(&TriggerView) -> bool) -> TriggerView {
-    let start = Instant::now();
-    loop {
-        let view = app.triggers().get("nightly").unwrap();
-        if check(&view) {
-            return view;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}: {view:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    crate::trigger_view_until(app, "nightly", what, check).await
 }
 
 async fn jobs(store: &Arc<dyn Store>) -> Vec<runway_core::Job> {
     store.job_list_by_trigger("nightly", 100).await.unwrap()
+}
+
+/// An app started on Monday noon, stopped, and started again on Thursday noon.
+async fn down_from_monday_to_thursday(store: &Arc<dyn Store>, config: &Config) -> App {
+    let clock = TestClock::at("2026-11-02T12:00:00Z");
+    let app = start(store, &clock, config).await;
+    view_until(&app, "the first start", |view| view.next_fire_at.is_some()).await;
+    app.shutdown().await;
+    clock.set("2026-11-05T12:00:00Z");
+    start(store, &clock, config).await
 }
 
 fn setup() -> (tempfile::TempDir, Arc<dyn Store>) {
@@ -110,14 +108,8 @@ async fn a_schedule_fires_at_its_time_with_its_input() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fires_missed_while_down_run_once_at_start() {
     let (dir, store) = setup();
-    let clock = TestClock::at("2026-11-02T12:00:00Z");
-    let config = config(dir.path(), "run_once");
-    let app = start(&store, &clock, &config).await;
-    view_until(&app, "the first start", |view| view.next_fire_at.is_some()).await;
-    app.shutdown().await;
     // Down from Monday noon to Thursday noon: three fires missed.
-    clock.set("2026-11-05T12:00:00Z");
-    let app = start(&store, &clock, &config).await;
+    let app = down_from_monday_to_thursday(&store, &config(dir.path(), "run_once")).await;
     let view = view_until(&app, "the owed run", |view| view.last_job.is_some()).await;
     assert_eq!(view.last_fire_at, Some(utc("2026-11-05T03:00:00Z")));
     assert_eq!(view.next_fire_at, Some(utc("2026-11-06T03:00:00Z")));
@@ -132,13 +124,7 @@ async fn fires_missed_while_down_run_once_at_start() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fires_missed_while_down_are_skipped_when_told() {
     let (dir, store) = setup();
-    let clock = TestClock::at("2026-11-02T12:00:00Z");
-    let config = config(dir.path(), "skip");
-    let app = start(&store, &clock, &config).await;
-    view_until(&app, "the first start", |view| view.next_fire_at.is_some()).await;
-    app.shutdown().await;
-    clock.set("2026-11-05T12:00:00Z");
-    let app = start(&store, &clock, &config).await;
+    let app = down_from_monday_to_thursday(&store, &config(dir.path(), "skip")).await;
     let view = view_until(&app, "the schedule going on", |view| {
         view.next_fire_at == Some(utc("2026-11-06T03:00:00Z"))
     })

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use runway_core::triggers::{TriggerPhase, TriggerView};
 use runway_core::{App, Config, Store, SubmitParams, SystemClock};
@@ -22,19 +21,9 @@ fn config(dir: &std::path::Path) -> Config {
     config
 }
 
+/// Waits until the trigger's view passes `check`.
 async fn view_until(app: &App, what: &str, check: impl Fn(&TriggerView) -> bool) -> TriggerView {
-    let start = Instant::now();
-    loop {
-        let view = app.triggers().get("notes").unwrap();
-        if check(&view) {
-            return view;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(10),
-            "timed out waiting for {what}: {view:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    crate::trigger_view_until(app, "notes", what, check).await
 }
 
 /// The server stopped after submitting a run and before recording it: the next start waits

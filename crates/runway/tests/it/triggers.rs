@@ -245,6 +245,17 @@ fn webhook_server() -> Server {
     Server::start_with_env(webhook_config, &[("DEPLOY_SECRET", SECRET)])
 }
 
+/// A delivery signed with the webhook's secret, as GitHub signs it.
+async fn deliver_signed(server: &Server, path: &str, body: &[u8]) -> (u16, Value) {
+    deliver(
+        server,
+        path,
+        body,
+        &[("x-hub-signature-256", signature(body))],
+    )
+    .await
+}
+
 fn signature(body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(SECRET.as_bytes()).unwrap();
     mac.update(body);
@@ -283,13 +294,7 @@ async fn trigger_jobs(server: &Server, name: &str) -> usize {
 async fn a_signed_delivery_submits_its_payload_as_the_input() {
     let server = webhook_server();
     let body = br#"{"payload":{"ref":"main"},"sender":"ci"}"#;
-    let (status, answer) = deliver(
-        &server,
-        "deploy",
-        body,
-        &[("x-hub-signature-256", signature(body))],
-    )
-    .await;
+    let (status, answer) = deliver_signed(&server, "deploy", body).await;
     assert_eq!(status, 202, "{answer}");
     assert_eq!(answer["created"], true);
     let job = server
@@ -392,13 +397,7 @@ async fn a_paused_webhook_refuses_deliveries_with_a_409() {
     let server = webhook_server();
     server.client().pause_trigger("deploy").await.unwrap();
     let body = br#"{"payload":{"ref":"main"}}"#;
-    let (status, answer) = deliver(
-        &server,
-        "deploy",
-        body,
-        &[("x-hub-signature-256", signature(body))],
-    )
-    .await;
+    let (status, answer) = deliver_signed(&server, "deploy", body).await;
     assert_eq!(status, 409, "{answer}");
     assert!(
         answer["error"]["message"]
@@ -407,13 +406,7 @@ async fn a_paused_webhook_refuses_deliveries_with_a_409() {
             .contains("resume")
     );
     server.client().resume_trigger("deploy").await.unwrap();
-    let (status, _) = deliver(
-        &server,
-        "deploy",
-        body,
-        &[("x-hub-signature-256", signature(body))],
-    )
-    .await;
+    let (status, _) = deliver_signed(&server, "deploy", body).await;
     assert_eq!(status, 202);
     assert_eq!(trigger_jobs(&server, "deploy").await, 1);
 }
