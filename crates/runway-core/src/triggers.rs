@@ -35,8 +35,6 @@ use crate::job::JobId;
 use crate::store::Inserted;
 use crate::watch_state::Changed;
 
-pub use fire_times::{latest_missed, next_fire};
-pub use snapshot::Snapshot;
 pub use webhook::Delivery;
 
 /// Trigger views kept for live subscribers that are briefly slow.
@@ -52,17 +50,6 @@ pub enum TriggerPhase {
     Waiting,
     Running,
     Cooldown,
-}
-
-impl TriggerPhase {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TriggerPhase::Idle => "idle",
-            TriggerPhase::Waiting => "waiting",
-            TriggerPhase::Running => "running",
-            TriggerPhase::Cooldown => "cooldown",
-        }
-    }
 }
 
 /// A trigger as the API shows it.

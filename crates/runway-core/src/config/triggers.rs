@@ -56,16 +56,6 @@ pub enum TriggerSource {
     Webhook(WebhookTrigger),
 }
 
-impl TriggerSource {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            TriggerSource::Watch(_) => "watch",
-            TriggerSource::Schedule(_) => "schedule",
-            TriggerSource::Webhook(_) => "webhook",
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 pub struct WatchTrigger {
     /// An absolute directory, watched recursively.
@@ -94,15 +84,6 @@ pub enum Missed {
     RunOnce,
     /// None; the schedule goes on from now.
     Skip,
-}
-
-impl Missed {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Missed::RunOnce => "run_once",
-            Missed::Skip => "skip",
-        }
-    }
 }
 
 impl FromStr for Missed {
@@ -139,15 +120,6 @@ pub enum Signature {
     HmacSha256,
     /// `Authorization: Bearer SECRET`.
     Bearer,
-}
-
-impl Signature {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Signature::HmacSha256 => "hmac-sha256",
-            Signature::Bearer => "bearer",
-        }
-    }
 }
 
 impl FromStr for Signature {

@@ -111,14 +111,6 @@ impl Snapshot {
         changed
     }
 
-    pub fn len(&self) -> usize {
-        self.files.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.files.is_empty()
-    }
-
     pub fn encode(&self) -> Vec<u8> {
         serde_json::to_vec(self).expect("snapshots serialize")
     }
@@ -149,7 +141,7 @@ mod tests {
         fs::write(root.join(".git/HEAD"), "a").unwrap();
         let watched = filter(&["*.org"], &[]);
         let before = Snapshot::take(root, &watched);
-        assert_eq!(before.len(), 3);
+        assert_eq!(before.files.len(), 3);
 
         fs::write(root.join("edit.org"), "longer").unwrap();
         fs::remove_file(root.join("gone.org")).unwrap();
