@@ -20,7 +20,10 @@ const JOBS: i64 = 20_000;
 
 pub fn run() -> Result<()> {
     let dir = tempfile::tempdir()?;
-    drop(runway_sqlite::SqliteStore::open(dir.path())?);
+    drop(runway_sqlite::SqliteStore::open(
+        dir.path(),
+        runway_core::bus::Bus::default(),
+    )?);
     let mut connection = Connection::open(dir.path().join(runway_sqlite::DATABASE_FILE))?;
     connection.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;

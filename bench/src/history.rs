@@ -155,7 +155,10 @@ impl Read {
 /// oldest first, one in fifty failed, ended evenly over the last `HISTORY_DAYS` days. Their
 /// events are left out, as the default event retention would have pruned most of them.
 fn write_history(data: &Path, jobs: u64) -> Result<()> {
-    drop(runway_sqlite::SqliteStore::open(data)?);
+    drop(runway_sqlite::SqliteStore::open(
+        data,
+        runway_core::bus::Bus::default(),
+    )?);
     let mut connection = rusqlite::Connection::open(data.join(runway_sqlite::DATABASE_FILE))?;
     connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
     let now = chrono::Utc::now().timestamp_micros();

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+use crate::bus::{Bus, Changes};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{Config, ConfigError, QueueConfig};
 use crate::engine::Engine;
@@ -96,6 +97,7 @@ impl App {
     /// registered, whose jobs could never run.
     pub fn new(
         store: Arc<dyn Store>,
+        bus: Bus,
         config: Arc<Config>,
         clock: Arc<dyn Clock>,
         extra_handlers: Vec<(String, Arc<dyn Handler>)>,
@@ -108,7 +110,7 @@ impl App {
         config.check_handlers(handlers.keys().map(String::as_str))?;
         let triggers = Triggers::new(config.triggers.clone());
         Ok(App {
-            engine: Arc::new(Engine::new(store, config, clock, handlers, worker)),
+            engine: Arc::new(Engine::new(store, bus, config, clock, handlers, worker)),
             triggers,
         })
     }
@@ -165,6 +167,11 @@ impl App {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.engine.store
+    }
+
+    /// Every committed change, in `seq` order, as the store publishes it after each commit.
+    pub fn subscribe(&self) -> tokio::sync::broadcast::Receiver<Changes> {
+        self.engine.bus.subscribe()
     }
 
     pub fn now(&self) -> Timestamp {

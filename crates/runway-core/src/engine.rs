@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::artifacts;
+use crate::bus::Bus;
 use crate::clock::{Clock, Timestamp, ago};
 use crate::config::{Config, JobRun, JobTypeConfig};
 use crate::event::EventKind;
@@ -55,6 +56,8 @@ struct RunningAttempt {
 
 pub(crate) struct Engine {
     pub(crate) store: Arc<dyn Store>,
+    /// Where the store publishes what it committed.
+    pub(crate) bus: Bus,
     pub(crate) config: Arc<Config>,
     pub(crate) clock: Arc<dyn Clock>,
     worker: String,
@@ -83,6 +86,7 @@ pub(crate) struct Engine {
 impl Engine {
     pub(crate) fn new(
         store: Arc<dyn Store>,
+        bus: Bus,
         config: Arc<Config>,
         clock: Arc<dyn Clock>,
         handlers: HashMap<String, Arc<dyn Handler>>,
@@ -112,6 +116,7 @@ impl Engine {
         Engine {
             type_names: config.types.keys().cloned().collect(),
             store,
+            bus,
             config,
             clock,
             worker,
@@ -700,7 +705,7 @@ impl Engine {
     /// (a join, a cascade, a spawn), and a cancel requested for an attempt this process runs
     /// (a cancelled tree) stops it. A follower that falls behind wakes every queue.
     async fn follow_changes(self: Arc<Self>) {
-        let mut changes = self.store.subscribe();
+        let mut changes = self.bus.subscribe();
         loop {
             let received = tokio::select! {
                 received = changes.recv() => received,

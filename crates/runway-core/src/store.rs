@@ -315,9 +315,6 @@ pub struct TokenRecord {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Committed changes, in `seq` order, published after each commit.
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<crate::bus::Changes>;
-
     /// Inserts every job and its `submitted` event in one transaction, in order, each with
     /// the children it holds.
     async fn job_insert_many(

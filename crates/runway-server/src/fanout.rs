@@ -263,7 +263,7 @@ impl Fanout {
     ) -> Result<Fanout, StoreError> {
         let store = Arc::clone(app.store());
         // Subscribed before reading where the store is: nothing committed in between is missed.
-        let changes = store.subscribe();
+        let changes = app.subscribe();
         let position = store.event_last_seq().await?;
         let running = store
             .job_list_running()

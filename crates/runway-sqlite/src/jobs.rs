@@ -758,10 +758,6 @@ fn delete_tree(tx: &Tx, id: JobId) -> rusqlite::Result<TreeDeletion> {
 
 #[async_trait]
 impl Store for SqliteStore {
-    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<runway_core::bus::Changes> {
-        self.bus.subscribe()
-    }
-
     async fn job_insert_keyed(
         &self,
         jobs: Vec<(NewJob, Option<IdempotencyKey>)>,

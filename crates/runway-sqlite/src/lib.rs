@@ -82,7 +82,6 @@ pub enum OpenError {
 /// The SQLite store. Cheap to share behind an `Arc`.
 pub struct SqliteStore {
     writer: Writer,
-    bus: Bus,
     readers: ReadPool,
     /// Held for the store's life: the OS lock on the data directory.
     _lock: File,
@@ -98,14 +97,18 @@ pub struct SqliteOptions {
 impl SqliteStore {
     /// Opens (creating if needed) the database in `data_dir`, locks the directory and runs
     /// pending migrations.
-    pub fn open(data_dir: &Path) -> Result<SqliteStore, OpenError> {
-        SqliteStore::open_with(data_dir, SqliteOptions::default())
+    pub fn open(data_dir: &Path, bus: Bus) -> Result<SqliteStore, OpenError> {
+        SqliteStore::open_with(data_dir, SqliteOptions::default(), bus)
     }
 
     /// Like [`SqliteStore::open`], with options. Any failure on a disk without room says so,
     /// instead of SQLite's "disk I/O error".
-    pub fn open_with(data_dir: &Path, options: SqliteOptions) -> Result<SqliteStore, OpenError> {
-        SqliteStore::open_inner(data_dir, options).map_err(|error| {
+    pub fn open_with(
+        data_dir: &Path,
+        options: SqliteOptions,
+        bus: Bus,
+    ) -> Result<SqliteStore, OpenError> {
+        SqliteStore::open_inner(data_dir, options, bus).map_err(|error| {
             let existing = data_dir
                 .ancestors()
                 .find(|dir| dir.exists())
@@ -121,7 +124,11 @@ impl SqliteStore {
         })
     }
 
-    fn open_inner(data_dir: &Path, options: SqliteOptions) -> Result<SqliteStore, OpenError> {
+    fn open_inner(
+        data_dir: &Path,
+        options: SqliteOptions,
+        bus: Bus,
+    ) -> Result<SqliteStore, OpenError> {
         let create_error = |source| OpenError::CreateDir {
             dir: data_dir.to_path_buf(),
             source,
@@ -168,10 +175,8 @@ impl SqliteStore {
             .map_err(database_error)?;
         migrate(&connection, &file)?;
         connection.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        let bus = Bus::default();
         Ok(SqliteStore {
-            writer: Writer::start(connection, data_dir, options.sync_every_commit, bus.clone()),
-            bus,
+            writer: Writer::start(connection, data_dir, options.sync_every_commit, bus),
             readers: ReadPool {
                 file: file.clone(),
                 idle: Arc::new(Mutex::new(Vec::new())),

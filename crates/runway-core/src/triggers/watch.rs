@@ -37,7 +37,7 @@ pub(super) async fn run(
         return;
     };
     // Heard before the running job is read, so its end is not missed in between.
-    let mut jobs = app.store().subscribe();
+    let mut jobs = app.subscribe();
     let (_watching, mut changes) = loop {
         match watcher::watch(&watch.root, watch.filter.clone()) {
             Ok(watching) => break watching,

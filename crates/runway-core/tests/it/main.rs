@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use runway_core::bus::Bus;
 use runway_core::clock::{Clock, Timestamp};
 use runway_core::handler::{Handler, JobCtx};
 use runway_core::store::JobClaimParams;
@@ -196,9 +197,11 @@ async fn start_with_clock(
     configure(&mut config);
     config.server.data_dir = dir.to_path_buf();
     config.server.kill_grace = Duration::from_millis(100);
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).unwrap());
+    let bus = Bus::default();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir, bus.clone()).unwrap());
     let app = App::new(
         Arc::clone(&store),
+        bus,
         Arc::new(config),
         clock,
         handlers(),
@@ -370,9 +373,11 @@ async fn shutdown_hands_back_a_handler_that_ignores_its_stop_token() {
 async fn a_config_naming_an_unregistered_handler_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let config = Config::from_toml("[types.a]\nhandler = \"nosuch\"", &HashMap::new()).unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let bus = Bus::default();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path(), bus.clone()).unwrap());
     let Err(error) = App::new(
         store,
+        bus,
         Arc::new(config),
         Arc::new(SystemClock),
         handlers(),
@@ -416,7 +421,7 @@ async fn a_dispatcher_that_panicked_is_started_again() {
 
 /// A server claimed a `once` job and died; its store is closed. Returns the claimed job.
 async fn claim_and_die(dir: &std::path::Path, process_started: bool) -> Job {
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir).unwrap());
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir, Bus::default()).unwrap());
     let now = chrono::Utc::now();
     let job = store
         .job_insert_many(

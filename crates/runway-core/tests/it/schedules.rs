@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::DateTime;
+use runway_core::bus::Bus;
 use runway_core::clock::{Clock, Timestamp};
 use runway_core::triggers::TriggerView;
 use runway_core::{App, Config, Store};
@@ -46,9 +47,10 @@ fn config(dir: &std::path::Path, missed: &str) -> Config {
 }
 
 /// An app on `store`: a new one on the same store is the server started again.
-async fn start(store: &Arc<dyn Store>, clock: &Arc<TestClock>, config: &Config) -> App {
+async fn start(backend: &Backend, clock: &Arc<TestClock>, config: &Config) -> App {
     let app = App::new(
-        Arc::clone(store),
+        Arc::clone(&backend.store),
+        backend.bus.clone(),
         Arc::new(config.clone()),
         Arc::clone(clock) as Arc<dyn Clock>,
         Vec::new(),
@@ -64,41 +66,52 @@ async fn view_until(app: &App, what: &str, check: impl Fn(&TriggerView) -> bool)
     crate::trigger_view_until(app, "nightly", what, check).await
 }
 
-async fn jobs(store: &Arc<dyn Store>) -> Vec<runway_core::Job> {
-    store.job_list_by_trigger("nightly", 100).await.unwrap()
+async fn jobs(backend: &Backend) -> Vec<runway_core::Job> {
+    backend
+        .store
+        .job_list_by_trigger("nightly", 100)
+        .await
+        .unwrap()
 }
 
 /// An app started on Monday noon, stopped, and started again on Thursday noon.
-async fn down_from_monday_to_thursday(store: &Arc<dyn Store>, config: &Config) -> App {
+async fn down_from_monday_to_thursday(backend: &Backend, config: &Config) -> App {
     let clock = TestClock::at("2026-11-02T12:00:00Z");
-    let app = start(store, &clock, config).await;
+    let app = start(backend, &clock, config).await;
     view_until(&app, "the first start", |view| view.next_fire_at.is_some()).await;
     app.shutdown().await;
     clock.set("2026-11-05T12:00:00Z");
-    start(store, &clock, config).await
+    start(backend, &clock, config).await
 }
 
-fn setup() -> (tempfile::TempDir, Arc<dyn Store>) {
+/// What a server starts on: a store and the bus it publishes on.
+struct Backend {
+    store: Arc<dyn Store>,
+    bus: Bus,
+}
+
+fn setup() -> (tempfile::TempDir, Backend) {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
-    (dir, store)
+    let bus = Bus::default();
+    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path(), bus.clone()).unwrap());
+    (dir, Backend { store, bus })
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_schedule_fires_at_its_time_with_its_input() {
-    let (dir, store) = setup();
+    let (dir, backend) = setup();
     let clock = TestClock::at("2026-11-05T02:59:59.700Z");
-    let app = start(&store, &clock, &config(dir.path(), "run_once")).await;
+    let app = start(&backend, &clock, &config(dir.path(), "run_once")).await;
     view_until(&app, "the next fire", |view| {
         view.next_fire_at == Some(utc("2026-11-05T03:00:00Z"))
     })
     .await;
-    assert!(jobs(&store).await.is_empty(), "nothing before its time");
+    assert!(jobs(&backend).await.is_empty(), "nothing before its time");
     clock.set("2026-11-05T03:00:00.100Z");
     let view = view_until(&app, "the fire", |view| view.last_job.is_some()).await;
     assert_eq!(view.last_fire_at, Some(utc("2026-11-05T03:00:00Z")));
     assert_eq!(view.next_fire_at, Some(utc("2026-11-06T03:00:00Z")));
-    let jobs = jobs(&store).await;
+    let jobs = jobs(&backend).await;
     assert_eq!(jobs.len(), 1);
     assert_eq!(jobs[0].input, json!({"target": "/srv"}));
     assert_eq!(jobs[0].trigger.as_deref(), Some("nightly"));
@@ -107,14 +120,14 @@ async fn a_schedule_fires_at_its_time_with_its_input() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fires_missed_while_down_run_once_at_start() {
-    let (dir, store) = setup();
+    let (dir, backend) = setup();
     // Down from Monday noon to Thursday noon: three fires missed.
-    let app = down_from_monday_to_thursday(&store, &config(dir.path(), "run_once")).await;
+    let app = down_from_monday_to_thursday(&backend, &config(dir.path(), "run_once")).await;
     let view = view_until(&app, "the owed run", |view| view.last_job.is_some()).await;
     assert_eq!(view.last_fire_at, Some(utc("2026-11-05T03:00:00Z")));
     assert_eq!(view.next_fire_at, Some(utc("2026-11-06T03:00:00Z")));
     assert_eq!(
-        jobs(&store).await.len(),
+        jobs(&backend).await.len(),
         1,
         "one run for all the missed fires"
     );
@@ -123,29 +136,30 @@ async fn fires_missed_while_down_run_once_at_start() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fires_missed_while_down_are_skipped_when_told() {
-    let (dir, store) = setup();
-    let app = down_from_monday_to_thursday(&store, &config(dir.path(), "skip")).await;
+    let (dir, backend) = setup();
+    let app = down_from_monday_to_thursday(&backend, &config(dir.path(), "skip")).await;
     let view = view_until(&app, "the schedule going on", |view| {
         view.next_fire_at == Some(utc("2026-11-06T03:00:00Z"))
     })
     .await;
     assert_eq!(view.last_job, None);
-    assert!(jobs(&store).await.is_empty());
+    assert!(jobs(&backend).await.is_empty());
     app.shutdown().await;
 }
 
 /// The crash between recording a fire and recording its job, after the job was submitted.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fire_whose_job_was_not_recorded_is_not_submitted_twice() {
-    let (dir, store) = setup();
+    let (dir, backend) = setup();
     let clock = TestClock::at("2026-11-05T03:00:00.100Z");
     let config = config(dir.path(), "run_once");
-    let app = start(&store, &clock, &config).await;
+    let app = start(&backend, &clock, &config).await;
     view_until(&app, "the first start", |view| view.next_fire_at.is_some()).await;
     app.shutdown().await;
     // The record of a fire at 03:00 whose job the server did submit, then crashed.
     let fired = App::new(
-        Arc::clone(&store),
+        Arc::clone(&backend.store),
+        backend.bus.clone(),
         Arc::new(config.clone()),
         Arc::clone(&clock) as Arc<dyn Clock>,
         Vec::new(),
@@ -168,7 +182,8 @@ async fn a_fire_whose_job_was_not_recorded_is_not_submitted_twice() {
         .unwrap()[0]
         .job
         .id;
-    store
+    backend
+        .store
         .trigger_put(
             "nightly",
             json!({"paused": false, "last_fire_at": "2026-11-05T03:00:00Z",
@@ -177,24 +192,25 @@ async fn a_fire_whose_job_was_not_recorded_is_not_submitted_twice() {
         )
         .await
         .unwrap();
-    let app = start(&store, &clock, &config).await;
+    let app = start(&backend, &clock, &config).await;
     let view = view_until(&app, "the fire's job", |view| view.last_job.is_some()).await;
     assert_eq!(
         view.last_job,
         Some(first),
         "the job submitted before the crash"
     );
-    assert_eq!(jobs(&store).await.len(), 1);
+    assert_eq!(jobs(&backend).await.len(), 1);
     app.shutdown().await;
 }
 
 /// The crash between recording a fire and submitting its job.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fire_recorded_before_a_crash_is_submitted_after_it() {
-    let (dir, store) = setup();
+    let (dir, backend) = setup();
     let clock = TestClock::at("2026-11-05T03:00:00.100Z");
     let config = config(dir.path(), "run_once");
-    store
+    backend
+        .store
         .trigger_put(
             "nightly",
             json!({"paused": false, "last_fire_at": "2026-11-05T03:00:00Z",
@@ -203,18 +219,18 @@ async fn a_fire_recorded_before_a_crash_is_submitted_after_it() {
         )
         .await
         .unwrap();
-    let app = start(&store, &clock, &config).await;
+    let app = start(&backend, &clock, &config).await;
     let view = view_until(&app, "the fire's job", |view| view.last_job.is_some()).await;
     assert_eq!(view.last_fire_at, Some(utc("2026-11-05T03:00:00Z")));
-    assert_eq!(jobs(&store).await.len(), 1);
+    assert_eq!(jobs(&backend).await.len(), 1);
     app.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_paused_schedule_skips_its_fires_and_fire_submits_at_once() {
-    let (dir, store) = setup();
+    let (dir, backend) = setup();
     let clock = TestClock::at("2026-11-05T02:59:59.700Z");
-    let app = start(&store, &clock, &config(dir.path(), "run_once")).await;
+    let app = start(&backend, &clock, &config(dir.path(), "run_once")).await;
     view_until(&app, "the first start", |view| view.next_fire_at.is_some()).await;
     let paused = app.triggers().set_paused("nightly", true).await.unwrap();
     assert!(paused.paused);
@@ -225,20 +241,20 @@ async fn a_paused_schedule_skips_its_fires_and_fire_submits_at_once() {
     })
     .await;
     assert!(
-        jobs(&store).await.is_empty(),
+        jobs(&backend).await.is_empty(),
         "a paused schedule submits nothing"
     );
     let resumed = app.triggers().set_paused("nightly", false).await.unwrap();
     assert!(!resumed.paused);
     assert_eq!(resumed.next_fire_at, Some(utc("2026-11-06T03:00:00Z")));
     assert!(
-        jobs(&store).await.is_empty(),
+        jobs(&backend).await.is_empty(),
         "the skipped fire stays skipped"
     );
     let fired = app.triggers().fire("nightly").await.unwrap();
     let runway_core::triggers::Fired::Submitted(job) = fired else {
         panic!("a schedule submits at once: {fired:?}");
     };
-    assert_eq!(jobs(&store).await[0].id, job);
+    assert_eq!(jobs(&backend).await[0].id, job);
     app.shutdown().await;
 }

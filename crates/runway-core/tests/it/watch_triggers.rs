@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use runway_core::bus::Bus;
 use runway_core::triggers::{TriggerPhase, TriggerView};
 use runway_core::{App, Config, Store, SubmitParams, SystemClock};
 use runway_sqlite::SqliteStore;
@@ -32,9 +33,12 @@ async fn view_until(app: &App, what: &str, check: impl Fn(&TriggerView) -> bool)
 async fn a_run_submitted_but_not_recorded_is_waited_for_after_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let config = config(dir.path());
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&dir.path().join("data")).unwrap());
+    let bus = Bus::default();
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&dir.path().join("data"), bus.clone()).unwrap());
     let app = App::new(
         Arc::clone(&store),
+        bus,
         Arc::new(config),
         Arc::new(SystemClock),
         Vec::new(),

@@ -3,13 +3,15 @@
 use std::sync::Arc;
 
 use runway_core::Store;
+use runway_core::bus::Bus;
 use runway_sqlite::{OpenError, SqliteStore};
 
 /// A fresh store in a temporary directory, removed when the test ends.
-async fn open_store() -> (Arc<dyn Store>, tempfile::TempDir) {
+async fn open_store() -> (Arc<dyn Store>, Bus, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStore::open(dir.path()).unwrap();
-    (Arc::new(store), dir)
+    let bus = Bus::default();
+    let store = SqliteStore::open(dir.path(), bus.clone()).unwrap();
+    (Arc::new(store), bus, dir)
 }
 
 /// The shared behavioural suite, one test per scenario.
@@ -20,20 +22,22 @@ mod suite {
 #[tokio::test]
 async fn a_data_directory_serves_one_process_at_a_time() {
     let dir = tempfile::tempdir().unwrap();
-    let first = SqliteStore::open(dir.path()).unwrap();
-    match SqliteStore::open(dir.path()) {
+    let first = SqliteStore::open(dir.path(), runway_core::bus::Bus::default()).unwrap();
+    match SqliteStore::open(dir.path(), runway_core::bus::Bus::default()) {
         Err(OpenError::Locked { .. }) => {}
         Err(other) => panic!("expected a lock error, got {other}"),
         Ok(_) => panic!("a second store opened the same directory"),
     }
     drop(first);
-    SqliteStore::open(dir.path()).expect("the lock is released with the store");
+    SqliteStore::open(dir.path(), runway_core::bus::Bus::default())
+        .expect("the lock is released with the store");
 }
 
 #[tokio::test]
 async fn concurrent_writes_all_commit() {
     let dir = tempfile::tempdir().unwrap();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(dir.path(), runway_core::bus::Bus::default()).unwrap());
     let now = runway_core::clock::micros_to_timestamp(1_700_000_000_000_000);
     let mut tasks = Vec::new();
     for n in 0..200 {
@@ -73,7 +77,8 @@ async fn the_data_directory_and_database_files_are_private() {
     use std::os::unix::fs::PermissionsExt;
     let parent = tempfile::tempdir().unwrap();
     let data = parent.path().join("data");
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&data).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(&data, runway_core::bus::Bus::default()).unwrap());
     store.queue_set_paused("q", true).await.unwrap();
     assert_eq!(mode(&data), 0o700);
     for name in [
@@ -93,7 +98,7 @@ async fn the_data_directory_and_database_files_are_private() {
             std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
         }
     }
-    let store = SqliteStore::open(&data).unwrap();
+    let store = SqliteStore::open(&data, runway_core::bus::Bus::default()).unwrap();
     assert_eq!(mode(&data), 0o700);
     for name in ["runway.sqlite3", "runway.sqlite3-wal", "runway.sqlite3-shm"] {
         let path = data.join(name);
@@ -134,7 +139,8 @@ async fn an_older_database_gets_its_jobs_counted_and_searchable() {
             )
             .unwrap();
     }
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(dir.path()).unwrap());
+    let store: Arc<dyn Store> =
+        Arc::new(SqliteStore::open(dir.path(), runway_core::bus::Bus::default()).unwrap());
     let count = |statuses: Vec<runway_core::JobStatus>, queues: Vec<String>| {
         let store = Arc::clone(&store);
         async move {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use runway_core::bus::Bus;
 use runway_core::config::{Config, Overrides};
 use runway_core::{App, Store, SystemClock};
 use runway_server::ServerState;
@@ -40,7 +41,9 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     let options = SqliteOptions {
         sync_every_commit: config.server.sync_every_commit,
     };
-    let store = SqliteStore::open_with(&config.server.data_dir, options)
+    // The bus belongs to the app; the store publishes what it commits on it.
+    let bus = Bus::default();
+    let store = SqliteStore::open_with(&config.server.data_dir, options, bus.clone())
         .map_err(|error| CliError::new(exit::FAILED, error.to_string()))?;
     let store: Arc<dyn Store> = Arc::new(store);
     let listener = TcpListener::bind(config.server.listen)
@@ -69,6 +72,7 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     );
     let app = App::new(
         Arc::clone(&store),
+        bus,
         Arc::clone(&config),
         Arc::new(SystemClock),
         Vec::new(),
