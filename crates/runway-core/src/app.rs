@@ -8,6 +8,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
+mod credentials;
+mod live;
+
 use crate::bus::{Bus, Changes};
 use crate::clock::{Clock, Timestamp};
 use crate::config::{Config, ConfigError, QueueConfig};
@@ -165,7 +168,8 @@ impl App {
         &self.engine.config
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
+    /// Core's own parts (triggers) reach the store here; the server goes through the app.
+    pub(crate) fn store(&self) -> &Arc<dyn Store> {
         &self.engine.store
     }
 

@@ -9,7 +9,7 @@ use axum::response::Response;
 use rand::RngCore;
 use runway_core::job_token::{JOB_TOKEN_PREFIX, JobTokenClaim};
 use runway_core::store::TokenRecord;
-use runway_core::{JobId, Store, StoreError, Timestamp};
+use runway_core::{App, JobId, StoreError};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -40,35 +40,31 @@ fn hash(token: &str) -> Vec<u8> {
 }
 
 /// Creates the first admin token when the store has none; returns it so it can be shown once.
-pub async fn ensure_admin_token(
-    store: &dyn Store,
-    now: Timestamp,
-) -> Result<Option<String>, StoreError> {
-    if store.token_count().await? > 0 {
+pub async fn ensure_admin_token(app: &App) -> Result<Option<String>, StoreError> {
+    if app.token_count().await? > 0 {
         return Ok(None);
     }
     let token = generate_token();
-    store
-        .token_insert(TokenRecord {
-            id: 0,
-            prefix: lookup_prefix(&token)
-                .expect("a generated token has a prefix")
-                .to_string(),
-            hash: hash(&token),
-            role: "admin".into(),
-            name: "first admin".into(),
-            created_at: now,
-        })
-        .await?;
+    app.token_insert(TokenRecord {
+        id: 0,
+        prefix: lookup_prefix(&token)
+            .expect("a generated token has a prefix")
+            .to_string(),
+        hash: hash(&token),
+        role: "admin".into(),
+        name: "first admin".into(),
+        created_at: app.now(),
+    })
+    .await?;
     Ok(Some(token))
 }
 
 /// The token's record when it is valid.
-pub async fn verify(store: &dyn Store, token: &str) -> Result<Option<TokenRecord>, StoreError> {
+pub async fn verify(app: &App, token: &str) -> Result<Option<TokenRecord>, StoreError> {
     let Some(prefix) = lookup_prefix(token) else {
         return Ok(None);
     };
-    let Some(record) = store.token_find(prefix).await? else {
+    let Some(record) = app.token_find(prefix).await? else {
         return Ok(None);
     };
     let matches: bool = record.hash.ct_eq(&hash(token)).into();
@@ -134,12 +130,11 @@ pub async fn authenticate(
     state: &ServerState,
     headers: &HeaderMap,
 ) -> Result<Option<Credential>, ApiError> {
-    let store = state.app.store().as_ref();
     if let Some(token) = bearer(headers)? {
         if token.starts_with(JOB_TOKEN_PREFIX) {
             return verify_job_token(state, token).await.map(Some);
         }
-        return match verify(store, token).await {
+        return match verify(&state.app, token).await {
             Ok(Some(_)) => Ok(Some(Credential::Bearer)),
             Ok(None) => Err(ApiError::unauthorized("the token is not valid")),
             Err(error) => Err(ApiError::from(error)),
@@ -148,7 +143,7 @@ pub async fn authenticate(
     let Some(secret) = session_cookie(headers) else {
         return Ok(None);
     };
-    match store.web_session_find(hash(&secret), state.app.now()).await {
+    match state.app.web_session_find(hash(&secret)).await {
         Ok(Some(_)) => Ok(Some(Credential::Cookie)),
         Ok(None) => Err(ApiError::unauthorized(
             "the session has expired or ended; sign in again",
@@ -167,12 +162,11 @@ async fn verify_job_token(state: &ServerState, token: &str) -> Result<Credential
     };
     let claim = JobTokenClaim::parse(token).ok_or_else(invalid)?;
     let tokens = state.app.job_tokens().ok_or_else(invalid)?;
-    let job = state
-        .app
-        .store()
-        .job_get(claim.job)
-        .await?
-        .ok_or_else(invalid)?;
+    let job = match state.app.job(claim.job).await {
+        Ok(job) => job,
+        Err(runway_core::Error::NotFound { .. }) => return Err(invalid()),
+        Err(error) => return Err(error.into()),
+    };
     if !tokens.verify(&claim, &job) {
         return Err(invalid());
     }
@@ -222,9 +216,10 @@ async fn job_scope(
         if id == own {
             return Ok(());
         }
-        next = match state.app.store().job_get(id).await? {
-            Some(job) => job.parent,
-            None => None,
+        next = match state.app.job(id).await {
+            Ok(job) => job.parent,
+            Err(runway_core::Error::NotFound { .. }) => None,
+            Err(error) => return Err(error.into()),
         };
     }
     Err(forbidden())

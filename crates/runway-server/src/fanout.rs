@@ -23,7 +23,7 @@ use axum::extract::ws::Utf8Bytes;
 use runway_api::LogUpdate;
 use runway_core::bus::{Change, JobChange, LogAppend};
 use runway_core::event::EventKind;
-use runway_core::store::{Store, StoreError};
+use runway_core::store::StoreError;
 use runway_core::{App, Job, JobId, JobStatus};
 use tokio::sync::broadcast::{self, error::RecvError};
 use tokio::time::Instant;
@@ -261,12 +261,11 @@ impl Fanout {
         live: &LiveRuntime,
         shutdown: CancellationToken,
     ) -> Result<Fanout, StoreError> {
-        let store = Arc::clone(app.store());
         // Subscribed before reading where the store is: nothing committed in between is missed.
         let changes = app.subscribe();
-        let position = store.event_last_seq().await?;
-        let running = store
-            .job_list_running()
+        let position = app.last_seq().await?;
+        let running = app
+            .running_jobs()
             .await?
             .into_iter()
             .map(|job| (job.id, Arc::new(job)))
@@ -280,7 +279,7 @@ impl Fanout {
             })),
         };
         let tick = app.config().server.live_tick;
-        live.spawn(run(fanout.clone(), store, changes, tick, shutdown));
+        live.spawn(run(fanout.clone(), app.clone(), changes, tick, shutdown));
         Ok(fanout)
     }
 
@@ -427,7 +426,7 @@ trait Source: Send + Sync + 'static {
     ) -> impl Future<Output = Result<Vec<JobChange>, StoreError>> + Send;
 }
 
-impl Source for Arc<dyn Store> {
+impl Source for App {
     fn make_durable(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
         self.changes_make_durable()
     }
@@ -437,7 +436,7 @@ impl Source for Arc<dyn Store> {
         after: i64,
         limit: u32,
     ) -> impl Future<Output = Result<Vec<JobChange>, StoreError>> + Send {
-        self.job_changes_since(after, limit)
+        App::changes_since(self, after, limit)
     }
 }
 
@@ -576,13 +575,13 @@ impl Replay {
     /// `lost` tells whether changes after `after` were already deleted by retention (the
     /// client must reload what it shows); the replay then begins at the oldest kept change.
     pub async fn start(
-        store: &Arc<dyn Store>,
+        app: &App,
         fanout: &Fanout,
         audience: Audience,
         after: i64,
         upto: i64,
     ) -> Result<(Replay, bool), StoreError> {
-        let first_kept = store.event_first_seq().await?;
+        let first_kept = app.first_kept_seq().await?;
         let lost = after < upto && first_kept.is_none_or(|first| first > after + 1);
         // After a loss the replay goes on from the oldest change still kept.
         let after = match first_kept {
@@ -601,7 +600,7 @@ impl Replay {
     }
 
     /// The next frame, `None` once `upto` is reached.
-    pub async fn next(&mut self, store: &Arc<dyn Store>) -> Result<Option<Frame>, StoreError> {
+    pub async fn next(&mut self, app: &App) -> Result<Option<Frame>, StoreError> {
         loop {
             if let Some(frame) = self.ready.pop_front() {
                 return Ok(Some(frame));
@@ -615,7 +614,7 @@ impl Replay {
                     (changes, count, self.upto)
                 }
                 None => {
-                    let changes = store.job_changes_since(self.after, REPLAY_PAGE).await?;
+                    let changes = app.changes_since(self.after, REPLAY_PAGE).await?;
                     let in_range = changes.partition_point(|change| change.seq <= self.upto);
                     let page_end = if in_range == REPLAY_PAGE as usize {
                         changes[in_range - 1].seq

@@ -259,15 +259,15 @@ async fn catch_up(
     after: i64,
     upto: i64,
 ) -> Result<(), Ended> {
-    let store = state.app.store();
     let limit = state.app.config().server.live_send_timeout;
     let failed = |error: runway_core::store::StoreError| {
         tracing::error!(%error, "cannot read stored changes for a live feed");
         Ended::ServerGone
     };
-    let (mut replay, lost) = Replay::start(store, &state.fanout, audience.clone(), after, upto)
-        .await
-        .map_err(failed)?;
+    let (mut replay, lost) =
+        Replay::start(&state.app, &state.fanout, audience.clone(), after, upto)
+            .await
+            .map_err(failed)?;
     if lost {
         let resync = ResyncUpdate {
             seq: after,
@@ -277,7 +277,7 @@ async fn catch_up(
         };
         send(socket, &FeedMessage::Resync(resync), limit).await?;
     }
-    while let Some(frame) = replay.next(store).await.map_err(failed)? {
+    while let Some(frame) = replay.next(&state.app).await.map_err(failed)? {
         queue(socket, &frame, limit).await?;
     }
     flush(socket, limit).await

@@ -288,10 +288,9 @@ impl Session {
                 Ok(ClientMessage::Hello { token }) => {
                     if !authenticated {
                         let valid = match token.as_deref() {
-                            Some(token) => matches!(
-                                auth::verify(self.state.app.store().as_ref(), token).await,
-                                Ok(Some(_))
-                            ),
+                            Some(token) => {
+                                matches!(auth::verify(&self.state.app, token).await, Ok(Some(_)))
+                            }
                             None => false,
                         };
                         if !valid {
@@ -714,20 +713,20 @@ impl Session {
         if let Some(since) = since
             && since <= position
         {
-            let store = Arc::clone(self.state.app.store());
+            let app = self.state.app.clone();
             let audience = Audience::List {
                 key: key.clone(),
                 filter,
             };
             let resumed =
-                match Replay::start(&store, &self.state.fanout, audience, since, position).await {
+                match Replay::start(&app, &self.state.fanout, audience, since, position).await {
                     Ok((replay, false)) => Some(replay),
                     Ok((_, true)) => None,
                     Err(error) => return self.subscribe_failed(&key, error.into()).await,
                 };
             if let Some(mut replay) = resumed {
                 loop {
-                    match replay.next(&store).await {
+                    match replay.next(&app).await {
                         Ok(Some(frame)) => self.send_frame(&frame).await?,
                         Ok(None) => return Ok(()),
                         Err(error) => return self.subscribe_failed(&key, error.into()).await,
@@ -836,7 +835,7 @@ impl Session {
     async fn send_stored_log(&mut self, key: &str, id: JobId) -> Result<(), Ended> {
         let mut sent = 0;
         loop {
-            let chunk = match self.state.app.store().log_read(id, sent, LOG_CHUNK).await {
+            let chunk = match self.state.app.log_chunk(id, sent, LOG_CHUNK).await {
                 Ok(chunk) => chunk,
                 Err(error) => return self.subscribe_failed(key, error.into()).await,
             };

@@ -38,8 +38,7 @@ pub async fn sign_in(
     JsonBody(request): JsonBody<SignInRequest>,
 ) -> Result<Response, ApiError> {
     check_origin(&headers, &state.app.config().server.allowed_origins)?;
-    let store = state.app.store();
-    let token = match auth::verify(store.as_ref(), request.token.trim()).await {
+    let token = match auth::verify(&state.app, request.token.trim()).await {
         Ok(Some(token)) => token,
         Ok(None) => return Err(ApiError::unauthorized("the token is not valid")),
         Err(error) => return Err(ApiError::from(error)),
@@ -48,8 +47,9 @@ pub async fn sign_in(
     let ttl = state.app.config().server.web_session_ttl;
     let expires_at = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
     let (secret, stored) = auth::new_session_secret();
-    store
-        .web_session_insert(stored, token.id, now, expires_at)
+    state
+        .app
+        .web_session_insert(stored, token.id, expires_at)
         .await
         .map_err(ApiError::from)?;
     let mut response = (StatusCode::CREATED, Json(SignInResponse { expires_at })).into_response();
@@ -73,7 +73,6 @@ pub async fn sign_out(
     if let Some(secret) = auth::session_cookie(&headers) {
         state
             .app
-            .store()
             .web_session_delete(auth::session_hash(&secret))
             .await
             .map_err(ApiError::from)?;

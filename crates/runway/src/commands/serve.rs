@@ -80,7 +80,7 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     )
     .map_err(|error| CliError::new(exit::CONFIG, error.to_string()))?;
     app.set_url(url.clone());
-    let first_token = runway_server::auth::ensure_admin_token(store.as_ref(), app.now())
+    let first_token = runway_server::auth::ensure_admin_token(&app)
         .await
         .map_err(|error| CliError::new(exit::FAILED, error.to_string()))?;
     app.start().await.map_err(|error| {
