@@ -494,7 +494,9 @@ pub struct ResyncUpdate {
     pub reason: String,
 }
 
-/// One committed change of a job, with the job as it was right after it.
+/// One committed change of a job, with the job as it was right after it. Fields at their
+/// default (null, false, 0, `"run"`, no children) are left out: a live client receives
+/// thousands of changes, most of them of jobs with no parent, output, error or children yet.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
 pub struct JobUpdate {
     /// Global, increasing; pass the last one seen as `since` to resume.
@@ -506,45 +508,61 @@ pub struct JobUpdate {
     pub job_type: String,
     pub queue: String,
     pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parent: Option<String>,
     pub input: Value,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub input_truncated: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output: Option<Value>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub progress: Option<ProgressBody>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
     pub attempt: u32,
     pub max_attempts: u32,
     /// The rest of the job, as `GET /v1/jobs/{id}` shows it, so a client can show a job it
     /// first hears of from a message without reading it again.
+    #[serde(default, skip_serializing_if = "is_default")]
     pub priority: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_of: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub cancel_requested: bool,
     pub created_at: DateTime<Utc>,
     pub run_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker: Option<String>,
+    #[serde(default, skip_serializing_if = "is_default")]
     pub log_size: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub log_lost: u64,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub runs: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub root: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub depth: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub phase: JobPhase,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub phase_attempt: u32,
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "is_default")]
     pub children: ChildCountsBody,
     /// The trigger that submitted the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
+}
+
+/// Whether a field holds its type's default, so a live change can leave it out.
+fn is_default<T: Default + PartialEq>(value: &T) -> bool {
+    *value == T::default()
 }
 
 /// Log text appended to a job's log at byte `offset`.
