@@ -30,6 +30,9 @@ pub struct Connection {
     /// API token [default: from the credentials file]
     #[arg(long, env = "RUNWAY_TOKEN", global = true, hide_env_values = true)]
     pub token: Option<String>,
+    /// Server of the credentials file to use [default: its default]
+    #[arg(long, env = "RUNWAY_SERVER", global = true)]
+    pub server: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -75,6 +78,8 @@ pub enum Command {
     Queue(QueueCommand),
     /// List the declared job types.
     Types(OutputArgs),
+    /// Save a server's URL and token to the credentials file and make it the default.
+    Login(LoginArgs),
     /// List, show, fire, pause or resume the triggers of the server's config.
     #[command(subcommand)]
     Trigger(TriggerCommand),
@@ -282,6 +287,15 @@ pub enum QueueCommand {
     Pause { name: String },
     /// Start jobs from a paused queue again.
     Resume { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// The server's URL, e.g. http://jobs.example.com:7869
+    pub url: String,
+    /// The name to save it under [default: its host and port]
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

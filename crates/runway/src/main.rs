@@ -49,6 +49,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Rm(args) => commands::jobs::rm(connection, args).await,
         Command::Queue(command) => commands::queue::run(connection, command).await,
         Command::Trigger(command) => commands::trigger::run(connection, command).await,
+        Command::Login(args) => commands::login::run(args).await,
         Command::Types(args) => commands::jobs::types(connection, args).await,
         Command::Watch(args) => commands::watch::run(args).await,
     }

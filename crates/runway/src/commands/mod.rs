@@ -4,6 +4,7 @@ pub mod add;
 pub mod artifacts;
 pub mod follow;
 pub mod jobs;
+pub mod login;
 pub mod logs;
 pub mod queue;
 pub mod serve;
@@ -19,10 +20,15 @@ use crate::exit::{self, CliError};
 
 pub const DEFAULT_URL: &str = "http://127.0.0.1:7869";
 
-/// A client from flags, the environment or the credentials file, in that order. The stored
-/// token goes only to the stored URL: pointing the CLI at another server never sends it there.
+/// A client from flags, the environment or the credentials file, in that order: the server
+/// `--server` names there, else its default. The stored token goes only to the stored URL:
+/// pointing the CLI at another server never sends it there.
 pub fn client(connection: &Connection) -> Result<Client, CliError> {
     let stored = credentials::read().map_err(|message| CliError::new(exit::FAILED, message))?;
+    let stored = stored
+        .pick(connection.server.as_deref())
+        .map_err(|message| CliError::new(exit::USAGE, message))?
+        .cloned();
     let url = connection
         .url
         .clone()

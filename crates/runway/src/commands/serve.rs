@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::cli::{LogFormat, ServeArgs};
-use crate::credentials::{self, Credentials};
+use crate::credentials::{self, Server};
 use crate::exit::{self, CliError};
 use crate::output;
 
@@ -93,12 +93,17 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
                 "runway: first start: created the admin token (shown only this once):",
             )?;
             output::print_line(&format!("  {token}"))?;
-            match credentials::write(&Credentials {
+            match credentials::add(Server {
                 url: url.clone(),
                 token: token.clone(),
             }) {
-                Ok(path) => output::print_line(&format!(
-                    "runway: saved the URL and token to {} for the CLI",
+                Ok((path, name, default)) if name == default => output::print_line(&format!(
+                    "runway: saved the URL and token to {} as server `{name}`, the CLI's default",
+                    path.display()
+                ))?,
+                Ok((path, name, default)) => output::print_line(&format!(
+                    "runway: saved the URL and token to {} as server `{name}`; the CLI's \
+                     default stays `{default}`: use `runway --server {name} …`",
                     path.display()
                 ))?,
                 Err(message) => eprintln!("runway: could not save credentials: {message}"),

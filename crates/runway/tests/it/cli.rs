@@ -513,3 +513,109 @@ fn add_with_an_idempotency_key_prints_the_same_job_twice() {
     assert_eq!(delayed.status.code(), Some(2), "{}", stderr(&delayed));
     assert!(stderr(&delayed).contains("--delay"), "{}", stderr(&delayed));
 }
+
+/// A `runway serve` on a fresh data directory that shares `xdg` with another server; returns
+/// it (killed when dropped) and the line saying where it saved its token.
+fn second_server(dir: &std::path::Path, xdg: &std::path::Path) -> (KillOnDrop, String) {
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(RUNWAY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.join("second"))
+        .env("XDG_CONFIG_HOME", xdg)
+        .env("RUNWAY_LOG", "warn")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut saved = String::new();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    for line in lines.by_ref().map_while(Result::ok) {
+        if line.starts_with("runway: saved the URL and token") {
+            saved = line.clone();
+        }
+        if line.starts_with("runway listening on ") {
+            break;
+        }
+    }
+    // Keep reading, so the server never writes to a closed pipe.
+    std::thread::spawn(move || for _ in lines {});
+    (KillOnDrop(child), saved)
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn a_second_servers_first_start_never_takes_over_the_first_ones_entry() {
+    let server = Server::start("");
+    let dir = tempfile::tempdir().unwrap();
+    let (_second, saved) = second_server(dir.path(), &server.path("xdg"));
+    assert!(
+        saved.contains("the CLI's default stays"),
+        "the first server stays the default: {saved}"
+    );
+    let name = saved
+        .split('`')
+        .nth(1)
+        .expect("the line names the second server")
+        .to_string();
+    // Without flags the CLI still reaches the first server with its token.
+    let first = server.cli(&["ls", "-o", "json"]);
+    assert_eq!(first.status.code(), Some(0), "{}", stderr(&first));
+    // And the second one by name, with its own.
+    let second = server.cli(&["--server", &name, "ls", "-o", "json"]);
+    assert_eq!(second.status.code(), Some(0), "{}", stderr(&second));
+    let unknown = server.cli(&["--server", "nope", "ls"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains(&name), "{}", stderr(&unknown));
+    let file = std::fs::read_to_string(server.path("xdg/runway/credentials.toml")).unwrap();
+    assert!(
+        file.contains(&server.token),
+        "the first server's token is kept"
+    );
+}
+
+#[test]
+fn login_saves_a_checked_token_as_the_default() {
+    let server = Server::start("");
+    let xdg = tempfile::tempdir().unwrap();
+    let login = |token: &str| {
+        use std::io::Write;
+        let mut child = Command::new(RUNWAY)
+            .args(["login", &server.url, "--name", "main"])
+            .env("XDG_CONFIG_HOME", xdg.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let refused = login("rwy_0000000000000000000000000000000000000000000000000000000000000000");
+    assert_eq!(refused.status.code(), Some(5), "{}", stderr(&refused));
+    assert!(
+        !xdg.path().join("runway/credentials.toml").exists(),
+        "a refused token is never saved"
+    );
+    let saved = login(&server.token);
+    assert_eq!(saved.status.code(), Some(0), "{}", stderr(&saved));
+    assert!(
+        stdout(&saved).contains("saved server `main`"),
+        "{}",
+        stdout(&saved)
+    );
+    let listed = Command::new(RUNWAY)
+        .args(["ls"])
+        .env("XDG_CONFIG_HOME", xdg.path())
+        .env_remove("RUNWAY_URL")
+        .env_remove("RUNWAY_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+}
