@@ -39,12 +39,22 @@ fn hash(token: &str) -> Vec<u8> {
     Sha256::digest(token.as_bytes()).to_vec()
 }
 
-/// Creates the first admin token when the store has none; returns it so it can be shown once.
-pub async fn ensure_admin_token(app: &App) -> Result<Option<String>, StoreError> {
+/// Whether `token` has the form of an API token (`rwy_` and 64 hex digits), as an operator's
+/// own first admin token must.
+pub fn is_api_token(token: &str) -> bool {
+    lookup_prefix(token).is_some()
+}
+
+/// Creates the first admin token when the store has none: `given` (an operator's, checked with
+/// [`is_api_token`]) or a new one; returns it so it can be shown once.
+pub async fn ensure_admin_token(
+    app: &App,
+    given: Option<&str>,
+) -> Result<Option<String>, StoreError> {
     if app.token_count().await? > 0 {
         return Ok(None);
     }
-    let token = generate_token();
+    let token = given.map_or_else(generate_token, str::to_string);
     app.token_insert(TokenRecord {
         id: 0,
         prefix: lookup_prefix(&token)

@@ -108,6 +108,10 @@ pub struct ServeArgs {
     /// Server log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// A file holding the first admin token to use instead of a generated one (only read at
+    /// the first start); or give the token in RUNWAY_ADMIN_TOKEN.
+    #[arg(long, env = "RUNWAY_ADMIN_TOKEN_FILE")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -35,6 +35,7 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     config
         .check_handlers(handlers.iter().map(|(name, _)| name.as_str()))
         .map_err(|error| CliError::new(exit::CONFIG, error.to_string()))?;
+    let given_token = admin_token(args.admin_token_file.as_deref(), &env)?;
     let config = Arc::new(config);
     raise_open_file_limit(config.server.max_connections);
 
@@ -80,7 +81,7 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     )
     .map_err(|error| CliError::new(exit::CONFIG, error.to_string()))?;
     app.set_url(url.clone());
-    let first_token = runway_server::auth::ensure_admin_token(&app)
+    let first_token = runway_server::auth::ensure_admin_token(&app, given_token.as_deref())
         .await
         .map_err(|error| CliError::new(exit::FAILED, error.to_string()))?;
     app.start().await.map_err(|error| {
@@ -88,26 +89,18 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     })?;
 
     let sign_in_token = match first_token {
+        // The operator's own token is theirs to keep: never printed.
+        Some(token) if given_token.is_some() => {
+            output::print_line("runway: first start: the admin token is the one you gave")?;
+            save_credentials(&url, &token)?;
+            None
+        }
         Some(token) => {
             output::print_line(
                 "runway: first start: created the admin token (shown only this once):",
             )?;
             output::print_line(&format!("  {token}"))?;
-            match credentials::add(Server {
-                url: url.clone(),
-                token: token.clone(),
-            }) {
-                Ok((path, name, default)) if name == default => output::print_line(&format!(
-                    "runway: saved the URL and token to {} as server `{name}`, the CLI's default",
-                    path.display()
-                ))?,
-                Ok((path, name, default)) => output::print_line(&format!(
-                    "runway: saved the URL and token to {} as server `{name}`; the CLI's \
-                     default stays `{default}`: use `runway --server {name} …`",
-                    path.display()
-                ))?,
-                Err(message) => eprintln!("runway: could not save credentials: {message}"),
-            }
+            save_credentials(&url, &token)?;
             Some(token)
         }
         None => None,
@@ -197,4 +190,70 @@ fn raise_open_file_limit(max_connections: usize) {
             "the open-file limit is below server.max_connections plus room for jobs; raise it (ulimit -n) or lower server.max_connections"
         );
     }
+}
+
+/// Adds this server to the CLI's credentials file, saying under which name.
+fn save_credentials(url: &str, token: &str) -> Result<(), CliError> {
+    match credentials::add(Server {
+        url: url.to_string(),
+        token: token.to_string(),
+    }) {
+        Ok((path, name, default)) if name == default => output::print_line(&format!(
+            "runway: saved the URL and token to {} as server `{name}`, the CLI's default",
+            path.display()
+        ))?,
+        Ok((path, name, default)) => output::print_line(&format!(
+            "runway: saved the URL and token to {} as server `{name}`; the CLI's default stays \
+             `{default}`: use `runway --server {name} …`",
+            path.display()
+        ))?,
+        Err(message) => eprintln!("runway: could not save credentials: {message}"),
+    }
+    Ok(())
+}
+
+/// The operator's first admin token, from `--admin-token-file` or `RUNWAY_ADMIN_TOKEN`, checked
+/// before anything is created.
+fn admin_token(
+    file: Option<&std::path::Path>,
+    env: &HashMap<String, String>,
+) -> Result<Option<String>, CliError> {
+    let (token, source) = match (file, env.get("RUNWAY_ADMIN_TOKEN")) {
+        (Some(_), Some(_)) => {
+            return Err(CliError::new(
+                exit::CONFIG,
+                "both --admin-token-file and RUNWAY_ADMIN_TOKEN are given; keep one",
+            ));
+        }
+        (Some(path), None) => {
+            let text = std::fs::read_to_string(path).map_err(|error| {
+                CliError::new(
+                    exit::CONFIG,
+                    format!(
+                        "cannot read the admin token file {}: {error}",
+                        path.display()
+                    ),
+                )
+            })?;
+            (
+                text.trim().to_string(),
+                format!("the admin token file {}", path.display()),
+            )
+        }
+        (None, Some(token)) => (
+            token.trim().to_string(),
+            "environment variable RUNWAY_ADMIN_TOKEN".to_string(),
+        ),
+        (None, None) => return Ok(None),
+    };
+    if !runway_server::auth::is_api_token(&token) {
+        return Err(CliError::new(
+            exit::CONFIG,
+            format!(
+                "{source} does not hold an API token: it must be `rwy_` and 64 hex digits; \
+                 make one with: printf 'rwy_%s\\n' \"$(openssl rand -hex 32)\""
+            ),
+        ));
+    }
+    Ok(Some(token))
 }

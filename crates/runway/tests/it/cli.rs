@@ -514,31 +514,50 @@ fn add_with_an_idempotency_key_prints_the_same_job_twice() {
     assert!(stderr(&delayed).contains("--delay"), "{}", stderr(&delayed));
 }
 
-/// A `runway serve` on a fresh data directory that shares `xdg` with another server; returns
-/// it (killed when dropped) and the line saying where it saved its token.
-fn second_server(dir: &std::path::Path, xdg: &std::path::Path) -> (KillOnDrop, String) {
+/// A `runway serve` on a fresh data directory under `dir`, with its credentials in `xdg` and
+/// `extra` arguments and environment; returns it (killed when dropped), what it printed before
+/// listening, and its URL.
+fn serve_in(
+    dir: &std::path::Path,
+    xdg: &std::path::Path,
+    extra: &[&str],
+    env: &[(&str, &str)],
+) -> (KillOnDrop, Vec<String>, String) {
     use std::io::{BufRead, BufReader};
     let mut child = Command::new(RUNWAY)
         .args(["serve", "--listen", "127.0.0.1:0", "--data"])
         .arg(dir.join("second"))
+        .args(extra)
         .env("XDG_CONFIG_HOME", xdg)
         .env("RUNWAY_LOG", "warn")
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let mut saved = String::new();
+    let mut printed = Vec::new();
+    let mut url = String::new();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     for line in lines.by_ref().map_while(Result::ok) {
-        if line.starts_with("runway: saved the URL and token") {
-            saved = line.clone();
-        }
-        if line.starts_with("runway listening on ") {
+        if let Some(rest) = line.strip_prefix("runway listening on ") {
+            url = rest.split_whitespace().next().unwrap().to_string();
             break;
         }
+        printed.push(line);
     }
     // Keep reading, so the server never writes to a closed pipe.
     std::thread::spawn(move || for _ in lines {});
-    (KillOnDrop(child), saved)
+    (KillOnDrop(child), printed, url)
+}
+
+/// A second server sharing `xdg` with another; returns it and the line saying where it saved
+/// its token.
+fn second_server(dir: &std::path::Path, xdg: &std::path::Path) -> (KillOnDrop, String) {
+    let (server, printed, _) = serve_in(dir, xdg, &[], &[]);
+    let saved = printed
+        .into_iter()
+        .find(|line| line.starts_with("runway: saved the URL and token"))
+        .unwrap_or_default();
+    (server, saved)
 }
 
 struct KillOnDrop(std::process::Child);
@@ -618,4 +637,46 @@ fn login_saves_a_checked_token_as_the_default() {
         .output()
         .unwrap();
     assert_eq!(listed.status.code(), Some(0), "{}", stderr(&listed));
+}
+
+#[tokio::test]
+async fn an_operators_admin_token_is_the_first_one_and_never_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = format!("rwy_{}", "0123456789abcdef".repeat(4));
+    let file = dir.path().join("admin-token");
+    std::fs::write(&file, format!("{token}\n")).unwrap();
+    let (_server, printed, url) = serve_in(
+        dir.path(),
+        &dir.path().join("xdg"),
+        &["--admin-token-file", file.to_str().unwrap()],
+        &[],
+    );
+    assert!(
+        printed.iter().all(|line| !line.contains(&token)),
+        "the operator's token is never printed: {printed:?}"
+    );
+    let client = runway_client::Client::new(&url, Some(token.clone()));
+    client
+        .types()
+        .await
+        .expect("the given token is the admin token");
+    let other = runway_client::Client::new(&url, Some(format!("rwy_{}", "f".repeat(64))));
+    assert_eq!(other.types().await.unwrap_err().status(), Some(401));
+}
+
+#[test]
+fn an_admin_token_that_is_not_one_stops_the_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let output = Command::new(RUNWAY)
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(dir.path().join("data"))
+        .env("XDG_CONFIG_HOME", dir.path())
+        .env("RUNWAY_ADMIN_TOKEN", "hunter2")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(78));
+    let message = stderr(&output);
+    assert!(message.contains("RUNWAY_ADMIN_TOKEN"), "{message}");
+    assert!(message.contains("openssl rand -hex 32"), "{message}");
+    assert!(!dir.path().join("data").exists(), "nothing was created");
 }
