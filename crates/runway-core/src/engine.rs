@@ -431,6 +431,7 @@ impl Engine {
         self.tracker.spawn(async move {
             let mut next = Some(job);
             while let Some(job) = next.take() {
+                observe_wait(&job);
                 next = engine.run_in_slot(&queue, job).await;
             }
             queue.running.fetch_sub(1, Ordering::SeqCst);
@@ -684,6 +685,7 @@ impl Engine {
             });
         match self.store.job_finish_and_claim(finished, next).await {
             Ok((Some(job), claimed)) => {
+                observe_end(&job);
                 if requeued {
                     self.wake(&job.queue);
                 }
@@ -1306,5 +1308,28 @@ fn panic_message(error: tokio::task::JoinError) -> String {
         text.clone()
     } else {
         "unknown panic".into()
+    }
+}
+
+/// How long a job waited from due to started: `runway_job_wait_seconds`.
+fn observe_wait(job: &Job) {
+    if let Some(started) = job.started_at {
+        let waited = (started - job.run_at).to_std().unwrap_or_default();
+        metrics::histogram!("runway_job_wait_seconds", "queue" => job.queue.clone())
+            .record(waited.as_secs_f64());
+    }
+}
+
+/// How long an attempt ran, by how it ended: `runway_job_run_seconds`.
+fn observe_end(job: &Job) {
+    if let (Some(started), Some(finished)) = (job.started_at, job.finished_at) {
+        let ran = (finished - started).to_std().unwrap_or_default();
+        metrics::histogram!(
+            "runway_job_run_seconds",
+            "queue" => job.queue.clone(),
+            "type" => job.job_type.clone(),
+            "status" => job.status.as_str(),
+        )
+        .record(ran.as_secs_f64());
     }
 }

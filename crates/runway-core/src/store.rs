@@ -573,6 +573,19 @@ pub trait Store: Send + Sync + 'static {
 
     /// The newest jobs trigger `name` submitted, newest first.
     async fn job_list_by_trigger(&self, name: &str, limit: u32) -> Result<Vec<Job>, StoreError>;
+
+    /// How many jobs stand in each status, by queue and type (the metrics' `runway_jobs`);
+    /// only combinations that have jobs.
+    async fn job_count_by_kind(&self) -> Result<Vec<KindCount>, StoreError>;
+}
+
+/// Jobs of one queue and type in one status.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KindCount {
+    pub queue: String,
+    pub job_type: String,
+    pub status: JobStatus,
+    pub count: u64,
 }
 
 /// A trigger's record in the store; core alone reads its `state`.

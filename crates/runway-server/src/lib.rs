@@ -13,6 +13,7 @@ pub mod host;
 pub mod json;
 pub mod live;
 pub mod live_runtime;
+pub mod metrics;
 mod params;
 mod routes;
 pub mod session;
@@ -57,6 +58,7 @@ pub struct ServerState {
 impl ServerState {
     /// Starts the live layer too: its runtime and the fan-out.
     pub async fn start(app: App) -> Result<ServerState, StartError> {
+        metrics::install();
         let websockets = Arc::new(Semaphore::new(app.config().server.max_websockets));
         let shutdown = CancellationToken::new();
         let live = LiveRuntime::start().map_err(StartError::Runtime)?;
@@ -172,6 +174,7 @@ fn api_routes() -> OpenApiRouter<ServerState> {
         .routes(routes!(routes::triggers::fire_trigger))
         .routes(routes!(routes::triggers::pause_trigger))
         .routes(routes!(routes::triggers::resume_trigger))
+        .routes(routes!(metrics::metrics))
 }
 
 /// The OpenAPI document: the routes' paths plus `/healthz`, security and metadata.

@@ -15,9 +15,9 @@ use runway_core::job::{
 };
 use runway_core::store::{
     Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion,
-    JobClaimParams, JobFinishParams, JobListParams, LeaseState, LogChunk, QueueStats, Spawn, Store,
-    StoreError, THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TokenRecord, TreeDeletion,
-    TriggerRecord,
+    JobClaimParams, JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats,
+    Spawn, Store, StoreError, THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TokenRecord,
+    TreeDeletion, TriggerRecord,
 };
 use runway_core::transition::{JobCommand, Transition, adopt};
 use runway_core::tree::{self, TreeTx};
@@ -1737,6 +1737,31 @@ impl Store for SqliteStore {
                     "SELECT {JOB_COLUMNS} FROM jobs WHERE trigger = ?1 ORDER BY id DESC LIMIT ?2"
                 ))?;
                 let rows = statement.query_map(params![name, limit], job_from_row)?;
+                rows.collect()
+            })
+            .await
+    }
+
+    async fn job_count_by_kind(&self) -> Result<Vec<KindCount>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                // Finished jobs from the kept counts; the few unfinished ones counted as they are.
+                let mut statement = connection.prepare_cached(
+                    "SELECT queue, job_type, status, sum(count) FROM job_counts
+                     GROUP BY queue, job_type, status HAVING sum(count) > 0
+                     UNION ALL
+                     SELECT queue, job_type, status, count(*) FROM jobs
+                     WHERE status IN ('queued', 'scheduled', 'running', 'waiting')
+                     GROUP BY queue, job_type, status",
+                )?;
+                let rows = statement.query_map([], |row| {
+                    Ok(KindCount {
+                        queue: row.get(0)?,
+                        job_type: row.get(1)?,
+                        status: parsed(row, 2)?,
+                        count: row.get::<_, i64>(3)? as u64,
+                    })
+                })?;
                 rows.collect()
             })
             .await

@@ -38,6 +38,11 @@ impl App {
         self.engine.store.job_list_running().await
     }
 
+    /// How many jobs stand in each status, by queue and type.
+    pub async fn job_count_by_kind(&self) -> Result<Vec<crate::store::KindCount>, StoreError> {
+        self.engine.store.job_count_by_kind().await
+    }
+
     /// The stored log of a job from byte `offset`, at most `max_bytes`.
     pub async fn log_chunk(
         &self,

@@ -36,6 +36,8 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
         .check_handlers(handlers.iter().map(|(name, _)| name.as_str()))
         .map_err(|error| CliError::new(exit::CONFIG, error.to_string()))?;
     let given_token = admin_token(args.admin_token_file.as_deref(), &env)?;
+    // Before the engine starts, so its first jobs are measured too.
+    runway_server::metrics::install();
     let config = Arc::new(config);
     raise_open_file_limit(config.server.max_connections);
 

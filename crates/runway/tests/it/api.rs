@@ -51,9 +51,17 @@ impl Raw {
         }
         let response = request.send().await.unwrap();
         let status = response.status();
+        let plain = response
+            .headers()
+            .get("content-type")
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.starts_with("text/plain"));
         let text = response.text().await.unwrap();
         let value = if text.is_empty() {
             Value::Null
+        } else if plain {
+            // `/metrics`: the Prometheus text format.
+            Value::String(text)
         } else {
             serde_json::from_str(&text)
                 .unwrap_or_else(|_| panic!("{path} answered non-JSON: {text}"))
@@ -364,6 +372,7 @@ async fn the_openapi_document_matches_the_routes() {
         "DELETE /v1/auth/session",
         "DELETE /v1/jobs/{id}",
         "GET /healthz",
+        "GET /metrics",
         "GET /readyz",
         "GET /v1/jobs",
         "GET /v1/jobs/count",

@@ -12,6 +12,7 @@ mod disk;
 mod engine;
 mod limits;
 mod live;
+mod metrics;
 mod session;
 mod trees;
 mod triggers;
