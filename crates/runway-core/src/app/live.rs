@@ -53,3 +53,49 @@ impl App {
         self.engine.store.log_read(id, offset, max_bytes).await
     }
 }
+
+impl App {
+    /// Job `id` once it has ended, or as it is when `wait` passes first: a client waits for a
+    /// job over plain HTTP without polling. Its end is heard on the bus, subscribed before the
+    /// job is read, so an end in between is not missed.
+    pub async fn job_when_ended(
+        &self,
+        id: JobId,
+        wait: std::time::Duration,
+    ) -> Result<Job, crate::Error> {
+        use tokio::sync::broadcast::error::RecvError;
+
+        let mut changes = self.subscribe();
+        let job = self.job(id).await?;
+        if job.status.is_terminal() || wait.is_zero() {
+            return Ok(job);
+        }
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, changes.recv()).await {
+                Err(_) => return self.job(id).await,
+                Ok(Ok(burst)) => {
+                    let ended = burst.iter().rev().find_map(|change| match change {
+                        crate::bus::Change::Job(change)
+                            if change.job.id == id && change.job.status.is_terminal() =>
+                        {
+                            Some(Job::clone(&change.job))
+                        }
+                        _ => None,
+                    });
+                    if let Some(job) = ended {
+                        return Ok(job);
+                    }
+                }
+                // Outran by the bus: the store says where the job is.
+                Ok(Err(RecvError::Lagged(_))) => {
+                    let job = self.job(id).await?;
+                    if job.status.is_terminal() {
+                        return Ok(job);
+                    }
+                }
+                Ok(Err(RecvError::Closed)) => return self.job(id).await,
+            }
+        }
+    }
+}

@@ -405,8 +405,20 @@ pub async fn delete_job(
     }))
 }
 
+/// Longest `wait` of `GET /v1/jobs/{id}`.
+const MAX_JOB_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct JobQuery {
+    /// Answer once the job has ended, or after this long (e.g. `30s`, at most `5m`) with the
+    /// job as it is then.
+    wait: Option<String>,
+}
+
+/// One job; with `wait`, once it has ended (or the time is up).
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "job id")),
+    params(("id" = String, Path, description = "job id"), JobQuery),
     responses(
         (status = 200, body = JobResponse),
         (status = 400, body = ErrorResponse),
@@ -416,8 +428,24 @@ pub async fn delete_job(
 pub async fn get_job(
     State(state): State<ServerState>,
     id: Result<Path<String>, PathRejection>,
+    query: Result<Query<JobQuery>, QueryRejection>,
 ) -> Result<Json<JobResponse>, ApiError> {
-    let job = state.app.job(params::job_id(&path_param(id)?)?).await?;
+    let id = params::job_id(&path_param(id)?)?;
+    let query = params::query(query)?;
+    let job = match query.wait.as_deref() {
+        None => state.app.job(id).await?,
+        Some(text) => {
+            let wait = humantime::parse_duration(text)
+                .ok()
+                .filter(|wait| *wait <= MAX_JOB_WAIT)
+                .ok_or_else(|| {
+                    ApiError::bad_request(format!(
+                        "`wait` is `{text}`; give a duration up to 5m, e.g. wait=30s"
+                    ))
+                })?;
+            state.app.job_when_ended(id, wait).await?
+        }
+    };
     Ok(Json(convert::job(job)))
 }
 

@@ -835,3 +835,39 @@ async fn a_batch_can_be_answered_with_ids_only() {
     assert_eq!(status, StatusCode::CREATED);
     assert_eq!(answer["jobs"].as_array().unwrap().len(), 3);
 }
+
+#[tokio::test]
+async fn a_get_with_wait_answers_when_the_job_ends() {
+    let server = Server::start(
+        "[types.pause]\ncommand = [\"sleep\", \"30\"]\nmax_attempts = 1\n",
+    );
+    let raw = Raw::new(&server);
+    let client = server.client();
+    let id = crate::submit(&client, "pause", json!({})).await;
+    // The job sleeps longer than the wait.
+    let started = std::time::Instant::now();
+    let (status, job) = raw
+        .send("GET", &format!("/v1/jobs/{id}?wait=1s"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(started.elapsed() >= std::time::Duration::from_secs(1));
+    assert!(
+        !crate::is_terminal(&serde_json::from_value(job.clone()).unwrap()),
+        "{job}"
+    );
+    // A wait that outlasts the job answers with its end.
+    let waiting = {
+        let raw = Raw::new(&server);
+        let path = format!("/v1/jobs/{id}?wait=30s");
+        tokio::spawn(async move { raw.send("GET", &path, None).await })
+    };
+    client.cancel(&id).await.unwrap();
+    let (status, job) = waiting.await.unwrap();
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(job["status"], "cancelled", "{job}");
+    let (status, answer) = raw
+        .send("GET", &format!("/v1/jobs/{id}?wait=1h"), None)
+        .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(answer["error"]["message"].as_str().unwrap().contains("5m"));
+}
