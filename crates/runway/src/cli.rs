@@ -85,6 +85,10 @@ pub enum Command {
     Trigger(TriggerCommand),
     /// Run a command whenever files in a directory change, in the foreground, without a server.
     Watch(WatchArgs),
+    /// Print the completion script for a shell: `runway completions bash > ~/.local/share/bash-completion/completions/runway`.
+    Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff): `runway man > ~/.local/share/man/man1/runway.1`.
+    Man,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]

@@ -8,6 +8,7 @@ pub mod login;
 pub mod logs;
 pub mod queue;
 pub mod serve;
+pub mod shell;
 pub mod trigger;
 pub mod wait;
 pub mod watch;

@@ -838,9 +838,7 @@ async fn a_batch_can_be_answered_with_ids_only() {
 
 #[tokio::test]
 async fn a_get_with_wait_answers_when_the_job_ends() {
-    let server = Server::start(
-        "[types.pause]\ncommand = [\"sleep\", \"30\"]\nmax_attempts = 1\n",
-    );
+    let server = Server::start("[types.pause]\ncommand = [\"sleep\", \"30\"]\nmax_attempts = 1\n");
     let raw = Raw::new(&server);
     let client = server.client();
     let id = crate::submit(&client, "pause", json!({})).await;

@@ -680,3 +680,33 @@ fn an_admin_token_that_is_not_one_stops_the_start() {
     assert!(message.contains("openssl rand -hex 32"), "{message}");
     assert!(!dir.path().join("data").exists(), "nothing was created");
 }
+
+#[test]
+fn completions_and_the_manual_come_from_the_command_line() {
+    for shell in ["bash", "zsh", "fish"] {
+        let output = Command::new(RUNWAY)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert_eq!(
+            output.status.code(),
+            Some(0),
+            "{shell}: {}",
+            stderr(&output)
+        );
+        let script = stdout(&output);
+        for command in ["serve", "trigger", "login", "watch"] {
+            assert!(script.contains(command), "{shell} completes `{command}`");
+        }
+    }
+    let unknown = Command::new(RUNWAY)
+        .args(["completions", "cmd"])
+        .output()
+        .unwrap();
+    assert_eq!(unknown.status.code(), Some(2));
+    let man = Command::new(RUNWAY).arg("man").output().unwrap();
+    assert_eq!(man.status.code(), Some(0));
+    let page = stdout(&man);
+    assert!(page.contains(".TH runway 1"), "{page}");
+    assert!(page.contains("trigger"), "the manual lists the commands");
+}
