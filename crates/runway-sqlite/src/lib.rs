@@ -14,6 +14,7 @@
 //!
 //! This crate never decides policy (retries, backoff, who may run what): the engine does.
 
+mod backup;
 mod job_query;
 mod jobs;
 mod writer;
@@ -31,6 +32,8 @@ use crate::writer::Writer;
 
 /// The database file inside the data directory.
 pub const DATABASE_FILE: &str = "runway.sqlite3";
+
+pub use backup::{BackupError, backup};
 const LOCK_FILE: &str = "runway.lock";
 /// Prepared statements kept per connection: more than the store has, so none is re-parsed.
 const STATEMENT_CACHE: usize = 64;

@@ -78,6 +78,8 @@ pub enum Command {
     Queue(QueueCommand),
     /// List the declared job types.
     Types(OutputArgs),
+    /// Copy the server's database to FILE, consistently, while it runs.
+    Backup(BackupArgs),
     /// Save a server's URL and token to the credentials file and make it the default.
     Login(LoginArgs),
     /// List, show, fire, pause or resume the triggers of the server's config.
@@ -295,6 +297,18 @@ pub enum QueueCommand {
     Pause { name: String },
     /// Start jobs from a paused queue again.
     Resume { name: String },
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    /// The new file to write (never over an existing one).
+    pub file: PathBuf,
+    /// The server's data directory [default: as `runway serve` finds it]
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// The server's configuration file, for its data directory.
+    #[arg(long, env = "RUNWAY_CONFIG")]
+    pub config: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -50,6 +50,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Queue(command) => commands::queue::run(connection, command).await,
         Command::Trigger(command) => commands::trigger::run(connection, command).await,
         Command::Login(args) => commands::login::run(args).await,
+        Command::Backup(args) => commands::backup::run(args),
         Command::Completions { shell } => commands::shell::completions(shell),
         Command::Man => commands::shell::man(),
         Command::Types(args) => commands::jobs::types(connection, args).await,

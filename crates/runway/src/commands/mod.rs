@@ -2,6 +2,7 @@
 
 pub mod add;
 pub mod artifacts;
+pub mod backup;
 pub mod follow;
 pub mod jobs;
 pub mod login;

@@ -710,3 +710,59 @@ fn completions_and_the_manual_come_from_the_command_line() {
     assert!(page.contains(".TH runway 1"), "{page}");
     assert!(page.contains("trigger"), "the manual lists the commands");
 }
+
+#[tokio::test]
+async fn a_backup_taken_during_a_run_restores_every_job() {
+    let config = "[types.quick]\ncommand = [\"true\"]\nmax_attempts = 1\n\
+                  [types.long]\ncommand = [\"sleep\", \"30\"]\nmax_attempts = 1\n";
+    let server = Server::start(config);
+    let client = server.client();
+    let mut quick = Vec::new();
+    for _ in 0..5 {
+        quick.push(crate::submit(&client, "quick", serde_json::json!({})).await);
+    }
+    for id in &quick {
+        crate::finished(&client, id).await;
+    }
+    let long = crate::submit(&client, "long", serde_json::json!({})).await;
+    crate::eventually(
+        "the long job running",
+        std::time::Duration::from_secs(10),
+        || async { (client.job(&long).await.unwrap().status == "running").then_some(()) },
+    )
+    .await;
+
+    let file = server.path("backup.sqlite3");
+    let data = server.path("data");
+    let backup = |file: &std::path::Path| {
+        Command::new(RUNWAY)
+            .arg("backup")
+            .arg(file)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap()
+    };
+    let taken = backup(&file);
+    assert_eq!(taken.status.code(), Some(0), "{}", stderr(&taken));
+    assert!(stdout(&taken).contains("backed up"), "{}", stdout(&taken));
+    let again = backup(&file);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(stderr(&again).contains("exists"), "{}", stderr(&again));
+
+    // Restored into a new data directory, the server finds every job; the one that was
+    // running is handled as after a crash.
+    let restored = Server::start_prepared(
+        |_| config.to_string(),
+        |data| {
+            std::fs::create_dir_all(data).unwrap();
+            std::fs::copy(&file, data.join("runway.sqlite3")).unwrap();
+        },
+    );
+    let restored_client = runway_client::Client::new(&restored.url, Some(server.token.clone()));
+    for id in &quick {
+        assert_eq!(restored_client.job(id).await.unwrap().status, "succeeded");
+    }
+    let rescued = crate::finished(&restored_client, &long).await;
+    assert_eq!(rescued.status, "failed", "{:?}", rescued.error);
+}
