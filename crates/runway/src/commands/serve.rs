@@ -128,15 +128,20 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
             format!("cannot start the live layer: {error}"),
         )
     })?;
+    // Handled from here on: a SIGTERM right after readiness is a graceful stop too.
+    let signals = shutdown_signals();
     let stop = {
         let app = app.clone();
         async move {
             tokio::select! {
-                () = shutdown_signal() => {}
+                () = signals => {}
                 _ = app.failed() => {}
             }
+            notify_systemd(sd_notify::NotifyState::Stopping);
         }
     };
+    // Listening, jobs running, the live layer up: a systemd unit of Type=notify is started.
+    notify_systemd(sd_notify::NotifyState::Ready);
     let result = runway_server::serve(listener, state, stop).await;
     tracing::info!("shutting down: letting running jobs finish");
     app.shutdown().await;
@@ -150,12 +155,24 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     Ok(exit::OK)
 }
 
-async fn shutdown_signal() {
+/// Tells systemd (a unit of `Type=notify`) how the server stands; nothing without systemd.
+fn notify_systemd(state: sd_notify::NotifyState) {
+    if std::env::var_os("NOTIFY_SOCKET").is_some()
+        && let Err(error) = sd_notify::notify(&[state])
+    {
+        tracing::warn!(%error, "cannot tell systemd how the server stands");
+    }
+}
+
+/// SIGTERM or SIGINT, handled from the moment this is called (not from the first poll).
+fn shutdown_signals() -> impl std::future::Future<Output = ()> {
     let mut terminate = signal(SignalKind::terminate()).expect("SIGTERM can be handled");
     let mut interrupt = signal(SignalKind::interrupt()).expect("SIGINT can be handled");
-    tokio::select! {
-        _ = terminate.recv() => {}
-        _ = interrupt.recv() => {}
+    async move {
+        tokio::select! {
+            _ = terminate.recv() => {}
+            _ = interrupt.recv() => {}
+        }
     }
 }
 

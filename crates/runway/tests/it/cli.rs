@@ -766,3 +766,34 @@ async fn a_backup_taken_during_a_run_restores_every_job() {
     let rescued = crate::finished(&restored_client, &long).await;
     assert_eq!(rescued.status, "failed", "{:?}", rescued.error);
 }
+
+#[test]
+fn serve_tells_systemd_when_it_is_ready_and_when_it_stops() {
+    use std::os::unix::net::UnixDatagram;
+    let dir = tempfile::tempdir().unwrap();
+    let socket_path = dir.path().join("notify.sock");
+    let socket = UnixDatagram::bind(&socket_path).unwrap();
+    socket
+        .set_read_timeout(Some(std::time::Duration::from_secs(20)))
+        .unwrap();
+    let (server, _, url) = serve_in(
+        dir.path(),
+        &dir.path().join("xdg"),
+        &[],
+        &[("NOTIFY_SOCKET", socket_path.to_str().unwrap())],
+    );
+    let mut message = [0u8; 256];
+    let received = socket.recv(&mut message).expect("READY=1 within 20 s");
+    assert_eq!(&message[..received], b"READY=1\n");
+    assert!(
+        std::net::TcpStream::connect(url.trim_start_matches("http://")).is_ok(),
+        "ready means listening"
+    );
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(server.0.id() as i32),
+        nix::sys::signal::Signal::SIGTERM,
+    )
+    .unwrap();
+    let received = socket.recv(&mut message).expect("STOPPING=1 within 20 s");
+    assert_eq!(&message[..received], b"STOPPING=1\n");
+}
