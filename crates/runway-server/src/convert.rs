@@ -1,8 +1,8 @@
 //! Core types to wire types: the only place the two meet.
 
 use runway_api::triggers::{
-    MissedFires, PENDING_PATHS_SHOWN, ScheduleDetails, TriggerKind, TriggerResponse, TriggerState,
-    WatchDetails, WebhookDetails, WebhookSignature,
+    MissedFires, PENDING_PATHS_SHOWN, ScheduleDetails, TriggerKind, TriggerListResponse,
+    TriggerResponse, TriggerState, WatchDetails, WebhookDetails, WebhookSignature,
 };
 use runway_api::{
     ChildCountsBody, EventResponse, JobListResponse, JobPhase, JobResponse, JobUpdate,
@@ -275,6 +275,16 @@ pub fn job_type(config: &JobTypeConfig) -> TypeResponse {
         timeout_secs: config.timeout.map(|timeout| timeout.as_secs_f64()),
         max_attempts: config.max_attempts,
         schema: config.schema.as_ref().map(|schema| schema.document.clone()),
+    }
+}
+
+/// Every trigger, as `GET /v1/triggers` and a session's triggers subscription show them.
+pub fn trigger_list(views: Vec<TriggerView>) -> TriggerListResponse {
+    TriggerListResponse {
+        triggers: views
+            .into_iter()
+            .map(|view| trigger(view, Vec::new()))
+            .collect(),
     }
 }
 

@@ -18,7 +18,6 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use runway_api::codes;
 use runway_api::session::{ClientMessage, JobQuery, ServerMessage};
-use runway_api::triggers::TriggerListResponse;
 use runway_core::store::{JobListParams, TreeFilter};
 use runway_core::triggers::TriggerView;
 use runway_core::{Job, JobId};
@@ -770,19 +769,11 @@ impl Session {
         self.forget(&key);
         // Heard before the list is read: no change falls in between.
         let updates = self.state.app.triggers().subscribe();
-        let triggers = self
-            .state
-            .app
-            .triggers()
-            .list()
-            .into_iter()
-            .map(|view| convert::trigger(view, Vec::new()))
-            .collect();
+        let triggers = convert::trigger_list(self.state.app.triggers().list());
         self.subscriptions
             .insert(key.clone(), Subscription::Triggers);
         self.triggers = Some((key.clone(), updates));
-        let value = serde_json::to_value(TriggerListResponse { triggers })
-            .expect("trigger lists serialize");
+        let value = serde_json::to_value(triggers).expect("trigger lists serialize");
         self.send(&ServerMessage::Assign {
             key,
             seq: self.state.fanout.position(),

@@ -15,14 +15,7 @@ const RECENT_JOBS: u32 = 10;
 #[utoipa::path(get, path = "/v1/triggers", tag = "triggers", security(("bearer" = [])),
     responses((status = 200, body = TriggerListResponse), (status = 401, body = ErrorResponse)))]
 pub async fn list_triggers(State(state): State<ServerState>) -> Json<TriggerListResponse> {
-    let triggers = state
-        .app
-        .triggers()
-        .list()
-        .into_iter()
-        .map(|view| convert::trigger(view, Vec::new()))
-        .collect();
-    Json(TriggerListResponse { triggers })
+    Json(convert::trigger_list(state.app.triggers().list()))
 }
 
 /// One trigger, with its newest jobs.
