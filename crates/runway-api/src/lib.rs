@@ -62,6 +62,8 @@ pub mod codes {
     pub const UNKNOWN_HOST: &str = "unknown_host";
     /// The server cannot take work now (503 from `/readyz`).
     pub const UNAVAILABLE: &str = "unavailable";
+    /// Too many writes with one token: wait `Retry-After` seconds.
+    pub const RATE_LIMITED: &str = "rate_limited";
     /// A request body did not arrive within `server.idle_timeout` (408).
     pub const REQUEST_TIMEOUT: &str = "request_timeout";
 }

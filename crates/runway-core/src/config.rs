@@ -92,6 +92,9 @@ pub struct ServerConfig {
     pub max_connections: usize,
     /// Most WebSockets (live feeds and sessions) open at once; more get 503.
     pub max_websockets: usize,
+    /// Changes one token may make per second (submits, cancels, …), and how many at once.
+    pub writes_per_second: u32,
+    pub write_burst: u32,
     /// How long a connection may take to send a request's headers, and may stay idle between
     /// requests.
     pub idle_timeout: Duration,
@@ -299,6 +302,8 @@ struct RawServer {
     web_session_ttl: Option<String>,
     max_connections: Option<u64>,
     max_websockets: Option<u64>,
+    writes_per_second: Option<u64>,
+    write_burst: Option<u64>,
     idle_timeout: Option<String>,
     live_tick: Option<String>,
     live_send_timeout: Option<String>,
@@ -692,6 +697,22 @@ fn validate(
         "",
     )? as usize;
     // Unset, it is 1024 or the connection cap, whichever is lower.
+    let writes_per_second = bounded_number(
+        &origin,
+        "server.writes_per_second",
+        raw.server.writes_per_second,
+        1000,
+        1..=1_000_000,
+        " per second",
+    )? as u32;
+    let write_burst = bounded_number(
+        &origin,
+        "server.write_burst",
+        raw.server.write_burst,
+        u64::from(writes_per_second),
+        1..=1_000_000,
+        "",
+    )? as u32;
     let max_websockets = bounded_number(
         &origin,
         "server.max_websockets",
@@ -808,6 +829,8 @@ fn validate(
             web_session_ttl,
             max_connections,
             max_websockets,
+            writes_per_second,
+            write_burst,
             idle_timeout,
             live_tick,
             live_send_timeout,

@@ -100,10 +100,10 @@ pub const SESSION_COOKIE: &str = "runway_session";
 /// How a request proved who it is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Credential {
-    /// An `Authorization: Bearer` token: programs and the CLI.
-    Bearer,
-    /// The HttpOnly session cookie: the dashboard.
-    Cookie,
+    /// An `Authorization: Bearer` token (its id): programs and the CLI.
+    Bearer(i64),
+    /// The HttpOnly session cookie of a token (its id): the dashboard.
+    Cookie(i64),
     /// A running attempt's `RUNWAY_TOKEN`: it may read its job and the job's subtree and spawn
     /// the job's children, nothing else.
     Job(JobId),
@@ -145,7 +145,7 @@ pub async fn authenticate(
             return verify_job_token(state, token).await.map(Some);
         }
         return match verify(&state.app, token).await {
-            Ok(Some(_)) => Ok(Some(Credential::Bearer)),
+            Ok(Some(record)) => Ok(Some(Credential::Bearer(record.id))),
             Ok(None) => Err(ApiError::unauthorized("the token is not valid")),
             Err(error) => Err(ApiError::from(error)),
         };
@@ -154,7 +154,7 @@ pub async fn authenticate(
         return Ok(None);
     };
     match state.app.web_session_find(hash(&secret)).await {
-        Ok(Some(_)) => Ok(Some(Credential::Cookie)),
+        Ok(Some(record)) => Ok(Some(Credential::Cookie(record.id))),
         Ok(None) => Err(ApiError::unauthorized(
             "the session has expired or ended; sign in again",
         )),
@@ -257,7 +257,10 @@ pub async fn require_token(
         *request.method(),
         axum::http::Method::GET | axum::http::Method::HEAD
     );
-    if credential == Credential::Cookie && !reads {
+    if !reads {
+        state.write_limits.check(&credential)?;
+    }
+    if matches!(credential, Credential::Cookie(_)) && !reads {
         if request.headers().get(axum::http::header::ORIGIN).is_none() {
             return Err(ApiError::new(
                 axum::http::StatusCode::FORBIDDEN,

@@ -18,8 +18,10 @@ mod params;
 mod routes;
 pub mod session;
 pub mod web;
+pub mod write_limits;
 
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
@@ -41,6 +43,7 @@ use crate::connections::ConnectionLimits;
 use crate::error::ApiError;
 use crate::fanout::Fanout;
 use crate::live_runtime::LiveRuntime;
+use crate::write_limits::WriteLimits;
 
 /// What every request handler gets: the application value, the live fan-out and the runtime
 /// live connections run on, and the signal that ends long-lived connections (WebSockets) at
@@ -53,6 +56,8 @@ pub struct ServerState {
     pub shutdown: CancellationToken,
     /// One permit per open WebSocket (`server.max_websockets`), held for the socket's life.
     pub websockets: Arc<Semaphore>,
+    /// Per-token limits on writes.
+    pub write_limits: Arc<WriteLimits>,
 }
 
 impl ServerState {
@@ -60,6 +65,11 @@ impl ServerState {
     pub async fn start(app: App) -> Result<ServerState, StartError> {
         metrics::install();
         let websockets = Arc::new(Semaphore::new(app.config().server.max_websockets));
+        let server = &app.config().server;
+        let write_limits = Arc::new(WriteLimits::new(
+            NonZeroU32::new(server.writes_per_second).unwrap_or(NonZeroU32::MIN),
+            NonZeroU32::new(server.write_burst).unwrap_or(NonZeroU32::MIN),
+        ));
         let shutdown = CancellationToken::new();
         let live = LiveRuntime::start().map_err(StartError::Runtime)?;
         let fanout = Fanout::start(&app, &live, shutdown.clone())
@@ -71,6 +81,7 @@ impl ServerState {
             live,
             shutdown,
             websockets,
+            write_limits,
         })
     }
 

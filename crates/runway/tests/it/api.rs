@@ -869,3 +869,42 @@ async fn a_get_with_wait_answers_when_the_job_ends() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert!(answer["error"]["message"].as_str().unwrap().contains("5m"));
 }
+
+#[tokio::test]
+async fn writes_past_a_tokens_limit_get_429_and_change_nothing() {
+    let server = Server::start(
+        "[server]\nwrites_per_second = 1\nwrite_burst = 2\n\
+         [queues.default]\nconcurrency = 1\n[types.noop]\nhandler = \"noop\"\n",
+    );
+    let client = server.client();
+    client.pause_queue("default").await.unwrap();
+    let submit = || {
+        reqwest::Client::new()
+            .post(format!("{}/v1/jobs", server.url))
+            .bearer_auth(&server.token)
+            .json(&json!({"type": "noop", "input": {}}))
+            .send()
+    };
+    // The pause above was the first write of the burst of two.
+    let first = submit().await.unwrap();
+    assert_eq!(first.status(), StatusCode::CREATED);
+    let refused = submit().await.unwrap();
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    let retry_after: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry_after), "{retry_after}");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "rate_limited");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("writes_per_second")
+    );
+    // Reads are not limited, and the refused submit made no job.
+    let listed = client.list_jobs(&Default::default()).await.unwrap();
+    assert_eq!(listed.jobs.len(), 1);
+}
