@@ -36,6 +36,7 @@ const MAX_CLIENT_MESSAGE: usize = 4096;
 const MAX_QUEUED_BYTES: usize = 4 * 1024 * 1024;
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct UpdatesQuery {
     /// Only this job.

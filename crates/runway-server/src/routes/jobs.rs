@@ -74,6 +74,7 @@ pub async fn submit_job(
 
 /// What a batch submit answers with.
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct BatchQuery {
     /// `jobs` (the default): every job whole; `ids`: only their ids, in request order
@@ -156,6 +157,7 @@ pub async fn submit_batch(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only the children of this job.
@@ -244,6 +246,7 @@ fn filter_params(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct CountQuery {
     /// Only the children of this job.
@@ -409,6 +412,7 @@ pub async fn delete_job(
 const MAX_JOB_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct JobQuery {
     /// Answer once the job has ended, or after this long (e.g. `30s`, at most `5m`) with the
@@ -450,6 +454,7 @@ pub async fn get_job(
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     /// Byte offset to read from; `next_offset` of the previous read.

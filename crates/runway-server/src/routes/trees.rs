@@ -19,6 +19,7 @@ const DEFAULT_CHILDREN: u32 = 100;
 const MAX_CHILDREN_PAGE: u32 = 1000;
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct TreeQuery {
     /// `next_cursor` of the previous page of children.

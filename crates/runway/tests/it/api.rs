@@ -368,6 +368,28 @@ async fn the_openapi_document_matches_the_routes() {
         }
     }
     documented.sort();
+    // A parameter `in: path` must be a segment of its path; the rest are query parameters.
+    for (path, item) in paths {
+        for (method, operation) in item.as_object().unwrap() {
+            for parameter in operation["parameters"].as_array().into_iter().flatten() {
+                let name = parameter["name"].as_str().unwrap();
+                if parameter["in"] == "path" {
+                    assert!(
+                        path.contains(&format!("{{{name}}}")),
+                        "{method} {path}: `{name}` is declared as a path parameter"
+                    );
+                }
+            }
+        }
+    }
+    let list = &paths["/v1/jobs"]["get"]["parameters"];
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|parameter| parameter["name"] == "status" && parameter["in"] == "query"),
+        "{list}"
+    );
     let expected = [
         "DELETE /v1/auth/session",
         "DELETE /v1/jobs/{id}",
