@@ -2,8 +2,8 @@
 // at phone width. Run with `npm run screenshots` in e2e/ after `cargo build`.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { readFileSync } from 'node:fs';
-import { test, expect, signIn, startServer } from '../fixtures.js';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { test, expect, signIn, startServer, CONFIG } from '../fixtures.js';
 
 const out = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'screenshots');
 const shot = (page, name, options = {}) =>
@@ -80,6 +80,49 @@ test('the blogcast: a post, its paragraphs and the episode', async ({ page }) =>
     await expect(page.getByTestId('tree-summary')).toHaveText('4 of 4 finished · 4 succeeded');
     await expect.poll(() => page.getByTestId('artifact-audio').evaluate((audio) => audio.duration)).toBeGreaterThan(1);
     await shot(page, 'blogcast', { fullPage: true });
+  } finally {
+    await server.stop();
+  }
+});
+
+test('the triggers page: a watch trigger running and stoked, beside a schedule', async ({ page }) => {
+  const server = await startServer((dir) => {
+    mkdirSync(path.join(dir, 'notes'));
+    return `${CONFIG}
+[types.rebuild]
+command = ["sh", "-c", 'while [ ! -e "$RELEASE" ]; do sleep 0.05; done; rm "$RELEASE"']
+env = { RELEASE = '${path.join(dir, 'release')}' }
+max_attempts = 1
+
+[triggers.notes]
+watch = "notes"
+patterns = ["*.org"]
+ignore = ["archive/**"]
+debounce = "300ms"
+cooldown = "30s"
+type = "rebuild"
+
+[triggers.nightly]
+cron = "0 3 * * *"
+timezone = "Europe/Prague"
+type = "greet"
+input = { name = "night" }
+`;
+  });
+  try {
+    await signIn(page, server);
+    await page.goto(`${server.url}/triggers`);
+    const notes = page.getByTestId('trigger-notes');
+    await expect(notes.getByTestId('kind')).toHaveText('watch');
+    writeFileSync(path.join(server.dir, 'notes', 'ideas.org'), '* one');
+    await expect(notes.locator('.trigger-step[aria-current="step"]')).toHaveText('running');
+    writeFileSync(path.join(server.dir, 'notes', 'todo.org'), '* two');
+    writeFileSync(path.join(server.dir, 'notes', 'reading.org'), '* three');
+    await expect(notes.getByTestId('pending')).toContainText('todo.org');
+    await page.getByTestId('trigger-nightly').getByRole('button', { name: 'Fire now' }).click();
+    await expect(page.getByTestId('trigger-nightly').getByTestId('trigger-jobs').locator('li[data-job-id]')).toHaveCount(1);
+    await page.waitForTimeout(500);
+    await shot(page, 'triggers', { fullPage: true });
   } finally {
     await server.stop();
   }
