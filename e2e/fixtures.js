@@ -3,7 +3,7 @@
 // and a TCP proxy that can drop the page's connections like a network blip.
 import { test as base, expect } from '@playwright/test';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -68,6 +68,35 @@ command = ["sh", "-c", "echo started; sleep 120"]
 command = ["sh", "-c", "echo 'about to fail' >&2; exit 3"]
 max_attempts = 1
 `;
+
+/**
+ * A config (for `startServer`) with a watch trigger on `notes/` in the server's directory and a
+ * nightly schedule. The watch trigger's job waits for the file `release` (outside the watched
+ * tree) and takes it, so a test decides when each run ends.
+ */
+export function withTriggers(dir, { cooldown = '2s' } = {}) {
+  mkdirSync(path.join(dir, 'notes'));
+  return `${CONFIG}
+[types.rebuild]
+command = ["sh", "-c", 'while [ ! -e "$RELEASE" ]; do sleep 0.05; done; rm "$RELEASE"']
+env = { RELEASE = '${path.join(dir, 'release')}' }
+max_attempts = 1
+
+[triggers.notes]
+watch = "notes"
+patterns = ["*.org"]
+ignore = ["archive/**"]
+debounce = "300ms"
+cooldown = "${cooldown}"
+type = "rebuild"
+
+[triggers.nightly]
+cron = "0 3 * * *"
+timezone = "Europe/Prague"
+type = "greet"
+input = { name = "night" }
+`;
+}
 
 /**
  * Starts `runway serve` on a free loopback port; resolves once it listens. `config` is the

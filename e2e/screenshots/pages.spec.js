@@ -2,8 +2,8 @@
 // at phone width. Run with `npm run screenshots` in e2e/ after `cargo build`.
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { test, expect, signIn, startServer, CONFIG } from '../fixtures.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { test, expect, signIn, startServer, withTriggers } from '../fixtures.js';
 
 const out = path.join(path.dirname(fileURLToPath(import.meta.url)), '..', '..', 'docs', 'screenshots');
 const shot = (page, name, options = {}) =>
@@ -86,29 +86,7 @@ test('the blogcast: a post, its paragraphs and the episode', async ({ page }) =>
 });
 
 test('the triggers page: a watch trigger running and stoked, beside a schedule', async ({ page }) => {
-  const server = await startServer((dir) => {
-    mkdirSync(path.join(dir, 'notes'));
-    return `${CONFIG}
-[types.rebuild]
-command = ["sh", "-c", 'while [ ! -e "$RELEASE" ]; do sleep 0.05; done; rm "$RELEASE"']
-env = { RELEASE = '${path.join(dir, 'release')}' }
-max_attempts = 1
-
-[triggers.notes]
-watch = "notes"
-patterns = ["*.org"]
-ignore = ["archive/**"]
-debounce = "300ms"
-cooldown = "30s"
-type = "rebuild"
-
-[triggers.nightly]
-cron = "0 3 * * *"
-timezone = "Europe/Prague"
-type = "greet"
-input = { name = "night" }
-`;
-  });
+  const server = await startServer((dir) => withTriggers(dir, { cooldown: '30s' }));
   try {
     await signIn(page, server);
     await page.goto(`${server.url}/triggers`);

@@ -1,36 +1,11 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { test as base, expect, signIn, startServer, CONFIG } from '../fixtures.js';
-
-// A watch trigger on `notes/` whose job waits for the file `release` (outside the watched
-// tree) and takes it, so the test decides when each run ends; a cooldown long enough to be
-// seen.
-function watching(dir) {
-  mkdirSync(path.join(dir, 'notes'));
-  return `${CONFIG}
-[types.rebuild]
-command = ["sh", "-c", 'while [ ! -e "$RELEASE" ]; do sleep 0.05; done; rm "$RELEASE"']
-env = { RELEASE = '${path.join(dir, 'release')}' }
-max_attempts = 1
-
-[triggers.notes]
-watch = "notes"
-patterns = ["*.org"]
-debounce = "300ms"
-cooldown = "2s"
-type = "rebuild"
-
-[triggers.nightly]
-cron = "0 3 * * *"
-timezone = "Europe/Prague"
-type = "greet"
-input = { name = "night" }
-`;
-}
+import { test as base, expect, signIn, startServer, withTriggers } from '../fixtures.js';
 
 const test = base.extend({
   server: async ({}, use) => {
-    const server = await startServer(watching);
+    // A cooldown long enough to be seen.
+    const server = await startServer((dir) => withTriggers(dir, { cooldown: '2s' }));
     await use(server);
     await server.stop();
   },

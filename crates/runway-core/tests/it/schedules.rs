@@ -46,9 +46,9 @@ fn config(dir: &std::path::Path, missed: &str) -> Config {
     config
 }
 
-/// An app on `store`: a new one on the same store is the server started again.
-async fn start(backend: &Backend, clock: &Arc<TestClock>, config: &Config) -> App {
-    let app = App::new(
+/// An app on `backend`, not started: a new one on the same store is the server again.
+fn app_on(backend: &Backend, clock: &Arc<TestClock>, config: &Config) -> App {
+    App::new(
         Arc::clone(&backend.store),
         backend.bus.clone(),
         Arc::new(config.clone()),
@@ -56,9 +56,28 @@ async fn start(backend: &Backend, clock: &Arc<TestClock>, config: &Config) -> Ap
         Vec::new(),
         "schedule-test".into(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+async fn start(backend: &Backend, clock: &Arc<TestClock>, config: &Config) -> App {
+    let app = app_on(backend, clock, config);
     app.start().await.unwrap();
     app
+}
+
+/// What a server leaves when it stops right after recording the fire of 03:00, before
+/// recording its job.
+async fn record_a_fire_at_three_without_its_job(backend: &Backend) {
+    backend
+        .store
+        .trigger_put(
+            "nightly",
+            json!({"paused": false, "last_fire_at": "2026-11-05T03:00:00Z",
+                   "last_job": null, "covered": "2026-11-05T03:00:00Z"}),
+            None,
+        )
+        .await
+        .unwrap();
 }
 
 /// Waits until the trigger's view passes `check`.
@@ -157,15 +176,7 @@ async fn a_fire_whose_job_was_not_recorded_is_not_submitted_twice() {
     view_until(&app, "the first start", |view| view.next_fire_at.is_some()).await;
     app.shutdown().await;
     // The record of a fire at 03:00 whose job the server did submit, then crashed.
-    let fired = App::new(
-        Arc::clone(&backend.store),
-        backend.bus.clone(),
-        Arc::new(config.clone()),
-        Arc::clone(&clock) as Arc<dyn Clock>,
-        Vec::new(),
-        "first-life".into(),
-    )
-    .unwrap();
+    let fired = app_on(&backend, &clock, &config);
     let key = format!(
         "trigger:nightly:{}",
         utc("2026-11-05T03:00:00Z").timestamp_millis()
@@ -182,16 +193,7 @@ async fn a_fire_whose_job_was_not_recorded_is_not_submitted_twice() {
         .unwrap()[0]
         .job
         .id;
-    backend
-        .store
-        .trigger_put(
-            "nightly",
-            json!({"paused": false, "last_fire_at": "2026-11-05T03:00:00Z",
-                   "last_job": null, "covered": "2026-11-05T03:00:00Z"}),
-            None,
-        )
-        .await
-        .unwrap();
+    record_a_fire_at_three_without_its_job(&backend).await;
     let app = start(&backend, &clock, &config).await;
     let view = view_until(&app, "the fire's job", |view| view.last_job.is_some()).await;
     assert_eq!(
@@ -209,16 +211,7 @@ async fn a_fire_recorded_before_a_crash_is_submitted_after_it() {
     let (dir, backend) = setup();
     let clock = TestClock::at("2026-11-05T03:00:00.100Z");
     let config = config(dir.path(), "run_once");
-    backend
-        .store
-        .trigger_put(
-            "nightly",
-            json!({"paused": false, "last_fire_at": "2026-11-05T03:00:00Z",
-                   "last_job": null, "covered": "2026-11-05T03:00:00Z"}),
-            None,
-        )
-        .await
-        .unwrap();
+    record_a_fire_at_three_without_its_job(&backend).await;
     let app = start(&backend, &clock, &config).await;
     let view = view_until(&app, "the fire's job", |view| view.last_job.is_some()).await;
     assert_eq!(view.last_fire_at, Some(utc("2026-11-05T03:00:00Z")));
