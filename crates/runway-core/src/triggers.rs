@@ -57,7 +57,8 @@ pub enum TriggerPhase {
 pub struct TriggerView {
     pub name: String,
     pub job_type: String,
-    pub source: TriggerSource,
+    /// Shared, not copied: a view is cloned for every live subscriber and read.
+    pub source: Arc<TriggerSource>,
     pub paused: bool,
     pub phase: TriggerPhase,
     /// A watch trigger's changes gathered for its next run: while waiting, the run about to
@@ -185,7 +186,7 @@ impl Triggers {
                 let view = TriggerView {
                     name: config.name.clone(),
                     job_type: config.job_type.clone(),
-                    source: config.source.clone(),
+                    source: Arc::new(config.source.clone()),
                     paused: false,
                     phase: TriggerPhase::Idle,
                     pending: Changed::Nothing,
@@ -374,6 +375,15 @@ impl Triggers {
 
     /// Changes a trigger's view and tells live subscribers; returns the new view.
     fn update(&self, name: &str, change: impl FnOnce(&mut TriggerView)) -> TriggerView {
+        self.update_if(name, |view| {
+            change(view);
+            true
+        })
+    }
+
+    /// Like [`Triggers::update`] for a change that may find nothing to change (it returns
+    /// false): then the view keeps its revision and nobody is told.
+    fn update_if(&self, name: &str, change: impl FnOnce(&mut TriggerView) -> bool) -> TriggerView {
         let mut views = self
             .shared
             .views
@@ -382,11 +392,11 @@ impl Triggers {
         let view = views
             .get_mut(name)
             .expect("only declared triggers are updated");
-        change(view);
-        view.revision += 1;
-        let view = view.clone();
-        let _ = self.shared.updates.send(view.clone());
-        view
+        if change(view) {
+            view.revision += 1;
+            let _ = self.shared.updates.send(view.clone());
+        }
+        view.clone()
     }
 
     fn unknown(&self, name: &str) -> Error {

@@ -301,7 +301,7 @@ pub fn trigger(view: TriggerView, recent_jobs: Vec<JobResponse>) -> TriggerRespo
         ),
     };
     let (mut watch, mut schedule, mut webhook) = (None, None, None);
-    let kind = match &view.source {
+    let kind = match view.source.as_ref() {
         TriggerSource::Watch(config) => {
             watch = Some(WatchDetails {
                 root: config.root.display().to_string(),

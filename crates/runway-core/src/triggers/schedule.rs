@@ -174,19 +174,19 @@ async fn fire_job(
 
 /// Shows the schedule on the trigger's view, when it changed.
 fn show(triggers: &Triggers, name: &str, record: &Record, next: Option<Timestamp>) {
-    if let Ok(view) = triggers.get(name)
-        && view.paused == record.paused
-        && view.next_fire_at == next
-        && view.last_fire_at == record.last_fire_at
-        && view.last_job == record.last_job
-    {
-        return;
-    }
-    triggers.update(name, |view| {
+    triggers.update_if(name, |view| {
+        if view.paused == record.paused
+            && view.next_fire_at == next
+            && view.last_fire_at == record.last_fire_at
+            && view.last_job == record.last_job
+        {
+            return false;
+        }
         view.paused = record.paused;
         view.next_fire_at = next;
         view.last_fire_at = record.last_fire_at;
         view.last_job = record.last_job;
+        true
     });
 }
 

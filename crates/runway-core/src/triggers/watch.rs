@@ -289,32 +289,33 @@ async fn has_ended(app: &App, job: JobId) -> bool {
     }
 }
 
-/// Shows the state on the trigger's view, when it changed.
+/// Shows the state on the trigger's view, when it changed: the gathered paths are copied only
+/// then.
 fn show(triggers: &Triggers, name: &str, state: &WatchState, record: &Record) {
     let (phase, pending) = match &state.phase {
-        Phase::Idle => (TriggerPhase::Idle, Changed::Nothing),
-        Phase::Waiting { changed, .. } => (TriggerPhase::Waiting, changed.clone()),
-        Phase::Running { stoked } => (TriggerPhase::Running, stoked.clone()),
-        Phase::Cooldown { stoked, .. } => (TriggerPhase::Cooldown, stoked.clone()),
+        Phase::Idle => (TriggerPhase::Idle, &Changed::Nothing),
+        Phase::Waiting { changed, .. } => (TriggerPhase::Waiting, changed),
+        Phase::Running { stoked } => (TriggerPhase::Running, stoked),
+        Phase::Cooldown { stoked, .. } => (TriggerPhase::Cooldown, stoked),
     };
-    if let Ok(view) = triggers.get(name)
-        && view.paused == state.paused
-        && view.phase == phase
-        && view.pending == pending
-        && view.next_fire_at == state.deadline()
-        && view.running_job == record.running_job
-        && view.last_fire_at == record.last_fire_at
-        && view.last_job == record.last_job
-    {
-        return;
-    }
-    triggers.update(name, |view| {
+    triggers.update_if(name, |view| {
+        if view.paused == state.paused
+            && view.phase == phase
+            && view.pending == *pending
+            && view.next_fire_at == state.deadline()
+            && view.running_job == record.running_job
+            && view.last_fire_at == record.last_fire_at
+            && view.last_job == record.last_job
+        {
+            return false;
+        }
         view.paused = state.paused;
         view.phase = phase;
-        view.pending = pending;
+        view.pending = pending.clone();
         view.next_fire_at = state.deadline();
         view.running_job = record.running_job;
         view.last_fire_at = record.last_fire_at;
         view.last_job = record.last_job;
+        true
     });
 }
