@@ -199,6 +199,9 @@ pub struct JobClaimParams {
     /// Only jobs of these types: a worker never takes a job it cannot run.
     pub job_types: Vec<String>,
     pub limit: u32,
+    /// The queue's concurrency over every server that shares the store: nothing is claimed
+    /// past this many running jobs of the queue, whoever runs them.
+    pub queue_limit: u32,
     pub worker: String,
     pub now: Timestamp,
     pub lease_until: Timestamp,
@@ -374,7 +377,7 @@ pub trait Store: Send + Sync + 'static {
 
     /// Moves up to `limit` due `queued`/`scheduled` jobs of the queue to `running`, highest
     /// priority then oldest first, counting an attempt and setting the lease. Claims nothing
-    /// from a paused queue.
+    /// from a paused queue, and never more than leaves `queue_limit` jobs of it running.
     async fn job_claim(&self, params: JobClaimParams) -> Result<Vec<Job>, StoreError>;
 
     /// Extends the leases of the given running attempts; one answer per attempt, in order.

@@ -38,6 +38,7 @@ fn claim(queue: &str, limit: u32, now: Timestamp) -> JobClaimParams {
         queue: queue.into(),
         job_types: vec!["a".into(), "b".into()],
         limit,
+        queue_limit: 100,
         worker: "w1".into(),
         now,
         lease_until: now + chrono::Duration::seconds(30),
@@ -59,7 +60,7 @@ fn attempt_of(job: &Job) -> AttemptRef {
 #[macro_export]
 macro_rules! store_suite {
     ($open:path) => {
-        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status);
+        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, claims_stop_at_the_queue_limit_whoever_runs_the_jobs, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status);
         $crate::store_suite!(@with_bus $open; committed_changes_are_published_in_order);
     };
     (@each $open:path; $($scenario:ident),* $(,)?) => {
@@ -455,6 +456,51 @@ pub async fn claims_follow_priority_then_age_and_skip_future_and_unknown_types(
     assert_eq!(due[0].id, jobs[5].id);
     let limited = store.job_claim(claim("other", 0, at(61))).await.unwrap();
     assert!(limited.is_empty(), "limit 0 claims nothing");
+}
+
+/// A queue's limit counts every running job of the queue, whichever worker (server) runs it.
+pub async fn claims_stop_at_the_queue_limit_whoever_runs_the_jobs(store: Arc<dyn Store>) {
+    let jobs = (0..4).map(|_| new_job("a", "gpu", 0)).collect();
+    store.job_insert_many(jobs, at(0)).await.unwrap();
+    let limited = |worker: &str, limit: u32| JobClaimParams {
+        worker: worker.into(),
+        queue_limit: 2,
+        ..claim("gpu", limit, at(1))
+    };
+    let first = store.job_claim(limited("server-a", 1)).await.unwrap();
+    assert_eq!(first.len(), 1);
+    // Another server with three free slots of its own gets the one the queue has left.
+    let second = store.job_claim(limited("server-b", 3)).await.unwrap();
+    assert_eq!(second.len(), 1);
+    assert!(
+        store
+            .job_claim(limited("server-a", 1))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    // A finish frees the slot for the claim in the same write.
+    let (done, next) = store
+        .job_finish_and_claim(
+            JobFinishParams {
+                attempt: attempt_of(&second[0]),
+                outcome: Outcome::Succeeded { output: None },
+                now: at(2),
+            },
+            Some(limited("server-b", 1)),
+        )
+        .await
+        .unwrap();
+    assert!(done.is_some());
+    assert_eq!(next.len(), 1);
+    let running = store
+        .job_list(JobListParams {
+            statuses: vec![JobStatus::Running],
+            ..list_all()
+        })
+        .await
+        .unwrap();
+    assert_eq!(running.len(), 2);
 }
 
 pub async fn paused_queues_start_nothing(store: Arc<dyn Store>) {

@@ -66,7 +66,7 @@ CREATE INDEX jobs_trigger ON jobs (trigger, id) WHERE trigger IS NOT NULL;
 -- A search narrows to candidates by trigram (pg_trgm), then tests the exact substring, as the
 -- SQLite store does with FTS5.
 CREATE EXTENSION IF NOT EXISTS pg_trgm;
-CREATE INDEX jobs_text ON jobs USING gin (lower(job_type || chr(10) || input) gin_trgm_ops);
+CREATE INDEX jobs_text ON jobs USING gin (lower((job_type || chr(10) || input) COLLATE "C") gin_trgm_ops);
 
 -- Every committed change of a job. `seq` is handed out in commit order (see `event_clock`), so
 -- a client that has seen seq N has seen every change up to N: a resume after N misses nothing.

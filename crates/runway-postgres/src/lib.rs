@@ -1,11 +1,18 @@
-//! runway on PostgreSQL, for several servers sharing one database (issue 13). This crate holds
-//! the connection pool and the schema with its migrations, run at every start and safe when
-//! several servers start at once; the `Store` implementation on it follows.
+//! runway's [`Store`](runway_core::Store) on PostgreSQL, for several servers sharing one
+//! database: a connection pool, the schema with its migrations (run at every start, safe when
+//! several servers start at once), the store, and the follower that puts every server's
+//! committed changes on this server's bus in `seq` order.
 //!
 //! One database per runway installation. The schema lives in the connection's default schema
 //! (`search_path`); its version is kept in `runway_schema`.
 
+mod follower;
+mod job_query;
+mod jobs;
 mod migrations;
+mod rows;
+mod store;
+mod writes;
 
 use std::str::FromStr;
 
@@ -13,6 +20,12 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
 pub use migrations::{MIGRATIONS, MigrateError};
+pub use store::PgStore;
+
+use std::sync::Arc;
+
+use runway_core::Store;
+use runway_core::bus::Bus;
 
 /// Connections kept open to the database by one server.
 const POOL_SIZE: usize = 16;
@@ -34,6 +47,7 @@ pub enum ConnectError {
 #[derive(Clone)]
 pub struct Database {
     pool: Pool,
+    config: tokio_postgres::Config,
     /// Where it connects, for messages.
     target: String,
 }
@@ -48,7 +62,7 @@ impl Database {
             })?;
         let target = describe(&config);
         let manager = Manager::from_config(
-            config,
+            config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
@@ -70,7 +84,31 @@ impl Database {
             })?;
         migrations::migrate(&mut client).await?;
         drop(client);
-        Ok(Database { pool, target })
+        Ok(Database {
+            pool,
+            config,
+            target,
+        })
+    }
+
+    /// The store on this database, publishing every server's committed changes on `bus`.
+    /// Starts the tasks that follow the other servers; call it inside the runtime.
+    pub async fn store(&self, bus: Bus) -> Result<PgStore, ConnectError> {
+        let last = {
+            let client = self.client().await?;
+            let row = client
+                .query_one("SELECT seq FROM event_clock", &[])
+                .await
+                .map_err(|error| self.unreachable(error))?;
+            row.get::<_, i64>(0)
+        };
+        let follower = Arc::new(follower::Follower::new(bus, last));
+        let store = PgStore::new(self.pool.clone(), Arc::clone(&follower));
+        tokio::spawn(follower::listen(self.config.clone(), follower));
+        tokio::spawn(follower::follow(store.clone()));
+        // A store is only ever used as one.
+        let _: &dyn Store = &store;
+        Ok(store)
     }
 
     /// The schema version the database is at.

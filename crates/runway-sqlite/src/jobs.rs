@@ -327,6 +327,15 @@ fn finish(tx: &Tx, params: &JobFinishParams) -> rusqlite::Result<Option<Job>> {
 }
 
 fn claim(tx: &Tx, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>> {
+    let running: i64 = tx
+        .prepare_cached("SELECT count(*) FROM jobs WHERE status = 'running' AND queue = ?1")?
+        .query_row([&params.queue], |row| row.get(0))?;
+    let limit = i64::from(params.limit)
+        .min(i64::from(params.queue_limit) - running)
+        .max(0);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
     // `LIMIT (SELECT ?)`: with a bare `LIMIT ?` SQLite plans with the bound value
     // and re-prepares the statement at every call.
     let type_placeholders: Vec<String> = (0..params.job_types.len())
@@ -343,7 +352,7 @@ fn claim(tx: &Tx, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>> {
     let mut values: Vec<SqlValue> = vec![
         SqlValue::Text(params.queue.clone()),
         SqlValue::Integer(micros(params.now)),
-        SqlValue::Integer(i64::from(params.limit)),
+        SqlValue::Integer(limit),
     ];
     values.extend(params.job_types.iter().cloned().map(SqlValue::Text));
     let due = statement

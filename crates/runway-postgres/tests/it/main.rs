@@ -2,10 +2,27 @@
 //! tests may create databases (`./scripts/test` starts a throwaway one). Each test works in a
 //! database of its own, dropped at its end.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use runway_core::bus::Bus;
+use runway_core::{Clock, Store, SystemClock};
 use runway_postgres::{ConnectError, Database, MIGRATIONS, MigrateError};
 use tokio_postgres::NoTls;
+
+/// An empty store on a database of its own, for the shared suite.
+async fn open_store() -> (Arc<dyn Store>, Bus, Fresh) {
+    let fresh = Fresh::new().await;
+    let database = Database::connect(&fresh.url).await.unwrap();
+    let bus = Bus::default();
+    let store = database.store(bus.clone()).await.unwrap();
+    (Arc::new(store), bus, fresh)
+}
+
+/// The shared behavioural suite, one test per scenario.
+mod suite {
+    runway_core::store_suite!(super::open_store);
+}
 
 /// A database of its own for one test; dropped with it.
 struct Fresh {
@@ -213,4 +230,184 @@ async fn a_url_that_is_not_one_says_how_to_write_it() {
     };
     assert!(matches!(error, ConnectError::BadUrl { .. }), "{error}");
     assert!(error.to_string().contains("postgres://USER"), "{error}");
+}
+
+/// Two servers' stores on one database, each with its own bus.
+async fn two_servers() -> (Fresh, [(Arc<dyn Store>, Bus); 2]) {
+    let fresh = Fresh::new().await;
+    let mut servers = Vec::new();
+    for _ in 0..2 {
+        let database = Database::connect(&fresh.url).await.unwrap();
+        let bus = Bus::default();
+        let store: Arc<dyn Store> = Arc::new(database.store(bus.clone()).await.unwrap());
+        servers.push((store, bus));
+    }
+    let [a, b]: [(Arc<dyn Store>, Bus); 2] = servers.try_into().ok().unwrap();
+    (fresh, [a, b])
+}
+
+fn job(queue: &str) -> runway_core::job::NewJob {
+    runway_core::job::NewJob::new("a", queue, serde_json::json!({}), SystemClock.now())
+}
+
+/// Collects the job seqs a bus publishes until it has seen `last`.
+async fn seqs_until(
+    mut receiver: tokio::sync::broadcast::Receiver<runway_core::bus::Changes>,
+    last: i64,
+) -> Vec<i64> {
+    let mut seqs = Vec::new();
+    while seqs.last().is_none_or(|seen| *seen < last) {
+        let changes = tokio::time::timeout(std::time::Duration::from_secs(10), receiver.recv())
+            .await
+            .expect("the bus publishes every change within seconds")
+            .expect("the bus keeps up");
+        for change in changes.iter() {
+            if let runway_core::bus::Change::Job(change) = change {
+                seqs.push(change.seq);
+            }
+        }
+    }
+    seqs
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn every_server_publishes_every_change_once_in_seq_order() {
+    let (_fresh, [(a, a_bus), (b, b_bus)]) = two_servers().await;
+    let (a_heard, b_heard) = (a_bus.subscribe(), b_bus.subscribe());
+    let writer = |store: Arc<dyn Store>| {
+        tokio::spawn(async move {
+            for _ in 0..100 {
+                store
+                    .job_insert_many(vec![job("q"), job("q")], SystemClock.now())
+                    .await
+                    .unwrap();
+            }
+        })
+    };
+    let writers = [
+        writer(Arc::clone(&a)),
+        writer(Arc::clone(&b)),
+        writer(Arc::clone(&a)),
+        writer(Arc::clone(&b)),
+    ];
+    for writer in writers {
+        writer.await.unwrap();
+    }
+    let last = a.event_last_seq().await.unwrap();
+    assert_eq!(last, 800, "one event per job");
+    let expected: Vec<i64> = (1..=last).collect();
+    assert_eq!(seqs_until(a_heard, last).await, expected);
+    assert_eq!(seqs_until(b_heard, last).await, expected);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn servers_claiming_at_once_never_take_the_same_job() {
+    use runway_core::store::JobClaimParams;
+    let (_fresh, [(a, _), (b, _)]) = two_servers().await;
+    let jobs: Vec<_> = (0..300).map(|_| job("q")).collect();
+    a.job_insert_many(jobs, SystemClock.now()).await.unwrap();
+    let claimer = |store: Arc<dyn Store>, worker: &'static str| {
+        tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let now = SystemClock.now();
+                let claimed = store
+                    .job_claim(JobClaimParams {
+                        queue: "q".into(),
+                        job_types: vec!["a".into()],
+                        limit: 7,
+                        queue_limit: 1000,
+                        worker: worker.into(),
+                        now,
+                        lease_until: now + chrono::Duration::seconds(60),
+                    })
+                    .await
+                    .unwrap();
+                if claimed.is_empty() {
+                    return mine;
+                }
+                mine.extend(claimed.into_iter().map(|job| job.id));
+            }
+        })
+    };
+    let (from_a, from_b) = tokio::join!(claimer(Arc::clone(&a), "a"), claimer(Arc::clone(&b), "b"));
+    let mut all: Vec<_> = from_a.unwrap().into_iter().chain(from_b.unwrap()).collect();
+    let claimed = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), claimed, "a job was claimed twice");
+    assert_eq!(claimed, 300);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn children_ending_on_two_servers_at_once_are_all_counted_on_their_parent() {
+    use runway_core::job::JobStatus;
+    use runway_core::store::{AttemptRef, JobClaimParams, JobFinishParams, Outcome};
+    let (_fresh, [(a, _), (b, _)]) = two_servers().await;
+    let claim = |queue: &str, worker: &str, limit: u32| {
+        let now = SystemClock.now();
+        JobClaimParams {
+            queue: queue.into(),
+            job_types: vec!["a".into()],
+            limit,
+            queue_limit: 1000,
+            worker: worker.into(),
+            now,
+            lease_until: now + chrono::Duration::seconds(60),
+        }
+    };
+    let attempt = |job: &runway_core::Job| AttemptRef {
+        id: job.id,
+        attempt: job.attempt,
+        worker: job.worker.clone().unwrap(),
+    };
+    let succeeded = |job: &runway_core::Job| JobFinishParams {
+        attempt: attempt(job),
+        outcome: Outcome::Succeeded { output: None },
+        now: SystemClock.now(),
+    };
+    let mut parent = job("p");
+    parent.tree.join = true;
+    a.job_insert_many(vec![parent], SystemClock.now())
+        .await
+        .unwrap();
+    let parent = a.job_claim(claim("p", "a", 1)).await.unwrap().remove(0);
+    // Children of four queues: their ends share no row but the parent's (a child's end also
+    // counts it in `job_counts`, one row per queue, which alone would make them take turns).
+    let queues = ["q", "r", "s", "t"];
+    let children: Vec<_> = (0..40).map(|n| job(queues[n % 4])).collect();
+    a.job_spawn(attempt(&parent), children, 100, SystemClock.now())
+        .await
+        .unwrap();
+    let parent = a.job_get(parent.id).await.unwrap().unwrap();
+    let waiting = a.job_finish(succeeded(&parent)).await.unwrap().unwrap();
+    assert_eq!(waiting.status, JobStatus::Waiting);
+    let mut ends = Vec::new();
+    for (store, worker, queue) in [
+        (&a, "a", "q"),
+        (&b, "b", "r"),
+        (&a, "a", "s"),
+        (&b, "b", "t"),
+    ] {
+        for child in store.job_claim(claim(queue, worker, 10)).await.unwrap() {
+            let store = Arc::clone(store);
+            let finish = succeeded(&child);
+            ends.push(tokio::spawn(async move { store.job_finish(finish).await }));
+        }
+    }
+    assert_eq!(ends.len(), 40);
+    for end in ends {
+        assert!(
+            end.await.unwrap().unwrap().is_some(),
+            "each child ends once"
+        );
+    }
+    let joined = b.job_get(parent.id).await.unwrap().unwrap();
+    assert_eq!(joined.children.succeeded, 40);
+    assert_eq!(joined.children.unfinished, 0);
+    assert_eq!(
+        joined.status,
+        JobStatus::Queued,
+        "the join is queued once every child ended"
+    );
 }

@@ -1,0 +1,195 @@
+//! Publishes every committed change on the bus once, in `seq` order, whichever server made it.
+//!
+//! A write of this server hands its changes over right after its commit (exact: the job as it
+//! was, the status before). Seqs follow commit order (see `event_clock`), so when this
+//! server's seq N has committed every seq below N is committed and visible too: a gap before
+//! it (another server's changes) is read from the events table and published first. Other
+//! servers' commits are announced by `NOTIFY runway_changes` on a connection kept for
+//! listening; a read every [`CATCH_UP_EVERY`] covers a notification lost while it reconnected.
+//!
+//! Log appends carry no seq; this server's are published as they commit.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use runway_core::bus::{Bus, Change, JobChange, LogAppend};
+use tokio::sync::Notify;
+use tokio_postgres::{AsyncMessage, NoTls};
+
+use crate::jobs::changes_since;
+use crate::store::{PgStore, as_changes};
+
+/// How often the follower reads new changes even when nothing announced any.
+const CATCH_UP_EVERY: Duration = Duration::from_secs(1);
+/// How long the listener waits before connecting again after losing its connection.
+const RECONNECT_AFTER: Duration = Duration::from_millis(500);
+/// Changes read from the database per query.
+const PAGE: u32 = 1000;
+/// The channel servers announce commits on.
+pub(crate) const CHANNEL: &str = "runway_changes";
+
+struct State {
+    /// The newest seq published.
+    published: i64,
+    /// This server's committed changes waiting for the ones before them.
+    waiting: BTreeMap<i64, JobChange>,
+}
+
+impl State {
+    /// Moves the waiting changes that follow what was published to `ready`.
+    fn take_following(&mut self, ready: &mut Vec<JobChange>) {
+        while let Some(change) = self.waiting.remove(&(self.published + 1)) {
+            self.published += 1;
+            ready.push(change);
+        }
+    }
+}
+
+pub(crate) struct Follower {
+    bus: Bus,
+    state: Mutex<State>,
+    wake: Notify,
+}
+
+impl Follower {
+    pub(crate) fn new(bus: Bus, published: i64) -> Follower {
+        Follower {
+            bus,
+            state: Mutex::new(State {
+                published,
+                waiting: BTreeMap::new(),
+            }),
+            wake: Notify::new(),
+        }
+    }
+
+    /// This server committed `events` and `logs`.
+    pub(crate) fn committed(&self, events: Vec<JobChange>, logs: Vec<LogAppend>) {
+        if events.is_empty() && logs.is_empty() {
+            return;
+        }
+        let mut state = self.state.lock().expect("follower lock is never poisoned");
+        for event in events {
+            if event.seq > state.published {
+                state.waiting.insert(event.seq, event);
+            }
+        }
+        let mut ready = Vec::new();
+        state.take_following(&mut ready);
+        let gap = !state.waiting.is_empty();
+        // Published under the lock: the bus hears every seq in order.
+        self.bus.publish(as_changes(ready, logs));
+        drop(state);
+        if gap {
+            self.wake.notify_one();
+        }
+    }
+
+    /// A server (this one too) announced its commit up to `seq`.
+    fn announced(&self, seq: i64) {
+        if seq > self.published() {
+            self.wake.notify_one();
+        }
+    }
+
+    /// Publishes `read` (changes from the database, oldest first) where they still follow what
+    /// was published, preferring this server's exact copies.
+    fn publish_read(&self, read: Vec<JobChange>) {
+        let mut state = self.state.lock().expect("follower lock is never poisoned");
+        let mut ready = Vec::new();
+        for change in read {
+            if change.seq != state.published + 1 {
+                continue;
+            }
+            state.published = change.seq;
+            ready.push(state.waiting.remove(&change.seq).unwrap_or(change));
+        }
+        state.take_following(&mut ready);
+        self.bus
+            .publish(ready.into_iter().map(Change::Job).collect());
+    }
+
+    fn published(&self) -> i64 {
+        self.state
+            .lock()
+            .expect("follower lock is never poisoned")
+            .published
+    }
+}
+
+/// Reads and publishes what other servers committed, for as long as the store lives: when a
+/// commit is announced, when this server's own commit left a gap, and every
+/// [`CATCH_UP_EVERY`].
+pub(crate) async fn follow(store: PgStore) {
+    let follower = Arc::clone(&store.follower);
+    loop {
+        tokio::select! {
+            () = follower.wake.notified() => {}
+            () = tokio::time::sleep(CATCH_UP_EVERY) => {}
+        }
+        loop {
+            match changes_since(&store, follower.published(), PAGE).await {
+                Ok(read) => {
+                    let more = read.len() == PAGE as usize;
+                    follower.publish_read(read);
+                    if !more {
+                        break;
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "cannot read the changes other servers made");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// Listens for other servers' commits on a connection of its own, connecting again when it
+/// is lost.
+pub(crate) async fn listen(config: tokio_postgres::Config, follower: Arc<Follower>) {
+    loop {
+        match config.connect(NoTls).await {
+            Ok((client, mut connection)) => {
+                let mut messages =
+                    futures_util::stream::poll_fn(move |context| connection.poll_message(context));
+                let sql = format!("LISTEN {CHANNEL}");
+                let ready = {
+                    // The connection must be polled for the LISTEN to be sent and answered.
+                    let mut listening = std::pin::pin!(client.batch_execute(&sql));
+                    loop {
+                        tokio::select! {
+                            result = &mut listening => break result.is_ok(),
+                            message = messages.next() => if message.is_none() { break false },
+                        }
+                    }
+                };
+                if ready {
+                    // Whatever was committed while no one listened.
+                    follower.wake.notify_one();
+                    while let Some(message) = messages.next().await {
+                        match message {
+                            Ok(AsyncMessage::Notification(notification)) => {
+                                if let Ok(seq) = notification.payload().parse::<i64>() {
+                                    follower.announced(seq);
+                                }
+                            }
+                            Ok(_) => {}
+                            Err(error) => {
+                                tracing::warn!(%error, "lost the connection that listens for other servers' changes");
+                                break;
+                            }
+                        }
+                    }
+                }
+                drop(client);
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot connect to listen for other servers' changes");
+            }
+        }
+        tokio::time::sleep(RECONNECT_AFTER).await;
+    }
+}

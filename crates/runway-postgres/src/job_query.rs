@@ -1,0 +1,230 @@
+//! The SQL of the jobs list and of its counts, written for the filters a request has so each
+//! uses its index: statuses spelled out for `(status, id)`, a search narrowed by the trigram
+//! index `jobs_text` (pg_trgm, through `LIKE`) and then tested exactly, counts of finished jobs
+//! summed from `job_counts`.
+//!
+//! A search folds ASCII case only, like `JobSearch::matches`: `lower` under the `C` collation.
+
+use runway_core::JobStatus;
+use runway_core::store::{JobListParams, JobSearch, TreeFilter};
+use tokio_postgres::types::ToSql;
+
+use crate::rows::JOB_COLUMNS;
+
+/// A parameter of a statement built at run time.
+pub(crate) type Param = Box<dyn ToSql + Sync + Send>;
+
+/// A statement and its values, in the order of their `$N`.
+pub(crate) struct Query {
+    pub sql: String,
+    pub values: Vec<Param>,
+}
+
+impl Query {
+    pub(crate) fn params(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.values
+            .iter()
+            .map(|value| value.as_ref() as &(dyn ToSql + Sync))
+            .collect()
+    }
+}
+
+/// The text a search looks in, as the `jobs_text` index spells it.
+const SEARCHED_TEXT: &str = "lower((job_type || chr(10) || input) COLLATE \"C\")";
+
+/// The conditions of one statement, with the values they bind.
+#[derive(Default)]
+struct Conditions {
+    clauses: Vec<String>,
+    values: Vec<Param>,
+}
+
+impl Conditions {
+    /// Binds `value` and returns its placeholder.
+    fn bind(&mut self, value: Param) -> String {
+        self.values.push(value);
+        format!("${}", self.values.len())
+    }
+
+    fn add(&mut self, clause: String) {
+        self.clauses.push(clause);
+    }
+
+    fn sql(&self) -> String {
+        if self.clauses.is_empty() {
+            "true".to_string()
+        } else {
+            self.clauses.join(" AND ")
+        }
+    }
+}
+
+/// Where a filter reads: `jobs` itself, or the kept counts of finished jobs (`root` stands for
+/// `parent_id IS NULL`).
+#[derive(Clone, Copy, PartialEq)]
+enum Table {
+    Jobs,
+    Counts,
+}
+
+/// The filters every form shares (tree, types, queues, `statuses`) as conditions on `table`,
+/// numbering their placeholders on from `conditions`'.
+fn filters(
+    conditions: &mut Conditions,
+    params: &JobListParams,
+    statuses: &[JobStatus],
+    table: Table,
+) {
+    match (params.tree, table) {
+        (TreeFilter::All, _) => {}
+        (TreeFilter::Roots, Table::Jobs) => conditions.add("parent_id IS NULL".into()),
+        (TreeFilter::Roots, Table::Counts) => conditions.add("root".into()),
+        (TreeFilter::ChildrenOf(parent), _) => {
+            let parent = conditions.bind(Box::new(parent.0));
+            conditions.add(format!("parent_id = {parent}"));
+        }
+    }
+    if !statuses.is_empty() {
+        // Core's names, never a client's text: written out so the planner sees them.
+        let statuses: Vec<String> = statuses
+            .iter()
+            .map(|status| format!("'{}'", status.as_str()))
+            .collect();
+        conditions.add(format!("status IN ({})", statuses.join(", ")));
+    }
+    if !params.job_types.is_empty() {
+        let types = conditions.bind(Box::new(params.job_types.clone()));
+        conditions.add(format!("job_type = ANY({types})"));
+    }
+    if !params.queues.is_empty() {
+        let queues = conditions.bind(Box::new(params.queues.clone()));
+        conditions.add(format!("queue = ANY({queues})"));
+    }
+}
+
+/// `text` as a `LIKE` pattern that matches it anywhere, its wildcards escaped.
+fn containing(text: &str) -> String {
+    let mut pattern = String::with_capacity(text.len() + 2);
+    pattern.push('%');
+    for character in text.chars() {
+        if matches!(character, '%' | '_' | '\\') {
+            pattern.push('\\');
+        }
+        pattern.push(character);
+    }
+    pattern.push('%');
+    pattern
+}
+
+/// The search as one condition: the job's id, or the needle in its type or input. The
+/// `LIKE` on the whole text lets the trigram index narrow; the exact test decides.
+fn search_condition(conditions: &mut Conditions, search: &JobSearch) -> String {
+    let pattern = conditions.bind(Box::new(containing(&search.needle)));
+    let needle = conditions.bind(Box::new(search.needle.clone()));
+    let by_text = format!(
+        "({SEARCHED_TEXT} LIKE {pattern} AND (strpos(lower(job_type COLLATE \"C\"), {needle}) > 0 \
+         OR strpos(lower(input COLLATE \"C\"), {needle}) > 0))"
+    );
+    match search.id {
+        Some(id) => {
+            let id = conditions.bind(Box::new(id.0));
+            format!("(id = {id} OR {by_text})")
+        }
+        None => by_text,
+    }
+}
+
+/// A page of the list, newest first, below `params.before`.
+pub(crate) fn list(params: &JobListParams) -> Query {
+    let mut conditions = Conditions::default();
+    filters(&mut conditions, params, &params.statuses, Table::Jobs);
+    if let Some(search) = &params.search {
+        let search = search_condition(&mut conditions, search);
+        conditions.add(search);
+    }
+    let before = conditions.bind(Box::new(params.before.map_or(i64::MAX, |id| id.0)));
+    let limit = conditions.bind(Box::new(i64::from(params.limit)));
+    let filter = conditions.sql();
+    Query {
+        sql: format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE {filter} AND id < {before}
+             ORDER BY id DESC LIMIT {limit}"
+        ),
+        values: conditions.values,
+    }
+}
+
+/// How many jobs the list's filters match. Without a search or a parent: finished jobs from
+/// the kept counts, unfinished ones from the `(status, queue)` index.
+pub(crate) fn count(params: &JobListParams) -> Query {
+    let plain = params.search.is_none() && !matches!(params.tree, TreeFilter::ChildrenOf(_));
+    if !plain {
+        let mut conditions = Conditions::default();
+        filters(&mut conditions, params, &params.statuses, Table::Jobs);
+        if let Some(search) = &params.search {
+            let search = search_condition(&mut conditions, search);
+            conditions.add(search);
+        }
+        return Query {
+            sql: format!("SELECT count(*) FROM jobs WHERE {}", conditions.sql()),
+            values: conditions.values,
+        };
+    }
+    let wanted: Vec<JobStatus> = if params.statuses.is_empty() {
+        JobStatus::ALL.to_vec()
+    } else {
+        params.statuses.clone()
+    };
+    let (finished, unfinished): (Vec<JobStatus>, Vec<JobStatus>) =
+        wanted.into_iter().partition(|status| status.is_terminal());
+    let mut parts = Vec::new();
+    let mut values = Vec::new();
+    for (statuses, table) in [(finished, Table::Counts), (unfinished, Table::Jobs)] {
+        if statuses.is_empty() {
+            continue;
+        }
+        let mut conditions = Conditions {
+            clauses: Vec::new(),
+            values,
+        };
+        filters(&mut conditions, params, &statuses, table);
+        parts.push(match table {
+            Table::Counts => format!(
+                "(SELECT coalesce(sum(count), 0)::bigint FROM job_counts WHERE {})",
+                conditions.sql()
+            ),
+            Table::Jobs => format!("(SELECT count(*) FROM jobs WHERE {})", conditions.sql()),
+        });
+        values = conditions.values;
+    }
+    Query {
+        sql: format!("SELECT {}", parts.join(" + ")),
+        values,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_search_pattern_matches_wildcards_literally() {
+        assert_eq!(containing(r"50%_a\b"), r"%50\%\_a\\b%");
+    }
+
+    #[test]
+    fn a_count_of_finished_roots_reads_the_kept_counts_alone() {
+        let params = JobListParams {
+            tree: TreeFilter::Roots,
+            statuses: vec![JobStatus::Failed],
+            ..Default::default()
+        };
+        let query = count(&params);
+        assert_eq!(
+            query.sql,
+            "SELECT (SELECT coalesce(sum(count), 0)::bigint FROM job_counts \
+             WHERE root AND status IN ('failed'))"
+        );
+        assert!(query.values.is_empty());
+    }
+}

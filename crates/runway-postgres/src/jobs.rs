@@ -1,0 +1,976 @@
+//! The [`Store`] operations on PostgreSQL: writes through [`PgStore::write`] (one transaction,
+//! run again after a deadlock), reads on a pooled connection.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use runway_core::bus::{JobChange, LogAppend};
+use runway_core::clock::{Timestamp, micros_to_timestamp};
+use runway_core::event::{Event, EventKind};
+use runway_core::job::{Job, JobId, JobStatus, NewJob, Progress};
+use runway_core::store::{
+    Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Insertion, JobClaimParams,
+    JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats, Spawn, Store,
+    StoreError, THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TokenRecord, TreeDeletion,
+    TriggerRecord,
+};
+use runway_core::transition::JobCommand;
+use serde_json::{Value, json};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+use crate::job_query;
+use crate::rows::{
+    self, ARTIFACT_COLUMNS, JOB_COLUMN_COUNT, JOB_COLUMNS, TOKEN_COLUMNS, int, micros, parse_json,
+};
+use crate::store::{Commit, PendingEvent, PgError, PgStore};
+use crate::writes::{self, apply, held_log_size, locked_job};
+
+/// How long the health probe waits for the database.
+const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+fn db(error: tokio_postgres::Error) -> StoreError {
+    StoreError::from(PgError::from(error))
+}
+
+fn corrupt(error: PgError) -> StoreError {
+    StoreError::from(error)
+}
+
+impl PgStore {
+    async fn rows(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(db)?;
+        client.query(&statement, params).await.map_err(db)
+    }
+
+    async fn row(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> Result<Row, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await.map_err(db)?;
+        client.query_one(&statement, params).await.map_err(db)
+    }
+
+    async fn jobs(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Job>, StoreError> {
+        rows::jobs(&self.rows(sql, params).await?).map_err(corrupt)
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    async fn job_insert_keyed(
+        &self,
+        jobs: Vec<(NewJob, Option<IdempotencyKey>)>,
+        now: Timestamp,
+    ) -> Result<Insertion, StoreError> {
+        self.write(Commit::Synced, move |tx| {
+            writes::insert_keyed(tx, &jobs, now)
+        })
+        .await
+    }
+
+    async fn idempotency_key_prune(&self, before: Timestamp) -> Result<u64, StoreError> {
+        self.write(Commit::Lazy, move |tx| {
+            tx.execute(
+                "DELETE FROM idempotency_keys WHERE (scope, key) IN (
+                     SELECT scope, key FROM idempotency_keys WHERE created_at < $1 LIMIT 10000)",
+                &[&micros(before)],
+            )
+        })
+        .await
+    }
+
+    async fn job_get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        Ok(self
+            .jobs(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"),
+                &[&id.0],
+            )
+            .await?
+            .pop())
+    }
+
+    async fn job_spawn(
+        &self,
+        parent: AttemptRef,
+        children: Vec<NewJob>,
+        max_children: u32,
+        now: Timestamp,
+    ) -> Result<Spawn, StoreError> {
+        self.write(Commit::Synced, move |tx| {
+            writes::spawn(tx, &parent, &children, max_children, now)
+        })
+        .await
+    }
+
+    async fn job_children(
+        &self,
+        parent: JobId,
+        after: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Job>, StoreError> {
+        self.jobs(
+            &format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE parent_id = $1 AND id > $2
+                 ORDER BY id LIMIT $3"
+            ),
+            &[&parent.0, &after.map_or(0, |id| id.0), &i64::from(limit)],
+        )
+        .await
+    }
+
+    async fn job_list(&self, params: JobListParams) -> Result<Vec<Job>, StoreError> {
+        let query = job_query::list(&params);
+        self.jobs(&query.sql, &query.params()).await
+    }
+
+    async fn job_count(&self, params: JobListParams) -> Result<u64, StoreError> {
+        let query = job_query::count(&params);
+        let count: i64 = self.row(&query.sql, &query.params()).await?.get(0);
+        Ok(count as u64)
+    }
+
+    async fn job_claim(&self, params: JobClaimParams) -> Result<Vec<Job>, StoreError> {
+        self.write(Commit::Lazy, move |tx| writes::claim(tx, &params))
+            .await
+    }
+
+    async fn job_finish_and_claim(
+        &self,
+        finished: JobFinishParams,
+        next: Option<JobClaimParams>,
+    ) -> Result<(Option<Job>, Vec<Job>), StoreError> {
+        self.write(Commit::Lazy, move |tx| {
+            let done = writes::finish(tx, &finished)?;
+            let claimed = match (&done, &next) {
+                (Some(_), Some(next)) => writes::claim(tx, next)?,
+                _ => Vec::new(),
+            };
+            Ok((done, claimed))
+        })
+        .await
+    }
+
+    async fn job_lease_renew(
+        &self,
+        attempts: Vec<AttemptRef>,
+        lease_until: Timestamp,
+    ) -> Result<Vec<LeaseState>, StoreError> {
+        self.write(Commit::Lazy, move |tx| {
+            attempts
+                .iter()
+                .map(|attempt| {
+                    let cancel = tx.query_opt(
+                        "UPDATE jobs SET lease_until = $1
+                         WHERE id = $2 AND status = 'running' AND attempt = $3 AND worker = $4
+                         RETURNING cancel_requested",
+                        &[
+                            &micros(lease_until),
+                            &attempt.id.0,
+                            &int(attempt.attempt),
+                            &attempt.worker,
+                        ],
+                    )?;
+                    Ok(match cancel.map(|row| row.get::<_, bool>(0)) {
+                        None => LeaseState::Lost,
+                        Some(true) => LeaseState::CancelRequested,
+                        Some(false) => LeaseState::Held,
+                    })
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn job_finish(&self, params: JobFinishParams) -> Result<Option<Job>, StoreError> {
+        self.write(Commit::Lazy, move |tx| writes::finish(tx, &params))
+            .await
+    }
+
+    async fn job_finish_many(
+        &self,
+        params: Vec<JobFinishParams>,
+    ) -> Result<Vec<Option<Job>>, StoreError> {
+        self.write(Commit::Lazy, move |tx| {
+            params
+                .iter()
+                .map(|params| writes::finish(tx, params))
+                .collect()
+        })
+        .await
+    }
+
+    async fn job_progress_set(
+        &self,
+        attempt: AttemptRef,
+        progress: Progress,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        self.write(Commit::Lazy, move |tx| {
+            let updated = tx.query_opt(
+                &format!(
+                    "UPDATE jobs SET progress = $1, progress_message = $2
+                     WHERE id = $3 AND status = 'running' AND attempt = $4 AND worker = $5
+                     RETURNING {JOB_COLUMNS}"
+                ),
+                &[
+                    &progress.fraction,
+                    &progress.message,
+                    &attempt.id.0,
+                    &int(attempt.attempt),
+                    &attempt.worker,
+                ],
+            )?;
+            let Some(updated) = updated else {
+                return Ok(false);
+            };
+            let job = rows::job(&updated)?;
+            tx.record(PendingEvent {
+                previous: Some(job.status),
+                job,
+                at: now,
+                kind: EventKind::Progress,
+                data: json!({"fraction": progress.fraction, "message": progress.message}),
+            });
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn job_pid_set(&self, attempt: AttemptRef, pid: u32) -> Result<bool, StoreError> {
+        self.write(Commit::Lazy, move |tx| {
+            let changed = tx.execute(
+                "UPDATE jobs SET pid = $1
+                 WHERE id = $2 AND status = 'running' AND attempt = $3 AND worker = $4",
+                &[
+                    &(pid as i32),
+                    &attempt.id.0,
+                    &int(attempt.attempt),
+                    &attempt.worker,
+                ],
+            )?;
+            Ok(changed == 1)
+        })
+        .await
+    }
+
+    async fn job_cancel(&self, id: JobId, now: Timestamp) -> Result<CancelOutcome, StoreError> {
+        self.write(Commit::Synced, move |tx| {
+            let Some(job) = locked_job(tx, id)? else {
+                return Ok(CancelOutcome::NotFound);
+            };
+            if job.status.is_terminal() {
+                return Ok(CancelOutcome::AlreadyTerminal(job));
+            }
+            // `None`: a cancel of this running attempt was already requested.
+            let job = apply(tx, &job, JobCommand::Cancel, now)?.unwrap_or(job);
+            Ok(if job.status == JobStatus::Running {
+                CancelOutcome::Requested(job)
+            } else {
+                CancelOutcome::Cancelled(job)
+            })
+        })
+        .await
+    }
+
+    async fn job_list_lease_expired(&self, now: Timestamp) -> Result<Vec<Job>, StoreError> {
+        self.jobs(
+            &format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'running' AND lease_until < $1"
+            ),
+            &[&micros(now)],
+        )
+        .await
+    }
+
+    async fn job_list_running(&self) -> Result<Vec<Job>, StoreError> {
+        self.jobs(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'running'"),
+            &[],
+        )
+        .await
+    }
+
+    async fn job_promote_due(&self, now: Timestamp) -> Result<Vec<String>, StoreError> {
+        self.write(Commit::Lazy, move |tx| {
+            // Another server promoting at once skips the rows this one holds.
+            let due = rows::jobs(&tx.query(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND run_at <= $1
+                     ORDER BY id FOR UPDATE SKIP LOCKED"
+                ),
+                &[&micros(now)],
+            )?)?;
+            let mut queues = Vec::new();
+            for job in due {
+                if let Some(job) = apply(tx, &job, JobCommand::Promote, now)?
+                    && !queues.contains(&job.queue)
+                {
+                    queues.push(job.queue);
+                }
+            }
+            Ok(queues)
+        })
+        .await
+    }
+
+    async fn job_next_run_at(
+        &self,
+        queue: &str,
+        job_types: &[String],
+    ) -> Result<Option<Timestamp>, StoreError> {
+        let next: Option<i64> = self
+            .row(
+                "SELECT min(run_at) FROM jobs
+                 WHERE queue = $1 AND status = 'scheduled' AND job_type = ANY($2)",
+                &[&queue, &job_types],
+            )
+            .await?
+            .get(0);
+        Ok(next.map(micros_to_timestamp))
+    }
+
+    async fn log_append(
+        &self,
+        attempt: AttemptRef,
+        text: String,
+        limit: u64,
+        truncated_note: String,
+        lost: u64,
+    ) -> Result<bool, StoreError> {
+        self.write(Commit::Lazy, move |tx| {
+            let Some(log_size) = held_log_size(tx, &attempt)? else {
+                return Ok(false);
+            };
+            if lost > 0 {
+                tx.execute(
+                    "UPDATE jobs SET log_lost = log_lost + $1 WHERE id = $2",
+                    &[&(lost as i64), &attempt.id.0],
+                )?;
+            }
+            // Past the limit means the truncation note is already there.
+            if log_size > limit {
+                return Ok(true);
+            }
+            let room = (limit - log_size) as usize;
+            let data = if text.len() <= room {
+                text.clone()
+            } else {
+                let mut cut = room;
+                while !text.is_char_boundary(cut) {
+                    cut -= 1;
+                }
+                let mut kept = text[..cut].to_string();
+                if !kept.is_empty() && !kept.ends_with('\n') {
+                    kept.push('\n');
+                }
+                kept.push_str(&truncated_note);
+                kept
+            };
+            tx.execute(
+                "INSERT INTO job_logs (job_id, byte_offset, size, data) VALUES ($1, $2, $3, $4)",
+                &[
+                    &attempt.id.0,
+                    &(log_size as i64),
+                    &(data.len() as i64),
+                    &data,
+                ],
+            )?;
+            tx.execute(
+                "UPDATE jobs SET log_size = log_size + $1 WHERE id = $2",
+                &[&(data.len() as i64), &attempt.id.0],
+            )?;
+            tx.publish_log(LogAppend {
+                job_id: attempt.id,
+                offset: log_size,
+                data: Arc::from(data),
+            });
+            Ok(true)
+        })
+        .await
+    }
+
+    async fn health_probe(&self) -> Result<(), StoreError> {
+        let probe = async {
+            self.row("SELECT 1", &[]).await?;
+            Ok(())
+        };
+        match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
+            Ok(result) => result,
+            Err(_) => Err(StoreError::Backend(format!(
+                "PostgreSQL did not answer within {}s",
+                PROBE_TIMEOUT.as_secs()
+            ))),
+        }
+    }
+
+    async fn log_read(
+        &self,
+        id: JobId,
+        offset: u64,
+        max_bytes: u64,
+    ) -> Result<LogChunk, StoreError> {
+        let size = self
+            .rows("SELECT log_size FROM jobs WHERE id = $1", &[&id.0])
+            .await?
+            .first()
+            .map_or(0, |row| row.get::<_, i64>(0)) as u64;
+        let start = offset.min(size);
+        let chunks: Vec<(u64, String)> = self
+            .rows(
+                "SELECT byte_offset, data FROM job_logs
+                 WHERE job_id = $1 AND byte_offset + size > $2 AND byte_offset < $2 + $3
+                 ORDER BY byte_offset",
+                &[
+                    &id.0,
+                    &(start as i64),
+                    &(max_bytes.min(i64::MAX as u64) as i64),
+                ],
+            )
+            .await?
+            .iter()
+            .map(|row| (row.get::<_, i64>(0) as u64, row.get(1)))
+            .collect();
+        let Some((first_offset, _)) = chunks.first() else {
+            return Ok(LogChunk {
+                offset: start,
+                data: String::new(),
+                size,
+            });
+        };
+        let first_offset = *first_offset;
+        let joined: String = chunks.into_iter().map(|(_, data)| data).collect();
+        let mut from = (start - first_offset) as usize;
+        while from < joined.len() && !joined.is_char_boundary(from) {
+            from += 1;
+        }
+        let mut to = from.saturating_add(max_bytes as usize).min(joined.len());
+        while to > from && !joined.is_char_boundary(to) {
+            to -= 1;
+        }
+        Ok(LogChunk {
+            offset: first_offset + from as u64,
+            data: joined[from..to].to_string(),
+            size,
+        })
+    }
+
+    async fn queue_stats(&self, now: Timestamp) -> Result<Vec<QueueStats>, StoreError> {
+        let mut stats: Vec<QueueStats> = Vec::new();
+        let entry = |stats: &mut Vec<QueueStats>, name: &str| -> usize {
+            match stats.iter().position(|queue| queue.name == name) {
+                Some(index) => index,
+                None => {
+                    stats.push(QueueStats {
+                        name: name.to_string(),
+                        ..QueueStats::default()
+                    });
+                    stats.len() - 1
+                }
+            }
+        };
+        let counts = self
+            .rows(
+                "SELECT queue, status, sum(count)::bigint FROM job_counts
+                 GROUP BY queue, status HAVING sum(count) > 0
+                 UNION ALL
+                 SELECT queue, status, count(*) FROM jobs
+                 WHERE status IN ('queued', 'scheduled', 'running', 'waiting')
+                 GROUP BY queue, status",
+                &[],
+            )
+            .await?;
+        for row in &counts {
+            let name: String = row.get(0);
+            let status: String = row.get(1);
+            let count = row.get::<_, i64>(2) as u64;
+            let index = entry(&mut stats, &name);
+            let queue = &mut stats[index];
+            match status.as_str() {
+                "queued" => queue.queued = count,
+                "scheduled" => queue.scheduled = count,
+                "running" => queue.running = count,
+                "waiting" => queue.waiting = count,
+                "succeeded" => queue.succeeded = count,
+                "failed" => queue.failed = count,
+                "cancelled" => queue.cancelled = count,
+                _ => {}
+            }
+        }
+        for row in self.rows("SELECT name, paused FROM queues", &[]).await? {
+            let name: String = row.get(0);
+            let index = entry(&mut stats, &name);
+            stats[index].paused = row.get(1);
+        }
+        // The oldest queued job is the lowest queued id; it has waited since it was due.
+        for queue in &mut stats {
+            if queue.queued > 0 {
+                queue.oldest_queued_at = self
+                    .rows(
+                        "SELECT greatest(created_at, run_at) FROM jobs WHERE id =
+                           (SELECT min(id) FROM jobs WHERE queue = $1 AND status = 'queued')",
+                        &[&queue.name],
+                    )
+                    .await?
+                    .first()
+                    .map(|row| micros_to_timestamp(row.get(0)));
+            }
+        }
+        let bucket = THROUGHPUT_BUCKET_SECONDS * 1_000_000;
+        let buckets = THROUGHPUT_BUCKETS as i64;
+        let current = micros(now).div_euclid(bucket);
+        let first = current - (buckets - 1);
+        for queue in &mut stats {
+            queue.finished_per_bucket = vec![0; THROUGHPUT_BUCKETS];
+        }
+        let finished = self
+            .rows(
+                "SELECT queue, finished_at / $1, count(*) FROM jobs
+                 WHERE finished_at >= $2 GROUP BY 1, 2",
+                &[&bucket, &(first * bucket)],
+            )
+            .await?;
+        for row in &finished {
+            let name: String = row.get(0);
+            let index: i64 = row.get(1);
+            let count: i64 = row.get(2);
+            let slot = (index - first).clamp(0, buckets - 1) as usize;
+            let at = entry(&mut stats, &name);
+            let per_bucket = &mut stats[at].finished_per_bucket;
+            per_bucket.resize(THROUGHPUT_BUCKETS, 0);
+            per_bucket[slot] += count as u64;
+        }
+        Ok(stats)
+    }
+
+    async fn queue_set_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError> {
+        let queue = queue.to_string();
+        self.write(Commit::Synced, move |tx| {
+            tx.execute(
+                "INSERT INTO queues (name, paused) VALUES ($1, $2)
+                 ON CONFLICT (name) DO UPDATE SET paused = excluded.paused",
+                &[&queue, &paused],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn queue_paused(&self, queue: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .rows("SELECT paused FROM queues WHERE name = $1", &[&queue])
+            .await?
+            .first()
+            .is_some_and(|row| row.get(0)))
+    }
+
+    async fn job_changes_since(
+        &self,
+        after_seq: i64,
+        limit: u32,
+    ) -> Result<Vec<JobChange>, StoreError> {
+        changes_since(self, after_seq, limit).await
+    }
+
+    async fn event_last_seq(&self) -> Result<i64, StoreError> {
+        Ok(self
+            .row("SELECT coalesce(max(seq), 0) FROM events", &[])
+            .await?
+            .get(0))
+    }
+
+    async fn changes_make_durable(&self) -> Result<(), StoreError> {
+        // A synchronous commit flushes the WAL up to its own record, and with it every commit
+        // made before it, `synchronous_commit = off` or not. It needs a record: an xid.
+        self.write(Commit::Synced, |tx| {
+            tx.execute("SELECT txid_current()", &[])?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn event_first_seq(&self) -> Result<Option<i64>, StoreError> {
+        Ok(self.row("SELECT min(seq) FROM events", &[]).await?.get(0))
+    }
+
+    async fn event_prune(&self, before: Timestamp, keep: u64) -> Result<u64, StoreError> {
+        self.write(Commit::Lazy, move |tx| {
+            let newest: i64 = tx
+                .query_one("SELECT coalesce(max(seq), 0) FROM events", &[])?
+                .get(0);
+            let keep_from = newest - i64::try_from(keep).unwrap_or(i64::MAX).min(newest);
+            // The oldest events first, a bounded number per call: the sweep calls again.
+            tx.execute(
+                "DELETE FROM events WHERE seq IN (
+                     SELECT seq FROM (SELECT seq, at FROM events ORDER BY seq LIMIT 10000) oldest
+                     WHERE seq <= $1 OR at < $2)",
+                &[&keep_from, &micros(before)],
+            )
+        })
+        .await
+    }
+
+    async fn event_list_newest(&self, job: JobId, limit: u32) -> Result<Vec<Event>, StoreError> {
+        self.rows(
+            "SELECT * FROM (SELECT seq, job_id, at, kind, status, data FROM events
+               WHERE job_id = $1 ORDER BY seq DESC LIMIT $2) newest
+             ORDER BY seq",
+            &[&job.0, &i64::from(limit)],
+        )
+        .await?
+        .iter()
+        .map(rows::event)
+        .collect::<Result<_, _>>()
+        .map_err(corrupt)
+    }
+
+    async fn event_list(
+        &self,
+        after_seq: i64,
+        job: Option<JobId>,
+        limit: u32,
+    ) -> Result<Vec<Event>, StoreError> {
+        self.rows(
+            "SELECT seq, job_id, at, kind, status, data FROM events
+             WHERE seq > $1 AND ($2::bigint IS NULL OR job_id = $2) ORDER BY seq LIMIT $3",
+            &[&after_seq, &job.map(|id| id.0), &i64::from(limit)],
+        )
+        .await?
+        .iter()
+        .map(rows::event)
+        .collect::<Result<_, _>>()
+        .map_err(corrupt)
+    }
+
+    async fn artifact_record(
+        &self,
+        attempt: AttemptRef,
+        artifacts: Vec<Artifact>,
+    ) -> Result<Option<Vec<String>>, StoreError> {
+        self.write(Commit::Synced, move |tx| {
+            if held_log_size(tx, &attempt)?.is_none() {
+                return Ok(None);
+            }
+            let mut replaced = Vec::new();
+            for artifact in &artifacts {
+                let old = tx.query_opt(
+                    "SELECT path FROM artifacts WHERE job_id = $1 AND name = $2",
+                    &[&attempt.id.0, &artifact.name],
+                )?;
+                replaced.extend(
+                    old.map(|row| row.get::<_, String>(0))
+                        .filter(|old| *old != artifact.path),
+                );
+                tx.execute(
+                    &format!(
+                        "INSERT INTO artifacts ({ARTIFACT_COLUMNS})
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                         ON CONFLICT (job_id, name) DO UPDATE SET size = excluded.size,
+                             sha256 = excluded.sha256, content_type = excluded.content_type,
+                             attempt = excluded.attempt, created_at = excluded.created_at,
+                             path = excluded.path"
+                    ),
+                    &[
+                        &attempt.id.0,
+                        &artifact.name,
+                        &(artifact.size as i64),
+                        &artifact.sha256,
+                        &artifact.content_type,
+                        &int(artifact.attempt),
+                        &micros(artifact.created_at),
+                        &artifact.path,
+                    ],
+                )?;
+            }
+            Ok(Some(writes::unreferenced(tx, replaced)?))
+        })
+        .await
+    }
+
+    async fn artifact_list(&self, job: JobId) -> Result<Vec<Artifact>, StoreError> {
+        self.rows(
+            &format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE job_id = $1 ORDER BY name"),
+            &[&job.0],
+        )
+        .await?
+        .iter()
+        .map(rows::artifact)
+        .collect::<Result<_, _>>()
+        .map_err(corrupt)
+    }
+
+    async fn artifact_list_children(&self, parent: JobId) -> Result<Vec<Artifact>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE job_id IN
+                     (SELECT id FROM jobs WHERE parent_id = $1)
+                 ORDER BY job_id, name"
+            ),
+            &[&parent.0],
+        )
+        .await?
+        .iter()
+        .map(rows::artifact)
+        .collect::<Result<_, _>>()
+        .map_err(corrupt)
+    }
+
+    async fn artifact_get(&self, job: JobId, name: &str) -> Result<Option<Artifact>, StoreError> {
+        self.rows(
+            &format!("SELECT {ARTIFACT_COLUMNS} FROM artifacts WHERE job_id = $1 AND name = $2"),
+            &[&job.0, &name],
+        )
+        .await?
+        .first()
+        .map(rows::artifact)
+        .transpose()
+        .map_err(corrupt)
+    }
+
+    async fn artifact_usage(&self, job: Option<JobId>) -> Result<ArtifactUsage, StoreError> {
+        // Shared files (a retried tree's carried children) count once.
+        let row = self
+            .row(
+                "SELECT count(*), coalesce(sum(size), 0)::bigint FROM
+                     (SELECT path, max(size) AS size FROM artifacts
+                      WHERE $1::bigint IS NULL OR job_id = $1 GROUP BY path) files",
+                &[&job.map(|id| id.0)],
+            )
+            .await?;
+        Ok(ArtifactUsage {
+            files: row.get::<_, i64>(0) as u64,
+            bytes: row.get::<_, i64>(1) as u64,
+        })
+    }
+
+    async fn job_delete_tree(&self, id: JobId) -> Result<TreeDeletion, StoreError> {
+        self.write(Commit::Synced, move |tx| writes::delete_tree(tx, id))
+            .await
+    }
+
+    async fn job_prune(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<TreeDeletion>, StoreError> {
+        self.write(Commit::Lazy, move |tx| {
+            let roots: Vec<JobId> = tx
+                .query(
+                    "SELECT id FROM jobs WHERE finished_at < $1 AND parent_id IS NULL
+                     ORDER BY finished_at LIMIT $2",
+                    &[&micros(before), &i64::from(limit)],
+                )?
+                .iter()
+                .map(|row| JobId(row.get(0)))
+                .collect();
+            let mut deleted = Vec::new();
+            for root in roots {
+                // A root whose tree still runs (children being cancelled) waits.
+                if let deletion @ TreeDeletion::Deleted { .. } = writes::delete_tree(tx, root)? {
+                    deleted.push(deletion);
+                }
+            }
+            Ok(deleted)
+        })
+        .await
+    }
+
+    async fn token_insert(&self, token: TokenRecord) -> Result<TokenRecord, StoreError> {
+        self.write(Commit::Synced, move |tx| {
+            let id: i64 = tx
+                .query_one(
+                    "INSERT INTO tokens (prefix, hash, role, name, created_at)
+                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
+                    &[
+                        &token.prefix,
+                        &token.hash,
+                        &token.role,
+                        &token.name,
+                        &micros(token.created_at),
+                    ],
+                )?
+                .get(0);
+            Ok(TokenRecord {
+                id,
+                ..token.clone()
+            })
+        })
+        .await
+    }
+
+    async fn token_find(&self, prefix: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.rows(
+            &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE prefix = $1"),
+            &[&prefix],
+        )
+        .await?
+        .first()
+        .map(rows::token)
+        .transpose()
+        .map_err(corrupt)
+    }
+
+    async fn token_count(&self) -> Result<u64, StoreError> {
+        let count: i64 = self.row("SELECT count(*) FROM tokens", &[]).await?.get(0);
+        Ok(count as u64)
+    }
+
+    async fn web_session_insert(
+        &self,
+        hash: Vec<u8>,
+        token_id: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write(Commit::Synced, move |tx| {
+            // Expired sessions go as new ones come.
+            tx.execute(
+                "DELETE FROM web_sessions WHERE expires_at <= $1",
+                &[&micros(now)],
+            )?;
+            tx.execute(
+                "INSERT INTO web_sessions (hash, token_id, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4)",
+                &[&hash, &token_id, &micros(now), &micros(expires_at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn web_session_find(
+        &self,
+        hash: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Option<TokenRecord>, StoreError> {
+        self.rows(
+            "SELECT t.id, t.prefix, t.hash, t.role, t.name, t.created_at
+             FROM web_sessions s JOIN tokens t ON t.id = s.token_id
+             WHERE s.hash = $1 AND s.expires_at > $2",
+            &[&hash, &micros(now)],
+        )
+        .await?
+        .first()
+        .map(rows::token)
+        .transpose()
+        .map_err(corrupt)
+    }
+
+    async fn web_session_delete(&self, hash: Vec<u8>) -> Result<bool, StoreError> {
+        self.write(Commit::Synced, move |tx| {
+            Ok(tx.execute("DELETE FROM web_sessions WHERE hash = $1", &[&hash])? > 0)
+        })
+        .await
+    }
+
+    async fn trigger_get(&self, name: &str) -> Result<Option<TriggerRecord>, StoreError> {
+        Ok(self
+            .rows(
+                "SELECT state, snapshot FROM triggers WHERE name = $1",
+                &[&name],
+            )
+            .await?
+            .first()
+            .map(|row| TriggerRecord {
+                state: parse_json(row.get(0)),
+                snapshot: row.get(1),
+            }))
+    }
+
+    async fn trigger_put(
+        &self,
+        name: &str,
+        state: Value,
+        snapshot: Option<Vec<u8>>,
+    ) -> Result<(), StoreError> {
+        let name = name.to_string();
+        self.write(Commit::Synced, move |tx| {
+            tx.execute(
+                "INSERT INTO triggers (name, state, snapshot) VALUES ($1, $2, $3)
+                 ON CONFLICT (name) DO UPDATE SET state = excluded.state,
+                     snapshot = coalesce(excluded.snapshot, triggers.snapshot)",
+                &[&name, &state.to_string(), &snapshot],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn job_list_by_trigger(&self, name: &str, limit: u32) -> Result<Vec<Job>, StoreError> {
+        self.jobs(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE trigger = $1 ORDER BY id DESC LIMIT $2"),
+            &[&name, &i64::from(limit)],
+        )
+        .await
+    }
+
+    async fn job_count_by_kind(&self) -> Result<Vec<KindCount>, StoreError> {
+        self.rows(
+            "SELECT queue, job_type, status, sum(count)::bigint FROM job_counts
+             GROUP BY queue, job_type, status HAVING sum(count) > 0
+             UNION ALL
+             SELECT queue, job_type, status, count(*) FROM jobs
+             WHERE status IN ('queued', 'scheduled', 'running', 'waiting')
+             GROUP BY queue, job_type, status",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|row| {
+            Ok(KindCount {
+                queue: row.try_get(0)?,
+                job_type: row.try_get(1)?,
+                status: rows::parsed(row, 2)?,
+                count: row.try_get::<_, i64>(3)? as u64,
+            })
+        })
+        .collect::<Result<_, PgError>>()
+        .map_err(corrupt)
+    }
+}
+
+/// Stored job changes after `after_seq`, oldest first: each event with the job as it is now,
+/// but the status it had at the change.
+pub(crate) async fn changes_since(
+    store: &PgStore,
+    after_seq: i64,
+    limit: u32,
+) -> Result<Vec<JobChange>, StoreError> {
+    let job_columns: Vec<String> = JOB_COLUMNS
+        .split(", ")
+        .map(|column| format!("j.{}", column.trim()))
+        .collect();
+    let rows = store
+        .rows(
+            &format!(
+                "SELECT {}, e.seq, e.kind, e.at, e.status FROM events e JOIN jobs j ON j.id = e.job_id
+                 WHERE e.seq > $1 ORDER BY e.seq LIMIT $2",
+                job_columns.join(", ")
+            ),
+            &[&after_seq, &i64::from(limit)],
+        )
+        .await?;
+    let event = JOB_COLUMN_COUNT;
+    rows.iter()
+        .map(|row| {
+            let mut job = rows::job(row)?;
+            let kind: String = row.try_get(event + 1)?;
+            job.status = rows::parsed(row, event + 3)?;
+            Ok(JobChange::new(
+                row.try_get(event)?,
+                EventKind::parse(&kind)
+                    .ok_or_else(|| PgError::Corrupt(format!("unknown event kind {kind:?}")))?,
+                micros_to_timestamp(row.try_get(event + 2)?),
+                Arc::new(job),
+            ))
+        })
+        .collect::<Result<_, PgError>>()
+        .map_err(corrupt)
+}

@@ -1,0 +1,327 @@
+//! `PgStore`: the pool, and the one way a write runs. A write is a synchronous closure over a
+//! transaction ([`Tx`]), run on a blocking thread, because core's tree driver (`tree::apply`)
+//! reads and persists through a synchronous interface; each statement blocks that thread on the
+//! async driver. Its events take their seqs last, from `event_clock`, whose lock the
+//! transaction holds until it commits: seqs follow commit order on every server.
+//!
+//! Rows a write changes are read `FOR UPDATE`, so two servers changing one job (or a parent's
+//! counts) take turns; a transaction PostgreSQL aborts as a deadlock or a serialization failure
+//! is run again from the start.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+
+use deadpool_postgres::Pool;
+use runway_core::bus::{Change, JobChange, LogAppend};
+use runway_core::clock::Timestamp;
+use runway_core::event::EventKind;
+use runway_core::job::{IllegalTransition, Job, JobStatus};
+use runway_core::store::StoreError;
+use serde_json::Value;
+use tokio::runtime::Handle;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
+
+use crate::follower::Follower;
+
+/// How often a write PostgreSQL aborted to break a deadlock is tried in all.
+const WRITE_TRIES: u32 = 8;
+
+/// How durable a write must be when its caller hears back (as on SQLite).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Commit {
+    /// Flushed to PostgreSQL's WAL: what a user is told is done.
+    Synced,
+    /// `synchronous_commit = off`: survives a crash of runway, not of the database's machine;
+    /// for the engine's bookkeeping, which at worst runs a job again.
+    Lazy,
+}
+
+/// Why a statement of a write failed.
+#[derive(Debug)]
+pub(crate) enum PgError {
+    Db(tokio_postgres::Error),
+    Pool(String),
+    /// A transition core refused: a bug in the caller.
+    Illegal(IllegalTransition),
+    /// A stored value core cannot read.
+    Corrupt(String),
+}
+
+impl From<tokio_postgres::Error> for PgError {
+    fn from(error: tokio_postgres::Error) -> Self {
+        PgError::Db(error)
+    }
+}
+
+impl From<IllegalTransition> for PgError {
+    fn from(error: IllegalTransition) -> Self {
+        PgError::Illegal(error)
+    }
+}
+
+impl PgError {
+    /// PostgreSQL gave up on the transaction to let another go on: running it again is safe.
+    fn retryable(&self) -> bool {
+        matches!(self, PgError::Db(error) if matches!(
+            error.code(),
+            Some(code) if *code == SqlState::T_R_DEADLOCK_DETECTED
+                || *code == SqlState::T_R_SERIALIZATION_FAILURE
+        ))
+    }
+}
+
+impl From<PgError> for StoreError {
+    fn from(error: PgError) -> Self {
+        match error {
+            PgError::Db(error) => match error.code() {
+                Some(code) if *code == SqlState::DISK_FULL => StoreError::Full(format!(
+                    "PostgreSQL: {}",
+                    error
+                        .as_db_error()
+                        .map_or(error.to_string(), |db| db.message().to_string())
+                )),
+                _ => StoreError::Backend(format!("PostgreSQL: {}", describe(&error))),
+            },
+            PgError::Pool(message) => {
+                StoreError::Backend(format!("cannot reach PostgreSQL: {message}"))
+            }
+            PgError::Illegal(error) => StoreError::Backend(error.to_string()),
+            PgError::Corrupt(message) => StoreError::Backend(message),
+        }
+    }
+}
+
+/// An error with the server's own message when it has one.
+fn describe(error: &tokio_postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
+}
+
+/// A change of a job written in the current transaction, waiting for its seq.
+pub(crate) struct PendingEvent {
+    pub job: Job,
+    pub previous: Option<JobStatus>,
+    pub at: Timestamp,
+    pub kind: EventKind,
+    pub data: Value,
+}
+
+/// A transaction of a write: its statements block the calling (blocking) thread.
+pub(crate) struct Tx<'t> {
+    transaction: &'t deadpool_postgres::Transaction<'t>,
+    handle: &'t Handle,
+    events: RefCell<Vec<PendingEvent>>,
+    logs: RefCell<Vec<LogAppend>>,
+}
+
+impl Tx<'_> {
+    fn prepared(&self, sql: &str) -> Result<Statement, PgError> {
+        Ok(self.handle.block_on(self.transaction.prepare_cached(sql))?)
+    }
+
+    pub(crate) fn query(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, PgError> {
+        let statement = self.prepared(sql)?;
+        Ok(self
+            .handle
+            .block_on(self.transaction.query(&statement, params))?)
+    }
+
+    pub(crate) fn query_opt(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, PgError> {
+        let statement = self.prepared(sql)?;
+        Ok(self
+            .handle
+            .block_on(self.transaction.query_opt(&statement, params))?)
+    }
+
+    pub(crate) fn query_one(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Row, PgError> {
+        let statement = self.prepared(sql)?;
+        Ok(self
+            .handle
+            .block_on(self.transaction.query_one(&statement, params))?)
+    }
+
+    pub(crate) fn execute(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, PgError> {
+        let statement = self.prepared(sql)?;
+        Ok(self
+            .handle
+            .block_on(self.transaction.execute(&statement, params))?)
+    }
+
+    /// Records a change of a job; its event is stored with a seq at commit.
+    pub(crate) fn record(&self, event: PendingEvent) {
+        self.events.borrow_mut().push(event);
+    }
+
+    /// Log text to publish once the transaction commits.
+    pub(crate) fn publish_log(&self, append: LogAppend) {
+        self.logs.borrow_mut().push(append);
+    }
+}
+
+/// runway's state in PostgreSQL, shared by every server on the database.
+#[derive(Clone)]
+pub struct PgStore {
+    pub(crate) pool: Pool,
+    pub(crate) follower: Arc<Follower>,
+}
+
+impl PgStore {
+    pub(crate) fn new(pool: Pool, follower: Arc<Follower>) -> PgStore {
+        PgStore { pool, follower }
+    }
+
+    /// Runs `write` in a transaction on a blocking thread and commits it with its events;
+    /// runs it again when PostgreSQL aborted it to break a deadlock.
+    pub(crate) async fn write<R, F>(&self, commit: Commit, write: F) -> Result<R, StoreError>
+    where
+        R: Send + 'static,
+        F: Fn(&Tx) -> Result<R, PgError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let follower = Arc::clone(&self.follower);
+        let handle = Handle::current();
+        tokio::task::spawn_blocking(move || {
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                match run_write(&pool, &handle, commit, &write) {
+                    Ok((answer, events, logs)) => {
+                        follower.committed(events, logs);
+                        return Ok(answer);
+                    }
+                    Err(error) if error.retryable() && tries < WRITE_TRIES => {
+                        tracing::debug!(
+                            tries,
+                            "a write was aborted by PostgreSQL; running it again"
+                        );
+                    }
+                    Err(error) => return Err(StoreError::from(error)),
+                }
+            }
+        })
+        .await
+        .map_err(|error| StoreError::Backend(format!("a write stopped: {error}")))?
+    }
+
+    /// A connection for a read.
+    pub(crate) async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool
+            .get()
+            .await
+            .map_err(|error| StoreError::from(PgError::Pool(error.to_string())))
+    }
+}
+
+type Written<R> = (R, Vec<JobChange>, Vec<LogAppend>);
+
+fn run_write<R>(
+    pool: &Pool,
+    handle: &Handle,
+    commit: Commit,
+    write: &impl Fn(&Tx) -> Result<R, PgError>,
+) -> Result<Written<R>, PgError> {
+    let mut client = handle
+        .block_on(pool.get())
+        .map_err(|error| PgError::Pool(error.to_string()))?;
+    let transaction = handle.block_on(client.transaction())?;
+    if commit == Commit::Lazy {
+        handle.block_on(transaction.batch_execute("SET LOCAL synchronous_commit = off"))?;
+    }
+    let tx = Tx {
+        transaction: &transaction,
+        handle,
+        events: RefCell::new(Vec::new()),
+        logs: RefCell::new(Vec::new()),
+    };
+    let answer = write(&tx)?;
+    let events = tx.events.take();
+    let logs = tx.logs.take();
+    let changes = stamp_events(&tx, events)?;
+    let started = std::time::Instant::now();
+    handle.block_on(transaction.commit())?;
+    metrics::histogram!(
+        "runway_store_commit_seconds",
+        "synced" => if commit == Commit::Synced { "true" } else { "false" },
+    )
+    .record(started.elapsed().as_secs_f64());
+    Ok((answer, changes, logs))
+}
+
+/// Hands the transaction's events their seqs (the clock's row is locked from here to the
+/// commit), stores them, and tells the other servers.
+fn stamp_events(tx: &Tx, events: Vec<PendingEvent>) -> Result<Vec<JobChange>, PgError> {
+    if events.is_empty() {
+        return Ok(Vec::new());
+    }
+    let count = events.len() as i64;
+    let last: i64 = tx
+        .query_one(
+            "UPDATE event_clock SET seq = seq + $1 RETURNING seq",
+            &[&count],
+        )?
+        .get(0);
+    let first = last - count + 1;
+    let seqs: Vec<i64> = (first..=last).collect();
+    let jobs: Vec<i64> = events.iter().map(|event| event.job.id.0).collect();
+    let ats: Vec<i64> = events
+        .iter()
+        .map(|event| event.at.timestamp_micros())
+        .collect();
+    let kinds: Vec<&str> = events.iter().map(|event| event.kind.as_str()).collect();
+    let statuses: Vec<&str> = events
+        .iter()
+        .map(|event| event.job.status.as_str())
+        .collect();
+    let data: Vec<String> = events.iter().map(|event| event.data.to_string()).collect();
+    tx.execute(
+        "INSERT INTO events (seq, job_id, at, kind, status, data)
+         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
+                              $6::text[])",
+        &[&seqs, &jobs, &ats, &kinds, &statuses, &data],
+    )?;
+    // Delivered at commit, in commit order, to every server listening.
+    tx.execute(
+        "SELECT pg_notify('runway_changes', $1)",
+        &[&last.to_string()],
+    )?;
+    Ok(events
+        .into_iter()
+        .zip(seqs)
+        .map(|(event, seq)| {
+            let change = JobChange::new(seq, event.kind, event.at, Arc::new(event.job));
+            match event.previous {
+                Some(previous) => change.after(previous),
+                None => change,
+            }
+        })
+        .collect())
+}
+
+/// The changes a write committed, for the bus.
+pub(crate) fn as_changes(events: Vec<JobChange>, logs: Vec<LogAppend>) -> Vec<Change> {
+    events
+        .into_iter()
+        .map(Change::Job)
+        .chain(logs.into_iter().map(Change::Log))
+        .collect()
+}

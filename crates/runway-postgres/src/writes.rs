@@ -1,0 +1,589 @@
+//! The parts of writes that several `Store` operations share, inside one transaction ([`Tx`]).
+//! A change of a job's status is decided by core (`transition::decide`, through
+//! `tree::apply`) on the job as read — and locked — in the same transaction; this module
+//! persists the answer guarded by what it read and records its event. No policy lives in SQL.
+
+use std::collections::HashMap;
+
+use runway_core::clock::Timestamp;
+use runway_core::event::EventKind;
+use runway_core::job::{Job, JobId, JobStatus, NewJob};
+use runway_core::store::{
+    AttemptRef, IdempotencyKey, Inserted, Insertion, JobClaimParams, JobFinishParams, Spawn,
+    TreeDeletion,
+};
+use runway_core::transition::{JobCommand, Transition, adopt};
+use runway_core::tree::{self, TreeTx};
+use serde_json::{Value, json};
+
+use crate::rows::{self, ARTIFACT_COLUMNS, JOB_COLUMNS, int, micros};
+use crate::store::{PendingEvent, PgError, Tx};
+
+/// The job, locked until the transaction ends: whoever else changes it waits.
+pub(crate) fn locked_job(tx: &Tx, id: JobId) -> Result<Option<Job>, PgError> {
+    tx.query_opt(
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE"),
+        &[&id.0],
+    )?
+    .map(|row| rows::job(&row))
+    .transpose()
+}
+
+/// The log size of the job if `attempt` still holds it (running, same attempt, same worker),
+/// its row locked: what a runner's log or artifact write needs.
+pub(crate) fn held_log_size(tx: &Tx, attempt: &AttemptRef) -> Result<Option<u64>, PgError> {
+    Ok(tx
+        .query_opt(
+            "SELECT log_size FROM jobs
+             WHERE id = $1 AND status = 'running' AND attempt = $2 AND worker = $3
+             FOR UPDATE",
+            &[&attempt.id.0, &int(attempt.attempt), &attempt.worker],
+        )?
+        .map(|row| row.get::<_, i64>(0) as u64))
+}
+
+/// Writes what core decided, guarded by what the job was when it was read: the same status,
+/// attempt and worker. `None` when the guard no longer held.
+fn persist(
+    tx: &Tx,
+    before: &Job,
+    transition: &Transition,
+    now: Timestamp,
+) -> Result<Option<Job>, PgError> {
+    let job = &transition.job;
+    let updated = tx.execute(
+        "UPDATE jobs SET status = $1, attempt = $2, runs = $3, run_at = $4, started_at = $5,
+             finished_at = $6, lease_until = $7, worker = $8, pid = $9, error = $10,
+             output = $11, progress = $12, progress_message = $13, cancel_requested = $14,
+             phase = $19, phase_attempt_base = $20, children_total = $21,
+             children_unfinished = $22, children_succeeded = $23, children_failed = $24,
+             children_cancelled = $25, child_failure = $26
+         WHERE id = $15 AND status = $16 AND attempt = $17 AND worker IS NOT DISTINCT FROM $18",
+        &[
+            &job.status.as_str(),
+            &int(job.attempt),
+            &int(job.runs),
+            &micros(job.run_at),
+            &job.started_at.map(micros),
+            &job.finished_at.map(micros),
+            &job.lease_until.map(micros),
+            &job.worker,
+            &job.pid.map(|pid| pid as i32),
+            &job.error,
+            &job.output.as_ref().map(Value::to_string),
+            &job.progress.as_ref().map(|progress| progress.fraction),
+            &job.progress
+                .as_ref()
+                .and_then(|progress| progress.message.clone()),
+            &job.cancel_requested,
+            &before.id.0,
+            &before.status.as_str(),
+            &int(before.attempt),
+            &before.worker,
+            &job.phase.as_str(),
+            &int(job.phase_attempt_base),
+            &int(job.children.total),
+            &int(job.children.unfinished),
+            &int(job.children.succeeded),
+            &int(job.children.failed),
+            &int(job.children.cancelled),
+            &job.child_failure,
+        ],
+    )?;
+    if updated == 0 {
+        return Ok(None);
+    }
+    tx.record(PendingEvent {
+        job: job.clone(),
+        previous: Some(before.status),
+        at: now,
+        kind: transition.event,
+        data: transition.event_data.clone(),
+    });
+    Ok(Some(job.clone()))
+}
+
+/// The three things `tree::apply` needs of a transaction.
+struct TreeWrite<'a, 't> {
+    tx: &'a Tx<'t>,
+}
+
+impl TreeTx for TreeWrite<'_, '_> {
+    type Error = PgError;
+
+    fn job(&mut self, id: JobId) -> Result<Option<Job>, PgError> {
+        locked_job(self.tx, id)
+    }
+
+    fn unfinished_children(&mut self, parent: JobId) -> Result<Vec<Job>, PgError> {
+        rows::jobs(&self.tx.query(
+            &format!(
+                "SELECT {JOB_COLUMNS} FROM jobs
+                 WHERE parent_id = $1 AND status IN ('queued', 'scheduled', 'running', 'waiting')
+                 ORDER BY id FOR UPDATE"
+            ),
+            &[&parent.0],
+        )?)
+    }
+
+    fn persist(
+        &mut self,
+        before: &Job,
+        transition: &Transition,
+        now: Timestamp,
+    ) -> Result<bool, PgError> {
+        Ok(persist(self.tx, before, transition, now)?.is_some())
+    }
+}
+
+/// Decides `command` for `job` in core and persists it with its effects on the tree.
+pub(crate) fn apply(
+    tx: &Tx,
+    job: &Job,
+    command: JobCommand,
+    now: Timestamp,
+) -> Result<Option<Job>, PgError> {
+    tree::apply(&mut TreeWrite { tx }, job, command, now)
+}
+
+pub(crate) fn finish(tx: &Tx, params: &JobFinishParams) -> Result<Option<Job>, PgError> {
+    let Some(job) = locked_job(tx, params.attempt.id)? else {
+        return Ok(None);
+    };
+    let holds = job.status == JobStatus::Running
+        && job.attempt == params.attempt.attempt
+        && job.worker.as_deref() == Some(params.attempt.worker.as_str());
+    if !holds {
+        return Ok(None);
+    }
+    apply(
+        tx,
+        &job,
+        JobCommand::Finish(params.outcome.clone()),
+        params.now,
+    )
+}
+
+/// Serializes the claims of one queue across servers, so that the queue's `queue_limit` holds
+/// over all of them: two servers counting the running jobs at once would both see a free slot.
+fn lock_queue(tx: &Tx, queue: &str) -> Result<(), PgError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('queue ' || $1, 0))",
+        &[&queue],
+    )?;
+    Ok(())
+}
+
+pub(crate) fn claim(tx: &Tx, params: &JobClaimParams) -> Result<Vec<Job>, PgError> {
+    lock_queue(tx, &params.queue)?;
+    let running: i64 = tx
+        .query_one(
+            "SELECT count(*) FROM jobs WHERE status = 'running' AND queue = $1",
+            &[&params.queue],
+        )?
+        .get(0);
+    let free = i64::from(params.queue_limit).saturating_sub(running).max(0);
+    let limit = i64::from(params.limit).min(free);
+    if limit == 0 {
+        return Ok(Vec::new());
+    }
+    let due = rows::jobs(&tx.query(
+        &format!(
+            "SELECT {JOB_COLUMNS} FROM jobs
+             WHERE queue = $1 AND status IN ('queued', 'scheduled') AND run_at <= $2
+               AND job_type = ANY($4)
+               AND NOT EXISTS (SELECT 1 FROM queues WHERE name = $1 AND paused)
+             ORDER BY priority DESC, id LIMIT $3 FOR UPDATE SKIP LOCKED"
+        ),
+        &[
+            &params.queue,
+            &micros(params.now),
+            &limit,
+            &params.job_types,
+        ],
+    )?)?;
+    let mut claimed = Vec::with_capacity(due.len());
+    for job in due {
+        let command = JobCommand::Claim {
+            worker: params.worker.clone(),
+            lease_until: params.lease_until,
+        };
+        if let Some(job) = apply(tx, &job, command, params.now)? {
+            claimed.push(job);
+        }
+    }
+    Ok(claimed)
+}
+
+/// Inserts one job with its `submitted` event, then its children below it; returns the job's
+/// row as inserted.
+pub(crate) fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> Result<Job, PgError> {
+    let counts = job.child_counts();
+    let id: i64 = tx
+        .query_one(
+            "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
+                 parent_id, retry_of, created_at, run_at, root_id, depth, spawn_key, phase,
+                 tree_join, on_child_failure, children_total, children_unfinished,
+                 children_succeeded, output, finished_at, trigger)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
+                 $17, $18, $19, $20, $21, $22) RETURNING id",
+            &[
+                &job.job_type,
+                &job.queue,
+                &job.status.as_str(),
+                &job.priority,
+                &job.input.to_string(),
+                &int(job.max_attempts),
+                &job.parent.map(|id| id.0),
+                &job.retry_of.map(|id| id.0),
+                &micros(now),
+                &micros(job.run_at),
+                &job.root.map(|id| id.0),
+                &int(job.depth),
+                &job.key,
+                &job.phase.as_str(),
+                &job.tree.join,
+                &job.tree.on_child_failure.as_str(),
+                &int(counts.total),
+                &int(counts.unfinished),
+                &int(counts.succeeded),
+                &job.output.as_ref().map(Value::to_string),
+                &job.status.is_terminal().then(|| micros(now)),
+                &job.trigger,
+            ],
+        )?
+        .get(0);
+    let mut data = json!({"type": job.job_type, "queue": job.queue});
+    if let Some(old) = job.retry_of {
+        data["retry_of"] = json!(old.0);
+        if job.status == JobStatus::Succeeded {
+            // A child a retried tree keeps: it does not run again.
+            data["carried_from"] = json!(old.0);
+        }
+    }
+    if let Some(parent) = job.parent {
+        data["parent"] = json!(parent.0);
+    }
+    if let Some(trigger) = &job.trigger {
+        data["trigger"] = json!(trigger);
+    }
+    if counts.total > 0 {
+        data["children"] = json!(counts.total);
+    }
+    if let (JobStatus::Succeeded, Some(original)) = (job.status, job.retry_of) {
+        // A carried child keeps its original's artifacts: the same files, named again.
+        tx.execute(
+            &format!(
+                "INSERT INTO artifacts ({ARTIFACT_COLUMNS})
+                 SELECT $1, name, size, sha256, content_type, attempt, created_at, path
+                 FROM artifacts WHERE job_id = $2"
+            ),
+            &[&id, &original.0],
+        )?;
+    }
+    // The row as inserted, without reading it back.
+    let (row, children) = job.inserted(JobId(id), now);
+    tx.record(PendingEvent {
+        job: row.clone(),
+        previous: None,
+        at: now,
+        kind: EventKind::Submitted,
+        data,
+    });
+    for mut child in children {
+        child.place_under(&row);
+        insert_job(tx, child, now)?;
+    }
+    Ok(row)
+}
+
+/// Where a keyed job's answer comes from instead of a new row.
+enum Reuse {
+    /// The job an earlier request with the same key made.
+    Stored(Box<Job>),
+    /// The job made for the same key earlier in this batch (its index).
+    InBatch(usize),
+}
+
+/// The hash and the job of `key` if it was recorded since its `since` and the job still
+/// exists. The key is locked first: a server inserting the same key at once waits, then finds
+/// it.
+fn recorded_key(tx: &Tx, key: &IdempotencyKey) -> Result<Option<(Vec<u8>, Job)>, PgError> {
+    tx.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended($1 || chr(10) || $2, 0))",
+        &[&key.scope, &key.key],
+    )?;
+    let recorded = tx.query_opt(
+        "SELECT request_hash, job_id FROM idempotency_keys
+         WHERE scope = $1 AND key = $2 AND created_at >= $3",
+        &[&key.scope, &key.key, &micros(key.since)],
+    )?;
+    let Some(recorded) = recorded else {
+        return Ok(None);
+    };
+    let hash: Vec<u8> = recorded.try_get(0)?;
+    let job_id: i64 = recorded.try_get(1)?;
+    let job = tx
+        .query_opt(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1"),
+            &[&job_id],
+        )?
+        .map(|row| rows::job(&row))
+        .transpose()?;
+    Ok(job.map(|job| (hash, job)))
+}
+
+/// Inserts a batch with its idempotency keys, as `Store::job_insert_keyed` says.
+pub(crate) fn insert_keyed(
+    tx: &Tx,
+    jobs: &[(NewJob, Option<IdempotencyKey>)],
+    now: Timestamp,
+) -> Result<Insertion, PgError> {
+    // Every key first, so that a conflict leaves nothing half-inserted.
+    let mut reuse: Vec<Option<Reuse>> = Vec::with_capacity(jobs.len());
+    let mut in_batch: HashMap<(&str, &str), (usize, &[u8])> = HashMap::new();
+    for (index, (_, key)) in jobs.iter().enumerate() {
+        let Some(key) = key else {
+            reuse.push(None);
+            continue;
+        };
+        let scoped = (key.scope.as_str(), key.key.as_str());
+        if let Some((first, hash)) = in_batch.get(&scoped) {
+            if *hash != key.request_hash.as_slice() {
+                return Ok(Insertion::KeyConflict {
+                    index,
+                    existing: None,
+                });
+            }
+            reuse.push(Some(Reuse::InBatch(*first)));
+            continue;
+        }
+        in_batch.insert(scoped, (index, &key.request_hash));
+        match recorded_key(tx, key)? {
+            Some((hash, job)) if hash == key.request_hash => {
+                reuse.push(Some(Reuse::Stored(Box::new(job))));
+            }
+            Some((_, job)) => {
+                return Ok(Insertion::KeyConflict {
+                    index,
+                    existing: Some(job.id),
+                });
+            }
+            None => reuse.push(None),
+        }
+    }
+    let mut inserted: Vec<Inserted> = Vec::with_capacity(jobs.len());
+    for ((job, key), reuse) in jobs.iter().zip(reuse) {
+        match reuse {
+            Some(Reuse::Stored(job)) => inserted.push(Inserted {
+                job: *job,
+                created: false,
+            }),
+            Some(Reuse::InBatch(first)) => {
+                let job = inserted[first].job.clone();
+                inserted.push(Inserted {
+                    job,
+                    created: false,
+                });
+            }
+            None => {
+                let row = insert_job(tx, job.clone(), now)?;
+                if let Some(key) = key {
+                    tx.execute(
+                        "INSERT INTO idempotency_keys (scope, key, request_hash, job_id, created_at)
+                         VALUES ($1, $2, $3, $4, $5)
+                         ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash,
+                             job_id = excluded.job_id, created_at = excluded.created_at",
+                        &[
+                            &key.scope,
+                            &key.key,
+                            &key.request_hash,
+                            &row.id.0,
+                            &micros(now),
+                        ],
+                    )?;
+                }
+                inserted.push(Inserted {
+                    job: row,
+                    created: true,
+                });
+            }
+        }
+    }
+    Ok(Insertion::Done(inserted))
+}
+
+/// What a child of a spawn is: the sibling that holds its key already, or a job to insert.
+enum SpawnedChild {
+    Existing(Box<Job>),
+    New(Box<NewJob>),
+}
+
+/// Spawns `children` under the job of `attempt`, as `Store::job_spawn` says.
+pub(crate) fn spawn(
+    tx: &Tx,
+    attempt: &AttemptRef,
+    children: &[NewJob],
+    max_children: u32,
+    now: Timestamp,
+) -> Result<Spawn, PgError> {
+    let Some(parent) = locked_job(tx, attempt.id)? else {
+        return Ok(Spawn::Refused(format!("job {} does not exist", attempt.id)));
+    };
+    let holds = parent.status == JobStatus::Running
+        && parent.attempt == attempt.attempt
+        && parent.worker.as_deref() == Some(attempt.worker.as_str());
+    if !holds {
+        return Ok(Spawn::Refused(format!(
+            "attempt {} of job {} has ended; only a running attempt spawns children",
+            attempt.attempt, attempt.id
+        )));
+    }
+    let mut planned = Vec::with_capacity(children.len());
+    for (index, child) in children.iter().enumerate() {
+        let sibling = match &child.key {
+            Some(key) => tx
+                .query_opt(
+                    &format!(
+                        "SELECT {JOB_COLUMNS} FROM jobs WHERE parent_id = $1 AND spawn_key = $2"
+                    ),
+                    &[&parent.id.0, key],
+                )?
+                .map(|row| rows::job(&row))
+                .transpose()?,
+            None => None,
+        };
+        planned.push(match sibling {
+            Some(sibling) if sibling.job_type == child.job_type && sibling.input == child.input => {
+                SpawnedChild::Existing(Box::new(sibling))
+            }
+            Some(sibling) => {
+                return Ok(Spawn::KeyConflict {
+                    index,
+                    existing: sibling.id,
+                });
+            }
+            None => SpawnedChild::New(Box::new(child.clone())),
+        });
+    }
+    let new = planned
+        .iter()
+        .filter(|child| matches!(child, SpawnedChild::New(_)))
+        .count() as u32;
+    let mut answers = Vec::with_capacity(planned.len());
+    if new == 0 {
+        for child in planned {
+            if let SpawnedChild::Existing(job) = child {
+                answers.push(Inserted {
+                    job: *job,
+                    created: false,
+                });
+            }
+        }
+        return Ok(Spawn::Done(answers));
+    }
+    let adoption = match adopt(&parent, new, max_children) {
+        Ok(adoption) => adoption,
+        Err(refused) => return Ok(Spawn::Refused(refused.0)),
+    };
+    let Some(parent) = tree::persist(&mut TreeWrite { tx }, &parent, adoption, now)? else {
+        return Ok(Spawn::Refused(format!(
+            "job {} changed while its children were spawned; spawn them again",
+            attempt.id
+        )));
+    };
+    for child in planned {
+        answers.push(match child {
+            SpawnedChild::Existing(job) => Inserted {
+                job: *job,
+                created: false,
+            },
+            SpawnedChild::New(mut child) => {
+                child.place_under(&parent);
+                Inserted {
+                    job: insert_job(tx, *child, now)?,
+                    created: true,
+                }
+            }
+        });
+    }
+    Ok(Spawn::Done(answers))
+}
+
+/// Of `paths`, those no artifact names any more.
+pub(crate) fn unreferenced(tx: &Tx, paths: Vec<String>) -> Result<Vec<String>, PgError> {
+    let mut free = Vec::new();
+    for path in paths {
+        if !free.contains(&path)
+            && tx
+                .query_opt("SELECT 1 FROM artifacts WHERE path = $1 LIMIT 1", &[&path])?
+                .is_none()
+        {
+            free.push(path);
+        }
+    }
+    Ok(free)
+}
+
+/// Deletes the finished tree of root `id` whole (see `Store::job_delete_tree`).
+pub(crate) fn delete_tree(tx: &Tx, id: JobId) -> Result<TreeDeletion, PgError> {
+    let Some(job) = locked_job(tx, id)? else {
+        return Ok(TreeDeletion::NotFound);
+    };
+    if let Some(parent) = job.parent {
+        return Ok(TreeDeletion::NotRoot {
+            root: job.root.unwrap_or(parent),
+        });
+    }
+    let unfinished = tx.query_opt(
+        "SELECT id, status FROM jobs WHERE (id = $1 OR root_id = $1)
+           AND status IN ('queued', 'scheduled', 'running', 'waiting') LIMIT 1",
+        &[&id.0],
+    )?;
+    if let Some(row) = unfinished {
+        return Ok(TreeDeletion::Unfinished {
+            job: JobId(row.try_get(0)?),
+            status: rows::parsed(&row, 1)?,
+        });
+    }
+    let jobs: Vec<JobId> = tx
+        .query(
+            "SELECT id FROM jobs WHERE id = $1 OR root_id = $1 ORDER BY id FOR UPDATE",
+            &[&id.0],
+        )?
+        .iter()
+        .map(|row| JobId(row.get(0)))
+        .collect();
+    let ids: Vec<i64> = jobs.iter().map(|job| job.0).collect();
+    let paths: Vec<String> = tx
+        .query(
+            "DELETE FROM artifacts WHERE job_id = ANY($1) RETURNING path",
+            &[&ids],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    for table in ["events", "job_logs", "idempotency_keys"] {
+        tx.execute(
+            &format!("DELETE FROM {table} WHERE job_id = ANY($1)"),
+            &[&ids],
+        )?;
+    }
+    tx.execute("DELETE FROM jobs WHERE id = ANY($1)", &[&ids])?;
+    // A job's directory is `JOB/`: free when no artifact's path starts with it.
+    let mut directories = Vec::new();
+    for job in &jobs {
+        let named = tx.query_opt(
+            "SELECT 1 FROM artifacts WHERE starts_with(path, $1) LIMIT 1",
+            &[&format!("{job}/")],
+        )?;
+        if named.is_none() {
+            directories.push(job.to_string());
+        }
+    }
+    Ok(TreeDeletion::Deleted {
+        jobs,
+        unreferenced: unreferenced(tx, paths)?,
+        directories,
+    })
+}
