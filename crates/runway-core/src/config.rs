@@ -66,6 +66,9 @@ pub struct Config {
 pub struct ServerConfig {
     pub listen: SocketAddr,
     pub data_dir: PathBuf,
+    /// A PostgreSQL URL: the state lives there, shared with every server given the same one.
+    /// `None`: SQLite in the data directory.
+    pub database: Option<String>,
     /// Largest request body accepted, in bytes.
     pub body_limit: usize,
     /// Log bytes kept per job; the rest is dropped with a note.
@@ -267,6 +270,7 @@ impl Backoff {
 pub struct Overrides {
     pub listen: Option<String>,
     pub data_dir: Option<PathBuf>,
+    pub database: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -287,6 +291,7 @@ struct RawConfig {
 struct RawServer {
     listen: Option<String>,
     data: Option<PathBuf>,
+    database: Option<String>,
     body_limit: Option<u64>,
     log_limit: Option<u64>,
     lease: Option<String>,
@@ -508,6 +513,40 @@ const DAY: Duration = Duration::from_secs(24 * 3600);
 const YEAR: Duration = Duration::from_secs(366 * 24 * 3600);
 const GIB: u64 = 1024 * 1024 * 1024;
 
+/// The PostgreSQL URL from `--database`, `RUNWAY_DATABASE` or `server.database`, checked to
+/// be one; an empty value means none (SQLite).
+fn database_url(
+    overrides: &Overrides,
+    env: &HashMap<String, String>,
+    raw: &RawServer,
+    file_name: &str,
+) -> Result<Option<String>, ConfigError> {
+    let (url, source_name, key) = if let Some(url) = &overrides.database {
+        (url, "command line flag --database".to_string(), "")
+    } else if let Some(url) = env.get("RUNWAY_DATABASE") {
+        (url, "environment variable RUNWAY_DATABASE".to_string(), "")
+    } else if let Some(url) = &raw.database {
+        (url, file_name.to_string(), "server.database")
+    } else {
+        return Ok(None);
+    };
+    let url = url.trim();
+    if url.is_empty() {
+        return Ok(None);
+    }
+    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        return Err(ConfigError {
+            source_name,
+            key: key.to_string(),
+            message: "the database must be a PostgreSQL URL: \
+                      postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE (leave it out for SQLite \
+                      in the data directory)"
+                .to_string(),
+        });
+    }
+    Ok(Some(url.to_string()))
+}
+
 fn env_number(env: &HashMap<String, String>, name: &str) -> Result<Option<u64>, ConfigError> {
     match env.get(name) {
         None => Ok(None),
@@ -561,6 +600,7 @@ fn validate(
         .or_else(|| env.get("RUNWAY_DATA").map(PathBuf::from))
         .or_else(|| raw.server.data.as_ref().map(|dir| base_dir.join(dir)))
         .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR));
+    let database = database_url(overrides, env, &raw.server, file_name)?;
 
     let body_limit = bounded_number(
         &origin,
@@ -816,6 +856,7 @@ fn validate(
         server: ServerConfig {
             listen,
             data_dir,
+            database,
             body_limit,
             log_limit,
             lease,
@@ -1201,6 +1242,7 @@ mod tests {
         let flags = Overrides {
             listen: Some("127.0.0.1:9100".into()),
             data_dir: Some("/srv/runway".into()),
+            database: None,
         };
         let raw = parse_raw("", "f").unwrap();
         let config = validate(raw, "f", Path::new(""), &env, &flags).unwrap();
@@ -1217,6 +1259,49 @@ mod tests {
         )
         .unwrap_err();
         assert!(error.to_string().contains("RUNWAY_BODY_LIMIT"), "{error}");
+    }
+
+    #[test]
+    fn the_database_comes_from_the_flag_the_environment_or_the_file() {
+        let file = "[server]\ndatabase = \"postgres://file@db/runway\"";
+        let database = |env: &[(&str, &str)], flag: Option<&str>| {
+            let env: HashMap<String, String> = env
+                .iter()
+                .map(|(name, value)| (name.to_string(), value.to_string()))
+                .collect();
+            let flags = Overrides {
+                database: flag.map(str::to_string),
+                ..Overrides::default()
+            };
+            validate(
+                parse_raw(file, "f").unwrap(),
+                "f",
+                Path::new(""),
+                &env,
+                &flags,
+            )
+            .map(|config| config.server.database)
+        };
+        assert_eq!(
+            database(&[], None).unwrap().as_deref(),
+            Some("postgres://file@db/runway")
+        );
+        let env = [("RUNWAY_DATABASE", "postgresql://env@db/runway")];
+        assert_eq!(
+            database(&env, None).unwrap().as_deref(),
+            Some("postgresql://env@db/runway")
+        );
+        assert_eq!(
+            database(&env, Some("postgres://flag@db/runway"))
+                .unwrap()
+                .as_deref(),
+            Some("postgres://flag@db/runway")
+        );
+        // An empty value chooses SQLite, as leaving it out does.
+        assert_eq!(database(&[("RUNWAY_DATABASE", "")], None).unwrap(), None);
+        let error = database(&[("RUNWAY_DATABASE", "mysql://db/runway")], None).unwrap_err();
+        assert!(error.to_string().contains("RUNWAY_DATABASE"), "{error}");
+        assert!(error.to_string().contains("postgres://USER"), "{error}");
     }
 
     #[test]

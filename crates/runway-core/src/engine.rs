@@ -147,9 +147,19 @@ impl Engine {
             let paused = self.store.queue_paused(&queue.name).await?;
             queue.paused.store(paused, Ordering::SeqCst);
         }
-        // This process is the only one on its data (the data directory is locked), so every
-        // attempt still marked running belongs to a process that is gone.
-        let orphans = self.store.job_list_running().await?;
+        // This process is the only one on its data directory (it is locked), so every attempt
+        // still marked running by this server's workers belongs to a process that is gone. On
+        // a store other servers share, theirs are left to their leases.
+        let mut orphans = self.store.job_list_running().await?;
+        if self.store.shared() {
+            let server = crate::data_dir::server_id(&self.config.server.data_dir)
+                .map_err(|error| crate::store::StoreError::Backend(error.to_string()))?;
+            orphans.retain(|job| {
+                job.worker
+                    .as_deref()
+                    .is_some_and(|worker| crate::data_dir::is_own_worker(&server, worker))
+            });
+        }
         if !orphans.is_empty() {
             tracing::info!(
                 count = orphans.len(),

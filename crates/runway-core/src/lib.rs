@@ -10,6 +10,7 @@ pub mod artifacts;
 pub mod bus;
 pub mod clock;
 pub mod config;
+pub mod data_dir;
 mod engine;
 pub mod error;
 pub mod event;

@@ -318,6 +318,12 @@ pub struct TokenRecord {
 
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
+    /// Whether other servers may write to the same data at once (PostgreSQL): then a running
+    /// attempt at start may be another server's, alive, and is left to its lease.
+    fn shared(&self) -> bool {
+        false
+    }
+
     /// Inserts every job and its `submitted` event in one transaction, in order, each with
     /// the children it holds.
     async fn job_insert_many(
@@ -421,8 +427,8 @@ pub trait Store: Send + Sync + 'static {
     /// Running attempts whose lease ended before `now`.
     async fn job_list_lease_expired(&self, now: Timestamp) -> Result<Vec<Job>, StoreError>;
 
-    /// Every running attempt, whoever holds it. At start, a store that is the only process on
-    /// its data (SQLite) hands all of them back as rescued.
+    /// Every running attempt, whoever holds it. At start, a server alone on its store hands
+    /// all of them back as rescued; a server sharing it (see [`Store::shared`]) only its own.
     async fn job_list_running(&self) -> Result<Vec<Job>, StoreError>;
 
     /// Moves due `scheduled` jobs to `queued`; returns the queues that got jobs.

@@ -65,6 +65,10 @@ impl PgStore {
 
 #[async_trait]
 impl Store for PgStore {
+    fn shared(&self) -> bool {
+        true
+    }
+
     async fn job_insert_keyed(
         &self,
         jobs: Vec<(NewJob, Option<IdempotencyKey>)>,

@@ -6,6 +6,7 @@
 //! One database per runway installation. The schema lives in the connection's default schema
 //! (`search_path`); its version is kept in `runway_schema`.
 
+mod clock;
 mod follower;
 mod job_query;
 mod jobs;
@@ -19,6 +20,7 @@ use std::str::FromStr;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
+pub use clock::DatabaseClock;
 pub use migrations::{MIGRATIONS, MigrateError};
 pub use store::PgStore;
 
@@ -109,6 +111,21 @@ impl Database {
         // A store is only ever used as one.
         let _: &dyn Store = &store;
         Ok(store)
+    }
+
+    /// The database's clock, for every server on it to read "now" from.
+    pub async fn clock(&self) -> Result<Arc<DatabaseClock>, ConnectError> {
+        DatabaseClock::start(self.pool.clone())
+            .await
+            .map_err(|reason| ConnectError::Unreachable {
+                target: self.target.clone(),
+                reason,
+            })
+    }
+
+    /// Where it connects (hosts, ports, database; never a password), for messages.
+    pub fn target(&self) -> &str {
+        &self.target
     }
 
     /// The schema version the database is at.

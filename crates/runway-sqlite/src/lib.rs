@@ -19,13 +19,12 @@ mod job_query;
 mod jobs;
 mod writer;
 
-use std::fs::File;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use runway_core::StoreError;
 use runway_core::bus::Bus;
+use runway_core::data_dir::{DataDirError, DataDirLock, private_file};
 use rusqlite::{Connection, OpenFlags};
 
 use crate::writer::Writer;
@@ -34,7 +33,6 @@ use crate::writer::Writer;
 pub const DATABASE_FILE: &str = "runway.sqlite3";
 
 pub use backup::{BackupError, backup};
-const LOCK_FILE: &str = "runway.lock";
 /// Prepared statements kept per connection: more than the store has, so none is re-parsed.
 const STATEMENT_CACHE: usize = 64;
 
@@ -87,7 +85,7 @@ pub struct SqliteStore {
     writer: Writer,
     readers: ReadPool,
     /// Held for the store's life: the OS lock on the data directory.
-    _lock: File,
+    _lock: DataDirLock,
 }
 
 /// How the store commits.
@@ -132,25 +130,16 @@ impl SqliteStore {
         options: SqliteOptions,
         bus: Bus,
     ) -> Result<SqliteStore, OpenError> {
+        let lock = runway_core::data_dir::lock(data_dir).map_err(|error| match error {
+            DataDirError::Locked { dir } => OpenError::Locked { dir },
+            DataDirError::Create { dir, source } | DataDirError::ServerId { dir, source } => {
+                OpenError::CreateDir { dir, source }
+            }
+        })?;
         let create_error = |source| OpenError::CreateDir {
             dir: data_dir.to_path_buf(),
             source,
         };
-        // Job inputs, logs and token hashes live here: the server's user alone may read them.
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(PRIVATE_DIR)
-            .create(data_dir)
-            .and_then(|()| {
-                std::fs::set_permissions(data_dir, std::fs::Permissions::from_mode(PRIVATE_DIR))
-            })
-            .map_err(create_error)?;
-        let lock = private_file(&data_dir.join(LOCK_FILE)).map_err(create_error)?;
-        if lock.try_lock().is_err() {
-            return Err(OpenError::Locked {
-                dir: data_dir.to_path_buf(),
-            });
-        }
         let file = data_dir.join(DATABASE_FILE);
         let database_error = |error: rusqlite::Error| OpenError::Database {
             file: file.clone(),
@@ -187,22 +176,6 @@ impl SqliteStore {
             _lock: lock,
         })
     }
-}
-
-const PRIVATE_DIR: u32 = 0o700;
-const PRIVATE_FILE: u32 = 0o600;
-
-/// Opens (creating if needed) a file readable by its owner only; an existing file is tightened.
-fn private_file(path: &Path) -> std::io::Result<File> {
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .mode(PRIVATE_FILE)
-        .open(path)?;
-    file.set_permissions(std::fs::Permissions::from_mode(PRIVATE_FILE))?;
-    Ok(file)
 }
 
 fn migrate(connection: &Connection, file: &Path) -> Result<(), OpenError> {

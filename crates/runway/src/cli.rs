@@ -111,6 +111,11 @@ pub struct ServeArgs {
     /// Data directory [default: ./runway-data]
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Keep the state in PostgreSQL (postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE), shared
+    /// by every server given the same database; also RUNWAY_DATABASE [default: SQLite in the
+    /// data directory]
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
     /// Server log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

@@ -16,9 +16,18 @@ pub fn run(args: BackupArgs) -> Result<u8, CliError> {
     let overrides = Overrides {
         listen: None,
         data_dir: args.data,
+        database: None,
     };
     let config = Config::load(args.config.as_deref(), &env, &overrides)
         .map_err(|error| CliError::new(exit::CONFIG, error.to_string()))?;
+    if config.server.database.is_some() {
+        return Err(CliError::new(
+            exit::USAGE,
+            "runway backup copies the SQLite database, and this server keeps its state in \
+             PostgreSQL (server.database or RUNWAY_DATABASE): back that up with pg_dump"
+                .to_string(),
+        ));
+    }
     let data_dir = &config.server.data_dir;
     let bytes = runway_sqlite::backup(data_dir, &args.file)
         .map_err(|error| CliError::new(exit::FAILED, error.to_string()))?;

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use runway_core::bus::Bus;
 use runway_core::config::{Config, Overrides};
-use runway_core::{App, Store, SystemClock};
+use runway_core::data_dir::DataDirLock;
+use runway_core::{App, Clock, Store, SystemClock};
+use runway_postgres::Database;
 use runway_server::ServerState;
 use runway_sqlite::{SqliteOptions, SqliteStore};
 use tokio::net::TcpListener;
@@ -16,6 +18,51 @@ use crate::cli::{LogFormat, ServeArgs};
 use crate::credentials::{self, Server};
 use crate::exit::{self, CliError};
 use crate::output;
+
+/// The store the config names, the clock its servers share, and what holds them open.
+struct OpenedStore {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    /// Where the state is, for the start-up line.
+    described: String,
+    /// PostgreSQL's store leaves the data directory to the server: held for its life.
+    _lock: Option<DataDirLock>,
+}
+
+/// SQLite in the data directory, or the PostgreSQL database `server.database` names.
+async fn open_store(config: &Config, bus: Bus) -> Result<OpenedStore, CliError> {
+    let data_dir = &config.server.data_dir;
+    let Some(url) = &config.server.database else {
+        let options = SqliteOptions {
+            sync_every_commit: config.server.sync_every_commit,
+        };
+        let store = SqliteStore::open_with(data_dir, options, bus)
+            .map_err(|error| CliError::new(exit::FAILED, error.to_string()))?;
+        return Ok(OpenedStore {
+            store: Arc::new(store),
+            clock: Arc::new(SystemClock),
+            described: format!("data in {}", data_dir.display()),
+            _lock: None,
+        });
+    };
+    let failed = |error: &dyn std::fmt::Display| CliError::new(exit::FAILED, error.to_string());
+    let lock = runway_core::data_dir::lock(data_dir).map_err(|error| failed(&error))?;
+    let database = Database::connect(url)
+        .await
+        .map_err(|error| failed(&error))?;
+    let store = database.store(bus).await.map_err(|error| failed(&error))?;
+    let clock = database.clock().await.map_err(|error| failed(&error))?;
+    Ok(OpenedStore {
+        store: Arc::new(store),
+        clock,
+        described: format!(
+            "state in PostgreSQL at {}, files in {}",
+            database.target(),
+            data_dir.display()
+        ),
+        _lock: Some(lock),
+    })
+}
 
 pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     init_logging(args.log_format);
@@ -27,6 +74,7 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     let overrides = Overrides {
         listen: args.listen,
         data_dir: args.data,
+        database: args.database,
     };
     let config = Config::load(args.config.as_deref(), &env, &overrides)
         .map_err(|error| CliError::new(exit::CONFIG, error.to_string()))?;
@@ -41,14 +89,10 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     let config = Arc::new(config);
     raise_open_file_limit(config.server.max_connections);
 
-    let options = SqliteOptions {
-        sync_every_commit: config.server.sync_every_commit,
-    };
     // The bus belongs to the app; the store publishes what it commits on it.
     let bus = Bus::default();
-    let store = SqliteStore::open_with(&config.server.data_dir, options, bus.clone())
-        .map_err(|error| CliError::new(exit::FAILED, error.to_string()))?;
-    let store: Arc<dyn Store> = Arc::new(store);
+    let opened = open_store(&config, bus.clone()).await?;
+    let store = Arc::clone(&opened.store);
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|error| {
@@ -68,8 +112,11 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
     };
     let url = format!("http://{host}");
 
+    // Named after the server, so that a restart finds the attempts it left running itself.
+    let server_id = runway_core::data_dir::server_id(&config.server.data_dir)
+        .map_err(|error| CliError::new(exit::FAILED, error.to_string()))?;
     let worker = format!(
-        "{}-{}",
+        "{server_id}-{}-{}",
         std::process::id(),
         &runway_server::auth::generate_token()[4..16]
     );
@@ -77,7 +124,7 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
         Arc::clone(&store),
         bus,
         Arc::clone(&config),
-        Arc::new(SystemClock),
+        Arc::clone(&opened.clock),
         Vec::new(),
         worker,
     )
@@ -107,10 +154,7 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
         }
         None => None,
     };
-    output::print_line(&format!(
-        "runway listening on {url} (data in {})",
-        config.server.data_dir.display()
-    ))?;
+    output::print_line(&format!("runway listening on {url} ({})", opened.described))?;
     // The token is printed once, at the first start, like the token line itself: a later
     // start's output often ends up in a log, where a token must never be.
     match sign_in_token {

@@ -454,7 +454,7 @@ fn ls_watch_redraws_as_jobs_change() {
 #[test]
 fn the_credentials_and_the_data_are_readable_by_their_owner_only() {
     use std::os::unix::fs::PermissionsExt;
-    let server = Server::start("");
+    let server = Server::start_sqlite("");
     let mode = |path: std::path::PathBuf| {
         std::fs::metadata(&path)
             .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
@@ -715,7 +715,7 @@ fn completions_and_the_manual_come_from_the_command_line() {
 async fn a_backup_taken_during_a_run_restores_every_job() {
     let config = "[types.quick]\ncommand = [\"true\"]\nmax_attempts = 1\n\
                   [types.long]\ncommand = [\"sleep\", \"30\"]\nmax_attempts = 1\n";
-    let server = Server::start(config);
+    let server = Server::start_sqlite(config);
     let client = server.client();
     let mut quick = Vec::new();
     for _ in 0..5 {

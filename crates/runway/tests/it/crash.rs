@@ -12,40 +12,25 @@ use serde_json::json;
 
 use crate::{Server, eventually, is_terminal};
 
-/// The server's database, opened read-only as another process would.
-fn read_only(server: &Server) -> rusqlite::Result<rusqlite::Connection> {
-    rusqlite::Connection::open_with_flags(
-        server.database(),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-}
-
 fn running_in_database(server: &Server) -> BTreeSet<String> {
-    let connection = read_only(server).unwrap();
-    let mut statement = connection
-        .prepare("SELECT id FROM jobs WHERE status = 'running'")
-        .unwrap();
-    statement
-        .query_map([], |row| row.get::<_, i64>(0))
-        .unwrap()
-        .map(|id| id.unwrap().to_string())
+    server
+        .query("SELECT id FROM jobs WHERE status = 'running'")
+        .into_iter()
+        .map(|row| row[0].clone().unwrap())
         .collect()
 }
 
 fn terminal_events_per_job(server: &Server) -> BTreeMap<String, u32> {
-    let connection = read_only(server).unwrap();
-    let mut statement = connection
-        .prepare(
+    server
+        .query(
             "SELECT job_id, count(*) FROM events
              WHERE kind IN ('succeeded', 'failed', 'cancelled') GROUP BY job_id",
         )
-        .unwrap();
-    statement
-        .query_map([], |row| {
-            Ok((row.get::<_, i64>(0)?.to_string(), row.get::<_, u32>(1)?))
+        .into_iter()
+        .map(|row| {
+            let count = row[1].as_deref().unwrap().parse().unwrap();
+            (row[0].clone().unwrap(), count)
         })
-        .unwrap()
-        .map(Result::unwrap)
         .collect()
 }
 
@@ -188,14 +173,13 @@ async fn kill_9_loses_no_acknowledged_job_and_reruns_only_those_in_flight() {
 
 /// The process the database holds for the job's running attempt, read as another process would.
 fn stored_pid(server: &Server, job_id: &str) -> Option<i64> {
-    let connection = read_only(server).ok()?;
-    connection
-        .query_row(
-            "SELECT pid FROM jobs WHERE id = ?1",
-            [job_id.parse::<i64>().unwrap()],
-            |row| row.get(0),
-        )
-        .ok()?
+    let id: i64 = job_id.parse().unwrap();
+    server
+        .query(&format!("SELECT pid FROM jobs WHERE id = {id}"))
+        .pop()?
+        .pop()??
+        .parse()
+        .ok()
 }
 
 #[tokio::test]
@@ -360,16 +344,16 @@ async fn runway_run_tells_a_command_it_runs_again_after_a_hand_back() {
 
 /// Counts of events of each kind for one job, read from the database.
 fn event_kinds(server: &Server, job: &str) -> BTreeMap<String, u32> {
-    let connection = read_only(server).unwrap();
-    let mut statement = connection
-        .prepare("SELECT kind, count(*) FROM events WHERE job_id = ?1 GROUP BY kind")
-        .unwrap();
-    statement
-        .query_map([job.parse::<i64>().unwrap()], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, u32>(1)?))
+    let id: i64 = job.parse().unwrap();
+    server
+        .query(&format!(
+            "SELECT kind, count(*) FROM events WHERE job_id = {id} GROUP BY kind"
+        ))
+        .into_iter()
+        .map(|row| {
+            let count = row[1].as_deref().unwrap().parse().unwrap();
+            (row[0].clone().unwrap(), count)
         })
-        .unwrap()
-        .map(Result::unwrap)
         .collect()
 }
 

@@ -28,6 +28,99 @@ use runway_client::Client;
 
 pub const RUNWAY: &str = env!("CARGO_BIN_EXE_runway");
 
+/// Where a test server keeps its state. `RUNWAY_TEST_BACKEND=postgres` runs the black-box
+/// tests against PostgreSQL (a database of its own per server, on the server
+/// `RUNWAY_TEST_DATABASE` names); otherwise SQLite in the data directory.
+pub enum Backend {
+    Sqlite,
+    Postgres(TestDatabase),
+}
+
+impl Backend {
+    fn from_env() -> Backend {
+        match std::env::var("RUNWAY_TEST_BACKEND").as_deref() {
+            Ok("postgres") => Backend::Postgres(TestDatabase::create()),
+            Ok("sqlite") | Err(_) => Backend::Sqlite,
+            Ok(other) => panic!("RUNWAY_TEST_BACKEND is sqlite or postgres, not {other:?}"),
+        }
+    }
+}
+
+/// A PostgreSQL database made for one test server, dropped with it.
+pub struct TestDatabase {
+    admin: String,
+    name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    fn create() -> TestDatabase {
+        use std::sync::atomic::{AtomicU32, Ordering};
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let admin = std::env::var("RUNWAY_TEST_DATABASE").expect(
+            "RUNWAY_TEST_DATABASE names the PostgreSQL server the tests use; ./scripts/test starts one",
+        );
+        let name = format!(
+            "runway_it_{}_{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::SeqCst)
+        );
+        postgres_query(&admin, &format!("CREATE DATABASE {name}"));
+        let (base, query) = admin
+            .split_once('?')
+            .map_or((admin.as_str(), None), |(b, q)| (b, Some(q)));
+        let base = &base[..base.rfind('/').expect("a URL with a database")];
+        let url = match query {
+            Some(query) => format!("{base}/{name}?{query}"),
+            None => format!("{base}/{name}"),
+        };
+        TestDatabase { admin, name, url }
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        postgres_query(
+            &self.admin,
+            &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
+        );
+    }
+}
+
+/// Runs `sql` on the PostgreSQL database at `url` from a thread of its own (tests call it from
+/// inside and outside runtimes); every value as text.
+fn postgres_query(url: &str, sql: &str) -> Vec<Vec<Option<String>>> {
+    let (url, sql) = (url.to_string(), sql.to_string());
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                let driver = tokio::spawn(connection);
+                let messages = client.simple_query(&sql).await.unwrap();
+                drop(client);
+                let _ = driver.await;
+                messages
+                    .iter()
+                    .filter_map(|message| match message {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                            (0..row.len())
+                                .map(|index| row.get(index).map(str::to_string))
+                                .collect(),
+                        ),
+                        _ => None,
+                    })
+                    .collect()
+            })
+    })
+    .join()
+    .unwrap()
+}
+
 /// A running `runway serve` in a temporary directory.
 pub struct Server {
     pub dir: tempfile::TempDir,
@@ -43,6 +136,7 @@ pub struct Server {
     relative_data: bool,
     /// Environment variables the server is started with.
     env: Vec<(String, String)>,
+    pub backend: Backend,
     child: Option<Child>,
 }
 
@@ -67,7 +161,17 @@ impl Server {
         let file = dir.path().join("runway.toml");
         std::fs::write(&file, config(dir.path())).unwrap();
         prepare(&dir.path().join("data"));
-        Server::launched(dir, file)
+        let mut server = Server::unstarted(dir, file, false);
+        // What is prepared is the data directory: SQLite's database lives there.
+        server.backend = Backend::Sqlite;
+        server.launch();
+        server
+    }
+
+    /// Starts a server on SQLite whatever `RUNWAY_TEST_BACKEND` says: for what only SQLite
+    /// has (its database file, `runway backup`).
+    pub fn start_sqlite(config: &str) -> Server {
+        Server::start_prepared(|_| config.to_string(), |_| {})
     }
 
     /// Starts a server with a config file of the repository (an example), its data in a
@@ -115,6 +219,7 @@ impl Server {
             config,
             relative_data,
             env: Vec::new(),
+            backend: Backend::from_env(),
             child: None,
         }
     }
@@ -151,6 +256,11 @@ impl Server {
             })
             .current_dir(self.dir.path())
             .args(["--listen", &listen])
+            .args(match &self.backend {
+                Backend::Sqlite => Vec::new(),
+                Backend::Postgres(database) => vec!["--database".to_string(), database.url.clone()],
+            })
+            .env_remove("RUNWAY_DATABASE")
             .env("XDG_CONFIG_HOME", self.xdg())
             .env("RUNWAY_LOG", "warn")
             .envs(self.env.iter().map(|(name, value)| (name, value)))
@@ -231,8 +341,45 @@ impl Server {
         child.wait().unwrap().code()
     }
 
+    /// The SQLite database file (on SQLite).
     pub fn database(&self) -> PathBuf {
         self.path("data").join("runway.sqlite3")
+    }
+
+    /// Runs `sql` (written for both SQLite and PostgreSQL) on the server's store as another
+    /// process would, read-only on SQLite; every value as text.
+    pub fn query(&self, sql: &str) -> Vec<Vec<Option<String>>> {
+        match &self.backend {
+            Backend::Postgres(database) => postgres_query(&database.url, sql),
+            Backend::Sqlite => {
+                let connection = rusqlite::Connection::open_with_flags(
+                    self.database(),
+                    rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+                )
+                .unwrap();
+                let mut statement = connection.prepare(sql).unwrap();
+                let columns = statement.column_count();
+                statement
+                    .query_map([], |row| {
+                        (0..columns)
+                            .map(|index| {
+                                Ok(match row.get::<_, rusqlite::types::Value>(index)? {
+                                    rusqlite::types::Value::Null => None,
+                                    rusqlite::types::Value::Integer(value) => {
+                                        Some(value.to_string())
+                                    }
+                                    rusqlite::types::Value::Real(value) => Some(value.to_string()),
+                                    rusqlite::types::Value::Text(value) => Some(value),
+                                    rusqlite::types::Value::Blob(_) => Some("<blob>".into()),
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap()
+                    .map(Result::unwrap)
+                    .collect()
+            }
+        }
     }
 }
 
