@@ -133,7 +133,20 @@ pub struct ArtifactLimits {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueueConfig {
+    /// Most jobs of the queue running at once, over every server sharing the store.
     pub concurrency: u32,
+    /// Most of them one server runs at once (its own capacity: a GPU per machine); at most
+    /// `concurrency`, which it is by default.
+    pub server_concurrency: u32,
+}
+
+impl QueueConfig {
+    pub fn new(concurrency: u32) -> QueueConfig {
+        QueueConfig {
+            concurrency,
+            server_concurrency: concurrency,
+        }
+    }
 }
 
 /// How a job type runs.
@@ -325,6 +338,7 @@ struct RawServer {
 #[serde(deny_unknown_fields)]
 struct RawQueue {
     concurrency: u32,
+    server_concurrency: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -815,10 +829,22 @@ fn validate(
                 ),
             ));
         }
+        let server_concurrency = queue.server_concurrency.unwrap_or(queue.concurrency);
+        if server_concurrency == 0 || server_concurrency > queue.concurrency {
+            return Err(origin.error(
+                format!("queues.{name}.server_concurrency"),
+                format!(
+                    "{server_concurrency} is out of range; use 1..={} (the queue's concurrency, \
+                     which counts the jobs of every server)",
+                    queue.concurrency
+                ),
+            ));
+        }
         queues.insert(
             name,
             QueueConfig {
                 concurrency: queue.concurrency,
+                server_concurrency,
             },
         );
     }
@@ -832,14 +858,12 @@ fn validate(
         }
         queues.insert(
             DEFAULT_QUEUE.to_string(),
-            QueueConfig {
-                concurrency: concurrency as u32,
-            },
+            QueueConfig::new(concurrency as u32),
         );
     }
     queues
         .entry(DEFAULT_QUEUE.to_string())
-        .or_insert(QueueConfig { concurrency: 8 });
+        .or_insert(QueueConfig::new(8));
 
     let mut types = BTreeMap::new();
     if raw.server.shell_type.unwrap_or(true) && !raw.types.contains_key(SHELL_TYPE) {
@@ -1139,6 +1163,11 @@ mod tests {
                 "[queues.q]\nconcurrency = 0",
                 "queues.q.concurrency",
                 "out of range",
+            ),
+            (
+                "[queues.q]\nconcurrency = 2\nserver_concurrency = 3",
+                "queues.q.server_concurrency",
+                "use 1..=2",
             ),
             (
                 "[server]\nlisten = \"nowhere\"",

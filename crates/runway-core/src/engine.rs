@@ -43,7 +43,10 @@ const LOOP_PANIC_WINDOW: Duration = Duration::from_secs(60);
 /// A queue's live state in this process.
 pub(crate) struct QueueRuntime {
     name: String,
+    /// Most of the queue's jobs this server runs at once.
     concurrency: u32,
+    /// Most of them running at once on every server sharing the store.
+    queue_limit: u32,
     running: AtomicU32,
     paused: AtomicBool,
     wake: Notify,
@@ -98,7 +101,8 @@ impl Engine {
             .map(|(name, queue)| {
                 let runtime = QueueRuntime {
                     name: name.clone(),
-                    concurrency: queue.concurrency,
+                    concurrency: queue.server_concurrency,
+                    queue_limit: queue.concurrency,
                     running: AtomicU32::new(0),
                     paused: AtomicBool::new(false),
                     wake: Notify::new(),
@@ -187,6 +191,15 @@ impl Engine {
         self.hand_back(never_started).await;
         self.rescue(lost, "the server stopped while it ran", false)
             .await;
+        if self.store.shared() {
+            let ended = crate::stop::end_every_orphan(&self.data_dir);
+            if ended > 0 {
+                tracing::info!(
+                    groups = ended,
+                    "ended the processes this server left running before it stopped"
+                );
+            }
+        }
         // Input files of attempts that a stopped server left behind.
         let _ = tokio::fs::remove_dir_all(&self.run_dir).await;
         // Inputs may hold secrets: only the server's user can read them.
@@ -378,7 +391,7 @@ impl Engine {
                         queue: queue.name.clone(),
                         job_types: self.type_names.clone(),
                         limit: free,
-                        queue_limit: queue.concurrency,
+                        queue_limit: queue.queue_limit,
                         worker: self.worker.clone(),
                         now,
                         lease_until: now + self.lease(),
@@ -690,7 +703,7 @@ impl Engine {
                 queue: queue.name.clone(),
                 job_types: self.type_names.clone(),
                 limit: 1,
-                queue_limit: queue.concurrency,
+                queue_limit: queue.queue_limit,
                 worker: self.worker.clone(),
                 now,
                 lease_until: now + self.lease(),

@@ -90,6 +90,37 @@ pub fn end_orphaned_attempt(data_dir: &str, job: &Job) -> usize {
     found
 }
 
+/// Ends every process a previous life of this server left running: those carrying its
+/// `RUNWAY_DATA_DIR`, which only it uses (the directory is locked), with their groups. For a
+/// server sharing its store, whose killed attempts other servers may have rescued and run
+/// again meanwhile: their jobs no longer say which processes were its. Says how many groups
+/// were ended.
+pub fn end_every_orphan(data_dir: &str) -> usize {
+    let marker = format!("RUNWAY_DATA_DIR={data_dir}");
+    let mut found = 0;
+    for _ in 0..MAX_SWEEPS {
+        let groups: BTreeSet<u32> = processes()
+            .filter(|pid| *pid != std::process::id())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                    environ
+                        .split(|byte| *byte == 0)
+                        .any(|variable| variable == marker.as_bytes())
+                })
+            })
+            .filter_map(process_group)
+            .collect();
+        if groups.is_empty() {
+            break;
+        }
+        found += groups.len();
+        for group in groups {
+            let _ = killpg(Pid::from_raw(group as i32), Signal::SIGKILL);
+        }
+    }
+    found
+}
+
 /// How often the processes are looked at again for members forked meanwhile.
 const MAX_SWEEPS: usize = 10;
 

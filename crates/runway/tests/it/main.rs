@@ -13,6 +13,7 @@ mod engine;
 mod limits;
 mod live;
 mod metrics;
+mod servers;
 mod session;
 mod trees;
 mod triggers;
@@ -33,13 +34,14 @@ pub const RUNWAY: &str = env!("CARGO_BIN_EXE_runway");
 /// `RUNWAY_TEST_DATABASE` names); otherwise SQLite in the data directory.
 pub enum Backend {
     Sqlite,
-    Postgres(TestDatabase),
+    /// Shared by the servers of a test that runs several on one database.
+    Postgres(std::sync::Arc<TestDatabase>),
 }
 
 impl Backend {
     fn from_env() -> Backend {
         match std::env::var("RUNWAY_TEST_BACKEND").as_deref() {
-            Ok("postgres") => Backend::Postgres(TestDatabase::create()),
+            Ok("postgres") => Backend::Postgres(std::sync::Arc::new(TestDatabase::create())),
             Ok("sqlite") | Err(_) => Backend::Sqlite,
             Ok(other) => panic!("RUNWAY_TEST_BACKEND is sqlite or postgres, not {other:?}"),
         }
@@ -54,7 +56,7 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    fn create() -> TestDatabase {
+    pub fn create() -> TestDatabase {
         use std::sync::atomic::{AtomicU32, Ordering};
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let admin = std::env::var("RUNWAY_TEST_DATABASE").expect(
@@ -166,6 +168,30 @@ impl Server {
         server.backend = Backend::Sqlite;
         server.launch();
         server
+    }
+
+    /// Starts a server whose config is made from its temporary directory, on `database`
+    /// (which other servers of the test share), with the first server's admin token.
+    pub fn start_on(
+        database: &std::sync::Arc<TestDatabase>,
+        token: Option<&str>,
+        config: impl FnOnce(&Path) -> String,
+    ) -> Server {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("runway.toml");
+        std::fs::write(&file, config(dir.path())).unwrap();
+        let mut server = Server::unstarted(dir, file, false);
+        server.backend = Backend::Postgres(std::sync::Arc::clone(database));
+        server.launch();
+        if let Some(token) = token {
+            server.token = token.to_string();
+        }
+        server
+    }
+
+    /// The id its data directory gave the server: the first part of its workers' names.
+    pub fn server_id(&self) -> String {
+        std::fs::read_to_string(self.path("data").join("server-id")).unwrap()
     }
 
     /// Starts a server on SQLite whatever `RUNWAY_TEST_BACKEND` says: for what only SQLite

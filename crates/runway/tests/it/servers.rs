@@ -1,0 +1,182 @@
+//! Several servers on one PostgreSQL database (whatever `RUNWAY_TEST_BACKEND` says): they
+//! share the work and the queues' limits, each one's live feed shows every job, and a server
+//! killed mid-run leaves its jobs to the others.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use runway_api::{FeedMessage, SubmitBatchRequest, SubmitJobRequest};
+use runway_client::UpdatesQuery;
+use serde_json::json;
+
+use crate::{Server, TestDatabase, alive, eventually, finished};
+
+/// A batch of `count` jobs of `job_type`; their ids.
+async fn submit_many(server: &Server, job_type: &str, count: usize) -> Vec<String> {
+    let batch = server
+        .client()
+        .submit_batch(&SubmitBatchRequest {
+            jobs: (0..count)
+                .map(|n| SubmitJobRequest {
+                    job_type: job_type.into(),
+                    input: json!({"n": n}),
+                    ..Default::default()
+                })
+                .collect(),
+        })
+        .await
+        .unwrap();
+    batch.jobs.into_iter().map(|job| job.id).collect()
+}
+
+/// The workers that ran each job, as stored.
+fn workers(server: &Server) -> BTreeMap<String, String> {
+    server
+        .query("SELECT id, worker FROM jobs WHERE worker IS NOT NULL")
+        .into_iter()
+        .map(|row| (row[0].clone().unwrap(), row[1].clone().unwrap()))
+        .collect()
+}
+
+#[tokio::test]
+async fn two_servers_share_the_work_and_each_feed_shows_every_job_end() {
+    let database = Arc::new(TestDatabase::create());
+    let config = |_: &std::path::Path| {
+        "[queues.default]\nconcurrency = 4\nserver_concurrency = 2\n\
+         [types.work]\ncommand = [\"sleep\", \"0.3\"]\nmax_attempts = 1\n"
+            .to_string()
+    };
+    let a = Server::start_on(&database, None, config);
+    let b = Server::start_on(&database, Some(&a.token), config);
+    let mut feed_on_a = a.client().updates(&UpdatesQuery::default()).await.unwrap();
+    let mut feed_on_b = b.client().updates(&UpdatesQuery::default()).await.unwrap();
+
+    let ids = submit_many(&a, "work", 8).await;
+    for feed in [&mut feed_on_a, &mut feed_on_b] {
+        let mut ended = BTreeSet::new();
+        while ended.len() < ids.len() {
+            let message = tokio::time::timeout(Duration::from_secs(30), feed.next())
+                .await
+                .expect("every job's end within 30s")
+                .unwrap()
+                .unwrap();
+            if let FeedMessage::Frame(frame) = message {
+                for update in frame.jobs {
+                    if update.status == "succeeded" {
+                        ended.insert(update.job_id);
+                    }
+                }
+            }
+        }
+        assert_eq!(ended, ids.iter().cloned().collect());
+    }
+    // Both ran jobs: B heard of the submit on A and took its share.
+    let ran = workers(&a);
+    for server in [&a, &b] {
+        let id = server.server_id();
+        assert!(
+            ran.values()
+                .any(|worker| worker.starts_with(&format!("{id}-"))),
+            "server {id} ran none of {ran:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_queue_of_one_runs_one_job_at_a_time_across_servers() {
+    let database = Arc::new(TestDatabase::create());
+    let shared = tempfile::tempdir().unwrap();
+    let lock = shared.path().join("lock");
+    // A second job at once finds the lock taken and fails.
+    let config = |_: &std::path::Path| {
+        format!(
+            "[queues.gpu]\nconcurrency = 1\n\
+             [types.render]\nqueue = \"gpu\"\nmax_attempts = 1\n\
+             command = [\"sh\", \"-c\", \"mkdir {lock} || exit 3; sleep 0.1; rmdir {lock}\"]\n",
+            lock = lock.display()
+        )
+    };
+    let a = Server::start_on(&database, None, config);
+    let b = Server::start_on(&database, Some(&a.token), config);
+    let ids = submit_many(&b, "render", 6).await;
+    let client = a.client();
+    for id in &ids {
+        let job = finished(&client, id).await;
+        assert_eq!(job.status, "succeeded", "job {id}: {:?}", job.error);
+    }
+}
+
+#[tokio::test]
+async fn a_killed_servers_jobs_finish_on_another_and_its_processes_end_when_it_returns() {
+    let database = Arc::new(TestDatabase::create());
+    let config = |dir: &std::path::Path| {
+        // The first run sleeps (and is orphaned by the kill); the run again ends at once.
+        format!(
+            "[server]\nlease = \"2s\"\nsweep_interval = \"200ms\"\n\
+             [queues.default]\nconcurrency = 2\n\
+             [types.long]\nmax_attempts = 3\n\
+             command = [\"sh\", \"-c\", \"echo $$ >> {pids}; [ $RUNWAY_RUN = 1 ] && exec sleep 60; true\"]\n",
+            pids = dir.join("pids").display()
+        )
+    };
+    let mut a = Server::start_on(&database, None, config);
+    let ids = submit_many(&a, "long", 2).await;
+    let client = a.client();
+    eventually(
+        "both jobs running on A",
+        Duration::from_secs(20),
+        || async {
+            let mut running = 0;
+            for id in &ids {
+                if client.job(id).await.unwrap().status == "running" {
+                    running += 1;
+                }
+            }
+            let pids = std::fs::read_to_string(a.path("pids")).unwrap_or_default();
+            (running == 2 && pids.lines().count() == 2).then_some(())
+        },
+    )
+    .await;
+    let b = Server::start_on(&database, Some(&a.token), config);
+    a.kill9();
+    let orphans: Vec<i32> = std::fs::read_to_string(a.path("pids"))
+        .unwrap()
+        .lines()
+        .map(|pid| pid.parse().unwrap())
+        .collect();
+    assert!(
+        orphans.iter().all(|pid| alive(*pid)),
+        "a kill -9 leaves its commands running"
+    );
+
+    let client = b.client();
+    for id in &ids {
+        let job = finished(&client, id).await;
+        assert_eq!(job.status, "succeeded", "job {id}: {:?}", job.error);
+        assert_eq!(job.attempt, 2, "job {id}: the attempt lost with A counts");
+    }
+    let b_id = b.server_id();
+    for (id, worker) in workers(&b) {
+        assert!(
+            worker.starts_with(&format!("{b_id}-")),
+            "job {id} ended on {worker}"
+        );
+    }
+    let ends = b.query(
+        "SELECT job_id, count(*) FROM events
+         WHERE kind IN ('succeeded', 'failed', 'cancelled') GROUP BY job_id",
+    );
+    assert_eq!(ends.len(), 2);
+    assert!(
+        ends.iter().all(|row| row[1].as_deref() == Some("1")),
+        "{ends:?}"
+    );
+
+    // Back, A ends what its previous life left running.
+    a.launch();
+    eventually("A's orphans to end", Duration::from_secs(20), || async {
+        orphans.iter().all(|pid| !alive(*pid)).then_some(())
+    })
+    .await;
+}
