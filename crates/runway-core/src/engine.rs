@@ -39,6 +39,10 @@ const LOOP_RESTART_DELAY: Duration = Duration::from_secs(1);
 /// Panics of one loop within [`LOOP_PANIC_WINDOW`] that mean it will not recover.
 const MAX_LOOP_PANICS: usize = 5;
 const LOOP_PANIC_WINDOW: Duration = Duration::from_secs(60);
+/// How often, and how far apart, an attempt's outcome is tried when the store fails.
+const OUTCOME_TRIES: u32 = 8;
+const OUTCOME_RETRY_FIRST: Duration = Duration::from_millis(50);
+const OUTCOME_RETRY_MAX: Duration = Duration::from_secs(2);
 
 /// A queue's live state in this process.
 pub(crate) struct QueueRuntime {
@@ -708,7 +712,26 @@ impl Engine {
                 now,
                 lease_until: now + self.lease(),
             });
-        match self.store.job_finish_and_claim(finished, next).await {
+        // A database that is restarting refuses writes for a moment: the outcome is tried
+        // again while the lease (renewed meanwhile) holds, so the job need not run again.
+        let mut delay = OUTCOME_RETRY_FIRST;
+        let mut tries = 1;
+        let stored = loop {
+            match self
+                .store
+                .job_finish_and_claim(finished.clone(), next.clone())
+                .await
+            {
+                Err(error) if tries < OUTCOME_TRIES && error.is_transient() => {
+                    tracing::warn!(job = %attempt.id, %error, "cannot store the outcome of an attempt yet; trying again");
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(OUTCOME_RETRY_MAX);
+                    tries += 1;
+                }
+                stored => break stored,
+            }
+        };
+        match stored {
             Ok((Some(job), claimed)) => {
                 observe_end(&job);
                 if requeued {

@@ -27,6 +27,18 @@ pub enum StoreError {
     /// The store is closing; the write was not made.
     #[error("storage is shutting down")]
     Closed,
+    /// The database cannot be reached now (restarting, connection lost): whatever was asked
+    /// may be asked again in a moment. A write that got this answer may have committed just
+    /// before the connection went; its guards make a repeat harmless.
+    #[error("the database cannot be reached now ({0})")]
+    Unavailable(String),
+}
+
+impl StoreError {
+    /// Whether the same write may go through if tried again soon.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, StoreError::Unavailable(_))
+    }
 }
 
 /// An idempotency key with what it guards: a repeat of the same request (same hash) within the

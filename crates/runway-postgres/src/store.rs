@@ -75,6 +75,9 @@ impl PgError {
 impl From<PgError> for StoreError {
     fn from(error: PgError) -> Self {
         match error {
+            PgError::Db(error) if unreachable(&error) => {
+                StoreError::Unavailable(format!("PostgreSQL: {}", describe(&error)))
+            }
             PgError::Db(error) => match error.code() {
                 Some(code) if *code == SqlState::DISK_FULL => StoreError::Full(format!(
                     "PostgreSQL: {}",
@@ -85,12 +88,25 @@ impl From<PgError> for StoreError {
                 _ => StoreError::Backend(format!("PostgreSQL: {}", describe(&error))),
             },
             PgError::Pool(message) => {
-                StoreError::Backend(format!("cannot reach PostgreSQL: {message}"))
+                StoreError::Unavailable(format!("cannot reach PostgreSQL: {message}"))
             }
             PgError::Illegal(error) => StoreError::Backend(error.to_string()),
             PgError::Corrupt(message) => StoreError::Backend(message),
         }
     }
+}
+
+/// Whether the connection, not the statement, failed: closed, refused, or ended by the
+/// server shutting down or starting (SQLSTATE classes 08 and 57), or I/O.
+fn unreachable(error: &tokio_postgres::Error) -> bool {
+    use std::error::Error as _;
+    error.is_closed()
+        || error
+            .code()
+            .is_some_and(|code| matches!(&code.code()[..2], "08" | "57"))
+        || error
+            .source()
+            .is_some_and(|source| source.is::<std::io::Error>())
 }
 
 /// An error with the server's own message when it has one.

@@ -51,6 +51,20 @@ impl ApiError {
         )
     }
 
+    /// The database is away for a moment (restarting, a lost connection): 503, try again.
+    pub fn unavailable(cause: impl std::fmt::Display) -> ApiError {
+        tracing::warn!(%cause, "the database cannot be reached");
+        ApiError {
+            retry_after: Some(1),
+            ..ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                codes::UNAVAILABLE,
+                "the server cannot reach its database now; retry in a moment (a submit with an \
+                 Idempotency-Key is safe to repeat)",
+            )
+        }
+    }
+
     pub fn internal(cause: impl std::fmt::Display) -> ApiError {
         tracing::error!(%cause, "internal error answering a request");
         ApiError::new(
@@ -87,6 +101,9 @@ impl From<Error> for ApiError {
             Error::Conflict { .. } => (StatusCode::CONFLICT, codes::CONFLICT),
             Error::Store(StoreError::Full(_)) => {
                 return ApiError::storage_full(error.innermost());
+            }
+            Error::Store(StoreError::Unavailable(_)) => {
+                return ApiError::unavailable(error.innermost());
             }
             Error::Store(_) | Error::InBatch { .. } | Error::InChild { .. } => {
                 return ApiError::internal(error);
@@ -149,4 +166,20 @@ pub fn path_param<T>(
         .map_err(|rejection| {
             ApiError::bad_request(format!("invalid path: {}", rejection.body_text()))
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_database_that_is_away_answers_503_with_a_retry_after() {
+        let response =
+            ApiError::from(StoreError::Unavailable("connection refused".into())).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(
+            response.headers()[axum::http::header::RETRY_AFTER],
+            axum::http::HeaderValue::from(1)
+        );
+    }
 }

@@ -56,12 +56,18 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
+    /// A database on the server `RUNWAY_TEST_DATABASE` names.
     pub fn create() -> TestDatabase {
+        TestDatabase::on(&std::env::var("RUNWAY_TEST_DATABASE").expect(
+            "RUNWAY_TEST_DATABASE names the PostgreSQL server the tests use; ./scripts/test starts one",
+        ))
+    }
+
+    /// A database on the server whose administrative URL is `admin`.
+    pub fn on(admin: &str) -> TestDatabase {
         use std::sync::atomic::{AtomicU32, Ordering};
         static NEXT: AtomicU32 = AtomicU32::new(0);
-        let admin = std::env::var("RUNWAY_TEST_DATABASE").expect(
-            "RUNWAY_TEST_DATABASE names the PostgreSQL server the tests use; ./scripts/test starts one",
-        );
+        let admin = admin.to_string();
         let name = format!(
             "runway_it_{}_{}",
             std::process::id(),

@@ -180,3 +180,121 @@ async fn a_killed_servers_jobs_finish_on_another_and_its_processes_end_when_it_r
     })
     .await;
 }
+
+/// A PostgreSQL server of this test's own, which it may restart.
+struct OwnPostgres {
+    dir: tempfile::TempDir,
+    url: String,
+}
+
+impl OwnPostgres {
+    fn script() -> std::path::PathBuf {
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/throwaway-postgres")
+    }
+
+    fn start() -> OwnPostgres {
+        let dir = tempfile::tempdir().unwrap();
+        let started = std::process::Command::new(OwnPostgres::script())
+            .arg("start")
+            .arg(dir.path().join("cluster"))
+            .output()
+            .unwrap();
+        assert!(started.status.success(), "{}", crate::stderr(&started));
+        OwnPostgres {
+            url: crate::stdout(&started).trim().to_string(),
+            dir,
+        }
+    }
+
+    fn restart(&self) {
+        let restarted = std::process::Command::new(OwnPostgres::script())
+            .arg("restart")
+            .arg(self.dir.path().join("cluster"))
+            .output()
+            .unwrap();
+        assert!(restarted.status.success(), "{}", crate::stderr(&restarted));
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(OwnPostgres::script())
+            .arg("stop")
+            .arg(self.dir.path().join("cluster"))
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn postgresql_restarting_under_load_loses_no_acknowledged_job_and_ends_each_once() {
+    // Declared first, dropped last: the database is dropped on it.
+    let postgres = Arc::new(OwnPostgres::start());
+    let database = Arc::new(TestDatabase::on(&postgres.url));
+    let config = |_: &std::path::Path| {
+        "[server]\nlease = \"3s\"\nsweep_interval = \"200ms\"\n\
+         [queues.default]\nconcurrency = 8\nserver_concurrency = 4\n\
+         [types.quick]\ncommand = [\"true\"]\nmax_attempts = 5\n"
+            .to_string()
+    };
+    let a = Server::start_on(&database, None, config);
+    let b = Server::start_on(&database, Some(&a.token), config);
+    let clients = [a.client(), b.client()];
+
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    let mut restart = None;
+    let mut round = 0;
+    while acknowledged.len() < 1000 {
+        if restart.is_none() && acknowledged.len() >= 300 {
+            // While submits go on.
+            let postgres = Arc::clone(&postgres);
+            restart = Some(tokio::task::spawn_blocking(move || postgres.restart()));
+        }
+        let batch = SubmitBatchRequest {
+            jobs: (0..10)
+                .map(|n| SubmitJobRequest {
+                    job_type: "quick".into(),
+                    input: json!({"round": round, "n": n}),
+                    ..Default::default()
+                })
+                .collect(),
+        };
+        match clients[round % 2].submit_batch(&batch).await {
+            Ok(batch) => acknowledged.extend(batch.jobs.into_iter().map(|job| job.id)),
+            Err(error) => {
+                // Refused while the database was away: not acknowledged, so not promised.
+                assert_eq!(error.status(), Some(503), "{error}");
+                refused += 1;
+                assert!(refused < 500, "the servers never came back: {error}");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        round += 1;
+    }
+    restart.expect("restarted under load").await.unwrap();
+    let client = &clients[0];
+    for id in &acknowledged {
+        let job = finished(client, id).await;
+        assert_eq!(job.status, "succeeded", "job {id}: {:?}", job.error);
+    }
+    let ends: BTreeMap<String, String> = a
+        .query(
+            "SELECT job_id, count(*) FROM events
+             WHERE kind IN ('succeeded', 'failed', 'cancelled') GROUP BY job_id",
+        )
+        .into_iter()
+        .map(|row| (row[0].clone().unwrap(), row[1].clone().unwrap()))
+        .collect();
+    for id in &acknowledged {
+        assert_eq!(
+            ends.get(id).map(String::as_str),
+            Some("1"),
+            "job {id} ended once"
+        );
+    }
+    // Both still take work by themselves.
+    for client in &clients {
+        let id = crate::submit(client, "quick", json!({"after": true})).await;
+        assert_eq!(finished(client, &id).await.status, "succeeded");
+    }
+}
