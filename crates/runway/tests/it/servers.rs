@@ -298,3 +298,38 @@ async fn postgresql_restarting_under_load_loses_no_acknowledged_job_and_ends_eac
         assert_eq!(finished(client, &id).await.status, "succeeded");
     }
 }
+
+#[tokio::test]
+async fn a_server_stopping_hands_its_jobs_to_another_at_once() {
+    let database = Arc::new(TestDatabase::create());
+    // The lease is long: a job that reached B by its expiry would take a minute.
+    let config = |_: &std::path::Path| {
+        "[server]\nlease = \"60s\"\nshutdown_grace = \"0s\"\n\
+         [types.long]\nmax_attempts = 1\n\
+         command = [\"sh\", \"-c\", \"[ $RUNWAY_RUN = 1 ] && exec sleep 30; true\"]\n"
+            .to_string()
+    };
+    let mut a = Server::start_on(&database, None, config);
+    let id = crate::submit(&a.client(), "long", json!({})).await;
+    let client = a.client();
+    eventually("the job running on A", Duration::from_secs(20), || async {
+        (client.job(&id).await.unwrap().status == "running").then_some(())
+    })
+    .await;
+    let b = Server::start_on(&database, Some(&a.token), config);
+    assert_eq!(a.terminate(), Some(0));
+    let started = std::time::Instant::now();
+    let job = finished(&b.client(), &id).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "B took the job only after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(job.status, "succeeded", "{:?}", job.error);
+    assert_eq!(job.attempt, 1, "a handed-back attempt does not count");
+    let worker = &workers(&b)[&id];
+    assert!(
+        worker.starts_with(&format!("{}-", b.server_id())),
+        "{worker}"
+    );
+}
