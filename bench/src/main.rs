@@ -9,12 +9,17 @@
 //! connections and a job that prints 1 GB (g); `runway-bench tree` a parent spawning 10,000
 //! no-op children and the time from its last child's end to its join (h); `runway-bench
 //! ceiling` what bare SQLite does with the same writes on this machine (i); `runway-bench
-//! watch` how long `runway watch` takes to watch 50,000 files and from a write to its run (j).
+//! watch` how long `runway watch` takes to watch 50,000 files and from a write to its run (j);
+//! `runway-bench servers` two servers on one PostgreSQL database (k).
+//!
+//! `RUNWAY_BENCH_DATABASE=postgres://…` (a server where databases may be created) runs every
+//! server on PostgreSQL instead, each on a database of its own; `servers` needs it.
 
 mod abuse;
 mod ceiling;
 mod fanout;
 mod history;
+mod servers;
 mod tree;
 mod watch;
 
@@ -65,6 +70,8 @@ struct Server {
     url: String,
     token: String,
     _dir: tempfile::TempDir,
+    /// Dropped after the process is gone (fields drop after `drop`).
+    _database: Option<std::sync::Arc<servers::BenchDatabase>>,
 }
 
 impl Drop for Server {
@@ -95,6 +102,19 @@ async fn start_server_in(dir: tempfile::TempDir) -> Result<(Server, Duration)> {
 /// Starts `runway serve` with `config` as `dir/runway.toml` (relative paths in it are under
 /// `dir`).
 async fn start_server_with(dir: tempfile::TempDir, config: &str) -> Result<(Server, Duration)> {
+    let database = servers::BenchDatabase::from_env()
+        .await?
+        .map(std::sync::Arc::new);
+    start_server_on(dir, config, database).await
+}
+
+/// Starts `runway serve` like `start_server_with`, on `database` when given (several servers
+/// may share one; the first to start prints the token).
+async fn start_server_on(
+    dir: tempfile::TempDir,
+    config: &str,
+    database: Option<std::sync::Arc<servers::BenchDatabase>>,
+) -> Result<(Server, Duration)> {
     std::fs::write(dir.path().join("runway.toml"), config)?;
     let binary = runway_binary();
     let started = Instant::now();
@@ -103,6 +123,12 @@ async fn start_server_with(dir: tempfile::TempDir, config: &str) -> Result<(Serv
         .arg(dir.path().join("runway.toml"))
         .arg("--data")
         .arg(dir.path().join("data"))
+        .args(
+            database
+                .iter()
+                .flat_map(|database| ["--database".to_string(), database.url.clone()]),
+        )
+        .env_remove("RUNWAY_DATABASE")
         .env("XDG_CONFIG_HOME", dir.path().join("xdg"))
         .env("RUNWAY_LOG", "warn")
         .stderr(Stdio::inherit())
@@ -145,6 +171,7 @@ async fn start_server_with(dir: tempfile::TempDir, config: &str) -> Result<(Serv
             url,
             token,
             _dir: dir,
+            _database: database,
         },
         ready,
     ))
@@ -396,6 +423,9 @@ async fn main() -> Result<()> {
     }
     if only.iter().any(|arg| arg == "ceiling") {
         return ceiling::run();
+    }
+    if only.iter().any(|arg| arg == "servers") {
+        return servers::run().await;
     }
     let wants = |name: &str| only.is_empty() || only.iter().any(|arg| arg == name);
     if wants("a") {

@@ -148,29 +148,33 @@ CREATE INDEX artifacts_path ON artifacts (path);
 
 -- Finished jobs counted as they finish, by queue, type, final status and whether they are
 -- roots; unfinished ones are counted from `jobs_status_queue`. A finished job never changes,
--- so only a finish, an insert as finished and a delete move these counts.
+-- so only a finish, an insert as finished and a delete move these counts. Each change counts
+-- in one of 64 slots, at random, and readers sum the slots: one row per kind would make every
+-- finish of that kind, on every server, wait for the previous one to commit. A slot may go
+-- below zero (a delete counted elsewhere than its finish).
 CREATE TABLE job_counts (
-    queue    text    NOT NULL,
-    job_type text    NOT NULL,
-    status   text    NOT NULL,
-    root     boolean NOT NULL,
-    count    bigint  NOT NULL,
-    PRIMARY KEY (queue, job_type, status, root)
+    queue    text     NOT NULL,
+    job_type text     NOT NULL,
+    status   text     NOT NULL,
+    root     boolean  NOT NULL,
+    slot     smallint NOT NULL,
+    count    bigint   NOT NULL,
+    PRIMARY KEY (queue, job_type, status, root, slot)
 );
 
 CREATE FUNCTION job_counts_add() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    INSERT INTO job_counts (queue, job_type, status, root, count)
-        VALUES (NEW.queue, NEW.job_type, NEW.status, NEW.parent_id IS NULL, 1)
-        ON CONFLICT (queue, job_type, status, root) DO UPDATE SET count = job_counts.count + 1;
+    INSERT INTO job_counts (queue, job_type, status, root, slot, count)
+        VALUES (NEW.queue, NEW.job_type, NEW.status, NEW.parent_id IS NULL, (random() * 63)::smallint, 1)
+        ON CONFLICT (queue, job_type, status, root, slot) DO UPDATE SET count = job_counts.count + 1;
     RETURN NULL;
 END $$;
 
 CREATE FUNCTION job_counts_remove() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE job_counts SET count = count - 1
-        WHERE queue = OLD.queue AND job_type = OLD.job_type AND status = OLD.status
-          AND root = (OLD.parent_id IS NULL);
+    INSERT INTO job_counts (queue, job_type, status, root, slot, count)
+        VALUES (OLD.queue, OLD.job_type, OLD.status, OLD.parent_id IS NULL, (random() * 63)::smallint, -1)
+        ON CONFLICT (queue, job_type, status, root, slot) DO UPDATE SET count = job_counts.count - 1;
     RETURN NULL;
 END $$;
 
@@ -183,6 +187,16 @@ CREATE TRIGGER job_counts_finish AFTER UPDATE OF status ON jobs FOR EACH ROW
 CREATE TRIGGER job_counts_delete AFTER DELETE ON jobs FOR EACH ROW
     WHEN (OLD.status IN ('succeeded', 'failed', 'cancelled'))
     EXECUTE FUNCTION job_counts_remove();
+
+-- How many more jobs of a queue may run, over every server: its claims take turns here (an
+-- advisory lock per queue, held to the commit), then count what runs. The count is a
+-- statement of its own, so it sees every claim committed while this one waited.
+CREATE FUNCTION runway_queue_room(queue_name text, queue_limit integer) RETURNS bigint
+LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_advisory_xact_lock(hashtextextended('queue ' || queue_name, 0));
+    RETURN queue_limit - (SELECT count(*) FROM jobs WHERE status = 'running' AND queue = queue_name);
+END $$;
 
 -- What a trigger keeps across restarts, as core encodes it, and a watch trigger's record of
 -- its tree.

@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use runway_core::bus::{Bus, Change, JobChange, LogAppend};
+use runway_core::store::StoreError;
 use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
 
@@ -94,18 +95,24 @@ impl Follower {
         }
     }
 
-    /// Publishes `read` (changes from the database, oldest first) where they still follow what
-    /// was published, preferring this server's exact copies.
-    fn publish_read(&self, read: Vec<JobChange>) {
+    /// Publishes what was committed up to seq `upto`: `read` (changes from the database,
+    /// oldest first, none past `upto`) merged with this server's exact copies. A seq missing
+    /// below `upto` was deleted (its tree, or the events' retention) and never comes.
+    fn publish_read(&self, read: Vec<JobChange>, upto: i64) {
         let mut state = self.state.lock().expect("follower lock is never poisoned");
-        let mut ready = Vec::new();
-        for change in read {
-            if change.seq != state.published + 1 {
-                continue;
+        let mut merged: BTreeMap<i64, JobChange> = read
+            .into_iter()
+            .filter(|change| change.seq > state.published && change.seq <= upto)
+            .map(|change| (change.seq, change))
+            .collect();
+        let own: Vec<i64> = state.waiting.range(..=upto).map(|(seq, _)| *seq).collect();
+        for seq in own {
+            if let Some(change) = state.waiting.remove(&seq) {
+                merged.insert(seq, change);
             }
-            state.published = change.seq;
-            ready.push(state.waiting.remove(&change.seq).unwrap_or(change));
         }
+        state.published = state.published.max(upto);
+        let mut ready: Vec<JobChange> = merged.into_values().collect();
         state.take_following(&mut ready);
         self.bus
             .publish(ready.into_iter().map(Change::Job).collect());
@@ -129,22 +136,43 @@ pub(crate) async fn follow(store: PgStore) {
             () = follower.wake.notified() => {}
             () = tokio::time::sleep(CATCH_UP_EVERY) => {}
         }
-        loop {
-            match changes_since(&store, follower.published(), PAGE).await {
-                Ok(read) => {
-                    let more = read.len() == PAGE as usize;
-                    follower.publish_read(read);
-                    if !more {
-                        break;
-                    }
-                }
-                Err(error) => {
-                    tracing::warn!(%error, "cannot read the changes other servers made");
-                    break;
-                }
-            }
+        if let Err(error) = catch_up(&store, &follower).await {
+            tracing::warn!(%error, "cannot read the changes other servers made");
         }
     }
+}
+
+/// Publishes everything committed so far. The clock's row is read first: every seq up to its
+/// committed value is then committed, so the events read after it hold all of them that
+/// still exist.
+async fn catch_up(store: &PgStore, follower: &Follower) -> Result<(), StoreError> {
+    let committed = committed_seq(store).await?;
+    loop {
+        let read = changes_since(store, follower.published(), PAGE).await?;
+        let full = read.len() == PAGE as usize;
+        let upto = match read.last() {
+            Some(last) if full => last.seq.min(committed),
+            _ => committed,
+        };
+        let read: Vec<JobChange> = read
+            .into_iter()
+            .filter(|change| change.seq <= committed)
+            .collect();
+        follower.publish_read(read, upto);
+        if !full || upto >= committed {
+            return Ok(());
+        }
+    }
+}
+
+/// The newest seq handed out by a committed transaction.
+async fn committed_seq(store: &PgStore) -> Result<i64, StoreError> {
+    let client = store.client().await?;
+    let row = client
+        .query_one("SELECT seq FROM event_clock", &[])
+        .await
+        .map_err(|error| StoreError::from(crate::store::PgError::from(error)))?;
+    Ok(row.get(0))
 }
 
 /// Listens for other servers' commits on a connection of its own, connecting again when it

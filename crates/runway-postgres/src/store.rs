@@ -128,7 +128,8 @@ pub(crate) struct PendingEvent {
 
 /// A transaction of a write: its statements block the calling (blocking) thread.
 pub(crate) struct Tx<'t> {
-    transaction: &'t deadpool_postgres::Transaction<'t>,
+    /// A pooled connection inside `BEGIN`.
+    transaction: &'t deadpool_postgres::Object,
     handle: &'t Handle,
     events: RefCell<Vec<PendingEvent>>,
     logs: RefCell<Vec<LogAppend>>,
@@ -256,48 +257,48 @@ fn run_write<R>(
     commit: Commit,
     write: &impl Fn(&Tx) -> Result<R, PgError>,
 ) -> Result<Written<R>, PgError> {
-    let mut client = handle
+    let client = handle
         .block_on(pool.get())
         .map_err(|error| PgError::Pool(error.to_string()))?;
-    let transaction = handle.block_on(client.transaction())?;
-    if commit == Commit::Lazy {
-        handle.block_on(transaction.batch_execute("SET LOCAL synchronous_commit = off"))?;
-    }
+    // One round trip for both.
+    let begin = match commit {
+        Commit::Synced => "BEGIN",
+        Commit::Lazy => "BEGIN; SET LOCAL synchronous_commit = off",
+    };
+    handle.block_on(client.batch_execute(begin))?;
     let tx = Tx {
-        transaction: &transaction,
+        transaction: &client,
         handle,
         events: RefCell::new(Vec::new()),
         logs: RefCell::new(Vec::new()),
     };
-    let answer = write(&tx)?;
-    let events = tx.events.take();
-    let logs = tx.logs.take();
-    let changes = stamp_events(&tx, events)?;
-    let started = std::time::Instant::now();
-    handle.block_on(transaction.commit())?;
-    metrics::histogram!(
-        "runway_store_commit_seconds",
-        "synced" => if commit == Commit::Synced { "true" } else { "false" },
-    )
-    .record(started.elapsed().as_secs_f64());
-    Ok((answer, changes, logs))
+    let written = write(&tx).and_then(|answer| {
+        let events = tx.events.take();
+        let logs = tx.logs.take();
+        let changes = stamp_events(&tx, events)?;
+        let started = std::time::Instant::now();
+        handle.block_on(client.batch_execute("COMMIT"))?;
+        metrics::histogram!(
+            "runway_store_commit_seconds",
+            "synced" => if commit == Commit::Synced { "true" } else { "false" },
+        )
+        .record(started.elapsed().as_secs_f64());
+        Ok((answer, changes, logs))
+    });
+    if written.is_err() && handle.block_on(client.batch_execute("ROLLBACK")).is_err() {
+        // A connection that cannot roll back never goes back to the pool mid-transaction.
+        drop(deadpool_postgres::Object::take(client));
+    }
+    written
 }
 
-/// Hands the transaction's events their seqs (the clock's row is locked from here to the
-/// commit), stores them, and tells the other servers.
+/// Hands the transaction's events their seqs, stores them and tells the other servers, in one
+/// statement: the clock's row is locked from here to the commit, so it is the last one.
 fn stamp_events(tx: &Tx, events: Vec<PendingEvent>) -> Result<Vec<JobChange>, PgError> {
     if events.is_empty() {
         return Ok(Vec::new());
     }
     let count = events.len() as i64;
-    let last: i64 = tx
-        .query_one(
-            "UPDATE event_clock SET seq = seq + $1 RETURNING seq",
-            &[&count],
-        )?
-        .get(0);
-    let first = last - count + 1;
-    let seqs: Vec<i64> = (first..=last).collect();
     let jobs: Vec<i64> = events.iter().map(|event| event.job.id.0).collect();
     let ats: Vec<i64> = events
         .iter()
@@ -309,20 +310,23 @@ fn stamp_events(tx: &Tx, events: Vec<PendingEvent>) -> Result<Vec<JobChange>, Pg
         .map(|event| event.job.status.as_str())
         .collect();
     let data: Vec<String> = events.iter().map(|event| event.data.to_string()).collect();
-    tx.execute(
-        "INSERT INTO events (seq, job_id, at, kind, status, data)
-         SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::text[],
-                              $6::text[])",
-        &[&seqs, &jobs, &ats, &kinds, &statuses, &data],
-    )?;
-    // Delivered at commit, in commit order, to every server listening.
-    tx.execute(
-        "SELECT pg_notify('runway_changes', $1)",
-        &[&last.to_string()],
-    )?;
+    // The NOTIFY is delivered at commit, in commit order, to every server listening.
+    let last: i64 = tx
+        .query_one(
+            "WITH clock AS (UPDATE event_clock SET seq = seq + $1 RETURNING seq),
+             stored AS (
+                 INSERT INTO events (seq, job_id, at, kind, status, data)
+                 SELECT (SELECT seq FROM clock) - $1 + number, job_id, at, kind, status, data
+                 FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[])
+                      WITH ORDINALITY AS event (job_id, at, kind, status, data, number))
+             SELECT seq, pg_notify('runway_changes', seq::text) FROM clock",
+            &[&count, &jobs, &ats, &kinds, &statuses, &data],
+        )?
+        .get(0);
+    let first = last - count + 1;
     Ok(events
         .into_iter()
-        .zip(seqs)
+        .zip(first..=last)
         .map(|(event, seq)| {
             let change = JobChange::new(seq, event.kind, event.at, Arc::new(event.job));
             match event.previous {

@@ -164,29 +164,11 @@ pub(crate) fn finish(tx: &Tx, params: &JobFinishParams) -> Result<Option<Job>, P
     )
 }
 
-/// Serializes the claims of one queue across servers, so that the queue's `queue_limit` holds
-/// over all of them: two servers counting the running jobs at once would both see a free slot.
-fn lock_queue(tx: &Tx, queue: &str) -> Result<(), PgError> {
-    tx.execute(
-        "SELECT pg_advisory_xact_lock(hashtextextended('queue ' || $1, 0))",
-        &[&queue],
-    )?;
-    Ok(())
-}
-
+/// Claims due jobs of a queue. The due jobs are locked first (`SKIP LOCKED`: servers claiming
+/// at once take different ones), then the queue's room is counted under the queue's lock
+/// (`runway_queue_room`), so that its `queue_limit` holds over every server while the lock is
+/// held for as few statements as possible.
 pub(crate) fn claim(tx: &Tx, params: &JobClaimParams) -> Result<Vec<Job>, PgError> {
-    lock_queue(tx, &params.queue)?;
-    let running: i64 = tx
-        .query_one(
-            "SELECT count(*) FROM jobs WHERE status = 'running' AND queue = $1",
-            &[&params.queue],
-        )?
-        .get(0);
-    let free = i64::from(params.queue_limit).saturating_sub(running).max(0);
-    let limit = i64::from(params.limit).min(free);
-    if limit == 0 {
-        return Ok(Vec::new());
-    }
     let due = rows::jobs(&tx.query(
         &format!(
             "SELECT {JOB_COLUMNS} FROM jobs
@@ -198,12 +180,21 @@ pub(crate) fn claim(tx: &Tx, params: &JobClaimParams) -> Result<Vec<Job>, PgErro
         &[
             &params.queue,
             &micros(params.now),
-            &limit,
+            &i64::from(params.limit),
             &params.job_types,
         ],
     )?)?;
+    if due.is_empty() {
+        return Ok(Vec::new());
+    }
+    let room: i64 = tx
+        .query_one(
+            "SELECT runway_queue_room($1, $2)",
+            &[&params.queue, &int(params.queue_limit)],
+        )?
+        .get(0);
     let mut claimed = Vec::with_capacity(due.len());
-    for job in due {
+    for job in due.into_iter().take(room.max(0) as usize) {
         let command = JobCommand::Claim {
             worker: params.worker.clone(),
             lease_until: params.lease_until,
