@@ -716,6 +716,7 @@ impl Engine {
         // again while the lease (renewed meanwhile) holds, so the job need not run again.
         let mut delay = OUTCOME_RETRY_FIRST;
         let mut tries = 1;
+        let mut next = next;
         let stored = loop {
             match self
                 .store
@@ -724,6 +725,9 @@ impl Engine {
             {
                 Err(error) if tries < OUTCOME_TRIES && error.is_transient() => {
                     tracing::warn!(job = %attempt.id, %error, "cannot store the outcome of an attempt yet; trying again");
+                    // The failed write may have committed a claim whose answer was lost: a
+                    // repeat claims nothing more, and the dispatcher takes the next job.
+                    next = None;
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(OUTCOME_RETRY_MAX);
                     tries += 1;
@@ -767,8 +771,15 @@ impl Engine {
                         let crate::bus::Change::Job(change) = change else {
                             continue;
                         };
+                        let ended_elsewhere = change.job.status.is_terminal()
+                            && change.job.worker.as_deref() != Some(self.worker.as_str());
                         match (change.job.status, change.kind) {
                             (JobStatus::Queued, _) => self.wake(&change.job.queue),
+                            // On a shared store another server's job ending frees room in the
+                            // queue's concurrency, which this server may be waiting for.
+                            _ if ended_elsewhere && self.store.shared() => {
+                                self.wake(&change.job.queue)
+                            }
                             (JobStatus::Running, EventKind::CancelRequested) => {
                                 self.stop_attempt(change.job.id, StopReason::Cancel);
                             }
@@ -846,6 +857,23 @@ impl Engine {
         }
     }
 
+    /// On a store other servers share: takes up a pause or resume made on another server,
+    /// and wakes every queue, in case room freed elsewhere went unheard.
+    async fn follow_other_servers(&self) {
+        for queue in self.queues.values() {
+            let _serialized = self.pause_lock.lock().await;
+            match self.store.queue_paused(&queue.name).await {
+                Ok(paused) if paused != queue.paused.load(Ordering::SeqCst) => {
+                    self.set_paused(&queue.name, paused);
+                }
+                Ok(_) => queue.wake.notify_one(),
+                Err(error) => {
+                    tracing::error!(%error, queue = %queue.name, "cannot read whether the queue is paused")
+                }
+            }
+        }
+    }
+
     async fn sweep(self: Arc<Self>) {
         loop {
             tokio::select! {
@@ -895,6 +923,9 @@ impl Engine {
             let keys_before = ago(now, self.config.server.idempotency_window);
             if let Err(error) = self.store.idempotency_key_prune(keys_before).await {
                 tracing::error!(%error, "cannot prune old idempotency keys");
+            }
+            if self.store.shared() {
+                self.follow_other_servers().await;
             }
             match self.store.job_promote_due(now).await {
                 Ok(queues) => {

@@ -73,12 +73,16 @@ pub fn end_orphaned_attempt(data_dir: &str, job: &Job) -> usize {
         attempt: format!("RUNWAY_ATTEMPT={}", job.attempt),
         stored_group: job.pid,
     };
+    kill_groups(|pid| markers.group_if_ours(pid))
+}
+
+/// Kills the process group that `group_of` names for each live process (`None`: not one to
+/// end), looking again until none is left, since a member may fork while its group is being
+/// ended. Says how many groups were ended.
+fn kill_groups(group_of: impl Fn(u32) -> Option<u32>) -> usize {
     let mut found = 0;
-    // A member may fork while its group is being ended: look again until none is left.
     for _ in 0..MAX_SWEEPS {
-        let groups: BTreeSet<u32> = processes()
-            .filter_map(|pid| markers.group_if_ours(pid))
-            .collect();
+        let groups: BTreeSet<u32> = processes().filter_map(&group_of).collect();
         if groups.is_empty() {
             break;
         }
@@ -97,28 +101,15 @@ pub fn end_orphaned_attempt(data_dir: &str, job: &Job) -> usize {
 /// were ended.
 pub fn end_every_orphan(data_dir: &str) -> usize {
     let marker = format!("RUNWAY_DATA_DIR={data_dir}");
-    let mut found = 0;
-    for _ in 0..MAX_SWEEPS {
-        let groups: BTreeSet<u32> = processes()
-            .filter(|pid| *pid != std::process::id())
-            .filter(|pid| {
-                std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
-                    environ
-                        .split(|byte| *byte == 0)
-                        .any(|variable| variable == marker.as_bytes())
-                })
-            })
-            .filter_map(process_group)
-            .collect();
-        if groups.is_empty() {
-            break;
-        }
-        found += groups.len();
-        for group in groups {
-            let _ = killpg(Pid::from_raw(group as i32), Signal::SIGKILL);
-        }
-    }
-    found
+    kill_groups(|pid| {
+        let ours = pid != std::process::id()
+            && std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|environ| {
+                environ
+                    .split(|byte| *byte == 0)
+                    .any(|variable| variable == marker.as_bytes())
+            });
+        if ours { process_group(pid) } else { None }
+    })
 }
 
 /// How often the processes are looked at again for members forked meanwhile.

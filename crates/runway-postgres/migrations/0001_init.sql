@@ -148,10 +148,11 @@ CREATE INDEX artifacts_path ON artifacts (path);
 
 -- Finished jobs counted as they finish, by queue, type, final status and whether they are
 -- roots; unfinished ones are counted from `jobs_status_queue`. A finished job never changes,
--- so only a finish, an insert as finished and a delete move these counts. Each change counts
--- in one of 64 slots, at random, and readers sum the slots: one row per kind would make every
--- finish of that kind, on every server, wait for the previous one to commit. A slot may go
--- below zero (a delete counted elsewhere than its finish).
+-- so only a finish, an insert as finished and a delete move these counts. A transaction counts
+-- in one of 64 slots (its id modulo 64) and readers sum the slots: one row per kind would make
+-- every finish of that kind, on every server, wait for the previous one to commit, and a slot
+-- per change would let two transactions of many changes lock slots in opposite orders. A slot
+-- may go below zero (a delete counted elsewhere than its finish).
 CREATE TABLE job_counts (
     queue    text     NOT NULL,
     job_type text     NOT NULL,
@@ -165,7 +166,7 @@ CREATE TABLE job_counts (
 CREATE FUNCTION job_counts_add() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO job_counts (queue, job_type, status, root, slot, count)
-        VALUES (NEW.queue, NEW.job_type, NEW.status, NEW.parent_id IS NULL, (random() * 63)::smallint, 1)
+        VALUES (NEW.queue, NEW.job_type, NEW.status, NEW.parent_id IS NULL, (txid_current() % 64)::smallint, 1)
         ON CONFLICT (queue, job_type, status, root, slot) DO UPDATE SET count = job_counts.count + 1;
     RETURN NULL;
 END $$;
@@ -173,7 +174,7 @@ END $$;
 CREATE FUNCTION job_counts_remove() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO job_counts (queue, job_type, status, root, slot, count)
-        VALUES (OLD.queue, OLD.job_type, OLD.status, OLD.parent_id IS NULL, (random() * 63)::smallint, -1)
+        VALUES (OLD.queue, OLD.job_type, OLD.status, OLD.parent_id IS NULL, (txid_current() % 64)::smallint, -1)
         ON CONFLICT (queue, job_type, status, root, slot) DO UPDATE SET count = job_counts.count - 1;
     RETURN NULL;
 END $$;

@@ -7,7 +7,9 @@
 //! servers' commits are announced by `NOTIFY runway_changes` on a connection kept for
 //! listening; a read every [`CATCH_UP_EVERY`] covers a notification lost while it reconnected.
 //!
-//! Log appends carry no seq; this server's are published as they commit.
+//! Log appends carry no seq; this server's are published as they commit. Other servers' are
+//! announced on `runway_logs` (job, offset, size, and which server wrote them) and read back
+//! from `job_logs`, one at a time in the order announced.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -15,6 +17,8 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use runway_core::bus::{Bus, Change, JobChange, LogAppend};
+use runway_core::job::JobId;
+use runway_core::store::Store;
 use runway_core::store::StoreError;
 use tokio::sync::Notify;
 use tokio_postgres::{AsyncMessage, NoTls};
@@ -30,6 +34,8 @@ const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 const PAGE: u32 = 1000;
 /// The channel servers announce commits on.
 pub(crate) const CHANNEL: &str = "runway_changes";
+/// The channel servers announce log appends on.
+const LOG_CHANNEL: &str = "runway_logs";
 
 struct State {
     /// The newest seq published.
@@ -52,17 +58,54 @@ pub(crate) struct Follower {
     bus: Bus,
     state: Mutex<State>,
     wake: Notify,
+    /// Names this store in the log announcements it makes, so it skips its own.
+    pub(crate) origin: String,
+    /// Other servers' log appends to read and publish.
+    logs: tokio::sync::mpsc::UnboundedSender<LogAnnounced>,
+}
+
+/// A log append another server announced.
+struct LogAnnounced {
+    job: JobId,
+    offset: u64,
+    size: u64,
 }
 
 impl Follower {
-    pub(crate) fn new(bus: Bus, published: i64) -> Follower {
-        Follower {
+    /// The follower and the receiving end of other servers' log appends, for [`follow_logs`].
+    pub(crate) fn new(bus: Bus, published: i64) -> (Follower, LogReceiver) {
+        let (logs, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let origin = format!("{:016x}", rand::random::<u64>());
+        let follower = Follower {
             bus,
             state: Mutex::new(State {
                 published,
                 waiting: BTreeMap::new(),
             }),
             wake: Notify::new(),
+            origin,
+            logs,
+        };
+        (follower, LogReceiver(receiver))
+    }
+
+    /// A server announced a log append: `ORIGIN JOB OFFSET SIZE`.
+    fn log_announced(&self, payload: &str) {
+        let mut parts = payload.split(' ');
+        let (Some(origin), Some(job), Some(offset), Some(size)) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return;
+        };
+        if origin == self.origin {
+            return;
+        }
+        if let (Ok(job), Ok(offset), Ok(size)) = (job.parse(), offset.parse(), size.parse()) {
+            let _ = self.logs.send(LogAnnounced {
+                job: JobId(job),
+                offset,
+                size,
+            });
         }
     }
 
@@ -175,6 +218,33 @@ async fn committed_seq(store: &PgStore) -> Result<i64, StoreError> {
     Ok(row.get(0))
 }
 
+/// Other servers' log appends, as announced.
+pub(crate) struct LogReceiver(tokio::sync::mpsc::UnboundedReceiver<LogAnnounced>);
+
+/// Reads and publishes other servers' log appends in the order they were announced.
+pub(crate) async fn follow_logs(store: PgStore, mut receiver: LogReceiver) {
+    while let Some(announced) = receiver.0.recv().await {
+        match store
+            .log_read(announced.job, announced.offset, announced.size)
+            .await
+        {
+            // Published only when the whole append is read: a log is never shown with a hole.
+            Ok(chunk)
+                if chunk.offset == announced.offset
+                    && chunk.data.len() as u64 == announced.size =>
+            {
+                store.follower.bus.publish(vec![Change::Log(LogAppend {
+                    job_id: announced.job,
+                    offset: chunk.offset,
+                    data: Arc::from(chunk.data),
+                })]);
+            }
+            Ok(_) => {}
+            Err(error) => tracing::warn!(%error, "cannot read another server's log text"),
+        }
+    }
+}
+
 /// Listens for other servers' commits on a connection of its own, connecting again when it
 /// is lost.
 pub(crate) async fn listen(config: tokio_postgres::Config, follower: Arc<Follower>) {
@@ -183,7 +253,7 @@ pub(crate) async fn listen(config: tokio_postgres::Config, follower: Arc<Followe
             Ok((client, mut connection)) => {
                 let mut messages =
                     futures_util::stream::poll_fn(move |context| connection.poll_message(context));
-                let sql = format!("LISTEN {CHANNEL}");
+                let sql = format!("LISTEN {CHANNEL}; LISTEN {LOG_CHANNEL}");
                 let ready = {
                     // The connection must be polled for the LISTEN to be sent and answered.
                     let mut listening = std::pin::pin!(client.batch_execute(&sql));
@@ -199,6 +269,11 @@ pub(crate) async fn listen(config: tokio_postgres::Config, follower: Arc<Followe
                     follower.wake.notify_one();
                     while let Some(message) = messages.next().await {
                         match message {
+                            Ok(AsyncMessage::Notification(notification))
+                                if notification.channel() == LOG_CHANNEL =>
+                            {
+                                follower.log_announced(notification.payload());
+                            }
                             Ok(AsyncMessage::Notification(notification)) => {
                                 if let Ok(seq) = notification.payload().parse::<i64>() {
                                     follower.announced(seq);

@@ -349,6 +349,7 @@ impl Store for PgStore {
         truncated_note: String,
         lost: u64,
     ) -> Result<bool, StoreError> {
+        let origin = self.follower.origin.clone();
         self.write(Commit::Lazy, move |tx| {
             let Some(log_size) = held_log_size(tx, &attempt)? else {
                 return Ok(false);
@@ -378,13 +379,19 @@ impl Store for PgStore {
                 kept.push_str(&truncated_note);
                 kept
             };
+            // Other servers hear of the text at commit, and read it (the payload is bounded;
+            // log text is not).
             tx.execute(
-                "INSERT INTO job_logs (job_id, byte_offset, size, data) VALUES ($1, $2, $3, $4)",
+                "WITH stored AS (INSERT INTO job_logs (job_id, byte_offset, size, data)
+                                 VALUES ($1, $2, $3, $4))
+                 SELECT pg_notify('runway_logs', $5::text || ' ' || $1::text || ' ' || $2::text
+                                                 || ' ' || $3::text)",
                 &[
                     &attempt.id.0,
                     &(log_size as i64),
                     &(data.len() as i64),
                     &data,
+                    &origin,
                 ],
             )?;
             tx.execute(
@@ -408,7 +415,7 @@ impl Store for PgStore {
         };
         match tokio::time::timeout(PROBE_TIMEOUT, probe).await {
             Ok(result) => result,
-            Err(_) => Err(StoreError::Backend(format!(
+            Err(_) => Err(StoreError::Unavailable(format!(
                 "PostgreSQL did not answer within {}s",
                 PROBE_TIMEOUT.as_secs()
             ))),
@@ -962,19 +969,28 @@ pub(crate) async fn changes_since(
         )
         .await?;
     let event = JOB_COLUMN_COUNT;
-    rows.iter()
-        .map(|row| {
-            let mut job = rows::job(row)?;
-            let kind: String = row.try_get(event + 1)?;
-            job.status = rows::parsed(row, event + 3)?;
-            Ok(JobChange::new(
-                row.try_get(event)?,
-                EventKind::parse(&kind)
-                    .ok_or_else(|| PgError::Corrupt(format!("unknown event kind {kind:?}")))?,
-                micros_to_timestamp(row.try_get(event + 2)?),
-                Arc::new(job),
-            ))
+    let change = |row: &Row| -> Result<JobChange, PgError> {
+        let mut job = rows::job(row)?;
+        let kind: String = row.try_get(event + 1)?;
+        job.status = rows::parsed(row, event + 3)?;
+        Ok(JobChange::new(
+            row.try_get(event)?,
+            EventKind::parse(&kind)
+                .ok_or_else(|| PgError::Corrupt(format!("unknown event kind {kind:?}")))?,
+            micros_to_timestamp(row.try_get(event + 2)?),
+            Arc::new(job),
+        ))
+    };
+    // A row this runway cannot read (written by a newer one during an upgrade) is left out,
+    // not allowed to stop every change after it.
+    Ok(rows
+        .iter()
+        .filter_map(|row| match change(row) {
+            Ok(change) => Some(change),
+            Err(error) => {
+                tracing::warn!(?error, "left out a change this runway cannot read");
+                None
+            }
         })
-        .collect::<Result<_, PgError>>()
-        .map_err(corrupt)
+        .collect())
 }

@@ -16,6 +16,7 @@ mod store;
 mod writes;
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
@@ -31,6 +32,16 @@ use runway_core::bus::Bus;
 
 /// Connections kept open to the database by one server.
 const POOL_SIZE: usize = 16;
+/// How long a statement waits for a free connection, and a new connection to be made, before
+/// the request answers 503.
+const POOL_WAIT: Duration = Duration::from_secs(10);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// A transaction of runway's is never idle but between two statements of a running write.
+const IDLE_IN_TRANSACTION: Duration = Duration::from_secs(10);
+/// A peer that answers nothing for this long is taken for dead.
+const KEEPALIVE_IDLE: Duration = Duration::from_secs(10);
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(5);
+const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Why the database cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -63,6 +74,22 @@ impl Database {
                 reason: error.to_string(),
             })?;
         let target = describe(&config);
+        let mut config = config;
+        // A server that stops answering (power cut, a paused VM) must not hold its locks for
+        // hours: the database ends its idle transactions, and both sides notice a dead peer.
+        let options = format!(
+            "{} -c idle_in_transaction_session_timeout={}",
+            config.get_options().unwrap_or_default(),
+            IDLE_IN_TRANSACTION.as_millis()
+        );
+        config
+            .options(options.trim_start())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .keepalives(true)
+            .keepalives_idle(KEEPALIVE_IDLE)
+            .keepalives_interval(KEEPALIVE_INTERVAL)
+            .keepalives_retries(3)
+            .tcp_user_timeout(TCP_USER_TIMEOUT);
         let manager = Manager::from_config(
             config.clone(),
             NoTls,
@@ -72,6 +99,10 @@ impl Database {
         );
         let pool = Pool::builder(manager)
             .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .recycle_timeout(Some(CONNECT_TIMEOUT))
             .build()
             .map_err(|error| ConnectError::BadUrl {
                 url: redacted(url),
@@ -104,10 +135,12 @@ impl Database {
                 .map_err(|error| self.unreachable(error))?;
             row.get::<_, i64>(0)
         };
-        let follower = Arc::new(follower::Follower::new(bus, last));
+        let (follower, logs) = follower::Follower::new(bus, last);
+        let follower = Arc::new(follower);
         let store = PgStore::new(self.pool.clone(), Arc::clone(&follower));
         tokio::spawn(follower::listen(self.config.clone(), follower));
         tokio::spawn(follower::follow(store.clone()));
+        tokio::spawn(follower::follow_logs(store.clone(), logs));
         // A store is only ever used as one.
         let _: &dyn Store = &store;
         Ok(store)

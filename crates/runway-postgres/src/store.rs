@@ -42,7 +42,7 @@ pub(crate) enum Commit {
 #[derive(Debug)]
 pub(crate) enum PgError {
     Db(tokio_postgres::Error),
-    Pool(String),
+    Pool(deadpool_postgres::PoolError),
     /// A transition core refused: a bug in the caller.
     Illegal(IllegalTransition),
     /// A stored value core cannot read.
@@ -87,8 +87,14 @@ impl From<PgError> for StoreError {
                 )),
                 _ => StoreError::Backend(format!("PostgreSQL: {}", describe(&error))),
             },
-            PgError::Pool(message) => {
-                StoreError::Unavailable(format!("cannot reach PostgreSQL: {message}"))
+            PgError::Pool(deadpool_postgres::PoolError::Backend(error)) if !unreachable(&error) => {
+                StoreError::Backend(format!(
+                    "cannot connect to PostgreSQL: {}",
+                    describe(&error)
+                ))
+            }
+            PgError::Pool(error) => {
+                StoreError::Unavailable(format!("cannot reach PostgreSQL: {error}"))
             }
             PgError::Illegal(error) => StoreError::Backend(error.to_string()),
             PgError::Corrupt(message) => StoreError::Backend(message),
@@ -96,14 +102,16 @@ impl From<PgError> for StoreError {
     }
 }
 
-/// Whether the connection, not the statement, failed: closed, refused, or ended by the
-/// server shutting down or starting (SQLSTATE classes 08 and 57), or I/O.
+/// Whether the database, not the statement, failed, so that asking again soon may work: the
+/// connection closed, refused or broken (I/O), the server shutting down or starting or out of
+/// resources (SQLSTATE classes 08, 57 and 53), or read-only (a standby after a failover).
 fn unreachable(error: &tokio_postgres::Error) -> bool {
     use std::error::Error as _;
     error.is_closed()
-        || error
-            .code()
-            .is_some_and(|code| matches!(&code.code()[..2], "08" | "57"))
+        || error.code().is_some_and(|code| {
+            matches!(&code.code()[..2], "08" | "57" | "53")
+                || *code == SqlState::READ_ONLY_SQL_TRANSACTION
+        })
         || error
             .source()
             .is_some_and(|source| source.is::<std::io::Error>())
@@ -245,11 +253,37 @@ impl PgStore {
         self.pool
             .get()
             .await
-            .map_err(|error| StoreError::from(PgError::Pool(error.to_string())))
+            .map_err(|error| StoreError::from(PgError::Pool(error)))
     }
 }
 
 type Written<R> = (R, Vec<JobChange>, Vec<LogAppend>);
+
+/// A pooled connection inside a transaction. It goes back to the pool only once the
+/// transaction has ended; otherwise (a panic, an answer lost on the way) it is closed, which
+/// ends the transaction on the server.
+struct InTransaction {
+    client: Option<deadpool_postgres::Object>,
+    ended: bool,
+}
+
+impl InTransaction {
+    fn client(&self) -> &deadpool_postgres::Object {
+        self.client
+            .as_ref()
+            .expect("the connection is held until drop")
+    }
+}
+
+impl Drop for InTransaction {
+    fn drop(&mut self) {
+        if !self.ended
+            && let Some(client) = self.client.take()
+        {
+            drop(deadpool_postgres::Object::take(client));
+        }
+    }
+}
 
 fn run_write<R>(
     pool: &Pool,
@@ -257,17 +291,19 @@ fn run_write<R>(
     commit: Commit,
     write: &impl Fn(&Tx) -> Result<R, PgError>,
 ) -> Result<Written<R>, PgError> {
-    let client = handle
-        .block_on(pool.get())
-        .map_err(|error| PgError::Pool(error.to_string()))?;
-    // One round trip for both.
-    let begin = match commit {
-        Commit::Synced => "BEGIN",
-        Commit::Lazy => "BEGIN; SET LOCAL synchronous_commit = off",
+    let mut connection = InTransaction {
+        client: Some(handle.block_on(pool.get()).map_err(PgError::Pool)?),
+        ended: false,
     };
-    handle.block_on(client.batch_execute(begin))?;
+    // Claims count a queue's running jobs after waiting for its lock: each statement must see
+    // what committed meanwhile, whatever the database's default isolation.
+    let begin = match commit {
+        Commit::Synced => "BEGIN ISOLATION LEVEL READ COMMITTED",
+        Commit::Lazy => "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off",
+    };
+    handle.block_on(connection.client().batch_execute(begin))?;
     let tx = Tx {
-        transaction: &client,
+        transaction: connection.client(),
         handle,
         events: RefCell::new(Vec::new()),
         logs: RefCell::new(Vec::new()),
@@ -275,9 +311,8 @@ fn run_write<R>(
     let written = write(&tx).and_then(|answer| {
         let events = tx.events.take();
         let logs = tx.logs.take();
-        let changes = stamp_events(&tx, events)?;
         let started = std::time::Instant::now();
-        handle.block_on(client.batch_execute("COMMIT"))?;
+        let changes = stamp_and_commit(&tx, events)?;
         metrics::histogram!(
             "runway_store_commit_seconds",
             "synced" => if commit == Commit::Synced { "true" } else { "false" },
@@ -285,17 +320,35 @@ fn run_write<R>(
         .record(started.elapsed().as_secs_f64());
         Ok((answer, changes, logs))
     });
-    if written.is_err() && handle.block_on(client.batch_execute("ROLLBACK")).is_err() {
-        // A connection that cannot roll back never goes back to the pool mid-transaction.
-        drop(deadpool_postgres::Object::take(client));
-    }
+    connection.ended = match &written {
+        Ok(_) => true,
+        // A failed statement aborted the transaction; a failed COMMIT ended it. Rolled back
+        // (a no-op then), the connection is clean again.
+        Err(_) => handle
+            .block_on(connection.client().batch_execute("ROLLBACK"))
+            .is_ok(),
+    };
     written
 }
 
-/// Hands the transaction's events their seqs, stores them and tells the other servers, in one
-/// statement: the clock's row is locked from here to the commit, so it is the last one.
-fn stamp_events(tx: &Tx, events: Vec<PendingEvent>) -> Result<Vec<JobChange>, PgError> {
+/// The statement that hands a transaction's events their seqs, stores them and tells the
+/// other servers (the NOTIFY is delivered at commit, in commit order).
+const STAMP: &str = "WITH clock AS (UPDATE event_clock SET seq = seq + $1 RETURNING seq),
+     stored AS (
+         INSERT INTO events (seq, job_id, at, kind, status, data)
+         SELECT (SELECT seq FROM clock) - $1 + number, job_id, at, kind, status, data
+         FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[])
+              WITH ORDINALITY AS event (job_id, at, kind, status, data, number))
+     SELECT seq, pg_notify('runway_changes', seq::text) FROM clock";
+
+/// Stamps the transaction's events and commits, sending both at once: the clock's row is
+/// locked from the stamp to the commit, and no other server's write that records events can
+/// go on meanwhile, so not even a round trip may come between them (a server that died there
+/// would hold every server up).
+fn stamp_and_commit(tx: &Tx, events: Vec<PendingEvent>) -> Result<Vec<JobChange>, PgError> {
+    let client = tx.transaction;
     if events.is_empty() {
+        tx.handle.block_on(client.batch_execute("COMMIT"))?;
         return Ok(Vec::new());
     }
     let count = events.len() as i64;
@@ -310,19 +363,15 @@ fn stamp_events(tx: &Tx, events: Vec<PendingEvent>) -> Result<Vec<JobChange>, Pg
         .map(|event| event.job.status.as_str())
         .collect();
     let data: Vec<String> = events.iter().map(|event| event.data.to_string()).collect();
-    // The NOTIFY is delivered at commit, in commit order, to every server listening.
-    let last: i64 = tx
-        .query_one(
-            "WITH clock AS (UPDATE event_clock SET seq = seq + $1 RETURNING seq),
-             stored AS (
-                 INSERT INTO events (seq, job_id, at, kind, status, data)
-                 SELECT (SELECT seq FROM clock) - $1 + number, job_id, at, kind, status, data
-                 FROM unnest($2::bigint[], $3::bigint[], $4::text[], $5::text[], $6::text[])
-                      WITH ORDINALITY AS event (job_id, at, kind, status, data, number))
-             SELECT seq, pg_notify('runway_changes', seq::text) FROM clock",
-            &[&count, &jobs, &ats, &kinds, &statuses, &data],
-        )?
-        .get(0);
+    let stamp = tx.prepared(STAMP)?;
+    // Both requests are queued on the connection in this order before either is answered.
+    let (stamped, committed) = tx.handle.block_on(futures_util::future::join(
+        client.query_one(&stamp, &[&count, &jobs, &ats, &kinds, &statuses, &data]),
+        client.batch_execute("COMMIT"),
+    ));
+    // A failed stamp aborted the transaction, and the COMMIT rolled it back.
+    let last: i64 = stamped?.get(0);
+    committed?;
     let first = last - count + 1;
     Ok(events
         .into_iter()

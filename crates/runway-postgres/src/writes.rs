@@ -262,7 +262,10 @@ pub(crate) fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> Result<Job, Pg
         data["children"] = json!(counts.total);
     }
     if let (JobStatus::Succeeded, Some(original)) = (job.status, job.retry_of) {
-        // A carried child keeps its original's artifacts: the same files, named again.
+        // A carried child keeps its original's artifacts: the same files, named again. The
+        // original is held meanwhile, so that no server deletes its tree (and the files, named
+        // by no committed row yet) before this commits.
+        tx.execute("SELECT 1 FROM jobs WHERE id = $1 FOR SHARE", &[&original.0])?;
         tx.execute(
             &format!(
                 "INSERT INTO artifacts ({ARTIFACT_COLUMNS})
