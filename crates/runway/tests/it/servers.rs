@@ -416,3 +416,93 @@ async fn a_pause_or_resume_made_on_one_server_holds_on_the_others() {
     let id = crate::submit(&on_a, "quick", json!({})).await;
     assert_eq!(finished(&on_a, &id).await.status, "succeeded");
 }
+
+#[tokio::test]
+async fn a_feed_resumed_with_since_while_two_servers_write_misses_nothing_and_repeats_nothing() {
+    let database = Arc::new(TestDatabase::create());
+    let config = |_: &std::path::Path| {
+        "[queues.default]\nconcurrency = 8\nserver_concurrency = 4\n\
+         [types.noop]\nhandler = \"noop\"\nmax_attempts = 1\n"
+            .to_string()
+    };
+    let a = Server::start_on(&database, None, config);
+    let b = Server::start_on(&database, Some(&a.token), config);
+    let read =
+        |frame: runway_api::Frame, seen: &mut Vec<i64>, latest: &mut BTreeMap<String, String>| {
+            for update in frame.jobs {
+                seen.push(update.seq);
+                latest.insert(update.job_id, update.status);
+            }
+            frame.upto
+        };
+    async fn next_frame(feed: &mut runway_client::Feed) -> runway_api::Frame {
+        loop {
+            let message = tokio::time::timeout(Duration::from_secs(20), feed.next())
+                .await
+                .expect("a frame within 20s")
+                .unwrap()
+                .unwrap();
+            if let FeedMessage::Frame(frame) = message {
+                return frame;
+            }
+        }
+    }
+
+    let mut first = a.client().updates(&UpdatesQuery::default()).await.unwrap();
+    // Two writers at once, one on each server; the jobs run on both.
+    let writers: Vec<_> = [a.client(), b.client()]
+        .into_iter()
+        .map(|client| {
+            tokio::spawn(async move {
+                let mut ids = Vec::new();
+                for n in 0..100 {
+                    ids.push(crate::submit(&client, "noop", json!({"n": n})).await);
+                }
+                ids
+            })
+        })
+        .collect();
+    let mut seen = Vec::new();
+    let mut latest = BTreeMap::new();
+    let mut upto = 0;
+    while seen.len() < 150 {
+        upto = read(next_frame(&mut first).await, &mut seen, &mut latest);
+    }
+    drop(first);
+    let mut second = a
+        .client()
+        .updates(&UpdatesQuery {
+            since: Some(upto),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut ids = BTreeSet::new();
+    for writer in writers {
+        ids.extend(writer.await.unwrap());
+    }
+    let resumed = next_frame(&mut second).await;
+    assert_eq!(
+        resumed.after, upto,
+        "the resume starts where the client was"
+    );
+    let mut frame = resumed;
+    loop {
+        assert!(frame.jobs.iter().all(|update| update.seq > upto));
+        read(frame, &mut seen, &mut latest);
+        if ids
+            .iter()
+            .all(|id| latest.get(id).map(String::as_str) == Some("succeeded"))
+        {
+            break;
+        }
+        frame = next_frame(&mut second).await;
+    }
+    let unique: BTreeSet<i64> = seen.iter().copied().collect();
+    assert_eq!(unique.len(), seen.len(), "no change was sent twice");
+    assert!(
+        seen.windows(2).all(|pair| pair[0] < pair[1]),
+        "in order across the seam"
+    );
+    assert_eq!(latest.keys().cloned().collect::<BTreeSet<_>>(), ids);
+}
