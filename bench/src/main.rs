@@ -12,8 +12,9 @@
 //! watch` how long `runway watch` takes to watch 50,000 files and from a write to its run (j);
 //! `runway-bench servers` two servers on one PostgreSQL database (k).
 //!
-//! `RUNWAY_BENCH_DATABASE=postgres://…` (a server where databases may be created) runs every
-//! server on PostgreSQL instead, each on a database of its own; `servers` needs it.
+//! `--database postgres://…` (or `RUNWAY_BENCH_DATABASE`; a server where databases may be
+//! created) runs every server on PostgreSQL instead, each on a database of its own; `servers`
+//! needs it.
 
 mod abuse;
 mod ceiling;
@@ -397,7 +398,15 @@ async fn idle_footprint() -> Result<()> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let only: Vec<String> = std::env::args().skip(1).collect();
+    let mut only: Vec<String> = std::env::args().skip(1).collect();
+    // `--database URL` is RUNWAY_BENCH_DATABASE: every server on PostgreSQL.
+    if let Some(at) = only.iter().position(|arg| arg == "--database") {
+        let Some(url) = only.get(at + 1).cloned() else {
+            bail!("--database needs a PostgreSQL URL: postgres://USER@HOST:PORT/DATABASE");
+        };
+        only.drain(at..=at + 1);
+        servers::use_database(url);
+    }
     if only.first().is_some_and(|arg| arg == "fanout") {
         return fanout::run_chosen(&only[1..]).await;
     }

@@ -34,12 +34,29 @@ pub(crate) struct BenchDatabase {
     pub(crate) url: String,
 }
 
+/// The PostgreSQL server `--database` named.
+static DATABASE: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
+/// Runs every server on a database of its own on the PostgreSQL server at `url`.
+pub(crate) fn use_database(url: String) {
+    let _ = DATABASE.set(url);
+}
+
+/// The PostgreSQL server to run on: `--database`, or `RUNWAY_BENCH_DATABASE`.
+fn admin_url() -> Option<String> {
+    DATABASE
+        .get()
+        .cloned()
+        .or_else(|| std::env::var("RUNWAY_BENCH_DATABASE").ok())
+        .filter(|url| !url.is_empty())
+}
+
 impl BenchDatabase {
-    /// A new database when `RUNWAY_BENCH_DATABASE` is set.
+    /// A new database when the benchmark runs on PostgreSQL.
     pub(crate) async fn from_env() -> Result<Option<BenchDatabase>> {
-        match std::env::var("RUNWAY_BENCH_DATABASE") {
-            Ok(admin) if !admin.is_empty() => Ok(Some(BenchDatabase::create(&admin).await?)),
-            _ => Ok(None),
+        match admin_url() {
+            Some(admin) => Ok(Some(BenchDatabase::create(&admin).await?)),
+            None => Ok(None),
         }
     }
 
@@ -96,9 +113,9 @@ async fn execute(url: &str, sql: &str) -> Result<()> {
 }
 
 pub(crate) async fn run() -> Result<()> {
-    let Ok(admin) = std::env::var("RUNWAY_BENCH_DATABASE") else {
+    let Some(admin) = admin_url() else {
         bail!(
-            "runway-bench servers needs RUNWAY_BENCH_DATABASE=postgres://… (a server where it may create databases)"
+            "runway-bench servers needs --database postgres://… (a server where it may create databases)"
         );
     };
     // One server alone on the database.

@@ -418,28 +418,21 @@ async fn a_pause_or_resume_made_on_one_server_holds_on_the_others() {
 }
 
 #[tokio::test]
-async fn a_feed_resumed_with_since_while_two_servers_write_misses_nothing_and_repeats_nothing() {
+async fn a_feed_resumed_with_since_over_and_over_while_two_servers_write_sees_every_change_once() {
     let database = Arc::new(TestDatabase::create());
     let config = |_: &std::path::Path| {
-        "[queues.default]\nconcurrency = 8\nserver_concurrency = 4\n\
+        "[server]\nbody_limit = 4194304\n\
+         [queues.default]\nconcurrency = 8\nserver_concurrency = 4\n\
          [types.noop]\nhandler = \"noop\"\nmax_attempts = 1\n"
             .to_string()
     };
     let a = Server::start_on(&database, None, config);
     let b = Server::start_on(&database, Some(&a.token), config);
-    let read =
-        |frame: runway_api::Frame, seen: &mut Vec<i64>, latest: &mut BTreeMap<String, String>| {
-            for update in frame.jobs {
-                seen.push(update.seq);
-                latest.insert(update.job_id, update.status);
-            }
-            frame.upto
-        };
     async fn next_frame(feed: &mut runway_client::Feed) -> runway_api::Frame {
         loop {
-            let message = tokio::time::timeout(Duration::from_secs(20), feed.next())
+            let message = tokio::time::timeout(Duration::from_secs(30), feed.next())
                 .await
-                .expect("a frame within 20s")
+                .expect("a frame within 30s")
                 .unwrap()
                 .unwrap();
             if let FeedMessage::Frame(frame) = message {
@@ -447,62 +440,105 @@ async fn a_feed_resumed_with_since_while_two_servers_write_misses_nothing_and_re
             }
         }
     }
+    let open = |since: i64| {
+        let client = a.client();
+        async move {
+            client
+                .updates(&UpdatesQuery {
+                    since: Some(since),
+                    ..Default::default()
+                })
+                .await
+                .unwrap()
+        }
+    };
 
-    let mut first = a.client().updates(&UpdatesQuery::default()).await.unwrap();
-    // Two writers at once, one on each server; the jobs run on both.
+    let mut feed = open(0).await;
+    // A burst of 2,000 jobs, half submitted on each server in batches, run by both.
     let writers: Vec<_> = [a.client(), b.client()]
         .into_iter()
         .map(|client| {
             tokio::spawn(async move {
                 let mut ids = Vec::new();
-                for n in 0..100 {
-                    ids.push(crate::submit(&client, "noop", json!({"n": n})).await);
+                for batch in 0..20 {
+                    let request = SubmitBatchRequest {
+                        jobs: (0..50)
+                            .map(|n| SubmitJobRequest {
+                                job_type: "noop".into(),
+                                input: json!({"batch": batch, "n": n}),
+                                ..Default::default()
+                            })
+                            .collect(),
+                    };
+                    let batch = client.submit_batch(&request).await.unwrap();
+                    ids.extend(batch.jobs.into_iter().map(|job| job.id));
                 }
                 ids
             })
         })
         .collect();
-    let mut seen = Vec::new();
-    let mut latest = BTreeMap::new();
+    let mut seen: Vec<i64> = Vec::new();
+    let mut latest: BTreeMap<String, String> = BTreeMap::new();
     let mut upto = 0;
-    while seen.len() < 150 {
-        upto = read(next_frame(&mut first).await, &mut seen, &mut latest);
-    }
-    drop(first);
-    let mut second = a
-        .client()
-        .updates(&UpdatesQuery {
-            since: Some(upto),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let mut ids = BTreeSet::new();
-    for writer in writers {
-        ids.extend(writer.await.unwrap());
-    }
-    let resumed = next_frame(&mut second).await;
-    assert_eq!(
-        resumed.after, upto,
-        "the resume starts where the client was"
-    );
-    let mut frame = resumed;
+    let mut reconnects = 0;
+    let mut ids: Option<BTreeSet<String>> = None;
+    let mut writers = Some(writers);
     loop {
-        assert!(frame.jobs.iter().all(|update| update.seq > upto));
-        read(frame, &mut seen, &mut latest);
-        if ids
-            .iter()
-            .all(|id| latest.get(id).map(String::as_str) == Some("succeeded"))
+        let frame = next_frame(&mut feed).await;
+        assert!(
+            frame.after >= upto,
+            "frame ({}, {}] after {upto}",
+            frame.after,
+            frame.upto
+        );
+        for update in frame.jobs {
+            assert!(update.seq > upto, "seq {} again after {upto}", update.seq);
+            seen.push(update.seq);
+            latest.insert(update.job_id, update.status);
+        }
+        upto = frame.upto;
+        if ids.is_none()
+            && writers
+                .as_ref()
+                .is_some_and(|writers| writers.iter().all(|w| w.is_finished()))
+        {
+            let mut all = BTreeSet::new();
+            for writer in writers.take().unwrap() {
+                all.extend(writer.await.unwrap());
+            }
+            ids = Some(all);
+        }
+        if let Some(ids) = &ids
+            && ids
+                .iter()
+                .all(|id| latest.get(id).map(String::as_str) == Some("succeeded"))
         {
             break;
         }
-        frame = next_frame(&mut second).await;
+        // Cut off every few frames and resumed where it was.
+        if seen.len() / 200 > reconnects {
+            reconnects += 1;
+            drop(feed);
+            feed = open(upto).await;
+            let resumed = next_frame(&mut feed).await;
+            assert_eq!(
+                resumed.after, upto,
+                "the resume starts where the client was"
+            );
+            for update in resumed.jobs {
+                assert!(update.seq > upto);
+                seen.push(update.seq);
+                latest.insert(update.job_id, update.status);
+            }
+            upto = resumed.upto;
+        }
     }
+    assert!(reconnects >= 5, "the feed was resumed {reconnects} times");
     let unique: BTreeSet<i64> = seen.iter().copied().collect();
     assert_eq!(unique.len(), seen.len(), "no change was sent twice");
     assert!(
         seen.windows(2).all(|pair| pair[0] < pair[1]),
-        "in order across the seam"
+        "in seq order across every seam"
     );
-    assert_eq!(latest.keys().cloned().collect::<BTreeSet<_>>(), ids);
+    assert_eq!(latest.len(), 2000, "every job was heard of");
 }
