@@ -35,6 +35,28 @@ pub struct Connection {
     pub server: Option<String>,
 }
 
+/// The connection flags of a command that talks to no server. Declared here, they take the
+/// place of the global ones (clap copies a global flag only into commands without one of the
+/// same name), so the command's help leaves them out, and giving one is an error, not a flag
+/// silently ignored.
+#[derive(Debug, Args)]
+pub struct NoConnection {
+    #[arg(long, hide = true, value_parser = no_server_here)]
+    url: Option<String>,
+    #[arg(long, hide = true, value_parser = no_server_here)]
+    token: Option<String>,
+    #[arg(long, hide = true, value_parser = no_server_here)]
+    server: Option<String>,
+}
+
+fn no_server_here(_: &str) -> Result<String, String> {
+    Err(
+        "this command talks to no server: --url, --token and --server are for the commands \
+         that do (give them before the command's name to set them for the CLI)"
+            .into(),
+    )
+}
+
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
 pub enum Format {
     #[default]
@@ -123,6 +145,8 @@ pub struct ServeArgs {
     /// the first start); or give the token in RUNWAY_ADMIN_TOKEN.
     #[arg(long, env = "RUNWAY_ADMIN_TOKEN_FILE")]
     pub admin_token_file: Option<PathBuf>,
+    #[command(flatten)]
+    pub no_connection: NoConnection,
 }
 
 #[derive(Debug, Args)]
@@ -256,6 +280,8 @@ pub struct WatchArgs {
     /// The command and its arguments, after `--`.
     #[arg(last = true, required = true, value_name = "CMD")]
     pub command: Vec<String>,
+    #[command(flatten)]
+    pub no_connection: NoConnection,
 }
 
 #[derive(Debug, Args)]
@@ -314,6 +340,8 @@ pub struct BackupArgs {
     /// The server's configuration file, for its data directory.
     #[arg(long, env = "RUNWAY_CONFIG")]
     pub config: Option<PathBuf>,
+    #[command(flatten)]
+    pub no_connection: NoConnection,
 }
 
 #[derive(Debug, Args)]

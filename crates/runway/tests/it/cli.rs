@@ -797,3 +797,49 @@ fn serve_tells_systemd_when_it_is_ready_and_when_it_stops() {
     let received = socket.recv(&mut message).expect("STOPPING=1 within 20 s");
     assert_eq!(&message[..received], b"STOPPING=1\n");
 }
+
+#[test]
+fn serve_lists_only_what_it_reads_and_refuses_the_clients_flags() {
+    for command in ["serve", "backup", "watch"] {
+        let help = Command::new(RUNWAY)
+            .args([command, "--help"])
+            .output()
+            .unwrap();
+        assert_eq!(help.status.code(), Some(0));
+        let text = stdout(&help);
+        for flag in ["--url", "--token", "--server"] {
+            assert!(
+                !text.contains(flag),
+                "`{command} --help` lists {flag}:\n{text}"
+            );
+        }
+    }
+    let serve_help = stdout(
+        &Command::new(RUNWAY)
+            .args(["serve", "--help"])
+            .output()
+            .unwrap(),
+    );
+    assert!(serve_help.contains("--database"), "{serve_help}");
+    let refused = Command::new(RUNWAY)
+        .args(["serve", "--token", "rwy_x"])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    assert!(
+        stderr(&refused).contains("talks to no server"),
+        "{}",
+        stderr(&refused)
+    );
+    // The client commands keep them.
+    let ls_help = stdout(
+        &Command::new(RUNWAY)
+            .args(["ls", "--help"])
+            .output()
+            .unwrap(),
+    );
+    assert!(
+        ls_help.contains("--url") && ls_help.contains("--server"),
+        "{ls_help}"
+    );
+}
