@@ -409,6 +409,30 @@ impl NewJob {
     }
 
     /// Counts of the children inserted with it (a retried tree carries some over succeeded).
+    /// The data of the job's `submitted` event: its type and queue, and where it comes from
+    /// (a retry, a parent, a trigger) and how many children it brings.
+    pub fn submitted_event_data(&self) -> serde_json::Value {
+        let mut data = serde_json::json!({"type": self.job_type, "queue": self.queue});
+        if let Some(old) = self.retry_of {
+            data["retry_of"] = serde_json::json!(old.0);
+            if self.status == JobStatus::Succeeded {
+                // A child a retried tree keeps: it does not run again.
+                data["carried_from"] = serde_json::json!(old.0);
+            }
+        }
+        if let Some(parent) = self.parent {
+            data["parent"] = serde_json::json!(parent.0);
+        }
+        if let Some(trigger) = &self.trigger {
+            data["trigger"] = serde_json::json!(trigger);
+        }
+        let children = self.child_counts().total;
+        if children > 0 {
+            data["children"] = serde_json::json!(children);
+        }
+        data
+    }
+
     pub fn child_counts(&self) -> ChildCounts {
         let mut counts = ChildCounts::default();
         for child in &self.children {

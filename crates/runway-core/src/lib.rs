@@ -18,6 +18,7 @@ pub mod handler;
 pub mod idempotency;
 pub mod job;
 pub mod job_token;
+pub mod keyed_insert;
 pub mod protocol;
 mod report;
 pub mod retry;

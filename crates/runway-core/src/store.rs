@@ -284,6 +284,19 @@ pub enum CancelOutcome {
     NotFound,
 }
 
+impl CancelOutcome {
+    /// What a cancel of the unfinished `job` did, given what applying the cancel stored
+    /// (`None`: nothing, as when a cancel of its running attempt was already requested).
+    pub fn of_unfinished(job: Job, stored: Option<Job>) -> CancelOutcome {
+        let job = stored.unwrap_or(job);
+        if job.status == JobStatus::Running {
+            CancelOutcome::Requested(job)
+        } else {
+            CancelOutcome::Cancelled(job)
+        }
+    }
+}
+
 /// A slice of a job's stored log.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogChunk {
@@ -291,6 +304,58 @@ pub struct LogChunk {
     pub data: String,
     /// Total bytes stored so far.
     pub size: u64,
+}
+
+impl LogChunk {
+    /// Up to `max_bytes` of a log of `size` bytes from `start`, rounded to character
+    /// boundaries, out of the stored chunks that overlap that range (`(offset, text)`, in
+    /// order of offset).
+    pub fn from_chunks(
+        chunks: Vec<(u64, String)>,
+        start: u64,
+        max_bytes: u64,
+        size: u64,
+    ) -> LogChunk {
+        let Some(&(first_offset, _)) = chunks.first() else {
+            return LogChunk {
+                offset: start,
+                data: String::new(),
+                size,
+            };
+        };
+        let joined: String = chunks.into_iter().map(|(_, data)| data).collect();
+        let mut from = start.saturating_sub(first_offset) as usize;
+        while from < joined.len() && !joined.is_char_boundary(from) {
+            from += 1;
+        }
+        let mut to = from.saturating_add(max_bytes as usize).min(joined.len());
+        while to > from && !joined.is_char_boundary(to) {
+            to -= 1;
+        }
+        LogChunk {
+            offset: first_offset + from as u64,
+            data: joined[from..to].to_string(),
+            size,
+        }
+    }
+}
+
+/// What a log with `room` bytes left keeps of `text`: all of it, or as much as fits (cut at a
+/// character boundary, ended with a newline) followed by `truncated_note`.
+pub fn log_text_within(text: String, room: u64, truncated_note: &str) -> String {
+    if text.len() as u64 <= room {
+        return text;
+    }
+    let mut cut = room as usize;
+    while !text.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let mut kept = text[..cut].to_string();
+    if !kept.is_empty() && !kept.ends_with('\n') {
+        kept.push('\n');
+    }
+    kept.push_str(truncated_note);
+    kept
 }
 
 /// A queue's counts by status and its pause flag.
@@ -310,6 +375,94 @@ pub struct QueueStats {
     /// Jobs that finished in each of the last [`THROUGHPUT_BUCKETS`] windows of
     /// [`THROUGHPUT_BUCKET_SECONDS`], oldest first; the last is the current window.
     pub finished_per_bucket: Vec<u64>,
+}
+
+/// Assembles every queue's [`QueueStats`] from what a store counted, the same for every
+/// store: queues appear as their counts, pause flags or finished jobs name them.
+#[derive(Debug)]
+pub struct QueueStatsBuilder {
+    stats: Vec<QueueStats>,
+    /// The first throughput window's index (instants in microseconds divided by the width).
+    first_window: i64,
+}
+
+impl QueueStatsBuilder {
+    pub fn new(now: Timestamp) -> QueueStatsBuilder {
+        let current = now.timestamp_micros().div_euclid(Self::window_micros());
+        QueueStatsBuilder {
+            stats: Vec::new(),
+            first_window: current - (THROUGHPUT_BUCKETS as i64 - 1),
+        }
+    }
+
+    /// The width of a throughput window in microseconds: a store counts finished jobs by
+    /// `finished_at / window_micros()`.
+    pub fn window_micros() -> i64 {
+        THROUGHPUT_BUCKET_SECONDS * 1_000_000
+    }
+
+    /// The first instant (microseconds) whose finished jobs count.
+    pub fn counted_from(&self) -> i64 {
+        self.first_window * Self::window_micros()
+    }
+
+    fn entry(&mut self, name: &str) -> &mut QueueStats {
+        let index = match self.stats.iter().position(|queue| queue.name == name) {
+            Some(index) => index,
+            None => {
+                self.stats.push(QueueStats {
+                    name: name.to_string(),
+                    finished_per_bucket: vec![0; THROUGHPUT_BUCKETS],
+                    ..QueueStats::default()
+                });
+                self.stats.len() - 1
+            }
+        };
+        &mut self.stats[index]
+    }
+
+    /// `count` jobs of the queue stand in `status`.
+    pub fn count(&mut self, queue: &str, status: JobStatus, count: u64) {
+        let queue = self.entry(queue);
+        match status {
+            JobStatus::Queued => queue.queued = count,
+            JobStatus::Scheduled => queue.scheduled = count,
+            JobStatus::Running => queue.running = count,
+            JobStatus::Waiting => queue.waiting = count,
+            JobStatus::Succeeded => queue.succeeded = count,
+            JobStatus::Failed => queue.failed = count,
+            JobStatus::Cancelled => queue.cancelled = count,
+        }
+    }
+
+    pub fn paused(&mut self, queue: &str, paused: bool) {
+        self.entry(queue).paused = paused;
+    }
+
+    /// `count` jobs of the queue finished in the window `window` (`finished_at` divided by
+    /// [`QueueStatsBuilder::window_micros`]).
+    pub fn finished(&mut self, queue: &str, window: i64, count: u64) {
+        let slot = (window - self.first_window).clamp(0, THROUGHPUT_BUCKETS as i64 - 1) as usize;
+        self.entry(queue).finished_per_bucket[slot] += count;
+    }
+
+    /// The queues with queued jobs, whose oldest one the store looks up.
+    pub fn queues_with_queued_jobs(&self) -> Vec<String> {
+        self.stats
+            .iter()
+            .filter(|queue| queue.queued > 0)
+            .map(|queue| queue.name.clone())
+            .collect()
+    }
+
+    /// When the queue's oldest queued job became due.
+    pub fn oldest_queued(&mut self, queue: &str, at: Option<Timestamp>) {
+        self.entry(queue).oldest_queued_at = at;
+    }
+
+    pub fn build(self) -> Vec<QueueStats> {
+        self.stats
+    }
 }
 
 /// Width of one throughput window of [`QueueStats`].

@@ -7,12 +7,11 @@ use async_trait::async_trait;
 use runway_core::bus::{JobChange, LogAppend};
 use runway_core::clock::{Timestamp, micros_to_timestamp};
 use runway_core::event::{Event, EventKind};
-use runway_core::job::{Job, JobId, JobStatus, NewJob, Progress};
+use runway_core::job::{Job, JobId, NewJob, Progress};
 use runway_core::store::{
     Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Insertion, JobClaimParams,
-    JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats, Spawn, Store,
-    StoreError, THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TokenRecord, TreeDeletion,
-    TriggerRecord,
+    JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats, QueueStatsBuilder,
+    Spawn, Store, StoreError, TokenRecord, TreeDeletion, TriggerRecord, log_text_within,
 };
 use runway_core::transition::JobCommand;
 use serde_json::{Value, json};
@@ -75,7 +74,7 @@ impl Store for PgStore {
         now: Timestamp,
     ) -> Result<Insertion, StoreError> {
         self.write(Commit::Synced, move |tx| {
-            writes::insert_keyed(tx, &jobs, now)
+            writes::insert_keyed(tx, jobs.clone(), now)
         })
         .await
     }
@@ -273,13 +272,8 @@ impl Store for PgStore {
             if job.status.is_terminal() {
                 return Ok(CancelOutcome::AlreadyTerminal(job));
             }
-            // `None`: a cancel of this running attempt was already requested.
-            let job = apply(tx, &job, JobCommand::Cancel, now)?.unwrap_or(job);
-            Ok(if job.status == JobStatus::Running {
-                CancelOutcome::Requested(job)
-            } else {
-                CancelOutcome::Cancelled(job)
-            })
+            let stored = apply(tx, &job, JobCommand::Cancel, now)?;
+            Ok(CancelOutcome::of_unfinished(job, stored))
         })
         .await
     }
@@ -364,21 +358,7 @@ impl Store for PgStore {
             if log_size > limit {
                 return Ok(true);
             }
-            let room = (limit - log_size) as usize;
-            let data = if text.len() <= room {
-                text.clone()
-            } else {
-                let mut cut = room;
-                while !text.is_char_boundary(cut) {
-                    cut -= 1;
-                }
-                let mut kept = text[..cut].to_string();
-                if !kept.is_empty() && !kept.ends_with('\n') {
-                    kept.push('\n');
-                }
-                kept.push_str(&truncated_note);
-                kept
-            };
+            let data = log_text_within(text.clone(), limit - log_size, &truncated_note);
             // Other servers hear of the text at commit, and read it (the payload is bounded;
             // log text is not).
             tx.execute(
@@ -449,44 +429,11 @@ impl Store for PgStore {
             .iter()
             .map(|row| (row.get::<_, i64>(0) as u64, row.get(1)))
             .collect();
-        let Some((first_offset, _)) = chunks.first() else {
-            return Ok(LogChunk {
-                offset: start,
-                data: String::new(),
-                size,
-            });
-        };
-        let first_offset = *first_offset;
-        let joined: String = chunks.into_iter().map(|(_, data)| data).collect();
-        let mut from = (start - first_offset) as usize;
-        while from < joined.len() && !joined.is_char_boundary(from) {
-            from += 1;
-        }
-        let mut to = from.saturating_add(max_bytes as usize).min(joined.len());
-        while to > from && !joined.is_char_boundary(to) {
-            to -= 1;
-        }
-        Ok(LogChunk {
-            offset: first_offset + from as u64,
-            data: joined[from..to].to_string(),
-            size,
-        })
+        Ok(LogChunk::from_chunks(chunks, start, max_bytes, size))
     }
 
     async fn queue_stats(&self, now: Timestamp) -> Result<Vec<QueueStats>, StoreError> {
-        let mut stats: Vec<QueueStats> = Vec::new();
-        let entry = |stats: &mut Vec<QueueStats>, name: &str| -> usize {
-            match stats.iter().position(|queue| queue.name == name) {
-                Some(index) => index,
-                None => {
-                    stats.push(QueueStats {
-                        name: name.to_string(),
-                        ..QueueStats::default()
-                    });
-                    stats.len() - 1
-                }
-            }
-        };
+        let mut stats = QueueStatsBuilder::new(now);
         let counts = self
             .rows(
                 "SELECT queue, status, sum(count)::bigint FROM job_counts
@@ -499,66 +446,39 @@ impl Store for PgStore {
             )
             .await?;
         for row in &counts {
-            let name: String = row.get(0);
-            let status: String = row.get(1);
-            let count = row.get::<_, i64>(2) as u64;
-            let index = entry(&mut stats, &name);
-            let queue = &mut stats[index];
-            match status.as_str() {
-                "queued" => queue.queued = count,
-                "scheduled" => queue.scheduled = count,
-                "running" => queue.running = count,
-                "waiting" => queue.waiting = count,
-                "succeeded" => queue.succeeded = count,
-                "failed" => queue.failed = count,
-                "cancelled" => queue.cancelled = count,
-                _ => {}
-            }
+            let queue: String = row.get(0);
+            let status = rows::parsed(row, 1).map_err(corrupt)?;
+            stats.count(&queue, status, row.get::<_, i64>(2) as u64);
         }
         for row in self.rows("SELECT name, paused FROM queues", &[]).await? {
-            let name: String = row.get(0);
-            let index = entry(&mut stats, &name);
-            stats[index].paused = row.get(1);
+            let queue: String = row.get(0);
+            stats.paused(&queue, row.get(1));
         }
         // The oldest queued job is the lowest queued id; it has waited since it was due.
-        for queue in &mut stats {
-            if queue.queued > 0 {
-                queue.oldest_queued_at = self
-                    .rows(
-                        "SELECT greatest(created_at, run_at) FROM jobs WHERE id =
-                           (SELECT min(id) FROM jobs WHERE queue = $1 AND status = 'queued')",
-                        &[&queue.name],
-                    )
-                    .await?
-                    .first()
-                    .map(|row| micros_to_timestamp(row.get(0)));
-            }
-        }
-        let bucket = THROUGHPUT_BUCKET_SECONDS * 1_000_000;
-        let buckets = THROUGHPUT_BUCKETS as i64;
-        let current = micros(now).div_euclid(bucket);
-        let first = current - (buckets - 1);
-        for queue in &mut stats {
-            queue.finished_per_bucket = vec![0; THROUGHPUT_BUCKETS];
+        for queue in stats.queues_with_queued_jobs() {
+            let at = self
+                .rows(
+                    "SELECT greatest(created_at, run_at) FROM jobs WHERE id =
+                       (SELECT min(id) FROM jobs WHERE queue = $1 AND status = 'queued')",
+                    &[&queue],
+                )
+                .await?
+                .first()
+                .map(|row| micros_to_timestamp(row.get(0)));
+            stats.oldest_queued(&queue, at);
         }
         let finished = self
             .rows(
                 "SELECT queue, finished_at / $1, count(*) FROM jobs
                  WHERE finished_at >= $2 GROUP BY 1, 2",
-                &[&bucket, &(first * bucket)],
+                &[&QueueStatsBuilder::window_micros(), &stats.counted_from()],
             )
             .await?;
         for row in &finished {
-            let name: String = row.get(0);
-            let index: i64 = row.get(1);
-            let count: i64 = row.get(2);
-            let slot = (index - first).clamp(0, buckets - 1) as usize;
-            let at = entry(&mut stats, &name);
-            let per_bucket = &mut stats[at].finished_per_bucket;
-            per_bucket.resize(THROUGHPUT_BUCKETS, 0);
-            per_bucket[slot] += count as u64;
+            let queue: String = row.get(0);
+            stats.finished(&queue, row.get(1), row.get::<_, i64>(2) as u64);
         }
-        Ok(stats)
+        Ok(stats.build())
     }
 
     async fn queue_set_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError> {

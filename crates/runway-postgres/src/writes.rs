@@ -3,18 +3,17 @@
 //! `tree::apply`) on the job as read — and locked — in the same transaction; this module
 //! persists the answer guarded by what it read and records its event. No policy lives in SQL.
 
-use std::collections::HashMap;
-
 use runway_core::clock::Timestamp;
 use runway_core::event::EventKind;
 use runway_core::job::{Job, JobId, JobStatus, NewJob};
+use runway_core::keyed_insert;
 use runway_core::store::{
     AttemptRef, IdempotencyKey, Inserted, Insertion, JobClaimParams, JobFinishParams, Spawn,
     TreeDeletion,
 };
 use runway_core::transition::{JobCommand, Transition, adopt};
 use runway_core::tree::{self, TreeTx};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::rows::{self, ARTIFACT_COLUMNS, JOB_COLUMNS, int, micros};
 use crate::store::{PendingEvent, PgError, Tx};
@@ -244,23 +243,7 @@ pub(crate) fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> Result<Job, Pg
             ],
         )?
         .get(0);
-    let mut data = json!({"type": job.job_type, "queue": job.queue});
-    if let Some(old) = job.retry_of {
-        data["retry_of"] = json!(old.0);
-        if job.status == JobStatus::Succeeded {
-            // A child a retried tree keeps: it does not run again.
-            data["carried_from"] = json!(old.0);
-        }
-    }
-    if let Some(parent) = job.parent {
-        data["parent"] = json!(parent.0);
-    }
-    if let Some(trigger) = &job.trigger {
-        data["trigger"] = json!(trigger);
-    }
-    if counts.total > 0 {
-        data["children"] = json!(counts.total);
-    }
+    let data = job.submitted_event_data();
     if let (JobStatus::Succeeded, Some(original)) = (job.status, job.retry_of) {
         // A carried child keeps its original's artifacts: the same files, named again. The
         // original is held meanwhile, so that no server deletes its tree (and the files, named
@@ -291,14 +274,6 @@ pub(crate) fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> Result<Job, Pg
     Ok(row)
 }
 
-/// Where a keyed job's answer comes from instead of a new row.
-enum Reuse {
-    /// The job an earlier request with the same key made.
-    Stored(Box<Job>),
-    /// The job made for the same key earlier in this batch (its index).
-    InBatch(usize),
-}
-
 /// The hash and the job of `key` if it was recorded since its `since` and the job still
 /// exists. The key is locked first: a server inserting the same key at once waits, then finds
 /// it.
@@ -327,84 +302,36 @@ fn recorded_key(tx: &Tx, key: &IdempotencyKey) -> Result<Option<(Vec<u8>, Job)>,
     Ok(job.map(|job| (hash, job)))
 }
 
-/// Inserts a batch with its idempotency keys, as `Store::job_insert_keyed` says.
+/// Inserts a batch with its idempotency keys, as `Store::job_insert_keyed` says (core's
+/// `keyed_insert` decides).
 pub(crate) fn insert_keyed(
     tx: &Tx,
-    jobs: &[(NewJob, Option<IdempotencyKey>)],
+    jobs: Vec<(NewJob, Option<IdempotencyKey>)>,
     now: Timestamp,
 ) -> Result<Insertion, PgError> {
-    // Every key first, so that a conflict leaves nothing half-inserted.
-    let mut reuse: Vec<Option<Reuse>> = Vec::with_capacity(jobs.len());
-    let mut in_batch: HashMap<(&str, &str), (usize, &[u8])> = HashMap::new();
-    for (index, (_, key)) in jobs.iter().enumerate() {
-        let Some(key) = key else {
-            reuse.push(None);
-            continue;
-        };
-        let scoped = (key.scope.as_str(), key.key.as_str());
-        if let Some((first, hash)) = in_batch.get(&scoped) {
-            if *hash != key.request_hash.as_slice() {
-                return Ok(Insertion::KeyConflict {
-                    index,
-                    existing: None,
-                });
+    keyed_insert::insert_keyed(
+        jobs,
+        |key| recorded_key(tx, key),
+        |job, key| {
+            let row = insert_job(tx, job, now)?;
+            if let Some(key) = key {
+                tx.execute(
+                    "INSERT INTO idempotency_keys (scope, key, request_hash, job_id, created_at)
+                     VALUES ($1, $2, $3, $4, $5)
+                     ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash,
+                         job_id = excluded.job_id, created_at = excluded.created_at",
+                    &[
+                        &key.scope,
+                        &key.key,
+                        &key.request_hash,
+                        &row.id.0,
+                        &micros(now),
+                    ],
+                )?;
             }
-            reuse.push(Some(Reuse::InBatch(*first)));
-            continue;
-        }
-        in_batch.insert(scoped, (index, &key.request_hash));
-        match recorded_key(tx, key)? {
-            Some((hash, job)) if hash == key.request_hash => {
-                reuse.push(Some(Reuse::Stored(Box::new(job))));
-            }
-            Some((_, job)) => {
-                return Ok(Insertion::KeyConflict {
-                    index,
-                    existing: Some(job.id),
-                });
-            }
-            None => reuse.push(None),
-        }
-    }
-    let mut inserted: Vec<Inserted> = Vec::with_capacity(jobs.len());
-    for ((job, key), reuse) in jobs.iter().zip(reuse) {
-        match reuse {
-            Some(Reuse::Stored(job)) => inserted.push(Inserted {
-                job: *job,
-                created: false,
-            }),
-            Some(Reuse::InBatch(first)) => {
-                let job = inserted[first].job.clone();
-                inserted.push(Inserted {
-                    job,
-                    created: false,
-                });
-            }
-            None => {
-                let row = insert_job(tx, job.clone(), now)?;
-                if let Some(key) = key {
-                    tx.execute(
-                        "INSERT INTO idempotency_keys (scope, key, request_hash, job_id, created_at)
-                         VALUES ($1, $2, $3, $4, $5)
-                         ON CONFLICT (scope, key) DO UPDATE SET request_hash = excluded.request_hash,
-                             job_id = excluded.job_id, created_at = excluded.created_at",
-                        &[
-                            &key.scope,
-                            &key.key,
-                            &key.request_hash,
-                            &row.id.0,
-                            &micros(now),
-                        ],
-                    )?;
-                }
-                inserted.push(Inserted {
-                    job: row,
-                    created: true,
-                });
-            }
-        }
-    }
-    Ok(Insertion::Done(inserted))
+            Ok(row)
+        },
+    )
 }
 
 /// What a child of a spawn is: the sibling that holds its key already, or a job to insert.

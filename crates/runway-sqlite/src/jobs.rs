@@ -3,7 +3,6 @@
 //! answer guarded by what it read (`WHERE id = ? AND status = ? AND attempt = ? AND worker IS ?`)
 //! and writes its event in the same transaction. No policy lives in SQL.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use async_trait::async_trait;
@@ -13,11 +12,12 @@ use runway_core::event::{Event, EventKind};
 use runway_core::job::{
     ChildCounts, IllegalTransition, Job, JobId, JobStatus, NewJob, Progress, TreePolicy,
 };
+use runway_core::keyed_insert;
 use runway_core::store::{
     Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion,
     JobClaimParams, JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats,
-    Spawn, Store, StoreError, THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS, TokenRecord,
-    TreeDeletion, TriggerRecord,
+    QueueStatsBuilder, Spawn, Store, StoreError, TokenRecord, TreeDeletion, TriggerRecord,
+    log_text_within,
 };
 use runway_core::transition::{JobCommand, Transition, adopt};
 use runway_core::tree::{self, TreeTx};
@@ -371,14 +371,6 @@ fn claim(tx: &Tx, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>> {
     Ok(claimed)
 }
 
-/// Where a keyed job's answer comes from instead of a new row.
-enum Reuse {
-    /// The job an earlier request with the same key made.
-    Stored(Box<Job>),
-    /// The job made for the same key earlier in this batch (its index).
-    InBatch(usize),
-}
-
 /// The hash and the job of `key` if it was recorded since its `since` and the job still exists.
 fn recorded_key(tx: &Tx, key: &IdempotencyKey) -> rusqlite::Result<Option<(Vec<u8>, Job)>> {
     let recorded: Option<(Vec<u8>, i64)> = tx
@@ -455,23 +447,7 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
             ],
             |row| row.get(0),
         )?;
-    let mut data = json!({"type": job.job_type, "queue": job.queue});
-    if let Some(old) = job.retry_of {
-        data["retry_of"] = json!(old.0);
-        if job.status == JobStatus::Succeeded {
-            // A child a retried tree keeps: it does not run again.
-            data["carried_from"] = json!(old.0);
-        }
-    }
-    if let Some(parent) = job.parent {
-        data["parent"] = json!(parent.0);
-    }
-    if let Some(trigger) = &job.trigger {
-        data["trigger"] = json!(trigger);
-    }
-    if counts.total > 0 {
-        data["children"] = json!(counts.total);
-    }
+    let data = job.submitted_event_data();
     if let (JobStatus::Succeeded, Some(original)) = (job.status, job.retry_of) {
         // A carried child keeps its original's artifacts: the same files, named again.
         tx.prepare_cached(&format!(
@@ -491,85 +467,36 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
     Ok(row)
 }
 
-/// Inserts a batch with its idempotency keys, as `Store::job_insert_keyed` says.
+/// Inserts a batch with its idempotency keys, as `Store::job_insert_keyed` says (core's
+/// `keyed_insert` decides).
 fn insert_keyed(
     connection: &Tx,
     jobs: Vec<(NewJob, Option<IdempotencyKey>)>,
     now: Timestamp,
 ) -> rusqlite::Result<Insertion> {
-    // Every key first, so that a conflict leaves nothing half-inserted. `reuse[i]`:
-    // the job an earlier request made (by id), or the batch's own job (by index).
-    let mut reuse: Vec<Option<Reuse>> = Vec::with_capacity(jobs.len());
-    let mut in_batch: HashMap<(&str, &str), (usize, &[u8])> = HashMap::new();
-    for (index, (_, key)) in jobs.iter().enumerate() {
-        let Some(key) = key else {
-            reuse.push(None);
-            continue;
-        };
-        let scoped = (key.scope.as_str(), key.key.as_str());
-        if let Some((first, hash)) = in_batch.get(&scoped) {
-            if *hash != key.request_hash.as_slice() {
-                return Ok(Insertion::KeyConflict {
-                    index,
-                    existing: None,
-                });
+    keyed_insert::insert_keyed(
+        jobs,
+        |key| recorded_key(connection, key),
+        |job, key| {
+            let row = insert_job(connection, job, now)?;
+            if let Some(key) = key {
+                connection
+                    .prepare_cached(
+                        "INSERT OR REPLACE INTO idempotency_keys
+                                 (scope, key, request_hash, job_id, created_at)
+                             VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![
+                        key.scope,
+                        key.key,
+                        key.request_hash,
+                        row.id.0,
+                        micros(now)
+                    ])?;
             }
-            reuse.push(Some(Reuse::InBatch(*first)));
-            continue;
-        }
-        in_batch.insert(scoped, (index, &key.request_hash));
-        match recorded_key(connection, key)? {
-            Some((hash, job)) if hash == key.request_hash => {
-                reuse.push(Some(Reuse::Stored(Box::new(job))));
-            }
-            Some((_, job)) => {
-                return Ok(Insertion::KeyConflict {
-                    index,
-                    existing: Some(job.id),
-                });
-            }
-            None => reuse.push(None),
-        }
-    }
-    let mut inserted: Vec<Inserted> = Vec::with_capacity(jobs.len());
-    for ((job, key), reuse) in jobs.into_iter().zip(reuse) {
-        match reuse {
-            Some(Reuse::Stored(job)) => inserted.push(Inserted {
-                job: *job,
-                created: false,
-            }),
-            Some(Reuse::InBatch(first)) => {
-                let job = inserted[first].job.clone();
-                inserted.push(Inserted {
-                    job,
-                    created: false,
-                });
-            }
-            None => {
-                let row = insert_job(connection, job, now)?;
-                if let Some(key) = key {
-                    connection
-                        .prepare_cached(
-                            "INSERT OR REPLACE INTO idempotency_keys
-                                     (scope, key, request_hash, job_id, created_at)
-                                 VALUES (?1, ?2, ?3, ?4, ?5)",
-                        )?
-                        .execute(params![
-                            key.scope,
-                            key.key,
-                            key.request_hash,
-                            row.id.0,
-                            micros(now)
-                        ])?;
-                }
-                inserted.push(Inserted {
-                    job: row,
-                    created: true,
-                });
-            }
-        }
-    }
-    Ok(Insertion::Done(inserted))
+            Ok(row)
+        },
+    )
 }
 
 /// What a child of a spawn is: the sibling that holds its key already, or a job to insert.
@@ -1007,13 +934,8 @@ impl Store for SqliteStore {
                 if job.status.is_terminal() {
                     return Ok(CancelOutcome::AlreadyTerminal(job));
                 }
-                // `None`: a cancel of this running attempt was already requested.
-                let job = apply(connection, &job, JobCommand::Cancel, now)?.unwrap_or(job);
-                Ok(if job.status == JobStatus::Running {
-                    CancelOutcome::Requested(job)
-                } else {
-                    CancelOutcome::Cancelled(job)
-                })
+                let stored = apply(connection, &job, JobCommand::Cancel, now)?;
+                Ok(CancelOutcome::of_unfinished(job, stored))
             })
             .await
     }
@@ -1112,21 +1034,7 @@ impl Store for SqliteStore {
                 if log_size > limit {
                     return Ok(true);
                 }
-                let room = (limit - log_size) as usize;
-                let data = if text.len() <= room {
-                    text
-                } else {
-                    let mut cut = room;
-                    while !text.is_char_boundary(cut) {
-                        cut -= 1;
-                    }
-                    let mut kept = text[..cut].to_string();
-                    if !kept.is_empty() && !kept.ends_with('\n') {
-                        kept.push('\n');
-                    }
-                    kept.push_str(&truncated_note);
-                    kept
-                };
+                let data = log_text_within(text, limit - log_size, &truncated_note);
                 connection
                     .prepare_cached(
                         "INSERT INTO job_logs (job_id, offset, size, data) VALUES (?1, ?2, ?3, ?4)",
@@ -1195,28 +1103,7 @@ impl Store for SqliteStore {
                         Ok((row.get::<_, i64>(0)? as u64, row.get::<_, String>(1)?))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                let Some((first_offset, _)) = chunks.first() else {
-                    return Ok(LogChunk {
-                        offset: start,
-                        data: String::new(),
-                        size,
-                    });
-                };
-                let first_offset = *first_offset;
-                let joined: String = chunks.into_iter().map(|(_, data)| data).collect();
-                let mut from = (start - first_offset) as usize;
-                while from < joined.len() && !joined.is_char_boundary(from) {
-                    from += 1;
-                }
-                let mut to = (from + max_bytes as usize).min(joined.len());
-                while to > from && !joined.is_char_boundary(to) {
-                    to -= 1;
-                }
-                Ok(LogChunk {
-                    offset: first_offset + from as u64,
-                    data: joined[from..to].to_string(),
-                    size,
-                })
+                Ok(LogChunk::from_chunks(chunks, start, max_bytes, size))
             })
             .await
     }
@@ -1224,54 +1111,27 @@ impl Store for SqliteStore {
     async fn queue_stats(&self, now: Timestamp) -> Result<Vec<QueueStats>, StoreError> {
         self.readers
             .read(move |connection| {
-                let mut stats: Vec<QueueStats> = Vec::new();
-                let entry = |stats: &mut Vec<QueueStats>, name: &str| -> usize {
-                    match stats.iter().position(|queue| queue.name == name) {
-                        Some(index) => index,
-                        None => {
-                            stats.push(QueueStats {
-                                name: name.to_string(),
-                                ..QueueStats::default()
-                            });
-                            stats.len() - 1
-                        }
-                    }
-                };
-                let counts: Vec<(String, String, i64)> = connection
-                    .prepare_cached(
-                        // Finished jobs from their kept counts, unfinished ones (few) from
-                        // the `jobs_status` index.
-                        "SELECT queue, status, sum(count) FROM job_counts
-                         GROUP BY queue, status HAVING sum(count) > 0
-                         UNION ALL
-                         SELECT queue, status, count(*) FROM jobs
-                         WHERE status IN ('queued', 'scheduled', 'running', 'waiting')
-                         GROUP BY queue, status",
-                    )?
-                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
-                for (queue, status, count) in counts {
-                    let index = entry(&mut stats, &queue);
-                    let count = count as u64;
-                    let queue = &mut stats[index];
-                    match status.as_str() {
-                        "queued" => queue.queued = count,
-                        "scheduled" => queue.scheduled = count,
-                        "running" => queue.running = count,
-                        "waiting" => queue.waiting = count,
-                        "succeeded" => queue.succeeded = count,
-                        "failed" => queue.failed = count,
-                        "cancelled" => queue.cancelled = count,
-                        _ => {}
-                    }
+                let mut stats = QueueStatsBuilder::new(now);
+                let mut counts = connection.prepare_cached(
+                    // Finished jobs from their kept counts, unfinished ones (few) from the
+                    // `jobs_status` index.
+                    "SELECT queue, status, sum(count) FROM job_counts
+                     GROUP BY queue, status HAVING sum(count) > 0
+                     UNION ALL
+                     SELECT queue, status, count(*) FROM jobs
+                     WHERE status IN ('queued', 'scheduled', 'running', 'waiting')
+                     GROUP BY queue, status",
+                )?;
+                let mut rows = counts.query([])?;
+                while let Some(row) = rows.next()? {
+                    let queue: String = row.get(0)?;
+                    stats.count(&queue, parsed(row, 1)?, row.get::<_, i64>(2)? as u64);
                 }
-                let paused: Vec<(String, bool)> = connection
-                    .prepare_cached("SELECT name, paused FROM queues")?
-                    .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
-                for (queue, is_paused) in paused {
-                    let index = entry(&mut stats, &queue);
-                    stats[index].paused = is_paused;
+                let mut paused = connection.prepare_cached("SELECT name, paused FROM queues")?;
+                let mut rows = paused.query([])?;
+                while let Some(row) = rows.next()? {
+                    let queue: String = row.get(0)?;
+                    stats.paused(&queue, row.get(1)?);
                 }
                 // Ids grow with creation, so the oldest queued job is the lowest queued id,
                 // found in the (queue, status) index without reading every queued row. It has
@@ -1280,39 +1140,27 @@ impl Store for SqliteStore {
                     "SELECT max(created_at, run_at) FROM jobs WHERE id =
                        (SELECT min(id) FROM jobs WHERE queue = ?1 AND status = 'queued')",
                 )?;
-                for queue in &mut stats {
-                    if queue.queued > 0 {
-                        queue.oldest_queued_at = oldest
-                            .query_row([&queue.name], |row| row.get::<_, i64>(0))
-                            .optional()?
-                            .map(micros_to_timestamp);
-                    }
+                for queue in stats.queues_with_queued_jobs() {
+                    let at = oldest
+                        .query_row([&queue], |row| row.get::<_, i64>(0))
+                        .optional()?
+                        .map(micros_to_timestamp);
+                    stats.oldest_queued(&queue, at);
                 }
-                let bucket = THROUGHPUT_BUCKET_SECONDS * 1_000_000;
-                let buckets = THROUGHPUT_BUCKETS as i64;
-                let current = micros(now).div_euclid(bucket);
-                let first = current - (buckets - 1);
-                for queue in &mut stats {
-                    queue.finished_per_bucket = vec![0; THROUGHPUT_BUCKETS];
+                let mut finished = connection.prepare_cached(
+                    "SELECT queue, finished_at / ?1, count(*) FROM jobs
+                     WHERE finished_at >= ?2 AND finished_at IS NOT NULL
+                     GROUP BY 1, 2",
+                )?;
+                let mut rows = finished.query(params![
+                    QueueStatsBuilder::window_micros(),
+                    stats.counted_from()
+                ])?;
+                while let Some(row) = rows.next()? {
+                    let queue: String = row.get(0)?;
+                    stats.finished(&queue, row.get(1)?, row.get::<_, i64>(2)? as u64);
                 }
-                let finished: Vec<(String, i64, i64)> = connection
-                    .prepare_cached(
-                        "SELECT queue, finished_at / ?1, count(*) FROM jobs
-                         WHERE finished_at >= ?2 AND finished_at IS NOT NULL
-                         GROUP BY 1, 2",
-                    )?
-                    .query_map(params![bucket, first * bucket], |row| {
-                        Ok((row.get(0)?, row.get(1)?, row.get(2)?))
-                    })?
-                    .collect::<rusqlite::Result<_>>()?;
-                for (queue, index, count) in finished {
-                    let slot = (index - first).clamp(0, buckets - 1) as usize;
-                    let index = entry(&mut stats, &queue);
-                    let per_bucket = &mut stats[index].finished_per_bucket;
-                    per_bucket.resize(THROUGHPUT_BUCKETS, 0);
-                    per_bucket[slot] += count as u64;
-                }
-                Ok(stats)
+                Ok(stats.build())
             })
             .await
     }
