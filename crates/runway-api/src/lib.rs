@@ -74,32 +74,38 @@ pub mod codes {
 pub struct SubmitJobRequest {
     /// A job type declared in the server's configuration.
     #[serde(rename = "type")]
+    #[schema(min_length = 1)]
     pub job_type: String,
     /// The job's input; checked against the type's JSON Schema when it has one.
     #[serde(default)]
     pub input: Value,
     /// Overrides the type's queue.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(min_length = 1)]
     pub queue: Option<String>,
     /// Higher runs first; -1000..=1000, default 0.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = -1000, maximum = 1000)]
     pub priority: Option<i32>,
     /// Do not start before this instant (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_at: Option<DateTime<Utc>>,
     /// Overrides the type's attempt budget; 1..=100.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100)]
     pub max_attempts: Option<u32>,
     /// Makes the submit safe to repeat: the same request with the same key within
     /// `server.idempotency_window` (24 h) returns the first job (200) instead of a second one; the
     /// same key with another request is a 409. 1 to 255 visible ASCII characters, e.g. a UUID.
     /// The `Idempotency-Key` header does the same for `POST /v1/jobs`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[!-~]{1,255}$")]
     pub idempotency_key: Option<String>,
     /// For a child: its key, unique among its siblings. A spawn naming a key a sibling already
     /// holds (same type and input) gets that sibling back, so a parent whose attempt is retried
     /// spawns no duplicates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[!-~]{1,255}$")]
     pub key: Option<String>,
     /// Jobs created with this one as its children, in the same transaction (each a full
     /// request, nested up to `server.max_tree_depth`). The job then waits for them and its
@@ -114,6 +120,7 @@ pub struct SubmitJobRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SpawnRequest {
+    #[schema(min_items = 1)]
     pub children: Vec<SubmitJobRequest>,
 }
 
@@ -191,6 +198,7 @@ pub struct StorageBody {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SubmitBatchRequest {
+    #[schema(min_items = 1)]
     pub jobs: Vec<SubmitJobRequest>,
 }
 

@@ -14,6 +14,7 @@ pub mod json;
 pub mod live;
 pub mod live_runtime;
 pub mod metrics;
+mod openapi_document;
 mod params;
 mod routes;
 pub mod session;
@@ -115,11 +116,14 @@ pub enum StartError {
 pub fn router(state: ServerState) -> Router {
     let body_limit = state.app.config().server.body_limit;
     let (v1, openapi) = api_routes().split_for_parts();
-    let openapi = document(openapi);
+    let openapi = Arc::new(openapi_document::for_this_server(
+        document(openapi),
+        state.app.config(),
+    ));
     let v1 = v1
         .route(
             "/v1/openapi.json",
-            get(move || async move { Json(openapi) }),
+            get(move || async move { Json(openapi.as_ref().clone()) }),
         )
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),

@@ -29,7 +29,7 @@ fn body(artifact: Artifact) -> ArtifactBody {
 
 /// The files a job produced, by name.
 #[utoipa::path(get, path = "/v1/jobs/{id}/artifacts", tag = "artifacts", security(("bearer" = [])),
-    params(("id" = String, Path, description = "job id")),
+    params(("id" = String, Path, description = "job id", pattern = r"^[1-9][0-9]{0,17}$")),
     responses(
         (status = 200, body = ArtifactListResponse),
         (status = 400, body = ErrorResponse),
@@ -62,7 +62,7 @@ pub fn shown_inline(content_type: &str) -> bool {
 /// One artifact's bytes (a part with `Range`; 304 with a matching `If-None-Match`).
 #[utoipa::path(get, path = "/v1/jobs/{id}/artifacts/{*name}", tag = "artifacts", security(("bearer" = [])),
     params(
-        ("id" = String, Path, description = "job id"),
+        ("id" = String, Path, description = "job id", pattern = r"^[1-9][0-9]{0,17}$"),
         ("name" = String, Path, description = "the artifact's name; may hold `/`"),
     ),
     responses(

@@ -80,7 +80,7 @@ pub struct BatchQuery {
     /// `jobs` (the default): every job whole; `ids`: only their ids, in request order
     /// (`{"ids": [...]}`), a tenth of the bytes for a large batch.
     #[serde(rename = "return")]
-    #[param(rename = "return")]
+    #[param(rename = "return", pattern = "^(jobs|ids)$")]
     answer: Option<String>,
 }
 
@@ -161,6 +161,7 @@ pub async fn submit_batch(
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Only the children of this job.
+    #[param(pattern = r"^[1-9][0-9]{0,17}$")]
     parent: Option<String>,
     /// `true`: only jobs without a parent (roots of their trees).
     roots: Option<bool>,
@@ -175,8 +176,10 @@ pub struct ListQuery {
     /// Search: the job id, or part of its type or of its input's JSON text (any case).
     q: Option<String>,
     /// `next_cursor` of the previous page.
+    #[param(pattern = r"^[1-9][0-9]{0,17}$")]
     cursor: Option<String>,
     /// Jobs per page, 1..=1000, default 50.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
@@ -193,17 +196,19 @@ pub async fn list_jobs(
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<JobListResponse>, ApiError> {
     let query = params::query(query)?;
-    let filter = JobListParams {
-        tree: tree_filter(query.parent.as_deref(), query.roots)?,
-        ..filter_params(
-            query.status.as_deref(),
-            query.job_type.as_deref(),
-            query.queue.as_deref(),
-            query.q.as_deref(),
-        )?
-    };
+    let tree = tree_filter(query.parent.as_deref(), query.roots)?;
+    let filter = filter_params(
+        query.status.as_deref(),
+        query.job_type.as_deref(),
+        query.queue.as_deref(),
+        query.q.as_deref(),
+    )?;
     let limit = params::page_limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
     let before = params::cursor(query.cursor.as_deref())?;
+    let Some(tree) = tree else {
+        return Ok(Json(convert::job_page(Vec::new(), limit)));
+    };
+    let filter = JobListParams { tree, ..filter };
     let jobs = state
         .app
         .jobs(JobListParams {
@@ -215,18 +220,22 @@ pub async fn list_jobs(
     Ok(Json(convert::job_page(jobs, limit)))
 }
 
-/// Which jobs of their trees a list or count covers: `parent` or `roots`, not both.
-fn tree_filter(parent: Option<&str>, roots: Option<bool>) -> Result<TreeFilter, ApiError> {
-    match (parent, roots) {
-        (Some(_), Some(true)) => Err(ApiError::bad_request(
-            "`parent` and `roots=true` exclude each other: a root has no parent; send one",
-        )),
-        (Some(parent), _) => Ok(TreeFilter::ChildrenOf(parent.parse().map_err(
-            |message: String| ApiError::bad_request(format!("`parent`: {message}")),
-        )?)),
-        (None, Some(true)) => Ok(TreeFilter::Roots),
-        (None, _) => Ok(TreeFilter::All),
-    }
+/// Which jobs of their trees a list or count covers; `None` when no job can match (`parent`
+/// with `roots=true`: a root has no parent).
+fn tree_filter(parent: Option<&str>, roots: Option<bool>) -> Result<Option<TreeFilter>, ApiError> {
+    let parent = parent
+        .map(|parent| {
+            parent
+                .parse()
+                .map_err(|message: String| ApiError::bad_request(format!("`parent`: {message}")))
+        })
+        .transpose()?;
+    Ok(match (parent, roots) {
+        (Some(_), Some(true)) => None,
+        (Some(parent), _) => Some(TreeFilter::ChildrenOf(parent)),
+        (None, Some(true)) => Some(TreeFilter::Roots),
+        (None, _) => Some(TreeFilter::All),
+    })
 }
 
 /// The filters shared by the list, the count and bulk requests.
@@ -250,6 +259,7 @@ fn filter_params(
 #[serde(deny_unknown_fields)]
 pub struct CountQuery {
     /// Only the children of this job.
+    #[param(pattern = r"^[1-9][0-9]{0,17}$")]
     parent: Option<String>,
     /// `true`: only jobs without a parent (roots of their trees).
     roots: Option<bool>,
@@ -278,16 +288,22 @@ pub async fn count_jobs(
     query: Result<Query<CountQuery>, QueryRejection>,
 ) -> Result<Json<CountResponse>, ApiError> {
     let query = params::query(query)?;
-    let filter = JobListParams {
-        tree: tree_filter(query.parent.as_deref(), query.roots)?,
-        ..filter_params(
-            query.status.as_deref(),
-            query.job_type.as_deref(),
-            query.queue.as_deref(),
-            query.q.as_deref(),
-        )?
+    let tree = tree_filter(query.parent.as_deref(), query.roots)?;
+    let filter = filter_params(
+        query.status.as_deref(),
+        query.job_type.as_deref(),
+        query.queue.as_deref(),
+        query.q.as_deref(),
+    )?;
+    let count = match tree {
+        Some(tree) => {
+            state
+                .app
+                .job_count(JobListParams { tree, ..filter })
+                .await?
+        }
+        None => 0,
     };
-    let count = state.app.job_count(filter).await?;
     Ok(Json(CountResponse { count }))
 }
 
@@ -324,15 +340,22 @@ pub async fn bulk_jobs(
                 .collect::<Result<Vec<_>, _>>()?;
             BulkTarget::Ids(ids)
         }
-        (None, Some(filter)) => BulkTarget::Filter(JobListParams {
-            tree: tree_filter(filter.parent.as_deref(), filter.roots)
-                .map_err(|error| ApiError::bad_request(format!("filter: {}", error.message)))?,
-            statuses: params::status_list("filter.status", &filter.status)?,
-            job_types: filter.job_type,
-            queues: filter.queue,
-            search: params::search("filter.q", filter.q.as_deref())?,
-            ..JobListParams::default()
-        }),
+        (None, Some(filter)) => {
+            let tree = tree_filter(filter.parent.as_deref(), filter.roots)
+                .map_err(|error| ApiError::bad_request(format!("filter: {}", error.message)))?;
+            let params = JobListParams {
+                statuses: params::status_list("filter.status", &filter.status)?,
+                job_types: filter.job_type,
+                queues: filter.queue,
+                search: params::search("filter.q", filter.q.as_deref())?,
+                ..JobListParams::default()
+            };
+            match tree {
+                Some(tree) => BulkTarget::Filter(JobListParams { tree, ..params }),
+                // No job can match: nothing to act on.
+                None => BulkTarget::Ids(Vec::new()),
+            }
+        }
         _ => {
             return Err(ApiError::bad_request(
                 "give exactly one of `ids` (job ids) or `filter` (as for GET /v1/jobs)",
@@ -367,7 +390,7 @@ const MAX_EVENTS: u32 = 1000;
 
 /// A job's timeline: its newest 1,000 kept changes, oldest of them first.
 #[utoipa::path(get, path = "/v1/jobs/{id}/events", tag = "jobs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "job id")),
+    params(("id" = String, Path, description = "job id", pattern = r"^[1-9][0-9]{0,17}$")),
     responses(
         (status = 200, body = EventListResponse),
         (status = 400, body = ErrorResponse),
@@ -390,7 +413,7 @@ pub async fn job_events(
 /// Deletes a finished job, or a finished tree from its root, with its events, logs and
 /// artifacts.
 #[utoipa::path(delete, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "job id: a job without a parent")),
+    params(("id" = String, Path, description = "job id: a job without a parent", pattern = r"^[1-9][0-9]{0,17}$")),
     responses(
         (status = 200, body = DeleteResponse),
         (status = 400, body = ErrorResponse),
@@ -417,12 +440,13 @@ const MAX_JOB_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
 pub struct JobQuery {
     /// Answer once the job has ended, or after this long (e.g. `30s`, at most `5m`) with the
     /// job as it is then.
+    #[param(pattern = "^([0-9]{1,3}ms|([0-9]{1,2}|[12][0-9]{2}|300)s|[0-5]m)$")]
     wait: Option<String>,
 }
 
 /// One job; with `wait`, once it has ended (or the time is up).
 #[utoipa::path(get, path = "/v1/jobs/{id}", tag = "jobs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "job id"), JobQuery),
+    params(("id" = String, Path, description = "job id", pattern = r"^[1-9][0-9]{0,17}$"), JobQuery),
     responses(
         (status = 200, body = JobResponse),
         (status = 400, body = ErrorResponse),
@@ -460,12 +484,13 @@ pub struct LogQuery {
     /// Byte offset to read from; `next_offset` of the previous read.
     offset: Option<u64>,
     /// Most bytes to return, 1..=1048576, default 65536.
+    #[param(minimum = 1, maximum = 1048576)]
     limit: Option<u64>,
 }
 
 /// The stored log of a job, from an offset.
 #[utoipa::path(get, path = "/v1/jobs/{id}/log", tag = "jobs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "job id"), LogQuery),
+    params(("id" = String, Path, description = "job id", pattern = r"^[1-9][0-9]{0,17}$"), LogQuery),
     responses(
         (status = 200, body = LogResponse),
         (status = 400, body = ErrorResponse),
@@ -503,9 +528,10 @@ pub async fn job_log(
 
 /// Cancels a job: a waiting one at once, a running one by stopping its process group.
 #[utoipa::path(post, path = "/v1/jobs/{id}/cancel", tag = "jobs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "job id")),
+    params(("id" = String, Path, description = "job id", pattern = r"^[1-9][0-9]{0,17}$")),
     responses(
         (status = 200, body = CancelResponse),
+        (status = 400, description = "not a job id", body = ErrorResponse),
         (status = 401, body = ErrorResponse),
         (status = 404, body = ErrorResponse),
         (status = 409, description = "the job already finished", body = ErrorResponse),
@@ -523,9 +549,10 @@ pub async fn cancel_job(
 
 /// Runs a finished job again as a new job whose `retry_of` names this one.
 #[utoipa::path(post, path = "/v1/jobs/{id}/retry", tag = "jobs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "job id")),
+    params(("id" = String, Path, description = "job id", pattern = r"^[1-9][0-9]{0,17}$")),
     responses(
         (status = 201, description = "the new job", body = JobResponse),
+        (status = 400, description = "not a job id", body = ErrorResponse),
         (status = 401, body = ErrorResponse),
         (status = 404, body = ErrorResponse),
         (status = 409, description = "the job has not finished", body = ErrorResponse),

@@ -23,15 +23,17 @@ const MAX_CHILDREN_PAGE: u32 = 1000;
 #[serde(deny_unknown_fields)]
 pub struct TreeQuery {
     /// `next_cursor` of the previous page of children.
+    #[param(pattern = r"^[1-9][0-9]{0,17}$")]
     cursor: Option<String>,
     /// Children per page, 1..=1000, default 100.
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
 /// A job, its ancestors from the root down, and one page of its children in the order they
 /// were made. Open a child's own tree to go further down.
 #[utoipa::path(get, path = "/v1/jobs/{id}/tree", tag = "jobs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "job id"), TreeQuery),
+    params(("id" = String, Path, description = "job id", pattern = r"^[1-9][0-9]{0,17}$"), TreeQuery),
     responses(
         (status = 200, body = TreeResponse),
         (status = 400, body = ErrorResponse),
@@ -70,7 +72,7 @@ pub async fn job_tree(
 /// `key` a sibling already holds (same type and input) is that sibling (`200` when no child
 /// was new). Made for commands, with their `RUNWAY_TOKEN`.
 #[utoipa::path(post, path = "/v1/jobs/{id}/children", tag = "jobs", security(("bearer" = [])),
-    params(("id" = String, Path, description = "the running parent's id")),
+    params(("id" = String, Path, description = "the running parent's id", pattern = r"^[1-9][0-9]{0,17}$")),
     request_body = SpawnRequest,
     responses(
         (status = 201, description = "the children, in request order", body = SubmitBatchResponse),

@@ -930,3 +930,91 @@ async fn writes_past_a_tokens_limit_get_429_and_change_nothing() {
     let listed = client.list_jobs(&Default::default()).await.unwrap();
     assert_eq!(listed.jobs.len(), 1);
 }
+
+/// The Python tools of the API tests (pinned in scripts/test-tools.txt), which ./scripts/test
+/// installs in a virtual environment of their own and names in `RUNWAY_TEST_TOOLS`.
+fn test_tool(name: &str) -> std::path::PathBuf {
+    let dir = std::env::var("RUNWAY_TEST_TOOLS").expect(
+        "RUNWAY_TEST_TOOLS names the directory of the tests' Python tools; ./scripts/test installs them",
+    );
+    std::path::Path::new(&dir).join(name)
+}
+
+#[tokio::test]
+async fn the_openapi_document_passes_a_validator() {
+    let server = Server::start(CONFIG);
+    let document = reqwest::Client::new()
+        .get(format!("{}/v1/openapi.json", server.url))
+        .bearer_auth(&server.token)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let file = server.path("openapi.json");
+    std::fs::write(&file, &document).unwrap();
+    let checked = std::process::Command::new(test_tool("openapi-spec-validator"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&checked.stdout),
+        String::from_utf8_lossy(&checked.stderr)
+    );
+    assert!(checked.status.success(), "{said}");
+    assert!(said.contains("OK"), "{said}");
+    // It states the constraints the server checks: a job id's spelling, a page's size.
+    let document: Value = serde_json::from_str(&document).unwrap();
+    let job = &document["paths"]["/v1/jobs/{id}"]["get"]["parameters"];
+    let id = job
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|parameter| parameter["name"] == "id")
+        .unwrap();
+    assert_eq!(id["schema"]["pattern"], "^[1-9][0-9]{0,17}$");
+    let list = document["paths"]["/v1/jobs"]["get"]["parameters"]
+        .as_array()
+        .unwrap();
+    let limit = list
+        .iter()
+        .find(|parameter| parameter["name"] == "limit")
+        .unwrap();
+    assert_eq!(limit["schema"]["maximum"], 1000);
+    // This server's types, each with its input's schema, and its queues.
+    let submit = &document["components"]["schemas"]["SubmitJobRequest"]["oneOf"];
+    let render = submit
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|variant| variant["properties"]["type"]["const"] == "render")
+        .expect("a variant for the declared type `render`");
+    assert_eq!(render["properties"]["input"]["required"], json!(["text"]));
+    assert_eq!(
+        render["properties"]["queue"]["enum"],
+        json!(["default", "gpu", null])
+    );
+}
+
+#[tokio::test]
+async fn roots_under_a_parent_are_no_jobs_at_all() {
+    let server = Server::start(CONFIG);
+    let raw = Raw::new(&server);
+    let parent = crate::submit(&server.client(), "render", json!({"text": "x"})).await;
+    let (status, page) = raw
+        .send("GET", &format!("/v1/jobs?parent={parent}&roots=true"), None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["jobs"], json!([]));
+    let (status, count) = raw
+        .send(
+            "GET",
+            &format!("/v1/jobs/count?parent={parent}&roots=true"),
+            None,
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{count}");
+    assert_eq!(count["count"], 0);
+}
