@@ -32,6 +32,8 @@ const CATCH_UP_EVERY: Duration = Duration::from_secs(1);
 const RECONNECT_AFTER: Duration = Duration::from_millis(500);
 /// Changes read from the database per query.
 const PAGE: u32 = 1000;
+/// Other servers' log appends waiting to be read, at most.
+const LOG_BACKLOG: usize = 10_000;
 /// The channel servers announce commits on.
 pub(crate) const CHANNEL: &str = "runway_changes";
 /// The channel servers announce log appends on.
@@ -61,7 +63,7 @@ pub(crate) struct Follower {
     /// Names this store in the log announcements it makes, so it skips its own.
     pub(crate) origin: String,
     /// Other servers' log appends to read and publish.
-    logs: tokio::sync::mpsc::UnboundedSender<LogAnnounced>,
+    logs: tokio::sync::mpsc::Sender<LogAnnounced>,
 }
 
 /// A log append another server announced.
@@ -74,7 +76,7 @@ struct LogAnnounced {
 impl Follower {
     /// The follower and the receiving end of other servers' log appends, for [`follow_logs`].
     pub(crate) fn new(bus: Bus, published: i64) -> (Follower, LogReceiver) {
-        let (logs, receiver) = tokio::sync::mpsc::unbounded_channel();
+        let (logs, receiver) = tokio::sync::mpsc::channel(LOG_BACKLOG);
         let origin = format!("{:016x}", rand::random::<u64>());
         let follower = Follower {
             bus,
@@ -101,7 +103,9 @@ impl Follower {
             return;
         }
         if let (Ok(job), Ok(offset), Ok(size)) = (job.parse(), offset.parse(), size.parse()) {
-            let _ = self.logs.send(LogAnnounced {
+            // Past the backlog, live log text of other servers' jobs is left out (the stored
+            // log is whole, and a page reads it when it opens): memory stays bounded.
+            let _ = self.logs.try_send(LogAnnounced {
                 job: JobId(job),
                 offset,
                 size,
@@ -219,7 +223,7 @@ async fn committed_seq(store: &PgStore) -> Result<i64, StoreError> {
 }
 
 /// Other servers' log appends, as announced.
-pub(crate) struct LogReceiver(tokio::sync::mpsc::UnboundedReceiver<LogAnnounced>);
+pub(crate) struct LogReceiver(tokio::sync::mpsc::Receiver<LogAnnounced>);
 
 /// Reads and publishes other servers' log appends in the order they were announced.
 pub(crate) async fn follow_logs(store: PgStore, mut receiver: LogReceiver) {
