@@ -74,6 +74,17 @@ test('a running job is cancelled from its detail page', async ({ page, server })
   await expect(detail.getByTestId('timeline')).toContainText('cancelled');
 });
 
+test('a job without output that ends while its page is open says it has none', async ({ page, server }) => {
+  const job = await server.api.submit('steps', { scene: 'quiet' });
+  await signIn(page, server);
+  await row(page, job.id).click();
+  const detail = page.getByTestId('job-detail');
+  await expect(detail.getByTestId('status')).toHaveText('running');
+  await expect(detail.getByTestId('output')).toHaveText('No output yet.');
+  await expect(detail.getByTestId('status')).toHaveText('succeeded', { timeout: 15_000 });
+  await expect(detail.getByTestId('output')).toHaveText('No output.');
+});
+
 test('a job detail shows input, output, log, timeline, and retries the job', async ({ page, server }) => {
   const job = await server.api.submit('greet', { name: 'Grace', tags: ['navy', 'cobol'] });
   await server.api.finished(job.id);

@@ -233,7 +233,8 @@ export function createJobDetail({ store, navigate }) {
         preview ? h('p', { class: 'muted' }, 'A preview of a large input; loading the whole…') : null,
         jsonView(input, { label: 'Input' }));
     }
-    const nextOutput = JSON.stringify(job.output ?? null);
+    // The note for a missing output changes when the job ends, though the output did not.
+    const nextOutput = JSON.stringify([finished, job.output ?? null]);
     if (nextOutput !== outputText) {
       outputText = nextOutput;
       if (job.output === null || job.output === undefined) {
