@@ -74,6 +74,17 @@ test('a running job is cancelled from its detail page', async ({ page, server })
   await expect(detail.getByTestId('timeline')).toContainText('cancelled');
 });
 
+test('every column header of the jobs table has the same colour', async ({ page, server }) => {
+  const job = await server.api.submit('greet', { name: 'Headers' });
+  await server.api.finished(job.id);
+  await signIn(page, server);
+  await expect(row(page, job.id)).toBeVisible();
+  const colours = await page.locator('[data-testid="jobs-table"] thead th').evaluateAll(
+    (headers) => headers.map((header) => getComputedStyle(header).color));
+  expect(colours.length).toBeGreaterThan(5);
+  expect(new Set(colours).size, `header colours: ${colours.join(', ')}`).toBe(1);
+});
+
 test('a job without output that ends while its page is open says it has none', async ({ page, server }) => {
   const job = await server.api.submit('steps', { scene: 'quiet' });
   await signIn(page, server);
