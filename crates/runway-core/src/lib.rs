@@ -24,6 +24,7 @@ mod report;
 pub mod retry;
 pub mod runner;
 pub mod spawn;
+pub mod spawn_under;
 pub mod stop;
 pub mod store;
 pub mod submission;

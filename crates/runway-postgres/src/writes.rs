@@ -7,11 +7,11 @@ use runway_core::clock::Timestamp;
 use runway_core::event::EventKind;
 use runway_core::job::{Job, JobId, JobStatus, NewJob};
 use runway_core::keyed_insert;
+use runway_core::spawn_under::{SpawnTx, spawn_under};
 use runway_core::store::{
-    AttemptRef, IdempotencyKey, Inserted, Insertion, JobClaimParams, JobFinishParams, Spawn,
-    TreeDeletion,
+    AttemptRef, IdempotencyKey, Insertion, JobClaimParams, JobFinishParams, Spawn, TreeDeletion,
 };
-use runway_core::transition::{JobCommand, Transition, adopt};
+use runway_core::transition::{JobCommand, Transition};
 use runway_core::tree::{self, TreeTx};
 use serde_json::Value;
 
@@ -132,6 +132,22 @@ impl TreeTx for TreeWrite<'_, '_> {
         now: Timestamp,
     ) -> Result<bool, PgError> {
         Ok(persist(self.tx, before, transition, now)?.is_some())
+    }
+}
+
+impl SpawnTx for TreeWrite<'_, '_> {
+    fn sibling(&mut self, parent: JobId, key: &str) -> Result<Option<Job>, PgError> {
+        self.tx
+            .query_opt(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE parent_id = $1 AND spawn_key = $2"),
+                &[&parent.0, &key],
+            )?
+            .map(|row| rows::job(&row))
+            .transpose()
+    }
+
+    fn insert(&mut self, child: NewJob, now: Timestamp) -> Result<Job, PgError> {
+        insert_job(self.tx, child, now)
     }
 }
 
@@ -334,13 +350,8 @@ pub(crate) fn insert_keyed(
     )
 }
 
-/// What a child of a spawn is: the sibling that holds its key already, or a job to insert.
-enum SpawnedChild {
-    Existing(Box<Job>),
-    New(Box<NewJob>),
-}
-
-/// Spawns `children` under the job of `attempt`, as `Store::job_spawn` says.
+/// Spawns `children` under the job of `attempt`, as `Store::job_spawn` says (core's
+/// `spawn_under` decides); the parent is locked first, so siblings are spawned one at a time.
 pub(crate) fn spawn(
     tx: &Tx,
     attempt: &AttemptRef,
@@ -348,87 +359,15 @@ pub(crate) fn spawn(
     max_children: u32,
     now: Timestamp,
 ) -> Result<Spawn, PgError> {
-    let Some(parent) = locked_job(tx, attempt.id)? else {
-        return Ok(Spawn::Refused(format!("job {} does not exist", attempt.id)));
-    };
-    let holds = parent.status == JobStatus::Running
-        && parent.attempt == attempt.attempt
-        && parent.worker.as_deref() == Some(attempt.worker.as_str());
-    if !holds {
-        return Ok(Spawn::Refused(format!(
-            "attempt {} of job {} has ended; only a running attempt spawns children",
-            attempt.attempt, attempt.id
-        )));
-    }
-    let mut planned = Vec::with_capacity(children.len());
-    for (index, child) in children.iter().enumerate() {
-        let sibling = match &child.key {
-            Some(key) => tx
-                .query_opt(
-                    &format!(
-                        "SELECT {JOB_COLUMNS} FROM jobs WHERE parent_id = $1 AND spawn_key = $2"
-                    ),
-                    &[&parent.id.0, key],
-                )?
-                .map(|row| rows::job(&row))
-                .transpose()?,
-            None => None,
-        };
-        planned.push(match sibling {
-            Some(sibling) if sibling.job_type == child.job_type && sibling.input == child.input => {
-                SpawnedChild::Existing(Box::new(sibling))
-            }
-            Some(sibling) => {
-                return Ok(Spawn::KeyConflict {
-                    index,
-                    existing: sibling.id,
-                });
-            }
-            None => SpawnedChild::New(Box::new(child.clone())),
-        });
-    }
-    let new = planned
-        .iter()
-        .filter(|child| matches!(child, SpawnedChild::New(_)))
-        .count() as u32;
-    let mut answers = Vec::with_capacity(planned.len());
-    if new == 0 {
-        for child in planned {
-            if let SpawnedChild::Existing(job) = child {
-                answers.push(Inserted {
-                    job: *job,
-                    created: false,
-                });
-            }
-        }
-        return Ok(Spawn::Done(answers));
-    }
-    let adoption = match adopt(&parent, new, max_children) {
-        Ok(adoption) => adoption,
-        Err(refused) => return Ok(Spawn::Refused(refused.0)),
-    };
-    let Some(parent) = tree::persist(&mut TreeWrite { tx }, &parent, adoption, now)? else {
-        return Ok(Spawn::Refused(format!(
-            "job {} changed while its children were spawned; spawn them again",
-            attempt.id
-        )));
-    };
-    for child in planned {
-        answers.push(match child {
-            SpawnedChild::Existing(job) => Inserted {
-                job: *job,
-                created: false,
-            },
-            SpawnedChild::New(mut child) => {
-                child.place_under(&parent);
-                Inserted {
-                    job: insert_job(tx, *child, now)?,
-                    created: true,
-                }
-            }
-        });
-    }
-    Ok(Spawn::Done(answers))
+    let parent = locked_job(tx, attempt.id)?;
+    spawn_under(
+        &mut TreeWrite { tx },
+        parent,
+        attempt,
+        children.to_vec(),
+        max_children,
+        now,
+    )
 }
 
 /// Of `paths`, those no artifact names any more.

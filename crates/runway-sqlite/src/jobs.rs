@@ -13,13 +13,13 @@ use runway_core::job::{
     ChildCounts, IllegalTransition, Job, JobId, JobStatus, NewJob, Progress, TreePolicy,
 };
 use runway_core::keyed_insert;
+use runway_core::spawn_under::{SpawnTx, spawn_under};
 use runway_core::store::{
-    Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion,
-    JobClaimParams, JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats,
-    QueueStatsBuilder, Spawn, Store, StoreError, TokenRecord, TreeDeletion, TriggerRecord,
-    log_text_within,
+    Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Insertion, JobClaimParams,
+    JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats, QueueStatsBuilder,
+    Spawn, Store, StoreError, TokenRecord, TreeDeletion, TriggerRecord, log_text_within,
 };
-use runway_core::transition::{JobCommand, Transition, adopt};
+use runway_core::transition::{JobCommand, Transition};
 use runway_core::tree::{self, TreeTx};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -303,6 +303,22 @@ impl TreeTx for TreeWrite<'_, '_> {
     }
 }
 
+impl SpawnTx for TreeWrite<'_, '_> {
+    fn sibling(&mut self, parent: JobId, key: &str) -> Result<Option<Job>, TreeError> {
+        Ok(self
+            .tx
+            .prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs WHERE parent_id = ?1 AND spawn_key = ?2"
+            ))?
+            .query_row(params![parent.0, key], job_from_row)
+            .optional()?)
+    }
+
+    fn insert(&mut self, child: NewJob, now: Timestamp) -> Result<Job, TreeError> {
+        Ok(insert_job(self.tx, child, now)?)
+    }
+}
+
 /// Decides `command` for `job` in core and persists it with its effects on the tree.
 fn apply(tx: &Tx, job: &Job, command: JobCommand, now: Timestamp) -> rusqlite::Result<Option<Job>> {
     tree::apply(&mut TreeWrite { tx }, job, command, now).map_err(|TreeError(error)| error)
@@ -499,13 +515,8 @@ fn insert_keyed(
     )
 }
 
-/// What a child of a spawn is: the sibling that holds its key already, or a job to insert.
-enum SpawnedChild {
-    Existing(Box<Job>),
-    New(Box<NewJob>),
-}
-
-/// Spawns `children` under the job of `attempt`, as `Store::job_spawn` says.
+/// Spawns `children` under the job of `attempt`, as `Store::job_spawn` says (core's
+/// `spawn_under` decides).
 fn spawn(
     tx: &Tx,
     attempt: &AttemptRef,
@@ -513,87 +524,16 @@ fn spawn(
     max_children: u32,
     now: Timestamp,
 ) -> rusqlite::Result<Spawn> {
-    let Some(parent) = get_job(tx, attempt.id)? else {
-        return Ok(Spawn::Refused(format!("job {} does not exist", attempt.id)));
-    };
-    let holds = parent.status == JobStatus::Running
-        && parent.attempt == attempt.attempt
-        && parent.worker.as_deref() == Some(attempt.worker.as_str());
-    if !holds {
-        return Ok(Spawn::Refused(format!(
-            "attempt {} of job {} has ended; only a running attempt spawns children",
-            attempt.attempt, attempt.id
-        )));
-    }
-    let mut planned = Vec::with_capacity(children.len());
-    for (index, child) in children.into_iter().enumerate() {
-        let sibling = match &child.key {
-            Some(key) => tx
-                .prepare_cached(&format!(
-                    "SELECT {JOB_COLUMNS} FROM jobs WHERE parent_id = ?1 AND spawn_key = ?2"
-                ))?
-                .query_row(params![parent.id.0, key], job_from_row)
-                .optional()?,
-            None => None,
-        };
-        planned.push(match sibling {
-            Some(sibling) if sibling.job_type == child.job_type && sibling.input == child.input => {
-                SpawnedChild::Existing(Box::new(sibling))
-            }
-            Some(sibling) => {
-                return Ok(Spawn::KeyConflict {
-                    index,
-                    existing: sibling.id,
-                });
-            }
-            None => SpawnedChild::New(Box::new(child)),
-        });
-    }
-    let new = planned
-        .iter()
-        .filter(|child| matches!(child, SpawnedChild::New(_)))
-        .count() as u32;
-    let mut answers = Vec::with_capacity(planned.len());
-    if new > 0 {
-        let adoption = match adopt(&parent, new, max_children) {
-            Ok(adoption) => adoption,
-            Err(refused) => return Ok(Spawn::Refused(refused.0)),
-        };
-        let mut write = TreeWrite { tx };
-        let Some(parent) =
-            tree::persist(&mut write, &parent, adoption, now).map_err(|TreeError(error)| error)?
-        else {
-            return Ok(Spawn::Refused(format!(
-                "job {} changed while its children were spawned; spawn them again",
-                attempt.id
-            )));
-        };
-        for child in planned {
-            answers.push(match child {
-                SpawnedChild::Existing(job) => Inserted {
-                    job: *job,
-                    created: false,
-                },
-                SpawnedChild::New(mut child) => {
-                    child.place_under(&parent);
-                    Inserted {
-                        job: insert_job(tx, *child, now)?,
-                        created: true,
-                    }
-                }
-            });
-        }
-    } else {
-        for child in planned {
-            if let SpawnedChild::Existing(job) = child {
-                answers.push(Inserted {
-                    job: *job,
-                    created: false,
-                });
-            }
-        }
-    }
-    Ok(Spawn::Done(answers))
+    let parent = get_job(tx, attempt.id)?;
+    spawn_under(
+        &mut TreeWrite { tx },
+        parent,
+        attempt,
+        children,
+        max_children,
+        now,
+    )
+    .map_err(|TreeError(error)| error)
 }
 
 const ARTIFACT_COLUMNS: &str =
