@@ -10,6 +10,7 @@ use utoipa::ToSchema;
 
 pub mod session;
 pub mod triggers;
+pub mod users;
 
 /// Every non-2xx answer of the API has this shape, so clients handle errors in one place.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -283,6 +284,10 @@ pub struct JobResponse {
     /// The trigger that submitted the job.
     #[serde(default)]
     pub trigger: Option<String>,
+    /// The user who submitted the job (a child: its tree's); absent for the server's own, as a
+    /// trigger's.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// `GET /v1/jobs`: newest first, one page.
@@ -568,6 +573,9 @@ pub struct JobUpdate {
     /// The trigger that submitted the job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub trigger: Option<String>,
+    /// The user who submitted the job.
+    #[serde(default)]
+    pub owner: Option<String>,
 }
 
 /// Whether a field holds its type's default, so a live change can leave it out.
@@ -594,4 +602,6 @@ pub struct SignInRequest {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct SignInResponse {
     pub expires_at: DateTime<Utc>,
+    /// Who the session speaks for.
+    pub user: users::UserResponse,
 }

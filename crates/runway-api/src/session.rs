@@ -93,8 +93,14 @@ pub struct JobQuery {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "tag", rename_all = "snake_case")]
 pub enum ServerMessage {
-    /// Answer to `hello`: the newest `seq` committed when the session began.
-    Welcome { seq: i64, version: String },
+    /// Answer to `hello`: the newest `seq` committed when the session began, and who the
+    /// session speaks for.
+    Welcome {
+        seq: i64,
+        version: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        user: Option<crate::users::UserResponse>,
+    },
     /// Sets `key` of the client's state: the result of its query, as of `seq` (the position
     /// to resume from with `subscribe`'s `since`).
     Assign { key: String, seq: i64, value: Value },

@@ -8,12 +8,14 @@ use std::sync::Arc;
 
 use serde_json::Value;
 
-mod credentials;
 mod live;
+mod users;
+
+pub use users::FIRST_ADMIN;
 
 use crate::bus::{Bus, Changes};
 use crate::clock::{Clock, Timestamp};
-use crate::config::{Config, ConfigError, QueueConfig};
+use crate::config::{Config, ConfigError, JobRun, QueueConfig};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::Event;
@@ -28,6 +30,7 @@ use crate::store::{
 };
 use crate::submission;
 use crate::triggers::Triggers;
+use crate::users::{Access, Owner, Role, User};
 
 /// Most jobs one bulk request may act on.
 pub const MAX_BULK_JOBS: u64 = 10_000;
@@ -188,9 +191,14 @@ impl App {
         Ok(())
     }
 
-    /// Validates every job, then inserts them all in one transaction, or none. A job whose
-    /// idempotency key answered with an earlier job comes back with `created: false`.
-    pub async fn submit(&self, requests: Vec<SubmitParams>) -> Result<Vec<Inserted>, Error> {
+    /// Validates every job, then inserts them all in one transaction, or none, owned by `by`
+    /// (`None`: the server's own, as a trigger's). A job whose idempotency key answered with
+    /// an earlier job comes back with `created: false`; keys are the submitter's own.
+    pub async fn submit(
+        &self,
+        by: Option<&User>,
+        requests: Vec<SubmitParams>,
+    ) -> Result<Vec<Inserted>, Error> {
         if requests.len() > MAX_BATCH {
             return Err(Error::InvalidField {
                 field: "jobs".into(),
@@ -228,15 +236,20 @@ impl App {
                         ));
                     }
                     Some(IdempotencyKey {
-                        scope: crate::idempotency::SUBMIT_SCOPE.into(),
+                        scope: crate::idempotency::submit_scope(by.map(|user| user.id)),
                         key: key.clone(),
                         request_hash: crate::idempotency::request_hash(&request),
                         since,
                     })
                 }
             };
-            let job = submission::validate_tree(&self.engine.config, request, now, 0)
+            if let Some(user) = by {
+                self.check_types(Access::of(user), std::slice::from_ref(&request))
+                    .map_err(|error| in_batch(index, error))?;
+            }
+            let mut job = submission::validate_tree(&self.engine.config, request, now, 0)
                 .map_err(|error| in_batch(index, error))?;
+            job.owner = by.map(Owner::from);
             jobs.push((job, key));
         }
         let mut queues: Vec<String> = jobs.iter().map(|(job, _)| job.queue.clone()).collect();
@@ -270,27 +283,71 @@ impl App {
         }
     }
 
-    pub async fn job(&self, id: JobId) -> Result<Job, Error> {
+    /// A job the caller may see; one it may not is as unknown as one that does not exist.
+    pub async fn job(&self, access: Access, id: JobId) -> Result<Job, Error> {
         self.engine
             .store
             .job_get(id)
             .await?
+            .filter(|job| access.sees(job))
             .ok_or(Error::NotFound { id })
     }
 
-    pub async fn jobs(&self, params: JobListParams) -> Result<Vec<Job>, Error> {
-        Ok(self.engine.store.job_list(params).await?)
+    /// Fails as [`App::job`] does when the caller may not see job `id`; reads nothing for an
+    /// admin.
+    async fn check_sees(&self, access: Access, id: JobId) -> Result<(), Error> {
+        match access {
+            Access::All => Ok(()),
+            Access::Own(_) => self.job(access, id).await.map(drop),
+        }
     }
 
-    /// How many jobs the filters of `params` match.
-    pub async fn job_count(&self, params: JobListParams) -> Result<u64, Error> {
-        Ok(self.engine.store.job_count(params).await?)
+    /// A member may submit or spawn only types that run what an admin declared: the `shell`
+    /// type runs any command line, so it is for admins.
+    fn check_types(&self, access: Access, requests: &[SubmitParams]) -> Result<(), Error> {
+        if access == Access::All {
+            return Ok(());
+        }
+        for request in requests {
+            let shell = self
+                .engine
+                .config
+                .types
+                .get(&request.job_type)
+                .is_some_and(|declared| declared.run == JobRun::Shell);
+            if shell {
+                return Err(Error::Forbidden {
+                    message: format!(
+                        "type `{}` runs any command line, so only an admin may submit it; \
+                         use a type that runs a declared command",
+                        request.job_type
+                    ),
+                });
+            }
+            self.check_types(access, &request.children)?;
+        }
+        Ok(())
+    }
+
+    /// The jobs the filters of `params` match among those the caller may see.
+    pub async fn jobs(&self, access: Access, params: JobListParams) -> Result<Vec<Job>, Error> {
+        Ok(self.engine.store.job_list(scoped(access, params)).await?)
+    }
+
+    /// How many jobs the filters of `params` match among those the caller may see.
+    pub async fn job_count(&self, access: Access, params: JobListParams) -> Result<u64, Error> {
+        Ok(self.engine.store.job_count(scoped(access, params)).await?)
     }
 
     /// A job's kept history, oldest first: its newest `limit` changes, so a long history
     /// still ends with how the job ended.
-    pub async fn job_events(&self, id: JobId, limit: u32) -> Result<Vec<Event>, Error> {
-        self.job(id).await?;
+    pub async fn job_events(
+        &self,
+        access: Access,
+        id: JobId,
+        limit: u32,
+    ) -> Result<Vec<Event>, Error> {
+        self.job(access, id).await?;
         Ok(self.engine.store.event_list_newest(id, limit).await?)
     }
 
@@ -299,8 +356,13 @@ impl App {
     /// A job the action does not apply to (cancel a finished job, retry an unfinished one or
     /// one whose type is no longer declared) is skipped with the reason, never an error.
     /// Retries are created in one transaction; cancels one by one, as a single cancel is.
-    pub async fn bulk(&self, action: BulkAction, target: BulkTarget) -> Result<BulkOutcome, Error> {
-        let jobs = self.bulk_jobs(target).await?;
+    pub async fn bulk(
+        &self,
+        access: Access,
+        action: BulkAction,
+        target: BulkTarget,
+    ) -> Result<BulkOutcome, Error> {
+        let jobs = self.bulk_jobs(access, target).await?;
         let matched = jobs.len() as u64;
         let mut skipped = Vec::new();
         let changed = match action {
@@ -349,7 +411,8 @@ impl App {
                 && let Some(id) = pending.next()
             {
                 let app = self.clone();
-                running.spawn(async move { (id, app.cancel(id).await.map(drop)) });
+                // The caller may see every job here: `bulk_jobs` found them for it.
+                running.spawn(async move { (id, app.cancel(Access::All, id).await.map(drop)) });
             }
             let Some(joined) = running.join_next().await else {
                 break;
@@ -372,7 +435,7 @@ impl App {
     }
 
     /// The jobs of a bulk request, checked: all exist, at most [`MAX_BULK_JOBS`].
-    async fn bulk_jobs(&self, target: BulkTarget) -> Result<Vec<Job>, Error> {
+    async fn bulk_jobs(&self, access: Access, target: BulkTarget) -> Result<Vec<Job>, Error> {
         match target {
             BulkTarget::Ids(ids) => {
                 if ids.len() as u64 > MAX_BULK_JOBS {
@@ -388,13 +451,14 @@ impl App {
                 let mut jobs = Vec::with_capacity(ids.len());
                 for id in ids {
                     if seen.insert(id) {
-                        jobs.push(self.job(id).await?);
+                        jobs.push(self.job(access, id).await?);
                     }
                 }
                 Ok(jobs)
             }
             BulkTarget::Filter(params) => {
-                let count = self.job_count(params.clone()).await?;
+                let params = scoped(access, params);
+                let count = self.job_count(access, params.clone()).await?;
                 if count > MAX_BULK_JOBS {
                     return Err(Error::InvalidField {
                         field: "filter".into(),
@@ -409,7 +473,7 @@ impl App {
                     ..params
                 };
                 loop {
-                    let batch = self.jobs(page.clone()).await?;
+                    let batch = self.jobs(access, page.clone()).await?;
                     let full = batch.len() == page.limit as usize;
                     page.before = batch.last().map(|job| job.id);
                     jobs.extend(batch);
@@ -425,7 +489,8 @@ impl App {
 
     /// Cancels a queued or scheduled job at once; asks a running one to stop (SIGTERM to its
     /// process group, SIGKILL after the grace period). A finished job is a conflict.
-    pub async fn cancel(&self, id: JobId) -> Result<(Job, bool), Error> {
+    pub async fn cancel(&self, access: Access, id: JobId) -> Result<(Job, bool), Error> {
+        self.check_sees(access, id).await?;
         match self.engine.store.job_cancel(id, self.now()).await? {
             CancelOutcome::Cancelled(job) => {
                 self.engine.wake(&job.queue);
@@ -446,13 +511,16 @@ impl App {
     }
 
     /// Spawns children under the running job `id`, as its running attempt would (a job token's
-    /// attempt is checked by the caller): validated like submits, all or none.
+    /// attempt is checked by the caller): validated like submits, all or none, owned as their
+    /// parent is.
     pub async fn spawn(
         &self,
+        access: Access,
         id: JobId,
         children: Vec<SubmitParams>,
     ) -> Result<Vec<Inserted>, Error> {
-        let parent = self.job(id).await?;
+        let parent = self.job(access, id).await?;
+        self.check_types(access, &children)?;
         let (JobStatus::Running, Some(worker)) = (parent.status, parent.worker.clone()) else {
             return Err(Error::Conflict {
                 message: format!(
@@ -479,7 +547,8 @@ impl App {
         let mut chain = Vec::new();
         let mut next = job.parent;
         while let Some(id) = next {
-            let parent = self.job(id).await?;
+            // A tree has one owner: whoever may see the job may see its ancestors.
+            let parent = self.job(Access::All, id).await?;
             next = parent.parent;
             chain.push(parent);
         }
@@ -488,14 +557,19 @@ impl App {
     }
 
     /// A job's artifacts, by name.
-    pub async fn artifacts(&self, id: JobId) -> Result<Vec<Artifact>, Error> {
-        self.job(id).await?;
+    pub async fn artifacts(&self, access: Access, id: JobId) -> Result<Vec<Artifact>, Error> {
+        self.job(access, id).await?;
         Ok(self.engine.store.artifact_list(id).await?)
     }
 
     /// One artifact and the file that holds its bytes.
-    pub async fn artifact(&self, id: JobId, name: &str) -> Result<(Artifact, PathBuf), Error> {
-        self.job(id).await?;
+    pub async fn artifact(
+        &self,
+        access: Access,
+        id: JobId,
+        name: &str,
+    ) -> Result<(Artifact, PathBuf), Error> {
+        self.job(access, id).await?;
         let artifact = self
             .engine
             .store
@@ -516,7 +590,8 @@ impl App {
 
     /// Deletes a finished tree (or a finished job without a parent) with its events, logs and
     /// artifacts; returns how many jobs went.
-    pub async fn delete(&self, id: JobId) -> Result<usize, Error> {
+    pub async fn delete(&self, access: Access, id: JobId) -> Result<usize, Error> {
+        self.check_sees(access, id).await?;
         match self.engine.store.job_delete_tree(id).await? {
             TreeDeletion::Deleted {
                 jobs,
@@ -550,18 +625,20 @@ impl App {
     /// Up to `limit` children of `id`, in the order they were made, after `after`.
     pub async fn children(
         &self,
+        access: Access,
         id: JobId,
         after: Option<JobId>,
         limit: u32,
     ) -> Result<Vec<Job>, Error> {
+        self.check_sees(access, id).await?;
         Ok(self.engine.store.job_children(id, after, limit).await?)
     }
 
     /// Runs a finished job again as a new job (`retry_of` names the old one); the old job
     /// stays as it ended, since terminal is final. A tree runs again only what did not
     /// succeed (see `retry::plan`).
-    pub async fn retry(&self, id: JobId) -> Result<Job, Error> {
-        let old = self.job(id).await?;
+    pub async fn retry(&self, access: Access, id: JobId) -> Result<Job, Error> {
+        let old = self.job(access, id).await?;
         let now = self.now();
         let new_job = self.retry_plan(&old, now).await?;
         let mut jobs = self
@@ -612,7 +689,7 @@ impl App {
             if retry::needs_children(&job) {
                 let mut after = None;
                 loop {
-                    let page = self.children(job.id, after, 1000).await?;
+                    let page = self.children(Access::All, job.id, after, 1000).await?;
                     after = page.last().map(|child| child.id);
                     let full = page.len() == 1000;
                     for child in page {
@@ -659,16 +736,18 @@ impl App {
             now,
         )?;
         new_job.retry_of = Some(old.id);
+        new_job.owner = old.owner.clone();
         Ok(new_job)
     }
 
     pub async fn log(
         &self,
+        access: Access,
         id: JobId,
         offset: u64,
         max_bytes: u64,
     ) -> Result<(Job, LogChunk), Error> {
-        let job = self.job(id).await?;
+        let job = self.job(access, id).await?;
         let chunk = self.engine.store.log_read(id, offset, max_bytes).await?;
         Ok((job, chunk))
     }
@@ -701,8 +780,20 @@ impl App {
             .collect())
     }
 
-    /// A paused queue accepts jobs but starts none; running ones finish.
-    pub async fn set_queue_paused(&self, queue: &str, paused: bool) -> Result<QueueView, Error> {
+    /// A paused queue accepts jobs but starts none; running ones finish. Every user's jobs
+    /// wait on a pause, so only an admin may pause.
+    pub async fn set_queue_paused(
+        &self,
+        caller: &User,
+        queue: &str,
+        paused: bool,
+    ) -> Result<QueueView, Error> {
+        if caller.role != Role::Admin {
+            return Err(Error::Forbidden {
+                message: "only an admin may pause or resume a queue: every user's jobs wait on it"
+                    .into(),
+            });
+        }
         if !self.engine.config.queues.contains_key(queue) {
             return Err(Error::UnknownQueue {
                 name: queue.to_string(),
@@ -727,5 +818,16 @@ impl App {
     /// Attempts of the queue running in this process right now.
     pub fn running_here(&self, queue: &str) -> u32 {
         self.engine.running_count(queue)
+    }
+}
+
+/// `params` kept to the jobs `access` sees.
+fn scoped(access: Access, params: JobListParams) -> JobListParams {
+    match access.owner() {
+        Some(owner) => JobListParams {
+            owner: Some(owner),
+            ..params
+        },
+        None => params,
     }
 }

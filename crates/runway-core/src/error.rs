@@ -34,6 +34,14 @@ pub enum Error {
     /// A webhook delivery that does not prove it knows the trigger's secret.
     #[error("{message}")]
     Unauthorized { message: String },
+    /// A caller whose role does not allow the operation (a member managing users, pausing a
+    /// queue, submitting an admins-only type).
+    #[error("{message}")]
+    Forbidden { message: String },
+    #[error("no user named `{name}`; `runway user ls` lists them")]
+    UnknownUser { name: String },
+    #[error("no token {id}; `runway token ls` lists them")]
+    UnknownToken { id: i64 },
     #[error("jobs[{index}]: {error}")]
     InBatch { index: usize, error: Box<Error> },
     /// About one of the children of a submitted or spawned job.

@@ -14,6 +14,15 @@ pub const MAX_KEY_BYTES: usize = 255;
 /// The scope of keys sent with clients' submits.
 pub const SUBMIT_SCOPE: &str = "submit";
 
+/// Where a submitter's keys are unique: each user's keys are its own, so one user's key never
+/// answers with another user's job. The server's own submits (triggers) use [`SUBMIT_SCOPE`].
+pub fn submit_scope(owner: Option<crate::users::UserId>) -> String {
+    match owner {
+        None => SUBMIT_SCOPE.to_string(),
+        Some(user) => format!("{SUBMIT_SCOPE}:{user}"),
+    }
+}
+
 /// Why a key is refused, or `None` when it is fine: 1 to 255 visible ASCII characters.
 pub fn key_problem(key: &str) -> Option<String> {
     if key.is_empty() || key.len() > MAX_KEY_BYTES {

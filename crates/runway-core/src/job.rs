@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::clock::Timestamp;
+use crate::users::Owner;
 
 /// A job's id: increasing, so "newest first" is "highest id first".
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -312,6 +313,9 @@ pub struct Job {
     pub child_failure: Option<String>,
     /// The trigger that submitted the job; a retry by hand names none.
     pub trigger: Option<String>,
+    /// The user who submitted the job (a child, its tree's); `None` for the server's own
+    /// (a trigger's), which only admins see.
+    pub owner: Option<Owner>,
 }
 
 impl Job {
@@ -370,6 +374,8 @@ pub struct NewJob {
     pub output: Option<Value>,
     /// The trigger that submits the job.
     pub trigger: Option<String>,
+    /// Who submits it; children get their parent's.
+    pub owner: Option<Owner>,
 }
 
 impl NewJob {
@@ -394,6 +400,7 @@ impl NewJob {
             children: Vec::new(),
             output: None,
             trigger: None,
+            owner: None,
         }
     }
 
@@ -453,6 +460,7 @@ impl NewJob {
         self.parent = Some(parent.id);
         self.root = Some(root);
         self.depth = depth;
+        self.owner = parent.owner.clone();
     }
     /// The job as a store inserts it, under the id it gave (nothing has run yet), and the
     /// children still to insert below it.
@@ -492,6 +500,7 @@ impl NewJob {
             children,
             child_failure: None,
             trigger: self.trigger,
+            owner: self.owner,
         };
         (job, self.children)
     }

@@ -33,6 +33,7 @@ pub mod testkit;
 pub mod transition;
 pub mod tree;
 pub mod triggers;
+pub mod users;
 pub mod watch_filter;
 pub mod watch_state;
 pub mod watcher;

@@ -14,6 +14,8 @@ use serde_json::Value;
 use crate::clock::Timestamp;
 use crate::event::Event;
 use crate::job::{Job, JobId, JobStatus, NewJob, Progress};
+use crate::users::UserId;
+pub use crate::users::{TokenRecord, UserStore};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -166,6 +168,8 @@ pub struct JobListParams {
     pub queues: Vec<String>,
     /// Only jobs that [`JobSearch::matches`].
     pub search: Option<JobSearch>,
+    /// Only the jobs of this owner (a member's view).
+    pub owner: Option<UserId>,
     /// Only jobs with an id lower than this (the previous page's last id).
     pub before: Option<JobId>,
     pub limit: u32,
@@ -470,19 +474,8 @@ pub const THROUGHPUT_BUCKET_SECONDS: i64 = 10;
 /// How many throughput windows [`QueueStats`] keeps: ten minutes.
 pub const THROUGHPUT_BUCKETS: usize = 60;
 
-/// An API token as stored: only its hash, looked up by a public prefix.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TokenRecord {
-    pub id: i64,
-    pub prefix: String,
-    pub hash: Vec<u8>,
-    pub role: String,
-    pub name: String,
-    pub created_at: Timestamp,
-}
-
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: UserStore + Send + Sync + 'static {
     /// Whether other servers may write to the same data at once (PostgreSQL): then a running
     /// attempt at start may be another server's, alive, and is left to its lease.
     fn shared(&self) -> bool {
@@ -706,31 +699,6 @@ pub trait Store: Send + Sync + 'static {
         before: Timestamp,
         limit: u32,
     ) -> Result<Vec<TreeDeletion>, StoreError>;
-
-    async fn token_insert(&self, token: TokenRecord) -> Result<TokenRecord, StoreError>;
-
-    async fn token_find(&self, prefix: &str) -> Result<Option<TokenRecord>, StoreError>;
-
-    async fn token_count(&self) -> Result<u64, StoreError>;
-
-    /// Stores a browser session (the hash of its cookie) for a token, valid until `expires_at`.
-    async fn web_session_insert(
-        &self,
-        hash: Vec<u8>,
-        token_id: i64,
-        now: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<(), StoreError>;
-
-    /// The token of an unexpired browser session.
-    async fn web_session_find(
-        &self,
-        hash: Vec<u8>,
-        now: Timestamp,
-    ) -> Result<Option<TokenRecord>, StoreError>;
-
-    /// Ends a browser session; false when there was none.
-    async fn web_session_delete(&self, hash: Vec<u8>) -> Result<bool, StoreError>;
 
     /// What trigger `name` recorded: its state as core encoded it, and a watch trigger's
     /// snapshot of its tree.

@@ -60,7 +60,7 @@ fn attempt_of(job: &Job) -> AttemptRef {
 #[macro_export]
 macro_rules! store_suite {
     ($open:path) => {
-        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, claims_stop_at_the_queue_limit_whoever_runs_the_jobs, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status);
+        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, claims_stop_at_the_queue_limit_whoever_runs_the_jobs, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status, users_and_tokens_are_kept_and_removed_whole, a_member_lists_and_counts_only_its_own_jobs);
         $crate::store_suite!(@with_bus $open; committed_changes_are_published_in_order);
     };
     (@each $open:path; $($scenario:ident),* $(,)?) => {
@@ -172,25 +172,34 @@ pub async fn a_trigger_keeps_its_record_and_finds_its_jobs(store: Arc<dyn Store>
     );
 }
 
+fn token(prefix: &str) -> crate::users::TokenRecord {
+    crate::users::TokenRecord {
+        id: 0,
+        prefix: prefix.into(),
+        hash: prefix.as_bytes().to_vec(),
+        user: crate::users::UserId(0),
+        name: format!("token {prefix}"),
+        created_at: at(0),
+        expires_at: None,
+    }
+}
+
 pub async fn web_sessions_expire_and_end(store: Arc<dyn Store>) {
-    use crate::store::TokenRecord;
-    let token = store
-        .token_insert(TokenRecord {
-            id: 0,
-            prefix: "abc".into(),
-            hash: vec![1, 2, 3],
-            role: "admin".into(),
-            name: "t".into(),
-            created_at: at(0),
-        })
+    use crate::users::Role;
+    let (_, token) = store
+        .user_insert("alice", Role::Admin, token("abc"), at(0))
         .await
+        .unwrap()
         .unwrap();
     store
         .web_session_insert(vec![9; 32], token.id, at(0), at(100))
         .await
         .unwrap();
     let found = store.web_session_find(vec![9; 32], at(50)).await.unwrap();
-    assert_eq!(found.map(|token| token.prefix), Some("abc".to_string()));
+    assert_eq!(
+        found.map(|holder| (holder.token.prefix, holder.user.name)),
+        Some(("abc".to_string(), "alice".to_string()))
+    );
     assert!(
         store
             .web_session_find(vec![9; 32], at(100))
@@ -217,6 +226,192 @@ pub async fn web_sessions_expire_and_end(store: Arc<dyn Store>) {
         "ended"
     );
     assert!(!store.web_session_delete(vec![9; 32]).await.unwrap());
+}
+
+pub async fn users_and_tokens_are_kept_and_removed_whole(store: Arc<dyn Store>) {
+    use crate::users::Role;
+    let (alice, first) = store
+        .user_insert("alice", Role::Member, token("a1"), at(1))
+        .await
+        .unwrap()
+        .expect("a new name");
+    assert_eq!((alice.name.as_str(), alice.role), ("alice", Role::Member));
+    assert_eq!(first.user, alice.id);
+    assert!(
+        store
+            .user_insert("alice", Role::Admin, token("a9"), at(2))
+            .await
+            .unwrap()
+            .is_none(),
+        "a name is taken while its user stays"
+    );
+    assert!(
+        store.token_find("a9").await.unwrap().is_none(),
+        "a refused user leaves no token behind"
+    );
+    let (bob, _) = store
+        .user_insert("bob", Role::Admin, token("b1"), at(3))
+        .await
+        .unwrap()
+        .unwrap();
+    let second = store
+        .token_insert(crate::users::TokenRecord {
+            user: alice.id,
+            expires_at: Some(at(100)),
+            ..token("a2")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .user_list()
+            .await
+            .unwrap()
+            .iter()
+            .map(|user| user.name.as_str())
+            .collect::<Vec<_>>(),
+        ["alice", "bob"]
+    );
+    assert_eq!(store.user_find("bob").await.unwrap(), Some(bob.clone()));
+    let alices: Vec<String> = store
+        .token_list(Some(alice.id))
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|token| token.prefix)
+        .collect();
+    assert_eq!(alices, ["a1", "a2"]);
+    assert_eq!(store.token_list(None).await.unwrap().len(), 3);
+    let holder = store.token_find("a2").await.unwrap().expect("a kept token");
+    assert_eq!(holder.user, alice);
+    assert_eq!(holder.token, second);
+    assert_eq!(holder.token.expires_at, Some(at(100)));
+
+    store
+        .web_session_insert(vec![7; 32], second.id, at(4), at(1000))
+        .await
+        .unwrap();
+    assert!(store.token_delete(second.id).await.unwrap());
+    assert!(!store.token_delete(second.id).await.unwrap(), "once");
+    assert!(store.token_find("a2").await.unwrap().is_none());
+    assert!(
+        store
+            .web_session_find(vec![7; 32], at(5))
+            .await
+            .unwrap()
+            .is_none(),
+        "a revoked token's sessions end with it"
+    );
+
+    store
+        .web_session_insert(vec![6; 32], first.id, at(4), at(1000))
+        .await
+        .unwrap();
+    assert!(store.user_remove(alice.id, at(6)).await.unwrap());
+    assert!(!store.user_remove(alice.id, at(7)).await.unwrap(), "once");
+    assert!(store.token_find("a1").await.unwrap().is_none());
+    assert!(
+        store
+            .web_session_find(vec![6; 32], at(8))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(store.user_find("alice").await.unwrap(), None);
+    assert_eq!(store.token_list(None).await.unwrap().len(), 1, "bob's");
+    let (again, _) = store
+        .user_insert("alice", Role::Member, token("a3"), at(9))
+        .await
+        .unwrap()
+        .expect("a removed user's name is free again");
+    assert_ne!(again.id, alice.id, "a new user, never the old one's jobs");
+}
+
+pub async fn a_member_lists_and_counts_only_its_own_jobs(store: Arc<dyn Store>) {
+    use crate::users::{Owner, UserId};
+    let alice = Owner {
+        id: UserId(1),
+        name: "alice".into(),
+    };
+    let bob = Owner {
+        id: UserId(2),
+        name: "bob".into(),
+    };
+    let owned = |owner: Option<&Owner>, n: i32| NewJob {
+        owner: owner.cloned(),
+        ..new_job("a", "default", n)
+    };
+    let parent = NewJob {
+        owner: Some(alice.clone()),
+        ..new_job("a", "default", 9)
+    }
+    .with_children(vec![new_job("b", "default", 1), new_job("b", "default", 2)]);
+    let inserted = store
+        .job_insert_many(
+            vec![
+                owned(Some(&alice), 1),
+                owned(Some(&bob), 2),
+                owned(None, 3),
+                owned(Some(&alice), 4),
+                parent,
+            ],
+            at(0),
+        )
+        .await
+        .unwrap();
+    assert_eq!(inserted[0].owner, Some(alice.clone()));
+    assert_eq!(inserted[2].owner, None);
+    let read = store.job_get(inserted[1].id).await.unwrap().unwrap();
+    assert_eq!(read.owner, Some(bob.clone()), "the owner is stored");
+    let of = |owner: &Owner| JobListParams {
+        owner: Some(owner.id),
+        ..list_all()
+    };
+    let alices = store.job_list(of(&alice)).await.unwrap();
+    assert_eq!(alices.len(), 5, "two jobs, a parent and its two children");
+    assert!(
+        alices.iter().all(|job| job.owner.as_ref() == Some(&alice)),
+        "children belong to their parent's owner"
+    );
+    assert_eq!(store.job_count(of(&alice)).await.unwrap(), 5);
+    assert_eq!(store.job_count(of(&bob)).await.unwrap(), 1);
+    let queued_roots = JobListParams {
+        statuses: vec![JobStatus::Queued],
+        tree: TreeFilter::Roots,
+        ..of(&alice)
+    };
+    assert_eq!(store.job_count(queued_roots.clone()).await.unwrap(), 2);
+    assert_eq!(store.job_list(queued_roots).await.unwrap().len(), 2);
+    let found = store
+        .job_list(JobListParams {
+            search: JobSearch::new("\"n\""),
+            ..of(&bob)
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        found.iter().map(|job| job.id).collect::<Vec<_>>(),
+        [inserted[1].id],
+        "a search stays within the owner's jobs"
+    );
+    store.job_cancel(inserted[1].id, at(1)).await.unwrap();
+    let finished = JobListParams {
+        statuses: vec![JobStatus::Cancelled],
+        ..of(&bob)
+    };
+    assert_eq!(store.job_count(finished.clone()).await.unwrap(), 1);
+    assert_eq!(
+        store
+            .job_count(JobListParams {
+                owner: Some(alice.id),
+                ..finished
+            })
+            .await
+            .unwrap(),
+        0,
+        "finished counts too keep to the owner"
+    );
+    assert_eq!(store.job_count(list_all()).await.unwrap(), 7);
 }
 
 /// The store publishes on the bus it was given, after each commit, in order.

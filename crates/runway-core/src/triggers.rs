@@ -421,13 +421,16 @@ async fn submit(
     idempotency_key: Option<String>,
 ) -> Result<Inserted, Error> {
     let mut inserted = app
-        .submit(vec![SubmitParams {
-            job_type: config.job_type.clone(),
-            input,
-            idempotency_key,
-            trigger: Some(config.name.clone()),
-            ..SubmitParams::default()
-        }])
+        .submit(
+            None,
+            vec![SubmitParams {
+                job_type: config.job_type.clone(),
+                input,
+                idempotency_key,
+                trigger: Some(config.name.clone()),
+                ..SubmitParams::default()
+            }],
+        )
         .await?;
     Ok(inserted.remove(0))
 }

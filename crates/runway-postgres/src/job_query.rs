@@ -84,6 +84,15 @@ fn filters(
             conditions.add(format!("parent_id = {parent}"));
         }
     }
+    if let Some(owner) = params.owner {
+        // The kept counts know no owner: a count of one owner's jobs reads `jobs`.
+        debug_assert!(
+            table == Table::Jobs,
+            "counts of an owner are read from jobs"
+        );
+        let owner = conditions.bind(Box::new(owner.0));
+        conditions.add(format!("owner_id = {owner}"));
+    }
     if !statuses.is_empty() {
         // Core's names, never a client's text: written out so the planner sees them.
         let statuses: Vec<String> = statuses
@@ -154,10 +163,12 @@ pub(crate) fn list(params: &JobListParams) -> Query {
     }
 }
 
-/// How many jobs the list's filters match. Without a search or a parent: finished jobs from
-/// the kept counts, unfinished ones from the `(status, queue)` index.
+/// How many jobs the list's filters match. Without a search, a parent or an owner: finished
+/// jobs from the kept counts, unfinished ones from the `(status, queue)` index.
 pub(crate) fn count(params: &JobListParams) -> Query {
-    let plain = params.search.is_none() && !matches!(params.tree, TreeFilter::ChildrenOf(_));
+    let plain = params.search.is_none()
+        && params.owner.is_none()
+        && !matches!(params.tree, TreeFilter::ChildrenOf(_));
     if !plain {
         let mut conditions = Conditions::default();
         filters(&mut conditions, params, &params.statuses, Table::Jobs);

@@ -11,7 +11,7 @@ use runway_core::job::{Job, JobId, NewJob, Progress};
 use runway_core::store::{
     Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Insertion, JobClaimParams,
     JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats, QueueStatsBuilder,
-    Spawn, Store, StoreError, TokenRecord, TreeDeletion, TriggerRecord, log_text_within,
+    Spawn, Store, StoreError, TreeDeletion, TriggerRecord, log_text_within,
 };
 use runway_core::transition::JobCommand;
 use serde_json::{Value, json};
@@ -19,9 +19,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 use crate::job_query;
-use crate::rows::{
-    self, ARTIFACT_COLUMNS, JOB_COLUMN_COUNT, JOB_COLUMNS, TOKEN_COLUMNS, int, micros, parse_json,
-};
+use crate::rows::{self, ARTIFACT_COLUMNS, JOB_COLUMN_COUNT, JOB_COLUMNS, int, micros, parse_json};
 use crate::store::{Commit, PendingEvent, PgError, PgStore};
 use crate::writes::{self, apply, held_log_size, locked_job};
 
@@ -32,12 +30,12 @@ fn db(error: tokio_postgres::Error) -> StoreError {
     StoreError::from(PgError::from(error))
 }
 
-fn corrupt(error: PgError) -> StoreError {
+pub(crate) fn corrupt(error: PgError) -> StoreError {
     StoreError::from(error)
 }
 
 impl PgStore {
-    async fn rows(
+    pub(crate) async fn rows(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
@@ -709,94 +707,6 @@ impl Store for PgStore {
                 }
             }
             Ok(deleted)
-        })
-        .await
-    }
-
-    async fn token_insert(&self, token: TokenRecord) -> Result<TokenRecord, StoreError> {
-        self.write(Commit::Synced, move |tx| {
-            let id: i64 = tx
-                .query_one(
-                    "INSERT INTO tokens (prefix, hash, role, name, created_at)
-                     VALUES ($1, $2, $3, $4, $5) RETURNING id",
-                    &[
-                        &token.prefix,
-                        &token.hash,
-                        &token.role,
-                        &token.name,
-                        &micros(token.created_at),
-                    ],
-                )?
-                .get(0);
-            Ok(TokenRecord {
-                id,
-                ..token.clone()
-            })
-        })
-        .await
-    }
-
-    async fn token_find(&self, prefix: &str) -> Result<Option<TokenRecord>, StoreError> {
-        self.rows(
-            &format!("SELECT {TOKEN_COLUMNS} FROM tokens WHERE prefix = $1"),
-            &[&prefix],
-        )
-        .await?
-        .first()
-        .map(rows::token)
-        .transpose()
-        .map_err(corrupt)
-    }
-
-    async fn token_count(&self) -> Result<u64, StoreError> {
-        let count: i64 = self.row("SELECT count(*) FROM tokens", &[]).await?.get(0);
-        Ok(count as u64)
-    }
-
-    async fn web_session_insert(
-        &self,
-        hash: Vec<u8>,
-        token_id: i64,
-        now: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.write(Commit::Synced, move |tx| {
-            // Expired sessions go as new ones come.
-            tx.execute(
-                "DELETE FROM web_sessions WHERE expires_at <= $1",
-                &[&micros(now)],
-            )?;
-            tx.execute(
-                "INSERT INTO web_sessions (hash, token_id, created_at, expires_at)
-                 VALUES ($1, $2, $3, $4)",
-                &[&hash, &token_id, &micros(now), &micros(expires_at)],
-            )?;
-            Ok(())
-        })
-        .await
-    }
-
-    async fn web_session_find(
-        &self,
-        hash: Vec<u8>,
-        now: Timestamp,
-    ) -> Result<Option<TokenRecord>, StoreError> {
-        self.rows(
-            "SELECT t.id, t.prefix, t.hash, t.role, t.name, t.created_at
-             FROM web_sessions s JOIN tokens t ON t.id = s.token_id
-             WHERE s.hash = $1 AND s.expires_at > $2",
-            &[&hash, &micros(now)],
-        )
-        .await?
-        .first()
-        .map(rows::token)
-        .transpose()
-        .map_err(corrupt)
-    }
-
-    async fn web_session_delete(&self, hash: Vec<u8>) -> Result<bool, StoreError> {
-        self.write(Commit::Synced, move |tx| {
-            Ok(tx.execute("DELETE FROM web_sessions WHERE hash = $1", &[&hash])? > 0)
         })
         .await
     }

@@ -13,6 +13,7 @@ mod jobs;
 mod migrations;
 mod rows;
 mod store;
+mod users;
 mod writes;
 
 use std::str::FromStr;

@@ -5,7 +5,10 @@
 use tokio_postgres::Client;
 
 /// Migrations in order; the index + 1 is the version.
-pub const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_init.sql")];
+pub const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_init.sql"),
+    include_str!("../migrations/0002_users.sql"),
+];
 
 /// The advisory lock migrations hold: "runway" in ASCII.
 const MIGRATION_LOCK: i64 = 0x7275_6e77_6179;

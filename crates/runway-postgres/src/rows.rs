@@ -5,7 +5,8 @@
 use runway_core::clock::{Timestamp, micros_to_timestamp};
 use runway_core::event::{Event, EventKind};
 use runway_core::job::{ChildCounts, Job, JobId, Progress, TreePolicy};
-use runway_core::store::{Artifact, TokenRecord};
+use runway_core::store::Artifact;
+use runway_core::users::{Owner, UserId};
 use serde_json::Value;
 use tokio_postgres::Row;
 
@@ -16,12 +17,10 @@ pub(crate) const JOB_COLUMNS: &str = "id, job_type, queue, status, priority, inp
      run_at, started_at, finished_at, lease_until, worker, log_size, pid, log_lost, runs, root_id, \
      depth, spawn_key, phase, phase_attempt_base, tree_join, on_child_failure, children_total, \
      children_unfinished, children_succeeded, children_failed, children_cancelled, child_failure, \
-     trigger";
+     trigger, owner_id, owner_name";
 
 pub(crate) const ARTIFACT_COLUMNS: &str =
     "job_id, name, size, sha256, content_type, attempt, created_at, path";
-
-pub(crate) const TOKEN_COLUMNS: &str = "id, prefix, hash, role, name, created_at";
 
 pub(crate) fn micros(at: Timestamp) -> i64 {
     at.timestamp_micros()
@@ -111,6 +110,16 @@ pub(crate) fn job_at(row: &Row, offset: usize) -> Result<Job, PgError> {
         },
         child_failure: row.try_get(at(37))?,
         trigger: row.try_get(at(38))?,
+        owner: match (
+            row.try_get::<_, Option<i64>>(at(39))?,
+            row.try_get::<_, Option<String>>(at(40))?,
+        ) {
+            (Some(id), Some(name)) => Some(Owner {
+                id: UserId(id),
+                name,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -119,7 +128,7 @@ pub(crate) fn job(row: &Row) -> Result<Job, PgError> {
 }
 
 /// How many columns [`JOB_COLUMNS`] has.
-pub(crate) const JOB_COLUMN_COUNT: usize = 39;
+pub(crate) const JOB_COLUMN_COUNT: usize = 41;
 
 pub(crate) fn jobs(rows: &[Row]) -> Result<Vec<Job>, PgError> {
     rows.iter().map(job).collect()
@@ -150,16 +159,5 @@ pub(crate) fn artifact(row: &Row) -> Result<Artifact, PgError> {
         attempt: uint(row.try_get(5)?),
         created_at: micros_to_timestamp(row.try_get(6)?),
         path: row.try_get(7)?,
-    })
-}
-
-pub(crate) fn token(row: &Row) -> Result<TokenRecord, PgError> {
-    Ok(TokenRecord {
-        id: row.try_get(0)?,
-        prefix: row.try_get(1)?,
-        hash: row.try_get(2)?,
-        role: row.try_get(3)?,
-        name: row.try_get(4)?,
-        created_at: micros_to_timestamp(row.try_get(5)?),
     })
 }

@@ -230,9 +230,9 @@ pub(crate) fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> Result<Job, Pg
             "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
                  parent_id, retry_of, created_at, run_at, root_id, depth, spawn_key, phase,
                  tree_join, on_child_failure, children_total, children_unfinished,
-                 children_succeeded, output, finished_at, trigger)
+                 children_succeeded, output, finished_at, trigger, owner_id, owner_name)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16,
-                 $17, $18, $19, $20, $21, $22) RETURNING id",
+                 $17, $18, $19, $20, $21, $22, $23, $24) RETURNING id",
             &[
                 &job.job_type,
                 &job.queue,
@@ -256,6 +256,8 @@ pub(crate) fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> Result<Job, Pg
                 &job.output.as_ref().map(Value::to_string),
                 &job.status.is_terminal().then(|| micros(now)),
                 &job.trigger,
+                &job.owner.as_ref().map(|owner| owner.id.0),
+                &job.owner.as_ref().map(|owner| owner.name.as_str()),
             ],
         )?
         .get(0);

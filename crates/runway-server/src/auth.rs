@@ -1,15 +1,16 @@
 //! Bearer tokens: at least 128 random bits, shown once, stored as a SHA-256 hash found by a
 //! public prefix, compared in constant time, never logged.
 
-use axum::extract::{Request, State};
+use axum::extract::{FromRequestParts, Request, State};
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
 use axum::middleware::Next;
 use axum::response::Response;
 use rand::RngCore;
 use runway_core::job_token::{JOB_TOKEN_PREFIX, JobTokenClaim};
-use runway_core::store::TokenRecord;
-use runway_core::{App, JobId, StoreError};
+use runway_core::users::{Access, Holder, TokenRecord, User, UserId};
+use runway_core::{App, JobId, StoreError, Timestamp};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -45,40 +46,86 @@ pub fn is_api_token(token: &str) -> bool {
     lookup_prefix(token).is_some()
 }
 
-/// Creates the first admin token when the store has none: `given` (an operator's, checked with
-/// [`is_api_token`]) or a new one; returns it so it can be shown once.
+/// The record of a new token (`secret`, made by [`generate_token`] or checked with
+/// [`is_api_token`]): its public prefix and hash, never the secret.
+pub fn token_record(
+    secret: &str,
+    name: &str,
+    created_at: Timestamp,
+    expires_at: Option<Timestamp>,
+) -> TokenRecord {
+    TokenRecord {
+        id: 0,
+        prefix: lookup_prefix(secret)
+            .expect("a token made or checked here has a prefix")
+            .to_string(),
+        hash: hash(secret),
+        user: UserId(0),
+        name: name.to_string(),
+        created_at,
+        expires_at,
+    }
+}
+
+/// The public part of a token as shown to people: `rwy_` and its lookup prefix.
+pub fn shown_prefix(token: &TokenRecord) -> String {
+    format!("{TOKEN_PREFIX}{}", token.prefix)
+}
+
+/// Makes the first admin (user `admin`) when the server has no user: with `given` (an
+/// operator's, checked with [`is_api_token`]) or a new token; returns the token so it can be
+/// shown once, or `None` when the server already had users.
 pub async fn ensure_admin_token(
     app: &App,
     given: Option<&str>,
 ) -> Result<Option<String>, StoreError> {
-    if app.token_count().await? > 0 {
-        return Ok(None);
-    }
     let token = given.map_or_else(generate_token, str::to_string);
-    app.token_insert(TokenRecord {
-        id: 0,
-        prefix: lookup_prefix(&token)
-            .expect("a generated token has a prefix")
-            .to_string(),
-        hash: hash(&token),
-        role: "admin".into(),
-        name: "first admin".into(),
-        created_at: app.now(),
-    })
-    .await?;
-    Ok(Some(token))
+    let record = token_record(&token, "first admin token", app.now(), None);
+    Ok(app.ensure_first_admin(record).await?.then_some(token))
 }
 
-/// The token's record when it is valid.
-pub async fn verify(app: &App, token: &str) -> Result<Option<TokenRecord>, StoreError> {
+/// Why a token is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    /// Unknown, revoked, its user removed, or not a token at all.
+    Invalid,
+    Expired(Timestamp),
+}
+
+/// The token's holder when it is valid.
+pub async fn verify(app: &App, token: &str) -> Result<Result<Holder, Refusal>, StoreError> {
     let Some(prefix) = lookup_prefix(token) else {
-        return Ok(None);
+        return Ok(Err(Refusal::Invalid));
     };
-    let Some(record) = app.token_find(prefix).await? else {
-        return Ok(None);
+    let Some(holder) = app.token_find(prefix).await? else {
+        return Ok(Err(Refusal::Invalid));
     };
-    let matches: bool = record.hash.ct_eq(&hash(token)).into();
-    Ok(matches.then_some(record))
+    let matches: bool = holder.token.hash.ct_eq(&hash(token)).into();
+    if !matches {
+        return Ok(Err(Refusal::Invalid));
+    }
+    if holder.token.expired(app.now()) {
+        let at = holder
+            .token
+            .expires_at
+            .expect("an expired token has an end");
+        return Ok(Err(Refusal::Expired(at)));
+    }
+    Ok(Ok(holder))
+}
+
+impl Refusal {
+    pub fn error(&self) -> ApiError {
+        match self {
+            Refusal::Invalid => ApiError::unauthorized(
+                "the token is not valid: unknown, revoked, or its user was removed",
+            ),
+            Refusal::Expired(at) => ApiError::unauthorized(format!(
+                "the token expired at {}; make a new one with `runway token create`",
+                at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            )),
+        }
+    }
 }
 
 /// The token of an `Authorization: Bearer` header; `None` without the header.
@@ -98,15 +145,83 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
 pub const SESSION_COOKIE: &str = "runway_session";
 
 /// How a request proved who it is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Credential {
-    /// An `Authorization: Bearer` token (its id): programs and the CLI.
-    Bearer(i64),
-    /// The HttpOnly session cookie of a token (its id): the dashboard.
-    Cookie(i64),
+    /// An `Authorization: Bearer` token and its user: programs and the CLI.
+    Bearer(Holder),
+    /// The HttpOnly session cookie of a token, and its user: the dashboard.
+    Cookie(Holder),
     /// A running attempt's `RUNWAY_TOKEN`: it may read its job and the job's subtree and spawn
     /// the job's children, nothing else.
     Job(JobId),
+}
+
+impl Credential {
+    /// The user the request speaks for; none for a job token.
+    pub fn user(&self) -> Option<&User> {
+        match self {
+            Credential::Bearer(holder) | Credential::Cookie(holder) => Some(&holder.user),
+            Credential::Job(_) => None,
+        }
+    }
+
+    /// Which jobs the request may see. A job token's requests were held to its subtree
+    /// before they reach a route.
+    pub fn access(&self) -> Access {
+        self.user().map_or(Access::All, Access::of)
+    }
+}
+
+/// The credential of the request, as [`require_token`] checked it: the extractor routes take
+/// to know who asks.
+#[derive(Debug, Clone)]
+pub struct Caller(pub Credential);
+
+impl Caller {
+    pub fn access(&self) -> Access {
+        self.0.access()
+    }
+
+    /// The user behind the request; a job token is refused (403) where only users may act.
+    pub fn user(&self) -> Result<&User, ApiError> {
+        self.0.user().ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                runway_api::codes::FORBIDDEN,
+                "a job token may only read its job's subtree and spawn its children",
+            )
+        })
+    }
+}
+
+impl Caller {
+    /// The admin behind the request; anyone else is refused (403) with what only an admin
+    /// may do.
+    pub fn admin(&self, what: &str) -> Result<&User, ApiError> {
+        let user = self.user()?;
+        if user.role == runway_core::users::Role::Admin {
+            Ok(user)
+        } else {
+            Err(ApiError::new(
+                axum::http::StatusCode::FORBIDDEN,
+                runway_api::codes::FORBIDDEN,
+                format!("only an admin may {what}"),
+            ))
+        }
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Caller, ApiError> {
+        parts
+            .extensions
+            .get::<Credential>()
+            .cloned()
+            .map(Caller)
+            .ok_or_else(|| ApiError::unauthorized("missing token"))
+    }
 }
 
 /// A new browser session cookie value (256 random bits) and the hash stored for it.
@@ -145,8 +260,8 @@ pub async fn authenticate(
             return verify_job_token(state, token).await.map(Some);
         }
         return match verify(&state.app, token).await {
-            Ok(Some(record)) => Ok(Some(Credential::Bearer(record.id))),
-            Ok(None) => Err(ApiError::unauthorized("the token is not valid")),
+            Ok(Ok(holder)) => Ok(Some(Credential::Bearer(holder))),
+            Ok(Err(refusal)) => Err(refusal.error()),
             Err(error) => Err(ApiError::from(error)),
         };
     }
@@ -154,7 +269,10 @@ pub async fn authenticate(
         return Ok(None);
     };
     match state.app.web_session_find(hash(&secret)).await {
-        Ok(Some(record)) => Ok(Some(Credential::Cookie(record.id))),
+        Ok(Some(holder)) if holder.token.expired(state.app.now()) => Err(ApiError::unauthorized(
+            "the session's token has expired; sign in again with a valid token",
+        )),
+        Ok(Some(holder)) => Ok(Some(Credential::Cookie(holder))),
         Ok(None) => Err(ApiError::unauthorized(
             "the session has expired or ended; sign in again",
         )),
@@ -172,7 +290,7 @@ async fn verify_job_token(state: &ServerState, token: &str) -> Result<Credential
     };
     let claim = JobTokenClaim::parse(token).ok_or_else(invalid)?;
     let tokens = state.app.job_tokens().ok_or_else(invalid)?;
-    let job = match state.app.job(claim.job).await {
+    let job = match state.app.job(Access::All, claim.job).await {
         Ok(job) => job,
         Err(runway_core::Error::NotFound { .. }) => return Err(invalid()),
         Err(error) => return Err(error.into()),
@@ -226,7 +344,7 @@ async fn job_scope(
         if id == own {
             return Ok(());
         }
-        next = match state.app.job(id).await {
+        next = match state.app.job(Access::All, id).await {
             Ok(job) => job.parent,
             Err(runway_core::Error::NotFound { .. }) => None,
             Err(error) => return Err(error.into()),
@@ -246,11 +364,11 @@ pub async fn require_token(
     let credential = authenticate(&state, request.headers()).await?.ok_or_else(|| {
         ApiError::unauthorized("missing token; send `Authorization: Bearer <token>` (runway serve printed it at first start)")
     })?;
+    let mut request = request;
+    request.extensions_mut().insert(credential.clone());
     if let Credential::Job(own) = credential {
         job_scope(&state, own, request.method(), request.uri().path()).await?;
         // Routes that show more than one job (a tree's ancestors) trim what lies outside it.
-        let mut request = request;
-        request.extensions_mut().insert(credential);
         return Ok(next.run(request).await);
     }
     let reads = matches!(

@@ -4,6 +4,7 @@ use runway_api::triggers::{
     MissedFires, PENDING_PATHS_SHOWN, ScheduleDetails, TriggerKind, TriggerListResponse,
     TriggerResponse, TriggerState, WatchDetails, WebhookDetails, WebhookSignature,
 };
+use runway_api::users::{TokenResponse, UserResponse};
 use runway_api::{
     ChildCountsBody, EventResponse, JobListResponse, JobPhase, JobResponse, JobUpdate,
     ProgressBody, QueueResponse, SubmitJobRequest, ThroughputBody, TypeResponse,
@@ -16,6 +17,7 @@ use runway_core::event::Event;
 use runway_core::job::Phase;
 use runway_core::store::{THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS};
 use runway_core::triggers::{TriggerPhase, TriggerView};
+use runway_core::users::{Role, TokenRecord, User};
 use runway_core::watch_state::Changed;
 use runway_core::{Job, SubmitParams};
 
@@ -142,6 +144,7 @@ fn response(job: &Job, input: serde_json::Value, input_truncated: bool) -> JobRe
             cancelled: job.children.cancelled,
         },
         trigger: job.trigger.clone(),
+        owner: job.owner.as_ref().map(|owner| owner.name.clone()),
     }
 }
 
@@ -202,6 +205,7 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         phase_attempt,
         children,
         trigger,
+        owner,
     } = job_preview(&change.job);
     JobUpdate {
         seq: change.seq,
@@ -237,6 +241,7 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
         phase_attempt,
         children,
         trigger,
+        owner,
     }
 }
 
@@ -362,6 +367,33 @@ pub fn trigger(view: TriggerView, recent_jobs: Vec<JobResponse>) -> TriggerRespo
         schedule,
         webhook,
         recent_jobs,
+    }
+}
+
+pub fn role(role: Role) -> runway_api::users::Role {
+    match role {
+        Role::Admin => runway_api::users::Role::Admin,
+        Role::Member => runway_api::users::Role::Member,
+    }
+}
+
+pub fn user(user: &User) -> UserResponse {
+    UserResponse {
+        name: user.name.clone(),
+        role: role(user.role),
+        created_at: user.created_at,
+    }
+}
+
+/// A token as shown: its id, public prefix and owner, never the secret or its hash.
+pub fn token(token: &TokenRecord, user: &str) -> TokenResponse {
+    TokenResponse {
+        id: token.id.to_string(),
+        prefix: crate::auth::shown_prefix(token),
+        user: user.to_string(),
+        name: token.name.clone(),
+        created_at: token.created_at,
+        expires_at: token.expires_at,
     }
 }
 

@@ -94,7 +94,10 @@ impl From<Error> for ApiError {
             }
             Error::InvalidField { .. } => (StatusCode::BAD_REQUEST, codes::INVALID_REQUEST),
             Error::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, codes::UNAUTHORIZED),
+            Error::Forbidden { .. } => (StatusCode::FORBIDDEN, codes::FORBIDDEN),
             Error::NotFound { .. }
+            | Error::UnknownUser { .. }
+            | Error::UnknownToken { .. }
             | Error::NoArtifact { .. }
             | Error::UnknownTrigger { .. }
             | Error::NoWebhook { .. } => (StatusCode::NOT_FOUND, codes::NOT_FOUND),

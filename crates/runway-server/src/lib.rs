@@ -189,6 +189,14 @@ fn api_routes() -> OpenApiRouter<ServerState> {
         .routes(routes!(routes::triggers::fire_trigger))
         .routes(routes!(routes::triggers::pause_trigger))
         .routes(routes!(routes::triggers::resume_trigger))
+        .routes(routes!(routes::users::me))
+        .routes(routes!(routes::users::list_users, routes::users::add_user))
+        .routes(routes!(routes::users::remove_user))
+        .routes(routes!(
+            routes::users::list_tokens,
+            routes::users::create_token
+        ))
+        .routes(routes!(routes::users::revoke_token))
         .routes(routes!(metrics::metrics))
 }
 

@@ -20,11 +20,13 @@ use futures_util::SinkExt;
 use runway_api::{FeedMessage, ResyncUpdate, codes};
 use runway_core::store::{JobSearch, TreeFilter};
 use runway_core::triggers::TriggerView;
+use runway_core::users::{Access, UserId};
 use runway_core::{Job, JobId, JobStatus};
 use serde::Deserialize;
 use tokio::sync::broadcast;
 use tokio::sync::broadcast::error::{RecvError, TryRecvError};
 
+use crate::auth::Caller;
 use crate::error::ApiError;
 use crate::fanout::{Audience, Frame, Joined, Replay};
 use crate::{ServerState, convert, params};
@@ -71,6 +73,8 @@ pub struct Filter {
     pub queues: Vec<String>,
     pub statuses: Vec<JobStatus>,
     pub search: Option<JobSearch>,
+    /// Only this owner's jobs: a member's feed.
+    pub owner: Option<UserId>,
 }
 
 impl Filter {
@@ -82,6 +86,9 @@ impl Filter {
     /// Whether the job matches every part of the filter but the status.
     pub fn matches_any_status(&self, job: &Job) -> bool {
         self.job.is_none_or(|id| id == job.id)
+            && self
+                .owner
+                .is_none_or(|owner| job.owner.as_ref().is_some_and(|owned| owned.id == owner))
             && self.tree.matches(job)
             && (self.job_types.is_empty() || self.job_types.contains(&job.job_type))
             && (self.queues.is_empty() || self.queues.contains(&job.queue))
@@ -135,11 +142,13 @@ pub fn check_origin(headers: &HeaderMap, allowed: &[String]) -> Result<(), ApiEr
         (status = 101, description = "switching to the WebSocket feed of FeedMessage"),
         (status = 400, body = runway_api::ErrorResponse),
         (status = 401, body = runway_api::ErrorResponse),
-        (status = 403, description = "foreign Origin", body = runway_api::ErrorResponse),
+        (status = 403, description = "foreign Origin, or `triggers=true` from a member", body = runway_api::ErrorResponse),
+        (status = 404, description = "`job` names no job the caller may see", body = runway_api::ErrorResponse),
         (status = 503, description = "the server holds its limit of WebSockets", body = runway_api::ErrorResponse),
     ))]
 pub async fn job_updates(
     State(state): State<ServerState>,
+    caller: Caller,
     headers: HeaderMap,
     query: Result<Query<UpdatesQuery>, QueryRejection>,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
@@ -158,7 +167,20 @@ pub async fn job_updates(
         queues: params::comma_list(query.queue.as_deref()),
         statuses,
         search: params::search("q", query.q.as_deref())?,
+        owner: caller.access().owner(),
     };
+    // Another user's job is as unknown here as on REST (log text of a named job is sent
+    // without asking whose it is).
+    if let Some(id) = filter.job {
+        state.app.job(caller.access(), id).await?;
+    }
+    if query.triggers == Some(true) && caller.access() != Access::All {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            codes::FORBIDDEN,
+            "only an admin may follow the triggers (`triggers=true`): their jobs are the server's",
+        ));
+    }
     if let Some(since) = query.since
         && since < 0
     {

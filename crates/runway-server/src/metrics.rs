@@ -104,9 +104,14 @@ fn describe() {
     responses(
         (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String),
         (status = 401, body = runway_api::ErrorResponse),
+        (status = 403, description = "a member: metrics count every user's jobs", body = runway_api::ErrorResponse),
         (status = 503, body = runway_api::ErrorResponse),
     ))]
-pub async fn metrics(State(state): State<ServerState>) -> Result<Response, ApiError> {
+pub async fn metrics(
+    State(state): State<ServerState>,
+    caller: crate::auth::Caller,
+) -> Result<Response, ApiError> {
+    caller.admin("read the metrics: they count every user's jobs")?;
     let Some(recorder) = recorder() else {
         return Err(ApiError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,

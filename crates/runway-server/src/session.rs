@@ -20,6 +20,7 @@ use runway_api::codes;
 use runway_api::session::{ClientMessage, JobQuery, ServerMessage};
 use runway_core::store::{JobListParams, TreeFilter};
 use runway_core::triggers::TriggerView;
+use runway_core::users::{Access, User, UserId};
 use runway_core::{Job, JobId};
 use serde_json::Value;
 use tokio::sync::broadcast;
@@ -68,7 +69,7 @@ pub async fn session(
     }
     // A token or session cookie in the upgrade authenticates now; without one, `hello` must
     // bring the token.
-    let authenticated = match auth::authenticate(&state, &headers).await? {
+    let user = match auth::authenticate(&state, &headers).await? {
         Some(auth::Credential::Job(_)) => {
             return Err(ApiError::new(
                 axum::http::StatusCode::FORBIDDEN,
@@ -76,7 +77,7 @@ pub async fn session(
                 "a job token cannot open a session; use the REST routes of its job",
             ));
         }
-        credential => credential.is_some(),
+        credential => credential.and_then(|credential| credential.user().cloned()),
     };
     let slot = state.websocket_slot()?;
     Ok(
@@ -86,7 +87,7 @@ pub async fn session(
                 // The socket's reactor stays the server's; its work moves to the live threads.
                 let _ = live
                     .spawn(async move {
-                        run(socket, state, authenticated).await;
+                        run(socket, state, user).await;
                         drop(slot);
                     })
                     .await;
@@ -127,6 +128,8 @@ struct Session {
     frames: StreamMap<String, BroadcastStream<Arc<Frame>>>,
     /// The triggers subscription (at most one) and the changes of triggers.
     triggers: Option<(String, broadcast::Receiver<TriggerView>)>,
+    /// Who the session speaks for: from the upgrade, or from `hello`'s token.
+    user: Option<User>,
 }
 
 enum Ended {
@@ -134,7 +137,7 @@ enum Ended {
     Close(u16, String),
 }
 
-async fn run(socket: WebSocket, state: ServerState, authenticated: bool) {
+async fn run(socket: WebSocket, state: ServerState, user: Option<User>) {
     let shutdown = state.shutdown.clone();
     let mut session = Session {
         socket,
@@ -142,9 +145,10 @@ async fn run(socket: WebSocket, state: ServerState, authenticated: bool) {
         subscriptions: BTreeMap::new(),
         frames: StreamMap::new(),
         triggers: None,
+        user,
     };
     let ended: Result<(), Ended> = async {
-        session.greet(authenticated).await?;
+        session.greet().await?;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return Err(Ended::Close(close_code::AWAY, "server shutting down".into())),
@@ -262,7 +266,8 @@ impl Session {
 
     /// Waits for `hello` (authenticating with its token if the upgrade had none), answers
     /// `welcome`.
-    async fn greet(&mut self, authenticated: bool) -> Result<(), Ended> {
+    async fn greet(&mut self) -> Result<(), Ended> {
+        let authenticated = self.user.is_some();
         let deadline = tokio::time::Instant::now() + HELLO_TIMEOUT;
         loop {
             let message = match tokio::time::timeout_at(deadline, self.socket.recv()).await {
@@ -286,21 +291,24 @@ impl Session {
             match serde_json::from_str::<ClientMessage>(message.as_str()) {
                 Ok(ClientMessage::Hello { token }) => {
                     if !authenticated {
-                        let valid = match token.as_deref() {
-                            Some(token) => {
-                                matches!(auth::verify(&self.state.app, token).await, Ok(Some(_)))
-                            }
-                            None => false,
+                        let holder = match token.as_deref() {
+                            Some(token) => match auth::verify(&self.state.app, token).await {
+                                Ok(Ok(holder)) => Some(holder),
+                                _ => None,
+                            },
+                            None => None,
                         };
-                        if !valid {
+                        let Some(holder) = holder else {
                             return Err(Ended::Close(close_code::POLICY, "authentication failed: send a valid token in hello or the Authorization header".into()));
-                        }
+                        };
+                        self.user = Some(holder.user);
                     }
                     let seq = self.state.fanout.position();
                     return self
                         .send(&ServerMessage::Welcome {
                             seq,
                             version: env!("CARGO_PKG_VERSION").into(),
+                            user: self.user.as_ref().map(convert::user),
                         })
                         .await;
                 }
@@ -331,6 +339,13 @@ impl Session {
                 }
             }
         }
+    }
+
+    /// Which jobs the session may see; set by `greet`.
+    fn access(&self) -> Access {
+        self.user
+            .as_ref()
+            .map_or(Access::Own(UserId(0)), Access::of)
     }
 
     async fn handle(&mut self, text: &str) -> Result<(), Ended> {
@@ -438,14 +453,19 @@ impl Session {
                 let answer = self
                     .state
                     .app
-                    .submit(vec![convert::submit_params(job)])
+                    .submit(self.user.as_ref(), vec![convert::submit_params(job)])
                     .await
                     .map(|mut jobs| jobs.remove(0).job);
                 self.reply_job(id, "submit", answer).await
             }
             ClientMessage::Cancel { id, job_id } => {
                 let answer = match job_id.parse::<JobId>() {
-                    Ok(job_id) => self.state.app.cancel(job_id).await.map(|(job, _)| job),
+                    Ok(job_id) => self
+                        .state
+                        .app
+                        .cancel(self.access(), job_id)
+                        .await
+                        .map(|(job, _)| job),
                     Err(message) => {
                         return self
                             .error(Some(id), Some("cancel"), codes::INVALID_REQUEST, message)
@@ -456,7 +476,7 @@ impl Session {
             }
             ClientMessage::Retry { id, job_id } => {
                 let answer = match job_id.parse::<JobId>() {
-                    Ok(job_id) => self.state.app.retry(job_id).await,
+                    Ok(job_id) => self.state.app.retry(self.access(), job_id).await,
                     Err(message) => {
                         return self
                             .error(Some(id), Some("retry"), codes::INVALID_REQUEST, message)
@@ -498,7 +518,7 @@ impl Session {
             ..params.clone()
         };
         let limit = params.limit;
-        let jobs = match self.state.app.jobs(params).await {
+        let jobs = match self.state.app.jobs(self.access(), params).await {
             Ok(jobs) => jobs,
             Err(error) => {
                 let error = ApiError::from(error);
@@ -678,6 +698,7 @@ impl Session {
             queues: query.queue.clone(),
             statuses: statuses.clone(),
             search: search.clone(),
+            owner: self.access().owner(),
         };
         let params = JobListParams {
             tree,
@@ -687,6 +708,7 @@ impl Session {
             search,
             before: None,
             limit,
+            owner: self.access().owner(),
         };
         // Joined before the list is read: the list holds at least every change up to the
         // position, and frames bring every change after it.
@@ -733,7 +755,7 @@ impl Session {
                 }
             }
         }
-        let jobs = match self.state.app.jobs(params).await {
+        let jobs = match self.state.app.jobs(self.access(), params).await {
             Ok(jobs) => jobs,
             Err(error) => return self.subscribe_failed(&key, error).await,
         };
@@ -763,6 +785,16 @@ impl Session {
     /// Sets `key` to every trigger, then sends each change of one; a session has one such
     /// subscription, so a second replaces the first.
     async fn subscribe_triggers(&mut self, key: String) -> Result<(), Ended> {
+        if self.access() != Access::All {
+            return self
+                .key_error(
+                    &key,
+                    "subscribe",
+                    codes::FORBIDDEN,
+                    "only an admin may follow the triggers: their jobs are the server's",
+                )
+                .await;
+        }
         if let Some((previous, _)) = self.triggers.take() {
             self.forget(&previous);
         }
@@ -801,7 +833,7 @@ impl Session {
             log,
         });
         let position = joined.position;
-        let job = match self.state.app.job(id).await {
+        let job = match self.state.app.job(self.access(), id).await {
             Ok(job) => job,
             Err(error) => return self.subscribe_failed(&key, error).await,
         };

@@ -27,7 +27,7 @@ impl WriteLimits {
     /// Counts a write; a 429 saying when to try again once the token is past its limit.
     pub fn check(&self, credential: &Credential) -> Result<(), ApiError> {
         let token = match credential {
-            Credential::Bearer(token) | Credential::Cookie(token) => *token,
+            Credential::Bearer(holder) | Credential::Cookie(holder) => holder.token.id,
             Credential::Job(_) => return Ok(()),
         };
         self.limiter.check_key(&token).map_err(|not_until| {

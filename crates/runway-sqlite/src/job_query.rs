@@ -88,6 +88,15 @@ fn filters_after(
             conditions.add(format!("parent_id = {parent}"));
         }
     }
+    if let Some(owner) = params.owner {
+        // The kept counts know no owner: a count of one owner's jobs reads `jobs`.
+        debug_assert!(
+            table == Table::Jobs,
+            "counts of an owner are read from jobs"
+        );
+        let owner = conditions.bind(SqlValue::Integer(owner.0));
+        conditions.add(format!("owner_id = {owner}"));
+    }
     if !statuses.is_empty() {
         // Statuses are core's names, never a client's text: written out, so that SQLite
         // sees which statuses it looks up.
@@ -196,11 +205,11 @@ pub(crate) fn list(params: &JobListParams) -> Query {
     }
 }
 
-/// How many jobs the list's filters match. Without a search or a parent: finished jobs from the
-/// kept counts, unfinished ones from the `jobs_status` index.
+/// How many jobs the list's filters match. Without a search, a parent or an owner: finished
+/// jobs from the kept counts, unfinished ones from the `jobs_status` index.
 pub(crate) fn count(params: &JobListParams) -> Query {
     let Some(search) = &params.search else {
-        if let TreeFilter::ChildrenOf(_) = params.tree {
+        if matches!(params.tree, TreeFilter::ChildrenOf(_)) || params.owner.is_some() {
             let conditions = filters(params, &params.statuses, Table::Jobs);
             return Query {
                 sql: format!("SELECT count(*) FROM jobs WHERE {}", conditions.sql()),

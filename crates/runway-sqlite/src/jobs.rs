@@ -17,10 +17,11 @@ use runway_core::spawn_under::{SpawnTx, spawn_under};
 use runway_core::store::{
     Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Insertion, JobClaimParams,
     JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats, QueueStatsBuilder,
-    Spawn, Store, StoreError, TokenRecord, TreeDeletion, TriggerRecord, log_text_within,
+    Spawn, Store, StoreError, TreeDeletion, TriggerRecord, log_text_within,
 };
 use runway_core::transition::{JobCommand, Transition};
 use runway_core::tree::{self, TreeTx};
+use runway_core::users::{Owner, UserId};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde_json::{Value, json};
@@ -37,7 +38,7 @@ pub(crate) const JOB_COLUMNS: &str = "id, job_type, queue, status, priority, inp
      run_at, started_at, finished_at, lease_until, worker, log_size, pid, log_lost, runs, root_id, \
      depth, spawn_key, phase, phase_attempt_base, tree_join, on_child_failure, children_total, \
      children_unfinished, children_succeeded, children_failed, children_cancelled, child_failure, \
-     trigger";
+     trigger, owner_id, owner_name";
 
 /// A text column read into one of core's enums.
 fn parsed<T: std::str::FromStr<Err = String>>(row: &Row, index: usize) -> rusqlite::Result<T> {
@@ -101,18 +102,16 @@ fn job_from_row(row: &Row) -> rusqlite::Result<Job> {
         },
         child_failure: row.get(37)?,
         trigger: row.get(38)?,
-    })
-}
-
-/// A token from `id, prefix, hash, role, name, created_at`.
-fn token_from_row(row: &Row) -> rusqlite::Result<TokenRecord> {
-    Ok(TokenRecord {
-        id: row.get(0)?,
-        prefix: row.get(1)?,
-        hash: row.get(2)?,
-        role: row.get(3)?,
-        name: row.get(4)?,
-        created_at: micros_to_timestamp(row.get(5)?),
+        owner: match (
+            row.get::<_, Option<i64>>(39)?,
+            row.get::<_, Option<String>>(40)?,
+        ) {
+            (Some(id), Some(name)) => Some(Owner {
+                id: UserId(id),
+                name,
+            }),
+            _ => None,
+        },
     })
 }
 
@@ -432,9 +431,9 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
             "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
                  parent_id, retry_of, created_at, run_at, root_id, depth, spawn_key, phase,
                  tree_join, on_child_failure, children_total, children_unfinished,
-                 children_succeeded, output, finished_at, trigger)
+                 children_succeeded, output, finished_at, trigger, owner_id, owner_name)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19, ?20, ?21, ?22) RETURNING id",
+                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24) RETURNING id",
         )?
         .query_row(
             params![
@@ -460,6 +459,8 @@ fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
                 job.output.as_ref().map(Value::to_string),
                 job.status.is_terminal().then(|| micros(now)),
                 job.trigger,
+                job.owner.as_ref().map(|owner| owner.id.0),
+                job.owner.as_ref().map(|owner| owner.name.as_str()),
             ],
             |row| row.get(0),
         )?;
@@ -1396,97 +1397,6 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn token_insert(&self, token: TokenRecord) -> Result<TokenRecord, StoreError> {
-        self.writer
-            .write(Commit::Synced, move |connection| {
-                let id = connection
-                    .prepare_cached(
-                        "INSERT INTO tokens (prefix, hash, role, name, created_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5) RETURNING id",
-                    )?
-                    .query_row(
-                        params![
-                            token.prefix,
-                            token.hash,
-                            token.role,
-                            token.name,
-                            micros(token.created_at)
-                        ],
-                        |row| row.get(0),
-                    )?;
-                Ok(TokenRecord { id, ..token })
-            })
-            .await
-    }
-
-    async fn token_find(&self, prefix: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let prefix = prefix.to_string();
-        self.readers
-            .read(move |connection| {
-                connection
-                    .prepare_cached(
-                        "SELECT id, prefix, hash, role, name, created_at FROM tokens WHERE prefix = ?1",
-                    )?
-                    .query_row([prefix], token_from_row)
-                    .optional()
-            })
-            .await
-    }
-
-    async fn web_session_insert(
-        &self,
-        hash: Vec<u8>,
-        token_id: i64,
-        now: Timestamp,
-        expires_at: Timestamp,
-    ) -> Result<(), StoreError> {
-        self.writer
-            .write(Commit::Synced, move |connection| {
-                // Expired sessions go as new ones come.
-                connection
-                    .prepare_cached("DELETE FROM web_sessions WHERE expires_at <= ?1")?
-                    .execute([micros(now)])?;
-                connection
-                    .prepare_cached(
-                        "INSERT INTO web_sessions (hash, token_id, created_at, expires_at)
-                         VALUES (?1, ?2, ?3, ?4)",
-                    )?
-                    .execute(params![hash, token_id, micros(now), micros(expires_at)])?;
-                Ok(())
-            })
-            .await
-    }
-
-    async fn web_session_find(
-        &self,
-        hash: Vec<u8>,
-        now: Timestamp,
-    ) -> Result<Option<TokenRecord>, StoreError> {
-        self.readers
-            .read(move |connection| {
-                connection
-                    .prepare_cached(
-                        "SELECT t.id, t.prefix, t.hash, t.role, t.name, t.created_at
-                         FROM web_sessions s JOIN tokens t ON t.id = s.token_id
-                         WHERE s.hash = ?1 AND s.expires_at > ?2",
-                    )?
-                    .query_row(params![hash, micros(now)], token_from_row)
-                    .optional()
-            })
-            .await
-    }
-
-    async fn web_session_delete(&self, hash: Vec<u8>) -> Result<bool, StoreError> {
-        self.writer
-            .write(Commit::Synced, move |connection| {
-                let deleted = connection
-                    .prepare_cached("DELETE FROM web_sessions WHERE hash = ?1")?
-                    .execute([hash])?;
-                Ok(deleted > 0)
-            })
-            .await
-    }
-
     async fn trigger_get(&self, name: &str) -> Result<Option<TriggerRecord>, StoreError> {
         let name = name.to_string();
         self.readers
@@ -1560,16 +1470,6 @@ impl Store for SqliteStore {
                     })
                 })?;
                 rows.collect()
-            })
-            .await
-    }
-
-    async fn token_count(&self) -> Result<u64, StoreError> {
-        self.readers
-            .read(move |connection| {
-                let count: i64 =
-                    connection.query_row("SELECT count(*) FROM tokens", [], |row| row.get(0))?;
-                Ok(count as u64)
             })
             .await
     }

@@ -17,6 +17,7 @@
 mod backup;
 mod job_query;
 mod jobs;
+mod users;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -47,6 +48,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0007_artifacts.sql"),
     include_str!("../migrations/0008_counts_and_search.sql"),
     include_str!("../migrations/0009_triggers.sql"),
+    include_str!("../migrations/0010_users.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -60,20 +60,21 @@ impl App {
     /// job is read, so an end in between is not missed.
     pub async fn job_when_ended(
         &self,
+        access: crate::users::Access,
         id: JobId,
         wait: std::time::Duration,
     ) -> Result<Job, crate::Error> {
         use tokio::sync::broadcast::error::RecvError;
 
         let mut changes = self.subscribe();
-        let job = self.job(id).await?;
+        let job = self.job(access, id).await?;
         if job.status.is_terminal() || wait.is_zero() {
             return Ok(job);
         }
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             match tokio::time::timeout_at(deadline, changes.recv()).await {
-                Err(_) => return self.job(id).await,
+                Err(_) => return self.job(access, id).await,
                 Ok(Ok(burst)) => {
                     let ended = burst.iter().rev().find_map(|change| match change {
                         crate::bus::Change::Job(change)
@@ -89,12 +90,12 @@ impl App {
                 }
                 // Outran by the bus: the store says where the job is.
                 Ok(Err(RecvError::Lagged(_))) => {
-                    let job = self.job(id).await?;
+                    let job = self.job(access, id).await?;
                     if job.status.is_terminal() {
                         return Ok(job);
                     }
                 }
-                Ok(Err(RecvError::Closed)) => return self.job(id).await,
+                Ok(Err(RecvError::Closed)) => return self.job(access, id).await,
             }
         }
     }

@@ -282,7 +282,7 @@ fn ended(burst: &[BusChange], running: Option<JobId>) -> bool {
 
 /// Whether the job ended (or is gone); false when the store cannot say now.
 async fn has_ended(app: &App, job: JobId) -> bool {
-    match app.job(job).await {
+    match app.job(crate::users::Access::All, job).await {
         Ok(job) => job.status.is_terminal(),
         Err(Error::NotFound { .. }) => true,
         Err(_) => false,

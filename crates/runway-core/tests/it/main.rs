@@ -12,6 +12,7 @@ use runway_core::bus::Bus;
 use runway_core::clock::{Clock, Timestamp};
 use runway_core::handler::{Handler, JobCtx};
 use runway_core::store::JobClaimParams;
+use runway_core::users::Access;
 use runway_core::{App, Config, Job, JobId, Store, SubmitParams, SystemClock};
 use runway_sqlite::SqliteStore;
 use serde_json::{Value, json};
@@ -213,11 +214,14 @@ async fn start_with_clock(
 }
 
 async fn submit(app: &App, job_type: &str, input: Value) -> JobId {
-    app.submit(vec![SubmitParams {
-        job_type: job_type.into(),
-        input,
-        ..SubmitParams::default()
-    }])
+    app.submit(
+        None,
+        vec![SubmitParams {
+            job_type: job_type.into(),
+            input,
+            ..SubmitParams::default()
+        }],
+    )
     .await
     .unwrap()[0]
         .job
@@ -227,7 +231,7 @@ async fn submit(app: &App, job_type: &str, input: Value) -> JobId {
 async fn finished(app: &App, id: JobId) -> Job {
     let start = Instant::now();
     loop {
-        let job = app.job(id).await.unwrap();
+        let job = app.job(Access::All, id).await.unwrap();
         if job.status.is_terminal() {
             return job;
         }
@@ -253,7 +257,7 @@ async fn a_panicking_handler_fails_its_job_and_the_engine_runs_on() {
     assert_eq!(good.status.as_str(), "succeeded");
     assert_eq!(good.output, Some(json!({"echo": {"panic": false}})));
     assert_eq!(good.progress.unwrap().message.as_deref(), Some("halfway"));
-    let (_, log) = app.log(good.id, 0, 1000).await.unwrap();
+    let (_, log) = app.log(Access::All, good.id, 0, 1000).await.unwrap();
     assert_eq!(log.data, "from a handler\n");
 }
 
@@ -271,7 +275,9 @@ async fn a_handler_past_its_timeout_fails() {
 async fn an_expired_lease_of_a_vanished_worker_is_rescued_by_the_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let (app, store) = start(dir.path()).await;
-    app.set_queue_paused("default", true).await.unwrap();
+    app.set_queue_paused(&crate::admin(), "default", true)
+        .await
+        .unwrap();
     let id = submit(&app, "noop", json!({})).await;
     // Another worker takes the job and vanishes without renewing its lease. The store's
     // pause flag is lifted behind the engine's back so only that worker can claim.
@@ -290,7 +296,9 @@ async fn an_expired_lease_of_a_vanished_worker_is_rescued_by_the_sweep() {
         .await
         .unwrap();
     assert_eq!(taken.len(), 1);
-    app.set_queue_paused("default", false).await.unwrap();
+    app.set_queue_paused(&crate::admin(), "default", false)
+        .await
+        .unwrap();
     let job = finished(&app, id).await;
     assert_eq!(job.status.as_str(), "succeeded");
     assert_eq!(job.attempt, 2, "the lost attempt counted");
@@ -309,6 +317,7 @@ async fn many_noop_jobs_all_run_exactly_once() {
     let (app, store) = start(dir.path()).await;
     let jobs = app
         .submit(
+            None,
             (0..2000)
                 .map(|n| SubmitParams {
                     job_type: "noop".into(),
@@ -345,11 +354,11 @@ async fn a_handler_that_ignores_its_stop_token_is_still_cancelled() {
     let (app, _store) = start(dir.path()).await;
     let id = submit(&app, "stubborn", json!({})).await;
     let start = Instant::now();
-    while app.job(id).await.unwrap().status.as_str() != "running" {
+    while app.job(Access::All, id).await.unwrap().status.as_str() != "running" {
         assert!(start.elapsed() < Duration::from_secs(10), "never started");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    app.cancel(id).await.unwrap();
+    app.cancel(Access::All, id).await.unwrap();
     let job = finished(&app, id).await;
     assert_eq!(job.status.as_str(), "cancelled");
 }
@@ -360,7 +369,7 @@ async fn shutdown_hands_back_a_handler_that_ignores_its_stop_token() {
     let (app, store) = start(dir.path()).await;
     let id = submit(&app, "stubborn", json!({})).await;
     let start = Instant::now();
-    while app.job(id).await.unwrap().status.as_str() != "running" {
+    while app.job(Access::All, id).await.unwrap().status.as_str() != "running" {
         assert!(start.elapsed() < Duration::from_secs(10), "never started");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -407,11 +416,15 @@ async fn a_dispatcher_that_panicked_is_started_again() {
             config.server.sweep_interval = Duration::from_secs(3600);
         })
         .await;
-    app.set_queue_paused("default", true).await.unwrap();
+    app.set_queue_paused(&crate::admin(), "default", true)
+        .await
+        .unwrap();
     let id = submit(&app, "noop", json!({})).await;
     // Resuming wakes the dispatcher, whose first act is to read the clock.
     clock.armed.store(true, Ordering::SeqCst);
-    app.set_queue_paused("default", false).await.unwrap();
+    app.set_queue_paused(&crate::admin(), "default", false)
+        .await
+        .unwrap();
     let job = finished(&app, id).await;
     assert!(
         !clock.armed.load(Ordering::SeqCst),
@@ -612,10 +625,20 @@ async fn a_handler_spawns_children_and_its_job_waits_for_them() {
     assert_eq!(job.status.as_str(), "succeeded", "{:?}", job.error);
     assert_eq!(job.output, Some(json!({"spawned": 2, "same_again": true})));
     assert_eq!((job.children.total, job.children.succeeded), (2, 2));
-    let children = app.children(id, None, 10).await.unwrap();
+    let children = app.children(Access::All, id, None, 10).await.unwrap();
     assert!(
         children
             .iter()
             .all(|child| child.status.is_terminal() && child.parent == Some(id))
     );
+}
+
+/// An admin, as the operations only admins may do ask for.
+pub fn admin() -> runway_core::users::User {
+    runway_core::users::User {
+        id: runway_core::users::UserId(1),
+        name: "admin".into(),
+        role: runway_core::users::Role::Admin,
+        created_at: runway_core::clock::micros_to_timestamp(0),
+    }
 }

@@ -182,13 +182,16 @@ async fn a_fire_whose_job_was_not_recorded_is_not_submitted_twice() {
         utc("2026-11-05T03:00:00Z").timestamp_millis()
     );
     let first = fired
-        .submit(vec![runway_core::SubmitParams {
-            job_type: "noop".into(),
-            input: json!({"target": "/srv"}),
-            idempotency_key: Some(key),
-            trigger: Some("nightly".into()),
-            ..Default::default()
-        }])
+        .submit(
+            None,
+            vec![runway_core::SubmitParams {
+                job_type: "noop".into(),
+                input: json!({"target": "/srv"}),
+                idempotency_key: Some(key),
+                trigger: Some("nightly".into()),
+                ..Default::default()
+            }],
+        )
         .await
         .unwrap()[0]
         .job

@@ -47,14 +47,19 @@ async fn a_run_submitted_but_not_recorded_is_waited_for_after_a_restart() {
     .unwrap();
     // The run, as the first life submitted it: queued behind a paused queue, so it stays
     // unfinished; no record of it.
-    app.set_queue_paused("default", true).await.unwrap();
+    app.set_queue_paused(&crate::admin(), "default", true)
+        .await
+        .unwrap();
     let orphan = app
-        .submit(vec![SubmitParams {
-            job_type: "noop".into(),
-            input: json!({"trigger": "notes", "paths": ["a.org"]}),
-            trigger: Some("notes".into()),
-            ..SubmitParams::default()
-        }])
+        .submit(
+            None,
+            vec![SubmitParams {
+                job_type: "noop".into(),
+                input: json!({"trigger": "notes", "paths": ["a.org"]}),
+                trigger: Some("notes".into()),
+                ..SubmitParams::default()
+            }],
+        )
         .await
         .unwrap()[0]
         .job
@@ -70,7 +75,9 @@ async fn a_run_submitted_but_not_recorded_is_waited_for_after_a_restart() {
         store.job_list_by_trigger("notes", 10).await.unwrap().len(),
         1
     );
-    app.set_queue_paused("default", false).await.unwrap();
+    app.set_queue_paused(&crate::admin(), "default", false)
+        .await
+        .unwrap();
     let view = view_until(&app, "the one more run", |view| {
         view.last_job.is_some_and(|job| job != orphan)
     })

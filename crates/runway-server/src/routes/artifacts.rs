@@ -13,6 +13,7 @@ use runway_api::{ArtifactBody, ArtifactListResponse, ErrorResponse};
 use runway_core::store::Artifact;
 use tower::ServiceExt;
 
+use crate::auth::Caller;
 use crate::error::{ApiError, path_param};
 use crate::{ServerState, params};
 
@@ -38,11 +39,12 @@ fn body(artifact: Artifact) -> ArtifactBody {
     ))]
 pub async fn list_artifacts(
     State(state): State<ServerState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<ArtifactListResponse>, ApiError> {
     let artifacts = state
         .app
-        .artifacts(params::job_id(&path_param(id)?)?)
+        .artifacts(caller.access(), params::job_id(&path_param(id)?)?)
         .await?;
     Ok(Json(ArtifactListResponse {
         artifacts: artifacts.into_iter().map(body).collect(),
@@ -76,11 +78,15 @@ pub fn shown_inline(content_type: &str) -> bool {
     ))]
 pub async fn get_artifact(
     State(state): State<ServerState>,
+    caller: Caller,
     path: Result<Path<(String, String)>, PathRejection>,
     request: Request,
 ) -> Result<Response, ApiError> {
     let (id, name) = path_param(path)?;
-    let (artifact, file) = state.app.artifact(params::job_id(&id)?, &name).await?;
+    let (artifact, file) = state
+        .app
+        .artifact(caller.access(), params::job_id(&id)?, &name)
+        .await?;
     let etag = format!("\"{}\"", artifact.sha256);
     let current = request
         .headers()

@@ -15,6 +15,7 @@ use runway_core::store::{JobListParams, TreeFilter};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+use crate::auth::Caller;
 use crate::error::{ApiError, path_param};
 use crate::json::JsonBody;
 use crate::{ServerState, convert, params};
@@ -41,6 +42,7 @@ const MAX_LOG_BYTES: u64 = 1024 * 1024;
     ))]
 pub async fn submit_job(
     State(state): State<ServerState>,
+    caller: Caller,
     headers: HeaderMap,
     JsonBody(mut request): JsonBody<SubmitJobRequest>,
 ) -> Result<(StatusCode, Json<JobResponse>), ApiError> {
@@ -61,7 +63,7 @@ pub async fn submit_job(
     }
     let inserted = state
         .app
-        .submit(vec![convert::submit_params(request)])
+        .submit(Some(caller.user()?), vec![convert::submit_params(request)])
         .await?
         .remove(0);
     let status = if inserted.created {
@@ -99,6 +101,7 @@ pub struct BatchQuery {
     ))]
 pub async fn submit_batch(
     State(state): State<ServerState>,
+    caller: Caller,
     headers: HeaderMap,
     query: Result<Query<BatchQuery>, QueryRejection>,
     JsonBody(request): JsonBody<SubmitBatchRequest>,
@@ -127,6 +130,7 @@ pub async fn submit_batch(
     let inserted = state
         .app
         .submit(
+            Some(caller.user()?),
             request
                 .jobs
                 .into_iter()
@@ -193,6 +197,7 @@ pub struct ListQuery {
     ))]
 pub async fn list_jobs(
     State(state): State<ServerState>,
+    caller: Caller,
     query: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Json<JobListResponse>, ApiError> {
     let query = params::query(query)?;
@@ -211,11 +216,14 @@ pub async fn list_jobs(
     let filter = JobListParams { tree, ..filter };
     let jobs = state
         .app
-        .jobs(JobListParams {
-            before,
-            limit,
-            ..filter
-        })
+        .jobs(
+            caller.access(),
+            JobListParams {
+                before,
+                limit,
+                ..filter
+            },
+        )
         .await?;
     Ok(Json(convert::job_page(jobs, limit)))
 }
@@ -285,6 +293,7 @@ pub struct CountQuery {
     ))]
 pub async fn count_jobs(
     State(state): State<ServerState>,
+    caller: Caller,
     query: Result<Query<CountQuery>, QueryRejection>,
 ) -> Result<Json<CountResponse>, ApiError> {
     let query = params::query(query)?;
@@ -299,7 +308,7 @@ pub async fn count_jobs(
         Some(tree) => {
             state
                 .app
-                .job_count(JobListParams { tree, ..filter })
+                .job_count(caller.access(), JobListParams { tree, ..filter })
                 .await?
         }
         None => 0,
@@ -320,6 +329,7 @@ pub async fn count_jobs(
     ))]
 pub async fn bulk_jobs(
     State(state): State<ServerState>,
+    caller: Caller,
     JsonBody(request): JsonBody<BulkRequest>,
 ) -> Result<Json<BulkResponse>, ApiError> {
     let target = match (request.ids, request.filter) {
@@ -366,7 +376,7 @@ pub async fn bulk_jobs(
         BulkAction::Cancel => runway_core::app::BulkAction::Cancel,
         BulkAction::Retry => runway_core::app::BulkAction::Retry,
     };
-    let outcome = state.app.bulk(action, target).await?;
+    let outcome = state.app.bulk(caller.access(), action, target).await?;
     Ok(Json(BulkResponse {
         matched: outcome.matched,
         changed: outcome.changed,
@@ -399,11 +409,16 @@ const MAX_EVENTS: u32 = 1000;
     ))]
 pub async fn job_events(
     State(state): State<ServerState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<EventListResponse>, ApiError> {
     let events = state
         .app
-        .job_events(params::job_id(&path_param(id)?)?, MAX_EVENTS)
+        .job_events(
+            caller.access(),
+            params::job_id(&path_param(id)?)?,
+            MAX_EVENTS,
+        )
         .await?;
     Ok(Json(EventListResponse {
         events: events.into_iter().map(convert::event).collect(),
@@ -423,9 +438,13 @@ pub async fn job_events(
     ))]
 pub async fn delete_job(
     State(state): State<ServerState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<DeleteResponse>, ApiError> {
-    let deleted = state.app.delete(params::job_id(&path_param(id)?)?).await?;
+    let deleted = state
+        .app
+        .delete(caller.access(), params::job_id(&path_param(id)?)?)
+        .await?;
     Ok(Json(DeleteResponse {
         deleted: deleted as u64,
     }))
@@ -455,13 +474,14 @@ pub struct JobQuery {
     ))]
 pub async fn get_job(
     State(state): State<ServerState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
     query: Result<Query<JobQuery>, QueryRejection>,
 ) -> Result<Json<JobResponse>, ApiError> {
     let id = params::job_id(&path_param(id)?)?;
     let query = params::query(query)?;
     let job = match query.wait.as_deref() {
-        None => state.app.job(id).await?,
+        None => state.app.job(caller.access(), id).await?,
         Some(text) => {
             let wait = humantime::parse_duration(text)
                 .ok()
@@ -471,7 +491,7 @@ pub async fn get_job(
                         "`wait` is `{text}`; give a duration up to 5m, e.g. wait=30s"
                     ))
                 })?;
-            state.app.job_when_ended(id, wait).await?
+            state.app.job_when_ended(caller.access(), id, wait).await?
         }
     };
     Ok(Json(convert::job(job)))
@@ -499,6 +519,7 @@ pub struct LogQuery {
     ))]
 pub async fn job_log(
     State(state): State<ServerState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
     query: Result<Query<LogQuery>, QueryRejection>,
 ) -> Result<Json<LogResponse>, ApiError> {
@@ -512,6 +533,7 @@ pub async fn job_log(
     let (job, chunk) = state
         .app
         .log(
+            caller.access(),
             params::job_id(&path_param(id)?)?,
             query.offset.unwrap_or(0),
             limit,
@@ -538,9 +560,13 @@ pub async fn job_log(
     ))]
 pub async fn cancel_job(
     State(state): State<ServerState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<Json<CancelResponse>, ApiError> {
-    let (job, stopping) = state.app.cancel(params::job_id(&path_param(id)?)?).await?;
+    let (job, stopping) = state
+        .app
+        .cancel(caller.access(), params::job_id(&path_param(id)?)?)
+        .await?;
     Ok(Json(CancelResponse {
         job: convert::job(job),
         stopping,
@@ -559,8 +585,12 @@ pub async fn cancel_job(
     ))]
 pub async fn retry_job(
     State(state): State<ServerState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
 ) -> Result<(StatusCode, Json<JobResponse>), ApiError> {
-    let job = state.app.retry(params::job_id(&path_param(id)?)?).await?;
+    let job = state
+        .app
+        .retry(caller.access(), params::job_id(&path_param(id)?)?)
+        .await?;
     Ok((StatusCode::CREATED, Json(convert::job(job))))
 }

@@ -9,3 +9,4 @@ pub mod signin;
 pub mod trees;
 pub mod triggers;
 pub mod types;
+pub mod users;

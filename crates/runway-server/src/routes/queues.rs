@@ -5,10 +5,12 @@ use axum::http::StatusCode;
 use runway_api::{ErrorResponse, QueueListResponse, QueueResponse, codes};
 use runway_core::Error;
 
+use crate::auth::Caller;
 use crate::error::{ApiError, path_param};
 use crate::{ServerState, convert};
 
-/// Every declared queue with its counts by status, and what artifacts take on disk.
+/// Every declared queue with its counts by status, and what artifacts take on disk. The
+/// counts are of every user's jobs: a member sees how busy a queue is, not whose jobs wait.
 #[utoipa::path(get, path = "/v1/queues", tag = "queues", security(("bearer" = [])),
     responses((status = 200, body = QueueListResponse), (status = 401, body = ErrorResponse)))]
 pub async fn list_queues(
@@ -32,13 +34,15 @@ pub async fn list_queues(
     responses(
         (status = 200, body = QueueResponse),
         (status = 401, body = ErrorResponse),
+        (status = 403, description = "only an admin may pause or resume a queue", body = ErrorResponse),
         (status = 404, body = ErrorResponse),
     ))]
 pub async fn pause_queue(
     State(state): State<ServerState>,
+    caller: Caller,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<QueueResponse>, ApiError> {
-    set_paused(state, path_param(name)?, true).await
+    set_paused(state, caller, path_param(name)?, true).await
 }
 
 #[utoipa::path(post, path = "/v1/queues/{name}/resume", tag = "queues", security(("bearer" = [])),
@@ -46,21 +50,28 @@ pub async fn pause_queue(
     responses(
         (status = 200, body = QueueResponse),
         (status = 401, body = ErrorResponse),
+        (status = 403, description = "only an admin may pause or resume a queue", body = ErrorResponse),
         (status = 404, body = ErrorResponse),
     ))]
 pub async fn resume_queue(
     State(state): State<ServerState>,
+    caller: Caller,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<QueueResponse>, ApiError> {
-    set_paused(state, path_param(name)?, false).await
+    set_paused(state, caller, path_param(name)?, false).await
 }
 
 async fn set_paused(
     state: ServerState,
+    caller: Caller,
     name: String,
     paused: bool,
 ) -> Result<Json<QueueResponse>, ApiError> {
-    match state.app.set_queue_paused(&name, paused).await {
+    match state
+        .app
+        .set_queue_paused(caller.user()?, &name, paused)
+        .await
+    {
         Ok(view) => Ok(Json(convert::queue(view))),
         Err(error @ Error::UnknownQueue { .. }) => Err(ApiError::new(
             StatusCode::NOT_FOUND,

@@ -38,24 +38,33 @@ pub async fn sign_in(
     JsonBody(request): JsonBody<SignInRequest>,
 ) -> Result<Response, ApiError> {
     check_origin(&headers, &state.app.config().server.allowed_origins)?;
-    let token = match auth::verify(&state.app, request.token.trim()).await {
-        Ok(Some(token)) => token,
-        Ok(None) => return Err(ApiError::unauthorized("the token is not valid")),
+    let holder = match auth::verify(&state.app, request.token.trim()).await {
+        Ok(Ok(holder)) => holder,
+        Ok(Err(refusal)) => return Err(refusal.error()),
         Err(error) => return Err(ApiError::from(error)),
     };
     let now = state.app.now();
     let ttl = state.app.config().server.web_session_ttl;
-    let expires_at = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
+    let mut expires_at = now + chrono::Duration::from_std(ttl).unwrap_or(chrono::Duration::days(7));
+    // A session ends with its token.
+    if let Some(token_end) = holder.token.expires_at {
+        expires_at = expires_at.min(token_end);
+    }
     let (secret, stored) = auth::new_session_secret();
     state
         .app
-        .web_session_insert(stored, token.id, expires_at)
+        .web_session_insert(stored, holder.token.id, expires_at)
         .await
         .map_err(ApiError::from)?;
-    let mut response = (StatusCode::CREATED, Json(SignInResponse { expires_at })).into_response();
+    let max_age = (expires_at - now).num_seconds().max(1);
+    let body = SignInResponse {
+        expires_at,
+        user: crate::convert::user(&holder.user),
+    };
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
     response
         .headers_mut()
-        .insert(header::SET_COOKIE, cookie(&secret, ttl.as_secs() as i64));
+        .insert(header::SET_COOKIE, cookie(&secret, max_age));
     Ok(response)
 }
 

@@ -1,7 +1,6 @@
 //! Job trees: a job with the way up to its root and a page of its children, and children
 //! spawned under a running job (by its command with its job token, or by an admin).
 
-use axum::Extension;
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -10,7 +9,7 @@ use runway_api::{ErrorResponse, SpawnRequest, SubmitBatchResponse, TreeResponse}
 use serde::Deserialize;
 use utoipa::IntoParams;
 
-use crate::auth::Credential;
+use crate::auth::{Caller, Credential};
 use crate::error::{ApiError, path_param};
 use crate::json::JsonBody;
 use crate::{ServerState, convert, params};
@@ -42,21 +41,27 @@ pub struct TreeQuery {
     ))]
 pub async fn job_tree(
     State(state): State<ServerState>,
-    credential: Option<Extension<Credential>>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
     query: Result<Query<TreeQuery>, QueryRejection>,
 ) -> Result<Json<TreeResponse>, ApiError> {
     let query = params::query(query)?;
     let limit = params::page_limit(query.limit, DEFAULT_CHILDREN, MAX_CHILDREN_PAGE)?;
     let after = params::cursor(query.cursor.as_deref())?;
-    let job = state.app.job(params::job_id(&path_param(id)?)?).await?;
+    let job = state
+        .app
+        .job(caller.access(), params::job_id(&path_param(id)?)?)
+        .await?;
     let mut ancestors = state.app.ancestors(&job).await?;
     // A job token sees its own job's subtree: the ancestors from its job down, not above.
-    if let Some(Extension(Credential::Job(own))) = credential {
+    if let Credential::Job(own) = caller.0 {
         let from = ancestors.iter().position(|ancestor| ancestor.id == own);
         ancestors.drain(..from.unwrap_or(ancestors.len()));
     }
-    let children = state.app.children(job.id, after, limit).await?;
+    let children = state
+        .app
+        .children(caller.access(), job.id, after, limit)
+        .await?;
     let next_cursor = (children.len() as u32 == limit)
         .then(|| children.last().map(|child| child.id.to_string()))
         .flatten();
@@ -86,6 +91,7 @@ pub async fn job_tree(
     ))]
 pub async fn spawn_children(
     State(state): State<ServerState>,
+    caller: Caller,
     id: Result<Path<String>, PathRejection>,
     JsonBody(request): JsonBody<SpawnRequest>,
 ) -> Result<(StatusCode, Json<SubmitBatchResponse>), ApiError> {
@@ -100,7 +106,7 @@ pub async fn spawn_children(
         .into_iter()
         .map(convert::submit_params)
         .collect();
-    let spawned = state.app.spawn(id, children).await?;
+    let spawned = state.app.spawn(caller.access(), id, children).await?;
     let status = if spawned.iter().any(|child| child.created) {
         StatusCode::CREATED
     } else {

@@ -5,17 +5,29 @@ use runway_api::ErrorResponse;
 use runway_api::triggers::{FireResponse, TriggerListResponse, TriggerResponse};
 use runway_core::triggers::Fired;
 
+use crate::auth::Caller;
 use crate::error::{ApiError, path_param};
 use crate::{ServerState, convert};
 
 /// Jobs listed with a trigger.
 const RECENT_JOBS: u32 = 10;
 
+/// What only admins may do with triggers: their jobs are the server's, which members do not see.
+const TRIGGERS: &str = "see or control triggers: their jobs are the server's";
+
 /// Every trigger of the config, with where it stands.
 #[utoipa::path(get, path = "/v1/triggers", tag = "triggers", security(("bearer" = [])),
-    responses((status = 200, body = TriggerListResponse), (status = 401, body = ErrorResponse)))]
-pub async fn list_triggers(State(state): State<ServerState>) -> Json<TriggerListResponse> {
-    Json(convert::trigger_list(state.app.triggers().list()))
+    responses(
+        (status = 200, body = TriggerListResponse),
+        (status = 401, body = ErrorResponse),
+        (status = 403, description = "a member", body = ErrorResponse),
+    ))]
+pub async fn list_triggers(
+    State(state): State<ServerState>,
+    caller: Caller,
+) -> Result<Json<TriggerListResponse>, ApiError> {
+    caller.admin(TRIGGERS)?;
+    Ok(Json(convert::trigger_list(state.app.triggers().list())))
 }
 
 /// One trigger, with its newest jobs.
@@ -24,12 +36,15 @@ pub async fn list_triggers(State(state): State<ServerState>) -> Json<TriggerList
     responses(
         (status = 200, body = TriggerResponse),
         (status = 401, body = ErrorResponse),
+        (status = 403, description = "a member", body = ErrorResponse),
         (status = 404, body = ErrorResponse),
     ))]
 pub async fn get_trigger(
     State(state): State<ServerState>,
+    caller: Caller,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<TriggerResponse>, ApiError> {
+    caller.admin(TRIGGERS)?;
     let name = path_param(name)?;
     Ok(Json(with_jobs(&state, &name).await?))
 }
@@ -41,14 +56,17 @@ pub async fn get_trigger(
     responses(
         (status = 200, body = FireResponse),
         (status = 401, body = ErrorResponse),
+        (status = 403, description = "a member", body = ErrorResponse),
         (status = 404, body = ErrorResponse),
         (status = 409, body = ErrorResponse),
         (status = 422, body = ErrorResponse),
     ))]
 pub async fn fire_trigger(
     State(state): State<ServerState>,
+    caller: Caller,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<FireResponse>, ApiError> {
+    caller.admin(TRIGGERS)?;
     let name = path_param(name)?;
     let fired = state.app.triggers().fire(&name).await?;
     Ok(Json(FireResponse {
@@ -67,12 +85,15 @@ pub async fn fire_trigger(
     responses(
         (status = 200, body = TriggerResponse),
         (status = 401, body = ErrorResponse),
+        (status = 403, description = "a member", body = ErrorResponse),
         (status = 404, body = ErrorResponse),
     ))]
 pub async fn pause_trigger(
     State(state): State<ServerState>,
+    caller: Caller,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<TriggerResponse>, ApiError> {
+    caller.admin(TRIGGERS)?;
     set_paused(&state, path_param(name)?, true).await
 }
 
@@ -81,12 +102,15 @@ pub async fn pause_trigger(
     responses(
         (status = 200, body = TriggerResponse),
         (status = 401, body = ErrorResponse),
+        (status = 403, description = "a member", body = ErrorResponse),
         (status = 404, body = ErrorResponse),
     ))]
 pub async fn resume_trigger(
     State(state): State<ServerState>,
+    caller: Caller,
     name: Result<Path<String>, PathRejection>,
 ) -> Result<Json<TriggerResponse>, ApiError> {
+    caller.admin(TRIGGERS)?;
     set_paused(&state, path_param(name)?, false).await
 }
 

@@ -393,6 +393,8 @@ async fn the_openapi_document_matches_the_routes() {
     let expected = [
         "DELETE /v1/auth/session",
         "DELETE /v1/jobs/{id}",
+        "DELETE /v1/tokens/{id}",
+        "DELETE /v1/users/{name}",
         "GET /healthz",
         "GET /metrics",
         "GET /readyz",
@@ -405,11 +407,14 @@ async fn the_openapi_document_matches_the_routes() {
         "GET /v1/jobs/{id}/events",
         "GET /v1/jobs/{id}/log",
         "GET /v1/jobs/{id}/tree",
+        "GET /v1/me",
         "GET /v1/queues",
         "GET /v1/session",
+        "GET /v1/tokens",
         "GET /v1/triggers",
         "GET /v1/triggers/{name}",
         "GET /v1/types",
+        "GET /v1/users",
         "POST /hooks/{path}",
         "POST /v1/auth/session",
         "POST /v1/jobs",
@@ -420,9 +425,11 @@ async fn the_openapi_document_matches_the_routes() {
         "POST /v1/jobs/{id}/retry",
         "POST /v1/queues/{name}/pause",
         "POST /v1/queues/{name}/resume",
+        "POST /v1/tokens",
         "POST /v1/triggers/{name}/fire",
         "POST /v1/triggers/{name}/pause",
         "POST /v1/triggers/{name}/resume",
+        "POST /v1/users",
     ];
     assert_eq!(documented, expected);
     // Every documented operation exists: it never answers "no such route" or 405.

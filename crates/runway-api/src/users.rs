@@ -1,0 +1,99 @@
+//! Users and their tokens: `/v1/users`, `/v1/tokens`, `/v1/me`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// What a user may do: an admin everything; a member submits, sees and acts on its own jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct UserResponse {
+    pub name: String,
+    pub role: Role,
+    pub created_at: DateTime<Utc>,
+}
+
+/// `GET /v1/users`: every user, by name.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct UserListResponse {
+    pub users: Vec<UserResponse>,
+}
+
+/// `POST /v1/users`.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateUserRequest {
+    /// 1 to 64 lowercase letters, digits, `.`, `_` or `-`, starting with a letter or a digit.
+    #[schema(pattern = r"^[a-z0-9][a-z0-9._-]{0,63}$")]
+    pub name: String,
+    pub role: Role,
+}
+
+/// The new user and its first token, shown only this once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateUserResponse {
+    pub user: UserResponse,
+    pub token: TokenResponse,
+    /// The token itself: `Authorization: Bearer <secret>`. Only its hash is kept.
+    pub secret: String,
+}
+
+/// A token as the server keeps it: never the secret.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct TokenResponse {
+    pub id: String,
+    /// The start of the secret (`rwy_` and 12 hex digits), to tell tokens apart.
+    pub prefix: String,
+    pub user: String,
+    /// What the token is for.
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    /// Absent: valid until revoked.
+    pub expires_at: Option<DateTime<Utc>>,
+}
+
+/// `GET /v1/tokens`: the caller's tokens (an admin: everyone's, or one user's).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct TokenListResponse {
+    pub tokens: Vec<TokenResponse>,
+}
+
+/// `POST /v1/tokens`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTokenRequest {
+    /// Whose token; the caller's when absent. Only an admin names another user.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    /// What the token is for, up to 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
+    pub name: Option<String>,
+    /// How long the token is valid, e.g. `30d`, `12h` (1 minute to 10 years); absent: until
+    /// revoked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_in: Option<String>,
+}
+
+/// The new token, shown only this once.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CreateTokenResponse {
+    pub token: TokenResponse,
+    /// The token itself: `Authorization: Bearer <secret>`. Only its hash is kept.
+    pub secret: String,
+}

@@ -1,0 +1,244 @@
+//! Who may use the server: users, each an admin or a member, their API tokens (only a hash
+//! kept) and browser sessions, and what a user may see of the jobs (`Access`). Core decides the
+//! rules (a valid name, the last admin stays, a member sees its own jobs); a store keeps the
+//! records through [`UserStore`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+use crate::job::Job;
+use crate::store::StoreError;
+
+/// A user's number, never reused: a job's owner keeps it after the user is removed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct UserId(pub i64);
+
+impl fmt::Display for UserId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// What a user may do: an admin everything; a member only submit, see and act on its own jobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    Admin,
+    Member,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Member => "member",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Role, String> {
+        match text {
+            "admin" => Ok(Role::Admin),
+            "member" => Ok(Role::Member),
+            other => Err(format!("`{other}` is not a role; use admin or member")),
+        }
+    }
+}
+
+/// A user as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub id: UserId,
+    pub name: String,
+    pub role: Role,
+    pub created_at: Timestamp,
+}
+
+/// Who submitted a job: kept on the job, so a member finds its own jobs and an admin sees
+/// whose a job is, also after the user is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Owner {
+    pub id: UserId,
+    pub name: String,
+}
+
+impl From<&User> for Owner {
+    fn from(user: &User) -> Owner {
+        Owner {
+            id: user.id,
+            name: user.name.clone(),
+        }
+    }
+}
+
+/// Which jobs a caller may see and act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Access {
+    /// Every job: an admin, or the server itself (a trigger, a running job's own token, which
+    /// is checked against its subtree before it gets here).
+    All,
+    /// Only the jobs this user submitted (and the trees they grew).
+    Own(UserId),
+}
+
+impl Access {
+    /// What `user` may see.
+    pub fn of(user: &User) -> Access {
+        match user.role {
+            Role::Admin => Access::All,
+            Role::Member => Access::Own(user.id),
+        }
+    }
+
+    pub fn sees(self, job: &Job) -> bool {
+        match self {
+            Access::All => true,
+            Access::Own(user) => job.owner.as_ref().is_some_and(|owner| owner.id == user),
+        }
+    }
+
+    /// The owner a list or count must keep to, if any.
+    pub fn owner(self) -> Option<UserId> {
+        match self {
+            Access::All => None,
+            Access::Own(user) => Some(user),
+        }
+    }
+}
+
+/// An API token as stored: only its hash, found by a public prefix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenRecord {
+    pub id: i64,
+    pub prefix: String,
+    pub hash: Vec<u8>,
+    pub user: UserId,
+    /// What the token is for, as its creator described it.
+    pub name: String,
+    pub created_at: Timestamp,
+    /// `None`: until revoked.
+    pub expires_at: Option<Timestamp>,
+}
+
+impl TokenRecord {
+    pub fn expired(&self, now: Timestamp) -> bool {
+        self.expires_at.is_some_and(|at| at <= now)
+    }
+}
+
+/// A valid token and the user it speaks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub token: TokenRecord,
+    pub user: User,
+}
+
+/// Longest user name.
+pub const MAX_USER_NAME: usize = 64;
+
+/// A user name: 1 to 64 characters of lowercase letters, digits, `.`, `_` and `-`, starting with
+/// a letter or a digit, so it reads the same in a URL, a table and a shell.
+pub fn check_user_name(name: &str) -> Result<(), String> {
+    let well_formed = !name.is_empty()
+        && name.len() <= MAX_USER_NAME
+        && name.starts_with(|first: char| first.is_ascii_lowercase() || first.is_ascii_digit())
+        && name.bytes().all(|byte| {
+            byte.is_ascii_lowercase() || byte.is_ascii_digit() || b"._-".contains(&byte)
+        });
+    if well_formed {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a user name; use 1 to {MAX_USER_NAME} lowercase letters, digits, \
+             `.`, `_` or `-`, starting with a letter or a digit"
+        ))
+    }
+}
+
+/// The records of users, tokens and browser sessions. Removing a user or a token ends what it
+/// opened (tokens, sessions) in the same write.
+#[async_trait]
+pub trait UserStore: Send + Sync {
+    /// Adds a user with its first token, both or neither; `None` when a user of that name
+    /// exists.
+    async fn user_insert(
+        &self,
+        name: &str,
+        role: Role,
+        first_token: TokenRecord,
+        now: Timestamp,
+    ) -> Result<Option<(User, TokenRecord)>, StoreError>;
+
+    /// The users not removed, by name.
+    async fn user_list(&self) -> Result<Vec<User>, StoreError>;
+
+    async fn user_find(&self, name: &str) -> Result<Option<User>, StoreError>;
+
+    /// Removes a user, its tokens and their sessions; false when there was none. Its jobs stay.
+    async fn user_remove(&self, id: UserId, now: Timestamp) -> Result<bool, StoreError>;
+
+    async fn token_insert(&self, token: TokenRecord) -> Result<TokenRecord, StoreError>;
+
+    /// The token whose public prefix is `prefix` (expired or not) and its user, unless the user
+    /// was removed.
+    async fn token_find(&self, prefix: &str) -> Result<Option<Holder>, StoreError>;
+
+    /// The tokens of `user`, or of everyone, oldest first.
+    async fn token_list(&self, user: Option<UserId>) -> Result<Vec<TokenRecord>, StoreError>;
+
+    /// Revokes a token and ends its sessions; false when there was none.
+    async fn token_delete(&self, id: i64) -> Result<bool, StoreError>;
+
+    /// Stores a browser session (the hash of its cookie) for a token, valid until `expires_at`.
+    async fn web_session_insert(
+        &self,
+        hash: Vec<u8>,
+        token_id: i64,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The token and user of an unexpired browser session.
+    async fn web_session_find(
+        &self,
+        hash: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Option<Holder>, StoreError>;
+
+    /// Ends a browser session; false when there was none.
+    async fn web_session_delete(&self, hash: Vec<u8>) -> Result<bool, StoreError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_names_are_plain_lowercase_words() {
+        for good in ["alice", "ci-bot", "render.farm_2", "7up"] {
+            assert_eq!(check_user_name(good), Ok(()), "{good}");
+        }
+        for bad in ["", "Alice", "-x", ".x", "a b", "é", "a/b", &"a".repeat(65)] {
+            let message = check_user_name(bad).unwrap_err();
+            assert!(message.contains("lowercase letters"), "{bad}: {message}");
+        }
+    }
+
+    #[test]
+    fn roles_read_as_written() {
+        assert_eq!("admin".parse::<Role>(), Ok(Role::Admin));
+        assert_eq!("member".parse::<Role>(), Ok(Role::Member));
+        assert!(
+            "root"
+                .parse::<Role>()
+                .unwrap_err()
+                .contains("admin or member")
+        );
+        assert_eq!(Role::Member.as_str(), "member");
+    }
+}
