@@ -117,15 +117,15 @@ export async function startServer(config = CONFIG) {
   const lines = readline.createInterface({ input: child.stdout });
   const started = new Promise((resolve, reject) => {
     let url = null;
+    let token = null;
     child.once('exit', (code) => reject(new Error(`runway serve exited with ${code} before listening`)));
     lines.on('line', (line) => {
+      const created = line.match(/^ {2}(rwy_[0-9a-f]{64})$/);
+      if (created) token = created[1];
       const listening = line.match(/^runway listening on (\S+)/);
       if (listening) url = listening[1];
       const link = line.match(/^runway: dashboard \(signs you in\): (\S+)$/);
-      if (url && link) {
-        const signInUrl = link[1];
-        resolve({ url, signInUrl, token: new URL(signInUrl).hash.replace('#token=', '') });
-      }
+      if (url && token && link) resolve({ url, signInUrl: link[1], token });
     });
   });
   const { url, signInUrl, token } = await started;
@@ -166,6 +166,18 @@ export class Api {
     const value = text ? JSON.parse(text) : null;
     if (!response.ok) throw new Error(`${method} ${route}: ${response.status} ${text}`);
     return value;
+  }
+
+  /** A fresh sign-in link (single use) for this Api's user, on `base`. */
+  async signInLink(base = this.url) {
+    const { code } = await this.request('POST', '/v1/auth/codes');
+    return `${base}/#code=${code}`;
+  }
+
+  /** Adds a user; resolves to an Api with its first token. */
+  async addUser(name, role) {
+    const made = await this.request('POST', '/v1/users', { name, role });
+    return new Api(this.url, made.secret);
   }
 
   submit(type, input, extra = {}) {
@@ -257,10 +269,10 @@ function isExpectedNetworkError(text) {
   return /Failed to load resource|WebSocket connection to .* failed|net::ERR_/.test(text);
 }
 
-/** Signs the page in through the link `runway serve` printed. */
+/** Signs the page in as the admin through a fresh sign-in link, confirming whose it is. */
 export async function signIn(page, server, base = server.url) {
-  const link = new URL(server.signInUrl);
-  await page.goto(`${base}/${link.hash}`);
+  await page.goto(await server.api.signInLink(base));
+  await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
   await expect(page.getByTestId('connection')).toHaveText('Live');
 }
 

@@ -73,6 +73,9 @@ const enc = encodeURIComponent;
 
 export const api = {
   signIn: (token) => request('POST', '/v1/auth/session', { token }, { allow401: true }),
+  signInWithCode: (code) => request('POST', '/v1/auth/session', { code }, { allow401: true }),
+  checkCode: (code) => request('POST', '/v1/auth/codes/check', { code }, { allow401: true }),
+  me: (opts) => request('GET', '/v1/me', undefined, opts),
   signOut: () => request('DELETE', '/v1/auth/session', undefined, { allow401: true }),
   queues: (opts) => request('GET', '/v1/queues', undefined, opts),
   types: (opts) => request('GET', '/v1/types', undefined, opts),

@@ -15,6 +15,7 @@ import { createNotice } from './components/notice.js';
 import { createQueues } from './components/queues.js';
 import { createSubmitForm } from './components/submit-form.js';
 import { createTriggers } from './components/triggers.js';
+import { confirmDialog } from './components/dialog.js';
 
 const store = createStore(reduce, { ...initialState(), route: parseLocation() });
 const root = document.getElementById('app');
@@ -295,21 +296,23 @@ navigate = startRouter((route) => store.dispatch({ type: 'route/changed', route 
 renderAuth(store.getState());
 
 /**
- * `/#token=rwy_…` (the URL `runway serve` prints): `{token}`, `{error}` for a damaged link, or
- * null without one. The fragment goes either way: the token must not stay in the address bar
- * or the history.
+ * `/#code=rwc_…` (the link `runway serve` and `runway dashboard` print, single use) or
+ * `/#token=rwy_…` (a link with a token, as older servers printed): `{code}`, `{token}`,
+ * `{error}` for a damaged link, or null without one. The fragment goes either way: a secret
+ * must not stay in the address bar or the history.
  */
 function linkFromHash() {
-  const match = /^#token=(.*)$/s.exec(location.hash);
+  const match = /^#(code|token)=(.*)$/s.exec(location.hash);
   if (!match) return null;
   history.replaceState(null, '', location.pathname + location.search);
-  let token;
+  let value;
   try {
-    token = decodeURIComponent(match[1]).trim();
+    value = decodeURIComponent(match[2]).trim();
   } catch {
-    return { error: 'The sign-in link is damaged (a stray “%” in it). Copy the whole link again, or paste the token here.' };
+    return { error: 'The sign-in link is damaged (a stray “%” in it). Copy the whole link again, or paste a token here.' };
   }
-  return token ? { token } : { error: 'The sign-in link has no token in it. Paste the token here.' };
+  if (!value) return { error: 'The sign-in link has nothing after its “#”. Copy the whole link again, or paste a token here.' };
+  return match[1] === 'code' ? { code: value } : { token: value };
 }
 
 /**
@@ -326,8 +329,84 @@ async function currentSession() {
   }
 }
 
-/** A sign-in link is used only when there is no session yet: one that works is kept. */
+/** The user the page is signed in as, or null without a session. */
+async function currentUser() {
+  try {
+    return await api.me({ allow401: true });
+  } catch (error) {
+    if (error.status === 401) return null;
+    throw error;
+  }
+}
+
+/** Keeps (or starts showing) the session the page has, with a notice. */
+function stayWith(kind, text) {
+  if (store.getState().auth.status !== 'signed-in') signedIn();
+  store.dispatch(showNotice(kind, text));
+}
+
+/**
+ * A sign-in code's link: says whose session it would start and asks first; a page signed in
+ * as someone else asks before switching, one signed in as the same user keeps its session
+ * and leaves the code unspent.
+ */
+async function useCodeLink(code) {
+  let current = null;
+  try {
+    current = await currentUser();
+  } catch {
+    /* the server cannot be reached: the check below says so */
+  }
+  let offered;
+  try {
+    offered = (await api.checkCode(code)).user;
+  } catch (error) {
+    const message = error.status === 404
+      ? 'This sign-in link was used already or has expired. Run `runway dashboard` for a new one, or paste a token.'
+      : `The sign-in link could not be checked: ${error.message}`;
+    if (current) stayWith('error', `${message} You are still signed in as ${current.name}.`);
+    else store.dispatch({ type: 'auth/signed-out', error: message });
+    return;
+  }
+  if (current && current.name === offered.name) {
+    stayWith('info', `Already signed in as ${current.name}; the link was not used.`);
+    return;
+  }
+  if (!current && store.getState().auth.status !== 'signed-out') store.dispatch({ type: 'auth/signed-out' });
+  const ok = await confirmDialog(current
+    ? {
+      title: `Switch to ${offered.name}?`,
+      body: `You are signed in as ${current.name} (${current.role}). The link signs you in as ${offered.name} (${offered.role}) instead.`,
+      confirmLabel: `Sign in as ${offered.name}`,
+    }
+    : {
+      title: `Sign in as ${offered.name}?`,
+      body: `The link signs this browser in as ${offered.name} (${offered.role}).`,
+      confirmLabel: `Sign in as ${offered.name}`,
+    });
+  if (!ok) {
+    if (current) stayWith('info', `Still signed in as ${current.name}; the link was not used.`);
+    return;
+  }
+  session.stop();
+  store.dispatch({ type: 'auth/busy' });
+  try {
+    await api.signInWithCode(code);
+    signedIn();
+  } catch (error) {
+    const message = error.status === 404
+      ? 'This sign-in link was used already or has expired. Run `runway dashboard` for a new one, or paste a token.'
+      : error.message;
+    store.dispatch({ type: 'auth/signed-out', error: message });
+  }
+}
+
+/** A token's link is used only when there is no session yet: one that works is kept. */
 async function useLink(link) {
+  if (link.code) {
+    await useCodeLink(link.code);
+    return;
+  }
   let types = null;
   try {
     types = await currentSession();

@@ -109,6 +109,7 @@ export function applyUpdate(job, update) {
     phase_attempt: update.phase_attempt ?? update.attempt,
     children: update.children ?? null,
     trigger: update.trigger ?? null,
+    owner: update.owner ?? null,
   };
 }
 

@@ -20,6 +20,8 @@ export function initialState() {
     connection: { status: 'connecting', attempt: 0, detail: '' },
     lastSeq: 0,
     version: '',
+    // Who the session speaks for ({name, role}), from `welcome`.
+    user: null,
     route: { name: 'jobs', path: '/', params: {}, query: {} },
     types: { list: [], loaded: false },
     queues: { list: [], loaded: false, error: null, busy: {} },
@@ -260,7 +262,7 @@ function sessionMessage(state, message, draft = {}) {
   switch (message.tag) {
     case 'welcome':
       // welcome.seq is not a position of anything we hold: the subscriptions' answers are.
-      return { ...state, version: message.version || '' };
+      return { ...state, version: message.version || '', user: message.user || null };
     case 'assign':
       if (message.key === 'triggers') {
         const list = (message.value && message.value.triggers) || [];

@@ -1,6 +1,6 @@
 // The header: brand, navigation (wraps on narrow screens), connection state, sign-out.
 
-import { h, setAttr } from '../dom.js';
+import { h, setAttr, setText } from '../dom.js';
 import { createConnection } from './connection.js';
 
 const LINKS = [
@@ -14,14 +14,21 @@ export function createHeader({ store, onSignOut }) {
   const connection = createConnection(store);
   const links = LINKS.map((link) => ({ ...link, el: h('a', { class: 'nav-link', href: link.href }, link.label) }));
   const signOut = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => onSignOut() }, 'Sign out');
+  const who = h('span', { class: 'header-user muted small', dataset: { testid: 'user' } });
   const el = h(
     'header',
     { class: 'app-header' },
     h('a', { class: 'brand', href: '/jobs', 'aria-label': 'runway home' }, h('img', { src: '/static/favicon.svg', alt: '', width: '20', height: '20' }), h('span', null, 'runway')),
     h('nav', { class: 'nav', 'aria-label': 'Main' }, links.map((link) => link.el)),
-    h('div', { class: 'header-end' }, connection.el, signOut),
+    h('div', { class: 'header-end' }, connection.el, who, signOut),
   );
   function update(state, prev) {
+    if (!prev || prev.user !== state.user) {
+      const user = state.user;
+      setText(who, user ? `${user.name} · ${user.role}` : '');
+      // Triggers' jobs are the server's: only admins see them.
+      links.find((link) => link.name === 'triggers').el.hidden = Boolean(user && user.role !== 'admin');
+    }
     if (prev && prev.route === state.route) return;
     for (const link of links) setAttr(link.el, 'aria-current', link.match.includes(state.route.name) ? 'page' : null);
     // The jobs link keeps the current filter, so coming back from a job keeps the view.

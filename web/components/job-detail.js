@@ -29,7 +29,7 @@ export function createJobDetail({ store, navigate }) {
   for (const [key, label] of [
     ['queue', 'Queue'], ['attempt', 'Attempt'], ['priority', 'Priority'], ['created', 'Created'], ['started', 'Started'],
     ['finished', 'Finished'], ['duration', 'Duration'], ['worker', 'Worker'], ['retry_of', 'Retry of'], ['parent', 'Parent'],
-    ['key', 'Key'], ['trigger', 'Started by trigger'],
+    ['key', 'Key'], ['trigger', 'Started by trigger'], ['owner', 'Owner'],
   ]) {
     const dd = h('dd');
     const wrapper = h('div', { class: 'meta-item' }, h('dt', null, label), dd);
@@ -208,6 +208,10 @@ export function createJobDetail({ store, navigate }) {
     linkCell(meta.parent, job.parent);
     setText(meta.key.dd, job.key || '');
     meta.key.wrapper.hidden = !job.key;
+    // Members see only their own jobs; admins see whose each one is.
+    const user = store.getState().user;
+    setText(meta.owner.dd, job.owner || '');
+    meta.owner.wrapper.hidden = !(job.owner && user && user.role === 'admin');
     meta.trigger.wrapper.hidden = !job.trigger;
     if (job.trigger) {
       const link = meta.trigger.dd.firstChild;

@@ -591,11 +591,17 @@ pub struct LogUpdate {
     pub data: String,
 }
 
-/// `POST /v1/auth/session`: exchange a token for a browser session cookie.
-#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+/// `POST /v1/auth/session`: exchange a token, or a sign-in code, for a browser session
+/// cookie. Give exactly one.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SignInRequest {
-    pub token: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token: Option<String>,
+    /// A sign-in code (`rwc_…`), as `runway serve` or `runway dashboard` printed it in a link;
+    /// spent by this sign-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 /// The session made by a sign-in; the cookie itself is HttpOnly and never in a body.

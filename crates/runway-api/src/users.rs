@@ -97,3 +97,31 @@ pub struct CreateTokenResponse {
     /// The token itself: `Authorization: Bearer <secret>`. Only its hash is kept.
     pub secret: String,
 }
+
+/// `POST /v1/auth/codes`: a sign-in code for the caller, single use, valid for minutes.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SignInCodeResponse {
+    /// `rwc_` and 32 hex digits; a dashboard link carries it as `/#code=…`.
+    pub code: String,
+    pub user: UserResponse,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// A sign-in code, to check (`POST /v1/auth/codes/check`) or to exchange for an API token
+/// (`POST /v1/auth/token`).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CodeRequest {
+    pub code: String,
+    /// What the token is for (`POST /v1/auth/token` only), up to 200 characters.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 200)]
+    pub name: Option<String>,
+}
+
+/// Whose session an unused sign-in code would start; checking it does not spend it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct CodeCheckResponse {
+    pub user: UserResponse,
+    pub expires_at: DateTime<Utc>,
+}

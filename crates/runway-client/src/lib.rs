@@ -317,6 +317,83 @@ impl Client {
             .await
     }
 
+    /// Cancels or retries many jobs, named or matched by a filter.
+    pub async fn bulk(
+        &self,
+        request: &runway_api::BulkRequest,
+    ) -> Result<runway_api::BulkResponse, ClientError> {
+        self.post("/v1/jobs/bulk", Some(request)).await
+    }
+
+    /// A single-use sign-in code for the caller, for a dashboard link.
+    pub async fn signin_code(&self) -> Result<runway_api::users::SignInCodeResponse, ClientError> {
+        self.post::<(), _>("/v1/auth/codes", None).await
+    }
+
+    /// Spends a sign-in code for a new API token of its user; needs no token.
+    pub async fn token_from_code(
+        &self,
+        code: &str,
+        name: &str,
+    ) -> Result<runway_api::users::CreateTokenResponse, ClientError> {
+        self.post(
+            "/v1/auth/token",
+            Some(&runway_api::users::CodeRequest {
+                code: code.to_string(),
+                name: Some(name.to_string()),
+            }),
+        )
+        .await
+    }
+
+    /// Who the token speaks for.
+    pub async fn me(&self) -> Result<runway_api::users::UserResponse, ClientError> {
+        self.get("/v1/me").await
+    }
+
+    pub async fn users(&self) -> Result<runway_api::users::UserListResponse, ClientError> {
+        self.get("/v1/users").await
+    }
+
+    /// Adds a user; the answer holds its first token, shown only this once.
+    pub async fn add_user(
+        &self,
+        request: &runway_api::users::CreateUserRequest,
+    ) -> Result<runway_api::users::CreateUserResponse, ClientError> {
+        self.post("/v1/users", Some(request)).await
+    }
+
+    pub async fn remove_user(&self, name: &str) -> Result<(), ClientError> {
+        self.raw(Method::DELETE, &format!("/v1/users/{}", encode(name)))
+            .await
+            .map(drop)
+    }
+
+    /// The caller's tokens, or (an admin) everyone's or `user`'s.
+    pub async fn tokens(
+        &self,
+        user: Option<&str>,
+    ) -> Result<runway_api::users::TokenListResponse, ClientError> {
+        match user {
+            Some(user) => self.get(&format!("/v1/tokens?user={}", encode(user))).await,
+            None => self.get("/v1/tokens").await,
+        }
+    }
+
+    /// Makes a token; the answer holds it, shown only this once.
+    pub async fn create_token(
+        &self,
+        request: &runway_api::users::CreateTokenRequest,
+    ) -> Result<runway_api::users::CreateTokenResponse, ClientError> {
+        self.post("/v1/tokens", Some(request)).await
+    }
+
+    pub async fn revoke_token(&self, id: &str) -> Result<(), ClientError> {
+        self.raw(Method::DELETE, &format!("/v1/tokens/{}", encode(id)))
+            .await
+            .map(drop)
+    }
+
     pub async fn triggers(&self) -> Result<TriggerListResponse, ClientError> {
         self.get("/v1/triggers").await
     }

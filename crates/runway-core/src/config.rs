@@ -91,6 +91,9 @@ pub struct ServerConfig {
     pub events_max_count: u64,
     /// How long a browser session (cookie) lasts after sign-in.
     pub web_session_ttl: Duration,
+    /// How long a sign-in code (the link `runway serve` and `runway dashboard` print) may be
+    /// used; once used, it is spent.
+    pub signin_code_ttl: Duration,
     /// Most TCP connections held at once; more wait in the listen queue.
     pub max_connections: usize,
     /// Most WebSockets (live feeds and sessions) open at once; more get 503.
@@ -318,6 +321,7 @@ struct RawServer {
     events_max_age: Option<String>,
     events_max_count: Option<u64>,
     web_session_ttl: Option<String>,
+    signin_code_ttl: Option<String>,
     max_connections: Option<u64>,
     max_websockets: Option<u64>,
     writes_per_second: Option<u64>,
@@ -666,6 +670,12 @@ fn validate(
         7 * DAY,
         60 * SECOND..=YEAR,
     )?;
+    let signin_code_ttl = duration(
+        "server.signin_code_ttl",
+        &raw.server.signin_code_ttl,
+        10 * 60 * SECOND,
+        10 * SECOND..=DAY,
+    )?;
     let idle_timeout = duration(
         "server.idle_timeout",
         &raw.server.idle_timeout,
@@ -892,6 +902,7 @@ fn validate(
             events_max_age,
             events_max_count,
             web_session_ttl,
+            signin_code_ttl,
             max_connections,
             max_websockets,
             writes_per_second,
@@ -1220,6 +1231,10 @@ mod tests {
             (
                 "[server]\nweb_session_ttl = \"2y\"",
                 "server.web_session_ttl",
+            ),
+            (
+                "[server]\nsignin_code_ttl = \"2d\"",
+                "server.signin_code_ttl",
             ),
             ("[server]\nbody_limit = 2000000000", "server.body_limit"),
             ("[server]\nlog_limit = 0", "server.log_limit"),

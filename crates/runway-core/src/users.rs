@@ -212,6 +212,31 @@ pub trait UserStore: Send + Sync {
 
     /// Ends a browser session; false when there was none.
     async fn web_session_delete(&self, hash: Vec<u8>) -> Result<bool, StoreError>;
+
+    /// Keeps a sign-in code (its hash) for `user` until `expires_at`; expired codes go.
+    async fn signin_code_insert(
+        &self,
+        hash: Vec<u8>,
+        user: UserId,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// The user of an unused, unexpired code and when the code expires; the code stays
+    /// unused.
+    async fn signin_code_find(
+        &self,
+        hash: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Option<(User, Timestamp)>, StoreError>;
+
+    /// Spends an unused, unexpired code: its user, or `None` when it was not valid (a second
+    /// use included).
+    async fn signin_code_use(
+        &self,
+        hash: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError>;
 }
 
 #[cfg(test)]
@@ -227,6 +252,27 @@ mod tests {
             let message = check_user_name(bad).unwrap_err();
             assert!(message.contains("lowercase letters"), "{bad}: {message}");
         }
+    }
+
+    #[test]
+    fn a_token_expires_at_its_end_and_one_without_an_end_never() {
+        let at = |seconds| crate::clock::micros_to_timestamp(seconds * 1_000_000);
+        let token = TokenRecord {
+            id: 1,
+            prefix: "p".into(),
+            hash: Vec::new(),
+            user: UserId(1),
+            name: String::new(),
+            created_at: at(0),
+            expires_at: Some(at(100)),
+        };
+        assert!(!token.expired(at(99)));
+        assert!(token.expired(at(100)));
+        let forever = TokenRecord {
+            expires_at: None,
+            ..token
+        };
+        assert!(!forever.expired(at(i64::from(u32::MAX))));
     }
 
     #[test]

@@ -25,3 +25,12 @@ CREATE INDEX web_sessions_token ON web_sessions (token_id);
 ALTER TABLE jobs ADD COLUMN owner_id bigint;
 ALTER TABLE jobs ADD COLUMN owner_name text;
 CREATE INDEX jobs_owner ON jobs (owner_id, id) WHERE owner_id IS NOT NULL;
+
+-- Sign-in codes: single use, valid for minutes; only a hash is kept.
+CREATE TABLE signin_codes (
+    hash       bytea  PRIMARY KEY,
+    user_id    bigint NOT NULL REFERENCES users (id),
+    created_at bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    used_at    bigint
+);

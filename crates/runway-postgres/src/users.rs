@@ -140,6 +140,7 @@ impl UserStore for PgStore {
                 &[&id.0],
             )?;
             tx.execute("DELETE FROM tokens WHERE user_id = $1", &[&id.0])?;
+            tx.execute("DELETE FROM signin_codes WHERE user_id = $1", &[&id.0])?;
             Ok(removed > 0)
         })
         .await
@@ -236,6 +237,77 @@ impl UserStore for PgStore {
     async fn web_session_delete(&self, hash: Vec<u8>) -> Result<bool, StoreError> {
         self.write(Commit::Synced, move |tx| {
             Ok(tx.execute("DELETE FROM web_sessions WHERE hash = $1", &[&hash])? > 0)
+        })
+        .await
+    }
+
+    async fn signin_code_insert(
+        &self,
+        hash: Vec<u8>,
+        user: UserId,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.write(Commit::Synced, move |tx| {
+            tx.execute(
+                "DELETE FROM signin_codes WHERE expires_at <= $1",
+                &[&micros(now)],
+            )?;
+            tx.execute(
+                "INSERT INTO signin_codes (hash, user_id, created_at, expires_at)
+                 VALUES ($1, $2, $3, $4)",
+                &[&hash, &user.0, &micros(now), &micros(expires_at)],
+            )?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn signin_code_find(
+        &self,
+        hash: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Option<(User, Timestamp)>, StoreError> {
+        self.rows(
+            &format!(
+                "SELECT {USER_COLUMNS}, c.expires_at
+                 FROM signin_codes c JOIN users u ON u.id = c.user_id
+                 WHERE c.hash = $1 AND c.used_at IS NULL AND c.expires_at > $2
+                   AND u.removed_at IS NULL"
+            ),
+            &[&hash, &micros(now)],
+        )
+        .await?
+        .first()
+        .map(|row| -> Result<_, PgError> {
+            Ok((user_at(row, 0)?, micros_to_timestamp(row.try_get(4)?)))
+        })
+        .transpose()
+        .map_err(corrupt)
+    }
+
+    async fn signin_code_use(
+        &self,
+        hash: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError> {
+        self.write(Commit::Synced, move |tx| {
+            let Some(row) = tx.query_opt(
+                "UPDATE signin_codes SET used_at = $2
+                 WHERE hash = $1 AND used_at IS NULL AND expires_at > $2
+                 RETURNING user_id",
+                &[&hash, &micros(now)],
+            )?
+            else {
+                return Ok(None);
+            };
+            let user: i64 = row.get(0);
+            tx.query_opt(
+                &format!("SELECT {USER_COLUMNS} FROM users u WHERE id = $1 AND removed_at IS NULL"),
+                &[&user],
+            )?
+            .map(|row| user_at(&row, 0))
+            .transpose()
         })
         .await
     }

@@ -141,6 +141,41 @@ pub fn bearer(headers: &HeaderMap) -> Result<Option<&str>, ApiError> {
         .ok_or_else(|| ApiError::unauthorized("the Authorization header must be `Bearer <token>`"))
 }
 
+const CODE_PREFIX: &str = "rwc_";
+
+/// A new sign-in code (128 random bits) and the hash stored for it.
+pub fn new_signin_code() -> (String, Vec<u8>) {
+    let mut secret = [0u8; 16];
+    rand::rng().fill_bytes(&mut secret);
+    let hex: String = secret.iter().map(|byte| format!("{byte:02x}")).collect();
+    let code = format!("{CODE_PREFIX}{hex}");
+    let stored = hash(&code);
+    (code, stored)
+}
+
+/// What is stored for a sign-in code: its SHA-256; `None` for what is not a code at all.
+pub fn signin_code_hash(code: &str) -> Option<Vec<u8>> {
+    let body = code.strip_prefix(CODE_PREFIX)?;
+    (body.len() == 32 && body.bytes().all(|byte| byte.is_ascii_hexdigit())).then(|| hash(code))
+}
+
+/// Makes a sign-in code for `user`: the code and when it expires.
+pub async fn signin_code(app: &App, user: &User) -> Result<(String, Timestamp), StoreError> {
+    let (code, stored) = new_signin_code();
+    let expires_at = app.signin_code_insert(stored, user).await?;
+    Ok((code, expires_at))
+}
+
+/// The refusal of a code that is not (or no longer) valid.
+pub fn code_refused() -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::NOT_FOUND,
+        runway_api::codes::NOT_FOUND,
+        "the sign-in code was used, has expired, or is not this server's; get a new link with \
+         `runway dashboard`",
+    )
+}
+
 /// The name of the browser session cookie.
 pub const SESSION_COOKIE: &str = "runway_session";
 

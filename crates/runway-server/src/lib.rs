@@ -133,6 +133,8 @@ pub fn router(state: ServerState) -> Router {
     let (session, _) = OpenApiRouter::<ServerState>::new()
         .routes(routes!(session::session))
         .routes(routes!(routes::signin::sign_in, routes::signin::sign_out))
+        .routes(routes!(routes::signin::check_code))
+        .routes(routes!(routes::signin::token_from_code))
         .split_for_parts();
     // Webhook deliveries prove themselves with their trigger's secret, and come by whatever
     // public name the server has: no token, no host check.
@@ -190,6 +192,7 @@ fn api_routes() -> OpenApiRouter<ServerState> {
         .routes(routes!(routes::triggers::pause_trigger))
         .routes(routes!(routes::triggers::resume_trigger))
         .routes(routes!(routes::users::me))
+        .routes(routes!(routes::signin::create_code))
         .routes(routes!(routes::users::list_users, routes::users::add_user))
         .routes(routes!(routes::users::remove_user))
         .routes(routes!(
@@ -212,6 +215,8 @@ fn document(mut openapi: OpenApi) -> OpenApi {
         .routes(routes!(routes::health::readyz))
         .routes(routes!(session::session))
         .routes(routes!(routes::signin::sign_in, routes::signin::sign_out))
+        .routes(routes!(routes::signin::check_code))
+        .routes(routes!(routes::signin::token_from_code))
         .routes(routes!(routes::hooks::deliver))
         .split_for_parts();
     openapi.merge(health);

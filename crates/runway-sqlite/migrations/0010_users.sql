@@ -24,3 +24,12 @@ CREATE INDEX web_sessions_token ON web_sessions (token_id);
 ALTER TABLE jobs ADD COLUMN owner_id INTEGER;
 ALTER TABLE jobs ADD COLUMN owner_name TEXT;
 CREATE INDEX jobs_owner ON jobs (owner_id, id) WHERE owner_id IS NOT NULL;
+
+-- Sign-in codes: single use, valid for minutes; only a hash is kept.
+CREATE TABLE signin_codes (
+    hash       BLOB    PRIMARY KEY,
+    user_id    INTEGER NOT NULL REFERENCES users (id),
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used_at    INTEGER
+) WITHOUT ROWID;

@@ -159,6 +159,9 @@ impl UserStore for SqliteStore {
                 connection
                     .prepare_cached("DELETE FROM tokens WHERE user_id = ?1")?
                     .execute([id.0])?;
+                connection
+                    .prepare_cached("DELETE FROM signin_codes WHERE user_id = ?1")?
+                    .execute([id.0])?;
                 Ok(removed > 0)
             })
             .await
@@ -267,6 +270,79 @@ impl UserStore for SqliteStore {
                     .prepare_cached("DELETE FROM web_sessions WHERE hash = ?1")?
                     .execute([hash])?;
                 Ok(deleted > 0)
+            })
+            .await
+    }
+
+    async fn signin_code_insert(
+        &self,
+        hash: Vec<u8>,
+        user: UserId,
+        now: Timestamp,
+        expires_at: Timestamp,
+    ) -> Result<(), StoreError> {
+        self.writer
+            .write(Commit::Synced, move |connection| {
+                connection
+                    .prepare_cached("DELETE FROM signin_codes WHERE expires_at <= ?1")?
+                    .execute([micros(now)])?;
+                connection
+                    .prepare_cached(
+                        "INSERT INTO signin_codes (hash, user_id, created_at, expires_at)
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )?
+                    .execute(params![hash, user.0, micros(now), micros(expires_at)])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn signin_code_find(
+        &self,
+        hash: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Option<(User, Timestamp)>, StoreError> {
+        self.readers
+            .read(move |connection| {
+                connection
+                    .prepare_cached(&format!(
+                        "SELECT {USER_COLUMNS}, c.expires_at
+                         FROM signin_codes c JOIN users u ON u.id = c.user_id
+                         WHERE c.hash = ?1 AND c.used_at IS NULL AND c.expires_at > ?2
+                           AND u.removed_at IS NULL"
+                    ))?
+                    .query_row(params![hash, micros(now)], |row| {
+                        Ok((user_from_row(row, 0)?, micros_to_timestamp(row.get(4)?)))
+                    })
+                    .optional()
+            })
+            .await
+    }
+
+    async fn signin_code_use(
+        &self,
+        hash: Vec<u8>,
+        now: Timestamp,
+    ) -> Result<Option<User>, StoreError> {
+        self.writer
+            .write(Commit::Synced, move |connection| {
+                let user: Option<i64> = connection
+                    .prepare_cached(
+                        "UPDATE signin_codes SET used_at = ?2
+                         WHERE hash = ?1 AND used_at IS NULL AND expires_at > ?2
+                         RETURNING user_id",
+                    )?
+                    .query_row(params![hash, micros(now)], |row| row.get(0))
+                    .optional()?;
+                let Some(user) = user else {
+                    return Ok(None);
+                };
+                connection
+                    .prepare_cached(&format!(
+                        "SELECT {USER_COLUMNS} FROM users u WHERE id = ?1 AND removed_at IS NULL"
+                    ))?
+                    .query_row([user], |row| user_from_row(row, 0))
+                    .optional()
             })
             .await
     }

@@ -104,9 +104,17 @@ pub enum Command {
     Backup(BackupArgs),
     /// Save a server's URL and token to the credentials file and make it the default.
     Login(LoginArgs),
+    /// Print a link that signs a browser in to the dashboard as you: once, within minutes.
+    Dashboard,
     /// List, show, fire, pause or resume the triggers of the server's config.
     #[command(subcommand)]
     Trigger(TriggerCommand),
+    /// Add, list or remove users (admins only).
+    #[command(subcommand)]
+    User(UserCommand),
+    /// Create, list or revoke API tokens: your own, or (an admin) anyone's.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Run a command whenever files in a directory change, in the foreground, without a server.
     Watch(WatchArgs),
     /// Print the completion script for a shell: `runway completions bash > ~/.local/share/bash-completion/completions/runway`.
@@ -318,6 +326,56 @@ pub struct ArtifactGetArgs {
     /// last part, in the current directory]
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub file: Option<String>,
+}
+
+/// What a user may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RoleArg {
+    /// Everything: every job, users, queues, triggers, metrics.
+    Admin,
+    /// Submit jobs, and see and act on its own jobs only.
+    Member,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum UserCommand {
+    /// Add a user; prints its first token alone on stdout (shown only this once).
+    Add {
+        /// 1 to 64 lowercase letters, digits, `.`, `_` or `-`.
+        name: String,
+        #[arg(long, value_enum)]
+        role: RoleArg,
+    },
+    /// List users.
+    Ls(OutputArgs),
+    /// Remove a user with its tokens; its jobs stay.
+    Rm { name: String },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Create a token; prints it alone on stdout (shown only this once).
+    Create {
+        /// Whose token [default: yours]; only an admin names another user.
+        #[arg(long)]
+        user: Option<String>,
+        /// How long it stays valid, e.g. 30d or 12h [default: until revoked].
+        #[arg(long)]
+        expires: Option<String>,
+        /// What the token is for, to tell it apart in `runway token ls`.
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// List tokens: yours, or (an admin) everyone's.
+    Ls {
+        /// Only this user's tokens.
+        #[arg(long)]
+        user: Option<String>,
+        #[command(flatten)]
+        output: OutputArgs,
+    },
+    /// Revoke a token (its id from `runway token ls`); its browser sessions end too.
+    Revoke { id: String },
 }
 
 #[derive(Debug, Subcommand)]

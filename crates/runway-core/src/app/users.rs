@@ -217,4 +217,45 @@ impl App {
     pub async fn web_session_delete(&self, hash: Vec<u8>) -> Result<bool, StoreError> {
         self.store().web_session_delete(hash).await
     }
+
+    /// Keeps a sign-in code (its hash) for `user` for `server.signin_code_ttl`; returns when
+    /// it expires.
+    pub async fn signin_code_insert(
+        &self,
+        hash: Vec<u8>,
+        user: &User,
+    ) -> Result<Timestamp, StoreError> {
+        let now = self.now();
+        let ttl = chrono::Duration::from_std(self.config().server.signin_code_ttl)
+            .unwrap_or(chrono::Duration::minutes(10));
+        let expires_at = now + ttl;
+        self.store()
+            .signin_code_insert(hash, user.id, now, expires_at)
+            .await?;
+        Ok(expires_at)
+    }
+
+    /// Whose session an unused code would start, and until when it may; it stays unused.
+    pub async fn signin_code_find(
+        &self,
+        hash: Vec<u8>,
+    ) -> Result<Option<(User, Timestamp)>, StoreError> {
+        self.store().signin_code_find(hash, self.now()).await
+    }
+
+    /// Spends a code: its user, or `None` when it is unknown, used or expired.
+    pub async fn signin_code_use(&self, hash: Vec<u8>) -> Result<Option<User>, StoreError> {
+        self.store().signin_code_use(hash, self.now()).await
+    }
+
+    /// The admin a start's sign-in link is for: the oldest.
+    pub async fn first_admin(&self) -> Result<Option<User>, StoreError> {
+        Ok(self
+            .store()
+            .user_list()
+            .await?
+            .into_iter()
+            .filter(|user| user.role == Role::Admin)
+            .min_by_key(|user| user.id))
+    }
 }

@@ -11,6 +11,7 @@ pub mod queue;
 pub mod serve;
 pub mod shell;
 pub mod trigger;
+pub mod users;
 pub mod wait;
 pub mod watch;
 

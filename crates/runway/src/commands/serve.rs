@@ -137,12 +137,11 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
         CliError::new(exit::FAILED, format!("cannot start the engine: {error}"))
     })?;
 
-    let sign_in_token = match first_token {
+    match first_token {
         // The operator's own token is theirs to keep: never printed.
         Some(token) if given_token.is_some() => {
             output::print_line("runway: first start: the admin token is the one you gave")?;
             save_credentials(&url, &token)?;
-            None
         }
         Some(token) => {
             output::print_line(
@@ -150,20 +149,28 @@ pub async fn run(args: ServeArgs) -> Result<u8, CliError> {
             )?;
             output::print_line(&format!("  {token}"))?;
             save_credentials(&url, &token)?;
-            Some(token)
         }
-        None => None,
-    };
+        None => {}
+    }
     output::print_line(&format!("runway listening on {url} ({})", opened.described))?;
-    // The token is printed once, at the first start, like the token line itself: a later
-    // start's output often ends up in a log, where a token must never be.
-    match sign_in_token {
-        Some(token) => output::print_line(&format!(
-            "runway: dashboard (signs you in): {url}/#token={token}"
-        ))?,
-        None => output::print_line(&format!(
-            "runway: dashboard: {url}/ (sign in with your token)"
-        ))?,
+    // Never a token in a link: a start's output often ends up in a log. A sign-in code is
+    // spent by its first use and expires in minutes.
+    let admin = app
+        .first_admin()
+        .await
+        .map_err(|error| CliError::new(exit::FAILED, error.to_string()))?;
+    if let Some(admin) = admin {
+        let (code, _) = runway_server::auth::signin_code(&app, &admin)
+            .await
+            .map_err(|error| CliError::new(exit::FAILED, error.to_string()))?;
+        output::print_line(&format!(
+            "runway: dashboard (signs you in): {url}/#code={code}"
+        ))?;
+        output::print_line(&format!(
+            "runway: the link signs in as `{}` once, within {}; `runway dashboard` prints a new one",
+            admin.name,
+            humantime::format_duration(config.server.signin_code_ttl)
+        ))?;
     }
 
     let state = ServerState::start(app.clone()).await.map_err(|error| {

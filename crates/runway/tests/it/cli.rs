@@ -640,6 +640,47 @@ fn login_saves_a_checked_token_as_the_default() {
 }
 
 #[tokio::test]
+async fn login_with_a_sign_in_code_gets_a_token_of_its_own() {
+    let server = Server::start("");
+    let xdg = tempfile::tempdir().unwrap();
+    let printed = server.cli(&["dashboard"]);
+    let link = String::from_utf8(printed.stdout).unwrap();
+    let code = link.trim().rsplit_once("#code=").unwrap().1.to_string();
+    let login = || {
+        use std::io::Write;
+        let mut child = Command::new(RUNWAY)
+            .args(["login", &server.url, "--name", "laptop"])
+            .env("XDG_CONFIG_HOME", xdg.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let saved = login();
+    assert_eq!(saved.status.code(), Some(0), "{}", stderr(&saved));
+    let file = std::fs::read_to_string(xdg.path().join("runway/credentials.toml")).unwrap();
+    assert!(!file.contains(&code), "the code is spent, not kept: {file}");
+    assert!(!file.contains(&server.token), "a token of its own: {file}");
+    let tokens = server.client().tokens(None).await.unwrap().tokens;
+    assert!(
+        tokens
+            .iter()
+            .any(|token| token.name.starts_with("runway login on ")),
+        "{tokens:?}"
+    );
+    let again = login();
+    assert_ne!(again.status.code(), Some(0), "a code works once");
+    assert!(
+        stderr(&again).contains("runway dashboard"),
+        "{}",
+        stderr(&again)
+    );
+}
+
+#[tokio::test]
 async fn an_operators_admin_token_is_the_first_one_and_never_printed() {
     let dir = tempfile::tempdir().unwrap();
     let token = format!("rwy_{}", "0123456789abcdef".repeat(4));

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
+use reqwest::header;
 use runway_api::SubmitJobRequest;
 use serde_json::{Value, json};
 
@@ -182,24 +183,102 @@ async fn the_page_is_served_with_a_strict_csp_and_revalidated_by_etag() {
     );
 }
 
-#[tokio::test]
-async fn serve_prints_a_sign_in_link_once_then_only_the_address() {
-    let mut server = Server::start(CONFIG);
-    let link = format!(
-        "runway: dashboard (signs you in): {}/#token={}",
-        server.url, server.token
+/// The sign-in code of a dashboard line, checked to be one: the line never holds a token.
+fn printed_code(server: &Server) -> String {
+    let prefix = format!("runway: dashboard (signs you in): {}/#code=", server.url);
+    let code = server
+        .dashboard
+        .strip_prefix(&prefix)
+        .unwrap_or_else(|| panic!("a sign-in link: {}", server.dashboard));
+    assert!(
+        code.len() == 36
+            && code.starts_with("rwc_")
+            && code[4..].bytes().all(|byte| byte.is_ascii_hexdigit()),
+        "{code}"
     );
-    assert_eq!(server.dashboard, link);
+    assert!(!server.dashboard.contains(&server.token));
+    code.to_string()
+}
+
+#[tokio::test]
+async fn every_start_prints_a_sign_in_link_whose_code_works_once() {
+    let mut server = Server::start(CONFIG);
+    let code = printed_code(&server);
+    let http = reqwest::Client::new();
+    let check = http
+        .post(format!("{}/v1/auth/codes/check", server.url))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(check.status(), StatusCode::OK);
+    let checked: Value = check.json().await.unwrap();
+    assert_eq!(checked["user"]["name"], "admin", "{checked}");
+    let sign_in = || {
+        http.post(format!("{}/v1/auth/session", server.url))
+            .json(&json!({"code": code}))
+            .send()
+    };
+    let first = sign_in().await.unwrap();
+    assert_eq!(
+        first.status(),
+        StatusCode::CREATED,
+        "a look did not spend it"
+    );
+    let cookie = first.headers()[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(cookie.starts_with("runway_session="), "{cookie}");
+    let second = sign_in().await.unwrap();
+    assert_eq!(
+        second.status(),
+        StatusCode::NOT_FOUND,
+        "spent by its first use"
+    );
+    let message: Value = second.json().await.unwrap();
+    assert!(
+        message["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("runway dashboard"),
+        "{message}"
+    );
+
     server.terminate();
     server.launch();
-    assert_eq!(
-        server.dashboard,
-        format!(
-            "runway: dashboard: {}/ (sign in with your token)",
-            server.url
-        ),
-        "a later start prints no token: its output may end up in a log"
-    );
+    let again = printed_code(&server);
+    assert_ne!(again, code, "a new code at every start");
+}
+
+#[tokio::test]
+async fn runway_dashboard_prints_a_link_for_the_clis_user() {
+    let server = Server::start(CONFIG);
+    let printed = server.cli(&["dashboard"]);
+    assert!(printed.status.success(), "{printed:?}");
+    let link = String::from_utf8(printed.stdout).unwrap();
+    let code = link
+        .trim()
+        .strip_prefix(&format!("{}/#code=", server.url))
+        .unwrap_or_else(|| panic!("{link}"))
+        .to_string();
+    let http = reqwest::Client::new();
+    let signed_in = http
+        .post(format!("{}/v1/auth/session", server.url))
+        .json(&json!({"code": code}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), StatusCode::CREATED);
+    let body: Value = signed_in.json().await.unwrap();
+    assert_eq!(body["user"]["name"], "admin");
+    let both = http
+        .post(format!("{}/v1/auth/session", server.url))
+        .json(&json!({"code": code, "token": server.token}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(both.status(), StatusCode::BAD_REQUEST);
 }
 
 #[tokio::test]

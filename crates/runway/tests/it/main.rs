@@ -12,6 +12,7 @@ mod disk;
 mod engine;
 mod limits;
 mod live;
+mod members;
 mod metrics;
 mod servers;
 mod session;
