@@ -11,6 +11,7 @@ use utoipa::ToSchema;
 pub mod session;
 pub mod triggers;
 pub mod users;
+mod whole;
 
 /// Every non-2xx answer of the API has this shape, so clients handle errors in one place.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
@@ -85,14 +86,22 @@ pub struct SubmitJobRequest {
     #[schema(min_length = 1)]
     pub queue: Option<String>,
     /// Higher runs first; -1000..=1000, default 0.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole::optional"
+    )]
     #[schema(minimum = -1000, maximum = 1000)]
     pub priority: Option<i32>,
     /// Do not start before this instant (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_at: Option<DateTime<Utc>>,
     /// Overrides the type's attempt budget; 1..=100.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole::optional"
+    )]
     #[schema(minimum = 1, maximum = 100)]
     pub max_attempts: Option<u32>,
     /// Makes the submit safe to repeat: the same request with the same key within
@@ -328,6 +337,7 @@ pub struct BulkFilter {
     pub q: Option<String>,
     /// Only the children of this job.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^[1-9][0-9]{0,17}$")]
     pub parent: Option<String>,
     /// `true`: only jobs without a parent.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -84,9 +84,10 @@ pub struct CreateTokenRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 200)]
     pub name: Option<String>,
-    /// How long the token is valid, e.g. `30d`, `12h` (1 minute to 10 years); absent: until
-    /// revoked.
+    /// How long the token is valid: 1 to 9999 minutes, hours, days or weeks, or 1 to 999
+    /// years, e.g. `30d`, `12h`, `1y`; absent: until revoked.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^([1-9][0-9]{0,3}(m|h|d|w)|[1-9][0-9]{0,2}y)$")]
     pub expires_in: Option<String>,
 }
 

@@ -459,11 +459,12 @@ impl App {
             BulkTarget::Filter(params) => {
                 let params = scoped(access, params);
                 let count = self.job_count(access, params.clone()).await?;
+                // The same filter is fine with fewer jobs: a conflict with the state, not a bad
+                // request.
                 if count > MAX_BULK_JOBS {
-                    return Err(Error::InvalidField {
-                        field: "filter".into(),
+                    return Err(Error::Conflict {
                         message: format!(
-                            "matches {count} jobs; a bulk action takes at most {MAX_BULK_JOBS}: narrow the filter"
+                            "`filter` matches {count} jobs; a bulk action takes at most {MAX_BULK_JOBS}: narrow the filter"
                         ),
                     });
                 }

@@ -942,7 +942,7 @@ fn check_name(origin: &Origin, key: &str, name: &str) -> Result<(), ConfigError>
 pub fn shell_type() -> JobTypeConfig {
     let schema = serde_json::json!({
         "type": "object",
-        "properties": {"command": {"type": "string", "minLength": 1}},
+        "properties": {"command": {"type": "string", "minLength": 1, "pattern": "^[^\\x00]*$"}},
         "required": ["command"],
         "additionalProperties": false
     });

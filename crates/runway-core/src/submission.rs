@@ -78,11 +78,11 @@ pub fn validate_children(
                     message: problem,
                 }));
             }
+            // As a spawn naming a key a sibling holds: a conflict between siblings.
             if !keys.insert(key.clone()) {
-                return Err(in_child(Error::InvalidField {
-                    field: "key".into(),
+                return Err(in_child(Error::Conflict {
                     message: format!(
-                        "`{key}` is used by an earlier sibling; keys of siblings must differ"
+                        "`key` `{key}` is used by an earlier sibling; keys of siblings must differ"
                     ),
                 }));
             }
@@ -97,6 +97,19 @@ pub fn validate_children(
 }
 
 pub fn validate(config: &Config, request: SubmitParams, now: Timestamp) -> Result<NewJob, Error> {
+    // A key counts only among siblings, and an idempotency key only on a submitted job, but one
+    // that could never be valid is refused anywhere.
+    for (field, key) in [
+        ("key", &request.key),
+        ("idempotency_key", &request.idempotency_key),
+    ] {
+        if let Some(problem) = key.as_deref().and_then(crate::idempotency::key_problem) {
+            return Err(Error::InvalidField {
+                field: field.into(),
+                message: problem,
+            });
+        }
+    }
     let job_type = config
         .job_type(&request.job_type)
         .ok_or_else(|| Error::UnknownType {

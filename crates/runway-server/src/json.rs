@@ -98,6 +98,19 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if json_depth(&value) > MAX_BODY_DEPTH {
         return Err(too_deep());
     }
+    // serde would read a struct from an array of its fields in order: every body is an object.
+    if !value.is_object() {
+        let kind = match value {
+            Value::Array(_) => "an array",
+            Value::String(_) => "a string",
+            Value::Number(_) => "a number",
+            Value::Bool(_) => "a boolean",
+            _ => "null",
+        };
+        return Err(ApiError::bad_request(format!(
+            "the body is {kind}; send a JSON object"
+        )));
+    }
     serde_path_to_error::deserialize(value).map_err(|error| {
         let path = error.path().to_string();
         let inner = error.into_inner();
@@ -123,6 +136,15 @@ fn too_deep() -> ApiError {
 mod tests {
     use super::*;
     use runway_api::SubmitJobRequest;
+
+    #[test]
+    fn a_body_must_be_an_object_not_an_array_of_its_fields() {
+        let (code_, message) = code(r#"["shell", null]"#);
+        assert_eq!(code_, codes::INVALID_REQUEST);
+        assert!(message.contains("the body is an array"), "{message}");
+        let (_, message) = code("null");
+        assert!(message.contains("the body is null"), "{message}");
+    }
 
     fn code(body: &str) -> (&'static str, String) {
         let error = parse::<SubmitJobRequest>(body.as_bytes()).unwrap_err();

@@ -51,7 +51,10 @@ pub struct UpdatesQuery {
     job_type: Option<String>,
     /// Comma-separated queues.
     queue: Option<String>,
-    /// Comma-separated statuses (the status after the change).
+    /// Statuses joined by commas (the status after the change), e.g. `queued,running`.
+    #[param(
+        pattern = "^(queued|scheduled|running|waiting|succeeded|failed|cancelled)(,(queued|scheduled|running|waiting|succeeded|failed|cancelled))*$"
+    )]
     status: Option<String>,
     /// Search text: the job id, or part of its type or input (as `GET /v1/jobs`).
     q: Option<String>,

@@ -1,11 +1,18 @@
 //! The OpenAPI document as this server serves it: the routes' document, told what this
 //! server's configuration allows, so that every request the document allows is one the server
 //! takes. A submit names one of the declared types, its input follows that type's schema, and
-//! its queue is a declared one; a bulk request names jobs or a filter, not both.
+//! its queue is a declared one; a bulk request names jobs or a filter, not both; a sign-in
+//! brings a token or a code.
 
-use runway_core::Config;
+use runway_api::SubmitBatchIdsResponse;
+use runway_core::app::MAX_BULK_JOBS;
+use runway_core::{Config, JobStatus};
 use serde_json::{Value, json};
 use utoipa::openapi::OpenApi;
+use utoipa::{PartialSchema, ToSchema};
+
+/// A job id as the routes spell it.
+const JOB_ID_PATTERN: &str = "^[1-9][0-9]{0,17}$";
 
 pub(crate) fn for_this_server(openapi: OpenApi, config: &Config) -> Value {
     let mut document = serde_json::to_value(openapi).expect("an OpenAPI document is JSON");
@@ -45,6 +52,31 @@ pub(crate) fn for_this_server(openapi: OpenApi, config: &Config) -> Value {
         {"required": ["ids"], "properties": {"ids": {"type": "array", "minItems": 1}, "filter": {"type": "null"}}},
         {"required": ["filter"], "properties": {"filter": {"type": "object"}, "ids": {"type": "null"}}},
     ]);
+    schemas["BulkRequest"]["properties"]["ids"]["items"]["pattern"] = json!(JOB_ID_PATTERN);
+    schemas["BulkRequest"]["properties"]["ids"]["maxItems"] = json!(MAX_BULK_JOBS);
+    let statuses: Vec<&str> = JobStatus::ALL
+        .iter()
+        .map(|status| status.as_str())
+        .collect();
+    schemas["BulkFilter"]["properties"]["status"]["items"] =
+        json!({"type": "string", "enum": statuses});
+    // A sign-in brings a token or a code, never both.
+    schemas["SignInRequest"]["oneOf"] = json!([
+        {"required": ["token"], "properties": {"token": {"type": "string"}}},
+        {"required": ["code"], "properties": {"code": {"type": "string"}}},
+    ]);
+    let (name, schema) = (
+        SubmitBatchIdsResponse::name(),
+        serde_json::to_value(SubmitBatchIdsResponse::schema()).expect("a schema is JSON"),
+    );
+    schemas[name.as_ref()] = schema;
+    // With `return=ids`, a batch answers with the ids alone.
+    let created = &mut document["paths"]["/v1/jobs/batch"]["post"]["responses"]["201"]["content"]["application/json"]
+        ["schema"];
+    *created = json!({"oneOf": [
+        created.take(),
+        {"$ref": format!("#/components/schemas/{name}")},
+    ]});
     document
 }
 

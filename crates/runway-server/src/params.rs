@@ -25,9 +25,20 @@ pub fn comma_list(list: Option<&str>) -> Vec<String> {
     .unwrap_or_default()
 }
 
-/// The `status` parameter: a comma-separated list of job statuses.
+/// The `status` parameter: job statuses joined by commas (no spaces, no empty items, as the
+/// pattern the routes declare says); absent, no filter.
 pub fn statuses(list: Option<&str>) -> Result<Vec<JobStatus>, ApiError> {
-    status_list("status", &comma_list(list))
+    let Some(list) = list else {
+        return Ok(Vec::new());
+    };
+    list.split(',')
+        .map(|status| status.parse::<JobStatus>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|message| {
+            ApiError::bad_request(format!(
+                "`status`: {message}; join statuses with commas, no spaces (status=queued,running)"
+            ))
+        })
 }
 
 /// Job statuses given as a list (`field` names it in the error).
@@ -96,4 +107,38 @@ pub fn cursor(cursor: Option<&str>) -> Result<Option<JobId>, ApiError> {
 /// A job id from a path segment.
 pub fn job_id(text: &str) -> Result<JobId, ApiError> {
     text.parse().map_err(ApiError::bad_request)
+}
+
+#[cfg(test)]
+mod tests {
+    use runway_core::JobStatus;
+
+    use super::statuses;
+
+    const STATUS_LIST_PATTERN: &str = "^(queued|scheduled|running|waiting|succeeded|failed|cancelled)(,(queued|scheduled|running|waiting|succeeded|failed|cancelled))*$";
+
+    #[test]
+    fn every_status_filter_declares_the_pattern_the_parser_follows() {
+        let document = serde_json::to_value(crate::openapi()).unwrap();
+        for path in ["/v1/jobs", "/v1/jobs/count", "/v1/jobs/updates"] {
+            let parameters = document["paths"][path]["get"]["parameters"]
+                .as_array()
+                .unwrap();
+            let status = parameters
+                .iter()
+                .find(|parameter| parameter["name"] == "status")
+                .unwrap();
+            assert_eq!(status["schema"]["pattern"], STATUS_LIST_PATTERN, "{path}");
+        }
+        for status in JobStatus::ALL {
+            assert!(STATUS_LIST_PATTERN.contains(status.as_str()), "{status}");
+        }
+        assert_eq!(
+            statuses(Some("queued,running")).unwrap(),
+            [JobStatus::Queued, JobStatus::Running]
+        );
+        for refused in ["", "queued,", "queued, running", ",queued", "ok"] {
+            assert!(statuses(Some(refused)).is_err(), "{refused:?}");
+        }
+    }
 }

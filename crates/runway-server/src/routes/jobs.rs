@@ -26,16 +26,17 @@ const DEFAULT_LOG_BYTES: u64 = 64 * 1024;
 const MAX_LOG_BYTES: u64 = 1024 * 1024;
 
 /// Submits one job. It is durable when the answer arrives. With an idempotency key (the
-/// `Idempotency-Key` header or the `idempotency_key` field), a repeat returns the first job.
+/// `idempotency_key` field), a repeat returns the first job. An `Idempotency-Key` header may
+/// stand for the field; given both, they must be equal (400 otherwise).
 #[utoipa::path(post, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
     request_body = SubmitJobRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "makes the submit safe to repeat; as the `idempotency_key` field")),
     responses(
         (status = 201, description = "created", body = JobResponse),
         (status = 200, description = "the job an earlier submit with the same idempotency key made", body = JobResponse),
         (status = 400, description = "malformed JSON, unknown field, bad value, nested too deep", body = ErrorResponse),
         (status = 401, body = ErrorResponse),
-        (status = 409, description = "the idempotency key was used for a different request", body = ErrorResponse),
+        (status = 403, description = "a member submitting a type only admins may (`shell`)", body = ErrorResponse),
+        (status = 409, description = "the idempotency key was used for a different request, or two children share a key", body = ErrorResponse),
         (status = 413, description = "body over the limit", body = ErrorResponse),
         (status = 415, body = ErrorResponse),
         (status = 422, description = "unknown type or queue, input failing the schema", body = ErrorResponse),
@@ -95,7 +96,8 @@ pub struct BatchQuery {
         (status = 200, description = "every job was an earlier one, by its idempotency key", body = SubmitBatchResponse),
         (status = 400, body = ErrorResponse),
         (status = 401, body = ErrorResponse),
-        (status = 409, description = "an idempotency key was used for a different request", body = ErrorResponse),
+        (status = 403, description = "a member submitting a type only admins may (`shell`)", body = ErrorResponse),
+        (status = 409, description = "an idempotency key was used for a different request, or two children share a key", body = ErrorResponse),
         (status = 413, body = ErrorResponse),
         (status = 422, description = "a job is invalid; `jobs[i]` in the message says which", body = ErrorResponse),
     ))]
@@ -169,7 +171,10 @@ pub struct ListQuery {
     parent: Option<String>,
     /// `true`: only jobs without a parent (roots of their trees).
     roots: Option<bool>,
-    /// Comma-separated statuses.
+    /// Statuses joined by commas, e.g. `queued,running`.
+    #[param(
+        pattern = "^(queued|scheduled|running|waiting|succeeded|failed|cancelled)(,(queued|scheduled|running|waiting|succeeded|failed|cancelled))*$"
+    )]
     status: Option<String>,
     /// Comma-separated job types.
     #[serde(rename = "type")]
@@ -271,7 +276,10 @@ pub struct CountQuery {
     parent: Option<String>,
     /// `true`: only jobs without a parent (roots of their trees).
     roots: Option<bool>,
-    /// Comma-separated statuses.
+    /// Statuses joined by commas, e.g. `queued,running`.
+    #[param(
+        pattern = "^(queued|scheduled|running|waiting|succeeded|failed|cancelled)(,(queued|scheduled|running|waiting|succeeded|failed|cancelled))*$"
+    )]
     status: Option<String>,
     /// Comma-separated job types.
     #[serde(rename = "type")]
@@ -323,9 +331,10 @@ pub async fn count_jobs(
     request_body = BulkRequest,
     responses(
         (status = 200, body = BulkResponse),
-        (status = 400, description = "bad ids or filter, both or neither given, over the limit", body = ErrorResponse),
+        (status = 400, description = "bad ids or filter, both or neither given, more than 10,000 ids", body = ErrorResponse),
         (status = 401, body = ErrorResponse),
         (status = 404, description = "an id names no job", body = ErrorResponse),
+        (status = 409, description = "the filter matches more than 10,000 jobs", body = ErrorResponse),
     ))]
 pub async fn bulk_jobs(
     State(state): State<ServerState>,
@@ -450,8 +459,33 @@ pub async fn delete_job(
     }))
 }
 
-/// Longest `wait` of `GET /v1/jobs/{id}`.
-const MAX_JOB_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+/// A `wait` as the document's pattern spells it (`^([0-9]{1,3}ms|([0-9]{1,2}|[12][0-9]{2}|300)s|[0-5]m)$`):
+/// up to 999 milliseconds, 300 seconds or 5 minutes, so the longest wait is 5 minutes.
+fn parse_wait(text: &str) -> Option<std::time::Duration> {
+    use std::time::Duration;
+    let digits = |number: &str, most: usize| {
+        (1..=most).contains(&number.len()) && number.bytes().all(|byte| byte.is_ascii_digit())
+    };
+    if let Some(number) = text.strip_suffix("ms") {
+        if !digits(number, 3) {
+            return None;
+        }
+        return Some(Duration::from_millis(number.parse().ok()?));
+    }
+    if let Some(number) = text.strip_suffix('s') {
+        let allowed = digits(number, 2)
+            || (digits(number, 3) && (number.starts_with(['1', '2']) || number == "300"));
+        if !allowed {
+            return None;
+        }
+        return Some(Duration::from_secs(number.parse().ok()?));
+    }
+    let number = text.strip_suffix('m')?;
+    if number.len() != 1 || !('0'..='5').contains(&number.chars().next()?) {
+        return None;
+    }
+    Some(Duration::from_secs(60 * number.parse::<u64>().ok()?))
+}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -483,14 +517,11 @@ pub async fn get_job(
     let job = match query.wait.as_deref() {
         None => state.app.job(caller.access(), id).await?,
         Some(text) => {
-            let wait = humantime::parse_duration(text)
-                .ok()
-                .filter(|wait| *wait <= MAX_JOB_WAIT)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "`wait` is `{text}`; give a duration up to 5m, e.g. wait=30s"
-                    ))
-                })?;
+            let wait = parse_wait(text).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "`wait` is `{text}`; give 0 to 999ms, 0 to 300s or 0 to 5m, e.g. wait=30s"
+                ))
+            })?;
             state.app.job_when_ended(caller.access(), id, wait).await?
         }
     };
@@ -502,7 +533,8 @@ pub async fn get_job(
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     /// Byte offset to read from; `next_offset` of the previous read.
-    offset: Option<u64>,
+    #[param(minimum = 0)]
+    offset: Option<i64>,
     /// Most bytes to return, 1..=1048576, default 65536.
     #[param(minimum = 1, maximum = 1048576)]
     limit: Option<u64>,
@@ -524,6 +556,12 @@ pub async fn job_log(
     query: Result<Query<LogQuery>, QueryRejection>,
 ) -> Result<Json<LogResponse>, ApiError> {
     let query = params::query(query)?;
+    let offset = query.offset.unwrap_or(0);
+    let offset = u64::try_from(offset).map_err(|_| {
+        ApiError::bad_request(format!(
+            "`offset` is {offset}; give a byte offset of 0 or more (`next_offset` of the previous read)"
+        ))
+    })?;
     let limit = query.limit.unwrap_or(DEFAULT_LOG_BYTES);
     if !(1..=MAX_LOG_BYTES).contains(&limit) {
         return Err(ApiError::bad_request(format!(
@@ -535,7 +573,7 @@ pub async fn job_log(
         .log(
             caller.access(),
             params::job_id(&path_param(id)?)?,
-            query.offset.unwrap_or(0),
+            offset,
             limit,
         )
         .await?;
@@ -593,4 +631,39 @@ pub async fn retry_job(
         .retry(caller.access(), params::job_id(&path_param(id)?)?)
         .await?;
     Ok((StatusCode::CREATED, Json(convert::job(job))))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::parse_wait;
+
+    #[test]
+    fn a_wait_is_read_as_its_pattern_spells_it() {
+        for (text, wait) in [
+            ("0ms", 0),
+            ("999ms", 999),
+            ("0s", 0),
+            ("05s", 5_000),
+            ("99s", 99_000),
+            ("100s", 100_000),
+            ("299s", 299_000),
+            ("300s", 300_000),
+            ("0m", 0),
+            ("5m", 300_000),
+        ] {
+            assert_eq!(
+                parse_wait(text),
+                Some(Duration::from_millis(wait)),
+                "{text}"
+            );
+        }
+        for text in [
+            "", "0", "1000ms", "301s", "399s", "099s", "6m", "10m", "1h", "30 s", "-1s", "s", "ms",
+            "1.5s",
+        ] {
+            assert_eq!(parse_wait(text), None, "{text}");
+        }
+    }
 }

@@ -179,10 +179,11 @@ pub async fn token_from_code(
 ) -> Result<(StatusCode, Json<CreateTokenResponse>), ApiError> {
     check_origin(&headers, &state.app.config().server.allowed_origins)?;
     let name = request.name.unwrap_or_else(|| "runway login".into());
-    if name.chars().count() > 200 || name.chars().any(char::is_control) {
-        return Err(ApiError::bad_request(
-            "`name` must be at most 200 characters, none of them control characters",
-        ));
+    if name.chars().count() > 200 {
+        return Err(ApiError::bad_request(format!(
+            "`name` is {} characters; describe the token in at most 200",
+            name.chars().count()
+        )));
     }
     let user = spend(&state, &request.code).await?;
     let secret = auth::generate_token();

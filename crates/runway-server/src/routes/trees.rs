@@ -84,7 +84,7 @@ pub async fn job_tree(
         (status = 200, description = "every child was made before, under its key", body = SubmitBatchResponse),
         (status = 400, body = ErrorResponse),
         (status = 401, body = ErrorResponse),
-        (status = 403, description = "a job token of another job", body = ErrorResponse),
+        (status = 403, description = "a job token of another job, or a member spawning a type only admins may (`shell`)", body = ErrorResponse),
         (status = 404, body = ErrorResponse),
         (status = 409, description = "the job is not running, cannot take more children, or a key is held by another child", body = ErrorResponse),
         (status = 422, description = "a child is invalid; `children[i]` says which", body = ErrorResponse),

@@ -2,8 +2,6 @@
 //! own; an admin's, anyone's). A token's secret is in the answer that makes it, and nowhere
 //! else, ever.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
@@ -21,9 +19,29 @@ use crate::error::{ApiError, path_param};
 use crate::json::JsonBody;
 use crate::{ServerState, convert, params};
 
-/// Shortest and longest life of a token made with `expires_in`.
-const MIN_TOKEN_LIFE: Duration = Duration::from_secs(60);
-const MAX_TOKEN_LIFE: Duration = Duration::from_secs(10 * 366 * 24 * 3600);
+/// A token's life as `expires_in` spells it (`^([1-9][0-9]{0,3}(m|h|d|w)|[1-9][0-9]{0,2}y)$`):
+/// a whole number of minutes, hours, days, weeks or years (of 365 days), so that its end is
+/// a date RFC 3339 can write (before the year 10000).
+fn token_life(text: &str) -> Option<chrono::Duration> {
+    let unit = text.chars().last()?;
+    let number = &text[..text.len() - unit.len_utf8()];
+    let most_digits = if unit == 'y' { 3 } else { 4 };
+    let well_formed = (1..=most_digits).contains(&number.len())
+        && !number.starts_with('0')
+        && number.bytes().all(|byte| byte.is_ascii_digit());
+    if !well_formed {
+        return None;
+    }
+    let count: i64 = number.parse().ok()?;
+    match unit {
+        'm' => Some(chrono::Duration::minutes(count)),
+        'h' => Some(chrono::Duration::hours(count)),
+        'd' => Some(chrono::Duration::days(count)),
+        'w' => Some(chrono::Duration::weeks(count)),
+        'y' => Some(chrono::Duration::days(365 * count)),
+        _ => None,
+    }
+}
 /// Longest description of a token.
 const MAX_TOKEN_NAME: usize = 200;
 
@@ -181,22 +199,18 @@ pub async fn create_token(
         .expires_in
         .as_deref()
         .map(|text| {
-            humantime::parse_duration(text)
-                .ok()
-                .filter(|life| (MIN_TOKEN_LIFE..=MAX_TOKEN_LIFE).contains(life))
-                .and_then(|life| chrono::Duration::from_std(life).ok())
-                .map(|life| now + life)
-                .ok_or_else(|| {
-                    ApiError::bad_request(format!(
-                        "`expires_in` is `{text}`; give a duration from 1m to 10y, e.g. 30d or 12h"
-                    ))
-                })
+            token_life(text).map(|life| now + life).ok_or_else(|| {
+                ApiError::bad_request(format!(
+                    "`expires_in` is `{text}`; give 1 to 9999 m, h, d or w, or 1 to 999 y, e.g. 30d or 12h"
+                ))
+            })
         })
         .transpose()?;
     let name = request.name.unwrap_or_default();
-    if name.chars().count() > MAX_TOKEN_NAME || name.chars().any(char::is_control) {
+    if name.chars().count() > MAX_TOKEN_NAME {
         return Err(ApiError::bad_request(format!(
-            "`name` must be at most {MAX_TOKEN_NAME} characters, none of them control characters"
+            "`name` is {} characters; describe the token in at most {MAX_TOKEN_NAME}",
+            name.chars().count()
         )));
     }
     let secret = auth::generate_token();
@@ -241,4 +255,22 @@ pub async fn revoke_token(
         })?;
     state.app.token_revoke(caller.user()?, id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::token_life;
+
+    #[test]
+    fn a_tokens_life_is_a_whole_number_of_one_unit() {
+        assert_eq!(token_life("30d"), Some(chrono::Duration::days(30)));
+        assert_eq!(token_life("1m"), Some(chrono::Duration::minutes(1)));
+        assert_eq!(token_life("999y"), Some(chrono::Duration::days(365 * 999)));
+        assert_eq!(token_life("9999w"), Some(chrono::Duration::weeks(9999)));
+        for bad in [
+            "", "d", "0d", "05d", "10000d", "1000y", "1.5h", "1 d", "1s", "30days", "-1d", "1é",
+        ] {
+            assert_eq!(token_life(bad), None, "{bad}");
+        }
+    }
 }

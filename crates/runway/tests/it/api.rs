@@ -945,7 +945,7 @@ async fn writes_past_a_tokens_limit_get_429_and_change_nothing() {
 
 /// The Python tools of the API tests (pinned in scripts/test-tools.txt), which ./scripts/test
 /// installs in a virtual environment of their own and names in `RUNWAY_TEST_TOOLS`.
-fn test_tool(name: &str) -> std::path::PathBuf {
+pub fn test_tool(name: &str) -> std::path::PathBuf {
     let dir = std::env::var("RUNWAY_TEST_TOOLS").expect(
         "RUNWAY_TEST_TOOLS names the directory of the tests' Python tools; ./scripts/test installs them",
     );

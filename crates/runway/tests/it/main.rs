@@ -3,6 +3,7 @@
 //! through the CLI.
 
 mod api;
+mod api_fuzz;
 mod artifacts;
 mod blogcast;
 mod cli;
