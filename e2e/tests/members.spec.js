@@ -29,6 +29,12 @@ test('a member sees only its own jobs, no triggers, and who it is signed in as',
   await expect(row(page, later.id)).toBeVisible();
   await expect(row(page, other.id)).toHaveCount(0);
 
+  // Queues show everyone's counts, but only admins pause them.
+  await page.getByRole('link', { name: 'Queues' }).click();
+  await expect(page.getByRole('heading', { name: 'default' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Pause' })).toHaveCount(0);
+  await page.getByRole('link', { name: 'Jobs' }).click();
+
   // Her own job's page does not name its owner: every job she sees is hers.
   await row(page, hers.id).click();
   await expect(page.getByTestId('job-detail').getByTestId('status')).toHaveText('succeeded');

@@ -107,7 +107,9 @@ export function createQueues({ store }) {
 
   function update(state, prev) {
     const queues = state.queues;
-    if (prev && prev.queues === queues) return;
+    if (prev && prev.queues === queues && prev.user === state.user) return;
+    // Every user's jobs wait on a pause: only admins pause and resume.
+    const admin = !state.user || state.user.role === 'admin';
     status.hidden = queues.loaded && !queues.error && queues.list.length > 0;
     setText(status, queues.error ? `Could not load queues: ${queues.error}` : queues.loaded ? 'No queues declared.' : 'Loading queues…');
     const now = Date.now();
@@ -123,6 +125,7 @@ export function createQueues({ store }) {
       if (card.el === cursor) cursor = cursor.nextSibling;
       else list.insertBefore(card.el, cursor);
       updateCard(card, queue, queues.busy[queue.name], now);
+      card.button.hidden = !admin;
     }
     for (const [name, card] of cards) {
       if (!keep.has(name)) {

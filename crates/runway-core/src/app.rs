@@ -15,7 +15,7 @@ pub use users::FIRST_ADMIN;
 
 use crate::bus::{Bus, Changes};
 use crate::clock::{Clock, Timestamp};
-use crate::config::{Config, ConfigError, JobRun, QueueConfig};
+use crate::config::{Config, ConfigError, QueueConfig};
 use crate::engine::Engine;
 use crate::error::Error;
 use crate::event::Event;
@@ -30,7 +30,7 @@ use crate::store::{
 };
 use crate::submission;
 use crate::triggers::Triggers;
-use crate::users::{Access, Owner, Role, User};
+use crate::users::{Access, Owner, Role, User, owner_access};
 
 /// Most jobs one bulk request may act on.
 pub const MAX_BULK_JOBS: u64 = 10_000;
@@ -244,8 +244,12 @@ impl App {
                 }
             };
             if let Some(user) = by {
-                self.check_types(Access::of(user), std::slice::from_ref(&request))
-                    .map_err(|error| in_batch(index, error))?;
+                submission::check_types(
+                    &self.engine.config,
+                    Access::of(user),
+                    std::slice::from_ref(&request),
+                )
+                .map_err(|error| in_batch(index, error))?;
             }
             let mut job = submission::validate_tree(&self.engine.config, request, now, 0)
                 .map_err(|error| in_batch(index, error))?;
@@ -300,33 +304,6 @@ impl App {
             Access::All => Ok(()),
             Access::Own(_) => self.job(access, id).await.map(drop),
         }
-    }
-
-    /// A member may submit or spawn only types that run what an admin declared: the `shell`
-    /// type runs any command line, so it is for admins.
-    fn check_types(&self, access: Access, requests: &[SubmitParams]) -> Result<(), Error> {
-        if access == Access::All {
-            return Ok(());
-        }
-        for request in requests {
-            let shell = self
-                .engine
-                .config
-                .types
-                .get(&request.job_type)
-                .is_some_and(|declared| declared.run == JobRun::Shell);
-            if shell {
-                return Err(Error::Forbidden {
-                    message: format!(
-                        "type `{}` runs any command line, so only an admin may submit it; \
-                         use a type that runs a declared command",
-                        request.job_type
-                    ),
-                });
-            }
-            self.check_types(access, &request.children)?;
-        }
-        Ok(())
     }
 
     /// The jobs the filters of `params` match among those the caller may see.
@@ -521,7 +498,7 @@ impl App {
         children: Vec<SubmitParams>,
     ) -> Result<Vec<Inserted>, Error> {
         let parent = self.job(access, id).await?;
-        self.check_types(access, &children)?;
+        submission::check_types(&self.engine.config, access, &children)?;
         let (JobStatus::Running, Some(worker)) = (parent.status, parent.worker.clone()) else {
             return Err(Error::Conflict {
                 message: format!(
@@ -662,7 +639,11 @@ impl App {
             });
         }
         let tree = self.finished_tree(old.clone()).await?;
-        retry::plan(&tree, &|job| self.retry_of(job, now))
+        let plan = retry::plan(&tree, &|job| self.retry_of(job, now))?;
+        // The new run is the owner's: it runs only types its owner may.
+        let access = owner_access(self.engine.store.as_ref(), old.owner.as_ref()).await?;
+        submission::check_new_types(&self.engine.config, access, &plan)?;
+        Ok(plan)
     }
 
     /// `job` with the descendants a retry reads: the children of every job it would run

@@ -1186,6 +1186,7 @@ impl Engine {
             clock: Arc::clone(&self.clock),
             attempt: attempt.clone(),
             depth: job.depth,
+            owner: job.owner.clone(),
         }
     }
 

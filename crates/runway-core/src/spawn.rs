@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::error::Error;
 use crate::store::{AttemptRef, Inserted, Spawn, Store};
 use crate::submission;
+use crate::users::{Owner, owner_access};
 
 /// Spawns children under one running attempt.
 #[derive(Clone)]
@@ -21,6 +22,9 @@ pub struct Spawner {
     pub(crate) attempt: AttemptRef,
     /// The parent's depth in its tree, which never changes.
     pub(crate) depth: u32,
+    /// The parent's owner: its children are the owner's, and only an admin's tree may spawn the
+    /// types only admins run, whoever asks (a command, its job token, a handler).
+    pub(crate) owner: Option<Owner>,
 }
 
 impl Spawner {
@@ -30,6 +34,8 @@ impl Spawner {
     pub async fn spawn(&self, requests: Vec<SubmitParams>) -> Result<Vec<Inserted>, Error> {
         let config = &self.config;
         let now = self.clock.now();
+        let access = owner_access(self.store.as_ref(), self.owner.as_ref()).await?;
+        submission::check_types(config, access, &requests)?;
         let children = submission::validate_children(config, requests, now, self.depth)?;
         let spawned = self
             .store

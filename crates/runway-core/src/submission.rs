@@ -11,6 +11,7 @@ use crate::clock::Timestamp;
 use crate::config::{Config, JobRun};
 use crate::error::Error;
 use crate::job::{JobStatus, NewJob};
+use crate::users::Access;
 
 /// Deepest nesting accepted in a job's input.
 pub const MAX_INPUT_DEPTH: usize = 64;
@@ -193,6 +194,45 @@ pub fn json_depth(value: &Value) -> usize {
         }
     }
     deepest
+}
+
+/// A member may submit, spawn or retry only types that run what an admin declared: the `shell`
+/// type runs any command line, so it is for admins (and the server's own jobs).
+pub fn check_type(config: &Config, access: Access, job_type: &str) -> Result<(), Error> {
+    let shell = config
+        .types
+        .get(job_type)
+        .is_some_and(|declared| declared.run == JobRun::Shell);
+    if shell && access != Access::All {
+        return Err(Error::Forbidden {
+            message: format!(
+                "type `{job_type}` runs any command line, so only an admin may run it; use a \
+                 type that runs a declared command"
+            ),
+        });
+    }
+    Ok(())
+}
+
+/// [`check_type`] for requests and the children they bring.
+pub fn check_types(
+    config: &Config,
+    access: Access,
+    requests: &[SubmitParams],
+) -> Result<(), Error> {
+    for request in requests {
+        check_type(config, access, &request.job_type)?;
+        check_types(config, access, &request.children)?;
+    }
+    Ok(())
+}
+
+/// [`check_type`] for a job about to be inserted and the children it brings.
+pub fn check_new_types(config: &Config, access: Access, job: &NewJob) -> Result<(), Error> {
+    check_type(config, access, &job.job_type)?;
+    job.children
+        .iter()
+        .try_for_each(|child| check_new_types(config, access, child))
 }
 
 #[cfg(test)]

@@ -229,7 +229,7 @@ pub async fn web_sessions_expire_and_end(store: Arc<dyn Store>) {
 }
 
 pub async fn users_and_tokens_are_kept_and_removed_whole(store: Arc<dyn Store>) {
-    use crate::users::Role;
+    use crate::users::{Guarded, Role};
     let (alice, first) = store
         .user_insert("alice", Role::Member, token("a1"), at(1))
         .await
@@ -291,8 +291,15 @@ pub async fn users_and_tokens_are_kept_and_removed_whole(store: Arc<dyn Store>) 
         .web_session_insert(vec![7; 32], second.id, at(4), at(1000))
         .await
         .unwrap();
-    assert!(store.token_delete(second.id).await.unwrap());
-    assert!(!store.token_delete(second.id).await.unwrap(), "once");
+    assert_eq!(
+        store.token_delete(second.id, at(4)).await.unwrap(),
+        Guarded::Done
+    );
+    assert_eq!(
+        store.token_delete(second.id, at(4)).await.unwrap(),
+        Guarded::NotFound,
+        "once"
+    );
     assert!(store.token_find("a2").await.unwrap().is_none());
     assert!(
         store
@@ -307,8 +314,15 @@ pub async fn users_and_tokens_are_kept_and_removed_whole(store: Arc<dyn Store>) 
         .web_session_insert(vec![6; 32], first.id, at(4), at(1000))
         .await
         .unwrap();
-    assert!(store.user_remove(alice.id, at(6)).await.unwrap());
-    assert!(!store.user_remove(alice.id, at(7)).await.unwrap(), "once");
+    assert_eq!(
+        store.user_remove(alice.id, at(6)).await.unwrap(),
+        Guarded::Done
+    );
+    assert_eq!(
+        store.user_remove(alice.id, at(7)).await.unwrap(),
+        Guarded::NotFound,
+        "once"
+    );
     assert!(store.token_find("a1").await.unwrap().is_none());
     assert!(
         store
@@ -325,10 +339,57 @@ pub async fn users_and_tokens_are_kept_and_removed_whole(store: Arc<dyn Store>) 
         .unwrap()
         .expect("a removed user's name is free again");
     assert_ne!(again.id, alice.id, "a new user, never the old one's jobs");
+
+    // Bob is the last admin: he stays, and so does his last valid token.
+    assert!(matches!(
+        store.user_remove(bob.id, at(10)).await.unwrap(),
+        Guarded::Refused(why) if why.contains("last admin")
+    ));
+    let bobs = store.token_list(Some(bob.id)).await.unwrap();
+    assert!(matches!(
+        store.token_delete(bobs[0].id, at(10)).await.unwrap(),
+        Guarded::Refused(why) if why.contains("last admin's last")
+    ));
+    let lapsing = store
+        .token_insert(crate::users::TokenRecord {
+            user: bob.id,
+            expires_at: Some(at(20)),
+            ..token("b2")
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(
+            store.token_delete(bobs[0].id, at(30)).await.unwrap(),
+            Guarded::Refused(_)
+        ),
+        "an expired token is no way in"
+    );
+    assert!(
+        store.token_find(&lapsing.prefix).await.unwrap().is_none(),
+        "expired tokens go as others change"
+    );
+    let (carol, _) = store
+        .user_insert("carol", Role::Admin, token("c1"), at(31))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store.token_delete(bobs[0].id, at(32)).await.unwrap(),
+        Guarded::Done
+    );
+    assert_eq!(
+        store.user_remove(bob.id, at(33)).await.unwrap(),
+        Guarded::Done
+    );
+    assert!(matches!(
+        store.user_remove(carol.id, at(34)).await.unwrap(),
+        Guarded::Refused(_)
+    ));
 }
 
 pub async fn a_signin_code_is_spent_once_and_expires(store: Arc<dyn Store>) {
-    use crate::users::Role;
+    use crate::users::{Guarded, Role};
     let (alice, _) = store
         .user_insert("alice", Role::Member, token("a1"), at(0))
         .await
@@ -374,7 +435,10 @@ pub async fn a_signin_code_is_spent_once_and_expires(store: Arc<dyn Store>) {
         .signin_code_insert(vec![4; 32], alice.id, at(700), at(1300))
         .await
         .unwrap();
-    assert!(store.user_remove(alice.id, at(701)).await.unwrap());
+    assert_eq!(
+        store.user_remove(alice.id, at(701)).await.unwrap(),
+        Guarded::Done
+    );
     assert_eq!(
         store.signin_code_use(vec![4; 32], at(702)).await.unwrap(),
         None,

@@ -111,6 +111,23 @@ impl Access {
     }
 }
 
+/// What a job's owner may do, for what the job itself does later (spawns, retries): an admin's
+/// job everything, a member's (or a removed user's) its own, the server's own (no owner)
+/// everything.
+pub async fn owner_access(
+    store: &dyn UserStore,
+    owner: Option<&Owner>,
+) -> Result<Access, StoreError> {
+    let Some(owner) = owner else {
+        return Ok(Access::All);
+    };
+    let user = store.user_find(&owner.name).await?;
+    Ok(match user {
+        Some(user) if user.id == owner.id && user.role == Role::Admin => Access::All,
+        _ => Access::Own(owner.id),
+    })
+}
+
 /// An API token as stored: only its hash, found by a public prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TokenRecord {
@@ -129,6 +146,43 @@ impl TokenRecord {
     pub fn expired(&self, now: Timestamp) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
     }
+}
+
+/// The answer of a guarded removal: done, nothing to remove, or refused (and why).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Guarded {
+    Done,
+    NotFound,
+    Refused(String),
+}
+
+/// Why `user` may not be removed when `admins` admins remain (it included): the server keeps
+/// an admin. A store asks this inside the write, with the admins it locked.
+pub fn removal_refused(user: &User, admins: usize) -> Option<String> {
+    (user.role == Role::Admin && admins <= 1).then(|| {
+        format!(
+            "`{}` is the last admin; add another admin before removing it",
+            user.name
+        )
+    })
+}
+
+/// Why a token of `owner` may not be revoked when `admins` admins remain and the owner holds
+/// `live_tokens` unexpired tokens (this one included): the last admin keeps a way in. A store
+/// asks this inside the write, with the admins it locked.
+pub fn revocation_refused(
+    token: &TokenRecord,
+    owner: &User,
+    admins: usize,
+    live_tokens: usize,
+) -> Option<String> {
+    (owner.role == Role::Admin && admins <= 1 && live_tokens <= 1).then(|| {
+        format!(
+            "token {} is the last admin's last valid token; create another first \
+             (`runway token create`)",
+            token.id
+        )
+    })
 }
 
 /// A valid token and the user it speaks for.
@@ -179,8 +233,10 @@ pub trait UserStore: Send + Sync {
 
     async fn user_find(&self, name: &str) -> Result<Option<User>, StoreError>;
 
-    /// Removes a user, its tokens and their sessions; false when there was none. Its jobs stay.
-    async fn user_remove(&self, id: UserId, now: Timestamp) -> Result<bool, StoreError>;
+    /// Removes a user, its tokens, their sessions and its sign-in codes, unless
+    /// [`removal_refused`] says no, decided on what the write read with the admins locked: two
+    /// removals at once never leave no admin. Its jobs stay.
+    async fn user_remove(&self, id: UserId, now: Timestamp) -> Result<Guarded, StoreError>;
 
     async fn token_insert(&self, token: TokenRecord) -> Result<TokenRecord, StoreError>;
 
@@ -191,8 +247,9 @@ pub trait UserStore: Send + Sync {
     /// The tokens of `user`, or of everyone, oldest first.
     async fn token_list(&self, user: Option<UserId>) -> Result<Vec<TokenRecord>, StoreError>;
 
-    /// Revokes a token and ends its sessions; false when there was none.
-    async fn token_delete(&self, id: i64) -> Result<bool, StoreError>;
+    /// Revokes a token and ends its sessions, unless [`revocation_refused`] says no, decided as
+    /// [`UserStore::user_remove`] decides. Expired tokens go in the same write.
+    async fn token_delete(&self, id: i64, now: Timestamp) -> Result<Guarded, StoreError>;
 
     /// Stores a browser session (the hash of its cookie) for a token, valid until `expires_at`.
     async fn web_session_insert(

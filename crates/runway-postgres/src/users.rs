@@ -4,7 +4,10 @@
 use async_trait::async_trait;
 use runway_core::clock::{Timestamp, micros_to_timestamp};
 use runway_core::store::StoreError;
-use runway_core::users::{Holder, Role, TokenRecord, User, UserId, UserStore};
+use runway_core::users::{
+    Guarded, Holder, Role, TokenRecord, User, UserId, UserStore, removal_refused,
+    revocation_refused,
+};
 use tokio_postgres::Row;
 
 use crate::jobs::corrupt;
@@ -43,6 +46,37 @@ fn holder(row: &Row) -> Result<Holder, PgError> {
         token: token(row)?,
         user: user_at(row, 7)?,
     })
+}
+
+/// Locks every admin's row and counts them: removals and revocations that could leave no admin
+/// (or no admin token) take turns, and each sees what the one before did.
+fn lock_admins(tx: &Tx) -> Result<usize, PgError> {
+    Ok(tx
+        .query(
+            "SELECT id FROM users WHERE role = 'admin' AND removed_at IS NULL FOR UPDATE",
+            &[],
+        )?
+        .len())
+}
+
+fn active_user(tx: &Tx, id: UserId) -> Result<Option<User>, PgError> {
+    tx.query_opt(
+        &format!("SELECT {USER_COLUMNS} FROM users u WHERE id = $1 AND removed_at IS NULL"),
+        &[&id.0],
+    )?
+    .map(|row| user_at(&row, 0))
+    .transpose()
+}
+
+/// Expired tokens are no use to anyone: they go, with their sessions, as others change.
+fn delete_expired_tokens(tx: &Tx, now: Timestamp) -> Result<(), PgError> {
+    tx.execute(
+        "DELETE FROM web_sessions WHERE token_id IN
+             (SELECT id FROM tokens WHERE expires_at <= $1)",
+        &[&micros(now)],
+    )?;
+    tx.execute("DELETE FROM tokens WHERE expires_at <= $1", &[&micros(now)])?;
+    Ok(())
 }
 
 fn insert_token(tx: &Tx, token: &TokenRecord) -> Result<TokenRecord, PgError> {
@@ -128,10 +162,17 @@ impl UserStore for PgStore {
         .map_err(corrupt)
     }
 
-    async fn user_remove(&self, id: UserId, now: Timestamp) -> Result<bool, StoreError> {
+    async fn user_remove(&self, id: UserId, now: Timestamp) -> Result<Guarded, StoreError> {
         self.write(Commit::Synced, move |tx| {
-            let removed = tx.execute(
-                "UPDATE users SET removed_at = $2 WHERE id = $1 AND removed_at IS NULL",
+            let admins = lock_admins(tx)?;
+            let Some(user) = active_user(tx, id)? else {
+                return Ok(Guarded::NotFound);
+            };
+            if let Some(why) = removal_refused(&user, admins) {
+                return Ok(Guarded::Refused(why));
+            }
+            tx.execute(
+                "UPDATE users SET removed_at = $2 WHERE id = $1",
                 &[&id.0, &micros(now)],
             )?;
             tx.execute(
@@ -141,14 +182,17 @@ impl UserStore for PgStore {
             )?;
             tx.execute("DELETE FROM tokens WHERE user_id = $1", &[&id.0])?;
             tx.execute("DELETE FROM signin_codes WHERE user_id = $1", &[&id.0])?;
-            Ok(removed > 0)
+            Ok(Guarded::Done)
         })
         .await
     }
 
     async fn token_insert(&self, token: TokenRecord) -> Result<TokenRecord, StoreError> {
-        self.write(Commit::Synced, move |tx| insert_token(tx, &token))
-            .await
+        self.write(Commit::Synced, move |tx| {
+            delete_expired_tokens(tx, token.created_at)?;
+            insert_token(tx, &token)
+        })
+        .await
     }
 
     async fn token_find(&self, prefix: &str) -> Result<Option<Holder>, StoreError> {
@@ -182,10 +226,34 @@ impl UserStore for PgStore {
         .map_err(corrupt)
     }
 
-    async fn token_delete(&self, id: i64) -> Result<bool, StoreError> {
+    async fn token_delete(&self, id: i64, now: Timestamp) -> Result<Guarded, StoreError> {
         self.write(Commit::Synced, move |tx| {
+            let admins = lock_admins(tx)?;
+            delete_expired_tokens(tx, now)?;
+            let Some(row) = tx.query_opt(
+                &format!("SELECT {TOKEN_COLUMNS} FROM tokens t WHERE t.id = $1"),
+                &[&id],
+            )?
+            else {
+                return Ok(Guarded::NotFound);
+            };
+            let token = token(&row)?;
+            let Some(owner) = active_user(tx, token.user)? else {
+                return Ok(Guarded::NotFound);
+            };
+            let live: i64 = tx
+                .query_one(
+                    "SELECT count(*) FROM tokens
+                     WHERE user_id = $1 AND (expires_at IS NULL OR expires_at > $2)",
+                    &[&owner.id.0, &micros(now)],
+                )?
+                .get(0);
+            if let Some(why) = revocation_refused(&token, &owner, admins, live as usize) {
+                return Ok(Guarded::Refused(why));
+            }
             tx.execute("DELETE FROM web_sessions WHERE token_id = $1", &[&id])?;
-            Ok(tx.execute("DELETE FROM tokens WHERE id = $1", &[&id])? > 0)
+            tx.execute("DELETE FROM tokens WHERE id = $1", &[&id])?;
+            Ok(Guarded::Done)
         })
         .await
     }

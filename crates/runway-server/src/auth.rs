@@ -176,6 +176,69 @@ pub fn code_refused() -> ApiError {
     )
 }
 
+/// How often a long-lived connection (a feed, a session) checks again that what opened it
+/// still holds: a revoked token, a removed user, an expired token or an ended browser session
+/// closes it within this.
+pub const RECHECK_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// What a long-lived connection was opened with, to check again later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Proof {
+    /// A bearer token: its lookup prefix and id.
+    Token { prefix: String, id: i64 },
+    /// A browser session: its cookie's hash.
+    Session { hash: Vec<u8> },
+    /// A job token: valid while its attempt runs; the routes it reaches check it per request.
+    Job,
+}
+
+impl Proof {
+    /// The proof of a request that authenticated as `credential` with `headers`.
+    pub fn of(credential: &Credential, headers: &HeaderMap) -> Proof {
+        match credential {
+            Credential::Bearer(holder) => Proof::Token {
+                prefix: holder.token.prefix.clone(),
+                id: holder.token.id,
+            },
+            Credential::Cookie(_) => Proof::Session {
+                hash: session_cookie(headers)
+                    .map(|secret| hash(&secret))
+                    .unwrap_or_default(),
+            },
+            Credential::Job(_) => Proof::Job,
+        }
+    }
+
+    pub fn of_token(holder: &Holder) -> Proof {
+        Proof::Token {
+            prefix: holder.token.prefix.clone(),
+            id: holder.token.id,
+        }
+    }
+
+    /// Whether it still holds; a store that cannot answer now is given the benefit of the
+    /// doubt until the next check.
+    pub async fn holds(&self, app: &App) -> bool {
+        let now = app.now();
+        let holder = match self {
+            Proof::Job => return true,
+            Proof::Token { prefix, id } => match app.token_find(prefix).await {
+                Ok(holder) => holder.filter(|holder| holder.token.id == *id),
+                Err(_) => return true,
+            },
+            Proof::Session { hash } => match app.web_session_find(hash.clone()).await {
+                Ok(holder) => holder,
+                Err(_) => return true,
+            },
+        };
+        holder.is_some_and(|holder| !holder.token.expired(now))
+    }
+}
+
+/// The reason a connection is closed when its proof no longer holds.
+pub const PROOF_ENDED: &str =
+    "the token or session ended (revoked, expired, or its user removed); sign in again";
+
 /// The name of the browser session cookie.
 pub const SESSION_COOKIE: &str = "runway_session";
 

@@ -195,6 +195,7 @@ pub async fn job_updates(
         filter,
         logs: query.logs.unwrap_or(false),
     };
+    let proof = crate::auth::Proof::of(&caller.0, &headers);
     // Everything the feed starts from is fixed before the client hears 101: a client that
     // reads the store after the upgrade (as `runway follow` does) misses nothing committed
     // after it.
@@ -211,7 +212,7 @@ pub async fn job_updates(
             // The socket's reactor stays the server's; its work moves to the live threads.
             let _ = live
                 .spawn(async move {
-                    feed(socket, state, audience, joined, since, triggers).await;
+                    feed(socket, state, audience, joined, since, triggers, proof).await;
                     drop(slot);
                 })
                 .await;
@@ -316,7 +317,10 @@ async fn feed(
     joined: Joined,
     since: Option<i64>,
     mut triggers: Option<broadcast::Receiver<TriggerView>>,
+    proof: crate::auth::Proof,
 ) {
+    let mut recheck = tokio::time::interval(crate::auth::RECHECK_EVERY);
+    recheck.tick().await;
     let Joined {
         mut frames,
         mut position,
@@ -381,6 +385,11 @@ async fn feed(
                     }
                 },
                 () = shutdown.cancelled() => return Err(Ended::ServerGone),
+                _ = recheck.tick() => {
+                    if !proof.holds(&state.app).await {
+                        return Err(Ended::BadFrame(crate::auth::PROOF_ENDED.into()));
+                    }
+                }
                 message = socket.recv() => match message {
                     None | Some(Ok(Message::Close(_))) => return Err(Ended::ClientLeft),
                     Some(Err(error)) => return Err(Ended::BadFrame(format!("bad frame: {error}"))),

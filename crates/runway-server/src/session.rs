@@ -77,7 +77,11 @@ pub async fn session(
                 "a job token cannot open a session; use the REST routes of its job",
             ));
         }
-        credential => credential.and_then(|credential| credential.user().cloned()),
+        Some(credential) => Some((
+            credential.user().cloned().expect("a user's credential"),
+            auth::Proof::of(&credential, &headers),
+        )),
+        None => None,
     };
     let slot = state.websocket_slot()?;
     Ok(
@@ -130,6 +134,9 @@ struct Session {
     triggers: Option<(String, broadcast::Receiver<TriggerView>)>,
     /// Who the session speaks for: from the upgrade, or from `hello`'s token.
     user: Option<User>,
+    /// What it was opened with, checked again every `auth::RECHECK_EVERY` and before each
+    /// action.
+    proof: Option<auth::Proof>,
 }
 
 enum Ended {
@@ -137,8 +144,9 @@ enum Ended {
     Close(u16, String),
 }
 
-async fn run(socket: WebSocket, state: ServerState, user: Option<User>) {
+async fn run(socket: WebSocket, state: ServerState, opened: Option<(User, auth::Proof)>) {
     let shutdown = state.shutdown.clone();
+    let (user, proof) = opened.unzip();
     let mut session = Session {
         socket,
         state,
@@ -146,12 +154,16 @@ async fn run(socket: WebSocket, state: ServerState, user: Option<User>) {
         frames: StreamMap::new(),
         triggers: None,
         user,
+        proof,
     };
+    let mut recheck = tokio::time::interval(auth::RECHECK_EVERY);
+    recheck.tick().await;
     let ended: Result<(), Ended> = async {
         session.greet().await?;
         loop {
             tokio::select! {
                 () = shutdown.cancelled() => return Err(Ended::Close(close_code::AWAY, "server shutting down".into())),
+                _ = recheck.tick() => session.check_proof().await?,
                 Some((key, frame)) = session.frames.next(), if !session.frames.is_empty() => match frame {
                     Ok(frame) => session.send_frame(&frame).await?,
                     Err(BroadcastStreamRecvError::Lagged(_)) => session.resync(key).await?,
@@ -301,6 +313,7 @@ impl Session {
                         let Some(holder) = holder else {
                             return Err(Ended::Close(close_code::POLICY, "authentication failed: send a valid token in hello or the Authorization header".into()));
                         };
+                        self.proof = Some(auth::Proof::of_token(&holder));
                         self.user = Some(holder.user);
                     }
                     let seq = self.state.fanout.position();
@@ -341,6 +354,16 @@ impl Session {
         }
     }
 
+    /// Ends the session when what opened it no longer holds.
+    async fn check_proof(&mut self) -> Result<(), Ended> {
+        match &self.proof {
+            Some(proof) if !proof.holds(&self.state.app).await => {
+                Err(Ended::Close(close_code::POLICY, auth::PROOF_ENDED.into()))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Which jobs the session may see; set by `greet`.
     fn access(&self) -> Access {
         self.user
@@ -349,6 +372,8 @@ impl Session {
     }
 
     async fn handle(&mut self, text: &str) -> Result<(), Ended> {
+        // Every action acts as a user who is still allowed to.
+        self.check_proof().await?;
         let value: Value = match serde_json::from_str(text) {
             Ok(value) => value,
             Err(error) => {

@@ -4,7 +4,10 @@
 use async_trait::async_trait;
 use runway_core::clock::{Timestamp, micros_to_timestamp};
 use runway_core::store::StoreError;
-use runway_core::users::{Holder, Role, TokenRecord, User, UserId, UserStore};
+use runway_core::users::{
+    Guarded, Holder, Role, TokenRecord, User, UserId, UserStore, removal_refused,
+    revocation_refused,
+};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::SqliteStore;
@@ -52,6 +55,36 @@ fn holder_from_row(row: &Row) -> rusqlite::Result<Holder> {
         token: token_from_row(row)?,
         user: user_from_row(row, 7)?,
     })
+}
+
+fn active_user(connection: &Connection, id: UserId) -> rusqlite::Result<Option<User>> {
+    connection
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users u WHERE id = ?1 AND removed_at IS NULL"
+        ))?
+        .query_row([id.0], |row| user_from_row(row, 0))
+        .optional()
+}
+
+fn admin_count(connection: &Connection) -> rusqlite::Result<usize> {
+    let admins: i64 = connection
+        .prepare_cached("SELECT count(*) FROM users WHERE role = 'admin' AND removed_at IS NULL")?
+        .query_row([], |row| row.get(0))?;
+    Ok(admins as usize)
+}
+
+/// Expired tokens are no use to anyone: they go, with their sessions, as others change.
+fn delete_expired_tokens(connection: &Connection, now: Timestamp) -> rusqlite::Result<()> {
+    connection
+        .prepare_cached(
+            "DELETE FROM web_sessions WHERE token_id IN
+                 (SELECT id FROM tokens WHERE expires_at <= ?1)",
+        )?
+        .execute([micros(now)])?;
+    connection
+        .prepare_cached("DELETE FROM tokens WHERE expires_at <= ?1")?
+        .execute([micros(now)])?;
+    Ok(())
 }
 
 fn insert_token(connection: &Connection, token: TokenRecord) -> rusqlite::Result<TokenRecord> {
@@ -142,13 +175,18 @@ impl UserStore for SqliteStore {
             .await
     }
 
-    async fn user_remove(&self, id: UserId, now: Timestamp) -> Result<bool, StoreError> {
+    async fn user_remove(&self, id: UserId, now: Timestamp) -> Result<Guarded, StoreError> {
         self.writer
             .write(Commit::Synced, move |connection| {
-                let removed = connection
-                    .prepare_cached(
-                        "UPDATE users SET removed_at = ?2 WHERE id = ?1 AND removed_at IS NULL",
-                    )?
+                // The one writer serializes removals: what is read here stays true.
+                let Some(user) = active_user(connection, id)? else {
+                    return Ok(Guarded::NotFound);
+                };
+                if let Some(why) = removal_refused(&user, admin_count(connection)?) {
+                    return Ok(Guarded::Refused(why));
+                }
+                connection
+                    .prepare_cached("UPDATE users SET removed_at = ?2 WHERE id = ?1")?
                     .execute(params![id.0, micros(now)])?;
                 connection
                     .prepare_cached(
@@ -162,7 +200,7 @@ impl UserStore for SqliteStore {
                 connection
                     .prepare_cached("DELETE FROM signin_codes WHERE user_id = ?1")?
                     .execute([id.0])?;
-                Ok(removed > 0)
+                Ok(Guarded::Done)
             })
             .await
     }
@@ -205,16 +243,39 @@ impl UserStore for SqliteStore {
             .await
     }
 
-    async fn token_delete(&self, id: i64) -> Result<bool, StoreError> {
+    async fn token_delete(&self, id: i64, now: Timestamp) -> Result<Guarded, StoreError> {
         self.writer
             .write(Commit::Synced, move |connection| {
+                delete_expired_tokens(connection, now)?;
+                let token = connection
+                    .prepare_cached(&format!(
+                        "SELECT {TOKEN_COLUMNS} FROM tokens t WHERE t.id = ?1"
+                    ))?
+                    .query_row([id], token_from_row)
+                    .optional()?;
+                let Some(token) = token else {
+                    return Ok(Guarded::NotFound);
+                };
+                let Some(owner) = active_user(connection, token.user)? else {
+                    return Ok(Guarded::NotFound);
+                };
+                let live: i64 = connection
+                    .prepare_cached(
+                        "SELECT count(*) FROM tokens
+                         WHERE user_id = ?1 AND (expires_at IS NULL OR expires_at > ?2)",
+                    )?
+                    .query_row(params![owner.id.0, micros(now)], |row| row.get(0))?;
+                let admins = admin_count(connection)?;
+                if let Some(why) = revocation_refused(&token, &owner, admins, live as usize) {
+                    return Ok(Guarded::Refused(why));
+                }
                 connection
                     .prepare_cached("DELETE FROM web_sessions WHERE token_id = ?1")?
                     .execute([id])?;
-                let deleted = connection
+                connection
                     .prepare_cached("DELETE FROM tokens WHERE id = ?1")?
                     .execute([id])?;
-                Ok(deleted > 0)
+                Ok(Guarded::Done)
             })
             .await
     }

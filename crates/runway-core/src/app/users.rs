@@ -6,7 +6,7 @@ use crate::app::App;
 use crate::clock::Timestamp;
 use crate::error::Error;
 use crate::store::StoreError;
-use crate::users::{Holder, Role, TokenRecord, User, UserId, check_user_name};
+use crate::users::{Guarded, Holder, Role, TokenRecord, User, UserId, check_user_name};
 
 /// The name of the user a fresh server makes for its first admin token.
 pub const FIRST_ADMIN: &str = "admin";
@@ -63,29 +63,21 @@ impl App {
     }
 
     /// Removes a user with its tokens and sessions; its jobs stay, still showing it as owner.
-    /// The last admin cannot be removed.
+    /// The last admin cannot be removed (the store checks it inside the write).
     pub async fn user_remove(&self, caller: &User, name: &str) -> Result<User, Error> {
         if caller.role != Role::Admin {
             return Err(admins_only("remove users"));
         }
-        let users = self.store().user_list().await?;
-        let user = users
-            .iter()
-            .find(|user| user.name == name)
-            .cloned()
+        let user = self
+            .store()
+            .user_find(name)
+            .await?
             .ok_or_else(|| Error::UnknownUser { name: name.into() })?;
-        let admins = users.iter().filter(|user| user.role == Role::Admin).count();
-        if user.role == Role::Admin && admins == 1 {
-            return Err(Error::Conflict {
-                message: format!(
-                    "`{name}` is the last admin; add another admin before removing it"
-                ),
-            });
+        match self.store().user_remove(user.id, self.now()).await? {
+            Guarded::Done => Ok(user),
+            Guarded::NotFound => Err(Error::UnknownUser { name: name.into() }),
+            Guarded::Refused(message) => Err(Error::Conflict { message }),
         }
-        if !self.store().user_remove(user.id, self.now()).await? {
-            return Err(Error::UnknownUser { name: name.into() });
-        }
-        Ok(user)
     }
 
     /// Creates a token for `for_user` (a member: only itself) with the caller's record of it.
@@ -141,37 +133,25 @@ impl App {
     }
 
     /// Revokes a token and ends its browser sessions. A member may revoke only its own; the
-    /// last admin's last token stays, so the server keeps a way in.
+    /// last admin's last valid token stays, so the server keeps a way in (the store checks it
+    /// inside the write).
     pub async fn token_revoke(&self, caller: &User, id: i64) -> Result<TokenRecord, Error> {
-        let everyone = self.store().token_list(None).await?;
-        let token = everyone
-            .iter()
+        let mine = match caller.role {
+            Role::Admin => None,
+            Role::Member => Some(caller.id),
+        };
+        let token = self
+            .store()
+            .token_list(mine)
+            .await?
+            .into_iter()
             .find(|token| token.id == id)
-            .filter(|token| caller.role == Role::Admin || token.user == caller.id)
-            .cloned()
             .ok_or(Error::UnknownToken { id })?;
-        let users = self.store().user_list().await?;
-        let admins: Vec<UserId> = users
-            .iter()
-            .filter(|user| user.role == Role::Admin)
-            .map(|user| user.id)
-            .collect();
-        let owner_tokens = everyone
-            .iter()
-            .filter(|other| other.user == token.user)
-            .count();
-        if admins == [token.user] && owner_tokens == 1 {
-            return Err(Error::Conflict {
-                message: format!(
-                    "token {id} is the last admin's last token; create another first \
-                     (`runway token create`)"
-                ),
-            });
+        match self.store().token_delete(id, self.now()).await? {
+            Guarded::Done => Ok(token),
+            Guarded::NotFound => Err(Error::UnknownToken { id }),
+            Guarded::Refused(message) => Err(Error::Conflict { message }),
         }
-        if !self.store().token_delete(id).await? {
-            return Err(Error::UnknownToken { id });
-        }
-        Ok(token)
     }
 
     /// The user a token is made for: the caller, or the named user when the caller is an

@@ -10,8 +10,16 @@ use crate::output;
 
 pub async fn ls(connection: &Connection, args: LsArgs) -> Result<u8, CliError> {
     let client = super::client(connection)?;
+    // The server takes statuses joined by commas alone; a person may type `failed, cancelled`.
+    let status = args.status.as_deref().map(|list| {
+        list.split(',')
+            .map(str::trim)
+            .filter(|status| !status.is_empty())
+            .collect::<Vec<_>>()
+            .join(",")
+    });
     let filters = ListJobs {
-        status: args.status.clone(),
+        status: status.filter(|status| !status.is_empty()),
         job_type: args.job_type.clone(),
         queue: args.queue.clone(),
         q: args.search.clone(),

@@ -18,6 +18,10 @@ command = ["sh", "-c", "echo \"hello $RUNWAY_JOB_ID\"; sleep 0.2"]
 
 [types.hold]
 command = ["sleep", "30"]
+
+# Spawns the children its input names: the fan-out pattern of docs/trees.md.
+[types.relay]
+command = ["sh", "-c", "printf '::runway {\"spawn\": %s}\\n' \"$(cat)\""]
 "#;
 
 /// Adds a user through the CLI; its token is the only line on stdout.
@@ -413,8 +417,97 @@ async fn users_and_tokens_are_managed_from_the_cli() {
     let admin_tokens = server.client().tokens(None).await.unwrap().tokens;
     let only = server.cli(&["token", "revoke", &admin_tokens[0].id]);
     assert!(
-        String::from_utf8_lossy(&only.stderr).contains("last admin's last token"),
+        String::from_utf8_lossy(&only.stderr).contains("last admin's last valid token"),
         "{only:?}"
     );
     assert_eq!(server.client().me().await.unwrap().name, "admin");
+}
+
+#[tokio::test]
+async fn a_revoked_token_ends_its_open_feed_and_session() {
+    let server = Server::start(CONFIG);
+    let alice_token = add_user(&server, "alice", "member");
+    let alice = Client::new(&server.url, Some(alice_token.clone()));
+    let mut feed = alice.updates(&UpdatesQuery::default()).await.unwrap();
+    let (mut socket, welcome) = session(&server, &alice_token).await;
+    assert_eq!(welcome["tag"], "welcome", "{welcome}");
+    let tokens = alice.tokens(None).await.unwrap().tokens;
+    server.client().revoke_token(&tokens[0].id).await.unwrap();
+
+    // The session's next action is refused, and the session ends.
+    send(
+        &mut socket,
+        json!({"tag": "cancel", "id": "c1", "job_id": "1"}),
+    )
+    .await;
+    let closed = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match socket.next().await {
+                Some(Ok(Message::Close(frame))) => {
+                    return frame.map(|frame| frame.reason.to_string());
+                }
+                Some(Ok(_)) => continue,
+                _ => return None,
+            }
+        }
+    })
+    .await
+    .expect("the session closes");
+    assert!(closed.is_some_and(|reason| reason.contains("ended")));
+
+    // The feed ends at its next check.
+    let ended = tokio::time::timeout(Duration::from_secs(20), async {
+        loop {
+            match feed.next().await {
+                Some(Ok(_)) => continue,
+                Some(Err(error)) => return error.to_string(),
+                None => return "closed".to_string(),
+            }
+        }
+    })
+    .await
+    .expect("the feed closes within its check");
+    assert!(ended.contains("ended"), "{ended}");
+}
+
+#[tokio::test]
+async fn a_members_job_cannot_spawn_what_the_member_may_not_submit() {
+    let server = Server::start(CONFIG);
+    let alice = member(&server, "alice");
+    let relay = alice
+        .submit(&SubmitJobRequest {
+            job_type: "relay".into(),
+            input: json!([{"type": "shell", "input": {"command": "id"}}]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ended = crate::finished(&alice, &relay.id).await;
+    assert_eq!(ended.status, "failed", "{ended:?}");
+    assert!(
+        ended.error.as_deref().unwrap_or_default().contains("only an admin"),
+        "{ended:?}"
+    );
+    let shells = server
+        .client()
+        .count_jobs(&ListJobs {
+            job_type: Some("shell".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(shells, 0, "no shell job was made");
+
+    // The same relay of an admin spawns it.
+    let admins = server
+        .client()
+        .submit(&SubmitJobRequest {
+            job_type: "relay".into(),
+            input: json!([{"type": "shell", "input": {"command": "true"}}]),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ended = crate::finished(&server.client(), &admins.id).await;
+    assert_eq!(ended.status, "succeeded", "{ended:?}");
 }
