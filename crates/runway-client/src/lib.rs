@@ -484,6 +484,41 @@ pub struct Feed {
     socket: Socket,
 }
 
+/// The next text message of `socket`; `None` when the server closed it without a reason.
+async fn next_text(socket: &mut Socket, what: &str) -> Option<Result<String, ClientError>> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        let message = match socket.next().await? {
+            Ok(message) => message,
+            Err(error) => {
+                return Some(Err(ClientError::Unreachable {
+                    url: what.into(),
+                    message: error.to_string(),
+                }));
+            }
+        };
+        match message {
+            Message::Text(text) => return Some(Ok(text.to_string())),
+            Message::Close(frame) => {
+                let reason = frame
+                    .map(|frame| frame.reason.to_string())
+                    .unwrap_or_default();
+                return if reason.is_empty() {
+                    None
+                } else {
+                    Some(Err(ClientError::Api {
+                        status: 0,
+                        code: "closed".into(),
+                        message: format!("the server closed the {what}: {reason}"),
+                    }))
+                };
+            }
+            _ => continue,
+        }
+    }
+}
+
 impl Feed {
     /// The next message; `None` when the server closed the feed without a reason.
     pub async fn next(&mut self) -> Option<Result<runway_api::FeedMessage, ClientError>> {
@@ -496,37 +531,7 @@ impl Feed {
 
     /// The next message as the server sent it (JSON text), for callers that read only part.
     pub async fn next_text(&mut self) -> Option<Result<String, ClientError>> {
-        use futures_util::StreamExt;
-        use tokio_tungstenite::tungstenite::Message;
-        loop {
-            let message = match self.socket.next().await? {
-                Ok(message) => message,
-                Err(error) => {
-                    return Some(Err(ClientError::Unreachable {
-                        url: "live feed".into(),
-                        message: error.to_string(),
-                    }));
-                }
-            };
-            match message {
-                Message::Text(text) => return Some(Ok(text.to_string())),
-                Message::Close(frame) => {
-                    let reason = frame
-                        .map(|frame| frame.reason.to_string())
-                        .unwrap_or_default();
-                    return if reason.is_empty() {
-                        None
-                    } else {
-                        Some(Err(ClientError::Api {
-                            status: 0,
-                            code: "closed".into(),
-                            message: format!("the server closed the live feed: {reason}"),
-                        }))
-                    };
-                }
-                _ => continue,
-            }
-        }
+        next_text(&mut self.socket, "live feed").await
     }
 
     /// Closes the feed politely.
@@ -535,29 +540,85 @@ impl Feed {
     }
 }
 
+/// An open session (`/v1/session`): the channel `runway top` and the dashboard use.
+pub struct Session {
+    socket: Socket,
+}
+
+impl Session {
+    pub async fn send(
+        &mut self,
+        message: &runway_api::session::ClientMessage,
+    ) -> Result<(), ClientError> {
+        use futures_util::SinkExt;
+        let text = serde_json::to_string(message).expect("client messages serialize");
+        self.socket
+            .send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+            .await
+            .map_err(|error| ClientError::Unreachable {
+                url: "session".into(),
+                message: error.to_string(),
+            })
+    }
+
+    /// The next message; `None` when the server closed the session without a reason.
+    pub async fn next(
+        &mut self,
+    ) -> Option<Result<runway_api::session::ServerMessage, ClientError>> {
+        let text = match next_text(&mut self.socket, "session").await? {
+            Ok(text) => text,
+            Err(error) => return Some(Err(error)),
+        };
+        Some(serde_json::from_str(&text).map_err(|error| ClientError::Decode(error.to_string())))
+    }
+}
+
 impl Client {
     /// Opens the live job feed `/v1/jobs/updates`.
     pub async fn updates(&self, query: &UpdatesQuery) -> Result<Feed, ClientError> {
-        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-        let mut url =
-            reqwest::Url::parse(&format!("{}/v1/jobs/updates", self.base)).map_err(|error| {
-                ClientError::Unreachable {
-                    url: self.base.clone(),
-                    message: format!("not a URL: {error}"),
-                }
-            })?;
-        let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
-        url.set_scheme(scheme)
-            .expect("ws and wss are valid schemes");
         let pairs = serde_json::to_value(query).expect("the query serializes");
-        if let Some(pairs) = pairs.as_object() {
-            let mut url_query = url.query_pairs_mut();
-            for (key, value) in pairs {
+        let pairs: Vec<(String, String)> = pairs
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(key, value)| {
                 let value = match value {
                     serde_json::Value::String(text) => text.clone(),
                     other => other.to_string(),
                 };
-                url_query.append_pair(key, &value);
+                (key.clone(), value)
+            })
+            .collect();
+        let socket = self.websocket("/v1/jobs/updates", &pairs).await?;
+        Ok(Feed { socket })
+    }
+
+    /// Opens a session (`/v1/session`), authenticated by the upgrade: send `hello` first.
+    pub async fn session(&self) -> Result<Session, ClientError> {
+        let socket = self.websocket("/v1/session", &[]).await?;
+        Ok(Session { socket })
+    }
+
+    /// A WebSocket to `path` with `query`, authenticated with the token.
+    async fn websocket(
+        &self,
+        path: &str,
+        query: &[(String, String)],
+    ) -> Result<Socket, ClientError> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        let mut url = reqwest::Url::parse(&format!("{}{path}", self.base)).map_err(|error| {
+            ClientError::Unreachable {
+                url: self.base.clone(),
+                message: format!("not a URL: {error}"),
+            }
+        })?;
+        let scheme = if url.scheme() == "https" { "wss" } else { "ws" };
+        url.set_scheme(scheme)
+            .expect("ws and wss are valid schemes");
+        if !query.is_empty() {
+            let mut url_query = url.query_pairs_mut();
+            for (key, value) in query {
+                url_query.append_pair(key, value);
             }
         }
         let mut request = url
@@ -571,7 +632,7 @@ impl Client {
             request.headers_mut().insert("authorization", value);
         }
         match tokio_tungstenite::connect_async(request).await {
-            Ok((socket, _)) => Ok(Feed { socket }),
+            Ok((socket, _)) => Ok(socket),
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 let status = response.status().as_u16();
                 let body = response.body().clone().unwrap_or_default();

@@ -106,6 +106,9 @@ pub enum Command {
     Login(LoginArgs),
     /// Print a link that signs a browser in to the dashboard as you: once, within minutes.
     Dashboard,
+    /// A live terminal dashboard: queues, jobs, a job's progress and log; keys to cancel,
+    /// retry, pause and resume (`?` lists them).
+    Top,
     /// List, show, fire, pause or resume the triggers of the server's config.
     #[command(subcommand)]
     Trigger(TriggerCommand),

@@ -6,6 +6,7 @@ mod commands;
 mod credentials;
 mod exit;
 mod output;
+mod top;
 
 use std::process::ExitCode;
 
@@ -53,6 +54,7 @@ async fn run(cli: Cli) -> Result<u8, CliError> {
         Command::Token(command) => commands::users::token(connection, command).await,
         Command::Login(args) => commands::login::run(args).await,
         Command::Dashboard => commands::login::dashboard(connection).await,
+        Command::Top => top::run(connection).await,
         Command::Backup(args) => commands::backup::run(args),
         Command::Completions { shell } => commands::shell::completions(shell),
         Command::Man => commands::shell::man(),

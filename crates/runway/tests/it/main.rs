@@ -17,6 +17,7 @@ mod members;
 mod metrics;
 mod servers;
 mod session;
+mod top;
 mod trees;
 mod triggers;
 mod watch;
@@ -268,7 +269,7 @@ impl Server {
         self.dir.path().join(name)
     }
 
-    fn xdg(&self) -> PathBuf {
+    pub fn xdg(&self) -> PathBuf {
         self.path("xdg")
     }
 
