@@ -304,3 +304,33 @@ test('a large input is previewed in live messages and shown whole on the job pag
   await expect(detail.getByTestId('input')).toContainText('THE-END');
   await expect(detail.getByText('A preview of a large input')).toHaveCount(0);
 });
+
+test('the summary counts only the rows that match the filter, live and after a bulk cancel', async ({ page, server }) => {
+  const holds = [];
+  for (let i = 0; i < 3; i++) holds.push(await server.api.submit('hold', null));
+  await signIn(page, server);
+  await page.getByRole('button', { name: 'running', exact: true }).click();
+  for (const job of holds) await expect(row(page, job.id).getByTestId('status')).toHaveText('running');
+  await expect(page.getByTestId('summary')).toHaveText('3 of 3 jobs');
+
+  // Jobs failing live under a "failed" filter: the rows and the count agree as they come.
+  await page.getByRole('button', { name: 'running', exact: true }).click();
+  await page.getByRole('button', { name: 'failed', exact: true }).click();
+  await expect(page.getByTestId('summary')).toHaveText('0 of 0 jobs');
+  const broken = [];
+  for (let i = 0; i < 4; i++) broken.push(await server.api.submit('broken', null));
+  for (const job of broken) await server.api.finished(job.id);
+  for (const job of broken) await expect(row(page, job.id)).toBeVisible();
+  await expect(page.getByTestId('summary')).toHaveText('4 of 4 jobs');
+
+  // Back to running: all matching are cancelled; their rows stay, dimmed, and are not counted.
+  await page.getByRole('button', { name: 'failed', exact: true }).click();
+  await page.getByRole('button', { name: 'running', exact: true }).click();
+  await expect(page.getByTestId('summary')).toHaveText('3 of 3 jobs');
+  await page.getByRole('button', { name: /Select all/ }).click();
+  await page.getByRole('button', { name: 'Cancel selected' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+  await expect(page.getByText(/Cancelled 3 jobs/)).toBeVisible();
+  for (const job of holds) await expect(row(page, job.id)).toHaveClass(/row-stale/);
+  await expect(page.getByTestId('summary')).toHaveText('0 of 0 jobs');
+});

@@ -4,7 +4,7 @@
 import { api } from '../api.js';
 import { h, replaceChildren, setAttr, setText } from '../dom.js';
 import { plural } from '../format.js';
-import { STATUSES, filterToSearch } from '../model.js';
+import { STATUSES, filterToSearch, matchesFilter } from '../model.js';
 import { showNotice } from '../store.js';
 import { confirmDialog } from './dialog.js';
 import { createJobsTable } from './jobs-table.js';
@@ -59,7 +59,7 @@ export function createJobsPage({ store, navigate, session }) {
   );
 
   // Summary, select-all-matching and live pause
-  const summary = h('span', { class: 'muted' });
+  const summary = h('span', { class: 'muted', dataset: { testid: 'summary' } });
   const selectMatching = h('button', { type: 'button', class: 'btn btn-link', hidden: true, onclick: () => store.dispatch({ type: 'jobs/select-all-matching' }) },
     'Select all matching', h('span', { class: 'count' }));
   const pendingText = h('span', { class: 'pending', role: 'status' });
@@ -245,8 +245,13 @@ export function createJobsPage({ store, navigate, session }) {
     loadOlder.disabled = jobs.loadingOlder || state.connection.status !== 'live';
     if (prev && prev.jobs === jobs) return;
 
-    const loaded = jobs.order.length;
-    const count = jobs.count;
+    // Rows that left the filter stay, dimmed, until the list is loaded again: they are not
+    // among the jobs that match. The count is read a moment after jobs change, so it may lag
+    // the rows that match: never fewer than those.
+    const shownFilter = { ...filter, q: '' };
+    let loaded = 0;
+    for (const id of jobs.order) if (matchesFilter(jobs.byId[id], shownFilter)) loaded += 1;
+    const count = jobs.count === null ? null : Math.max(jobs.count, loaded);
     setText(summary, count === null ? plural(loaded, 'job') + ' loaded' : `${loaded.toLocaleString()} of ${plural(count, 'job')}`);
     selectMatching.hidden = !count || jobs.allMatching;
     setText(selectMatching.lastChild, count ? ` (${count.toLocaleString()})` : '');

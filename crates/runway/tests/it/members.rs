@@ -485,7 +485,11 @@ async fn a_members_job_cannot_spawn_what_the_member_may_not_submit() {
     let ended = crate::finished(&alice, &relay.id).await;
     assert_eq!(ended.status, "failed", "{ended:?}");
     assert!(
-        ended.error.as_deref().unwrap_or_default().contains("only an admin"),
+        ended
+            .error
+            .as_deref()
+            .unwrap_or_default()
+            .contains("only an admin"),
         "{ended:?}"
     );
     let shells = server

@@ -204,3 +204,23 @@ async fn without_a_valid_token_top_says_so_and_leaves_the_terminal_alone() {
         output.stdout
     );
 }
+
+#[tokio::test]
+async fn top_reconnects_by_itself_when_the_server_comes_back() {
+    let mut server = Server::start(CONFIG);
+    let before = submit(&server, "brief").await;
+    let screen = Screen::open(&server);
+    screen.wait_for("the first job", |text| {
+        text.contains("● live") && row(text, &before).is_some()
+    });
+    server.terminate();
+    screen.wait_for("the lost session", |text| text.contains("reconnecting"));
+    server.launch();
+    let after = submit(&server, "brief").await;
+    screen.wait_for("the job submitted meanwhile, live again", |text| {
+        text.contains("● live")
+            && row(text, &after).is_some_and(|row| row.contains("succeeded"))
+            && row(text, &before).is_some()
+    });
+    screen.quit();
+}
