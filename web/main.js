@@ -16,6 +16,7 @@ import { createQueues } from './components/queues.js';
 import { createSubmitForm } from './components/submit-form.js';
 import { createTriggers } from './components/triggers.js';
 import { confirmDialog } from './components/dialog.js';
+import { showShortcuts } from './components/shortcuts.js';
 
 const store = createStore(reduce, { ...initialState(), route: parseLocation() });
 const root = document.getElementById('app');
@@ -204,8 +205,20 @@ function mountShell() {
   const header = createHeader({ store, onSignOut: signOut });
   const notice = createNotice({ store });
   const container = h('div', { class: 'page-container' });
+  // Past the header to the page (each page is the `main` landmark).
+  const skip = h('a', {
+    class: 'skip-link',
+    href: '#main',
+    onclick: (event) => {
+      event.preventDefault();
+      const main = document.getElementById('main');
+      if (!main) return;
+      main.setAttribute('tabindex', '-1');
+      main.focus();
+    },
+  }, 'Skip to content');
   shell = { header, notice, container, page: null, pageKey: null };
-  root.replaceChildren(header.el, container, notice.el);
+  root.replaceChildren(skip, header.el, container, notice.el);
   renderPage(store.getState(), { focus: false });
 }
 
@@ -276,10 +289,21 @@ store.subscribe((state, prev) => {
 // ---- keyboard ------------------------------------------------------------------------------
 
 document.addEventListener('keydown', (event) => {
-  if (event.key !== '/' || event.ctrlKey || event.metaKey || event.altKey) return;
+  if (event.ctrlKey || event.metaKey || event.altKey || !shell) return;
   const target = event.target;
   if (target instanceof HTMLElement && (target.isContentEditable || target.closest('input, textarea, select'))) return;
   if (document.querySelector('dialog[open]')) return;
+  if (event.key === '?') {
+    event.preventDefault();
+    showShortcuts();
+    return;
+  }
+  // Enter on a link or a button is theirs.
+  if (event.key === 'Enter' && target instanceof HTMLElement && target.closest('a, button')) return;
+  if (event.key !== '/') {
+    if (shell.page && shell.page.key && shell.page.key(event.key)) event.preventDefault();
+    return;
+  }
   if (shell && shell.page && shell.page.focusSearch) {
     event.preventDefault();
     shell.page.focusSearch();

@@ -60,7 +60,7 @@ test('filters and search narrow the live table and live in the URL', async ({ pa
   await expect(row(page, other.id)).toHaveCount(0);
 });
 
-test('a running job is cancelled from its detail page', async ({ page, server }) => {
+test('a running job is cancelled from its detail page, after a confirmation', async ({ page, server }) => {
   const job = await server.api.submit('hold', null);
   await signIn(page, server);
   await row(page, job.id).click();
@@ -68,6 +68,14 @@ test('a running job is cancelled from its detail page', async ({ page, server })
   await expect(detail.getByTestId('status')).toHaveText('running');
   await expect(detail.getByTestId('log')).toContainText('started');
   await page.getByRole('button', { name: 'Cancel job' }).click();
+  // A running job is cancelled only once confirmed: Cancel keeps it running.
+  const confirm = page.getByRole('dialog');
+  await expect(confirm).toContainText(`Cancel job ${job.id}?`);
+  await expect(confirm).toContainText('SIGTERM');
+  await confirm.getByRole('button', { name: 'Cancel' }).click();
+  await expect(detail.getByTestId('status')).toHaveText('running');
+  await page.getByRole('button', { name: 'Cancel job' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
   await expect(detail.getByTestId('status')).toHaveText('cancelled');
   expect((await server.api.job(job.id)).status).toBe('cancelled');
   await expect(page.getByRole('button', { name: 'Cancel job' })).toHaveCount(0);
@@ -333,4 +341,56 @@ test('the summary counts only the rows that match the filter, live and after a b
   await expect(page.getByText(/Cancelled 3 jobs/)).toBeVisible();
   for (const job of holds) await expect(row(page, job.id)).toHaveClass(/row-stale/);
   await expect(page.getByTestId('summary')).toHaveText('0 of 0 jobs');
+});
+
+test('the keyboard moves through the jobs, opens one, selects one, and lists the shortcuts', async ({ page, server }) => {
+  const jobs = [];
+  for (const name of ['One', 'Two', 'Three']) jobs.push(await server.api.submit('greet', { name }));
+  for (const job of jobs) await server.api.finished(job.id);
+  await signIn(page, server);
+  for (const job of jobs) await expect(row(page, job.id)).toBeVisible();
+
+  // j goes down from the newest, k back up; x selects the row it is on.
+  await page.locator('body').click({ position: { x: 5, y: 5 } });
+  await page.keyboard.press('j');
+  await expect(row(page, jobs[2].id)).toHaveClass(/row-cursor/);
+  await page.keyboard.press('j');
+  await expect(row(page, jobs[1].id)).toHaveClass(/row-cursor/);
+  await expect(row(page, jobs[2].id)).not.toHaveClass(/row-cursor/);
+  await page.keyboard.press('x');
+  await expect(row(page, jobs[1].id).getByRole('checkbox')).toBeChecked();
+  await expect(page.getByText('1 job selected')).toBeVisible();
+  await page.keyboard.press('k');
+  await expect(row(page, jobs[2].id)).toHaveClass(/row-cursor/);
+
+  // ? lists the shortcuts; Esc closes the list.
+  await page.keyboard.press('?');
+  const shortcuts = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
+  await expect(shortcuts).toContainText('open the job');
+  await page.keyboard.press('Escape');
+  await expect(shortcuts).toHaveCount(0);
+
+  // Enter opens the job the keyboard is on.
+  await page.keyboard.press('Enter');
+  await expect(page).toHaveURL(new RegExp(`/jobs/${jobs[2].id}$`));
+  await expect(page.getByTestId('job-detail').getByTestId('status')).toHaveText('succeeded');
+});
+
+test('a first run says how to submit a job; the skip link passes the header', async ({ page, server }) => {
+  await signIn(page, server);
+  const empty = page.locator('.table-empty');
+  await expect(empty).toContainText('No jobs yet');
+  await expect(empty).toContainText('runway add -- echo hello');
+  await expect(empty.getByRole('link', { name: 'Submit' })).toHaveAttribute('href', '/submit');
+  await page.getByRole('button', { name: 'failed', exact: true }).click();
+  await expect(empty).toHaveText('No jobs match this filter.');
+
+  // On a fresh load, the first Tab reaches the skip link.
+  await page.reload();
+  await expect(page.getByTestId('connection')).toHaveText('Live');
+  await page.keyboard.press('Tab');
+  const skip = page.getByRole('link', { name: 'Skip to content' });
+  await expect(skip).toBeFocused();
+  await page.keyboard.press('Enter');
+  await expect(page.locator('main#main')).toBeFocused();
 });

@@ -116,7 +116,17 @@ export function createJobDetail({ store, navigate }) {
 
   let cancelBusy = false;
   async function cancel() {
-    const id = store.getState().detail.id;
+    const { id, job: current } = store.getState().detail;
+    const running = current && current.status === 'running';
+    const ok = await confirmDialog({
+      title: `Cancel job ${id}?`,
+      body: running
+        ? 'Its process is stopped: SIGTERM now, SIGKILL after the grace period.'
+        : 'It will not run.',
+      confirmLabel: 'Cancel the job',
+      danger: true,
+    });
+    if (!ok) return;
     cancelBusy = true;
     cancelButton.disabled = true;
     try {

@@ -276,6 +276,15 @@ export function createJobsPage({ store, navigate, session }) {
   const unsubscribe = store.subscribe(update);
   return {
     el,
+    /** The list's keys: j/k move through rows, Enter opens one, x selects it; true when used. */
+    key(key) {
+      if (key === 'j') table.moveCursor(1);
+      else if (key === 'k') table.moveCursor(-1);
+      else if (key === 'Enter') table.openCursor();
+      else if (key === 'x') table.toggleCursor();
+      else return false;
+      return true;
+    },
     focusSearch() {
       search.focus();
       search.select();

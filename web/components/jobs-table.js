@@ -171,8 +171,22 @@ export function createJobsTable({ store, navigate }) {
       lastOrder = jobs.order;
     }
     if (!jobs.order.length) {
+      const f = jobs.filter;
+      const unfiltered = !f.status.length && !f.type && !f.queue && !f.q;
       emptyCell.replaceChildren(
-        !jobs.loaded ? 'Loading jobs…' : jobs.error ? `Could not load jobs: ${jobs.error}` : 'No jobs match this filter.',
+        ...(!jobs.loaded
+          ? ['Loading jobs…']
+          : jobs.error
+            ? [`Could not load jobs: ${jobs.error}`]
+            : unfiltered
+              ? [
+                h('strong', null, 'No jobs yet. '),
+                'Submit one with the ',
+                h('a', { href: '/submit' }, 'Submit'),
+                ' form, or from a terminal: ',
+                h('code', null, 'runway add -- echo hello'),
+              ]
+              : ['No jobs match this filter.']),
       );
       tbody.appendChild(emptyRow);
     }
@@ -217,8 +231,40 @@ export function createJobsTable({ store, navigate }) {
 
   update(store.getState(), null);
   const unsubscribe = store.subscribe(update);
+  // The keyboard's row (j/k move it, Enter opens its job, x selects it).
+  let cursorId = null;
+  function setCursor(id) {
+    const old = cursorId && rows.get(cursorId);
+    if (old) old.tr.classList.remove('row-cursor');
+    cursorId = id;
+    const row = id && rows.get(id);
+    if (!row) return;
+    row.tr.classList.add('row-cursor');
+    row.tr.scrollIntoView({ block: 'nearest' });
+  }
+
+  /** Moves the keyboard's row by `by` (from the first row when there is none). */
+  function moveCursor(by) {
+    const order = store.getState().jobs.order;
+    if (!order.length) return;
+    const at = cursorId ? order.indexOf(cursorId) : -1;
+    const next = at < 0 ? 0 : Math.min(order.length - 1, Math.max(0, at + by));
+    setCursor(order[next]);
+  }
+
   return {
     el,
+    moveCursor,
+    openCursor() {
+      if (cursorId && rows.has(cursorId)) navigate(`/jobs/${cursorId}`);
+    },
+    toggleCursor() {
+      const row = cursorId && rows.get(cursorId);
+      if (!row) return;
+      const on = !row.check.checked;
+      row.check.checked = on;
+      row.check.dispatchEvent(new Event('change', { bubbles: true }));
+    },
     destroy() {
       clearInterval(timer);
       unsubscribe();
