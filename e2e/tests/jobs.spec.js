@@ -381,7 +381,7 @@ test('a first run says how to submit a job; the skip link passes the header', as
   const empty = page.locator('.table-empty');
   await expect(empty).toContainText('No jobs yet');
   await expect(empty).toContainText('runway add -- echo hello');
-  await expect(empty.getByRole('link', { name: 'Submit' })).toHaveAttribute('href', '/submit');
+  await expect(empty.getByRole('link', { name: 'the form' })).toHaveAttribute('href', '/submit');
   await page.getByRole('button', { name: 'failed', exact: true }).click();
   await expect(empty).toHaveText('No jobs match this filter.');
 
@@ -393,4 +393,37 @@ test('a first run says how to submit a job; the skip link passes the header', as
   await expect(skip).toBeFocused();
   await page.keyboard.press('Enter');
   await expect(page.locator('main#main')).toBeFocused();
+});
+
+test('each status chip counts its jobs under the other filters, live; waiting shows once something can wait', async ({ page, server }) => {
+  const done = [];
+  for (const name of ['A', 'B']) done.push(await server.api.submit('greet', { name }));
+  const broken = await server.api.submit('broken', null);
+  for (const job of [...done, broken]) await server.api.finished(job.id);
+  await signIn(page, server);
+  await expect(page.getByTestId('count-succeeded')).toHaveText('2');
+  await expect(page.getByTestId('count-failed')).toHaveText('1');
+  await expect(page.getByTestId('count-running')).toHaveText('0');
+  await expect(page.getByRole('button', { name: 'waiting', exact: true })).toBeHidden();
+
+  // Live: a new failure counts without a reload.
+  const again = await server.api.submit('broken', null);
+  await server.api.finished(again.id);
+  await expect(page.getByTestId('count-failed')).toHaveText('2');
+
+  // The type filter narrows the counts; the status filter does not.
+  await page.getByLabel('Type').selectOption('greet');
+  await expect(page.getByTestId('count-failed')).toHaveText('0');
+  await expect(page.getByTestId('count-succeeded')).toHaveText('2');
+  await page.getByRole('button', { name: 'succeeded', exact: true }).click();
+  await expect(page.getByTestId('count-failed')).toHaveText('0');
+  await expect(page.getByTestId('count-succeeded')).toHaveText('2');
+  await page.getByRole('button', { name: 'succeeded', exact: true }).click();
+  await page.getByLabel('Type').selectOption('');
+
+  // A job with children waits for them: the waiting chip appears.
+  await server.api.submit('greet', { name: 'Parent' }, { children: [{ type: 'hold', input: null }] });
+  await expect(page.getByRole('button', { name: 'waiting', exact: true })).toBeVisible();
+  await expect(page.getByTestId('count-waiting')).toHaveText('1');
+  await server.api.request('POST', '/v1/jobs/bulk', { action: 'cancel', filter: { type: ['hold'] } });
 });

@@ -15,9 +15,13 @@ export function createJobsPage({ store, navigate, session }) {
   const table = createJobsTable({ store, navigate });
 
   // Filters
-  const chips = STATUSES.map((status) =>
-    h('button', { type: 'button', class: 'chip', dataset: { status }, 'aria-pressed': 'false', onclick: () => toggleStatus(status) }, status),
-  );
+  // Each chip shows how many jobs of its status the other filters match; the count is not
+  // part of the button's name (it stays the status).
+  const chipCounts = {};
+  const chips = STATUSES.map((status) => {
+    chipCounts[status] = h('span', { class: 'chip-count num', 'aria-hidden': 'true', dataset: { testid: `count-${status}` } });
+    return h('button', { type: 'button', class: 'chip', dataset: { status }, 'aria-pressed': 'false', onclick: () => toggleStatus(status) }, status, chipCounts[status]);
+  });
   const typeSelect = h('select', { id: 'filter-type', class: 'select', onchange: () => setFilter({ type: typeSelect.value }) });
   const queueSelect = h('select', { id: 'filter-queue', class: 'select', onchange: () => setFilter({ queue: queueSelect.value }) });
   const search = h('input', {
@@ -221,6 +225,40 @@ export function createJobsPage({ store, navigate, session }) {
     if (select.value !== selected) select.value = selected;
   }
 
+  // The chips' counts, for the type, queue and search filters, read again as jobs change.
+  let chipTimer = null;
+  let chipsInFlight = false;
+  function refreshChipCounts(delay = 0) {
+    if (delay > 0 && chipTimer !== null) return;
+    clearTimeout(chipTimer);
+    chipTimer = setTimeout(async () => {
+      chipTimer = null;
+      if (chipsInFlight) {
+        refreshChipCounts(2000);
+        return;
+      }
+      chipsInFlight = true;
+      const filter = currentFilter();
+      try {
+        const counts = await Promise.all(STATUSES.map((status) => api.count({ ...filter, status: [status] })));
+        if (filter !== currentFilter()) return;
+        STATUSES.forEach((status, index) => showChipCount(status, counts[index].count, filter));
+      } catch {
+        /* keep the last counts */
+      } finally {
+        chipsInFlight = false;
+      }
+    }, delay);
+  }
+
+  function showChipCount(status, count, filter) {
+    const chip = chips[STATUSES.indexOf(status)];
+    setText(chipCounts[status], count.toLocaleString());
+    setAttr(chip, 'title', `${count.toLocaleString()} ${status} ${count === 1 ? 'job matches' : 'jobs match'} the other filters`);
+    // A job waits only for children it has: no chip until one can match.
+    if (status === 'waiting') chip.hidden = count === 0 && !filter.status.includes(status);
+  }
+
   let lastFilter = null;
   function update(state, prev) {
     const jobs = state.jobs;
@@ -232,8 +270,10 @@ export function createJobsPage({ store, navigate, session }) {
       allJobs.checked = filter.all;
       clearFilters.hidden = !(filter.status.length || filter.type || filter.queue || filter.q || filter.all);
       refreshCount();
+      refreshChipCounts();
     } else if (prev && prev.jobs.byId !== jobs.byId) {
       refreshCount(1500);
+      refreshChipCounts(2000);
     }
     if (!prev || prev.types !== state.types || prev.jobs.filter !== filter) {
       syncOptions(typeSelect, state.types.list.map((t) => t.name), filter.type, 'All types');
@@ -292,6 +332,7 @@ export function createJobsPage({ store, navigate, session }) {
     destroy() {
       clearTimeout(searchTimer);
       clearTimeout(countTimer);
+      clearTimeout(chipTimer);
       unsubscribe();
       table.destroy();
     },

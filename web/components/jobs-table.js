@@ -181,9 +181,9 @@ export function createJobsTable({ store, navigate }) {
             : unfiltered
               ? [
                 h('strong', null, 'No jobs yet. '),
-                'Submit one with the ',
-                h('a', { href: '/submit' }, 'Submit'),
-                ' form, or from a terminal: ',
+                'Submit one with ',
+                h('a', { href: '/submit' }, 'the form'),
+                ', or from a terminal: ',
                 h('code', null, 'runway add -- echo hello'),
               ]
               : ['No jobs match this filter.']),

@@ -91,6 +91,8 @@ export function createQueues({ store }) {
     setAttr(card.stats.oldest.value, 'title', queue.oldest_queued_at ? exact(queue.oldest_queued_at) : 'nothing queued');
     setText(card.stats.succeeded.value, (queue.succeeded || 0).toLocaleString());
     setText(card.stats.failed.value, (queue.failed || 0).toLocaleString());
+    // Red only when something failed.
+    card.stats.failed.value.classList.toggle('tone-failed', (queue.failed || 0) > 0);
     setText(card.stats.cancelled.value, (queue.cancelled || 0).toLocaleString());
     const throughput = queue.throughput;
     if (throughput && Array.isArray(throughput.finished)) {
