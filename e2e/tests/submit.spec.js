@@ -48,9 +48,9 @@ test('the generated form covers every kind of field and checks it before sending
   await page.getByLabel('loud', { exact: true }).check();
   await page.getByLabel('color', { exact: true }).selectOption('green');
   await page.getByRole('button', { name: 'Add tags item' }).click();
-  await page.getByLabel('tags[0]', { exact: true }).fill('first');
+  await page.getByLabel('tags 1', { exact: true }).fill('first');
   await page.getByRole('button', { name: 'Add tags item' }).click();
-  await page.getByLabel('tags[1]', { exact: true }).fill('second');
+  await page.getByLabel('tags 2', { exact: true }).fill('second');
   await page.getByLabel('width', { exact: true }).fill('1.5');
   await page.getByRole('button', { name: 'Submit job' }).click();
 
@@ -125,9 +125,9 @@ test('in form mode, the server’s schema errors land on their field', async ({ 
     await openSubmit(page, 'tagged');
     await page.getByLabel('label', { exact: true }).fill('twice');
     await page.getByRole('button', { name: 'Add tags item' }).click();
-    await page.getByLabel('tags[0]', { exact: true }).fill('same');
+    await page.getByLabel('tags 1', { exact: true }).fill('same');
     await page.getByRole('button', { name: 'Add tags item' }).click();
-    await page.getByLabel('tags[1]', { exact: true }).fill('same');
+    await page.getByLabel('tags 2', { exact: true }).fill('same');
     await page.getByRole('button', { name: 'Submit job' }).click();
 
     const tags = page.locator('fieldset', { has: page.getByRole('button', { name: 'Add tags item' }) });
@@ -137,11 +137,52 @@ test('in form mode, the server’s schema errors land on their field', async ({ 
     expect((await server.api.request('GET', '/v1/jobs/count')).count).toBe(0);
 
     // Fixed in the form, it goes through.
-    await page.getByLabel('tags[1]', { exact: true }).fill('other');
+    await page.getByLabel('tags 2', { exact: true }).fill('other');
     await page.getByRole('button', { name: 'Submit job' }).click();
     await expect(page.getByTestId('job-detail').getByTestId('status')).toHaveText('succeeded');
     const id = page.url().split('/').pop();
     expect((await server.api.job(id)).input).toEqual({ label: 'twice', tags: ['same', 'other'] });
+  } finally {
+    await server.stop();
+  }
+});
+
+const TITLED = `${CONFIG}
+[types.titled]
+command = ["sh", "-c", "cat"]
+
+[types.titled.schema]
+type = "object"
+required = ["recipient"]
+
+[types.titled.schema.properties.recipient]
+type = "string"
+title = "Recipient's name"
+description = "Who the card is for."
+
+[types.titled.schema.properties.lines]
+type = "array"
+title = "Lines of the card"
+items = { type = "string" }
+`;
+
+test('fields are labelled by their schema titles, items by their list and place', async ({ page }) => {
+  const server = await startServer(TITLED);
+  try {
+    await signIn(page, server);
+    await openSubmit(page, 'titled');
+    await expect(page.getByLabel("Recipient's name", { exact: true })).toBeVisible();
+    await expect(page.getByText('Who the card is for.')).toBeVisible();
+    await expect(page.getByText('recipient', { exact: true })).toHaveCount(0);
+    await page.getByRole('button', { name: 'Add Lines of the card item' }).click();
+    await page.getByRole('button', { name: 'Add Lines of the card item' }).click();
+    await page.getByLabel("Recipient's name", { exact: true }).fill('Ada');
+    await page.getByLabel('Lines of the card 1', { exact: true }).fill('Happy');
+    await page.getByLabel('Lines of the card 2', { exact: true }).fill('birthday');
+    await expect(page.getByRole('button', { name: 'Remove Lines of the card 2' })).toBeVisible();
+    await page.getByRole('button', { name: 'Submit job' }).click();
+    await expect(page.getByTestId('job-detail').getByTestId('status')).toHaveText('succeeded');
+    await expect(page.getByTestId('job-detail').getByTestId('input')).toContainText('birthday');
   } finally {
     await server.stop();
   }

@@ -106,11 +106,20 @@ function buildNode(schema, ctx) {
   }
 }
 
-/** The wrapper every leaf uses: label (the property name), control, hint, error slot. */
+/**
+ * What a field is called: its schema's `title`, else the name its place gives it (the
+ * property's key, or "tags 2" for the second item of `tags`).
+ */
+function labelOf(schema, ctx) {
+  const title = schema && typeof schema === 'object' && typeof schema.title === 'string' ? schema.title.trim() : '';
+  return title || ctx.label || ctx.name;
+}
+
+/** The wrapper every leaf uses: label, control, hint, error slot. */
 function fieldShell(schema, ctx, control, { inlineLabel = false } = {}) {
   const id = control.id || uid('f');
   control.id = id;
-  const label = h('label', { for: id, class: 'field-label' }, ctx.name);
+  const label = h('label', { for: id, class: 'field-label' }, labelOf(schema, ctx));
   const marker = ctx.required && !ctx.root ? h('span', { class: 'required', 'aria-hidden': 'true', title: 'required' }, '*') : null;
   if (ctx.required && !ctx.root && control.setAttribute) control.setAttribute('aria-required', 'true');
   const hintText = [schema && schema.description, constraintsHint(schema)].filter(Boolean).join(' · ');
@@ -187,7 +196,7 @@ function objectNode(schema, ctx) {
   } else {
     errorSlot = h('div', { class: 'object-errors' });
     el = h('fieldset', { class: 'fieldset field', dataset: { path: ctx.path } },
-      h('legend', null, ctx.name, ctx.required ? h('span', { class: 'required', 'aria-hidden': 'true' }, ' *') : null),
+      h('legend', null, labelOf(schema, ctx), ctx.required ? h('span', { class: 'required', 'aria-hidden': 'true' }, ' *') : null),
       schema.description ? h('p', { class: 'hint' }, schema.description) : null,
       errorSlot, body);
   }
@@ -260,10 +269,10 @@ function arrayNode(schema, ctx) {
     const last = items[items.length - 1];
     const focusable = last && last.node.el.querySelector('input, select, textarea');
     if (focusable) focusable.focus();
-  } }, `Add ${ctx.name} item`);
+  } }, `Add ${labelOf(schema, ctx)} item`);
   const errorSlot = h('div', { class: 'object-errors' });
   const el = h('fieldset', { class: 'fieldset field array', dataset: { path: ctx.path } },
-    h('legend', null, ctx.name, ctx.required && !ctx.root ? h('span', { class: 'required', 'aria-hidden': 'true' }, ' *') : null),
+    h('legend', null, labelOf(schema, ctx), ctx.required && !ctx.root ? h('span', { class: 'required', 'aria-hidden': 'true' }, ' *') : null),
     schema.description ? h('p', { class: 'hint' }, schema.description) : null,
     errorSlot, list, addButton);
   const itemSchema = schema.items;
@@ -290,8 +299,9 @@ function arrayNode(schema, ctx) {
 
   function makeItem(index) {
     const path = `${ctx.path}/${index}`;
-    const node = buildNode(itemSchema, { path, name: `${ctx.name}[${index}]`, required: true, registry: ctx.registry });
-    const remove = h('button', { type: 'button', class: 'btn btn-ghost btn-small', 'aria-label': `Remove item ${index + 1}`, title: `Remove ${ctx.name}[${index}]`, onclick: () => {
+    const itemLabel = `${labelOf(schema, ctx)} ${index + 1}`;
+    const node = buildNode(itemSchema, { path, name: `${ctx.name}[${index}]`, label: itemLabel, required: true, registry: ctx.registry });
+    const remove = h('button', { type: 'button', class: 'btn btn-ghost btn-small', 'aria-label': `Remove ${itemLabel}`, title: `Remove ${itemLabel}`, onclick: () => {
       const at = items.indexOf(item);
       if (at >= 0) {
         items.splice(at, 1);
