@@ -82,6 +82,7 @@ export const api = {
   job: (id) => request('GET', `/v1/jobs/${enc(id)}`),
   count: (filter) => request('GET', `/v1/jobs/count${query(filterParams(filter))}`),
   events: (id) => request('GET', `/v1/jobs/${enc(id)}/events`),
+  log: (id, offset, limit) => request('GET', `/v1/jobs/${enc(id)}/log${query({ offset, limit })}`),
   submit: (job) => request('POST', '/v1/jobs', job),
   cancel: (id) => request('POST', `/v1/jobs/${enc(id)}/cancel`, {}),
   retry: (id) => request('POST', `/v1/jobs/${enc(id)}/retry`, {}),

@@ -427,3 +427,31 @@ test('each status chip counts its jobs under the other filters, live; waiting sh
   await expect(page.getByTestId('count-waiting')).toHaveText('1');
   await server.api.request('POST', '/v1/jobs/bulk', { action: 'cancel', filter: { type: ['hold'] } });
 });
+
+test('a job page downloads the whole log, wraps it or not, and expands, collapses or shows raw JSON', async ({ page, server }) => {
+  const job = await server.api.submit('greet', { name: 'Ada', size: { width: 2, height: 3 }, tags: ['a', 'b'] });
+  await server.api.finished(job.id);
+  await signIn(page, server);
+  await page.goto(`${server.url}/jobs/${job.id}`);
+  const detail = page.getByTestId('job-detail');
+  await expect(detail.getByTestId('log')).toContainText('greeting');
+
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download' }).click()]);
+  expect(download.suggestedFilename()).toBe(`job-${job.id}.log`);
+  const text = await (await download.createReadStream()).toArray();
+  expect(Buffer.concat(text).toString()).toContain('greeting');
+
+  await page.getByRole('button', { name: 'Wrap' }).click();
+  await expect(page.getByRole('button', { name: 'Wrap' })).toHaveAttribute('aria-pressed', 'false');
+  await expect(detail.getByTestId('log')).toHaveClass(/log-nowrap/);
+
+  const input = detail.getByTestId('input');
+  await input.getByRole('button', { name: 'Collapse all' }).click();
+  await expect(input.locator('details[open]')).toHaveCount(0);
+  await input.getByRole('button', { name: 'Expand all' }).click();
+  await expect(input.locator('details:not([open])')).toHaveCount(0);
+  await expect(input.getByTestId('json')).toContainText('"height"');
+  await input.getByRole('button', { name: 'Raw' }).click();
+  await expect(input.locator('pre.json-raw')).toBeVisible();
+  await expect(input.locator('pre.json-raw')).toContainText('"width": 2');
+});

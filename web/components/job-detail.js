@@ -52,6 +52,11 @@ export function createJobDetail({ store, navigate }) {
   const logPre = h('pre', { class: 'log mono', dataset: { testid: 'log' }, tabindex: '0', 'aria-label': 'Log' });
   const logSize = h('span', { class: 'muted small' });
   const followButton = h('button', { type: 'button', class: 'btn btn-small', 'aria-pressed': 'true', onclick: () => setFollow(!following) }, 'Pause');
+  const wrapButton = h('button', { type: 'button', class: 'btn btn-small', 'aria-pressed': 'true', onclick: () => {
+    const wrap = !logPre.classList.toggle('log-nowrap');
+    setAttr(wrapButton, 'aria-pressed', wrap ? 'true' : 'false');
+  } }, 'Wrap');
+  const downloadButton = h('button', { type: 'button', class: 'btn btn-small', onclick: () => downloadLog() }, 'Download');
   const logEmpty = h('p', { class: 'muted log-empty' }, 'No log output yet.');
   let following = true;
   let renderedLength = 0;
@@ -100,7 +105,7 @@ export function createJobDetail({ store, navigate }) {
         copyJsonButton(() => (store.getState().detail.job || {}).output ?? null)), outputBody)),
     h('div', { class: 'grid-log' },
       h('section', { class: 'card card-log' },
-        h('div', { class: 'card-head' }, h('h2', { class: 'card-title' }, 'Log'), h('div', { class: 'card-head-end' }, logSize, followButton)),
+        h('div', { class: 'card-head' }, h('h2', { class: 'card-title' }, 'Log'), h('div', { class: 'card-head-end' }, logSize, wrapButton, downloadButton, followButton)),
         logEmpty, logPre),
       h('section', { class: 'card' }, h('h2', { class: 'card-title' }, 'Timeline'), timelineEmpty, timeline)),
   );
@@ -113,6 +118,32 @@ export function createJobDetail({ store, navigate }) {
     notFound,
     content,
   );
+
+  /** The whole stored log as a file, read a megabyte at a time. */
+  async function downloadLog() {
+    const id = store.getState().detail.id;
+    downloadButton.disabled = true;
+    try {
+      const parts = [];
+      let offset = 0;
+      for (let pages = 0; pages < 256; pages++) {
+        const chunk = await api.log(id, offset, 1048576);
+        parts.push(chunk.data);
+        if (chunk.next_offset === offset || chunk.complete || !chunk.data) break;
+        offset = chunk.next_offset;
+      }
+      const url = URL.createObjectURL(new Blob(parts, { type: 'text/plain' }));
+      const link = h('a', { href: url, download: `job-${id}.log`, hidden: true });
+      document.body.appendChild(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    } catch (error) {
+      store.dispatch(showNotice('error', `Could not download the log of job ${id}: ${error.message}`));
+    } finally {
+      downloadButton.disabled = false;
+    }
+  }
 
   let cancelBusy = false;
   async function cancel() {

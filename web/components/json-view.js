@@ -5,8 +5,46 @@ import { h } from '../dom.js';
 const OPEN_DEPTH = 2;
 const MAX_CHILDREN = 500;
 
+/**
+ * The tree with its tools: Expand all, Collapse all, and Raw (the JSON as indented text). Its
+ * height is capped; it scrolls.
+ */
 export function jsonView(value, { label } = {}) {
-  return h('div', { class: 'json-view mono', 'aria-label': label || null }, node(value, 0));
+  const tree = node(value, 0);
+  const raw = h('pre', { class: 'json-raw', hidden: true }, JSON.stringify(value, null, 2));
+  const view = h('div', { class: 'json-view mono', 'aria-label': label || null, dataset: { testid: 'json' } }, tree, raw);
+  const toggleRaw = h('button', { type: 'button', class: 'btn btn-ghost btn-small', 'aria-pressed': 'false', onclick: () => {
+    const on = raw.hidden;
+    raw.hidden = !on;
+    tree.hidden = on;
+    toggleRaw.setAttribute('aria-pressed', on ? 'true' : 'false');
+  } }, 'Raw');
+  const expand = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => setAllOpen(tree, true) }, 'Expand all');
+  const collapse = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => setAllOpen(tree, false) }, 'Collapse all');
+  const tools = typeof value === 'object' && value !== null
+    ? h('div', { class: 'json-tools', role: 'group', 'aria-label': `${label || 'JSON'} view` }, expand, collapse, toggleRaw)
+    : null;
+  return h('div', { class: 'json-block' }, tools, view);
+}
+
+/** Opens (building as it goes) or closes every node of a tree. */
+function setAllOpen(root, open) {
+  const nodes = root.matches && root.matches('details') ? [root] : [];
+  nodes.push(...root.querySelectorAll('details'));
+  if (!open) {
+    for (const details of nodes) details.open = false;
+    return;
+  }
+  const done = new Set();
+  let pending = nodes;
+  while (pending.length) {
+    for (const details of pending) {
+      if (details.build) details.build();
+      details.open = true;
+      done.add(details);
+    }
+    pending = [...root.querySelectorAll('details')].filter((details) => !done.has(details));
+  }
 }
 
 /** A "Copy" button that puts the pretty-printed JSON on the clipboard. */
@@ -61,6 +99,7 @@ function container(value, depth, open, close, entries, isArray) {
     });
     if (entries.length > MAX_CHILDREN) list.appendChild(h('li', { class: 'muted' }, `… ${entries.length - MAX_CHILDREN} more (use Copy to get everything)`));
   }
+  details.build = build;
   if (details.open) build();
   details.addEventListener('toggle', () => {
     if (details.open) build();
