@@ -117,10 +117,12 @@ test('a job detail shows input, output, log, timeline, and retries the job', asy
   await expect(detail.getByTestId('output')).toContainText('greeted');
   await expect(detail.getByTestId('log')).toContainText('greeting {"name":"Grace"');
   const timeline = detail.getByTestId('timeline').locator('li');
+  // Newest first: the outcome shows without scrolling; times count from the submit.
   await expect(timeline).toHaveCount(3);
-  await expect(timeline.nth(0)).toContainText('submitted');
+  await expect(timeline.nth(0)).toContainText('succeeded');
+  await expect(timeline.nth(0)).toContainText('+');
   await expect(timeline.nth(1)).toContainText('started');
-  await expect(timeline.nth(2)).toContainText('succeeded');
+  await expect(timeline.nth(2)).toContainText('submitted');
 
   await page.getByRole('button', { name: 'Retry' }).click();
   await expect(page).not.toHaveURL(new RegExp(`/jobs/${job.id}$`));
@@ -454,4 +456,16 @@ test('a job page downloads the whole log, wraps it or not, and expands, collapse
   await input.getByRole('button', { name: 'Raw' }).click();
   await expect(input.locator('pre.json-raw')).toBeVisible();
   await expect(input.locator('pre.json-raw')).toContainText('"width": 2');
+});
+
+test('a scheduled job says when it runs', async ({ page, server }) => {
+  const later = new Date(Date.now() + 3 * 3600 * 1000).toISOString();
+  const job = await server.api.submit('greet', { name: 'Later' }, { run_at: later });
+  await signIn(page, server);
+  await page.goto(`${server.url}/jobs/${job.id}`);
+  await expect(page.getByTestId('job-detail').getByTestId('status')).toHaveText('scheduled');
+  await expect(page.getByTestId('runs-at')).toContainText(/in (2|3)h/);
+  await server.api.request('POST', `/v1/jobs/${job.id}/cancel`, {});
+  await expect(page.getByTestId('job-detail').getByTestId('status')).toHaveText('cancelled');
+  await expect(page.getByTestId('runs-at')).toBeHidden();
 });

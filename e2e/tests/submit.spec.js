@@ -27,8 +27,10 @@ test('a job submitted through the generated form goes from queued to succeeded, 
   await expect(detail).toContainText(/frame \d of 8/);
   await expect(status).toHaveText('succeeded', { timeout: 20_000 });
   await expect(detail.getByTestId('log')).toContainText('rendered frame 8');
+  // Newest first, and the four progress events are one line.
   const kinds = await detail.getByTestId('timeline').locator('li').allTextContents();
-  expect(kinds.join(' ')).toMatch(/submitted[\s\S]*started[\s\S]*progress[\s\S]*succeeded/);
+  expect(kinds.join(' ')).toMatch(/succeeded[\s\S]*progress[\s\S]*4 updates[\s\S]*started[\s\S]*submitted/);
+  await expect(detail.getByTestId('timeline').locator('li', { hasText: 'progress' })).toHaveCount(1);
 });
 
 test('the generated form covers every kind of field and checks it before sending', async ({ page, server }) => {

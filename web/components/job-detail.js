@@ -27,7 +27,7 @@ export function createJobDetail({ store, navigate }) {
   const meta = {};
   const metaList = h('dl', { class: 'meta' });
   for (const [key, label] of [
-    ['queue', 'Queue'], ['attempt', 'Attempt'], ['priority', 'Priority'], ['created', 'Created'], ['started', 'Started'],
+    ['queue', 'Queue'], ['attempt', 'Attempt'], ['priority', 'Priority'], ['created', 'Created'], ['runs', 'Runs'], ['started', 'Started'],
     ['finished', 'Finished'], ['duration', 'Duration'], ['worker', 'Worker'], ['retry_of', 'Retry of'], ['parent', 'Parent'],
     ['key', 'Key'], ['trigger', 'Started by trigger'], ['owner', 'Owner'],
   ]) {
@@ -240,6 +240,13 @@ export function createJobDetail({ store, navigate }) {
     setText(meta.attempt.dd, `${attempt}/${job.max_attempts}${job.phase === 'join' ? ' (join)' : ''}`);
     setText(meta.priority.dd, String(job.priority ?? 0));
     timeCell(meta.created, job.created_at, now);
+    // A scheduled job (first run later, or backing off before its next attempt) says when.
+    const later = job.status === 'scheduled' && job.run_at && Date.parse(job.run_at) > now;
+    meta.runs.wrapper.hidden = !later;
+    if (later) {
+      setText(meta.runs.dd, `${exact(job.run_at)} (in ${duration(Date.parse(job.run_at) - now)})`);
+      setAttr(meta.runs.dd, 'data-testid', 'runs-at');
+    }
     timeCell(meta.started, job.started_at, now);
     timeCell(meta.finished, job.finished_at, now);
     tick(now);
@@ -330,16 +337,32 @@ export function createJobDetail({ store, navigate }) {
   }
 
   const renderedEvents = new Map();
+  /**
+   * The timeline newest first, so the outcome shows without scrolling; a run of progress
+   * events is one line (the latest, with how many it stands for).
+   */
   function renderTimeline(detail, now) {
     timelineEmpty.hidden = detail.events.length > 0 || detail.eventsLoaded;
+    const entries = [];
+    for (const event of detail.events) {
+      const last = entries[entries.length - 1];
+      if (event.kind === 'progress' && last && last.event.kind === 'progress') {
+        last.event = event;
+        last.folded += 1;
+      } else {
+        entries.push({ event, folded: 1 });
+      }
+    }
+    entries.reverse();
+    const submitted = detail.events.length ? detail.events[0].at : null;
     let cursor = timeline.firstChild;
     const keep = new Set();
-    for (const event of detail.events) {
-      const key = `${event.kind}|${event.at}`;
+    for (const { event, folded } of entries) {
+      const key = `${event.kind}|${event.at}|${folded}`;
       keep.add(key);
       let item = renderedEvents.get(key);
       if (!item) {
-        item = eventItem(event, now);
+        item = eventItem(event, now, folded, submitted);
         renderedEvents.set(key, item);
       }
       if (item.li === cursor) cursor = cursor.nextSibling;
@@ -357,9 +380,10 @@ export function createJobDetail({ store, navigate }) {
     }
   }
 
-  function eventItem(event, now) {
+  function eventItem(event, now, folded, submitted) {
     const data = event.data || {};
     const details = [];
+    if (folded > 1) details.push(h('span', { class: 'muted' }, `${folded} updates`));
     if (event.status) details.push(h('span', { class: 'badge badge-small', dataset: { status: event.status } }, event.status));
     if (data.attempt) details.push(h('span', { class: 'muted' }, `attempt ${data.attempt}`));
     // Progress comes as data {fraction, message} (stored events) or data.progress (older shapes).
@@ -371,6 +395,9 @@ export function createJobDetail({ store, navigate }) {
       message = [pct, progress.message ? String(progress.message) : ''].filter(Boolean).join(' — ');
     }
     const time = h('time', { datetime: event.at, title: exact(event.at), class: 'timeline-time' }, relative(event.at, now));
+    // How long after the submit: the wait, each attempt's run.
+    const since = submitted ? Date.parse(event.at) - Date.parse(submitted) : NaN;
+    if (since > 0) details.push(h('span', { class: 'timeline-offset muted', title: 'after the submit' }, `+${duration(since)}`));
     const li = h(
       'li',
       { class: `timeline-item kind-${String(event.kind).replace(/[^a-z_]/g, '')}` },
