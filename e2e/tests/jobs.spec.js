@@ -469,3 +469,12 @@ test('a scheduled job says when it runs', async ({ page, server }) => {
   await expect(page.getByTestId('job-detail').getByTestId('status')).toHaveText('cancelled');
   await expect(page.getByTestId('runs-at')).toBeHidden();
 });
+
+test('each row previews its input, and a queue button says which queue it acts on', async ({ page, server }) => {
+  const job = await server.api.submit('greet', { name: 'Preview Person' });
+  await server.api.finished(job.id);
+  await signIn(page, server);
+  await expect(row(page, job.id).getByTestId('preview')).toHaveText('{"name":"Preview Person"}');
+  await page.getByRole('link', { name: 'Queues' }).click();
+  await expect(page.getByRole('button', { name: 'Pause queue renders' })).toBeVisible();
+});

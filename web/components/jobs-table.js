@@ -6,6 +6,9 @@ import { exact, duration, jobDuration, relative } from '../format.js';
 import { matchesFilter } from '../model.js';
 import { progressBar, statusBadge, updateProgressBar, updateStatusBadge } from './badges.js';
 
+/** Characters of a job's input shown under its type. */
+const PREVIEW_CHARS = 60;
+
 export function createJobsTable({ store, navigate }) {
   const rows = new Map(); // id -> row
   const running = new Set(); // rows whose duration ticks
@@ -67,7 +70,9 @@ export function createJobsTable({ store, navigate }) {
   function createRow(id) {
     const check = h('input', { type: 'checkbox', class: 'checkbox', 'aria-label': `Select job ${id}` });
     const link = h('a', { href: `/jobs/${id}`, class: 'mono id-link' }, id);
-    const type = h('td', { class: 'col-type' });
+    const typeName = h('span', { class: 'type-name' });
+    const preview = h('span', { class: 'input-preview mono', dataset: { testid: 'preview' } });
+    const type = h('td', { class: 'col-type' }, typeName, preview);
     const badge = statusBadge('');
     const bar = progressBar();
     const progressText = h('span', { class: 'progress-text' });
@@ -90,13 +95,18 @@ export function createJobsTable({ store, navigate }) {
       created,
       durationCell,
     );
-    return { id, tr, check, type, badge, bar, progressText, children, queue, attempt, created, duration: durationCell, job: null, stale: null };
+    return { id, tr, check, type, typeName, preview, badge, bar, progressText, children, queue, attempt, created, duration: durationCell, job: null, stale: null };
   }
 
   function updateRow(row, job, now) {
     row.job = job;
-    setText(row.type, job.type);
-    setAttr(row.type, 'title', job.type);
+    setText(row.typeName, job.type);
+    setAttr(row.typeName, 'title', job.type);
+    // A glance at what the job was given: the start of its input's JSON.
+    const input = job.input === null || job.input === undefined ? '' : typeof job.input === 'string' && job.input_truncated ? job.input : JSON.stringify(job.input);
+    const shown = input.length > PREVIEW_CHARS ? `${input.slice(0, PREVIEW_CHARS)}…` : input;
+    setText(row.preview, shown === '{}' || shown === 'null' ? '' : shown);
+    setAttr(row.preview, 'title', shown ? input.slice(0, 1000) : null);
     updateStatusBadge(row.badge, job.status);
     updateProgressBar(row.bar, job);
     const fraction = job.progress && job.status !== 'succeeded' ? Math.round((Number(job.progress.fraction) || 0) * 100) : null;

@@ -81,6 +81,7 @@ export function createQueues({ store }) {
     card.pausedBadge.hidden = !queue.paused;
     card.el.classList.toggle('is-paused', queue.paused);
     setText(card.button, queue.paused ? 'Resume' : 'Pause');
+    setAttr(card.button, 'aria-label', `${queue.paused ? 'Resume' : 'Pause'} queue ${queue.name}`);
     card.button.disabled = Boolean(busy);
     setText(card.stats.depth.value, String((queue.queued || 0) + (queue.scheduled || 0)));
     setAttr(card.stats.depth.value, 'title', `${queue.queued || 0} queued, ${queue.scheduled || 0} scheduled`);
