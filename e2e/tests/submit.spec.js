@@ -82,6 +82,9 @@ test('raw JSON is the fallback, and the server’s schema errors are shown', asy
   await raw.fill('{"name": "Linus"');
   await page.getByRole('button', { name: 'Submit job' }).click();
   await expect(page.getByRole('alert').filter({ hasText: /JSON/ })).toBeVisible();
+  // The error goes as soon as the text parses, before any submit.
+  await raw.fill('{"name": "Linus"}');
+  await expect(page.getByRole('alert').filter({ hasText: /JSON/ })).toHaveCount(0);
 
   await raw.fill('{"name": "Linus"}');
   await page.getByRole('button', { name: 'Submit job' }).click();
@@ -166,6 +169,7 @@ description = "Who the card is for."
 type = "array"
 title = "Lines of the card"
 items = { type = "string" }
+maxItems = 2
 `;
 
 test('fields are labelled by their schema titles, items by their list and place', async ({ page }) => {
@@ -182,6 +186,8 @@ test('fields are labelled by their schema titles, items by their list and place'
     await page.getByLabel('Lines of the card 1', { exact: true }).fill('Happy');
     await page.getByLabel('Lines of the card 2', { exact: true }).fill('birthday');
     await expect(page.getByRole('button', { name: 'Remove Lines of the card 2' })).toBeVisible();
+    // Two is the most the schema takes: no third.
+    await expect(page.getByRole('button', { name: 'Add Lines of the card item' })).toBeDisabled();
     await page.getByRole('button', { name: 'Submit job' }).click();
     await expect(page.getByTestId('job-detail').getByTestId('status')).toHaveText('succeeded');
     await expect(page.getByTestId('job-detail').getByTestId('input')).toContainText('birthday');

@@ -307,6 +307,7 @@ function arrayNode(schema, ctx) {
         items.splice(at, 1);
         item.li.remove();
         renumber();
+        limitAdding();
       }
     } }, 'Remove');
     const li = h('li', { class: 'array-item' }, node.el, remove);
@@ -320,6 +321,14 @@ function arrayNode(schema, ctx) {
     else if (itemSchema && itemSchema.default !== undefined) item.node.set(itemSchema.default);
     items.push(item);
     list.appendChild(item.li);
+    limitAdding();
+  }
+
+  /** No more items than `maxItems`: the button says why it is off. */
+  function limitAdding() {
+    const full = typeof schema.maxItems === 'number' && items.length >= schema.maxItems;
+    addButton.disabled = full;
+    addButton.title = full ? `at most ${schema.maxItems} item${schema.maxItems === 1 ? '' : 's'}` : '';
   }
 
   return register(ctx, {
@@ -335,6 +344,7 @@ function arrayNode(schema, ctx) {
       for (const item of items) item.li.remove();
       items.length = 0;
       if (Array.isArray(value)) for (const v of value) add(v);
+      limitAdding();
     },
     validate(errors, present) {
       const value = this.get();

@@ -19,6 +19,17 @@ export function createSubmitForm({ store, navigate }) {
     rawInput,
     h('p', { class: 'hint' }, 'Any JSON value; the server checks it against the type’s schema.'));
   const rawError = { el: null };
+  // A JSON error goes as soon as the text parses.
+  rawInput.addEventListener('input', () => {
+    if (!rawError.el) return;
+    try {
+      JSON.parse(rawInput.value.trim() || 'null');
+      rawError.el.remove();
+      rawError.el = null;
+    } catch {
+      /* still not JSON: the error stays */
+    }
+  });
 
   // Advanced
   const queueSelect = h('select', { id: 'submit-queue', class: 'select' });
@@ -278,7 +289,11 @@ export function createSubmitForm({ store, navigate }) {
 
   function focusFirstError() {
     const invalid = form.querySelector('[aria-invalid="true"]');
-    if (invalid) invalid.focus();
+    if (invalid) {
+      // Centred, so the sticky header never covers it.
+      invalid.focus({ preventScroll: true });
+      invalid.scrollIntoView({ block: 'center' });
+    }
     else if (!topErrors.hidden) topErrors.scrollIntoView({ block: 'nearest' });
   }
 

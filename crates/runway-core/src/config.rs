@@ -225,8 +225,13 @@ impl std::fmt::Display for Violation {
 }
 
 impl InputSchema {
+    /// `format` is asserted (`email`, `uri`, `date-time`, …), as the dashboard's form promises,
+    /// not only noted as JSON Schema's later drafts leave it by default.
     pub fn compile(document: Value) -> Result<InputSchema, String> {
-        let validator = jsonschema::validator_for(&document).map_err(|error| error.to_string())?;
+        let validator = jsonschema::options()
+            .should_validate_formats(true)
+            .build(&document)
+            .map_err(|error| error.to_string())?;
         Ok(InputSchema {
             document,
             validator: Arc::new(validator),
@@ -1113,6 +1118,27 @@ mod tests {
 
     fn load(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml(text, &HashMap::new())
+    }
+
+    #[test]
+    fn an_input_schemas_formats_are_checked() {
+        let schema = InputSchema::compile(serde_json::json!({
+            "type": "object",
+            "properties": {
+                "email": {"type": "string", "format": "email"},
+                "when": {"type": "string", "format": "date-time"}
+            }
+        }))
+        .unwrap();
+        let good = serde_json::json!({"email": "ada@example.com", "when": "2026-11-29T10:00:00Z"});
+        assert!(schema.violations(&good, 10).is_empty());
+        let bad = serde_json::json!({"email": "not an address", "when": "tomorrow"});
+        let paths: Vec<String> = schema
+            .violations(&bad, 10)
+            .into_iter()
+            .map(|violation| violation.path)
+            .collect();
+        assert_eq!(paths, ["/email", "/when"]);
     }
 
     #[test]
