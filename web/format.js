@@ -6,10 +6,37 @@ export function parseTime(value) {
   return Number.isNaN(ms) ? null : ms;
 }
 
-/** "just now", "42s ago", "5m ago", "3h ago", "2d ago", then a date. */
+const TIMES_KEY = 'runway.times';
+
+/** Whether times show as clock times rather than "5m ago": the reader's choice, kept. */
+export function absoluteTimes() {
+  try {
+    return localStorage.getItem(TIMES_KEY) === 'absolute';
+  } catch {
+    return false;
+  }
+}
+
+export function setAbsoluteTimes(on) {
+  try {
+    localStorage.setItem(TIMES_KEY, on ? 'absolute' : 'relative');
+  } catch {
+    /* not kept: this page still follows the choice */
+  }
+}
+
+const clockFormat = new Intl.DateTimeFormat(undefined, {
+  month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit',
+});
+
+/**
+ * "just now", "42s ago", "5m ago", "3h ago", "2d ago", then a date; or the clock time when the
+ * reader chose absolute times.
+ */
 export function relative(value, now = Date.now()) {
   const ms = parseTime(value);
   if (ms === null) return '—';
+  if (absoluteTimes()) return clockFormat.format(new Date(ms));
   const seconds = Math.round((now - ms) / 1000);
   if (seconds < 0) {
     const ahead = -seconds;

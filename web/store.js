@@ -22,6 +22,8 @@ export function initialState() {
     version: '',
     // Who the session speaks for ({name, role}), from `welcome`.
     user: null,
+    // Bumped when the reader switches relative and clock times, so times are drawn again.
+    timesRevision: 0,
     route: { name: 'jobs', path: '/', params: {}, query: {} },
     types: { list: [], loaded: false },
     queues: { list: [], loaded: false, error: null, busy: {} },
@@ -109,6 +111,8 @@ export function createStore(reducer, state) {
 
 export function reduce(state, action) {
   switch (action.type) {
+    case 'times/changed':
+      return { ...state, timesRevision: state.timesRevision + 1 };
     case 'auth/checking':
       return { ...state, auth: { status: 'checking', error: null, busy: false } };
     case 'auth/busy':

@@ -478,3 +478,34 @@ test('each row previews its input, and a queue button says which queue it acts o
   await page.getByRole('link', { name: 'Queues' }).click();
   await expect(page.getByRole('button', { name: 'Pause queue renders' })).toBeVisible();
 });
+
+test('a search shows in each row the part of the input it matched', async ({ page, server }) => {
+  const job = await server.api.submit('greet', { name: 'Ada', tags: ['alpha', 'beta', 'gamma', 'delta', 'epsilon', 'zeta-needle-here'] });
+  await server.api.finished(job.id);
+  await signIn(page, server);
+  await page.getByLabel('Search').fill('needle');
+  const preview = row(page, job.id).getByTestId('preview');
+  await expect(preview.locator('mark')).toHaveText('needle');
+  await expect(preview).toContainText('zeta-needle-here');
+  await page.getByLabel('Search').fill('');
+  await expect(row(page, job.id).getByTestId('preview').locator('mark')).toHaveCount(0);
+  await expect(row(page, job.id).getByTestId('preview')).toContainText('{"name":"Ada"');
+});
+
+test('times show relative or as clock times, as chosen, and the choice is kept', async ({ page, server }) => {
+  const job = await server.api.submit('greet', { name: 'Clock' });
+  await server.api.finished(job.id);
+  await signIn(page, server);
+  const created = row(page, job.id).locator('.col-created');
+  await expect(created).toHaveText(/just now|ago/);
+  await page.getByRole('button', { name: 'Relative times' }).click();
+  await expect(page.getByRole('button', { name: 'Clock times' })).toHaveAttribute('aria-pressed', 'true');
+  await expect(created).toHaveText(/\d{2}:\d{2}:\d{2}/);
+  await page.reload();
+  await expect(page.getByRole('button', { name: 'Clock times' })).toBeVisible();
+  await expect(row(page, job.id).locator('.col-created')).toHaveText(/\d{2}:\d{2}:\d{2}/);
+  await row(page, job.id).click();
+  await expect(page.getByTestId('job-detail').locator('.meta-item', { hasText: 'Created' }).locator('dd')).toHaveText(/\d{2}:\d{2}:\d{2}/);
+  await page.getByRole('button', { name: 'Clock times' }).click();
+  await expect(page.getByTestId('job-detail').locator('.meta-item', { hasText: 'Created' }).locator('dd')).toHaveText(/just now|ago/);
+});

@@ -1,6 +1,7 @@
 // The header: brand, navigation (wraps on narrow screens), connection state, sign-out.
 
 import { h, setAttr, setText } from '../dom.js';
+import { absoluteTimes, setAbsoluteTimes } from '../format.js';
 import { createConnection } from './connection.js';
 
 const LINKS = [
@@ -15,12 +16,25 @@ export function createHeader({ store, onSignOut }) {
   const links = LINKS.map((link) => ({ ...link, el: h('a', { class: 'nav-link', href: link.href }, link.label) }));
   const signOut = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => onSignOut() }, 'Sign out');
   const who = h('span', { class: 'header-user muted small', dataset: { testid: 'user' } });
+  // Relative ("5m ago") or clock times, everywhere, kept across pages and visits.
+  const times = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => {
+    setAbsoluteTimes(!absoluteTimes());
+    showTimes();
+    store.dispatch({ type: 'times/changed' });
+  } });
+  function showTimes() {
+    const absolute = absoluteTimes();
+    setText(times, absolute ? 'Clock times' : 'Relative times');
+    setAttr(times, 'aria-pressed', absolute ? 'true' : 'false');
+    setAttr(times, 'title', absolute ? 'Show times as “5m ago”' : 'Show times as clock times');
+  }
+  showTimes();
   const el = h(
     'header',
     { class: 'app-header' },
     h('a', { class: 'brand', href: '/jobs', 'aria-label': 'runway home' }, h('img', { src: '/static/favicon.svg', alt: '', width: '20', height: '20' }), h('span', null, 'runway')),
     h('nav', { class: 'nav', 'aria-label': 'Main' }, links.map((link) => link.el)),
-    h('div', { class: 'header-end' }, connection.el, who, signOut),
+    h('div', { class: 'header-end' }, connection.el, who, times, signOut),
   );
   function update(state, prev) {
     if (!prev || prev.user !== state.user) {

@@ -9,6 +9,12 @@ import { progressBar, statusBadge, updateProgressBar, updateStatusBadge } from '
 /** Characters of a job's input shown under its type. */
 const PREVIEW_CHARS = 60;
 
+/** A job's input as the text a preview shows (a large input arrives as its preview already). */
+function previewText(job) {
+  if (job.input === null || job.input === undefined) return '';
+  return typeof job.input === 'string' && job.input_truncated ? job.input : JSON.stringify(job.input);
+}
+
 export function createJobsTable({ store, navigate }) {
   const rows = new Map(); // id -> row
   const running = new Set(); // rows whose duration ticks
@@ -98,15 +104,39 @@ export function createJobsTable({ store, navigate }) {
     return { id, tr, check, type, typeName, preview, badge, bar, progressText, children, queue, attempt, created, duration: durationCell, job: null, stale: null };
   }
 
+  /**
+   * The start of the input, or, under a search that matched inside it, the part around the
+   * match with the match marked: why the row is listed.
+   */
+  function showPreview(row, input, q) {
+    const needle = (q || '').trim().toLowerCase();
+    const at = needle && !/^\d+$/.test(needle) ? input.toLowerCase().indexOf(needle) : -1;
+    const key = `${input}\u0000${at < 0 ? '' : needle}`;
+    if (row.previewKey === key) return;
+    row.previewKey = key;
+    if (at < 0) {
+      const shown = input.length > PREVIEW_CHARS ? `${input.slice(0, PREVIEW_CHARS)}…` : input;
+      row.preview.replaceChildren(shown === '{}' || shown === 'null' ? '' : shown);
+    } else {
+      const from = Math.max(0, at - 20);
+      const to = Math.min(input.length, at + needle.length + 30);
+      row.preview.replaceChildren(
+        from > 0 ? '…' : '',
+        input.slice(from, at),
+        h('mark', null, input.slice(at, at + needle.length)),
+        input.slice(at + needle.length, to),
+        to < input.length ? '…' : '',
+      );
+    }
+    setAttr(row.preview, 'title', input ? input.slice(0, 1000) : null);
+  }
+
   function updateRow(row, job, now) {
     row.job = job;
     setText(row.typeName, job.type);
     setAttr(row.typeName, 'title', job.type);
     // A glance at what the job was given: the start of its input's JSON.
-    const input = job.input === null || job.input === undefined ? '' : typeof job.input === 'string' && job.input_truncated ? job.input : JSON.stringify(job.input);
-    const shown = input.length > PREVIEW_CHARS ? `${input.slice(0, PREVIEW_CHARS)}…` : input;
-    setText(row.preview, shown === '{}' || shown === 'null' ? '' : shown);
-    setAttr(row.preview, 'title', shown ? input.slice(0, 1000) : null);
+    showPreview(row, previewText(job), store.getState().jobs.filter.q);
     updateStatusBadge(row.badge, job.status);
     updateProgressBar(row.bar, job);
     const fraction = job.progress && job.status !== 'succeeded' ? Math.round((Number(job.progress.fraction) || 0) * 100) : null;
@@ -155,6 +185,10 @@ export function createJobsTable({ store, navigate }) {
   let lastById = null;
   function update(state, prev) {
     const jobs = state.jobs;
+    if (prev && prev.timesRevision !== state.timesRevision) {
+      const now = Date.now();
+      for (const row of rows.values()) if (row.job) setText(row.created, relative(row.job.created_at, now));
+    }
     if (prev && prev.jobs === jobs) return;
     const now = Date.now();
     const orderChanged = jobs.order !== lastOrder;
@@ -213,6 +247,7 @@ export function createJobsTable({ store, navigate }) {
       const changed = row.job !== job;
       if (changed) updateRow(row, job, now);
       if (!selectionChanged && !changed && !filterChanged) continue;
+      if (filterChanged && row.job) showPreview(row, previewText(row.job), jobs.filter.q);
       if (changed || filterChanged) {
         // Type, queue and input never change, so only the status can take a job out of the filter.
         const stale = !matchesFilter(job, { ...jobs.filter, q: '' });
