@@ -245,9 +245,24 @@ impl InputSchema {
             .take(limit)
             .map(|error| Violation {
                 path: error.instance_path.to_string(),
-                message: error.to_string(),
+                message: violation_message(&error),
             })
             .collect()
+    }
+}
+
+/// What a violation says; an enum's lists every value it allows (the validator's own message
+/// names three and counts the rest), so a person can pick one.
+fn violation_message(error: &jsonschema::ValidationError) -> String {
+    match &error.kind {
+        jsonschema::error::ValidationErrorKind::Enum { options } => {
+            let allowed: Vec<String> = options
+                .as_array()
+                .map(|values| values.iter().map(Value::to_string).collect())
+                .unwrap_or_default();
+            format!("{} is not one of {}", error.instance, allowed.join(", "))
+        }
+        _ => error.to_string(),
     }
 }
 
@@ -1118,6 +1133,19 @@ mod tests {
 
     fn load(text: &str) -> Result<Config, ConfigError> {
         Config::from_toml(text, &HashMap::new())
+    }
+
+    #[test]
+    fn an_enum_violation_lists_every_allowed_value() {
+        let schema = InputSchema::compile(serde_json::json!({
+            "enum": ["red", "green", "blue", "cyan", "magenta"]
+        }))
+        .unwrap();
+        let violations = schema.violations(&serde_json::json!("pink"), 10);
+        assert_eq!(
+            violations[0].message,
+            r#""pink" is not one of "red", "green", "blue", "cyan", "magenta""#
+        );
     }
 
     #[test]
