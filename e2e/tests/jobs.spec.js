@@ -509,3 +509,28 @@ test('times show relative or as clock times, as chosen, and the choice is kept',
   await page.getByRole('button', { name: 'Clock times' }).click();
   await expect(page.getByTestId('job-detail').locator('.meta-item', { hasText: 'Created' }).locator('dd')).toHaveText(/just now|ago/);
 });
+
+test('on a phone the filters fold so the first job shows on the first screen', async ({ page, server }) => {
+  await page.setViewportSize({ width: 390, height: 844 });
+  const job = await server.api.submit('greet', { name: 'Phone' });
+  await server.api.finished(job.id);
+  await signIn(page, server);
+  await expect(row(page, job.id)).toBeInViewport();
+  await expect(page.getByRole('button', { name: 'failed', exact: true })).toBeHidden();
+  await page.getByText('Filters', { exact: true }).click();
+  await expect(page.getByRole('button', { name: 'failed', exact: true })).toBeVisible();
+  const box = await row(page, job.id).getByRole('checkbox').boundingBox();
+  expect(box.width).toBeGreaterThanOrEqual(24);
+  expect(box.height).toBeGreaterThanOrEqual(24);
+});
+
+test('after a bulk action focus lands on the list, not nowhere', async ({ page, server }) => {
+  const job = await server.api.submit('hold', null);
+  await signIn(page, server);
+  await expect(row(page, job.id).getByTestId('status')).toHaveText('running');
+  await row(page, job.id).getByRole('checkbox').check();
+  await page.getByRole('button', { name: 'Cancel selected' }).click();
+  await page.getByRole('dialog').getByRole('button', { name: 'Confirm' }).click();
+  await expect(page.getByText(/Cancelled 1 job/)).toBeVisible();
+  await expect(page.getByTestId('summary')).toBeFocused();
+});

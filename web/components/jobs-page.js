@@ -47,6 +47,14 @@ export function createJobsPage({ store, navigate, session }) {
   // Root jobs by default: a tree shows as its root, with its children's counts.
   const allJobs = h('input', { id: 'filter-all', type: 'checkbox', class: 'checkbox', onchange: () => setFilter({ all: allJobs.checked }) });
 
+  // On a phone the filters fold into one "Filters" control, so the first job shows on the first
+  // screen; wider, they are always open.
+  const narrow = window.matchMedia('(max-width: 720px)');
+  const filtersFold = h('summary', { class: 'filters-summary btn btn-small' }, 'Filters');
+  const onWidth = () => {
+    if (!narrow.matches && filtersFold.parentNode) filtersFold.parentNode.open = true;
+  };
+  narrow.addEventListener('change', onWidth);
   const filters = h(
     'div',
     { class: 'filters' },
@@ -86,7 +94,7 @@ export function createJobsPage({ store, navigate, session }) {
     'main',
     { class: 'page page-jobs', id: 'main' },
     h('div', { class: 'page-head' }, h('h1', null, 'Jobs')),
-    filters,
+    h('details', { class: 'filters-fold', open: !narrow.matches }, filtersFold, filters),
     statusBar,
     bulkBar,
     table.el,
@@ -178,6 +186,9 @@ export function createJobsPage({ store, navigate, session }) {
       const result = await api.bulk(body);
       store.dispatch({ type: 'jobs/select-none' });
       store.dispatch(showNotice('success', bulkMessage(action, result)));
+      // The bulk bar goes with the selection: focus lands on the list's summary, not nowhere.
+      setAttr(summary, 'tabindex', '-1');
+      summary.focus();
     } catch (error) {
       store.dispatch(showNotice('error', `${verb} failed: ${error.message}`));
     } finally {
@@ -333,6 +344,7 @@ export function createJobsPage({ store, navigate, session }) {
       clearTimeout(searchTimer);
       clearTimeout(countTimer);
       clearTimeout(chipTimer);
+      narrow.removeEventListener('change', onWidth);
       unsubscribe();
       table.destroy();
     },
