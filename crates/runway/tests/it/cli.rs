@@ -599,23 +599,27 @@ fn a_second_servers_first_start_never_takes_over_the_first_ones_entry() {
     );
 }
 
+/// `runway login URL --name NAME` with `answer` typed at its prompt, its credentials file in
+/// `xdg`.
+fn login_as(url: &str, name: &str, xdg: &std::path::Path, answer: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = Command::new(RUNWAY)
+        .args(["login", url, "--name", name])
+        .env("XDG_CONFIG_HOME", xdg)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    writeln!(child.stdin.take().unwrap(), "{answer}").unwrap();
+    child.wait_with_output().unwrap()
+}
+
 #[test]
 fn login_saves_a_checked_token_as_the_default() {
     let server = Server::start("");
     let xdg = tempfile::tempdir().unwrap();
-    let login = |token: &str| {
-        use std::io::Write;
-        let mut child = Command::new(RUNWAY)
-            .args(["login", &server.url, "--name", "main"])
-            .env("XDG_CONFIG_HOME", xdg.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{token}").unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let login = |token: &str| login_as(&server.url, "main", xdg.path(), token);
     let refused = login("rwy_0000000000000000000000000000000000000000000000000000000000000000");
     assert_eq!(refused.status.code(), Some(5), "{}", stderr(&refused));
     assert!(
@@ -646,19 +650,7 @@ async fn login_with_a_sign_in_code_gets_a_token_of_its_own() {
     let printed = server.cli(&["dashboard"]);
     let link = String::from_utf8(printed.stdout).unwrap();
     let code = link.trim().rsplit_once("#code=").unwrap().1.to_string();
-    let login = || {
-        use std::io::Write;
-        let mut child = Command::new(RUNWAY)
-            .args(["login", &server.url, "--name", "laptop"])
-            .env("XDG_CONFIG_HOME", xdg.path())
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        writeln!(child.stdin.take().unwrap(), "{code}").unwrap();
-        child.wait_with_output().unwrap()
-    };
+    let login = || login_as(&server.url, "laptop", xdg.path(), &code);
     let saved = login();
     assert_eq!(saved.status.code(), Some(0), "{}", stderr(&saved));
     let file = std::fs::read_to_string(xdg.path().join("runway/credentials.toml")).unwrap();
