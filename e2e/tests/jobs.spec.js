@@ -365,17 +365,17 @@ test('the keyboard moves through the jobs, opens one, selects one, and lists the
   await page.keyboard.press('k');
   await expect(row(page, jobs[2].id)).toHaveClass(/row-cursor/);
 
-  // ? lists the shortcuts; Esc closes the list.
+  // Enter opens the job the keyboard is on.
+  await page.keyboard.press('Enter');
+  await expect(page).toHaveURL(new RegExp(`/jobs/${jobs[2].id}$`));
+  await expect(page.getByTestId('job-detail').getByTestId('status')).toHaveText('succeeded');
+
+  // ? lists the shortcuts, on any page; Esc closes the list.
   await page.keyboard.press('?');
   const shortcuts = page.getByRole('dialog', { name: 'Keyboard shortcuts' });
   await expect(shortcuts).toContainText('open the job');
   await page.keyboard.press('Escape');
   await expect(shortcuts).toHaveCount(0);
-
-  // Enter opens the job the keyboard is on.
-  await page.keyboard.press('Enter');
-  await expect(page).toHaveURL(new RegExp(`/jobs/${jobs[2].id}$`));
-  await expect(page.getByTestId('job-detail').getByTestId('status')).toHaveText('succeeded');
 });
 
 test('a first run says how to submit a job; the skip link passes the header', async ({ page, server }) => {

@@ -21,9 +21,12 @@ export function showShortcuts() {
     h('dl', { class: 'shortcut-list' }, SHORTCUTS.map(([keys, what]) => [h('dt', null, h('kbd', null, keys)), h('dd', null, what)])),
     h('div', { class: 'dialog-actions' }, close),
   );
+  // Focus goes back where it was, so the page's keys work at once.
+  const before = document.activeElement;
   const done = () => {
     if (dialog.open) dialog.close();
     dialog.remove();
+    if (before instanceof HTMLElement && before.isConnected) before.focus();
   };
   close.addEventListener('click', done);
   dialog.addEventListener('close', done);
