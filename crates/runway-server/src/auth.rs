@@ -67,6 +67,22 @@ pub fn token_record(
     }
 }
 
+/// Longest description of a token, as the API's schemas say.
+const MAX_TOKEN_NAME: usize = 200;
+
+/// What a new token is for, as its maker described it (`default` when it did not); refused
+/// past [`MAX_TOKEN_NAME`] characters.
+pub fn token_name(name: Option<String>, default: &str) -> Result<String, ApiError> {
+    let name = name.unwrap_or_else(|| default.to_string());
+    let length = name.chars().count();
+    if length > MAX_TOKEN_NAME {
+        return Err(ApiError::bad_request(format!(
+            "`name` is {length} characters; describe the token in at most {MAX_TOKEN_NAME}"
+        )));
+    }
+    Ok(name)
+}
+
 /// The public part of a token as shown to people: `rwy_` and its lookup prefix.
 pub fn shown_prefix(token: &TokenRecord) -> String {
     format!("{TOKEN_PREFIX}{}", token.prefix)

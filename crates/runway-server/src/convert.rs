@@ -370,6 +370,14 @@ pub fn trigger(view: TriggerView, recent_jobs: Vec<JobResponse>) -> TriggerRespo
     }
 }
 
+/// A role as the wire names it, for core.
+pub fn core_role(role: runway_api::users::Role) -> Role {
+    match role {
+        runway_api::users::Role::Admin => Role::Admin,
+        runway_api::users::Role::Member => Role::Member,
+    }
+}
+
 pub fn role(role: Role) -> runway_api::users::Role {
     match role {
         Role::Admin => runway_api::users::Role::Admin,

@@ -178,13 +178,7 @@ pub async fn token_from_code(
     JsonBody(request): JsonBody<CodeRequest>,
 ) -> Result<(StatusCode, Json<CreateTokenResponse>), ApiError> {
     check_origin(&headers, &state.app.config().server.allowed_origins)?;
-    let name = request.name.unwrap_or_else(|| "runway login".into());
-    if name.chars().count() > 200 {
-        return Err(ApiError::bad_request(format!(
-            "`name` is {} characters; describe the token in at most 200",
-            name.chars().count()
-        )));
-    }
+    let name = auth::token_name(request.name, "runway login")?;
     let user = spend(&state, &request.code).await?;
     let secret = auth::generate_token();
     let record = auth::token_record(&secret, &name, state.app.now(), None);

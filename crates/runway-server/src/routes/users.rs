@@ -8,7 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use runway_api::ErrorResponse;
 use runway_api::users::{
-    CreateTokenRequest, CreateTokenResponse, CreateUserRequest, CreateUserResponse, Role,
+    CreateTokenRequest, CreateTokenResponse, CreateUserRequest, CreateUserResponse,
     TokenListResponse, UserListResponse, UserResponse,
 };
 use serde::Deserialize;
@@ -42,16 +42,6 @@ fn token_life(text: &str) -> Option<chrono::Duration> {
         _ => None,
     }
 }
-/// Longest description of a token.
-const MAX_TOKEN_NAME: usize = 200;
-
-fn core_role(role: Role) -> runway_core::users::Role {
-    match role {
-        Role::Admin => runway_core::users::Role::Admin,
-        Role::Member => runway_core::users::Role::Member,
-    }
-}
-
 /// Who the request speaks for.
 #[utoipa::path(get, path = "/v1/me", tag = "users", security(("bearer" = [])),
     responses(
@@ -107,7 +97,7 @@ pub async fn add_user(
         .user_add(
             caller.user()?,
             &request.name,
-            core_role(request.role),
+            convert::core_role(request.role),
             record,
         )
         .await?;
@@ -206,13 +196,7 @@ pub async fn create_token(
             })
         })
         .transpose()?;
-    let name = request.name.unwrap_or_default();
-    if name.chars().count() > MAX_TOKEN_NAME {
-        return Err(ApiError::bad_request(format!(
-            "`name` is {} characters; describe the token in at most {MAX_TOKEN_NAME}",
-            name.chars().count()
-        )));
-    }
+    let name = auth::token_name(request.name, "")?;
     let secret = auth::generate_token();
     let record = auth::token_record(&secret, &name, now, expires_at);
     let (user, token) = state
