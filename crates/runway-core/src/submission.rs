@@ -72,13 +72,8 @@ pub fn validate_children(
             index,
             error: Box::new(error),
         };
+        // A key's form is checked with the rest of the child (`validate`).
         if let Some(key) = &child.key {
-            if let Some(problem) = crate::idempotency::key_problem(key) {
-                return Err(in_child(Error::InvalidField {
-                    field: "key".into(),
-                    message: problem,
-                }));
-            }
             // As a spawn naming a key a sibling holds: a conflict between siblings.
             if !keys.insert(key.clone()) {
                 return Err(in_child(Error::Conflict {
