@@ -198,33 +198,16 @@ export function createJobsPage({ store, navigate, session }) {
   }
 
   // Count of jobs matching the filter (for "Select all matching"), refreshed as jobs change.
-  let countTimer = null;
-  let countInFlight = false;
-  let countUnavailable = false;
-  function refreshCount(delay = 0) {
-    if (countUnavailable) return;
-    // Job changes only throttle (a steady stream must not starve the count); a new filter
-    // asks at once.
-    if (delay > 0 && countTimer !== null) return;
-    clearTimeout(countTimer);
-    countTimer = setTimeout(async () => {
-      countTimer = null;
-      if (countInFlight) {
-        refreshCount(1000);
-        return;
-      }
-      countInFlight = true;
-      const filter = currentFilter();
-      try {
-        const { count } = await api.count(filter);
-        store.dispatch({ type: 'jobs/count', filter, count });
-      } catch (error) {
-        if (error.status === 404) countUnavailable = true;
-      } finally {
-        countInFlight = false;
-      }
-    }, delay);
-  }
+  const matchingCount = throttledRead(async () => {
+    const filter = currentFilter();
+    try {
+      const { count } = await api.count(filter);
+      store.dispatch({ type: 'jobs/count', filter, count });
+    } catch (error) {
+      if (error.status === 404) matchingCount.stop();
+    }
+  }, 1000);
+
 
   function syncOptions(select, names, selected, allLabel) {
     const wanted = [...names];
@@ -237,30 +220,17 @@ export function createJobsPage({ store, navigate, session }) {
   }
 
   // The chips' counts, for the type, queue and search filters, read again as jobs change.
-  let chipTimer = null;
-  let chipsInFlight = false;
-  function refreshChipCounts(delay = 0) {
-    if (delay > 0 && chipTimer !== null) return;
-    clearTimeout(chipTimer);
-    chipTimer = setTimeout(async () => {
-      chipTimer = null;
-      if (chipsInFlight) {
-        refreshChipCounts(2000);
-        return;
-      }
-      chipsInFlight = true;
-      const filter = currentFilter();
-      try {
-        const counts = await Promise.all(STATUSES.map((status) => api.count({ ...filter, status: [status] })));
-        if (filter !== currentFilter()) return;
-        STATUSES.forEach((status, index) => showChipCount(status, counts[index].count, filter));
-      } catch {
-        /* keep the last counts */
-      } finally {
-        chipsInFlight = false;
-      }
-    }, delay);
-  }
+  const chipCountsRead = throttledRead(async () => {
+    const filter = currentFilter();
+    try {
+      const counts = await Promise.all(STATUSES.map((status) => api.count({ ...filter, status: [status] })));
+      if (filter !== currentFilter()) return;
+      STATUSES.forEach((status, index) => showChipCount(status, counts[index].count, filter));
+    } catch {
+      /* keep the last counts */
+    }
+  }, 2000);
+
 
   function showChipCount(status, count, filter) {
     const chip = chips[STATUSES.indexOf(status)];
@@ -280,11 +250,11 @@ export function createJobsPage({ store, navigate, session }) {
       if (document.activeElement !== search && search.value.trim() !== filter.q) search.value = filter.q;
       allJobs.checked = filter.all;
       clearFilters.hidden = !(filter.status.length || filter.type || filter.queue || filter.q || filter.all);
-      refreshCount();
-      refreshChipCounts();
+      matchingCount.refresh();
+      chipCountsRead.refresh();
     } else if (prev && prev.jobs.byId !== jobs.byId) {
-      refreshCount(1500);
-      refreshChipCounts(2000);
+      matchingCount.refresh(1500);
+      chipCountsRead.refresh(2000);
     }
     if (!prev || prev.types !== state.types || prev.jobs.filter !== filter) {
       syncOptions(typeSelect, state.types.list.map((t) => t.name), filter.type, 'All types');
@@ -342,8 +312,8 @@ export function createJobsPage({ store, navigate, session }) {
     },
     destroy() {
       clearTimeout(searchTimer);
-      clearTimeout(countTimer);
-      clearTimeout(chipTimer);
+      matchingCount.stop();
+      chipCountsRead.stop();
       narrow.removeEventListener('change', onWidth);
       unsubscribe();
       table.destroy();
@@ -373,4 +343,39 @@ function bulkMessage(action, result) {
   let text = `Retried ${plural(changed, 'job')}`;
   if (skipped) text += `; ${skipped.toLocaleString()} ${skipped === 1 ? 'was' : 'were'} not finished`;
   return text;
+}
+
+/**
+ * `read` run at most one at a time: `refresh()` asks at once (a new filter), `refresh(ms)` only
+ * throttles (job changes: a steady stream must not starve the read); asked while a read is in
+ * flight, it runs again `busyDelay` ms later. `stop()` ends it for good.
+ */
+function throttledRead(read, busyDelay) {
+  let timer = null;
+  let inFlight = false;
+  let stopped = false;
+  function refresh(delay = 0) {
+    if (stopped || (delay > 0 && timer !== null)) return;
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      timer = null;
+      if (inFlight) {
+        refresh(busyDelay);
+        return;
+      }
+      inFlight = true;
+      try {
+        await read();
+      } finally {
+        inFlight = false;
+      }
+    }, delay);
+  }
+  return {
+    refresh,
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+    },
+  };
 }
