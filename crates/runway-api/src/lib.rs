@@ -299,12 +299,40 @@ pub struct JobResponse {
     pub owner: Option<String>,
 }
 
-/// `GET /v1/jobs`: newest first, one page.
+/// `GET /v1/jobs`: one page, newest first unless `sort` says otherwise.
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct JobListResponse {
     pub jobs: Vec<JobResponse>,
-    /// Pass as `cursor` to get the next (older) page; absent on the last page.
+    /// Pass as `cursor` (with the same `sort` and `order`) to get the next page; absent on the
+    /// last page.
     pub next_cursor: Option<String>,
+}
+
+/// What a job list is ordered by. Jobs without the value (not started, not finished) come
+/// last in either order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum JobSortField {
+    /// When submitted (the default).
+    #[default]
+    Created,
+    /// When its latest attempt started.
+    Started,
+    Finished,
+    /// Finished minus started.
+    Duration,
+    /// The attempt number.
+    Attempts,
+}
+
+/// The direction of a sorted list.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    /// Highest, latest or longest first (the default).
+    #[default]
+    Desc,
+    Asc,
 }
 
 /// `GET /v1/jobs/count`: how many jobs the filters match.
@@ -342,6 +370,22 @@ pub struct BulkFilter {
     /// `true`: only jobs without a parent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub roots: Option<bool>,
+    /// Only jobs created at or after this instant (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub created_after: Option<String>,
+    /// Only jobs created before this instant (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub created_before: Option<String>,
+    /// Only jobs finished at or after this instant (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub finished_after: Option<String>,
+    /// Only jobs finished before this instant (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub finished_before: Option<String>,
 }
 
 /// `POST /v1/jobs/bulk`: one action on the jobs named by `ids` or matched by `filter`.

@@ -55,8 +55,8 @@ pub enum ClientMessage {
         #[serde(default)]
         id: Option<String>,
     },
-    /// The next older page of the job list `key`: jobs before `before` (the oldest id the
-    /// client holds). Answered by `reply` with `{"jobs", "next_cursor"}`; from then on the list
+    /// The next page of the job list `key`: jobs after `before` (the `next_cursor` of the
+    /// page before). Answered by `reply` with `{"jobs", "next_cursor"}`; from then on the list
     /// covers those jobs too.
     More {
         id: String,
@@ -65,7 +65,7 @@ pub enum ClientMessage {
     },
 }
 
-/// A job list subscription: newest first, like `GET /v1/jobs`.
+/// A job list subscription, with the filters and order of `GET /v1/jobs`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JobQuery {
@@ -84,6 +84,20 @@ pub struct JobQuery {
     /// Only jobs without a parent.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub roots: bool,
+    /// Only jobs created at or after this instant (RFC 3339); `created_before`,
+    /// `finished_after`, `finished_before` likewise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_after: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_before: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<crate::JobSortField>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<crate::SortOrder>,
     /// 1..=1000, default 50.
     #[serde(default)]
     pub limit: Option<u32>,

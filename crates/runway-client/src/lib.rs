@@ -55,6 +55,19 @@ pub struct ListJobs {
     /// Only jobs without a parent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roots: Option<bool>,
+    /// Only jobs created at or after this RFC 3339 instant; the three others likewise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_after: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finished_before: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sort: Option<runway_api::JobSortField>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub order: Option<runway_api::SortOrder>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cursor: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -197,11 +210,13 @@ impl Client {
             .await
     }
 
-    /// How many jobs the filters match (`cursor` and `limit` are not sent).
+    /// How many jobs the filters match (`cursor`, `limit` and the order are not sent).
     pub async fn count_jobs(&self, filters: &ListJobs) -> Result<u64, ClientError> {
         let filters = ListJobs {
             cursor: None,
             limit: None,
+            sort: None,
+            order: None,
             ..filters.clone()
         };
         let answer: runway_api::CountResponse = self

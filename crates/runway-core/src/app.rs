@@ -453,7 +453,7 @@ impl App {
                 loop {
                     let batch = self.jobs(access, page.clone()).await?;
                     let full = batch.len() == page.limit as usize;
-                    page.before = batch.last().map(|job| job.id);
+                    page.before = batch.last().map(|job| page.order.cursor(job));
                     jobs.extend(batch);
                     if !full || jobs.len() as u64 >= MAX_BULK_JOBS {
                         break;

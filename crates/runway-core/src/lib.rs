@@ -17,6 +17,7 @@ pub mod event;
 pub mod handler;
 pub mod idempotency;
 pub mod job;
+pub mod job_order;
 pub mod job_token;
 pub mod keyed_insert;
 pub mod protocol;
@@ -30,6 +31,7 @@ pub mod store;
 pub mod submission;
 #[cfg(feature = "testkit")]
 pub mod testkit;
+pub mod time_range;
 pub mod transition;
 pub mod tree;
 pub mod triggers;

@@ -14,6 +14,8 @@ use serde_json::Value;
 use crate::clock::Timestamp;
 use crate::event::Event;
 use crate::job::{Job, JobId, JobStatus, NewJob, Progress};
+use crate::job_order::{JobCursor, JobOrder};
+use crate::time_range::TimeRange;
 use crate::users::UserId;
 pub use crate::users::{TokenRecord, UserStore};
 
@@ -159,7 +161,7 @@ impl TreeFilter {
     }
 }
 
-/// Filters for listing jobs, newest first.
+/// Filters for listing jobs, and the order of the list (newest first by default).
 #[derive(Debug, Clone, Default)]
 pub struct JobListParams {
     pub tree: TreeFilter,
@@ -170,9 +172,30 @@ pub struct JobListParams {
     pub search: Option<JobSearch>,
     /// Only the jobs of this owner (a member's view).
     pub owner: Option<UserId>,
-    /// Only jobs with an id lower than this (the previous page's last id).
-    pub before: Option<JobId>,
+    /// Only jobs created in this range.
+    pub created: TimeRange,
+    /// Only jobs finished in this range (a bounded range leaves out unfinished jobs).
+    pub finished: TimeRange,
+    pub order: JobOrder,
+    /// Only jobs after this cursor in `order` (the previous page's end).
+    pub before: Option<JobCursor>,
     pub limit: u32,
+}
+
+impl JobListParams {
+    /// Whether a count must read the jobs themselves: the kept counts know no owner, parent or
+    /// time.
+    pub fn counts_by_row(&self) -> bool {
+        matches!(self.tree, TreeFilter::ChildrenOf(_))
+            || self.owner.is_some()
+            || !self.created.is_unbounded()
+            || !self.finished.is_unbounded()
+    }
+
+    /// Whether `job` is in the ranges of time the list keeps to.
+    pub fn in_time(&self, job: &Job) -> bool {
+        self.created.contains(Some(job.created_at)) && self.finished.contains(job.finished_at)
+    }
 }
 
 /// A free-text search over jobs, the same in SQL and in memory: the job's id when the text is

@@ -6,7 +6,9 @@
 //! A search folds ASCII case only, like `JobSearch::matches`: `lower` under the `C` collation.
 
 use runway_core::JobStatus;
+use runway_core::job_order::{JobOrder, JobSort};
 use runway_core::store::{JobListParams, JobSearch, TreeFilter};
+use runway_core::time_range::TimeRange;
 use tokio_postgres::types::ToSql;
 
 use crate::rows::JOB_COLUMNS;
@@ -109,6 +111,62 @@ fn filters(
         let queues = conditions.bind(Box::new(params.queues.clone()));
         conditions.add(format!("queue = ANY({queues})"));
     }
+    if table == Table::Jobs {
+        in_range(conditions, "created_at", params.created);
+        in_range(conditions, "finished_at", params.finished);
+    }
+}
+
+/// `column` within `range` (the kept counts know no time: `JobListParams::counts_by_row`).
+fn in_range(conditions: &mut Conditions, column: &str, range: TimeRange) {
+    let (from, to) = range.micros();
+    if let Some(from) = from {
+        let from = conditions.bind(Box::new(from));
+        conditions.add(format!("{column} >= {from}"));
+    }
+    if let Some(to) = to {
+        let to = conditions.bind(Box::new(to));
+        conditions.add(format!("{column} < {to}"));
+    }
+}
+
+/// A job's sort key in SQL: the value of `JobOrder::key`, with its missing key bound.
+fn sort_key(conditions: &mut Conditions, order: JobOrder) -> String {
+    let value = match order.sort {
+        JobSort::Created => return "id".into(),
+        JobSort::Attempts => return "attempt::bigint".into(),
+        JobSort::Started => "started_at",
+        JobSort::Finished => "finished_at",
+        JobSort::Duration => "finished_at - started_at",
+    };
+    let missing = conditions.bind(Box::new(order.missing_key()));
+    format!("coalesce({value}, {missing})")
+}
+
+/// The `ORDER BY` of a list in `order`, and the condition that keeps to the jobs after the
+/// cursor, if any.
+fn ordering(conditions: &mut Conditions, params: &JobListParams) -> String {
+    let order = params.order;
+    let key = sort_key(conditions, order);
+    let (after, direction) = if order.ascending {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
+    if let Some(cursor) = params.before {
+        let id = conditions.bind(Box::new(cursor.id.0));
+        if order.sort == JobSort::Created {
+            conditions.add(format!("id {after} {id}"));
+        } else {
+            let at = conditions.bind(Box::new(cursor.key));
+            conditions.add(format!("({key}, id) {after} ({at}, {id})"));
+        }
+    }
+    if order.sort == JobSort::Created {
+        format!("id {direction}")
+    } else {
+        format!("{key} {direction}, id {direction}")
+    }
 }
 
 /// `text` as a `LIKE` pattern that matches it anywhere, its wildcards escaped.
@@ -143,7 +201,7 @@ fn search_condition(conditions: &mut Conditions, search: &JobSearch) -> String {
     }
 }
 
-/// A page of the list, newest first, below `params.before`.
+/// A page of the list in `params.order`, after `params.before`.
 pub(crate) fn list(params: &JobListParams) -> Query {
     let mut conditions = Conditions::default();
     filters(&mut conditions, params, &params.statuses, Table::Jobs);
@@ -151,24 +209,21 @@ pub(crate) fn list(params: &JobListParams) -> Query {
         let search = search_condition(&mut conditions, search);
         conditions.add(search);
     }
-    let before = conditions.bind(Box::new(params.before.map_or(i64::MAX, |id| id.0)));
+    let order_by = ordering(&mut conditions, params);
     let limit = conditions.bind(Box::new(i64::from(params.limit)));
     let filter = conditions.sql();
     Query {
         sql: format!(
-            "SELECT {JOB_COLUMNS} FROM jobs WHERE {filter} AND id < {before}
-             ORDER BY id DESC LIMIT {limit}"
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE {filter} ORDER BY {order_by} LIMIT {limit}"
         ),
         values: conditions.values,
     }
 }
 
-/// How many jobs the list's filters match. Without a search, a parent or an owner: finished
-/// jobs from the kept counts, unfinished ones from the `(status, queue)` index.
+/// How many jobs the list's filters match. Without a search, a parent, an owner or a time:
+/// finished jobs from the kept counts, unfinished ones from the `(status, queue)` index.
 pub(crate) fn count(params: &JobListParams) -> Query {
-    let plain = params.search.is_none()
-        && params.owner.is_none()
-        && !matches!(params.tree, TreeFilter::ChildrenOf(_));
+    let plain = params.search.is_none() && !params.counts_by_row();
     if !plain {
         let mut conditions = Conditions::default();
         filters(&mut conditions, params, &params.statuses, Table::Jobs);

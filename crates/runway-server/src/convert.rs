@@ -15,6 +15,7 @@ use runway_core::config::{JobRun, JobTypeConfig};
 use runway_core::config::{Missed, Signature, TriggerSource};
 use runway_core::event::Event;
 use runway_core::job::Phase;
+use runway_core::job_order::JobOrder;
 use runway_core::store::{THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS};
 use runway_core::triggers::{TriggerPhase, TriggerView};
 use runway_core::users::{Role, TokenRecord, User};
@@ -246,9 +247,10 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
 }
 
 /// One page of a job list of at most `limit`: a full page says where the next one starts.
-pub fn job_page(jobs: Vec<Job>, limit: u32) -> JobListResponse {
+/// A page of a list in `order`; full pages tell where the next one starts.
+pub fn job_page(jobs: Vec<Job>, limit: u32, order: JobOrder) -> JobListResponse {
     let next_cursor = (jobs.len() as u32 == limit)
-        .then(|| jobs.last().map(|job| job.id.to_string()))
+        .then(|| jobs.last().map(|job| order.cursor(job).to_text()))
         .flatten();
     JobListResponse {
         jobs: jobs.iter().map(job_preview).collect(),

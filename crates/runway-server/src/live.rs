@@ -19,6 +19,7 @@ use axum::response::Response;
 use futures_util::SinkExt;
 use runway_api::{FeedMessage, ResyncUpdate, codes};
 use runway_core::store::{JobSearch, TreeFilter};
+use runway_core::time_range::TimeRange;
 use runway_core::triggers::TriggerView;
 use runway_core::users::{Access, UserId};
 use runway_core::{Job, JobId, JobStatus};
@@ -78,17 +79,22 @@ pub struct Filter {
     pub search: Option<JobSearch>,
     /// Only this owner's jobs: a member's feed.
     pub owner: Option<UserId>,
+    pub created: TimeRange,
+    /// Changes with the status, like it: a job enters the range as it finishes.
+    pub finished: TimeRange,
 }
 
 impl Filter {
     pub fn matches(&self, job: &Job) -> bool {
         (self.statuses.is_empty() || self.statuses.contains(&job.status))
+            && self.finished.contains(job.finished_at)
             && self.matches_any_status(job)
     }
 
-    /// Whether the job matches every part of the filter but the status.
+    /// Whether the job matches every part of the filter but its status and when it finished.
     pub fn matches_any_status(&self, job: &Job) -> bool {
         self.job.is_none_or(|id| id == job.id)
+            && self.created.contains(Some(job.created_at))
             && self
                 .owner
                 .is_none_or(|owner| job.owner.as_ref().is_some_and(|owned| owned.id == owner))
@@ -171,6 +177,7 @@ pub async fn job_updates(
         statuses,
         search: params::search("q", query.q.as_deref())?,
         owner: caller.access().owner(),
+        ..Filter::default()
     };
     // Another user's job is as unknown here as on REST (log text of a named job is sent
     // without asking whose it is).

@@ -5,7 +5,10 @@ use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use runway_api::{JobSortField, SortOrder};
+use runway_core::job_order::{JobCursor, JobOrder, JobSort};
 use runway_core::store::JobSearch;
+use runway_core::time_range::TimeRange;
 use runway_core::{JobId, JobStatus};
 
 /// Longest search text (`q`), in characters.
@@ -91,8 +94,18 @@ pub fn page_limit(limit: Option<u32>, default: u32, max: u32) -> Result<u32, Api
     Ok(limit)
 }
 
-/// A `cursor` this server gave out (a job id), if one was sent.
-pub fn cursor(cursor: Option<&str>) -> Result<Option<JobId>, ApiError> {
+/// A `cursor` this server gave out, if one was sent.
+pub fn cursor(cursor: Option<&str>) -> Result<Option<JobCursor>, ApiError> {
+    cursor
+        .map(|cursor| {
+            JobCursor::parse(cursor)
+                .map_err(|message| ApiError::bad_request(format!("`cursor`: {message}")))
+        })
+        .transpose()
+}
+
+/// A `cursor` of a list of children (a job id), if one was sent.
+pub fn id_cursor(cursor: Option<&str>) -> Result<Option<JobId>, ApiError> {
     cursor
         .map(|cursor| {
             cursor.parse::<JobId>().map_err(|_| {
@@ -102,6 +115,71 @@ pub fn cursor(cursor: Option<&str>) -> Result<Option<JobId>, ApiError> {
             })
         })
         .transpose()
+}
+
+/// The order of a list from its `sort` and `order`: newest first without them.
+pub fn job_order(sort: Option<JobSortField>, order: Option<SortOrder>) -> JobOrder {
+    JobOrder {
+        sort: match sort.unwrap_or_default() {
+            JobSortField::Created => JobSort::Created,
+            JobSortField::Started => JobSort::Started,
+            JobSortField::Finished => JobSort::Finished,
+            JobSortField::Duration => JobSort::Duration,
+            JobSortField::Attempts => JobSort::Attempts,
+        },
+        ascending: order == Some(SortOrder::Asc),
+    }
+}
+
+/// The four time bounds of a list, count or bulk filter (`created_after`, `created_before`,
+/// `finished_after`, `finished_before`), as given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimeBounds<'a> {
+    pub created_after: Option<&'a str>,
+    pub created_before: Option<&'a str>,
+    pub finished_after: Option<&'a str>,
+    pub finished_before: Option<&'a str>,
+}
+
+impl TimeBounds<'_> {
+    /// The created and the finished range; an instant that is not RFC 3339 is refused.
+    pub fn ranges(&self, prefix: &str) -> Result<(TimeRange, TimeRange), ApiError> {
+        Ok((
+            time_range(prefix, "created", self.created_after, self.created_before)?,
+            time_range(
+                prefix,
+                "finished",
+                self.finished_after,
+                self.finished_before,
+            )?,
+        ))
+    }
+}
+
+fn time_range(
+    prefix: &str,
+    what: &str,
+    after: Option<&str>,
+    before: Option<&str>,
+) -> Result<TimeRange, ApiError> {
+    let instant = |end: &str, text: Option<&str>| {
+        text.map(|text| {
+            chrono::DateTime::parse_from_rfc3339(text)
+                .map(|at| at.to_utc())
+                .map_err(|error| {
+                    ApiError::bad_request(format!(
+                        "`{prefix}{what}_{end}` `{text}` is not an RFC 3339 instant ({error}); \
+                         write it as 2026-11-29T08:00:00Z"
+                    ))
+                })
+        })
+        .transpose()
+    };
+    // A range that ends before it starts is empty, like `parent` with `roots`: no job, no error.
+    Ok(TimeRange {
+        from: instant("after", after)?,
+        to: instant("before", before)?,
+    })
 }
 
 /// A job id from a path segment.

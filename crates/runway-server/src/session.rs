@@ -18,6 +18,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 use runway_api::codes;
 use runway_api::session::{ClientMessage, JobQuery, ServerMessage};
+use runway_core::job_order::JobCursor;
 use runway_core::store::{JobListParams, TreeFilter};
 use runway_core::triggers::TriggerView;
 use runway_core::users::{Access, User, UserId};
@@ -32,6 +33,7 @@ use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use crate::error::ApiError;
 use crate::fanout::{Audience, Frame, Replay};
 use crate::live::{Filter, check_origin};
+use crate::params::TimeBounds;
 use crate::{ServerState, auth, convert, params};
 
 /// Largest message a client may send.
@@ -118,7 +120,7 @@ async fn next_trigger(
 enum Subscription {
     /// A job list, with its query for the older pages of `more`.
     Jobs {
-        params: JobListParams,
+        params: Box<JobListParams>,
     },
     Job,
     Triggers,
@@ -515,7 +517,17 @@ impl Session {
 
     /// The next older page of a job list; its jobs join what the list covers.
     async fn more(&mut self, id: String, key: String, before: String) -> Result<(), Ended> {
-        let before = match before.parse::<JobId>() {
+        let Some(Subscription::Jobs { params, .. }) = self.subscriptions.get(&key) else {
+            return self
+                .error(
+                    Some(id),
+                    Some("more"),
+                    codes::NOT_FOUND,
+                    format!("no job list `{key}`; subscribe to it with `jobs` first"),
+                )
+                .await;
+        };
+        let before = match JobCursor::parse(&before) {
             Ok(before) => before,
             Err(message) => {
                 return self
@@ -528,21 +540,11 @@ impl Session {
                     .await;
             }
         };
-        let Some(Subscription::Jobs { params, .. }) = self.subscriptions.get(&key) else {
-            return self
-                .error(
-                    Some(id),
-                    Some("more"),
-                    codes::NOT_FOUND,
-                    format!("no job list `{key}`; subscribe to it with `jobs` first"),
-                )
-                .await;
-        };
         let params = JobListParams {
             before: Some(before),
-            ..params.clone()
+            ..params.as_ref().clone()
         };
-        let limit = params.limit;
+        let (limit, order) = (params.limit, params.order);
         let jobs = match self.state.app.jobs(self.access(), params).await {
             Ok(jobs) => jobs,
             Err(error) => {
@@ -552,8 +554,8 @@ impl Session {
                     .await;
             }
         };
-        let value =
-            serde_json::to_value(convert::job_page(jobs, limit)).expect("job lists serialize");
+        let value = serde_json::to_value(convert::job_page(jobs, limit, order))
+            .expect("job lists serialize");
         self.send(&ServerMessage::Reply { id, value }).await
     }
 
@@ -716,6 +718,21 @@ impl Session {
                 )
                 .await;
         }
+        let times = TimeBounds {
+            created_after: query.created_after.as_deref(),
+            created_before: query.created_before.as_deref(),
+            finished_after: query.finished_after.as_deref(),
+            finished_before: query.finished_before.as_deref(),
+        };
+        let (created, finished) = match times.ranges("jobs.") {
+            Ok(ranges) => ranges,
+            Err(error) => {
+                return self
+                    .key_error(&key, "subscribe", error.code, error.message)
+                    .await;
+            }
+        };
+        let order = params::job_order(query.sort, query.order);
         let filter = Filter {
             job: None,
             tree,
@@ -724,6 +741,8 @@ impl Session {
             statuses: statuses.clone(),
             search: search.clone(),
             owner: self.access().owner(),
+            created,
+            finished,
         };
         let params = JobListParams {
             tree,
@@ -731,6 +750,9 @@ impl Session {
             job_types: query.job_type,
             queues: query.queue,
             search,
+            created,
+            finished,
+            order,
             before: None,
             limit,
             owner: self.access().owner(),
@@ -747,7 +769,7 @@ impl Session {
         self.subscriptions.insert(
             key.clone(),
             Subscription::Jobs {
-                params: params.clone(),
+                params: Box::new(params.clone()),
             },
         );
         // A reconnecting client that still has the list gets what it missed: the latest
@@ -784,8 +806,8 @@ impl Session {
             Ok(jobs) => jobs,
             Err(error) => return self.subscribe_failed(&key, error).await,
         };
-        let value =
-            serde_json::to_value(convert::job_page(jobs, limit)).expect("job lists serialize");
+        let value = serde_json::to_value(convert::job_page(jobs, limit, order))
+            .expect("job lists serialize");
         self.send(&ServerMessage::Assign {
             key,
             seq: position,

@@ -6,7 +6,9 @@
 //! job: harmless at a thousand jobs, hundreds of milliseconds at a million.
 
 use runway_core::JobStatus;
+use runway_core::job_order::{JobOrder, JobSort};
 use runway_core::store::{JobListParams, JobSearch, TreeFilter};
+use runway_core::time_range::TimeRange;
 use rusqlite::types::Value as SqlValue;
 use serde_json::json;
 
@@ -116,7 +118,63 @@ fn filters_after(
         let queues = conditions.bind(SqlValue::Text(json!(params.queues).to_string()));
         conditions.add(format!("queue IN (SELECT value FROM json_each({queues}))"));
     }
+    if table == Table::Jobs {
+        in_range(&mut conditions, "created_at", params.created);
+        in_range(&mut conditions, "finished_at", params.finished);
+    }
     conditions
+}
+
+/// `column` within `range` (the kept counts know no time: `JobListParams::counts_by_row`).
+fn in_range(conditions: &mut Conditions, column: &str, range: TimeRange) {
+    let (from, to) = range.micros();
+    if let Some(from) = from {
+        let from = conditions.bind(SqlValue::Integer(from));
+        conditions.add(format!("{column} >= {from}"));
+    }
+    if let Some(to) = to {
+        let to = conditions.bind(SqlValue::Integer(to));
+        conditions.add(format!("{column} < {to}"));
+    }
+}
+
+/// A job's sort key in SQL: the value of `JobOrder::key`, with its missing key bound.
+fn sort_key(conditions: &mut Conditions, order: JobOrder) -> String {
+    let value = match order.sort {
+        JobSort::Created => return "id".into(),
+        JobSort::Attempts => return "attempt".into(),
+        JobSort::Started => "started_at",
+        JobSort::Finished => "finished_at",
+        JobSort::Duration => "finished_at - started_at",
+    };
+    let missing = conditions.bind(SqlValue::Integer(order.missing_key()));
+    format!("coalesce({value}, {missing})")
+}
+
+/// The `ORDER BY` of a list in `order`, and the condition that keeps to the jobs after the
+/// cursor, if any.
+fn ordering(conditions: &mut Conditions, params: &JobListParams) -> String {
+    let order = params.order;
+    let key = sort_key(conditions, order);
+    let (after, direction) = if order.ascending {
+        (">", "ASC")
+    } else {
+        ("<", "DESC")
+    };
+    if let Some(cursor) = params.before {
+        let id = conditions.bind(SqlValue::Integer(cursor.id.0));
+        if order.sort == JobSort::Created {
+            conditions.add(format!("id {after} {id}"));
+        } else {
+            let at = conditions.bind(SqlValue::Integer(cursor.key));
+            conditions.add(format!("({key}, id) {after} ({at}, {id})"));
+        }
+    }
+    if order.sort == JobSort::Created {
+        format!("id {direction}")
+    } else {
+        format!("{key} {direction}, id {direction}")
+    }
 }
 
 /// The exact test of a search on one row: the SQL form of `JobSearch::matches` (SQLite's
@@ -150,38 +208,51 @@ fn trigram_query(needle: &str) -> Option<String> {
     Some(terms.join(" AND "))
 }
 
-/// A page of the list, newest first, below `params.before`.
+/// A page of the list in `params.order`, after `params.before`.
 pub(crate) fn list(params: &JobListParams) -> Query {
+    if params.order == JobOrder::default()
+        && let Some(search) = &params.search
+        && let Some(trigrams) = trigram_query(&search.needle)
+    {
+        return newest_by_text(params, search, &trigrams);
+    }
     let mut conditions = filters(params, &params.statuses, Table::Jobs);
-    let before = conditions.bind(SqlValue::Integer(params.before.map_or(i64::MAX, |id| id.0)));
-    let limit = conditions.bind(SqlValue::Integer(i64::from(params.limit)));
-    let Some(search) = &params.search else {
-        let filter = conditions.sql();
-        return Query {
-            sql: format!(
-                "SELECT {JOB_COLUMNS} FROM jobs WHERE {filter} AND id < {before}
-                 ORDER BY id DESC LIMIT {limit}"
-            ),
-            values: conditions.values,
-        };
-    };
-    let Some(trigrams) = trigram_query(&search.needle) else {
+    let order_by = ordering(&mut conditions, params);
+    if let Some(search) = &params.search {
         let id = conditions.bind(id_value(search));
         let exact = exact(&mut conditions, search);
-        let filter = conditions.sql();
-        return Query {
-            sql: format!(
-                "SELECT {JOB_COLUMNS} FROM jobs WHERE {filter} AND id < {before}
-                   AND (id IS {id} OR {exact})
-                 ORDER BY id DESC LIMIT {limit}"
-            ),
-            values: conditions.values,
+        let narrowed = match trigram_query(&search.needle) {
+            Some(trigrams) => {
+                let trigrams = conditions.bind(SqlValue::Text(trigrams));
+                format!(
+                    " AND (id IS {id} OR id IN (SELECT rowid FROM job_text WHERE job_text MATCH {trigrams}))"
+                )
+            }
+            None => String::new(),
         };
-    };
+        conditions.add(format!("(id IS {id} OR {exact}){narrowed}"));
+    }
+    let limit = conditions.bind(SqlValue::Integer(i64::from(params.limit)));
+    Query {
+        sql: format!(
+            "SELECT {JOB_COLUMNS} FROM jobs WHERE {} ORDER BY {order_by} LIMIT {limit}",
+            conditions.sql()
+        ),
+        values: conditions.values,
+    }
+}
+
+/// A page of a search, newest first: the trigram index yields ids newest first, so a page stops
+/// after `limit` matches.
+fn newest_by_text(params: &JobListParams, search: &JobSearch, trigrams: &str) -> Query {
+    let mut conditions = filters(params, &params.statuses, Table::Jobs);
+    let before = conditions.bind(SqlValue::Integer(
+        params.before.map_or(i64::MAX, |cursor| cursor.id.0),
+    ));
+    let limit = conditions.bind(SqlValue::Integer(i64::from(params.limit)));
     let filter = conditions.sql();
     let exact = exact(&mut conditions, search);
-    let trigrams = conditions.bind(SqlValue::Text(trigrams));
-    // The trigram index yields ids newest first, so a page stops after `limit` matches.
+    let trigrams = conditions.bind(SqlValue::Text(trigrams.to_string()));
     let by_text = format!(
         "SELECT id FROM (SELECT job_text.rowid AS id FROM job_text
              JOIN jobs ON jobs.id = job_text.rowid
@@ -205,11 +276,11 @@ pub(crate) fn list(params: &JobListParams) -> Query {
     }
 }
 
-/// How many jobs the list's filters match. Without a search, a parent or an owner: finished
-/// jobs from the kept counts, unfinished ones from the `jobs_status` index.
+/// How many jobs the list's filters match. Without a search, a parent, an owner or a time:
+/// finished jobs from the kept counts, unfinished ones from the `jobs_status` index.
 pub(crate) fn count(params: &JobListParams) -> Query {
     let Some(search) = &params.search else {
-        if matches!(params.tree, TreeFilter::ChildrenOf(_)) || params.owner.is_some() {
+        if params.counts_by_row() {
             let conditions = filters(params, &params.statuses, Table::Jobs);
             return Query {
                 sql: format!("SELECT count(*) FROM jobs WHERE {}", conditions.sql()),

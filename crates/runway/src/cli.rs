@@ -219,6 +219,25 @@ pub struct LsArgs {
     /// Only jobs without a parent (the roots of their trees).
     #[arg(long)]
     pub roots: bool,
+    /// Only jobs created at or after TIME: an RFC 3339 instant, or how long ago (`2h`, `7d`).
+    #[arg(long, value_name = "TIME")]
+    pub created_after: Option<String>,
+    /// Only jobs created before TIME (as for --created-after).
+    #[arg(long, value_name = "TIME")]
+    pub created_before: Option<String>,
+    /// Only jobs finished at or after TIME (as for --created-after).
+    #[arg(long, value_name = "TIME")]
+    pub finished_after: Option<String>,
+    /// Only jobs finished before TIME (as for --created-after).
+    #[arg(long, value_name = "TIME")]
+    pub finished_before: Option<String>,
+    /// Order by this, highest or latest first; jobs without it (not started, not finished)
+    /// come last.
+    #[arg(long, value_enum, default_value_t = SortField::Created)]
+    pub sort: SortField,
+    /// Lowest or earliest first instead.
+    #[arg(long)]
+    pub asc: bool,
     /// How many jobs (1..=1000).
     #[arg(long, default_value_t = 50)]
     pub limit: u32,
@@ -227,6 +246,28 @@ pub struct LsArgs {
     pub watch: bool,
     #[command(flatten)]
     pub output: OutputArgs,
+}
+
+/// What `runway ls --sort` orders by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SortField {
+    Created,
+    Started,
+    Finished,
+    Duration,
+    Attempts,
+}
+
+impl SortField {
+    pub fn wire(self) -> runway_api::JobSortField {
+        match self {
+            SortField::Created => runway_api::JobSortField::Created,
+            SortField::Started => runway_api::JobSortField::Started,
+            SortField::Finished => runway_api::JobSortField::Finished,
+            SortField::Duration => runway_api::JobSortField::Duration,
+            SortField::Attempts => runway_api::JobSortField::Attempts,
+        }
+    }
 }
 
 #[derive(Debug, Args)]

@@ -6,8 +6,9 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse;
 use runway_api::{
     BulkAction, BulkRequest, BulkResponse, BulkSkipped, CancelResponse, CountResponse,
-    DeleteResponse, ErrorResponse, EventListResponse, JobListResponse, JobResponse, LogResponse,
-    SubmitBatchIdsResponse, SubmitBatchRequest, SubmitBatchResponse, SubmitJobRequest,
+    DeleteResponse, ErrorResponse, EventListResponse, JobListResponse, JobResponse, JobSortField,
+    LogResponse, SortOrder, SubmitBatchIdsResponse, SubmitBatchRequest, SubmitBatchResponse,
+    SubmitJobRequest,
 };
 use runway_core::JobId;
 use runway_core::app::BulkTarget;
@@ -18,6 +19,7 @@ use utoipa::IntoParams;
 use crate::auth::Caller;
 use crate::error::{ApiError, path_param};
 use crate::json::JsonBody;
+use crate::params::TimeBounds;
 use crate::{ServerState, convert, params};
 
 const DEFAULT_PAGE: u32 = 50;
@@ -184,15 +186,33 @@ pub struct ListQuery {
     queue: Option<String>,
     /// Search: the job id, or part of its type or of its input's JSON text (any case).
     q: Option<String>,
-    /// `next_cursor` of the previous page.
-    #[param(pattern = r"^[1-9][0-9]{0,17}$")]
+    /// Only jobs created at or after this instant (RFC 3339).
+    #[param(format = DateTime)]
+    created_after: Option<String>,
+    /// Only jobs created before this instant (RFC 3339).
+    #[param(format = DateTime)]
+    created_before: Option<String>,
+    /// Only jobs finished at or after this instant (RFC 3339).
+    #[param(format = DateTime)]
+    finished_after: Option<String>,
+    /// Only jobs finished before this instant (RFC 3339).
+    #[param(format = DateTime)]
+    finished_before: Option<String>,
+    /// What the list is ordered by; `created` (newest first) by default.
+    #[param(inline)]
+    sort: Option<JobSortField>,
+    /// `desc` (the default) or `asc`.
+    #[param(inline)]
+    order: Option<SortOrder>,
+    /// `next_cursor` of the previous page, in the same `sort` and `order`.
+    #[param(pattern = r"^(-?[0-9]{1,18}:)?[1-9][0-9]{0,17}$")]
     cursor: Option<String>,
     /// Jobs per page, 1..=1000, default 50.
     #[param(minimum = 1, maximum = 1000)]
     limit: Option<u32>,
 }
 
-/// Jobs, newest first, one page at a time.
+/// Jobs, one page at a time: newest first, or in the order `sort` and `order` ask for.
 #[utoipa::path(get, path = "/v1/jobs", tag = "jobs", security(("bearer" = [])),
     params(ListQuery),
     responses(
@@ -212,13 +232,24 @@ pub async fn list_jobs(
         query.job_type.as_deref(),
         query.queue.as_deref(),
         query.q.as_deref(),
+        TimeBounds {
+            created_after: query.created_after.as_deref(),
+            created_before: query.created_before.as_deref(),
+            finished_after: query.finished_after.as_deref(),
+            finished_before: query.finished_before.as_deref(),
+        },
     )?;
     let limit = params::page_limit(query.limit, DEFAULT_PAGE, MAX_PAGE)?;
+    let order = params::job_order(query.sort, query.order);
     let before = params::cursor(query.cursor.as_deref())?;
     let Some(tree) = tree else {
-        return Ok(Json(convert::job_page(Vec::new(), limit)));
+        return Ok(Json(convert::job_page(Vec::new(), limit, order)));
     };
-    let filter = JobListParams { tree, ..filter };
+    let filter = JobListParams {
+        tree,
+        order,
+        ..filter
+    };
     let jobs = state
         .app
         .jobs(
@@ -230,7 +261,7 @@ pub async fn list_jobs(
             },
         )
         .await?;
-    Ok(Json(convert::job_page(jobs, limit)))
+    Ok(Json(convert::job_page(jobs, limit, order)))
 }
 
 /// Which jobs of their trees a list or count covers; `None` when no job can match (`parent`
@@ -251,18 +282,22 @@ fn tree_filter(parent: Option<&str>, roots: Option<bool>) -> Result<Option<TreeF
     })
 }
 
-/// The filters shared by the list, the count and bulk requests.
+/// The filters shared by the list and the count.
 fn filter_params(
     status: Option<&str>,
     job_type: Option<&str>,
     queue: Option<&str>,
     q: Option<&str>,
+    times: TimeBounds,
 ) -> Result<JobListParams, ApiError> {
+    let (created, finished) = times.ranges("")?;
     Ok(JobListParams {
         statuses: params::statuses(status)?,
         job_types: params::comma_list(job_type),
         queues: params::comma_list(queue),
         search: params::search("q", q)?,
+        created,
+        finished,
         ..JobListParams::default()
     })
 }
@@ -289,6 +324,18 @@ pub struct CountQuery {
     queue: Option<String>,
     /// Search, as for the list.
     q: Option<String>,
+    /// Only jobs created at or after this instant (RFC 3339).
+    #[param(format = DateTime)]
+    created_after: Option<String>,
+    /// Only jobs created before this instant (RFC 3339).
+    #[param(format = DateTime)]
+    created_before: Option<String>,
+    /// Only jobs finished at or after this instant (RFC 3339).
+    #[param(format = DateTime)]
+    finished_after: Option<String>,
+    /// Only jobs finished before this instant (RFC 3339).
+    #[param(format = DateTime)]
+    finished_before: Option<String>,
 }
 
 /// How many jobs the filters match (the list's filters, without paging).
@@ -311,6 +358,12 @@ pub async fn count_jobs(
         query.job_type.as_deref(),
         query.queue.as_deref(),
         query.q.as_deref(),
+        TimeBounds {
+            created_after: query.created_after.as_deref(),
+            created_before: query.created_before.as_deref(),
+            finished_after: query.finished_after.as_deref(),
+            finished_before: query.finished_before.as_deref(),
+        },
     )?;
     let count = match tree {
         Some(tree) => {
@@ -362,11 +415,20 @@ pub async fn bulk_jobs(
         (None, Some(filter)) => {
             let tree = tree_filter(filter.parent.as_deref(), filter.roots)
                 .map_err(|error| ApiError::bad_request(format!("filter: {}", error.message)))?;
+            let (created, finished) = TimeBounds {
+                created_after: filter.created_after.as_deref(),
+                created_before: filter.created_before.as_deref(),
+                finished_after: filter.finished_after.as_deref(),
+                finished_before: filter.finished_before.as_deref(),
+            }
+            .ranges("filter.")?;
             let params = JobListParams {
                 statuses: params::status_list("filter.status", &filter.status)?,
                 job_types: filter.job_type,
                 queues: filter.queue,
                 search: params::search("filter.q", filter.q.as_deref())?,
+                created,
+                finished,
                 ..JobListParams::default()
             };
             match tree {

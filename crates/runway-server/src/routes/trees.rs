@@ -47,7 +47,7 @@ pub async fn job_tree(
 ) -> Result<Json<TreeResponse>, ApiError> {
     let query = params::query(query)?;
     let limit = params::page_limit(query.limit, DEFAULT_CHILDREN, MAX_CHILDREN_PAGE)?;
-    let after = params::cursor(query.cursor.as_deref())?;
+    let after = params::id_cursor(query.cursor.as_deref())?;
     let job = state
         .app
         .job(caller.access(), params::job_id(&path_param(id)?)?)

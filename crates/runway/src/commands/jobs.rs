@@ -18,6 +18,12 @@ pub async fn ls(connection: &Connection, args: LsArgs) -> Result<u8, CliError> {
             .collect::<Vec<_>>()
             .join(",")
     });
+    let now = chrono::Utc::now();
+    let instant = |flag: &str, text: &Option<String>| {
+        text.as_deref()
+            .map(|text| time_flag(flag, text, now))
+            .transpose()
+    };
     let filters = ListJobs {
         status: status.filter(|status| !status.is_empty()),
         job_type: args.job_type.clone(),
@@ -25,6 +31,16 @@ pub async fn ls(connection: &Connection, args: LsArgs) -> Result<u8, CliError> {
         q: args.search.clone(),
         parent: args.parent.clone(),
         roots: args.roots.then_some(true),
+        created_after: instant("--created-after", &args.created_after)?,
+        created_before: instant("--created-before", &args.created_before)?,
+        finished_after: instant("--finished-after", &args.finished_after)?,
+        finished_before: instant("--finished-before", &args.finished_before)?,
+        sort: Some(args.sort.wire()),
+        order: Some(if args.asc {
+            runway_api::SortOrder::Asc
+        } else {
+            runway_api::SortOrder::Desc
+        }),
         cursor: None,
         limit: Some(args.limit),
     };
@@ -37,6 +53,31 @@ pub async fn ls(connection: &Connection, args: LsArgs) -> Result<u8, CliError> {
         Format::Table => print_jobs(&page.jobs)?,
     }
     Ok(exit::OK)
+}
+
+/// A time flag's instant as RFC 3339: given so, or as how long ago (`90m`, `2h`, `7d`).
+fn time_flag(
+    flag: &str,
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<String, CliError> {
+    if let Ok(at) = chrono::DateTime::parse_from_rfc3339(text) {
+        return Ok(at.to_rfc3339());
+    }
+    let ago = humantime::parse_duration(text)
+        .ok()
+        .and_then(|ago| chrono::Duration::from_std(ago).ok())
+        .and_then(|ago| now.checked_sub_signed(ago))
+        .ok_or_else(|| {
+            CliError::new(
+                exit::USAGE,
+                format!(
+                    "{flag} `{text}` is neither an RFC 3339 instant (2026-11-29T08:00:00Z) nor how \
+                 long ago (90m, 2h, 7d)"
+                ),
+            )
+        })?;
+    Ok(ago.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
 }
 
 pub fn print_jobs(jobs: &[JobResponse]) -> std::io::Result<()> {

@@ -12,6 +12,7 @@ mod dashboard;
 mod disk;
 mod engine;
 mod limits;
+mod list_order;
 mod live;
 mod members;
 mod metrics;

@@ -674,3 +674,74 @@ async fn a_triggers_subscription_gets_every_trigger_then_each_change() {
         "no trigger message after unsubscribing: {pong}"
     );
 }
+
+#[tokio::test]
+async fn a_sorted_list_pages_by_its_cursor_and_hears_of_jobs_entering_its_range() {
+    let server = Server::start(CONFIG);
+    let client = server.client();
+    let mut jobs = Vec::new();
+    for _ in 0..3 {
+        let id = crate::submit(&client, "noop", json!({})).await;
+        jobs.push(crate::finished(&client, &id).await);
+    }
+    jobs.sort_by_key(|job| job.finished_at);
+    let since = jobs[0].finished_at.unwrap().to_rfc3339();
+    let mut session = Session::start(&server).await;
+    session
+        .send(json!({"tag": "subscribe", "key": "done", "jobs": {
+            "sort": "finished", "order": "asc", "finished_after": since, "limit": 2}}))
+        .await;
+    let assign = session.until(|message| message["tag"] == "assign").await;
+    let first_page = &assign.last().unwrap()["value"];
+    let ids = |page: &Value| -> Vec<String> {
+        page["jobs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|job| job["id"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert_eq!(ids(first_page), [jobs[0].id.clone(), jobs[1].id.clone()]);
+    let cursor = first_page["next_cursor"].as_str().unwrap().to_string();
+    let finished_at = jobs[1].finished_at.unwrap().timestamp_micros();
+    assert_eq!(
+        cursor,
+        format!("{finished_at}:{}", jobs[1].id),
+        "the key and the id"
+    );
+    session
+        .send(json!({"tag": "more", "id": "m1", "key": "done", "before": cursor}))
+        .await;
+    let reply = session.until(|message| message["tag"] == "reply").await;
+    assert_eq!(ids(&reply.last().unwrap()["value"]), [jobs[2].id.clone()]);
+    session
+        .send(json!({"tag": "more", "id": "m2", "key": "done", "before": "soon:1"}))
+        .await;
+    let error = session.until(|message| message["tag"] == "error").await;
+    let error = error.last().unwrap();
+    assert_eq!(error["code"], "invalid_request", "{error}");
+    assert!(
+        error["message"].as_str().unwrap().contains("not a cursor"),
+        "{error}"
+    );
+    // A job that finishes now enters the range: the list hears of its end.
+    let late = crate::submit(&client, "noop", json!({})).await;
+    let heard = session
+        .until(|message| message["job_id"] == late.as_str() && message["status"] == "succeeded")
+        .await;
+    assert_eq!(heard.last().unwrap()["keys"], json!(["done"]));
+    // A bad bound is refused for the subscription, naming it.
+    session
+        .send(json!({"tag": "subscribe", "key": "bad", "jobs": {"created_before": "noon"}}))
+        .await;
+    let error = session.until(|message| message["tag"] == "error").await;
+    let error = error.last().unwrap();
+    assert_eq!(error["key"], "bad", "{error}");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .contains("`jobs.created_before` `noon`"),
+        "{error}"
+    );
+}
