@@ -1,6 +1,8 @@
 // fetch wrapper for the REST API: same-origin cookie auth, JSON bodies, and error bodies
 // (`{"error": {"code", "message", "details"?}}`) turned into ApiError objects.
 
+import { TIME_BOUNDS } from './model.js';
+
 export class ApiError extends Error {
   constructor(status, code, message, details) {
     super(message);
@@ -98,7 +100,7 @@ export const api = {
   resumeTrigger: (name) => request('POST', `/v1/triggers/${enc(name)}/resume`, {}),
 };
 
-/** The jobs filter of the UI ({status: [], type, queue, q, all}) as list query parameters. */
+/** The jobs filter of the UI (see model.js) as the query parameters of a count. */
 export function filterParams(filter) {
   return {
     status: filter.status,
@@ -106,6 +108,7 @@ export function filterParams(filter) {
     queue: filter.queue || undefined,
     q: filter.q || undefined,
     roots: filter.all ? undefined : true,
+    ...Object.fromEntries(TIME_BOUNDS.map((bound) => [bound, filter[bound] || undefined])),
   };
 }
 

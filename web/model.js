@@ -5,7 +5,15 @@ export const TERMINAL = new Set(['succeeded', 'failed', 'cancelled']);
 
 export const isFinished = (job) => TERMINAL.has(job.status);
 
-export const emptyFilter = () => ({ status: [], type: '', queue: '', q: '', all: false });
+/** What a list can be sorted by (`created`, newest first, is the default). */
+export const SORTS = ['created', 'started', 'finished', 'duration', 'attempts'];
+/** The time bounds a list can keep to, as the API names them. */
+export const TIME_BOUNDS = ['created_after', 'created_before', 'finished_after', 'finished_before'];
+
+export const emptyFilter = () => ({
+  status: [], type: '', queue: '', q: '', all: false, sort: 'created', order: 'desc',
+  created_after: '', created_before: '', finished_after: '', finished_before: '',
+});
 
 /** The jobs filter from a URL query (`status=running,failed&type=render&q=foo`). */
 export function filterFromQuery(query) {
@@ -20,7 +28,17 @@ export function filterFromQuery(query) {
     q: (query.q || '').slice(0, 200),
     // Root jobs by default; `all=1` shows children too.
     all: query.all === '1',
+    sort: SORTS.includes(query.sort) ? query.sort : 'created',
+    order: query.order === 'asc' ? 'asc' : 'desc',
+    ...Object.fromEntries(TIME_BOUNDS.map((bound) => [bound, instantOrBlank(query[bound])])),
   };
+}
+
+/** An instant of the URL in the form the server reads (RFC 3339, UTC), or '' when it is none. */
+function instantOrBlank(text) {
+  if (!text) return '';
+  const at = new Date(text);
+  return Number.isNaN(at.getTime()) ? '' : at.toISOString();
 }
 
 /** The URL query of a filter, in a stable order so equal filters give equal URLs. */
@@ -31,7 +49,10 @@ export function filterToSearch(filter) {
   if (filter.queue) search.set('queue', filter.queue);
   if (filter.q) search.set('q', filter.q);
   if (filter.all) search.set('all', '1');
-  const text = search.toString().replaceAll('%2C', ',');
+  if (filter.sort && filter.sort !== 'created') search.set('sort', filter.sort);
+  if (filter.order === 'asc') search.set('order', 'asc');
+  for (const bound of TIME_BOUNDS) if (filter[bound]) search.set(bound, filter[bound]);
+  const text = search.toString().replaceAll('%2C', ',').replaceAll('%3A', ':');
   return text ? `?${text}` : '';
 }
 
@@ -45,7 +66,21 @@ export function sessionQuery(filter, limit = 100) {
   if (filter.queue) query.queue = [filter.queue];
   if (filter.q) query.q = filter.q;
   if (!filter.all) query.roots = true;
+  if (filter.sort && filter.sort !== 'created') query.sort = filter.sort;
+  if (filter.order === 'asc') query.order = 'asc';
+  for (const bound of TIME_BOUNDS) if (filter[bound]) query[bound] = filter[bound];
   return query;
+}
+
+/** Whether a filter keeps to a span of time. */
+export const hasTimeRange = (filter) => TIME_BOUNDS.some((bound) => filter[bound]);
+
+/** Whether `at` (an RFC 3339 text or null) lies from `after` (included) to `before`. */
+function inRange(at, after, before) {
+  if (!after && !before) return true;
+  if (!at) return false;
+  const when = Date.parse(at);
+  return (!after || when >= Date.parse(after)) && (!before || when < Date.parse(before));
 }
 
 /**
@@ -57,6 +92,8 @@ export function matchesFilter(job, filter) {
   if (filter.status.length && !filter.status.includes(job.status)) return false;
   if (filter.type && job.type !== filter.type) return false;
   if (filter.queue && job.queue !== filter.queue) return false;
+  if (!inRange(job.created_at, filter.created_after, filter.created_before)) return false;
+  if (!inRange(job.finished_at, filter.finished_after, filter.finished_before)) return false;
   if (filter.q) {
     const q = filter.q.trim();
     if (/^\d+$/.test(q)) return job.id === q;
@@ -72,6 +109,49 @@ export function matchesFilter(job, filter) {
 export function compareIdsDesc(a, b) {
   if (a.length !== b.length) return b.length - a.length;
   return a < b ? 1 : a > b ? -1 : 0;
+}
+
+/** Microseconds since the epoch of an RFC 3339 instant, exactly as the server counts them. */
+export function micros(at) {
+  const match = /^(.*T\d\d:\d\d:\d\d)(?:\.(\d+))?(Z|[+-]\d\d:\d\d)$/.exec(at);
+  if (!match) return Date.parse(at) * 1000;
+  const fraction = Number((match[2] || '').padEnd(6, '0').slice(0, 6));
+  return Date.parse(match[1] + match[3]) * 1000 + fraction;
+}
+
+/** The value a job sorts by in a list sorted by `sort`, or null when it has none. */
+export function sortKey(job, sort) {
+  switch (sort) {
+    case 'started': return job.started_at ? micros(job.started_at) : null;
+    case 'finished': return job.finished_at ? micros(job.finished_at) : null;
+    case 'duration': return job.started_at && job.finished_at ? micros(job.finished_at) - micros(job.started_at) : null;
+    case 'attempts': return job.attempt ?? 0;
+    default: return null;
+  }
+}
+
+/**
+ * The list's order of two jobs, as the server sorts them (negative when `a` comes first): by the
+ * sort key, jobs without one last in either direction, ties by id in the same direction.
+ */
+export function compareJobs(a, b, filter) {
+  const direction = filter.order === 'asc' ? -1 : 1;
+  if (filter.sort && filter.sort !== 'created') {
+    const ka = sortKey(a, filter.sort);
+    const kb = sortKey(b, filter.sort);
+    if (ka === null && kb !== null) return 1;
+    if (kb === null && ka !== null) return -1;
+    if (ka !== kb) return (ka < kb ? 1 : -1) * direction;
+  }
+  return compareIdsDesc(a.id, b.id) * direction;
+}
+
+/** The cursor of the page that ends at `job` (see docs/api.md, sorting). */
+export function cursorOf(job, filter) {
+  if (!filter.sort || filter.sort === 'created') return job.id;
+  const key = sortKey(job, filter.sort);
+  const missing = filter.order === 'asc' ? '9223372036854775807' : '-9223372036854775808';
+  return `${key === null ? missing : key}:${job.id}`;
 }
 
 /**
@@ -115,15 +195,16 @@ export function applyUpdate(job, update) {
 
 /**
  * Whether a `job` message for a job the list does not hold adds a row: the job must match the
- * filter, and lie in the loaded range (no more pages, or newer than the oldest row held) so
+ * filter, and lie in the loaded range (no more pages, or before the last row held in the list's
+ * order) so
  * changes to old jobs below the loaded pages do not flood the table. `q` is not checked here:
  * the server sends only jobs that match it (and the client's text test is approximate).
  */
 export function admitsNewRow(list, update) {
-  const job = { type: update.job_type, queue: update.queue, status: update.status, input: update.input, id: update.job_id, parent: update.parent ?? null };
+  const job = applyUpdate(null, update);
   if (!matchesFilter(job, { ...list.filter, q: '' })) return false;
   if (list.nextCursor === null || list.nextCursor === undefined || !list.order.length) return true;
-  return compareIdsDesc(update.job_id, list.order[list.order.length - 1]) < 0;
+  return compareJobs(job, list.byId[list.order[list.order.length - 1]], list.filter) < 0;
 }
 
 /** A timeline event made from a live `job` message. */

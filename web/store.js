@@ -3,7 +3,7 @@
 // See README.md for the state shape and the list of actions.
 
 import {
-  admitsNewRow, applyUpdate, compareIdsDesc, emptyFilter, eventFromUpdate, filterFromQuery, sameFilter,
+  admitsNewRow, applyUpdate, compareIdsDesc, compareJobs, cursorOf, emptyFilter, eventFromUpdate, filterFromQuery, sameFilter,
 } from './model.js';
 
 let noticeCounter = 0;
@@ -372,7 +372,8 @@ function withLiveRowsCapped(state, rowsBefore) {
   for (const id of order) byId[id] = jobs.byId[id];
   const selected = {};
   for (const id of Object.keys(jobs.selected)) if (byId[id]) selected[id] = true;
-  return { ...state, jobs: { ...jobs, order, byId, selected, nextCursor: order[order.length - 1] } };
+  const last = byId[order[order.length - 1]];
+  return { ...state, jobs: { ...jobs, order, byId, selected, nextCursor: cursorOf(last, jobs.filter) } };
 }
 
 function assignList(jobs, value, seq) {
@@ -411,15 +412,20 @@ function applyToList(jobs, message, draft = {}) {
   const job = applyUpdate(old, message);
   if (draft.byId !== jobs.byId) draft.byId = { ...jobs.byId };
   draft.byId[id] = job;
-  if (old) return { ...jobs, byId: draft.byId };
+  // A row keeps its place unless the change moved it in the list's order (it finished, in a
+  // list by finish time).
+  if (old && compareJobs(old, job, jobs.filter) === 0) return { ...jobs, byId: draft.byId };
   if (draft.order !== jobs.order) draft.order = jobs.order.slice();
-  insertId(draft.order, id);
+  if (old) draft.order.splice(draft.order.indexOf(id), 1);
+  insertId(draft.order, id, draft.byId, jobs.filter);
   return { ...jobs, byId: draft.byId, order: draft.order };
 }
 
-/** Inserts `id` into `order` (newest first), in place. */
-function insertId(order, id) {
-  if (!order.length || compareIdsDesc(id, order[0]) <= 0) {
+/** Inserts `id` into `order` where the list's order puts it, in place. */
+function insertId(order, id, byId, filter) {
+  const job = byId[id];
+  const before = (other) => compareJobs(job, byId[other], filter) <= 0;
+  if (!order.length || before(order[0])) {
     order.unshift(id);
     return;
   }
@@ -427,7 +433,7 @@ function insertId(order, id) {
   let hi = order.length;
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (compareIdsDesc(order[mid], id) < 0) lo = mid + 1;
+    if (!before(order[mid])) lo = mid + 1;
     else hi = mid;
   }
   order.splice(lo, 0, id);

@@ -534,3 +534,51 @@ test('after a bulk action focus lands on the list, not nowhere', async ({ page, 
   await expect(page.getByText(/Cancelled 1 job/)).toBeVisible();
   await expect(page.getByTestId('summary')).toBeFocused();
 });
+
+test('the list sorts on the server, places live changes by the sort, and keeps to a time range', async ({ page, server }) => {
+  const ids = async () => page.locator('[data-testid="jobs-table"] tr[data-job-id]').evaluateAll((rows) => rows.map((tr) => tr.dataset.jobId));
+  const made = [];
+  for (const seconds of ['0.4', '0.1', '0.25']) {
+    const job = await server.api.submit('shell', { command: `sleep ${seconds}` });
+    made.push(await server.api.finished(job.id));
+  }
+  const [long, short, middle] = made;
+  const hold = await server.api.submit('hold', {});
+  await signIn(page, server);
+  await expect(row(page, hold.id)).toBeVisible();
+
+  await page.getByLabel('Sort').selectOption({ label: 'Longest run first' });
+  await expect.poll(() => new URL(page.url()).searchParams.get('sort')).toBe('duration');
+  await expect(page.locator('th.col-duration')).toHaveAttribute('aria-sort', 'descending');
+  // A job still running has no duration: last in either direction.
+  await expect.poll(ids).toEqual([long.id, middle.id, short.id, hold.id]);
+  await page.getByLabel('Sort').selectOption({ label: 'Shortest run first' });
+  await expect.poll(ids).toEqual([short.id, middle.id, long.id, hold.id]);
+  await expect(page.locator('th.col-duration')).toHaveAttribute('aria-sort', 'ascending');
+
+  // A job that ends now takes its place by its run, not at the top.
+  const late = await server.api.submit('shell', { command: 'sleep 0.3' });
+  await server.api.finished(late.id);
+  await expect.poll(ids).toEqual([short.id, middle.id, late.id, long.id, hold.id]);
+
+  // Finished in the last 15 minutes: the running job leaves; the URL holds the instant.
+  await page.getByLabel('Time', { exact: true }).selectOption({ label: 'Finished in the last 15 minutes' });
+  await expect.poll(() => new URL(page.url()).searchParams.get('finished_after')).not.toBeNull();
+  await expect(row(page, hold.id)).toHaveCount(0);
+  await expect.poll(ids).toEqual([short.id, middle.id, late.id, long.id]);
+  await expect(page.getByTestId('summary')).toHaveText('4 of 4 jobs');
+
+  // The link shows the same list, its range as a custom one.
+  const shared = page.url();
+  await page.goto('about:blank');
+  await page.goto(shared);
+  await expect.poll(ids).toEqual([short.id, middle.id, late.id, long.id]);
+  await expect(page.getByLabel('Time', { exact: true })).toHaveValue('custom');
+  await expect(page.getByLabel('Field')).toHaveValue('finished');
+  await expect(page.getByLabel('From')).not.toHaveValue('');
+
+  await page.getByRole('button', { name: 'Clear filters' }).click();
+  await expect(row(page, hold.id)).toBeVisible();
+  await expect(page.getByLabel('Sort')).toHaveValue('created:desc');
+  await server.api.request('POST', `/v1/jobs/${hold.id}/cancel`);
+});

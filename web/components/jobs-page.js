@@ -4,12 +4,46 @@
 import { api } from '../api.js';
 import { h, replaceChildren, setAttr, setText } from '../dom.js';
 import { plural } from '../format.js';
-import { STATUSES, filterToSearch, matchesFilter } from '../model.js';
+import { STATUSES, TIME_BOUNDS, filterToSearch, hasTimeRange, matchesFilter } from '../model.js';
 import { showNotice } from '../store.js';
 import { confirmDialog } from './dialog.js';
 import { createJobsTable } from './jobs-table.js';
 
 const SEARCH_DEBOUNCE_MS = 250;
+
+/** The orders the list offers: `sort:order` and its name. */
+const SORT_CHOICES = [
+  ['created:desc', 'Newest first'],
+  ['created:asc', 'Oldest first'],
+  ['started:desc', 'Started, latest first'],
+  ['started:asc', 'Started, earliest first'],
+  ['finished:desc', 'Finished, latest first'],
+  ['finished:asc', 'Finished, earliest first'],
+  ['duration:desc', 'Longest run first'],
+  ['duration:asc', 'Shortest run first'],
+  ['attempts:desc', 'Most attempts first'],
+  ['attempts:asc', 'Fewest attempts first'],
+];
+
+/** Spans of the time filter's quick choices, in minutes. */
+const SPANS = [['15m', 'last 15 minutes', 15], ['1h', 'last hour', 60], ['24h', 'last 24 hours', 24 * 60], ['7d', 'last 7 days', 7 * 24 * 60]];
+
+const TIME_CHOICES = [
+  ['', 'Any time'],
+  ...['created', 'finished'].flatMap((field) => SPANS.map(([span, words]) => [`${field}:${span}`, `${field === 'created' ? 'Created' : 'Finished'} in the ${words}`])),
+  ['custom', 'Custom range…'],
+];
+
+/** An instant as a datetime-local input shows it (local time, to the minute). */
+function localInput(iso) {
+  if (!iso) return '';
+  const at = new Date(iso);
+  const pad = (n) => String(n).padStart(2, '0');
+  return `${at.getFullYear()}-${pad(at.getMonth() + 1)}-${pad(at.getDate())}T${pad(at.getHours())}:${pad(at.getMinutes())}`;
+}
+
+/** The time bounds of a filter, all blank. */
+const noTimeRange = () => Object.fromEntries(TIME_BOUNDS.map((bound) => [bound, '']));
 
 export function createJobsPage({ store, navigate, session }) {
   const table = createJobsTable({ store, navigate });
@@ -44,6 +78,76 @@ export function createJobsPage({ store, navigate, session }) {
     }
   });
   const clearFilters = h('button', { type: 'button', class: 'btn btn-ghost btn-small', onclick: () => navigate('/jobs') }, 'Clear filters');
+
+  const sortSelect = h('select', {
+    id: 'filter-sort', class: 'select',
+    onchange: () => {
+      const [sort, order] = sortSelect.value.split(':');
+      setFilter({ sort, order });
+    },
+  }, SORT_CHOICES.map(([value, label]) => h('option', { value }, label)));
+
+  // Time: a quick span (from now back), or a custom range of created or finished times. A span
+  // becomes fixed instants in the URL, so a shared link shows the same jobs.
+  let chosenSpan = null; // { value, search }: the span picked, while the filter is still its own
+  const timeSelect = h('select', { id: 'filter-time', class: 'select', onchange: () => pickTime() },
+    TIME_CHOICES.map(([value, label]) => h('option', { value }, label)));
+  const rangeField = h('select', { id: 'range-field', class: 'select', onchange: () => applyRange() },
+    h('option', { value: 'created' }, 'Created'), h('option', { value: 'finished' }, 'Finished'));
+  const rangeFrom = h('input', { id: 'range-from', type: 'datetime-local', class: 'input', onchange: () => applyRange() });
+  const rangeTo = h('input', { id: 'range-to', type: 'datetime-local', class: 'input', onchange: () => applyRange() });
+  const rangeGroup = h('div', { class: 'range-group', role: 'group', 'aria-label': 'Custom time range', hidden: true },
+    h('div', { class: 'inline-field' }, h('label', { for: 'range-field' }, 'Field'), rangeField),
+    h('div', { class: 'inline-field' }, h('label', { for: 'range-from' }, 'From'), rangeFrom),
+    h('div', { class: 'inline-field' }, h('label', { for: 'range-to' }, 'Until'), rangeTo));
+
+  function pickTime() {
+    const value = timeSelect.value;
+    if (value === 'custom') {
+      rangeGroup.hidden = false;
+      rangeFrom.focus();
+      return;
+    }
+    rangeGroup.hidden = true;
+    if (!value) {
+      chosenSpan = null;
+      setFilter(noTimeRange());
+      return;
+    }
+    const [field, span] = value.split(':');
+    const minutes = SPANS.find(([name]) => name === span)[2];
+    const change = { ...noTimeRange(), [`${field}_after`]: new Date(Date.now() - minutes * 60_000).toISOString() };
+    chosenSpan = { value, search: filterToSearch({ ...currentFilter(), q: search.value.trim(), ...change }) };
+    setFilter(change);
+  }
+
+  function applyRange() {
+    const field = rangeField.value;
+    const instant = (input) => (input.value ? new Date(input.value).toISOString() : '');
+    chosenSpan = null;
+    setFilter({ ...noTimeRange(), [`${field}_after`]: instant(rangeFrom), [`${field}_before`]: instant(rangeTo) });
+  }
+
+  /** The time controls as the filter says, unless the reader's own pick still describes it. */
+  function showTime(filter) {
+    if (chosenSpan && chosenSpan.search === filterToSearch(filter)) {
+      timeSelect.value = chosenSpan.value;
+      rangeGroup.hidden = true;
+      return;
+    }
+    chosenSpan = null;
+    if (!hasTimeRange(filter)) {
+      if (timeSelect.value !== 'custom' || document.activeElement === timeSelect) timeSelect.value = '';
+      rangeGroup.hidden = timeSelect.value !== 'custom';
+      return;
+    }
+    const field = filter.finished_after || filter.finished_before ? 'finished' : 'created';
+    timeSelect.value = 'custom';
+    rangeGroup.hidden = false;
+    rangeField.value = field;
+    if (document.activeElement !== rangeFrom) rangeFrom.value = localInput(filter[`${field}_after`]);
+    if (document.activeElement !== rangeTo) rangeTo.value = localInput(filter[`${field}_before`]);
+  }
   // Root jobs by default: a tree shows as its root, with its children's counts.
   const allJobs = h('input', { id: 'filter-all', type: 'checkbox', class: 'checkbox', onchange: () => setFilter({ all: allJobs.checked }) });
 
@@ -65,9 +169,12 @@ export function createJobsPage({ store, navigate, session }) {
       h('div', { class: 'inline-field' }, h('label', { for: 'filter-type' }, 'Type'), typeSelect),
       h('div', { class: 'inline-field' }, h('label', { for: 'filter-queue' }, 'Queue'), queueSelect),
       h('div', { class: 'inline-field grow' }, h('label', { for: 'filter-search' }, 'Search'), search),
+      h('div', { class: 'inline-field' }, h('label', { for: 'filter-time' }, 'Time'), timeSelect),
+      h('div', { class: 'inline-field' }, h('label', { for: 'filter-sort' }, 'Sort'), sortSelect),
       h('div', { class: 'inline-field' }, allJobs, h('label', { for: 'filter-all' }, 'Include child jobs')),
       clearFilters,
     ),
+    rangeGroup,
   );
 
   // Summary, select-all-matching and live pause
@@ -162,6 +269,7 @@ export function createJobsPage({ store, navigate, session }) {
       if (filter.queue) wire.queue = [filter.queue];
       if (filter.q) wire.q = filter.q;
       if (!filter.all) wire.roots = true;
+      for (const bound of TIME_BOUNDS) if (filter[bound]) wire[bound] = filter[bound];
       body = { action, filter: wire };
     } else {
       const ids = Object.keys(jobs.selected);
@@ -249,7 +357,11 @@ export function createJobsPage({ store, navigate, session }) {
       for (const chip of chips) setAttr(chip, 'aria-pressed', filter.status.includes(chip.dataset.status) ? 'true' : 'false');
       if (document.activeElement !== search && search.value.trim() !== filter.q) search.value = filter.q;
       allJobs.checked = filter.all;
-      clearFilters.hidden = !(filter.status.length || filter.type || filter.queue || filter.q || filter.all);
+      sortSelect.value = `${filter.sort}:${filter.order}`;
+      showTime(filter);
+      table.showSort(filter);
+      clearFilters.hidden = !(filter.status.length || filter.type || filter.queue || filter.q || filter.all
+        || filter.sort !== 'created' || filter.order !== 'desc' || hasTimeRange(filter));
       matchingCount.refresh();
       chipCountsRead.refresh();
     } else if (prev && prev.jobs.byId !== jobs.byId) {
@@ -328,6 +440,14 @@ function describeFilter(filter) {
   if (filter.queue) parts.push(`queue ${filter.queue}`);
   parts.push(filter.all ? 'child jobs included' : 'root jobs only');
   if (filter.q) parts.push(`search “${filter.q}”`);
+  for (const field of ['created', 'finished']) {
+    const after = filter[`${field}_after`];
+    const before = filter[`${field}_before`];
+    if (after || before) {
+      const when = (iso) => new Date(iso).toLocaleString();
+      parts.push(`${field} ${after ? `from ${when(after)}` : ''}${after && before ? ' ' : ''}${before ? `before ${when(before)}` : ''}`);
+    }
+  }
   return parts.join('; ');
 }
 

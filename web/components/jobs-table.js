@@ -21,6 +21,11 @@ export function createJobsTable({ store, navigate }) {
   const selectAll = h('input', { type: 'checkbox', 'aria-label': 'Select all loaded jobs', class: 'checkbox' });
   const tbody = h('tbody');
   const emptyCell = h('td', { colspan: '10', class: 'table-empty' });
+  // The headers of the columns a list can be sorted by say so (`aria-sort`).
+  const attemptHead = h('th', { class: 'col-attempt', scope: 'col' }, 'Attempt');
+  const createdHead = h('th', { class: 'col-created', scope: 'col' }, 'Created');
+  const durationHead = h('th', { class: 'col-duration', scope: 'col' }, 'Duration');
+  const sortedHeads = { attempts: attemptHead, created: createdHead, duration: durationHead };
   const emptyRow = h('tr', { class: 'empty-row' }, emptyCell);
   const table = h(
     'table',
@@ -38,9 +43,9 @@ export function createJobsTable({ store, navigate }) {
         h('th', { class: 'col-progress', scope: 'col' }, 'Progress'),
         h('th', { class: 'col-children', scope: 'col' }, 'Children'),
         h('th', { class: 'col-queue', scope: 'col' }, 'Queue'),
-        h('th', { class: 'col-attempt', scope: 'col' }, 'Attempt'),
-        h('th', { class: 'col-created', scope: 'col' }, 'Created'),
-        h('th', { class: 'col-duration', scope: 'col' }, 'Duration'),
+        attemptHead,
+        createdHead,
+        durationHead,
       ),
     ),
     tbody,
@@ -300,6 +305,13 @@ export function createJobsTable({ store, navigate }) {
   return {
     el,
     moveCursor,
+    /** Marks the header of the column the list is sorted by, if it has one. */
+    showSort(filter) {
+      for (const [sort, head] of Object.entries(sortedHeads)) {
+        if (sort === filter.sort) setAttr(head, 'aria-sort', filter.order === 'asc' ? 'ascending' : 'descending');
+        else head.removeAttribute('aria-sort');
+      }
+    },
     openCursor() {
       if (cursorId && rows.has(cursorId)) navigate(`/jobs/${cursorId}`);
     },
