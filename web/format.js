@@ -65,6 +65,15 @@ export function exact(value) {
 }
 
 /** "850ms", "12.3s", "4m 05s", "2h 03m". */
+/** The clock time of an instant, to the millisecond (`14:03:07.250`), as a log line shows it. */
+export function clockTime(value) {
+  const ms = parseTime(value);
+  if (ms === null) return '';
+  const at = new Date(ms);
+  const pad = (n, width = 2) => String(n).padStart(width, '0');
+  return `${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}.${pad(at.getMilliseconds(), 3)}`;
+}
+
 export function duration(ms) {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return '—';
   if (ms < 0) ms = 0;

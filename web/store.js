@@ -75,7 +75,7 @@ function emptyDetail(id) {
     error: null,
     events: [],
     eventsLoaded: false,
-    log: { text: '', end: 0 },
+    log: { text: '', end: 0, marks: [] },
   };
 }
 
@@ -487,7 +487,10 @@ function mergeEvents(a, b) {
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** Appends log text idempotently by byte offset: what we already hold is dropped. */
+/**
+ * Appends log text idempotently by byte offset: what we already hold is dropped. Its marks
+ * (where each part came from, by byte offset) join those held from where the new text starts.
+ */
 function appendLog(log, message) {
   const offset = Number(message.offset) || 0;
   const bytes = encoder.encode(message.data || '');
@@ -496,5 +499,17 @@ function appendLog(log, message) {
   let data = message.data;
   if (offset < log.end) data = decoder.decode(bytes.subarray(log.end - offset));
   // offset > log.end would be a gap; the server never sends one within a session.
-  return { ...log, text: log.text + data, end };
+  const marks = log.marks.slice();
+  let inForce = null;
+  // Marks count bytes; the page slices characters: each mark also gets its `index` in `text`.
+  const fresh = offset < log.end ? bytes.subarray(log.end - offset) : bytes;
+  for (const mark of message.marks || []) {
+    if (mark.offset <= log.end) inForce = { ...mark, offset: log.end, index: log.text.length };
+    else marks.push({ ...mark, index: log.text.length + decoder.decode(fresh.subarray(0, mark.offset - log.end)).length });
+  }
+  const last = log.marks[log.marks.length - 1];
+  if (inForce && !(last && last.attempt === inForce.attempt && last.stream === inForce.stream && last.at === inForce.at)) {
+    marks.splice(log.marks.length, 0, inForce);
+  }
+  return { ...log, text: log.text + data, end, marks };
 }

@@ -582,3 +582,33 @@ test('the list sorts on the server, places live changes by the sort, and keeps t
   await expect(page.getByLabel('Sort')).toHaveValue('created:desc');
   await server.api.request('POST', `/v1/jobs/${hold.id}/cancel`);
 });
+
+test('a log is split by attempt, tells stderr apart, shows times, and finds text', async ({ page, server }) => {
+  const job = await server.api.submit('shell', {
+    command: 'echo "try $RUNWAY_ATTEMPT"; sleep 0.05; echo oops >&2; sleep 0.05; echo "done $RUNWAY_ATTEMPT"; test "$RUNWAY_ATTEMPT" = 2',
+  }, { max_attempts: 2 });
+  await server.api.finished(job.id);
+  await signIn(page, server);
+  await page.goto(`${server.url}/jobs/${job.id}`);
+  const log = page.getByTestId('log');
+  const markers = log.locator('.log-attempt');
+  await expect(markers).toHaveCount(2);
+  // Each attempt's marker says how it ended, the failed one with its error.
+  await expect(markers.nth(0)).toContainText(/Attempt 1 · retry scheduled: .+/);
+  await expect(markers.nth(1)).toHaveText('Attempt 2 · succeeded');
+  await expect(log.locator('.log-stderr')).toHaveText(['oops\n', 'oops\n']);
+  await expect(log.locator('.log-stdout').first()).toContainText('try 1');
+
+  // Times are there to show, off by default.
+  await expect(log.locator('.log-time').first()).toBeHidden();
+  await page.getByRole('button', { name: 'Times in the log' }).click();
+  await expect(log.locator('.log-time').first()).toBeVisible();
+  await expect(log.locator('.log-time').first()).toHaveText(/^\d\d:\d\d:\d\d\.\d{3}$/);
+
+  await page.getByLabel('Find in log').fill('oops');
+  await expect(page.locator('.log-find-count')).toHaveText('1 of 2');
+  await page.getByLabel('Find in log').press('Enter');
+  await expect(page.locator('.log-find-count')).toHaveText('2 of 2');
+  await page.getByLabel('Find in log').fill('nowhere');
+  await expect(page.locator('.log-find-count')).toHaveText('No match');
+});

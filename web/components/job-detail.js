@@ -3,7 +3,7 @@
 
 import { api } from '../api.js';
 import { h, replaceChildren, setAttr, setText } from '../dom.js';
-import { bytes, duration, exact, jobDuration, relative } from '../format.js';
+import { bytes, clockTime, duration, exact, jobDuration, relative } from '../format.js';
 import { isFinished } from '../model.js';
 import { showNotice } from '../store.js';
 import { copyJsonButton, jsonView } from './json-view.js';
@@ -57,9 +57,32 @@ export function createJobDetail({ store, navigate }) {
     setAttr(wrapButton, 'aria-pressed', wrap ? 'true' : 'false');
   } }, 'Wrap');
   const downloadButton = h('button', { type: 'button', class: 'btn btn-small', onclick: () => downloadLog() }, 'Download');
+  const timesButton = h('button', { type: 'button', class: 'btn btn-small', 'aria-pressed': 'false', 'aria-label': 'Times in the log', onclick: () => {
+    const on = logPre.classList.toggle('log-times');
+    setAttr(timesButton, 'aria-pressed', on ? 'true' : 'false');
+  } }, 'Times');
+  const logFind = h('input', {
+    type: 'search', class: 'input log-find', placeholder: 'Find in log', 'aria-label': 'Find in log',
+    autocomplete: 'off', spellcheck: 'false',
+  });
+  const logFindCount = h('span', { class: 'muted small log-find-count', role: 'status' });
+  logFind.addEventListener('input', () => findInLog(0));
+  logFind.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter') {
+      event.preventDefault();
+      findInLog(event.shiftKey ? -1 : 1);
+    }
+  });
   const logEmpty = h('p', { class: 'muted log-empty' }, 'No log output yet.');
   let following = true;
   let renderedLength = 0;
+  // The log as parts: a part per mark (attempt, stream, time), each attempt opened by a marker.
+  let renderedMarks = 0;
+  let openPart = null;
+  let lastAttempt = null;
+  const attemptMarkers = new Map(); // attempt -> element whose outcome shows the attempt's end
+  let matches = [];
+  let currentMatch = -1;
   let programmaticScroll = false;
   logPre.addEventListener('scroll', () => {
     if (programmaticScroll) {
@@ -105,7 +128,8 @@ export function createJobDetail({ store, navigate }) {
         copyJsonButton(() => (store.getState().detail.job || {}).output ?? null)), outputBody)),
     h('div', { class: 'grid-log' },
       h('section', { class: 'card card-log' },
-        h('div', { class: 'card-head' }, h('h2', { class: 'card-title' }, 'Log'), h('div', { class: 'card-head-end' }, logSize, wrapButton, downloadButton, followButton)),
+        h('div', { class: 'card-head' }, h('h2', { class: 'card-title' }, 'Log'), h('div', { class: 'card-head-end' }, logSize, timesButton, wrapButton, downloadButton, followButton)),
+        h('div', { class: 'log-tools' }, logFind, logFindCount),
         logEmpty, logPre),
       h('section', { class: 'card' }, h('h2', { class: 'card-title' }, 'Timeline'), timelineEmpty, timeline)),
   );
@@ -318,22 +342,109 @@ export function createJobDetail({ store, navigate }) {
     meta.duration.wrapper.hidden = ms === null;
   }
 
+  function resetLog() {
+    logPre.replaceChildren();
+    renderedLength = 0;
+    renderedMarks = 0;
+    openPart = null;
+    lastAttempt = null;
+    attemptMarkers.clear();
+  }
+
+  /** Opens the part of the log a mark begins, after its attempt's marker if it is a new one. */
+  function openMark(mark) {
+    if (mark.attempt && mark.attempt !== lastAttempt) {
+      lastAttempt = mark.attempt;
+      const outcome = h('span', { class: 'log-attempt-outcome' });
+      const marker = h('span', { class: 'log-attempt', dataset: { attempt: String(mark.attempt) } },
+        `Attempt ${mark.attempt}`, outcome);
+      attemptMarkers.set(mark.attempt, outcome);
+      logPre.appendChild(marker);
+    }
+    if (mark.at) logPre.appendChild(h('span', { class: 'log-time', title: exact(mark.at) }, clockTime(mark.at)));
+    openPart = h('span', { class: `log-part log-${mark.stream}`, dataset: { stream: mark.stream } });
+    logPre.appendChild(openPart);
+  }
+
   function renderLog(detail) {
     const log = detail.log;
-    if (log.text.length < renderedLength) {
-      logPre.replaceChildren();
-      renderedLength = 0;
-    }
+    if (log.text.length < renderedLength) resetLog();
     if (log.text.length > renderedLength) {
-      logPre.appendChild(document.createTextNode(log.text.slice(renderedLength)));
+      let from = renderedLength;
+      while (from < log.text.length) {
+        const next = log.marks[renderedMarks];
+        if (next && next.index <= from) {
+          openMark(next);
+          renderedMarks += 1;
+          continue;
+        }
+        const to = next ? Math.min(next.index, log.text.length) : log.text.length;
+        (openPart || logPre).appendChild(document.createTextNode(log.text.slice(from, to)));
+        from = to;
+      }
       renderedLength = log.text.length;
-      if (logPre.childNodes.length > 200) logPre.normalize();
+      if (openPart && openPart.childNodes.length > 200) openPart.normalize();
       if (following) scrollToEnd();
+      if (logFind.value) findInLog(0, false);
     }
     const size = Math.max(log.end, detail.job ? detail.job.log_size || 0 : 0);
     setText(logSize, bytes(size));
     logEmpty.hidden = log.text.length > 0;
     logPre.hidden = log.text.length === 0;
+  }
+
+  /** How each attempt ended, from the timeline, on its marker in the log. */
+  function showAttemptOutcomes(events) {
+    if (!attemptMarkers.size) return;
+    const ends = new Map();
+    for (const event of events) {
+      const attempt = event.data && event.data.attempt;
+      if (attempt && !['started', 'progress', 'submitted'].includes(event.kind)) ends.set(attempt, event);
+    }
+    for (const [attempt, outcome] of attemptMarkers) {
+      const end = ends.get(attempt);
+      const error = end && end.data.error ? (typeof end.data.error === 'string' ? end.data.error : JSON.stringify(end.data.error)) : '';
+      setText(outcome, end ? ` · ${end.kind.replace('_', ' ')}${error ? `: ${error}` : ''}` : '');
+      outcome.classList.toggle('error-inline', Boolean(error));
+    }
+  }
+
+  /**
+   * Marks every match of the find box in the log (CSS highlights, the text stays as it is) and
+   * moves to the next (`step` 1), the previous (-1) or the first (0) one.
+   */
+  function findInLog(step, scroll = true) {
+    const needle = logFind.value.toLowerCase();
+    matches = [];
+    if (needle) {
+      const walker = document.createTreeWalker(logPre, NodeFilter.SHOW_TEXT, {
+        acceptNode: (node) => (node.parentElement.closest('.log-time, .log-attempt') ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
+      });
+      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const text = node.data.toLowerCase();
+        for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + needle.length)) {
+          const range = new Range();
+          range.setStart(node, at);
+          range.setEnd(node, at + needle.length);
+          matches.push(range);
+        }
+      }
+    }
+    if (!matches.length) currentMatch = -1;
+    else if (step === 0) currentMatch = Math.min(Math.max(currentMatch, 0), matches.length - 1);
+    else currentMatch = (currentMatch + step + matches.length) % matches.length;
+    if (window.CSS && CSS.highlights) {
+      CSS.highlights.set('log-match', new Highlight(...matches));
+      CSS.highlights.set('log-current', new Highlight(...(currentMatch >= 0 ? [matches[currentMatch]] : [])));
+    }
+    setText(logFindCount, needle ? (matches.length ? `${currentMatch + 1} of ${matches.length}` : 'No match') : '');
+    if (scroll && currentMatch >= 0) {
+      setFollow(false);
+      const box = matches[currentMatch].getBoundingClientRect();
+      const pane = logPre.getBoundingClientRect();
+      programmaticScroll = true;
+      logPre.scrollTop += box.top - pane.top - pane.height / 2;
+    }
   }
 
   const renderedEvents = new Map();
@@ -425,8 +536,7 @@ export function createJobDetail({ store, navigate }) {
       renderedEvents.clear();
       timeline.replaceChildren();
       // Another job's log: start the text over (the log of each job is its own).
-      logPre.replaceChildren();
-      renderedLength = 0;
+      resetLog();
       setText(title, `Job ${detail.id}`);
       setFollow(true);
     }
@@ -447,6 +557,7 @@ export function createJobDetail({ store, navigate }) {
     renderJob(detail.job, now, detail);
     renderLog(detail);
     renderTimeline(detail, now);
+    showAttemptOutcomes(detail.events);
   }
 
   const timer = setInterval(() => {

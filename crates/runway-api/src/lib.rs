@@ -443,6 +443,9 @@ pub struct LogResponse {
     /// Pass as `offset` to continue after this chunk.
     pub next_offset: u64,
     pub data: String,
+    /// Where each part of `data` came from, in order; the first is at `offset`.
+    #[serde(default)]
+    pub marks: Vec<LogMark>,
     /// The job is terminal and `next_offset` is the end of its log: nothing more will come.
     pub complete: bool,
 }
@@ -643,6 +646,30 @@ pub struct LogUpdate {
     pub job_id: String,
     pub offset: u64,
     pub data: String,
+    /// Where each part of `data` came from, in order; the first is at `offset`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub marks: Vec<LogMark>,
+}
+
+/// Where a part of a job's log begins: from `offset` up to the next mark, its text came from
+/// `stream` during `attempt` and was stored at `at` (absent for logs kept before marks were).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct LogMark {
+    pub offset: u64,
+    pub attempt: u32,
+    pub stream: LogStream,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Where a line of log came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogStream {
+    Stdout,
+    Stderr,
+    /// runway's own notes: a spawn, a refused line, a cut log.
+    Runway,
 }
 
 /// `POST /v1/auth/session`: exchange a token, or a sign-in code, for a browser session

@@ -131,6 +131,9 @@ pub enum ServerMessage {
         job_id: String,
         offset: u64,
         data: String,
+        /// Where each part of `data` came from (see [`crate::LogMark`]).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        marks: Vec<crate::LogMark>,
     },
     /// Result of `submit`, `cancel` or `retry`.
     Reply { id: String, value: Value },

@@ -9,6 +9,7 @@ use tokio::sync::broadcast;
 use crate::clock::Timestamp;
 use crate::event::EventKind;
 use crate::job::{Job, JobId, JobStatus};
+use crate::log_text::LogMark;
 
 /// Bursts kept for subscribers that are briefly slow; past this they resume from the store.
 pub const BUS_CAPACITY: usize = 4 * 1024;
@@ -63,6 +64,8 @@ pub struct LogAppend {
     pub job_id: JobId,
     pub offset: u64,
     pub data: Arc<str>,
+    /// Where each part of `data` came from; the first is at `offset`.
+    pub marks: Arc<[LogMark]>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -996,13 +996,13 @@ impl Engine {
             Ok(Ok(found)) => found,
             Ok(Err(error)) => {
                 notes
-                    .log_line(&format!("[runway: cannot read RUNWAY_ARTIFACTS: {error}]"))
+                    .note(&format!("[runway: cannot read RUNWAY_ARTIFACTS: {error}]"))
                     .await;
                 return result;
             }
             Err(panic) => {
                 notes
-                    .log_line(&format!(
+                    .note(&format!(
                         "[runway: reading RUNWAY_ARTIFACTS failed: {panic}]"
                     ))
                     .await;
@@ -1011,7 +1011,7 @@ impl Engine {
         };
         if !found.skipped.is_empty() {
             notes
-                .log_line(&format!(
+                .note(&format!(
                     "[runway: not kept from RUNWAY_ARTIFACTS: {}]",
                     found.skipped.join("; ")
                 ))
@@ -1045,7 +1045,7 @@ impl Engine {
         };
         if let Some(reason) = refusal {
             notes
-                .log_line(&format!(
+                .note(&format!(
                     "[runway: no artifact of this attempt was kept: {reason}]"
                 ))
                 .await;
@@ -1068,7 +1068,7 @@ impl Engine {
         };
         if !refused.is_empty() {
             notes
-                .log_line(&format!("[runway: not kept: {}]", refused.join("; ")))
+                .note(&format!("[runway: not kept: {}]", refused.join("; ")))
                 .await;
         }
         let paths: Vec<String> = kept.iter().map(|artifact| artifact.path.clone()).collect();

@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::SubmitParams;
 use crate::error::Error;
 use crate::job::{Job, Progress};
+use crate::log_text::LogStream;
 use crate::report::Reporter;
 use crate::spawn::Spawner;
 use crate::store::Inserted;
@@ -39,7 +40,7 @@ impl JobCtx {
 
     /// Appends a line to the job's log; waits while the store is behind.
     pub async fn log(&self, line: &str) {
-        self.reporter.log_line(line).await;
+        self.reporter.log_line(line, LogStream::Stdout).await;
     }
 
     /// Spawns children under this job, as a command's `::runway {"spawn": …}` does: validated

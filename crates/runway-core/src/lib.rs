@@ -20,6 +20,7 @@ pub mod job;
 pub mod job_order;
 pub mod job_token;
 pub mod keyed_insert;
+pub mod log_text;
 pub mod protocol;
 mod report;
 pub mod retry;

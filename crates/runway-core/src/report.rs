@@ -15,8 +15,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::job::Progress;
+use crate::log_text::{LogStream, LogText};
 use crate::store::{AttemptRef, Store, StoreError};
 
 /// Largest batch of log text written in one go.
@@ -26,7 +27,7 @@ pub const IN_FLIGHT_BYTES: usize = 1024 * 1024;
 
 enum Report {
     /// A line of log text, holding its share of the in-flight budget until it is written.
-    Log(String, OwnedSemaphorePermit),
+    Log(String, LogStream, OwnedSemaphorePermit),
     /// The progress slot holds a new value.
     Progress,
     Pid(u32),
@@ -103,10 +104,10 @@ impl Reporter {
         (reporter, ReportWriter { task, ended })
     }
 
-    /// Queues a line of log; waits while the store is behind. A line past the job's log limit
-    /// is dropped at once (the line that crosses it still goes: the store keeps what fits and
-    /// notes the cut).
-    pub async fn log_line(&self, line: &str) {
+    /// Queues a line of log from `stream`; waits while the store is behind. A line past the
+    /// job's log limit is dropped at once (the line that crosses it still goes: the store keeps
+    /// what fits and notes the cut).
+    pub async fn log_line(&self, line: &str, stream: LogStream) {
         let size = line.len() + 1;
         let before = self
             .shared
@@ -125,7 +126,12 @@ impl Reporter {
         let mut text = String::with_capacity(size);
         text.push_str(line);
         text.push('\n');
-        let _ = self.sender.send(Report::Log(text, permit));
+        let _ = self.sender.send(Report::Log(text, stream, permit));
+    }
+
+    /// Queues a note of runway's own (a spawn, a refused line) into the attempt's log.
+    pub async fn note(&self, line: &str) {
+        self.log_line(line, LogStream::Runway).await;
     }
 
     /// Sets the attempt's progress; only the latest value waiting to be written is kept.
@@ -151,7 +157,7 @@ impl Reporter {
 /// What arrived together, folded into one write.
 #[derive(Debug, Default, PartialEq)]
 pub struct ReportBatch {
-    pub text: String,
+    pub text: LogText,
     pub progress: Option<Progress>,
     pub pid: Option<u32>,
 }
@@ -170,7 +176,7 @@ impl Reports {
         while let Some(report) = next.take() {
             match report {
                 // The permit is returned here: the text now counts against the batch.
-                Report::Log(line, _permit) => batch.text.push_str(&line),
+                Report::Log(line, stream, _permit) => batch.text.push(&line, stream),
                 Report::Progress => {
                     batch.progress = self
                         .shared
@@ -214,7 +220,8 @@ async fn write_reports(
         }
         if !batch.text.is_empty() {
             let size = batch.text.len() as u64;
-            match append(&*store, &attempt, &lost, batch.text, log_limit, &note).await {
+            let at = clock.now();
+            match append(&*store, &attempt, &lost, batch.text, log_limit, &note, at).await {
                 Ok(true) => lost = LostLog::default(),
                 Ok(false) => return,
                 Err(error) => {
@@ -242,7 +249,18 @@ async fn write_reports(
     }
     let mut other_failures = 0;
     loop {
-        match append(&*store, &attempt, &lost, String::new(), log_limit, &note).await {
+        let at = clock.now();
+        match append(
+            &*store,
+            &attempt,
+            &lost,
+            LogText::default(),
+            log_limit,
+            &note,
+            at,
+        )
+        .await
+        {
             Ok(_) => return,
             Err(StoreError::Full(_)) => {}
             Err(error) => {
@@ -269,17 +287,23 @@ async fn append(
     store: &dyn Store,
     attempt: &AttemptRef,
     lost: &LostLog,
-    text: String,
+    text: LogText,
     log_limit: u64,
     truncated_note: &str,
+    at: Timestamp,
 ) -> Result<bool, StoreError> {
     let text = if lost.bytes == 0 {
         text
     } else {
-        format!(
-            "[runway: {} bytes of log were lost here: {}]\n{text}",
-            lost.bytes, lost.reason
-        )
+        let mut noted = LogText::new(
+            format!(
+                "[runway: {} bytes of log were lost here: {}]\n",
+                lost.bytes, lost.reason
+            ),
+            LogStream::Runway,
+        );
+        noted.append(text);
+        noted
     };
     store
         .log_append(
@@ -288,6 +312,7 @@ async fn append(
             log_limit,
             truncated_note.to_string(),
             lost.bytes,
+            at,
         )
         .await
 }
@@ -308,30 +333,34 @@ mod tests {
         let (reporter, mut reports) = Reporter::channel(u64::MAX);
         let line = "x".repeat(1023);
         for _ in 0..IN_FLIGHT_BYTES / 1024 {
-            reporter.log_line(&line).await;
+            reporter.log_line(&line, LogStream::Stdout).await;
         }
         let blocked = tokio::time::timeout(
             std::time::Duration::from_millis(50),
-            reporter.log_line(&line),
+            reporter.log_line(&line, LogStream::Stdout),
         )
         .await;
         assert!(blocked.is_err(), "the line past the budget must wait");
         let batch = reports.next_batch().await.expect("reports are waiting");
         assert_eq!(batch.text.len(), MAX_BATCH_BYTES);
-        reporter.log_line(&line).await;
+        reporter.log_line(&line, LogStream::Stdout).await;
     }
 
     #[tokio::test]
     async fn lines_past_the_log_limit_are_dropped_before_they_are_queued() {
         let (reporter, mut reports) = Reporter::channel(10);
-        reporter.log_line("12345").await;
-        reporter.log_line("crossing").await;
+        reporter.log_line("12345", LogStream::Stdout).await;
+        reporter.log_line("crossing", LogStream::Stderr).await;
         for _ in 0..100_000 {
-            reporter.log_line("dropped").await;
+            reporter.log_line("dropped", LogStream::Stdout).await;
         }
         drop(reporter);
         let batch = reports.next_batch().await.expect("two lines were queued");
-        assert_eq!(batch.text, "12345\ncrossing\n");
+        assert_eq!(batch.text.text, "12345\ncrossing\n");
+        assert_eq!(
+            batch.text.streams,
+            vec![(0, LogStream::Stdout), (6, LogStream::Stderr)]
+        );
         assert_eq!(reports.next_batch().await, None);
     }
 

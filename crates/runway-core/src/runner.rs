@@ -19,6 +19,7 @@ use tokio::process::{Child, Command};
 
 use crate::config::JobRun;
 use crate::job::Job;
+use crate::log_text::LogStream;
 use crate::protocol::{Line, parse_line};
 use crate::report::Reporter;
 use crate::spawn::Spawner;
@@ -199,7 +200,7 @@ async fn run_in(run: &CommandRun) -> RunResult {
         stdout_task.abort();
         stderr_task.abort();
         reporter
-            .log_line(
+            .note(
                 "[runway: a process the command started outside its group still holds its output open; stopped reading]",
             )
             .await;
@@ -324,9 +325,11 @@ async fn read_stdout(
     while let Some(too_long) = read_stdout_line(&mut reader, &mut buffer).await {
         if too_long {
             let start = String::from_utf8_lossy(&buffer[..200]).into_owned();
-            reporter.log_line(&format!("{start}…")).await;
             reporter
-                .log_line(&format!(
+                .log_line(&format!("{start}…"), LogStream::Stdout)
+                .await;
+            reporter
+                .note(&format!(
                     "[runway: ignored a ::runway line longer than {} MiB; split it into several lines]",
                     MAX_MESSAGE_BYTES / (1024 * 1024)
                 ))
@@ -336,7 +339,7 @@ async fn read_stdout(
         let line = String::from_utf8_lossy(&buffer);
         let line = line.trim_end_matches(['\n', '\r']);
         match parse_line(line) {
-            Line::Text => reporter.log_line(line).await,
+            Line::Text => reporter.log_line(line, LogStream::Stdout).await,
             Line::Message(message) => {
                 if let Some(fraction) = message.progress {
                     reporter.progress(crate::job::Progress {
@@ -344,7 +347,7 @@ async fn read_stdout(
                         message: message.message.clone(),
                     });
                 } else if let Some(text) = &message.message {
-                    reporter.log_line(text).await;
+                    reporter.log_line(text, LogStream::Stdout).await;
                 }
                 if message.output.is_some() {
                     *output.lock().expect("output lock is never poisoned") = message.output;
@@ -361,13 +364,13 @@ async fn read_stdout(
                             note
                         }
                     };
-                    reporter.log_line(&note).await;
+                    reporter.note(&note).await;
                 }
             }
             Line::Malformed(reason) => {
-                reporter.log_line(line).await;
+                reporter.log_line(line, LogStream::Stdout).await;
                 reporter
-                    .log_line(&format!("[runway: ignored the line above: {reason}]"))
+                    .note(&format!("[runway: ignored the line above: {reason}]"))
                     .await;
             }
         }
@@ -396,7 +399,9 @@ async fn read_stderr(mut reader: impl AsyncBufRead + Unpin, reporter: Reporter) 
     let mut buffer = Vec::new();
     while read_line_bounded(&mut reader, &mut buffer, MAX_LINE_BYTES).await {
         let line = String::from_utf8_lossy(&buffer);
-        reporter.log_line(line.trim_end_matches(['\n', '\r'])).await;
+        reporter
+            .log_line(line.trim_end_matches(['\n', '\r']), LogStream::Stderr)
+            .await;
     }
 }
 

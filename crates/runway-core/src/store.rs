@@ -15,6 +15,7 @@ use crate::clock::Timestamp;
 use crate::event::Event;
 use crate::job::{Job, JobId, JobStatus, NewJob, Progress};
 use crate::job_order::{JobCursor, JobOrder};
+use crate::log_text::{ChunkMarks, LogMark, LogText};
 use crate::time_range::TimeRange;
 use crate::users::UserId;
 pub use crate::users::{TokenRecord, UserStore};
@@ -329,28 +330,32 @@ impl CancelOutcome {
 pub struct LogChunk {
     pub offset: u64,
     pub data: String,
+    /// Where each part of `data` came from, in order of offset; the first is at `offset`.
+    pub marks: Vec<LogMark>,
     /// Total bytes stored so far.
     pub size: u64,
 }
 
 impl LogChunk {
     /// Up to `max_bytes` of a log of `size` bytes from `start`, rounded to character
-    /// boundaries, out of the stored chunks that overlap that range (`(offset, text)`, in
-    /// order of offset).
+    /// boundaries, out of the stored chunks that overlap that range (with their marks and
+    /// text, in order of offset).
     pub fn from_chunks(
-        chunks: Vec<(u64, String)>,
+        chunks: Vec<(ChunkMarks, String)>,
         start: u64,
         max_bytes: u64,
         size: u64,
     ) -> LogChunk {
-        let Some(&(first_offset, _)) = chunks.first() else {
+        let Some(first_offset) = chunks.first().map(|(marks, _)| marks.offset) else {
             return LogChunk {
                 offset: start,
                 data: String::new(),
+                marks: Vec::new(),
                 size,
             };
         };
-        let joined: String = chunks.into_iter().map(|(_, data)| data).collect();
+        let (marks, texts): (Vec<ChunkMarks>, Vec<String>) = chunks.into_iter().unzip();
+        let joined: String = texts.concat();
         let mut from = start.saturating_sub(first_offset) as usize;
         while from < joined.len() && !joined.is_char_boundary(from) {
             from += 1;
@@ -359,30 +364,21 @@ impl LogChunk {
         while to > from && !joined.is_char_boundary(to) {
             to -= 1;
         }
+        let (offset, end) = (first_offset + from as u64, first_offset + to as u64);
         LogChunk {
-            offset: first_offset + from as u64,
+            offset,
             data: joined[from..to].to_string(),
+            marks: if offset < end {
+                marks
+                    .iter()
+                    .flat_map(|chunk| chunk.marks_within(offset, end))
+                    .collect()
+            } else {
+                Vec::new()
+            },
             size,
         }
     }
-}
-
-/// What a log with `room` bytes left keeps of `text`: all of it, or as much as fits (cut at a
-/// character boundary, ended with a newline) followed by `truncated_note`.
-pub fn log_text_within(text: String, room: u64, truncated_note: &str) -> String {
-    if text.len() as u64 <= room {
-        return text;
-    }
-    let mut cut = room as usize;
-    while !text.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    let mut kept = text[..cut].to_string();
-    if !kept.is_empty() && !kept.ends_with('\n') {
-        kept.push('\n');
-    }
-    kept.push_str(truncated_note);
-    kept
 }
 
 /// A queue's counts by status and its pause flag.
@@ -626,14 +622,16 @@ pub trait Store: UserStore + Send + Sync + 'static {
     /// Appends text to the log of a running attempt, guarded like `job_finish`. Keeps at most
     /// `limit` bytes per job; the first append past it stores `truncated_note` instead.
     /// `lost` bytes that earlier appends could not store are added to the job's `log_lost`
-    /// (the text starts with a note saying so), even once the log is past its limit.
+    /// (the text starts with a note saying so), even once the log is past its limit. The
+    /// text's stream marks, the attempt and `at` are kept beside it ([`ChunkMarks`]).
     async fn log_append(
         &self,
         attempt: AttemptRef,
-        text: String,
+        text: LogText,
         limit: u64,
         truncated_note: String,
         lost: u64,
+        at: Timestamp,
     ) -> Result<bool, StoreError>;
 
     /// Whether the store can take writes now: [`StoreError::Full`] when its disk has (almost)

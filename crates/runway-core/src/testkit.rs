@@ -66,7 +66,7 @@ fn attempt_of(job: &Job) -> AttemptRef {
 #[macro_export]
 macro_rules! store_suite {
     ($open:path) => {
-        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, claims_stop_at_the_queue_limit_whoever_runs_the_jobs, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status, users_and_tokens_are_kept_and_removed_whole, a_member_lists_and_counts_only_its_own_jobs, a_signin_code_is_spent_once_and_expires, every_sort_pages_in_core_order_with_missing_values_last, time_ranges_keep_to_jobs_created_or_finished_within);
+        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, claims_stop_at_the_queue_limit_whoever_runs_the_jobs, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status, users_and_tokens_are_kept_and_removed_whole, a_member_lists_and_counts_only_its_own_jobs, a_signin_code_is_spent_once_and_expires, a_log_keeps_the_attempt_stream_and_time_of_each_part, every_sort_pages_in_core_order_with_missing_values_last, time_ranges_keep_to_jobs_created_or_finished_within);
         $crate::store_suite!(@with_bus $open; committed_changes_are_published_in_order);
     };
     (@each $open:path; $($scenario:ident),* $(,)?) => {
@@ -560,6 +560,7 @@ pub async fn committed_changes_are_published_in_order(store: Arc<dyn Store>, bus
             100,
             "cut\n".into(),
             0,
+            at(1),
         )
         .await
         .unwrap();
@@ -891,7 +892,7 @@ pub async fn finishing_is_guarded_by_attempt_and_worker(store: Arc<dyn Store>) {
         );
         assert!(
             !store
-                .log_append(wrong, "x\n".into(), 100, "cut\n".into(), 0)
+                .log_append(wrong, "x\n".into(), 100, "cut\n".into(), 0, at(1))
                 .await
                 .unwrap()
         );
@@ -1223,13 +1224,27 @@ pub async fn logs_append_read_and_truncate(store: Arc<dyn Store>) {
     let attempt = attempt_of(&job);
     assert!(
         store
-            .log_append(attempt.clone(), "héllo\n".into(), 20, "[cut]\n".into(), 0)
+            .log_append(
+                attempt.clone(),
+                "héllo\n".into(),
+                20,
+                "[cut]\n".into(),
+                0,
+                at(2)
+            )
             .await
             .unwrap()
     );
     assert!(
         store
-            .log_append(attempt.clone(), "world\n".into(), 20, "[cut]\n".into(), 0)
+            .log_append(
+                attempt.clone(),
+                "world\n".into(),
+                20,
+                "[cut]\n".into(),
+                0,
+                at(2)
+            )
             .await
             .unwrap()
     );
@@ -1247,7 +1262,8 @@ pub async fn logs_append_read_and_truncate(store: Arc<dyn Store>) {
                 "0123456789\n".into(),
                 20,
                 "[cut]\n".into(),
-                0
+                0,
+                at(2)
             )
             .await
             .unwrap()
@@ -1256,7 +1272,7 @@ pub async fn logs_append_read_and_truncate(store: Arc<dyn Store>) {
     assert_eq!(cut.data, "héllo\nworld\n0123456\n[cut]\n");
     assert!(
         store
-            .log_append(attempt, "more\n".into(), 20, "[cut]\n".into(), 0)
+            .log_append(attempt, "more\n".into(), 20, "[cut]\n".into(), 0, at(2))
             .await
             .unwrap()
     );
@@ -1267,6 +1283,67 @@ pub async fn logs_append_read_and_truncate(store: Arc<dyn Store>) {
     );
     let past_end = store.log_read(job.id, 10_000, 10).await.unwrap();
     assert_eq!((past_end.offset, past_end.data.as_str()), (cut.size, ""));
+}
+
+pub async fn a_log_keeps_the_attempt_stream_and_time_of_each_part(store: Arc<dyn Store>) {
+    use crate::log_text::{LogStream, LogText};
+    store
+        .job_insert_many(vec![new_job("a", "q", 0)], at(0))
+        .await
+        .unwrap();
+    let job = store
+        .job_claim(claim("q", 1, at(1)))
+        .await
+        .unwrap()
+        .remove(0);
+    let attempt = attempt_of(&job);
+    let mut text = LogText::new("out\n", LogStream::Stdout);
+    text.push("err\n", LogStream::Stderr);
+    assert!(
+        store
+            .log_append(attempt.clone(), text, 100, "[cut]\n".into(), 0, at(2))
+            .await
+            .unwrap()
+    );
+    let mut later = LogText::new("[runway: note]\n", LogStream::Runway);
+    later.push("0123456789012345678901234567890\n", LogStream::Stdout);
+    assert!(
+        store
+            .log_append(attempt.clone(), later, 40, "[cut]\n".into(), 0, at(3))
+            .await
+            .unwrap()
+    );
+    let marks = |chunk: &crate::store::LogChunk| -> Vec<(u64, u32, LogStream, Option<Timestamp>)> {
+        chunk
+            .marks
+            .iter()
+            .map(|mark| (mark.offset, mark.attempt, mark.stream, mark.at))
+            .collect()
+    };
+    let all = store.log_read(job.id, 0, 1000).await.unwrap();
+    assert_eq!(
+        all.data,
+        "out\nerr\n[runway: note]\n01234567890123456\n[cut]\n"
+    );
+    assert_eq!(
+        marks(&all),
+        vec![
+            (0, 1, LogStream::Stdout, Some(at(2))),
+            (4, 1, LogStream::Stderr, Some(at(2))),
+            (8, 1, LogStream::Runway, Some(at(3))),
+            (23, 1, LogStream::Stdout, Some(at(3))),
+            (41, 1, LogStream::Runway, Some(at(3))),
+        ]
+    );
+    // A read from inside a part starts with the mark in force there.
+    let tail = store.log_read(job.id, 5, 10).await.unwrap();
+    assert_eq!(
+        marks(&tail),
+        vec![
+            (5, 1, LogStream::Stderr, Some(at(2))),
+            (8, 1, LogStream::Runway, Some(at(3))),
+        ]
+    );
 }
 
 pub async fn lost_log_bytes_are_counted_even_past_the_limit(store: Arc<dyn Store>) {
@@ -1281,7 +1358,14 @@ pub async fn lost_log_bytes_are_counted_even_past_the_limit(store: Arc<dyn Store
         .remove(0);
     let attempt = attempt_of(&job);
     let append = |text: &str, lost: u64| {
-        store.log_append(attempt.clone(), text.into(), 20, "[cut]\n".into(), lost)
+        store.log_append(
+            attempt.clone(),
+            text.into(),
+            20,
+            "[cut]\n".into(),
+            lost,
+            at(2),
+        )
     };
     assert!(append("[lost 7]\nnext\n", 7).await.unwrap());
     let stored = store.job_get(job.id).await.unwrap().unwrap();

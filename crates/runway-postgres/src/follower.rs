@@ -241,6 +241,7 @@ pub(crate) async fn follow_logs(store: PgStore, mut receiver: LogReceiver) {
                     job_id: announced.job,
                     offset: chunk.offset,
                     data: Arc::from(chunk.data),
+                    marks: Arc::from(chunk.marks),
                 })]);
             }
             Ok(_) => {}

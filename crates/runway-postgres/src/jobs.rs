@@ -8,10 +8,11 @@ use runway_core::bus::{JobChange, LogAppend};
 use runway_core::clock::{Timestamp, micros_to_timestamp};
 use runway_core::event::{Event, EventKind};
 use runway_core::job::{Job, JobId, NewJob, Progress};
+use runway_core::log_text::{ChunkMarks, LogText};
 use runway_core::store::{
     Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Insertion, JobClaimParams,
     JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats, QueueStatsBuilder,
-    Spawn, Store, StoreError, TreeDeletion, TriggerRecord, log_text_within,
+    Spawn, Store, StoreError, TreeDeletion, TriggerRecord,
 };
 use runway_core::transition::JobCommand;
 use serde_json::{Value, json};
@@ -336,10 +337,11 @@ impl Store for PgStore {
     async fn log_append(
         &self,
         attempt: AttemptRef,
-        text: String,
+        text: LogText,
         limit: u64,
         truncated_note: String,
         lost: u64,
+        at: Timestamp,
     ) -> Result<bool, StoreError> {
         let origin = self.follower.origin.clone();
         self.write(Commit::Lazy, move |tx| {
@@ -356,30 +358,36 @@ impl Store for PgStore {
             if log_size > limit {
                 return Ok(true);
             }
-            let data = log_text_within(text.clone(), limit - log_size, &truncated_note);
+            let kept = text.clone().within(limit - log_size, &truncated_note);
+            let marks = ChunkMarks::of(&kept, log_size, attempt.attempt, at);
             // Other servers hear of the text at commit, and read it (the payload is bounded;
             // log text is not).
             tx.execute(
-                "WITH stored AS (INSERT INTO job_logs (job_id, byte_offset, size, data)
-                                 VALUES ($1, $2, $3, $4))
+                "WITH stored AS (INSERT INTO job_logs
+                                   (job_id, byte_offset, size, data, attempt, at, streams)
+                                 VALUES ($1, $2, $3, $4, $6, $7, $8))
                  SELECT pg_notify('runway_logs', $5::text || ' ' || $1::text || ' ' || $2::text
                                                  || ' ' || $3::text)",
                 &[
                     &attempt.id.0,
                     &(log_size as i64),
-                    &(data.len() as i64),
-                    &data,
+                    &(kept.len() as i64),
+                    &kept.text,
                     &origin,
+                    &(attempt.attempt as i32),
+                    &at.timestamp_micros(),
+                    &marks.streams,
                 ],
             )?;
             tx.execute(
                 "UPDATE jobs SET log_size = log_size + $1 WHERE id = $2",
-                &[&(data.len() as i64), &attempt.id.0],
+                &[&(kept.len() as i64), &attempt.id.0],
             )?;
             tx.publish_log(LogAppend {
                 job_id: attempt.id,
                 offset: log_size,
-                data: Arc::from(data),
+                marks: Arc::from(marks.marks(kept.len() as u64)),
+                data: Arc::from(kept.text),
             });
             Ok(true)
         })
@@ -412,9 +420,9 @@ impl Store for PgStore {
             .first()
             .map_or(0, |row| row.get::<_, i64>(0)) as u64;
         let start = offset.min(size);
-        let chunks: Vec<(u64, String)> = self
+        let chunks: Vec<(ChunkMarks, String)> = self
             .rows(
-                "SELECT byte_offset, data FROM job_logs
+                "SELECT byte_offset, data, attempt, at, streams FROM job_logs
                  WHERE job_id = $1 AND byte_offset + size > $2 AND byte_offset < $2 + $3
                  ORDER BY byte_offset",
                 &[
@@ -425,7 +433,15 @@ impl Store for PgStore {
             )
             .await?
             .iter()
-            .map(|row| (row.get::<_, i64>(0) as u64, row.get(1)))
+            .map(|row| {
+                let marks = ChunkMarks {
+                    offset: row.get::<_, i64>(0) as u64,
+                    attempt: row.get::<_, i32>(2) as u32,
+                    at: row.get::<_, Option<i64>>(3).map(micros_to_timestamp),
+                    streams: row.get(4),
+                };
+                (marks, row.get(1))
+            })
             .collect();
         Ok(LogChunk::from_chunks(chunks, start, max_bytes, size))
     }

@@ -8,6 +8,7 @@ use tokio_postgres::Client;
 pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_init.sql"),
     include_str!("../migrations/0002_users.sql"),
+    include_str!("../migrations/0003_log_marks.sql"),
 ];
 
 /// The advisory lock migrations hold: "runway" in ASCII.

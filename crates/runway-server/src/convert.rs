@@ -16,6 +16,7 @@ use runway_core::config::{Missed, Signature, TriggerSource};
 use runway_core::event::Event;
 use runway_core::job::Phase;
 use runway_core::job_order::JobOrder;
+use runway_core::log_text::{LogMark, LogStream};
 use runway_core::store::{THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS};
 use runway_core::triggers::{TriggerPhase, TriggerView};
 use runway_core::users::{Role, TokenRecord, User};
@@ -247,6 +248,23 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
 }
 
 /// One page of a job list of at most `limit`: a full page says where the next one starts.
+/// The marks of a log's text.
+pub fn log_marks(marks: &[LogMark]) -> Vec<runway_api::LogMark> {
+    marks
+        .iter()
+        .map(|mark| runway_api::LogMark {
+            offset: mark.offset,
+            attempt: mark.attempt,
+            stream: match mark.stream {
+                LogStream::Stdout => runway_api::LogStream::Stdout,
+                LogStream::Stderr => runway_api::LogStream::Stderr,
+                LogStream::Runway => runway_api::LogStream::Runway,
+            },
+            at: mark.at,
+        })
+        .collect()
+}
+
 /// A page of a list in `order`; full pages tell where the next one starts.
 pub fn job_page(jobs: Vec<Job>, limit: u32, order: JobOrder) -> JobListResponse {
     let next_cursor = (jobs.len() as u32 == limit)

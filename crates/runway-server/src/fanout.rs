@@ -227,6 +227,7 @@ fn log_update(log: &LogAppend) -> LogUpdate {
         job_id: log.job_id.to_string(),
         offset: log.offset,
         data: log.data.to_string(),
+        marks: crate::convert::log_marks(&log.marks),
     }
 }
 

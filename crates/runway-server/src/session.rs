@@ -918,6 +918,7 @@ impl Session {
                 job_id: id.to_string(),
                 offset: chunk.offset,
                 data: chunk.data,
+                marks: convert::log_marks(&chunk.marks),
             };
             self.send(&message).await?;
         }

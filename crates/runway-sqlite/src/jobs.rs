@@ -13,11 +13,12 @@ use runway_core::job::{
     ChildCounts, IllegalTransition, Job, JobId, JobStatus, NewJob, Progress, TreePolicy,
 };
 use runway_core::keyed_insert;
+use runway_core::log_text::{ChunkMarks, LogText};
 use runway_core::spawn_under::{SpawnTx, spawn_under};
 use runway_core::store::{
     Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Insertion, JobClaimParams,
     JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats, QueueStatsBuilder,
-    Spawn, Store, StoreError, TreeDeletion, TriggerRecord, log_text_within,
+    Spawn, Store, StoreError, TreeDeletion, TriggerRecord,
 };
 use runway_core::transition::{JobCommand, Transition};
 use runway_core::tree::{self, TreeTx};
@@ -956,10 +957,11 @@ impl Store for SqliteStore {
     async fn log_append(
         &self,
         attempt: AttemptRef,
-        text: String,
+        text: LogText,
         limit: u64,
         truncated_note: String,
         lost: u64,
+        at: Timestamp,
     ) -> Result<bool, StoreError> {
         self.writer
             .write(Commit::Lazy, move |connection| {
@@ -975,24 +977,30 @@ impl Store for SqliteStore {
                 if log_size > limit {
                     return Ok(true);
                 }
-                let data = log_text_within(text, limit - log_size, &truncated_note);
+                let kept = text.within(limit - log_size, &truncated_note);
+                let marks = ChunkMarks::of(&kept, log_size, attempt.attempt, at);
                 connection
                     .prepare_cached(
-                        "INSERT INTO job_logs (job_id, offset, size, data) VALUES (?1, ?2, ?3, ?4)",
+                        "INSERT INTO job_logs (job_id, offset, size, data, attempt, at, streams)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )?
                     .execute(params![
                         attempt.id.0,
                         log_size as i64,
-                        data.len() as i64,
-                        data
+                        kept.len() as i64,
+                        kept.text,
+                        attempt.attempt,
+                        at.timestamp_micros(),
+                        marks.streams,
                     ])?;
                 connection
                     .prepare_cached("UPDATE jobs SET log_size = log_size + ?1 WHERE id = ?2")?
-                    .execute(params![data.len() as i64, attempt.id.0])?;
+                    .execute(params![kept.len() as i64, attempt.id.0])?;
                 connection.publish(Change::Log(LogAppend {
                     job_id: attempt.id,
                     offset: log_size,
-                    data: Arc::from(data),
+                    marks: Arc::from(marks.marks(kept.len() as u64)),
+                    data: Arc::from(kept.text),
                 }));
                 Ok(true)
             })
@@ -1035,13 +1043,19 @@ impl Store for SqliteStore {
                 let size = size as u64;
                 let start = offset.min(size);
                 let mut statement = connection.prepare_cached(
-                    "SELECT offset, data FROM job_logs
+                    "SELECT offset, data, attempt, at, streams FROM job_logs
                      WHERE job_id = ?1 AND offset + size > ?2 AND offset < ?2 + ?3
                      ORDER BY offset",
                 )?;
                 let chunks = statement
                     .query_map(params![id.0, start as i64, max_bytes as i64], |row| {
-                        Ok((row.get::<_, i64>(0)? as u64, row.get::<_, String>(1)?))
+                        let marks = ChunkMarks {
+                            offset: row.get::<_, i64>(0)? as u64,
+                            attempt: row.get(2)?,
+                            at: row.get::<_, Option<i64>>(3)?.map(micros_to_timestamp),
+                            streams: row.get(4)?,
+                        };
+                        Ok((marks, row.get::<_, String>(1)?))
                     })?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
                 Ok(LogChunk::from_chunks(chunks, start, max_bytes, size))

@@ -49,6 +49,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0008_counts_and_search.sql"),
     include_str!("../migrations/0009_triggers.sql"),
     include_str!("../migrations/0010_users.sql"),
+    include_str!("../migrations/0011_log_marks.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

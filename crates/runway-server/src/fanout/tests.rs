@@ -90,6 +90,7 @@ fn a_frame_is_encoded_as_serde_encodes_the_wire_types() {
         job_id: "1".into(),
         offset: 0,
         data: "line \"one\"\n".into(),
+        marks: Vec::new(),
     };
     let expected = runway_api::Frame {
         after: 10,
@@ -281,6 +282,7 @@ fn log_text_goes_to_the_feeds_covering_its_running_job() {
         job_id: JobId(7),
         offset: 0,
         data: Arc::from("hello\n"),
+        marks: Arc::from([]),
     })]);
     let frame = with_logs.frames.try_recv().unwrap();
     let decoded = decode_feed(&frame);

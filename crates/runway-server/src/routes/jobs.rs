@@ -644,6 +644,7 @@ pub async fn job_log(
         offset: chunk.offset,
         next_offset,
         complete: job.status.is_terminal() && next_offset >= chunk.size,
+        marks: convert::log_marks(&chunk.marks),
         data: chunk.data,
     }))
 }

@@ -274,6 +274,7 @@ impl Model {
                 job_id,
                 offset,
                 data,
+                ..
             } if key == "detail" => {
                 if let Some(detail) = self.detail.as_mut()
                     && detail.id == job_id

@@ -1030,3 +1030,52 @@ async fn roots_under_a_parent_are_no_jobs_at_all() {
     assert_eq!(status, StatusCode::OK, "{count}");
     assert_eq!(count["count"], 0);
 }
+
+#[tokio::test]
+async fn a_log_says_which_attempt_and_stream_wrote_each_part() {
+    let server = Server::start(CONFIG);
+    let client = server.client();
+    let job = client
+        .submit(&SubmitJobRequest {
+            job_type: "shell".into(),
+            input: json!({"command": "echo \"try $RUNWAY_ATTEMPT\"; echo oops >&2; test \"$RUNWAY_ATTEMPT\" = 2"}),
+            max_attempts: Some(2),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let done = finished(&client, &job.id).await;
+    assert_eq!(done.status, "succeeded");
+    let log = client.log(&job.id, 0).await.unwrap();
+    // Each part of the text between two marks, with the attempt and stream that wrote it.
+    let mut parts: Vec<(u32, String, String)> = Vec::new();
+    for (index, mark) in log.marks.iter().enumerate() {
+        let end = log
+            .marks
+            .get(index + 1)
+            .map_or(log.next_offset, |next| next.offset);
+        let text = &log.data[(mark.offset - log.offset) as usize..(end - log.offset) as usize];
+        let stream = serde_json::to_value(mark.stream).unwrap();
+        assert!(mark.at.is_some(), "{mark:?}");
+        for line in text.lines() {
+            parts.push((
+                mark.attempt,
+                stream.as_str().unwrap().to_string(),
+                line.to_string(),
+            ));
+        }
+    }
+    parts.sort();
+    let expected = |attempt: u32| {
+        vec![
+            (attempt, "stderr".to_string(), "oops".to_string()),
+            (attempt, "stdout".to_string(), format!("try {attempt}")),
+        ]
+    };
+    assert_eq!(parts, [expected(1), expected(2)].concat(), "{log:?}");
+    // A read from the middle starts with the mark in force there.
+    let middle = log.marks[1].offset + 1;
+    let tail = client.log(&job.id, middle).await.unwrap();
+    assert_eq!(tail.marks[0].offset, middle);
+    assert_eq!(tail.marks[0].stream, log.marks[1].stream);
+}

@@ -1,0 +1,6 @@
+-- Where each appended chunk of log came from: the attempt, when it was stored, and where its
+-- stream changes (`0o,120e`: stdout from byte 0, stderr from byte 120; `r` is runway's own
+-- notes). Chunks stored before have none: attempt 0, no time, stdout.
+ALTER TABLE job_logs ADD COLUMN attempt INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE job_logs ADD COLUMN at INTEGER;
+ALTER TABLE job_logs ADD COLUMN streams TEXT NOT NULL DEFAULT '';
