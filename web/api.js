@@ -82,6 +82,8 @@ export const api = {
   queues: (opts) => request('GET', '/v1/queues', undefined, opts),
   types: (opts) => request('GET', '/v1/types', undefined, opts),
   job: (id) => request('GET', `/v1/jobs/${enc(id)}`),
+  /** The newest jobs that ran `id` again. */
+  retries: (id, limit = 20) => request('GET', `/v1/jobs?retry_of=${enc(id)}&limit=${limit}`),
   count: (filter) => request('GET', `/v1/jobs/count${query(filterParams(filter))}`),
   events: (id) => request('GET', `/v1/jobs/${enc(id)}/events`),
   log: (id, offset, limit) => request('GET', `/v1/jobs/${enc(id)}/log${query({ offset, limit })}`),

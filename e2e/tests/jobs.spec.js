@@ -131,6 +131,12 @@ test('a job detail shows input, output, log, timeline, and retries the job', asy
   await expect(again.getByTestId('input')).toContainText('Grace');
   const newId = page.url().split('/').pop();
   expect((await server.api.job(newId)).retry_of).toBe(job.id);
+
+  // The retry links back to the original, and the original on to its retry.
+  await page.getByRole('link', { name: `#${job.id}` }).click();
+  await expect(page).toHaveURL(new RegExp(`/jobs/${job.id}$`));
+  await page.getByRole('link', { name: `Retry job ${newId}` }).click();
+  await expect(page).toHaveURL(new RegExp(`/jobs/${newId}$`));
 });
 
 test('a failed job shows its error and the attempts it used', async ({ page, server }) => {
@@ -611,4 +617,29 @@ test('a log is split by attempt, tells stderr apart, shows times, and finds text
   await expect(page.locator('.log-find-count')).toHaveText('2 of 2');
   await page.getByLabel('Find in log').fill('nowhere');
   await expect(page.locator('.log-find-count')).toHaveText('No match');
+});
+
+test('the jobs table is one tab stop: the arrows move through it and Space selects', async ({ page, server }) => {
+  const jobs = [];
+  for (const name of ['One', 'Two', 'Three']) jobs.push(await server.api.submit('greet', { name }));
+  for (const job of jobs) await server.api.finished(job.id);
+  await signIn(page, server);
+  for (const job of jobs) await expect(row(page, job.id)).toBeVisible();
+
+  await page.getByRole('checkbox', { name: 'Select all loaded jobs' }).focus();
+  await page.keyboard.press('Tab');
+  const newest = page.getByRole('link', { name: `Job ${jobs[2].id}`, exact: true });
+  await expect(newest).toBeFocused();
+  await page.keyboard.press('ArrowDown');
+  await expect(page.getByRole('link', { name: `Job ${jobs[1].id}`, exact: true })).toBeFocused();
+  await expect(row(page, jobs[1].id)).toHaveClass(/row-cursor/);
+  await page.keyboard.press(' ');
+  await expect(row(page, jobs[1].id).getByRole('checkbox')).toBeChecked();
+  // Tab leaves the table from any row: no stop on the other rows or their checkboxes.
+  await page.keyboard.press('Tab');
+  const inTable = await page.evaluate(() => Boolean(document.activeElement.closest('[data-testid="jobs-table"] tbody')));
+  expect(inTable).toBe(false);
+  // Back in, the table's stop is the row the keyboard was on.
+  await page.keyboard.press('Shift+Tab');
+  await expect(page.getByRole('link', { name: `Job ${jobs[1].id}`, exact: true })).toBeFocused();
 });

@@ -28,7 +28,7 @@ export function createJobDetail({ store, navigate }) {
   const metaList = h('dl', { class: 'meta' });
   for (const [key, label] of [
     ['queue', 'Queue'], ['attempt', 'Attempt'], ['priority', 'Priority'], ['created', 'Created'], ['runs', 'Runs'], ['started', 'Started'],
-    ['finished', 'Finished'], ['duration', 'Duration'], ['worker', 'Worker'], ['retry_of', 'Retry of'], ['parent', 'Parent'],
+    ['finished', 'Finished'], ['duration', 'Duration'], ['worker', 'Worker'], ['retry_of', 'Retry of'], ['retries', 'Retried as'], ['parent', 'Parent'],
     ['key', 'Key'], ['trigger', 'Started by trigger'], ['owner', 'Owner'],
   ]) {
     const dd = h('dd');
@@ -36,6 +36,7 @@ export function createJobDetail({ store, navigate }) {
     meta[key] = { dd, wrapper };
     metaList.appendChild(wrapper);
   }
+  meta.retries.wrapper.hidden = true;
 
   const bar = progressBar();
   const progressMessage = h('span', { class: 'progress-message' });
@@ -277,6 +278,7 @@ export function createJobDetail({ store, navigate }) {
     setText(meta.worker.dd, job.worker || '—');
     meta.worker.wrapper.hidden = !job.worker;
     linkCell(meta.retry_of, job.retry_of);
+    loadRetries(job);
     linkCell(meta.parent, job.parent);
     setText(meta.key.dd, job.key || '');
     meta.key.wrapper.hidden = !job.key;
@@ -325,6 +327,30 @@ export function createJobDetail({ store, navigate }) {
     item.wrapper.hidden = !value;
     setText(item.dd, value ? relative(value, now) : '—');
     setAttr(item.dd, 'title', value ? exact(value) : null);
+  }
+
+  // The jobs that ran this one again, newest first, read when the page opens and whenever the
+  // job's status changes (a retry needs it finished).
+  let retriesFor = null;
+  function loadRetries(job) {
+    const key = `${job.id}|${job.status}`;
+    if (retriesFor === key) return;
+    retriesFor = key;
+    if (!isFinished(job)) {
+      meta.retries.wrapper.hidden = true;
+      return;
+    }
+    api.retries(job.id).then((page) => {
+      if (retriesFor !== key) return;
+      const ids = page.jobs.map((retry) => retry.id);
+      meta.retries.wrapper.hidden = !ids.length;
+      replaceChildren(meta.retries.dd, ids.flatMap((id, index) => [
+        index ? ', ' : '',
+        h('a', { href: `/jobs/${id}`, class: 'mono', 'aria-label': `Retry job ${id}` }, `#${id}`),
+      ]), page.next_cursor ? ' and more' : '');
+    }, () => {
+      meta.retries.wrapper.hidden = true;
+    });
   }
 
   function linkCell(item, id) {

@@ -17,6 +17,10 @@ function previewText(job) {
 
 export function createJobsTable({ store, navigate }) {
   const rows = new Map(); // id -> row
+  // The keyboard's row (j/k or the arrows move it, Enter opens its job, x or Space selects it),
+  // and the row whose link is the table's one tab stop.
+  let cursorId = null;
+  let stopRow = null;
   const running = new Set(); // rows whose duration ticks
   const selectAll = h('input', { type: 'checkbox', 'aria-label': 'Select all loaded jobs', class: 'checkbox' });
   const tbody = h('tbody');
@@ -79,8 +83,10 @@ export function createJobsTable({ store, navigate }) {
   });
 
   function createRow(id) {
-    const check = h('input', { type: 'checkbox', class: 'checkbox', 'aria-label': `Select job ${id}` });
-    const link = h('a', { href: `/jobs/${id}`, class: 'mono id-link' }, id);
+    // One tab stop for the whole table: the keyboard row's link (see `tabStop`); the arrows,
+    // j/k, Space or x and Enter do the rest.
+    const check = h('input', { type: 'checkbox', class: 'checkbox', tabindex: '-1', 'aria-label': `Select job ${id}` });
+    const link = h('a', { href: `/jobs/${id}`, class: 'mono id-link', tabindex: '-1', 'aria-label': `Job ${id}` }, id);
     const typeName = h('span', { class: 'type-name' });
     const preview = h('span', { class: 'input-preview mono', dataset: { testid: 'preview' } });
     const type = h('td', { class: 'col-type' }, typeName, preview);
@@ -106,7 +112,7 @@ export function createJobsTable({ store, navigate }) {
       created,
       durationCell,
     );
-    return { id, tr, check, type, typeName, preview, badge, bar, progressText, children, queue, attempt, created, duration: durationCell, job: null, stale: null };
+    return { id, tr, check, link, type, typeName, preview, badge, bar, progressText, children, queue, attempt, created, duration: durationCell, job: null, stale: null };
   }
 
   /**
@@ -218,6 +224,7 @@ export function createJobsTable({ store, navigate }) {
         else tbody.insertBefore(row.tr, cursor);
       }
       lastOrder = jobs.order;
+      tabStop();
     }
     if (!jobs.order.length) {
       const f = jobs.filter;
@@ -281,25 +288,59 @@ export function createJobsTable({ store, navigate }) {
 
   update(store.getState(), null);
   const unsubscribe = store.subscribe(update);
-  // The keyboard's row (j/k move it, Enter opens its job, x selects it).
-  let cursorId = null;
   function setCursor(id) {
     const old = cursorId && rows.get(cursorId);
     if (old) old.tr.classList.remove('row-cursor');
     cursorId = id;
     const row = id && rows.get(id);
+    tabStop();
     if (!row) return;
     row.tr.classList.add('row-cursor');
     row.tr.scrollIntoView({ block: 'nearest' });
   }
 
-  /** Moves the keyboard's row by `by` (from the first row when there is none). */
+  /** The table's one tab stop: the keyboard row's link, or the first row's. */
+  function tabStop() {
+    const row = (cursorId && rows.get(cursorId)) || rows.get(store.getState().jobs.order[0]);
+    if (row === stopRow) return;
+    if (stopRow) setAttr(stopRow.link, 'tabindex', '-1');
+    stopRow = row || null;
+    if (stopRow) setAttr(stopRow.link, 'tabindex', '0');
+  }
+
+  /** Moves the keyboard's row by `by` (from the first row when there is none); focus follows
+   * when it is in the table. */
   function moveCursor(by) {
     const order = store.getState().jobs.order;
     if (!order.length) return;
     const at = cursorId ? order.indexOf(cursorId) : -1;
     const next = at < 0 ? 0 : Math.min(order.length - 1, Math.max(0, at + by));
+    const inTable = tbody.contains(document.activeElement);
     setCursor(order[next]);
+    if (inTable) rows.get(order[next]).link.focus();
+  }
+
+  tbody.addEventListener('focusin', (event) => {
+    const tr = event.target.closest('tr[data-job-id]');
+    if (tr && tr.dataset.jobId !== cursorId) setCursor(tr.dataset.jobId);
+  });
+  tbody.addEventListener('keydown', (event) => {
+    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.key === 'ArrowDown' || event.key === 'ArrowUp') {
+      event.preventDefault();
+      moveCursor(event.key === 'ArrowDown' ? 1 : -1);
+    } else if (event.key === ' ' && event.target.matches('a.id-link')) {
+      event.preventDefault();
+      toggleCursor();
+    }
+  });
+
+  function toggleCursor() {
+    const row = cursorId && rows.get(cursorId);
+    if (!row) return;
+    const on = !row.check.checked;
+    row.check.checked = on;
+    row.check.dispatchEvent(new Event('change', { bubbles: true }));
   }
 
   return {
@@ -315,13 +356,7 @@ export function createJobsTable({ store, navigate }) {
     openCursor() {
       if (cursorId && rows.has(cursorId)) navigate(`/jobs/${cursorId}`);
     },
-    toggleCursor() {
-      const row = cursorId && rows.get(cursorId);
-      if (!row) return;
-      const on = !row.check.checked;
-      row.check.checked = on;
-      row.check.dispatchEvent(new Event('change', { bubbles: true }));
-    },
+    toggleCursor,
     destroy() {
       clearInterval(timer);
       unsubscribe();

@@ -5,8 +5,10 @@ import { h } from '../dom.js';
 const SHORTCUTS = [
   ['/', 'search jobs'],
   ['j / k', 'next / previous job in the list'],
+  ['↓ / ↑', 'the same, in the table (Tab enters it at one row)'],
   ['Enter', 'open the job'],
   ['x', 'select or unselect the job'],
+  ['Space', 'select or unselect the job, in the table'],
   ['?', 'this list'],
   ['Esc', 'close a dialog'],
 ];

@@ -55,6 +55,9 @@ pub struct ListJobs {
     /// Only jobs without a parent.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub roots: Option<bool>,
+    /// Only the retries of this job.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_of: Option<String>,
     /// Only jobs created at or after this RFC 3339 instant; the three others likewise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub created_after: Option<String>,

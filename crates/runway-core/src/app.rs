@@ -47,7 +47,7 @@ pub enum BulkAction {
 #[derive(Debug, Clone)]
 pub enum BulkTarget {
     Ids(Vec<JobId>),
-    Filter(JobListParams),
+    Filter(Box<JobListParams>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -434,7 +434,7 @@ impl App {
                 Ok(jobs)
             }
             BulkTarget::Filter(params) => {
-                let params = scoped(access, params);
+                let params = scoped(access, *params);
                 let count = self.job_count(access, params.clone()).await?;
                 // The same filter is fine with fewer jobs: a conflict with the state, not a bad
                 // request.

@@ -173,6 +173,8 @@ pub struct JobListParams {
     pub search: Option<JobSearch>,
     /// Only the jobs of this owner (a member's view).
     pub owner: Option<UserId>,
+    /// Only the jobs that run this one again (its retries).
+    pub retry_of: Option<JobId>,
     /// Only jobs created in this range.
     pub created: TimeRange,
     /// Only jobs finished in this range (a bounded range leaves out unfinished jobs).
@@ -184,11 +186,12 @@ pub struct JobListParams {
 }
 
 impl JobListParams {
-    /// Whether a count must read the jobs themselves: the kept counts know no owner, parent or
-    /// time.
+    /// Whether a count must read the jobs themselves: the kept counts know no owner, parent,
+    /// retried job or time.
     pub fn counts_by_row(&self) -> bool {
         matches!(self.tree, TreeFilter::ChildrenOf(_))
             || self.owner.is_some()
+            || self.retry_of.is_some()
             || !self.created.is_unbounded()
             || !self.finished.is_unbounded()
     }

@@ -111,6 +111,10 @@ fn filters(
         let queues = conditions.bind(Box::new(params.queues.clone()));
         conditions.add(format!("queue = ANY({queues})"));
     }
+    if let Some(retried) = params.retry_of {
+        let retried = conditions.bind(Box::new(retried.0));
+        conditions.add(format!("retry_of = {retried}"));
+    }
     if table == Table::Jobs {
         in_range(conditions, "created_at", params.created);
         in_range(conditions, "finished_at", params.finished);

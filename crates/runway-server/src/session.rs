@@ -756,6 +756,7 @@ impl Session {
             before: None,
             limit,
             owner: self.access().owner(),
+            retry_of: None,
         };
         // Joined before the list is read: the list holds at least every change up to the
         // position, and frames bring every change after it.

@@ -118,6 +118,10 @@ fn filters_after(
         let queues = conditions.bind(SqlValue::Text(json!(params.queues).to_string()));
         conditions.add(format!("queue IN (SELECT value FROM json_each({queues}))"));
     }
+    if let Some(retried) = params.retry_of {
+        let retried = conditions.bind(SqlValue::Integer(retried.0));
+        conditions.add(format!("retry_of = {retried}"));
+    }
     if table == Table::Jobs {
         in_range(&mut conditions, "created_at", params.created);
         in_range(&mut conditions, "finished_at", params.finished);

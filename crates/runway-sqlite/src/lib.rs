@@ -50,6 +50,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0009_triggers.sql"),
     include_str!("../migrations/0010_users.sql"),
     include_str!("../migrations/0011_log_marks.sql"),
+    include_str!("../migrations/0012_retries.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]

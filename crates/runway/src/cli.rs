@@ -219,6 +219,9 @@ pub struct LsArgs {
     /// Only jobs without a parent (the roots of their trees).
     #[arg(long)]
     pub roots: bool,
+    /// Only the jobs that ran this job again (its retries).
+    #[arg(long, value_name = "ID")]
+    pub retry_of: Option<String>,
     /// Only jobs created at or after TIME: an RFC 3339 instant, or how long ago (`2h`, `7d`).
     #[arg(long, value_name = "TIME")]
     pub created_after: Option<String>,

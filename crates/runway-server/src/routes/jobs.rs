@@ -173,6 +173,9 @@ pub struct ListQuery {
     parent: Option<String>,
     /// `true`: only jobs without a parent (roots of their trees).
     roots: Option<bool>,
+    /// Only the jobs that run this job again (its retries).
+    #[param(pattern = r"^[1-9][0-9]{0,17}$")]
+    retry_of: Option<String>,
     /// Statuses joined by commas, e.g. `queued,running`.
     #[param(
         pattern = "^(queued|scheduled|running|waiting|succeeded|failed|cancelled)(,(queued|scheduled|running|waiting|succeeded|failed|cancelled))*$"
@@ -248,6 +251,7 @@ pub async fn list_jobs(
     let filter = JobListParams {
         tree,
         order,
+        retry_of: retried(query.retry_of.as_deref())?,
         ..filter
     };
     let jobs = state
@@ -282,6 +286,16 @@ fn tree_filter(parent: Option<&str>, roots: Option<bool>) -> Result<Option<TreeF
     })
 }
 
+/// The `retry_of` parameter: the job whose retries a list or count keeps to.
+fn retried(retry_of: Option<&str>) -> Result<Option<JobId>, ApiError> {
+    retry_of
+        .map(|id| {
+            id.parse()
+                .map_err(|message: String| ApiError::bad_request(format!("`retry_of`: {message}")))
+        })
+        .transpose()
+}
+
 /// The filters shared by the list and the count.
 fn filter_params(
     status: Option<&str>,
@@ -311,6 +325,9 @@ pub struct CountQuery {
     parent: Option<String>,
     /// `true`: only jobs without a parent (roots of their trees).
     roots: Option<bool>,
+    /// Only the jobs that run this job again (its retries).
+    #[param(pattern = r"^[1-9][0-9]{0,17}$")]
+    retry_of: Option<String>,
     /// Statuses joined by commas, e.g. `queued,running`.
     #[param(
         pattern = "^(queued|scheduled|running|waiting|succeeded|failed|cancelled)(,(queued|scheduled|running|waiting|succeeded|failed|cancelled))*$"
@@ -367,9 +384,17 @@ pub async fn count_jobs(
     )?;
     let count = match tree {
         Some(tree) => {
+            let retry_of = retried(query.retry_of.as_deref())?;
             state
                 .app
-                .job_count(caller.access(), JobListParams { tree, ..filter })
+                .job_count(
+                    caller.access(),
+                    JobListParams {
+                        tree,
+                        retry_of,
+                        ..filter
+                    },
+                )
                 .await?
         }
         None => 0,
@@ -432,7 +457,7 @@ pub async fn bulk_jobs(
                 ..JobListParams::default()
             };
             match tree {
-                Some(tree) => BulkTarget::Filter(JobListParams { tree, ..params }),
+                Some(tree) => BulkTarget::Filter(Box::new(JobListParams { tree, ..params })),
                 // No job can match: nothing to act on.
                 None => BulkTarget::Ids(Vec::new()),
             }

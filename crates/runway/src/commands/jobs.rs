@@ -31,6 +31,7 @@ pub async fn ls(connection: &Connection, args: LsArgs) -> Result<u8, CliError> {
         q: args.search.clone(),
         parent: args.parent.clone(),
         roots: args.roots.then_some(true),
+        retry_of: args.retry_of.clone(),
         created_after: instant("--created-after", &args.created_after)?,
         created_before: instant("--created-before", &args.created_before)?,
         finished_after: instant("--finished-after", &args.finished_after)?,

@@ -201,3 +201,30 @@ async fn the_cli_sorts_and_takes_how_long_ago() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--created-after `last week`"), "{stderr}");
 }
+
+#[tokio::test]
+async fn a_jobs_retries_are_listed_newest_first() {
+    let server = Server::start(CONFIG);
+    let client = server.client();
+    let original = sleepers(&client, &["0"]).await.remove(0);
+    let first = client.retry(&original.id).await.unwrap();
+    let second = client.retry(&original.id).await.unwrap();
+    let filters = ListJobs {
+        retry_of: Some(original.id.clone()),
+        ..Default::default()
+    };
+    let listed = client.list_jobs(&filters).await.unwrap();
+    let ids: Vec<&str> = listed.jobs.iter().map(|job| job.id.as_str()).collect();
+    assert_eq!(ids, [second.id.as_str(), first.id.as_str()]);
+    assert_eq!(client.count_jobs(&filters).await.unwrap(), 2);
+    let raw = Raw::new(&server);
+    let (status, answer) = raw.send("GET", "/v1/jobs?retry_of=first", None).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert!(
+        answer["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("`retry_of`"),
+        "{answer}"
+    );
+}
