@@ -82,6 +82,7 @@ export const api = {
   queues: (opts) => request('GET', '/v1/queues', undefined, opts),
   types: (opts) => request('GET', '/v1/types', undefined, opts),
   job: (id) => request('GET', `/v1/jobs/${enc(id)}`),
+  queueHistory: (name, range) => request('GET', `/v1/queues/${enc(name)}/history?range=${enc(range)}`),
   /** The newest jobs that ran `id` again. */
   retries: (id, limit = 20) => request('GET', `/v1/jobs?retry_of=${enc(id)}&limit=${limit}`),
   count: (filter) => request('GET', `/v1/jobs/count${query(filterParams(filter))}`),

@@ -6,6 +6,7 @@ import { api } from '../api.js';
 import { h, setAttr, setText } from '../dom.js';
 import { bytes, duration, exact, parseTime } from '../format.js';
 import { showNotice } from '../store.js';
+import { createQueueHistory } from './queue-history.js';
 import { createSparkline } from './sparkline.js';
 
 const REFRESH_MS = 2000;
@@ -14,7 +15,8 @@ export function createQueues({ store }) {
   const list = h('div', { class: 'queue-grid' });
   const status = h('p', { class: 'muted' }, 'Loading queues…');
   const storage = h('p', { class: 'muted storage', dataset: { testid: 'storage' }, hidden: true });
-  const el = h('main', { class: 'page page-queues', id: 'main' }, h('div', { class: 'page-head' }, h('h1', null, 'Queues')), status, list, storage);
+  const history = createQueueHistory();
+  const el = h('main', { class: 'page page-queues', id: 'main' }, h('div', { class: 'page-head' }, h('h1', null, 'Queues')), status, list, storage, history.el);
   const cards = new Map();
 
   let inFlight = false;
@@ -136,6 +138,7 @@ export function createQueues({ store }) {
         cards.delete(name);
       }
     }
+    if (queues.loaded) history.setQueues(queues.list.map((queue) => queue.name));
     const kept = queues.storage;
     storage.hidden = !kept;
     if (kept) {
@@ -171,6 +174,7 @@ export function createQueues({ store }) {
     destroy() {
       clearInterval(timer);
       clearInterval(ageTimer);
+      history.destroy();
       clearTimeout(changeTimer);
       unsubscribe();
       unsubscribeSeq();

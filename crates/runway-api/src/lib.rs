@@ -651,6 +651,36 @@ pub struct LogUpdate {
     pub marks: Vec<LogMark>,
 }
 
+/// `GET /v1/queues/{name}/history`: the queue's jobs that finished over a span, by bucket of
+/// time, oldest first; the last bucket is the current, unfinished one.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct QueueHistoryResponse {
+    pub queue: String,
+    /// `15m`, `1h`, `24h` or `7d`.
+    pub range: String,
+    pub bucket_seconds: u32,
+    /// The wait and run percentiles come from an even sample of the jobs (more than 20,000
+    /// finished in the span); the counts are exact.
+    pub sampled: bool,
+    pub buckets: Vec<HistoryBucketBody>,
+}
+
+/// One bucket of a queue's history. Percentiles are absent for a bucket without a finished
+/// job that started.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
+pub struct HistoryBucketBody {
+    pub start: DateTime<Utc>,
+    pub succeeded: u64,
+    pub failed: u64,
+    pub cancelled: u64,
+    /// From due (submitted, or its retry's time) to its last start, in milliseconds.
+    pub wait_p50_ms: Option<f64>,
+    pub wait_p95_ms: Option<f64>,
+    /// Its last run, in milliseconds.
+    pub run_p50_ms: Option<f64>,
+    pub run_p95_ms: Option<f64>,
+}
+
 /// Where a part of a job's log begins: from `offset` up to the next mark, its text came from
 /// `stream` during `attempt` and was stored at `at` (absent for logs kept before marks were).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]

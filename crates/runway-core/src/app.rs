@@ -22,6 +22,7 @@ use crate::event::Event;
 use crate::handler::{Handler, builtin_handlers};
 use crate::job::{Job, JobId, JobStatus, NewJob};
 use crate::job_token::JobTokens;
+use crate::queue_history::{HistorySpan, QueueHistory};
 use crate::retry::{self, FinishedTree};
 use crate::stop::StopReason;
 use crate::store::{
@@ -760,6 +761,24 @@ impl App {
                 }
             })
             .collect())
+    }
+
+    /// A queue's history over `span` up to now, for its charts. Like the queue's counts, it
+    /// covers every user's jobs and names none.
+    pub async fn queue_history(
+        &self,
+        queue: &str,
+        span: HistorySpan,
+    ) -> Result<QueueHistory, Error> {
+        if !self.engine.config.queues.contains_key(queue) {
+            return Err(Error::UnknownQueue {
+                name: queue.to_string(),
+                known: self.engine.config.queues.keys().cloned().collect(),
+            });
+        }
+        let window = span.window(self.now());
+        let rows = self.engine.store.queue_history(queue, window).await?;
+        Ok(QueueHistory::build(span, window, &rows))
     }
 
     /// A paused queue accepts jobs but starts none; running ones finish. Every user's jobs

@@ -22,6 +22,7 @@ pub mod job_token;
 pub mod keyed_insert;
 pub mod log_text;
 pub mod protocol;
+pub mod queue_history;
 mod report;
 pub mod retry;
 pub mod runner;

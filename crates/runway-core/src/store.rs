@@ -16,6 +16,7 @@ use crate::event::Event;
 use crate::job::{Job, JobId, JobStatus, NewJob, Progress};
 use crate::job_order::{JobCursor, JobOrder};
 use crate::log_text::{ChunkMarks, LogMark, LogText};
+use crate::queue_history::{HistoryRows, HistoryWindow};
 use crate::time_range::TimeRange;
 use crate::users::UserId;
 pub use crate::users::{TokenRecord, UserStore};
@@ -655,6 +656,15 @@ pub trait Store: UserStore + Send + Sync + 'static {
     async fn queue_stats(&self, now: Timestamp) -> Result<Vec<QueueStats>, StoreError>;
 
     async fn queue_set_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError>;
+
+    /// The jobs of `queue` that finished in `window`, counted by bucket and status, and the
+    /// wait (from due to last start) and run of each one that started, or of every
+    /// [`HistoryRows::sample_every`]-th by id when more finished.
+    async fn queue_history(
+        &self,
+        queue: &str,
+        window: HistoryWindow,
+    ) -> Result<HistoryRows, StoreError>;
 
     async fn queue_paused(&self, queue: &str) -> Result<bool, StoreError>;
 

@@ -66,7 +66,7 @@ fn attempt_of(job: &Job) -> AttemptRef {
 #[macro_export]
 macro_rules! store_suite {
     ($open:path) => {
-        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, claims_stop_at_the_queue_limit_whoever_runs_the_jobs, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status, users_and_tokens_are_kept_and_removed_whole, a_member_lists_and_counts_only_its_own_jobs, a_signin_code_is_spent_once_and_expires, a_log_keeps_the_attempt_stream_and_time_of_each_part, a_jobs_retries_are_listed_and_counted, every_sort_pages_in_core_order_with_missing_values_last, time_ranges_keep_to_jobs_created_or_finished_within);
+        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, claims_stop_at_the_queue_limit_whoever_runs_the_jobs, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status, users_and_tokens_are_kept_and_removed_whole, a_member_lists_and_counts_only_its_own_jobs, a_signin_code_is_spent_once_and_expires, a_log_keeps_the_attempt_stream_and_time_of_each_part, a_jobs_retries_are_listed_and_counted, a_queue_history_counts_by_bucket_and_times_what_ran, every_sort_pages_in_core_order_with_missing_values_last, time_ranges_keep_to_jobs_created_or_finished_within);
         $crate::store_suite!(@with_bus $open; committed_changes_are_published_in_order);
     };
     (@each $open:path; $($scenario:ident),* $(,)?) => {
@@ -1560,6 +1560,99 @@ pub async fn listing_filters_and_pages(store: Arc<dyn Store>) {
         .await
         .unwrap();
     assert!(none.is_empty());
+}
+
+pub async fn a_queue_history_counts_by_bucket_and_times_what_ran(store: Arc<dyn Store>) {
+    use crate::queue_history::{FinishedSample, HistoryWindow};
+    let jobs = store
+        .job_insert_many(
+            vec![
+                new_job("a", "q", 2),
+                new_job("a", "q", 1),
+                new_job("a", "q", 0),
+                new_job("a", "other", 0),
+            ],
+            at(0),
+        )
+        .await
+        .unwrap();
+    let finish = |job: &Job, outcome: Outcome, seconds: i64| {
+        let attempt = attempt_of(job);
+        let store = Arc::clone(&store);
+        async move {
+            store
+                .job_finish(JobFinishParams {
+                    attempt,
+                    outcome,
+                    now: at(seconds),
+                })
+                .await
+                .unwrap()
+                .unwrap()
+        }
+    };
+    let first = store
+        .job_claim(claim("q", 1, at(10)))
+        .await
+        .unwrap()
+        .remove(0);
+    let second = store
+        .job_claim(claim("q", 1, at(20)))
+        .await
+        .unwrap()
+        .remove(0);
+    let other = store
+        .job_claim(claim("other", 1, at(20)))
+        .await
+        .unwrap()
+        .remove(0);
+    finish(
+        &second,
+        Outcome::Failed {
+            error: "no".into(),
+            output: None,
+            retry_at: None,
+        },
+        30,
+    )
+    .await;
+    finish(&first, Outcome::Succeeded { output: None }, 70).await;
+    finish(&other, Outcome::Succeeded { output: None }, 70).await;
+    store.job_cancel(jobs[2].id, at(200)).await.unwrap();
+    let window = HistoryWindow {
+        from_micros: at(0).timestamp_micros(),
+        bucket_micros: 60_000_000,
+        buckets: 10,
+    };
+    let mut rows = store.queue_history("q", window).await.unwrap();
+    rows.counts
+        .sort_by_key(|&(bucket, status, _)| (bucket, status.as_str()));
+    assert_eq!(
+        rows.counts,
+        vec![
+            (0, JobStatus::Failed, 1),
+            (1, JobStatus::Succeeded, 1),
+            (3, JobStatus::Cancelled, 1),
+        ]
+    );
+    rows.samples.sort_by_key(|sample| sample.finished_micros);
+    assert_eq!(
+        rows.samples,
+        vec![
+            FinishedSample {
+                finished_micros: at(30).timestamp_micros(),
+                waited_micros: 20_000_000,
+                ran_micros: 10_000_000,
+            },
+            FinishedSample {
+                finished_micros: at(70).timestamp_micros(),
+                waited_micros: 10_000_000,
+                ran_micros: 60_000_000,
+            },
+        ],
+        "the cancelled job never ran: counted, not timed"
+    );
+    assert!(!rows.sampled);
 }
 
 pub async fn a_jobs_retries_are_listed_and_counted(store: Arc<dyn Store>) {

@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use runway_core::JobStatus;
 use runway_core::bus::{JobChange, LogAppend};
 use runway_core::clock::{Timestamp, micros_to_timestamp};
 use runway_core::event::{Event, EventKind};
 use runway_core::job::{Job, JobId, NewJob, Progress};
 use runway_core::log_text::{ChunkMarks, LogText};
+use runway_core::queue_history::{FinishedSample, HistoryRows, HistoryWindow};
 use runway_core::store::{
     Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Insertion, JobClaimParams,
     JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats, QueueStatsBuilder,
@@ -493,6 +495,54 @@ impl Store for PgStore {
             stats.finished(&queue, row.get(1), row.get::<_, i64>(2) as u64);
         }
         Ok(stats.build())
+    }
+
+    async fn queue_history(
+        &self,
+        queue: &str,
+        window: HistoryWindow,
+    ) -> Result<HistoryRows, StoreError> {
+        let (from, to, width) = (window.from_micros, window.to_micros(), window.bucket_micros);
+        let counts: Vec<(usize, JobStatus, u64)> = self
+            .rows(
+                "SELECT (finished_at - $1) / $2, status, count(*) FROM jobs
+                 WHERE finished_at >= $1 AND finished_at < $3 AND queue = $4
+                 GROUP BY 1, 2",
+                &[&from, &width, &to, &queue],
+            )
+            .await?
+            .iter()
+            .map(|row| {
+                Ok((
+                    row.get::<_, i64>(0) as usize,
+                    crate::rows::parsed::<JobStatus>(row, 1)?,
+                    row.get::<_, i64>(2) as u64,
+                ))
+            })
+            .collect::<Result<_, crate::store::PgError>>()?;
+        let every = HistoryRows::sample_every(counts.iter().map(|count| count.2).sum()) as i64;
+        let samples = self
+            .rows(
+                "SELECT finished_at, started_at - greatest(created_at, run_at),
+                        finished_at - started_at
+                 FROM jobs
+                 WHERE finished_at >= $1 AND finished_at < $2 AND queue = $3
+                   AND started_at IS NOT NULL AND id % $4 = 0",
+                &[&from, &to, &queue, &every],
+            )
+            .await?
+            .iter()
+            .map(|row| FinishedSample {
+                finished_micros: row.get(0),
+                waited_micros: row.get(1),
+                ran_micros: row.get(2),
+            })
+            .collect();
+        Ok(HistoryRows {
+            counts,
+            samples,
+            sampled: every > 1,
+        })
     }
 
     async fn queue_set_paused(&self, queue: &str, paused: bool) -> Result<(), StoreError> {

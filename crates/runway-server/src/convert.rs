@@ -17,6 +17,7 @@ use runway_core::event::Event;
 use runway_core::job::Phase;
 use runway_core::job_order::JobOrder;
 use runway_core::log_text::{LogMark, LogStream};
+use runway_core::queue_history::QueueHistory;
 use runway_core::store::{THROUGHPUT_BUCKET_SECONDS, THROUGHPUT_BUCKETS};
 use runway_core::triggers::{TriggerPhase, TriggerView};
 use runway_core::users::{Role, TokenRecord, User};
@@ -248,6 +249,29 @@ pub fn job_update(change: &JobChange) -> JobUpdate {
 }
 
 /// One page of a job list of at most `limit`: a full page says where the next one starts.
+pub fn queue_history(queue: &str, history: &QueueHistory) -> runway_api::QueueHistoryResponse {
+    runway_api::QueueHistoryResponse {
+        queue: queue.to_string(),
+        range: history.span.as_str().to_string(),
+        bucket_seconds: history.span.bucket_seconds() as u32,
+        sampled: history.sampled,
+        buckets: history
+            .buckets
+            .iter()
+            .map(|bucket| runway_api::HistoryBucketBody {
+                start: runway_core::clock::micros_to_timestamp(bucket.start),
+                succeeded: bucket.succeeded,
+                failed: bucket.failed,
+                cancelled: bucket.cancelled,
+                wait_p50_ms: bucket.wait_p50_ms,
+                wait_p95_ms: bucket.wait_p95_ms,
+                run_p50_ms: bucket.run_p50_ms,
+                run_p95_ms: bucket.run_p95_ms,
+            })
+            .collect(),
+    }
+}
+
 /// The marks of a log's text.
 pub fn log_marks(marks: &[LogMark]) -> Vec<runway_api::LogMark> {
     marks

@@ -186,6 +186,7 @@ fn api_routes() -> OpenApiRouter<ServerState> {
         .routes(routes!(routes::queues::list_queues))
         .routes(routes!(routes::queues::pause_queue))
         .routes(routes!(routes::queues::resume_queue))
+        .routes(routes!(routes::queues::queue_history))
         .routes(routes!(routes::triggers::list_triggers))
         .routes(routes!(routes::triggers::get_trigger))
         .routes(routes!(routes::triggers::fire_trigger))

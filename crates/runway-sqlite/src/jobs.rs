@@ -14,6 +14,7 @@ use runway_core::job::{
 };
 use runway_core::keyed_insert;
 use runway_core::log_text::{ChunkMarks, LogText};
+use runway_core::queue_history::{FinishedSample, HistoryRows, HistoryWindow};
 use runway_core::spawn_under::{SpawnTx, spawn_under};
 use runway_core::store::{
     Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Insertion, JobClaimParams,
@@ -1116,6 +1117,56 @@ impl Store for SqliteStore {
                     stats.finished(&queue, row.get(1)?, row.get::<_, i64>(2)? as u64);
                 }
                 Ok(stats.build())
+            })
+            .await
+    }
+
+    async fn queue_history(
+        &self,
+        queue: &str,
+        window: HistoryWindow,
+    ) -> Result<HistoryRows, StoreError> {
+        let queue = queue.to_string();
+        self.readers
+            .read(move |connection| {
+                let (from, to, width) =
+                    (window.from_micros, window.to_micros(), window.bucket_micros);
+                let mut counts = connection.prepare_cached(
+                    "SELECT (finished_at - ?1) / ?2, status, count(*) FROM jobs
+                     WHERE finished_at >= ?1 AND finished_at < ?3 AND queue = ?4
+                     GROUP BY 1, 2",
+                )?;
+                let counts = counts
+                    .query_map(params![from, width, to, queue], |row| {
+                        Ok((
+                            row.get::<_, i64>(0)? as usize,
+                            parsed(row, 1)?,
+                            row.get::<_, i64>(2)? as u64,
+                        ))
+                    })?
+                    .collect::<rusqlite::Result<Vec<(usize, JobStatus, u64)>>>()?;
+                let every = HistoryRows::sample_every(counts.iter().map(|count| count.2).sum());
+                let mut samples = connection.prepare_cached(
+                    "SELECT finished_at, started_at - max(created_at, run_at),
+                            finished_at - started_at
+                     FROM jobs
+                     WHERE finished_at >= ?1 AND finished_at < ?2 AND queue = ?3
+                       AND started_at IS NOT NULL AND id % ?4 = 0",
+                )?;
+                let samples = samples
+                    .query_map(params![from, to, queue, every as i64], |row| {
+                        Ok(FinishedSample {
+                            finished_micros: row.get(0)?,
+                            waited_micros: row.get(1)?,
+                            ran_micros: row.get(2)?,
+                        })
+                    })?
+                    .collect::<rusqlite::Result<Vec<_>>>()?;
+                Ok(HistoryRows {
+                    counts,
+                    samples,
+                    sampled: every > 1,
+                })
             })
             .await
     }

@@ -1079,3 +1079,44 @@ async fn a_log_says_which_attempt_and_stream_wrote_each_part() {
     assert_eq!(tail.marks[0].offset, middle);
     assert_eq!(tail.marks[0].stream, log.marks[1].stream);
 }
+
+#[tokio::test]
+async fn a_queues_history_counts_its_finished_jobs_by_bucket() {
+    let server = Server::start(CONFIG);
+    let client = server.client();
+    for command in ["true", "false"] {
+        let job = client
+            .submit(&SubmitJobRequest {
+                job_type: "shell".into(),
+                input: json!({"command": command}),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        finished(&client, &job.id).await;
+    }
+    let raw = Raw::new(&server);
+    let (status, history) = raw
+        .send("GET", "/v1/queues/default/history?range=15m", None)
+        .await;
+    assert_eq!(status, StatusCode::OK, "{history}");
+    assert_eq!(history["bucket_seconds"], 30);
+    let buckets = history["buckets"].as_array().unwrap();
+    assert_eq!(buckets.len(), 30);
+    let sum = |key: &str| -> u64 { buckets.iter().map(|b| b[key].as_u64().unwrap()).sum() };
+    assert_eq!((sum("succeeded"), sum("failed")), (1, 1), "{history}");
+    assert!(
+        buckets.iter().any(|b| b["run_p50_ms"].as_f64().is_some()),
+        "{history}"
+    );
+    for (path, expected) in [
+        (
+            "/v1/queues/default/history?range=2h",
+            StatusCode::BAD_REQUEST,
+        ),
+        ("/v1/queues/nope/history", StatusCode::NOT_FOUND),
+    ] {
+        let (status, answer) = raw.send("GET", path, None).await;
+        assert_eq!(status, expected, "{path}: {answer}");
+    }
+}
