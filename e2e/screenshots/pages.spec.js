@@ -37,9 +37,17 @@ test('every page', async ({ page, server }) => {
   await shot(page, 'jobs-dark');
   await page.emulateMedia({ colorScheme: 'light' });
 
-  const steps = (await api.request('GET', '/v1/jobs?type=steps&status=running')).jobs[0];
-  await page.goto(`${server.url}/jobs/${steps.id}`);
-  await expect(page.getByTestId('log')).toContainText('rendered frame 4');
+  // A job that failed once and succeeded on its second attempt: the log split by attempt,
+  // stderr in its own colour, with times.
+  const encode = await api.submit('shell', {
+    command: 'for part in 1 2 3; do echo "encoding part $part of 3"; sleep 0.3; done; '
+      + 'echo "warning: bitrate capped at 320k" >&2; '
+      + 'test "$RUNWAY_ATTEMPT" = 2 || { echo "error: scratch disk busy" >&2; exit 1; }; echo "wrote episode.mp3"',
+  }, { max_attempts: 2 });
+  await api.finished(encode.id, 60_000);
+  await page.goto(`${server.url}/jobs/${encode.id}`);
+  await expect(page.getByTestId('log').locator('.log-attempt')).toHaveCount(2);
+  await page.getByRole('button', { name: 'Times in the log' }).click();
   await shot(page, 'job-detail');
 
   await page.goto(`${server.url}/submit`);
@@ -47,15 +55,16 @@ test('every page', async ({ page, server }) => {
   await page.getByLabel('name', { exact: true }).fill('Ada');
   await page.getByLabel('times', { exact: true }).fill('9');
   await page.getByRole('button', { name: 'Add tags item' }).click();
-  await page.getByLabel('tags[0]', { exact: true }).fill('portrait');
+  await page.getByLabel('tags 1', { exact: true }).fill('portrait');
   await page.getByRole('button', { name: 'Submit job' }).click();
   await page.evaluate(() => window.scrollTo(0, 0));
   await shot(page, 'submit', { fullPage: true });
 
   for (let i = 0; i < 6; i++) await api.submit('greet', { name: `batch ${i}` });
   await page.goto(`${server.url}/queues`);
+  await expect(page.getByTestId('history-readout')).toContainText('succeeded');
   await page.waitForTimeout(2500);
-  await shot(page, 'queues');
+  await shot(page, 'queues', { fullPage: true });
 
   await page.setViewportSize({ width: 390, height: 844 });
   await page.goto(`${server.url}/`);

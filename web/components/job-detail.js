@@ -259,6 +259,11 @@ export function createJobDetail({ store, navigate }) {
     cancelButton.disabled = cancelBusy || stopping;
     setAttr(cancelButton, 'title', stopping ? 'Cancel requested; the job is stopping' : null);
 
+    // Each action's name says which job it acts on.
+    setAttr(cancelButton, 'aria-label', `Cancel job ${job.id}`);
+    setAttr(retryButton, 'aria-label', `Retry job ${job.id}`);
+    setAttr(deleteButton, 'aria-label', `Delete job ${job.id}`);
+    setAttr(againButton, 'aria-label', `Run again with edited input: job ${job.id}`);
     setText(meta.queue.dd, job.queue);
     // A join has attempts of its own: the count shown is the current phase's.
     const attempt = job.phase === 'join' ? job.phase_attempt : job.attempt;

@@ -9,8 +9,8 @@ import { duration } from '../format.js';
 
 const RANGES = [['15m', '15 min'], ['1h', '1 h'], ['24h', '24 h'], ['7d', '7 d']];
 const REFRESH_MS = 10_000;
-const WIDTH = 640;
-const HEIGHT = 170;
+const WIDTH = 960;
+const HEIGHT = 180;
 const LEFT = 56;
 const BOTTOM = 22;
 const TOP = 8;

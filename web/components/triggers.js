@@ -58,7 +58,7 @@ export function createTriggers({ store }) {
   function createCard(name) {
     const kind = h('span', { class: 'badge badge-small trigger-kind', dataset: { testid: 'kind' } });
     const pausedBadge = h('span', { class: 'badge badge-paused', dataset: { testid: 'paused' } }, 'paused');
-    const fire = h('button', { type: 'button', class: 'btn btn-small', onclick: () => act(name, 'fire') }, 'Fire now');
+    const fire = h('button', { type: 'button', class: 'btn btn-small', 'aria-label': `Fire now: trigger ${name}`, onclick: () => act(name, 'fire') }, 'Fire now');
     const pause = h('button', { type: 'button', class: 'btn btn-small btn-ghost', dataset: { testid: 'pause' } }, 'Pause');
     pause.addEventListener('click', () => {
       const trigger = store.getState().triggers.byName[name];
@@ -125,6 +125,7 @@ export function createTriggers({ store }) {
       card.pausedBadge.hidden = !trigger.paused;
       card.el.classList.toggle('is-paused', trigger.paused);
       setText(card.pause, trigger.paused ? 'Resume' : 'Pause');
+      setAttr(card.pause, 'aria-label', `${trigger.paused ? 'Resume' : 'Pause'} trigger ${trigger.name}`);
       setText(card.what, describe(trigger));
       card.machine.hidden = trigger.kind !== 'watch';
       card.el.dataset.state = trigger.state;
