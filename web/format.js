@@ -64,7 +64,6 @@ export function exact(value) {
   return `${exactFormat.format(new Date(ms))} (${value})`;
 }
 
-/** "850ms", "12.3s", "4m 05s", "2h 03m". */
 /** The clock time of an instant, to the millisecond (`14:03:07.250`), as a log line shows it. */
 export function clockTime(value) {
   const ms = parseTime(value);
@@ -74,6 +73,7 @@ export function clockTime(value) {
   return `${pad(at.getHours())}:${pad(at.getMinutes())}:${pad(at.getSeconds())}.${pad(at.getMilliseconds(), 3)}`;
 }
 
+/** "850ms", "12.3s", "4m 05s", "2h 03m". */
 export function duration(ms) {
   if (ms === null || ms === undefined || Number.isNaN(ms)) return '—';
   if (ms < 0) ms = 0;

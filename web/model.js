@@ -38,7 +38,8 @@ export function filterFromQuery(query) {
 function instantOrBlank(text) {
   if (!text) return '';
   const at = new Date(text);
-  return Number.isNaN(at.getTime()) ? '' : at.toISOString();
+  // The server reads RFC 3339, whose years end at 9999.
+  return Number.isNaN(at.getTime()) || at.getUTCFullYear() > 9999 || at.getUTCFullYear() < 0 ? '' : at.toISOString();
 }
 
 /** The URL query of a filter, in a stable order so equal filters give equal URLs. */
@@ -150,8 +151,7 @@ export function compareJobs(a, b, filter) {
 export function cursorOf(job, filter) {
   if (!filter.sort || filter.sort === 'created') return job.id;
   const key = sortKey(job, filter.sort);
-  const missing = filter.order === 'asc' ? '9223372036854775807' : '-9223372036854775808';
-  return `${key === null ? missing : key}:${job.id}`;
+  return `${key === null ? '-' : key}:${job.id}`;
 }
 
 /**

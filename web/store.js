@@ -417,6 +417,13 @@ function applyToList(jobs, message, draft = {}) {
   if (old && compareJobs(old, job, jobs.filter) === 0) return { ...jobs, byId: draft.byId };
   if (draft.order !== jobs.order) draft.order = jobs.order.slice();
   if (old) draft.order.splice(draft.order.indexOf(id), 1);
+  // A held row that now sorts after every other loaded one, while pages remain, belongs to a
+  // page not loaded yet: it leaves, and comes back with its page.
+  const last = draft.order[draft.order.length - 1];
+  if (old && jobs.nextCursor && last && compareJobs(job, draft.byId[last], jobs.filter) > 0) {
+    delete draft.byId[id];
+    return { ...jobs, byId: draft.byId, order: draft.order };
+  }
   insertId(draft.order, id, draft.byId, jobs.filter);
   return { ...jobs, byId: draft.byId, order: draft.order };
 }

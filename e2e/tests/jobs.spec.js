@@ -135,7 +135,7 @@ test('a job detail shows input, output, log, timeline, and retries the job', asy
   // The retry links back to the original, and the original on to its retry.
   await page.getByRole('link', { name: `#${job.id}` }).click();
   await expect(page).toHaveURL(new RegExp(`/jobs/${job.id}$`));
-  await page.getByRole('link', { name: `Retry job ${newId}` }).click();
+  await page.getByRole('link', { name: `#${newId}`, exact: true }).click();
   await expect(page).toHaveURL(new RegExp(`/jobs/${newId}$`));
 });
 

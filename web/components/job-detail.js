@@ -12,6 +12,9 @@ import { progressBar, statusBadge, updateProgressBar, updateStatusBadge } from '
 import { confirmDialog } from './dialog.js';
 import { breadcrumb, createJobTree } from './job-tree.js';
 
+/** Most matches "Find in log" marks; the count says when there are more. */
+const MAX_MATCHES = 1000;
+
 export function createJobDetail({ store, navigate }) {
   const tree = createJobTree({ store });
   const artifacts = createArtifacts({ store });
@@ -351,7 +354,7 @@ export function createJobDetail({ store, navigate }) {
       meta.retries.wrapper.hidden = !ids.length;
       replaceChildren(meta.retries.dd, ids.flatMap((id, index) => [
         index ? ', ' : '',
-        h('a', { href: `/jobs/${id}`, class: 'mono', 'aria-label': `Retry job ${id}` }, `#${id}`),
+        h('a', { href: `/jobs/${id}`, class: 'mono' }, `#${id}`),
       ]), page.next_cursor ? ' and more' : '');
     }, () => {
       meta.retries.wrapper.hidden = true;
@@ -445,19 +448,22 @@ export function createJobDetail({ store, navigate }) {
    * moves to the next (`step` 1), the previous (-1) or the first (0) one.
    */
   function findInLog(step, scroll = true) {
-    const needle = logFind.value.toLowerCase();
+    const needle = logFind.value;
     matches = [];
     if (needle) {
+      // Matched on the text as it is (case folded by the pattern, not by lowercasing, which
+      // can change a text's length), at most MAX_MATCHES of them.
+      const pattern = new RegExp(needle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'), 'giu');
       const walker = document.createTreeWalker(logPre, NodeFilter.SHOW_TEXT, {
         acceptNode: (node) => (node.parentElement.closest('.log-time, .log-attempt') ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT),
       });
-      for (let node = walker.nextNode(); node; node = walker.nextNode()) {
-        const text = node.data.toLowerCase();
-        for (let at = text.indexOf(needle); at >= 0; at = text.indexOf(needle, at + needle.length)) {
+      for (let node = walker.nextNode(); node && matches.length < MAX_MATCHES; node = walker.nextNode()) {
+        for (const match of node.data.matchAll(pattern)) {
           const range = new Range();
-          range.setStart(node, at);
-          range.setEnd(node, at + needle.length);
+          range.setStart(node, match.index);
+          range.setEnd(node, match.index + match[0].length);
           matches.push(range);
+          if (matches.length >= MAX_MATCHES) break;
         }
       }
     }
@@ -465,10 +471,15 @@ export function createJobDetail({ store, navigate }) {
     else if (step === 0) currentMatch = Math.min(Math.max(currentMatch, 0), matches.length - 1);
     else currentMatch = (currentMatch + step + matches.length) % matches.length;
     if (window.CSS && CSS.highlights) {
-      CSS.highlights.set('log-match', new Highlight(...matches));
-      CSS.highlights.set('log-current', new Highlight(...(currentMatch >= 0 ? [matches[currentMatch]] : [])));
+      const all = new Highlight();
+      for (const range of matches) all.add(range);
+      CSS.highlights.set('log-match', all);
+      const current = new Highlight();
+      if (currentMatch >= 0) current.add(matches[currentMatch]);
+      CSS.highlights.set('log-current', current);
     }
-    setText(logFindCount, needle ? (matches.length ? `${currentMatch + 1} of ${matches.length}` : 'No match') : '');
+    const more = matches.length >= MAX_MATCHES ? '+' : '';
+    setText(logFindCount, needle ? (matches.length ? `${currentMatch + 1} of ${matches.length}${more}` : 'No match') : '');
     if (scroll && currentMatch >= 0) {
       setFollow(false);
       const box = matches[currentMatch].getBoundingClientRect();

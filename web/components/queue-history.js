@@ -70,7 +70,8 @@ export function createQueueHistory() {
 
   let history = null;
   let picked = -1;
-  let loading = false;
+  // Each read is numbered: an answer older than the newest read asked for is dropped.
+  let reads = 0;
 
   function chart(label, testid) {
     const plot = svg('g');
@@ -110,17 +111,16 @@ export function createQueueHistory() {
 
   async function load() {
     const queue = queueSelect.value;
-    if (!queue || loading || document.hidden) return;
-    loading = true;
+    if (!queue || document.hidden) return;
+    reads += 1;
+    const read = reads;
     try {
       const answer = await api.queueHistory(queue, range);
-      if (answer.queue !== queueSelect.value || answer.range !== range) return;
+      if (read !== reads) return;
       history = answer;
       draw();
     } catch (error) {
-      setText(readout, `Could not load the history of queue ${queue}: ${error.message}`);
-    } finally {
-      loading = false;
+      if (read === reads) setText(readout, `Could not load the history of queue ${queue}: ${error.message}`);
     }
   }
 

@@ -22,7 +22,7 @@ use crate::event::Event;
 use crate::handler::{Handler, builtin_handlers};
 use crate::job::{Job, JobId, JobStatus, NewJob};
 use crate::job_token::JobTokens;
-use crate::queue_history::{HistorySpan, QueueHistory};
+use crate::queue_history::{HISTORY_SAMPLE, HistorySpan, QueueHistory};
 use crate::retry::{self, FinishedTree};
 use crate::stop::StopReason;
 use crate::store::{
@@ -777,7 +777,11 @@ impl App {
             });
         }
         let window = span.window(self.now());
-        let rows = self.engine.store.queue_history(queue, window).await?;
+        let rows = self
+            .engine
+            .store
+            .queue_history(queue, window, HISTORY_SAMPLE)
+            .await?;
         Ok(QueueHistory::build(span, window, &rows))
     }
 

@@ -55,7 +55,12 @@ impl JobOrder {
     /// The value `job` sorts by. A job without one (not started, not finished) sorts after every
     /// job that has one, in either direction, so the jobs a sort is about come first.
     pub fn key(&self, job: &Job) -> i64 {
-        let value = match self.sort {
+        self.value(job).unwrap_or(self.missing_key())
+    }
+
+    /// The sorted value of `job`, if it has one.
+    pub fn value(&self, job: &Job) -> Option<i64> {
+        match self.sort {
             JobSort::Created => Some(job.id.0),
             JobSort::Started => job.started_at.map(|at| at.timestamp_micros()),
             JobSort::Finished => job.finished_at.map(|at| at.timestamp_micros()),
@@ -66,8 +71,7 @@ impl JobOrder {
                     finished.timestamp_micros() - started.timestamp_micros()
                 }),
             JobSort::Attempts => Some(i64::from(job.attempt)),
-        };
-        value.unwrap_or(self.missing_key())
+        }
     }
 
     /// The key of a job that lacks the sorted value: the last key in the list's direction. A
@@ -79,9 +83,14 @@ impl JobOrder {
     /// Where `job` ends a page.
     pub fn cursor(&self, job: &Job) -> JobCursor {
         JobCursor {
-            key: self.key(job),
+            key: self.value(job),
             id: job.id,
         }
+    }
+
+    /// The key a cursor stands at in this order.
+    pub fn cursor_key(&self, cursor: &JobCursor) -> i64 {
+        cursor.key.unwrap_or(self.missing_key())
     }
 
     /// The list's order of two jobs: `Less` when `a` comes first.
@@ -97,32 +106,37 @@ impl JobOrder {
     /// Whether `job` comes after `cursor`: on a later page than the one it ended.
     pub fn is_after(&self, job: &Job, cursor: &JobCursor) -> bool {
         let held = (self.key(job), job.id);
-        let at = (cursor.key, cursor.id);
+        let at = (self.cursor_key(cursor), cursor.id);
         if self.ascending { held > at } else { held < at }
     }
 }
 
 /// Where a page of a list ended: the next page holds the jobs after it. Its text, handed to
-/// clients as `next_cursor`, is `KEY:ID`, or the id alone when the key is the id (the list by
-/// creation). Any cursor of that form is a place in any order, so no well-formed cursor is
-/// refused; one from a list in another order just starts its page elsewhere.
+/// clients as `next_cursor`, is `KEY:ID`, `-:ID` after a job without the sorted value, or the
+/// id alone when the key is the id (the list by creation). Any cursor of that form is a place in
+/// any order, so no well-formed cursor is refused; one from a list in another order just starts
+/// its page elsewhere.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct JobCursor {
-    pub key: i64,
+    /// The sorted value of the job the page ended at; `None` when it had none.
+    pub key: Option<i64>,
     pub id: JobId,
 }
 
 impl JobCursor {
     /// The cursor of the list by creation after the job `id`.
     pub fn before(id: JobId) -> JobCursor {
-        JobCursor { key: id.0, id }
+        JobCursor {
+            key: Some(id.0),
+            id,
+        }
     }
 
     pub fn to_text(&self) -> String {
-        if self.key == self.id.0 {
-            self.id.to_string()
-        } else {
-            format!("{}:{}", self.key, self.id)
+        match self.key {
+            Some(key) if key == self.id.0 => self.id.to_string(),
+            Some(key) => format!("{key}:{}", self.id),
+            None => format!("-:{}", self.id),
         }
     }
 
@@ -131,7 +145,10 @@ impl JobCursor {
         match text.split_once(':') {
             None => text.parse().map(JobCursor::before).map_err(|_| foreign()),
             Some((key, id)) => Ok(JobCursor {
-                key: key.parse().map_err(|_| foreign())?,
+                key: match key {
+                    "-" => None,
+                    key => Some(key.parse().map_err(|_| foreign())?),
+                },
                 id: id.parse().map_err(|_| foreign())?,
             }),
         }
@@ -203,9 +220,16 @@ mod tests {
         }
         assert_eq!(JobCursor::before(JobId(12)).to_text(), "12");
         assert_eq!(
-            JobCursor::parse("-9223372036854775808:3"),
+            JobCursor::parse("-:3"),
             Ok(JobCursor {
-                key: i64::MIN,
+                key: None,
+                id: JobId(3)
+            })
+        );
+        assert_eq!(
+            JobCursor::parse("-5:3"),
+            Ok(JobCursor {
+                key: Some(-5),
                 id: JobId(3)
             })
         );

@@ -140,9 +140,10 @@ pub struct HistoryRows {
 }
 
 impl HistoryRows {
-    /// Every how many jobs (by id) a store reads the times of, given how many finished.
-    pub fn sample_every(finished: u64) -> u64 {
-        finished.div_ceil(HISTORY_SAMPLE).max(1)
+    /// Every how many jobs (in id order) a store reads the times of, given how many finished
+    /// and how many it may read.
+    pub fn sample_every(finished: u64, limit: u64) -> u64 {
+        finished.div_ceil(limit.max(1)).max(1)
     }
 }
 

@@ -659,11 +659,13 @@ pub trait Store: UserStore + Send + Sync + 'static {
 
     /// The jobs of `queue` that finished in `window`, counted by bucket and status, and the
     /// wait (from due to last start) and run of each one that started, or of every
-    /// [`HistoryRows::sample_every`]-th by id when more finished.
+    /// [`HistoryRows::sample_every`]-th of them in id order when more than `sample_limit`
+    /// finished.
     async fn queue_history(
         &self,
         queue: &str,
         window: HistoryWindow,
+        sample_limit: u64,
     ) -> Result<HistoryRows, StoreError>;
 
     async fn queue_paused(&self, queue: &str) -> Result<bool, StoreError>;

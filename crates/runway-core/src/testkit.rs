@@ -1624,7 +1624,7 @@ pub async fn a_queue_history_counts_by_bucket_and_times_what_ran(store: Arc<dyn 
         bucket_micros: 60_000_000,
         buckets: 10,
     };
-    let mut rows = store.queue_history("q", window).await.unwrap();
+    let mut rows = store.queue_history("q", window, 100).await.unwrap();
     rows.counts
         .sort_by_key(|&(bucket, status, _)| (bucket, status.as_str()));
     assert_eq!(
@@ -1653,6 +1653,11 @@ pub async fn a_queue_history_counts_by_bucket_and_times_what_ran(store: Arc<dyn 
         "the cancelled job never ran: counted, not timed"
     );
     assert!(!rows.sampled);
+    // Past the limit, every n-th of the queue's own jobs: one of its three, whatever their ids.
+    let sampled = store.queue_history("q", window, 2).await.unwrap();
+    assert!(sampled.sampled);
+    assert_eq!(sampled.samples.len(), 1, "{sampled:?}");
+    assert_eq!(sampled.counts.len(), 3, "the counts stay exact");
 }
 
 pub async fn a_jobs_retries_are_listed_and_counted(store: Arc<dyn Store>) {

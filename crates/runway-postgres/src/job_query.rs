@@ -162,7 +162,7 @@ fn ordering(conditions: &mut Conditions, params: &JobListParams) -> String {
         if order.sort == JobSort::Created {
             conditions.add(format!("id {after} {id}"));
         } else {
-            let at = conditions.bind(Box::new(cursor.key));
+            let at = conditions.bind(Box::new(order.cursor_key(&cursor)));
             conditions.add(format!("({key}, id) {after} ({at}, {id})"));
         }
     }

@@ -501,6 +501,7 @@ impl Store for PgStore {
         &self,
         queue: &str,
         window: HistoryWindow,
+        sample_limit: u64,
     ) -> Result<HistoryRows, StoreError> {
         let (from, to, width) = (window.from_micros, window.to_micros(), window.bucket_micros);
         let counts: Vec<(usize, JobStatus, u64)> = self
@@ -520,14 +521,21 @@ impl Store for PgStore {
                 ))
             })
             .collect::<Result<_, crate::store::PgError>>()?;
-        let every = HistoryRows::sample_every(counts.iter().map(|count| count.2).sum()) as i64;
+        let every =
+            HistoryRows::sample_every(counts.iter().map(|count| count.2).sum(), sample_limit)
+                as i64;
         let samples = self
             .rows(
-                "SELECT finished_at, started_at - greatest(created_at, run_at),
-                        finished_at - started_at
-                 FROM jobs
-                 WHERE finished_at >= $1 AND finished_at < $2 AND queue = $3
-                   AND started_at IS NOT NULL AND id % $4 = 0",
+                // Every n-th of the queue's jobs, numbered among themselves: ids are shared
+                // by every queue, so `id % n` could miss a queue altogether.
+                "SELECT finished_at, waited, ran FROM (
+                   SELECT finished_at, started_at - greatest(created_at, run_at) AS waited,
+                          finished_at - started_at AS ran,
+                          row_number() OVER (ORDER BY id) AS n
+                   FROM jobs
+                   WHERE finished_at >= $1 AND finished_at < $2 AND queue = $3
+                     AND started_at IS NOT NULL) numbered
+                 WHERE n % $4 = 0",
                 &[&from, &to, &queue, &every],
             )
             .await?

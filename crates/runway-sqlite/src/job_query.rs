@@ -170,7 +170,7 @@ fn ordering(conditions: &mut Conditions, params: &JobListParams) -> String {
         if order.sort == JobSort::Created {
             conditions.add(format!("id {after} {id}"));
         } else {
-            let at = conditions.bind(SqlValue::Integer(cursor.key));
+            let at = conditions.bind(SqlValue::Integer(order.cursor_key(&cursor)));
             conditions.add(format!("({key}, id) {after} ({at}, {id})"));
         }
     }

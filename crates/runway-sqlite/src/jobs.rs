@@ -1125,6 +1125,7 @@ impl Store for SqliteStore {
         &self,
         queue: &str,
         window: HistoryWindow,
+        sample_limit: u64,
     ) -> Result<HistoryRows, StoreError> {
         let queue = queue.to_string();
         self.readers
@@ -1145,13 +1146,21 @@ impl Store for SqliteStore {
                         ))
                     })?
                     .collect::<rusqlite::Result<Vec<(usize, JobStatus, u64)>>>()?;
-                let every = HistoryRows::sample_every(counts.iter().map(|count| count.2).sum());
+                let every = HistoryRows::sample_every(
+                    counts.iter().map(|count| count.2).sum(),
+                    sample_limit,
+                );
                 let mut samples = connection.prepare_cached(
-                    "SELECT finished_at, started_at - max(created_at, run_at),
-                            finished_at - started_at
-                     FROM jobs
-                     WHERE finished_at >= ?1 AND finished_at < ?2 AND queue = ?3
-                       AND started_at IS NOT NULL AND id % ?4 = 0",
+                    // Every n-th of the queue's jobs, numbered among themselves: ids are
+                    // shared by every queue, so `id % n` could miss a queue altogether.
+                    "SELECT finished_at, waited, ran FROM (
+                       SELECT finished_at, started_at - max(created_at, run_at) AS waited,
+                              finished_at - started_at AS ran,
+                              row_number() OVER (ORDER BY id) AS n
+                       FROM jobs
+                       WHERE finished_at >= ?1 AND finished_at < ?2 AND queue = ?3
+                         AND started_at IS NOT NULL)
+                     WHERE n % ?4 = 0",
                 )?;
                 let samples = samples
                     .query_map(params![from, to, queue, every as i64], |row| {

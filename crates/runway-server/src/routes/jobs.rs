@@ -208,7 +208,7 @@ pub struct ListQuery {
     #[param(inline)]
     order: Option<SortOrder>,
     /// `next_cursor` of the previous page, in the same `sort` and `order`.
-    #[param(pattern = r"^(-?[0-9]{1,18}:)?[1-9][0-9]{0,17}$")]
+    #[param(pattern = r"^((-?[0-9]{1,18}|-):)?[1-9][0-9]{0,17}$")]
     cursor: Option<String>,
     /// Jobs per page, 1..=1000, default 50.
     #[param(minimum = 1, maximum = 1000)]

@@ -411,6 +411,7 @@ async fn the_openapi_document_matches_the_routes() {
         "GET /v1/jobs/{id}/tree",
         "GET /v1/me",
         "GET /v1/queues",
+        "GET /v1/queues/{name}/history",
         "GET /v1/session",
         "GET /v1/tokens",
         "GET /v1/triggers",
