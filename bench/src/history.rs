@@ -63,6 +63,8 @@ pub async fn run(jobs: u64) -> Result<()> {
         cursor: Some(middle.to_string()),
         ..first.clone()
     };
+    let ago = |hours: i64| (chrono::Utc::now() - chrono::Duration::hours(hours)).to_rfc3339();
+    let (hour_ago, day_ago) = (ago(1), ago(24));
     let reads = [
         ("f_first_page", Read::List(first.clone())),
         ("f_deep_page", Read::List(deep)),
@@ -106,6 +108,42 @@ pub async fn run(jobs: u64) -> Result<()> {
             }),
         ),
         ("f_queues", Read::Queues),
+        (
+            "f_sort_duration",
+            Read::List(with(|f| f.sort = Some(runway_api::JobSortField::Duration))),
+        ),
+        (
+            "f_sort_duration_last_day",
+            Read::List(ListJobs {
+                sort: Some(runway_api::JobSortField::Duration),
+                finished_after: Some(day_ago.clone()),
+                ..first.clone()
+            }),
+        ),
+        (
+            "f_sort_finished_asc",
+            Read::List(with(|f| {
+                f.sort = Some(runway_api::JobSortField::Finished);
+                f.order = Some(runway_api::SortOrder::Asc);
+            })),
+        ),
+        (
+            "f_finished_last_hour",
+            Read::List(ListJobs {
+                finished_after: Some(hour_ago.clone()),
+                ..first.clone()
+            }),
+        ),
+        (
+            "f_count_finished_last_day",
+            Read::Count(ListJobs {
+                finished_after: Some(day_ago.clone()),
+                ..Default::default()
+            }),
+        ),
+        ("f_queue_history_1h", Read::History("1h")),
+        ("f_queue_history_24h", Read::History("24h")),
+        ("f_queue_history_7d", Read::History("7d")),
     ];
     for (figure, read) in reads {
         let mut millis = Vec::with_capacity(RUNS);
@@ -138,6 +176,8 @@ enum Read {
     List(ListJobs),
     Count(ListJobs),
     Queues,
+    /// The `default` queue's history over a range.
+    History(&'static str),
 }
 
 impl Read {
@@ -146,6 +186,7 @@ impl Read {
             Read::List(filters) => drop(client.list_jobs(filters).await?),
             Read::Count(filters) => drop(client.count_jobs(filters).await?),
             Read::Queues => drop(client.queues().await?),
+            Read::History(range) => drop(client.queue_history("default", range).await?),
         }
         Ok(())
     }

@@ -325,6 +325,21 @@ impl Client {
         self.get("/v1/queues").await
     }
 
+    /// A queue's finished jobs over `range` (`15m`, `1h`, `24h` or `7d`), by bucket of time.
+    pub async fn queue_history(
+        &self,
+        name: &str,
+        range: &str,
+    ) -> Result<runway_api::QueueHistoryResponse, ClientError> {
+        self.call::<(), _>(
+            Method::GET,
+            &format!("/v1/queues/{}/history", encode(name)),
+            Some(&[("range", range)]),
+            None,
+        )
+        .await
+    }
+
     pub async fn pause_queue(&self, name: &str) -> Result<QueueResponse, ClientError> {
         self.post::<(), _>(&format!("/v1/queues/{}/pause", encode(name)), None)
             .await
