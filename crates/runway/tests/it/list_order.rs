@@ -228,3 +228,51 @@ async fn a_jobs_retries_are_listed_newest_first() {
         "{answer}"
     );
 }
+
+#[tokio::test]
+async fn jobs_without_the_sorted_value_page_through_their_own_cursors() {
+    let server = Server::start(CONFIG);
+    let client = server.client();
+    client.pause_queue("default").await.unwrap();
+    let mut waiting = Vec::new();
+    for _ in 0..3 {
+        let job = client
+            .submit(&SubmitJobRequest {
+                job_type: "shell".into(),
+                input: serde_json::json!({"command": "true"}),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        waiting.push(job.id);
+    }
+    // Not started: no start time. One job a page, each page's cursor after a job without one.
+    let mut cursors = Vec::new();
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = client
+            .list_jobs(&ListJobs {
+                sort: Some(JobSortField::Started),
+                cursor: cursor.clone(),
+                limit: Some(1),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        seen.extend(page.jobs.iter().map(|job| job.id.clone()));
+        match page.next_cursor {
+            Some(next) => {
+                cursors.push(next.clone());
+                cursor = Some(next);
+            }
+            None => break,
+        }
+    }
+    waiting.reverse();
+    assert_eq!(seen, waiting, "ties by id, newest first");
+    assert!(
+        cursors.iter().all(|cursor| cursor.starts_with("-:")),
+        "{cursors:?}"
+    );
+}
