@@ -763,6 +763,17 @@ impl App {
             .collect())
     }
 
+    /// `UnknownQueue` unless the configuration declares `queue`.
+    fn declared_queue(&self, queue: &str) -> Result<(), Error> {
+        if self.engine.config.queues.contains_key(queue) {
+            return Ok(());
+        }
+        Err(Error::UnknownQueue {
+            name: queue.to_string(),
+            known: self.engine.config.queues.keys().cloned().collect(),
+        })
+    }
+
     /// A queue's history over `span` up to now, for its charts. Like the queue's counts, it
     /// covers every user's jobs and names none.
     pub async fn queue_history(
@@ -770,12 +781,7 @@ impl App {
         queue: &str,
         span: HistorySpan,
     ) -> Result<QueueHistory, Error> {
-        if !self.engine.config.queues.contains_key(queue) {
-            return Err(Error::UnknownQueue {
-                name: queue.to_string(),
-                known: self.engine.config.queues.keys().cloned().collect(),
-            });
-        }
+        self.declared_queue(queue)?;
         let window = span.window(self.now());
         let rows = self
             .engine
@@ -799,12 +805,7 @@ impl App {
                     .into(),
             });
         }
-        if !self.engine.config.queues.contains_key(queue) {
-            return Err(Error::UnknownQueue {
-                name: queue.to_string(),
-                known: self.engine.config.queues.keys().cloned().collect(),
-            });
-        }
+        self.declared_queue(queue)?;
         {
             let _serialized = self.engine.pause_lock.lock().await;
             self.engine.store.queue_set_paused(queue, paused).await?;

@@ -115,6 +115,19 @@ impl LogText {
         kept
     }
 
+    /// Its marks once appended at `offset` of the log by `attempt` at `at`.
+    pub fn marks(&self, offset: u64, attempt: u32, at: Timestamp) -> Vec<LogMark> {
+        self.streams
+            .iter()
+            .map(|&(relative, stream)| LogMark {
+                offset: offset + relative,
+                attempt,
+                stream,
+                at: Some(at),
+            })
+            .collect()
+    }
+
     /// The stream changes as stored beside the text: `0o,120e,300r`.
     pub fn encode_streams(&self) -> String {
         let parts: Vec<String> = self
@@ -167,21 +180,6 @@ pub struct ChunkMarks {
 }
 
 impl ChunkMarks {
-    /// What is kept beside `text` appended at `offset`.
-    pub fn of(text: &LogText, offset: u64, attempt: u32, at: Timestamp) -> ChunkMarks {
-        ChunkMarks {
-            offset,
-            attempt,
-            at: Some(at),
-            streams: text.encode_streams(),
-        }
-    }
-
-    /// Every mark of a chunk of `len` bytes.
-    pub fn marks(&self, len: u64) -> Vec<LogMark> {
-        self.marks_within(self.offset, self.offset + len)
-    }
-
     /// The marks of this chunk that describe bytes `from..to` of the log: the one in force at
     /// `from` (moved to it) and every later one before `to`.
     pub fn marks_within(&self, from: u64, to: u64) -> Vec<LogMark> {
@@ -244,6 +242,22 @@ mod tests {
         assert_eq!(
             text.streams,
             vec![(0, LogStream::Stdout), (4, LogStream::Stderr)]
+        );
+    }
+
+    #[test]
+    fn appended_text_marks_its_streams_at_their_place_in_the_log() {
+        let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+        let mut text = LogText::new("a\n", LogStream::Stdout);
+        text.push("e\n", LogStream::Stderr);
+        let marks: Vec<(u64, LogStream)> = text
+            .marks(100, 2, at)
+            .iter()
+            .map(|mark| (mark.offset, mark.stream))
+            .collect();
+        assert_eq!(
+            marks,
+            vec![(100, LogStream::Stdout), (102, LogStream::Stderr)]
         );
     }
 

@@ -361,7 +361,6 @@ impl Store for PgStore {
                 return Ok(true);
             }
             let kept = text.clone().within(limit - log_size, &truncated_note);
-            let marks = ChunkMarks::of(&kept, log_size, attempt.attempt, at);
             // Other servers hear of the text at commit, and read it (the payload is bounded;
             // log text is not).
             tx.execute(
@@ -378,7 +377,7 @@ impl Store for PgStore {
                     &origin,
                     &(attempt.attempt as i32),
                     &at.timestamp_micros(),
-                    &marks.streams,
+                    &kept.encode_streams(),
                 ],
             )?;
             tx.execute(
@@ -388,7 +387,7 @@ impl Store for PgStore {
             tx.publish_log(LogAppend {
                 job_id: attempt.id,
                 offset: log_size,
-                marks: Arc::from(marks.marks(kept.len() as u64)),
+                marks: Arc::from(kept.marks(log_size, attempt.attempt, at)),
                 data: Arc::from(kept.text),
             });
             Ok(true)

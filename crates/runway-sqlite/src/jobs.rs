@@ -979,7 +979,6 @@ impl Store for SqliteStore {
                     return Ok(true);
                 }
                 let kept = text.within(limit - log_size, &truncated_note);
-                let marks = ChunkMarks::of(&kept, log_size, attempt.attempt, at);
                 connection
                     .prepare_cached(
                         "INSERT INTO job_logs (job_id, offset, size, data, attempt, at, streams)
@@ -992,7 +991,7 @@ impl Store for SqliteStore {
                         kept.text,
                         attempt.attempt,
                         at.timestamp_micros(),
-                        marks.streams,
+                        kept.encode_streams(),
                     ])?;
                 connection
                     .prepare_cached("UPDATE jobs SET log_size = log_size + ?1 WHERE id = ?2")?
@@ -1000,7 +999,7 @@ impl Store for SqliteStore {
                 connection.publish(Change::Log(LogAppend {
                     job_id: attempt.id,
                     offset: log_size,
-                    marks: Arc::from(marks.marks(kept.len() as u64)),
+                    marks: Arc::from(kept.marks(log_size, attempt.attempt, at)),
                     data: Arc::from(kept.text),
                 }));
                 Ok(true)

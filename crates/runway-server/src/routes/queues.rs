@@ -76,12 +76,7 @@ async fn set_paused(
         .await
     {
         Ok(view) => Ok(Json(convert::queue(view))),
-        Err(error @ Error::UnknownQueue { .. }) => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            codes::NOT_FOUND,
-            error.to_string(),
-        )),
-        Err(error) => Err(error.into()),
+        Err(error) => Err(queue_error(error)),
     }
 }
 
@@ -118,11 +113,17 @@ pub async fn queue_history(
     })?;
     match state.app.queue_history(&name, span).await {
         Ok(history) => Ok(Json(convert::queue_history(&name, &history))),
-        Err(error @ Error::UnknownQueue { .. }) => Err(ApiError::new(
-            StatusCode::NOT_FOUND,
-            codes::NOT_FOUND,
-            error.to_string(),
-        )),
-        Err(error) => Err(error.into()),
+        Err(error) => Err(queue_error(error)),
+    }
+}
+
+/// A queue route's error: a queue the path names and the configuration does not is a 404 here
+/// (a submit naming one is a 422, as a bad field of its body).
+fn queue_error(error: Error) -> ApiError {
+    match error {
+        Error::UnknownQueue { .. } => {
+            ApiError::new(StatusCode::NOT_FOUND, codes::NOT_FOUND, error.to_string())
+        }
+        error => error.into(),
     }
 }
