@@ -7,6 +7,8 @@
 //! - Leases are renewed by one task for all attempts, independently of what the jobs do.
 //! - Every attempt runs in its own task; a panic becomes a failed attempt, never a dead engine.
 
+mod outcome_batch;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
@@ -17,6 +19,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use self::outcome_batch::{OutcomeBatch, Stored};
 use crate::artifacts;
 use crate::bus::Bus;
 use crate::clock::{Clock, Timestamp, ago};
@@ -54,6 +57,8 @@ pub(crate) struct QueueRuntime {
     running: AtomicU32,
     paused: AtomicBool,
     wake: Notify,
+    /// The outcomes of its slots, stored together when they end together.
+    outcomes: OutcomeBatch,
 }
 
 struct RunningAttempt {
@@ -110,6 +115,7 @@ impl Engine {
                     running: AtomicU32::new(0),
                     paused: AtomicBool::new(false),
                     wake: Notify::new(),
+                    outcomes: OutcomeBatch::default(),
                 };
                 (name.clone(), Arc::new(runtime))
             })
@@ -657,7 +663,8 @@ impl Engine {
         }
     }
 
-    /// Stores how an attempt ended and claims the slot's next job in the same write.
+    /// Stores how an attempt ended and claims the slot's next job in the same write, shared
+    /// with the queue's other slots that ended meanwhile.
     async fn finish(
         &self,
         attempt: &AttemptRef,
@@ -702,31 +709,59 @@ impl Engine {
             outcome,
             now,
         };
-        let next = (!self.stop_claiming.is_cancelled() && !queue.paused.load(Ordering::SeqCst))
+        let stored = queue
+            .outcomes
+            .store(finished, |batch| self.store_outcomes(queue, batch))
+            .await;
+        match stored.ended {
+            Some(job) => {
+                observe_end(&job);
+                if requeued {
+                    self.wake(&job.queue);
+                }
+            }
+            None => tracing::warn!(
+                job = %attempt.id,
+                attempt = attempt.attempt,
+                "the attempt's outcome was not stored (its lease was lost, or the store failed)"
+            ),
+        }
+        stored.next
+    }
+
+    /// Writes a batch of a queue's outcomes and claims a next job for each of their slots,
+    /// in one write. A database that is restarting refuses writes for a moment: the batch is
+    /// tried again while the leases (renewed meanwhile) hold, so no job need run again.
+    async fn store_outcomes(
+        &self,
+        queue: &QueueRuntime,
+        finished: Vec<JobFinishParams>,
+    ) -> Vec<Stored> {
+        let now = self.clock.now();
+        let slots = finished.len() as u32;
+
+        let mut next = (!self.stop_claiming.is_cancelled() && !queue.paused.load(Ordering::SeqCst))
             .then(|| JobClaimParams {
                 queue: queue.name.clone(),
                 job_types: self.type_names.clone(),
-                limit: 1,
+                limit: slots,
                 queue_limit: queue.queue_limit,
                 worker: self.worker.clone(),
                 now,
                 lease_until: now + self.lease(),
             });
-        // A database that is restarting refuses writes for a moment: the outcome is tried
-        // again while the lease (renewed meanwhile) holds, so the job need not run again.
         let mut delay = OUTCOME_RETRY_FIRST;
         let mut tries = 1;
-        let mut next = next;
         let stored = loop {
             match self
                 .store
-                .job_finish_and_claim(finished.clone(), next.clone())
+                .job_finish_many_and_claim(finished.clone(), next.clone())
                 .await
             {
                 Err(error) if tries < OUTCOME_TRIES && error.is_transient() => {
-                    tracing::warn!(job = %attempt.id, %error, "cannot store the outcome of an attempt yet; trying again");
+                    tracing::warn!(queue = %queue.name, %error, "cannot store the outcomes of attempts yet; trying again");
                     // The failed write may have committed a claim whose answer was lost: a
-                    // repeat claims nothing more, and the dispatcher takes the next job.
+                    // repeat claims nothing more, and the dispatcher takes the next jobs.
                     next = None;
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(OUTCOME_RETRY_MAX);
@@ -736,21 +771,20 @@ impl Engine {
             }
         };
         match stored {
-            Ok((Some(job), claimed)) => {
-                observe_end(&job);
-                if requeued {
-                    self.wake(&job.queue);
-                }
-                claimed.into_iter().next()
-            }
-            Ok((None, _)) => {
-                tracing::warn!(job = %attempt.id, attempt = attempt.attempt, "the attempt's lease was lost; its outcome was dropped");
-                None
+            Ok((ended, claimed)) => {
+                let mut claimed = claimed.into_iter();
+                ended
+                    .into_iter()
+                    .map(|ended| Stored {
+                        ended,
+                        next: claimed.next(),
+                    })
+                    .collect()
             }
             Err(error) => {
-                // The lease runs out and the sweep puts the job back: nothing is lost.
-                tracing::error!(job = %attempt.id, %error, "cannot store the outcome of an attempt");
-                None
+                // The leases run out and the sweep puts the jobs back: nothing is lost.
+                tracing::error!(queue = %queue.name, %error, "cannot store the outcomes of attempts");
+                finished.iter().map(|_| Stored::default()).collect()
             }
         }
     }

@@ -578,13 +578,14 @@ pub trait Store: UserStore + Send + Sync + 'static {
     /// guard did not hold (the attempt is stale) and nothing changed.
     async fn job_finish(&self, params: JobFinishParams) -> Result<Option<Job>, StoreError>;
 
-    /// Ends a running attempt and, if that applied, claims the next jobs for the freed slot,
-    /// in one transaction: a busy queue needs one write per job, not two.
-    async fn job_finish_and_claim(
+    /// Ends running attempts (each guarded like `job_finish`, one answer per finish, in
+    /// order), then claims `next` for the slots they freed, in one transaction: the slots of a
+    /// busy queue that end together need one write for all their jobs, not two per job.
+    async fn job_finish_many_and_claim(
         &self,
-        finished: JobFinishParams,
+        finished: Vec<JobFinishParams>,
         next: Option<JobClaimParams>,
-    ) -> Result<(Option<Job>, Vec<Job>), StoreError>;
+    ) -> Result<(Vec<Option<Job>>, Vec<Job>), StoreError>;
 
     /// Many finishes in one transaction; one answer per finish, in order.
     async fn job_finish_many(

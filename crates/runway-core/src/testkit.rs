@@ -66,7 +66,7 @@ fn attempt_of(job: &Job) -> AttemptRef {
 #[macro_export]
 macro_rules! store_suite {
     ($open:path) => {
-        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, claims_stop_at_the_queue_limit_whoever_runs_the_jobs, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_claims_the_next_job_in_the_same_write, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status, users_and_tokens_are_kept_and_removed_whole, a_member_lists_and_counts_only_its_own_jobs, a_signin_code_is_spent_once_and_expires, a_log_keeps_the_attempt_stream_and_time_of_each_part, a_jobs_retries_are_listed_and_counted, a_queue_history_counts_by_bucket_and_times_what_ran, every_sort_pages_in_core_order_with_missing_values_last, time_ranges_keep_to_jobs_created_or_finished_within);
+        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, claims_stop_at_the_queue_limit_whoever_runs_the_jobs, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_many_claims_their_next_jobs_in_the_same_write, a_batch_ending_a_child_and_its_parent_sees_the_child_end_first, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status, users_and_tokens_are_kept_and_removed_whole, a_member_lists_and_counts_only_its_own_jobs, a_signin_code_is_spent_once_and_expires, a_log_keeps_the_attempt_stream_and_time_of_each_part, a_jobs_retries_are_listed_and_counted, a_queue_history_counts_by_bucket_and_times_what_ran, every_sort_pages_in_core_order_with_missing_values_last, time_ranges_keep_to_jobs_created_or_finished_within);
         $crate::store_suite!(@with_bus $open; committed_changes_are_published_in_order);
     };
     (@each $open:path; $($scenario:ident),* $(,)?) => {
@@ -660,50 +660,123 @@ pub async fn committed_changes_are_published_in_order(store: Arc<dyn Store>, bus
     );
 }
 
-pub async fn finishing_claims_the_next_job_in_the_same_write(store: Arc<dyn Store>) {
+pub async fn finishing_many_claims_their_next_jobs_in_the_same_write(store: Arc<dyn Store>) {
     let jobs = store
         .job_insert_many(
             vec![
                 new_job("a", "q", 0),
                 new_job("a", "q", 0),
                 new_job("a", "q", 7),
+                new_job("a", "q", 9),
             ],
             at(0),
         )
         .await
         .unwrap();
-    let first = store
-        .job_claim(claim("q", 1, at(1)))
+    let first = store.job_claim(claim("q", 2, at(1))).await.unwrap();
+    assert_eq!(
+        first.iter().map(|job| job.id).collect::<Vec<_>>(),
+        vec![jobs[3].id, jobs[2].id],
+        "highest priority first"
+    );
+    let finished: Vec<JobFinishParams> = first
+        .iter()
+        .map(|job| JobFinishParams {
+            attempt: attempt_of(job),
+            outcome: Outcome::Succeeded { output: None },
+            now: at(2),
+        })
+        .collect();
+    let (done, next) = store
+        .job_finish_many_and_claim(finished.clone(), Some(claim("q", 2, at(2))))
+        .await
+        .unwrap();
+    assert_eq!(
+        done.iter()
+            .map(|job| job.as_ref().map(|job| (job.id, job.status)))
+            .collect::<Vec<_>>(),
+        vec![
+            Some((jobs[3].id, JobStatus::Succeeded)),
+            Some((jobs[2].id, JobStatus::Succeeded))
+        ],
+        "one answer per finish, in order"
+    );
+    assert_eq!(
+        next.iter().map(|job| job.id).collect::<Vec<_>>(),
+        vec![jobs[0].id, jobs[1].id]
+    );
+    assert!(next.iter().all(|job| job.status == JobStatus::Running));
+    // Stale finishes change nothing; one that holds its job beside them still applies.
+    let mut again = finished;
+    again.push(JobFinishParams {
+        attempt: attempt_of(&next[0]),
+        outcome: Outcome::Succeeded { output: None },
+        now: at(3),
+    });
+    let (answers, none) = store.job_finish_many_and_claim(again, None).await.unwrap();
+    assert_eq!(
+        answers
+            .iter()
+            .map(|job| job.as_ref().map(|job| job.id))
+            .collect::<Vec<_>>(),
+        vec![None, None, Some(jobs[0].id)]
+    );
+    assert!(none.is_empty(), "no claim asked, none made");
+    assert_eq!(
+        store.job_get(jobs[1].id).await.unwrap().unwrap().status,
+        JobStatus::Running
+    );
+    assert_eq!(
+        store
+            .job_get(jobs[3].id)
+            .await
+            .unwrap()
+            .unwrap()
+            .finished_at,
+        Some(at(2)),
+        "a stale finish leaves the job as its first finish made it"
+    );
+}
+
+/// A child and its running parent ended in one write: the parent's end sees the child's
+/// (its counts are read after the child told it), so it does not wait for a child that is done.
+pub async fn a_batch_ending_a_child_and_its_parent_sees_the_child_end_first(store: Arc<dyn Store>) {
+    let parent = running_job(&store, new_job("a", "q", 0)).await;
+    let Spawn::Done(spawned) = store
+        .job_spawn(attempt_of(&parent), vec![new_job("b", "q", 1)], 10, at(2))
+        .await
+        .unwrap()
+    else {
+        panic!("the spawn was refused");
+    };
+    let child = store
+        .job_claim(claim("q", 1, at(3)))
         .await
         .unwrap()
         .remove(0);
-    assert_eq!(first.id, jobs[2].id, "highest priority first");
-    let finished = JobFinishParams {
-        attempt: attempt_of(&first),
-        outcome: Outcome::Succeeded { output: None },
-        now: at(2),
-    };
-    let (done, next) = store
-        .job_finish_and_claim(finished.clone(), Some(claim("q", 1, at(2))))
+    assert_eq!(child.id, spawned[0].job.id);
+    let parent = store.job_get(parent.id).await.unwrap().unwrap();
+    let (done, _) = store
+        .job_finish_many_and_claim(
+            vec![
+                finish(&child, Outcome::Succeeded { output: None }, at(4)),
+                finish(&parent, Outcome::Succeeded { output: None }, at(4)),
+            ],
+            None,
+        )
         .await
         .unwrap();
-    assert_eq!(done.unwrap().status, JobStatus::Succeeded);
+    assert_eq!(done[0].as_ref().unwrap().status, JobStatus::Succeeded);
+    let ended = store.job_get(parent.id).await.unwrap().unwrap();
     assert_eq!(
-        next.iter().map(|job| job.id).collect::<Vec<_>>(),
-        vec![jobs[0].id]
+        (
+            ended.status,
+            ended.children.unfinished,
+            ended.children.succeeded
+        ),
+        (JobStatus::Succeeded, 0, 1)
     );
-    assert_eq!(next[0].status, JobStatus::Running);
-    // A stale finish changes nothing and claims nothing.
-    let (stale, none) = store
-        .job_finish_and_claim(finished, Some(claim("q", 1, at(3))))
-        .await
-        .unwrap();
-    assert!(stale.is_none());
-    assert!(none.is_empty());
-    assert_eq!(
-        store.job_get(jobs[1].id).await.unwrap().unwrap().status,
-        JobStatus::Queued
-    );
+    assert_eq!(done[1].as_ref(), Some(&ended));
 }
 
 pub async fn insert_and_read_back(store: Arc<dyn Store>) {
@@ -802,17 +875,17 @@ pub async fn claims_stop_at_the_queue_limit_whoever_runs_the_jobs(store: Arc<dyn
     );
     // A finish frees the slot for the claim in the same write.
     let (done, next) = store
-        .job_finish_and_claim(
-            JobFinishParams {
+        .job_finish_many_and_claim(
+            vec![JobFinishParams {
                 attempt: attempt_of(&second[0]),
                 outcome: Outcome::Succeeded { output: None },
                 now: at(2),
-            },
+            }],
             Some(limited("server-b", 1)),
         )
         .await
         .unwrap();
-    assert!(done.is_some());
+    assert!(done[0].is_some());
     assert_eq!(next.len(), 1);
     let running = store
         .job_list(JobListParams {

@@ -146,16 +146,16 @@ impl Store for PgStore {
             .await
     }
 
-    async fn job_finish_and_claim(
+    async fn job_finish_many_and_claim(
         &self,
-        finished: JobFinishParams,
+        finished: Vec<JobFinishParams>,
         next: Option<JobClaimParams>,
-    ) -> Result<(Option<Job>, Vec<Job>), StoreError> {
+    ) -> Result<(Vec<Option<Job>>, Vec<Job>), StoreError> {
         self.write(Commit::Lazy, move |tx| {
-            let done = writes::finish(tx, &finished)?;
-            let claimed = match (&done, &next) {
-                (Some(_), Some(next)) => writes::claim(tx, next)?,
-                _ => Vec::new(),
+            let done = writes::finish_many(tx, &finished)?;
+            let claimed = match &next {
+                Some(next) => writes::claim(tx, next)?,
+                None => Vec::new(),
             };
             Ok((done, claimed))
         })
@@ -202,13 +202,8 @@ impl Store for PgStore {
         &self,
         params: Vec<JobFinishParams>,
     ) -> Result<Vec<Option<Job>>, StoreError> {
-        self.write(Commit::Lazy, move |tx| {
-            params
-                .iter()
-                .map(|params| writes::finish(tx, params))
-                .collect()
-        })
-        .await
+        self.write(Commit::Lazy, move |tx| writes::finish_many(tx, &params))
+            .await
     }
 
     async fn job_progress_set(
@@ -300,13 +295,13 @@ impl Store for PgStore {
     async fn job_promote_due(&self, now: Timestamp) -> Result<Vec<String>, StoreError> {
         self.write(Commit::Lazy, move |tx| {
             // Another server promoting at once skips the rows this one holds.
-            let due = rows::jobs(&tx.query(
+            let due = tx.lock_jobs(
                 &format!(
                     "SELECT {JOB_COLUMNS} FROM jobs WHERE status = 'scheduled' AND run_at <= $1
                      ORDER BY id FOR UPDATE SKIP LOCKED"
                 ),
                 &[&micros(now)],
-            )?)?;
+            )?;
             let mut queues = Vec::new();
             for job in due {
                 if let Some(job) = apply(tx, &job, JobCommand::Promote, now)?

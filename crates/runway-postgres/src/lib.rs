@@ -8,6 +8,7 @@
 
 mod clock;
 mod follower;
+mod held_jobs;
 mod job_query;
 mod jobs;
 mod migrations;

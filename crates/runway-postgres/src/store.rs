@@ -15,7 +15,7 @@ use deadpool_postgres::Pool;
 use runway_core::bus::{Change, JobChange, LogAppend};
 use runway_core::clock::Timestamp;
 use runway_core::event::EventKind;
-use runway_core::job::{IllegalTransition, Job, JobStatus};
+use runway_core::job::{IllegalTransition, Job, JobId, JobStatus};
 use runway_core::store::StoreError;
 use serde_json::Value;
 use tokio::runtime::Handle;
@@ -24,6 +24,8 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
 use crate::follower::Follower;
+use crate::held_jobs::{HeldJobs, WRITE_JOBS, Writes};
+use crate::rows;
 
 /// How often a write PostgreSQL aborted to break a deadlock is tried in all.
 const WRITE_TRIES: u32 = 8;
@@ -141,6 +143,7 @@ pub(crate) struct Tx<'t> {
     handle: &'t Handle,
     events: RefCell<Vec<PendingEvent>>,
     logs: RefCell<Vec<LogAppend>>,
+    held: RefCell<HeldJobs>,
 }
 
 impl Tx<'_> {
@@ -148,15 +151,32 @@ impl Tx<'_> {
         Ok(self.handle.block_on(self.transaction.prepare_cached(sql))?)
     }
 
+    /// Writes the changes kept for held jobs, before a statement that may read them; after
+    /// a statement that may change rows, forgets what the held rows were.
+    fn around<T>(
+        &self,
+        sql: &str,
+        run: impl FnOnce(&Statement) -> Result<T, PgError>,
+    ) -> Result<T, PgError> {
+        self.write_held()?;
+        let statement = self.prepared(sql)?;
+        let answer = run(&statement)?;
+        if !sql.trim_start().starts_with("SELECT") {
+            self.held.borrow_mut().forget();
+        }
+        Ok(answer)
+    }
+
     pub(crate) fn query(
         &self,
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, PgError> {
-        let statement = self.prepared(sql)?;
-        Ok(self
-            .handle
-            .block_on(self.transaction.query(&statement, params))?)
+        self.around(sql, |statement| {
+            Ok(self
+                .handle
+                .block_on(self.transaction.query(statement, params))?)
+        })
     }
 
     pub(crate) fn query_opt(
@@ -164,10 +184,11 @@ impl Tx<'_> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, PgError> {
-        let statement = self.prepared(sql)?;
-        Ok(self
-            .handle
-            .block_on(self.transaction.query_opt(&statement, params))?)
+        self.around(sql, |statement| {
+            Ok(self
+                .handle
+                .block_on(self.transaction.query_opt(statement, params))?)
+        })
     }
 
     pub(crate) fn query_one(
@@ -175,10 +196,11 @@ impl Tx<'_> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, PgError> {
-        let statement = self.prepared(sql)?;
-        Ok(self
-            .handle
-            .block_on(self.transaction.query_one(&statement, params))?)
+        self.around(sql, |statement| {
+            Ok(self
+                .handle
+                .block_on(self.transaction.query_one(statement, params))?)
+        })
     }
 
     pub(crate) fn execute(
@@ -186,10 +208,71 @@ impl Tx<'_> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, PgError> {
-        let statement = self.prepared(sql)?;
-        Ok(self
+        self.around(sql, |statement| {
+            Ok(self
+                .handle
+                .block_on(self.transaction.execute(statement, params))?)
+        })
+    }
+
+    /// Jobs read by a `SELECT … FOR UPDATE`: held by this transaction until it ends.
+    pub(crate) fn lock_jobs(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Job>, PgError> {
+        let jobs = rows::jobs(&self.query(sql, params)?)?;
+        self.held.borrow_mut().hold(&jobs);
+        Ok(jobs)
+    }
+
+    /// The job as this transaction holds it, if it holds it.
+    pub(crate) fn held_job(&self, id: JobId) -> Option<Job> {
+        self.held.borrow().get(id).cloned()
+    }
+
+    /// Writes `after` guarded by `before` (same status, attempt and worker) and records its
+    /// event; `None` when the guard did not hold. A job this transaction holds as `before`
+    /// is written with the others before the next statement.
+    pub(crate) fn persist(
+        &self,
+        before: &Job,
+        after: &Job,
+        event: PendingEvent,
+    ) -> Result<Option<Job>, PgError> {
+        let kept = self.held.borrow_mut().keep(before, after);
+        if !kept {
+            self.write_held()?;
+            let writes = Writes::one(before, after);
+            let statement = self.prepared(WRITE_JOBS)?;
+            let written = self
+                .handle
+                .block_on(self.transaction.execute(&statement, &writes.params()))?;
+            if written == 0 {
+                return Ok(None);
+            }
+        }
+        self.record(event);
+        Ok(Some(after.clone()))
+    }
+
+    /// Writes the changes kept for held jobs in one statement.
+    fn write_held(&self) -> Result<(), PgError> {
+        let Some(writes) = self.held.borrow_mut().take_unwritten() else {
+            return Ok(());
+        };
+        let statement = self.prepared(WRITE_JOBS)?;
+        let written = self
             .handle
-            .block_on(self.transaction.execute(&statement, params))?)
+            .block_on(self.transaction.execute(&statement, &writes.params()))?;
+        if written != writes.count {
+            return Err(PgError::Corrupt(format!(
+                "{} of {} jobs this write held locked changed under it",
+                writes.count - written,
+                writes.count
+            )));
+        }
+        Ok(())
     }
 
     /// Records a change of a job; its event is stored with a seq at commit.
@@ -307,6 +390,7 @@ fn run_write<R>(
         handle,
         events: RefCell::new(Vec::new()),
         logs: RefCell::new(Vec::new()),
+        held: RefCell::new(HeldJobs::default()),
     };
     let written = write(&tx).and_then(|answer| {
         let events = tx.events.take();
@@ -346,6 +430,7 @@ const STAMP: &str = "WITH clock AS (UPDATE event_clock SET seq = seq + $1 RETURN
 /// go on meanwhile, so not even a round trip may come between them (a server that died there
 /// would hold every server up).
 fn stamp_and_commit(tx: &Tx, events: Vec<PendingEvent>) -> Result<Vec<JobChange>, PgError> {
+    tx.write_held()?;
     let client = tx.transaction;
     if events.is_empty() {
         tx.handle.block_on(client.batch_execute("COMMIT"))?;

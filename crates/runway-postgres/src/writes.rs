@@ -20,12 +20,15 @@ use crate::store::{PendingEvent, PgError, Tx};
 
 /// The job, locked until the transaction ends: whoever else changes it waits.
 pub(crate) fn locked_job(tx: &Tx, id: JobId) -> Result<Option<Job>, PgError> {
-    tx.query_opt(
-        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE"),
-        &[&id.0],
-    )?
-    .map(|row| rows::job(&row))
-    .transpose()
+    if let Some(job) = tx.held_job(id) {
+        return Ok(Some(job));
+    }
+    Ok(tx
+        .lock_jobs(
+            &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = $1 FOR UPDATE"),
+            &[&id.0],
+        )?
+        .pop())
 }
 
 /// The log size of the job if `attempt` still holds it (running, same attempt, same worker),
@@ -49,57 +52,14 @@ fn persist(
     transition: &Transition,
     now: Timestamp,
 ) -> Result<Option<Job>, PgError> {
-    let job = &transition.job;
-    let updated = tx.execute(
-        "UPDATE jobs SET status = $1, attempt = $2, runs = $3, run_at = $4, started_at = $5,
-             finished_at = $6, lease_until = $7, worker = $8, pid = $9, error = $10,
-             output = $11, progress = $12, progress_message = $13, cancel_requested = $14,
-             phase = $19, phase_attempt_base = $20, children_total = $21,
-             children_unfinished = $22, children_succeeded = $23, children_failed = $24,
-             children_cancelled = $25, child_failure = $26
-         WHERE id = $15 AND status = $16 AND attempt = $17 AND worker IS NOT DISTINCT FROM $18",
-        &[
-            &job.status.as_str(),
-            &int(job.attempt),
-            &int(job.runs),
-            &micros(job.run_at),
-            &job.started_at.map(micros),
-            &job.finished_at.map(micros),
-            &job.lease_until.map(micros),
-            &job.worker,
-            &job.pid.map(|pid| pid as i32),
-            &job.error,
-            &job.output.as_ref().map(Value::to_string),
-            &job.progress.as_ref().map(|progress| progress.fraction),
-            &job.progress
-                .as_ref()
-                .and_then(|progress| progress.message.clone()),
-            &job.cancel_requested,
-            &before.id.0,
-            &before.status.as_str(),
-            &int(before.attempt),
-            &before.worker,
-            &job.phase.as_str(),
-            &int(job.phase_attempt_base),
-            &int(job.children.total),
-            &int(job.children.unfinished),
-            &int(job.children.succeeded),
-            &int(job.children.failed),
-            &int(job.children.cancelled),
-            &job.child_failure,
-        ],
-    )?;
-    if updated == 0 {
-        return Ok(None);
-    }
-    tx.record(PendingEvent {
-        job: job.clone(),
+    let event = PendingEvent {
+        job: transition.job.clone(),
         previous: Some(before.status),
         at: now,
         kind: transition.event,
         data: transition.event_data.clone(),
-    });
-    Ok(Some(job.clone()))
+    };
+    tx.persist(before, &transition.job, event)
 }
 
 /// The three things `tree::apply` needs of a transaction.
@@ -115,14 +75,14 @@ impl TreeTx for TreeWrite<'_, '_> {
     }
 
     fn unfinished_children(&mut self, parent: JobId) -> Result<Vec<Job>, PgError> {
-        rows::jobs(&self.tx.query(
+        self.tx.lock_jobs(
             &format!(
                 "SELECT {JOB_COLUMNS} FROM jobs
                  WHERE parent_id = $1 AND status IN ('queued', 'scheduled', 'running', 'waiting')
                  ORDER BY id FOR UPDATE"
             ),
             &[&parent.0],
-        )?)
+        )
     }
 
     fn persist(
@@ -162,7 +122,32 @@ pub(crate) fn apply(
 }
 
 pub(crate) fn finish(tx: &Tx, params: &JobFinishParams) -> Result<Option<Job>, PgError> {
-    let Some(job) = locked_job(tx, params.attempt.id)? else {
+    let job = locked_job(tx, params.attempt.id)?;
+    finish_locked(tx, job, params)
+}
+
+/// Ends many attempts: their jobs are read and locked in one statement (in id order, so two
+/// batches cannot deadlock), then each is decided alone on the job as this write holds it
+/// (a parent told of its child's end earlier in the batch is read with its new counts).
+pub(crate) fn finish_many(
+    tx: &Tx,
+    finished: &[JobFinishParams],
+) -> Result<Vec<Option<Job>>, PgError> {
+    let ids: Vec<i64> = finished.iter().map(|params| params.attempt.id.0).collect();
+    tx.lock_jobs(
+        &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ANY($1) ORDER BY id FOR UPDATE"),
+        &[&ids],
+    )?;
+    finished.iter().map(|params| finish(tx, params)).collect()
+}
+
+/// Ends the attempt `params` names on its job as read and locked, if the attempt holds it.
+fn finish_locked(
+    tx: &Tx,
+    job: Option<Job>,
+    params: &JobFinishParams,
+) -> Result<Option<Job>, PgError> {
+    let Some(job) = job else {
         return Ok(None);
     };
     let holds = job.status == JobStatus::Running
@@ -184,7 +169,7 @@ pub(crate) fn finish(tx: &Tx, params: &JobFinishParams) -> Result<Option<Job>, P
 /// (`runway_queue_room`), so that its `queue_limit` holds over every server while the lock is
 /// held for as few statements as possible.
 pub(crate) fn claim(tx: &Tx, params: &JobClaimParams) -> Result<Vec<Job>, PgError> {
-    let due = rows::jobs(&tx.query(
+    let due = tx.lock_jobs(
         &format!(
             "SELECT {JOB_COLUMNS} FROM jobs
              WHERE queue = $1 AND status IN ('queued', 'scheduled') AND run_at <= $2
@@ -198,7 +183,7 @@ pub(crate) fn claim(tx: &Tx, params: &JobClaimParams) -> Result<Vec<Job>, PgErro
             &i64::from(params.limit),
             &params.job_types,
         ],
-    )?)?;
+    )?;
     if due.is_empty() {
         return Ok(Vec::new());
     }

@@ -738,17 +738,20 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn job_finish_and_claim(
+    async fn job_finish_many_and_claim(
         &self,
-        finished: JobFinishParams,
+        finished: Vec<JobFinishParams>,
         next: Option<JobClaimParams>,
-    ) -> Result<(Option<Job>, Vec<Job>), StoreError> {
+    ) -> Result<(Vec<Option<Job>>, Vec<Job>), StoreError> {
         self.writer
             .write(Commit::Lazy, move |connection| {
-                let done = finish(connection, &finished)?;
-                let claimed = match (&done, next) {
-                    (Some(_), Some(next)) => claim(connection, &next)?,
-                    _ => Vec::new(),
+                let done = finished
+                    .iter()
+                    .map(|params| finish(connection, params))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let claimed = match &next {
+                    Some(next) => claim(connection, next)?,
+                    None => Vec::new(),
                 };
                 Ok((done, claimed))
             })
