@@ -5,6 +5,7 @@
 //! finishes and eight claims then costs two `UPDATE`s, not sixteen round trips.
 
 use std::collections::HashMap;
+use std::sync::LazyLock;
 
 use runway_core::job::{Job, JobId, JobStatus};
 use serde_json::Value;
@@ -89,7 +90,7 @@ impl HeldJobs {
 
 /// One guarded `UPDATE` for many jobs: each column as an array, one element per job.
 pub(crate) struct Writes {
-    pub(crate) count: u64,
+    count: i64,
     ids: Vec<i64>,
     status: Vec<&'static str>,
     attempt: Vec<i32>,
@@ -118,8 +119,9 @@ pub(crate) struct Writes {
     before_worker: Vec<Option<String>>,
 }
 
-/// Writes every job of [`Writes`] whose row is still as its guard says.
-pub(crate) const WRITE_JOBS: &str = "UPDATE jobs SET status = u.status, attempt = u.attempt,
+/// Writes every job of [`Writes`] whose row is still as its guard says (same status, attempt
+/// and worker).
+const UPDATE_JOBS: &str = "UPDATE jobs SET status = u.status, attempt = u.attempt,
          runs = u.runs, run_at = u.run_at, started_at = u.started_at,
          finished_at = u.finished_at, lease_until = u.lease_until, worker = u.worker,
          pid = u.pid, error = u.error, output = u.output, progress = u.progress,
@@ -139,13 +141,25 @@ pub(crate) const WRITE_JOBS: &str = "UPDATE jobs SET status = u.status, attempt 
              children_failed, children_cancelled, child_failure, before_status,
              before_attempt, before_worker)
      WHERE jobs.id = u.id AND jobs.status = u.before_status AND jobs.attempt = u.before_attempt
-         AND jobs.worker IS NOT DISTINCT FROM u.before_worker";
+         AND jobs.worker IS NOT DISTINCT FROM u.before_worker
+     RETURNING 1";
+
+/// The held jobs' changes: fails, aborting the transaction, unless every one was written
+/// (`$27`), so a COMMIT sent behind it in the same round trip rolls back instead of keeping
+/// part of a batch.
+pub(crate) static WRITE_HELD: LazyLock<String> = LazyLock::new(|| {
+    format!("WITH written AS ({UPDATE_JOBS}) SELECT runway_written(count(*), $27) FROM written")
+});
+
+/// One guarded change: answers how many rows it wrote (0 when the guard did not hold).
+pub(crate) static WRITE_GUARDED: LazyLock<String> =
+    LazyLock::new(|| format!("WITH written AS ({UPDATE_JOBS}) SELECT count(*) FROM written"));
 
 impl Writes {
     fn of(changes: &[Change]) -> Writes {
         let jobs = || changes.iter().map(|change| &change.after);
         Writes {
-            count: changes.len() as u64,
+            count: changes.len() as i64,
             ids: jobs().map(|job| job.id.0).collect(),
             status: jobs().map(|job| job.status.as_str()).collect(),
             attempt: jobs().map(|job| int(job.attempt)).collect(),
@@ -204,8 +218,8 @@ impl Writes {
         }])
     }
 
-    /// The parameters of [`WRITE_JOBS`], in order.
-    pub(crate) fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 26] {
+    /// The parameters of [`WRITE_HELD`], in order ([`WRITE_GUARDED`] takes all but the last).
+    pub(crate) fn params(&self) -> [&(dyn tokio_postgres::types::ToSql + Sync); 27] {
         [
             &self.ids,
             &self.status,
@@ -233,6 +247,7 @@ impl Writes {
             &self.before_status,
             &self.before_attempt,
             &self.before_worker,
+            &self.count,
         ]
     }
 }

@@ -8,7 +8,8 @@
 //! counts) take turns; a transaction PostgreSQL aborts as a deadlock or a serialization failure
 //! is run again from the start.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
+use std::future::Future;
 use std::sync::Arc;
 
 use deadpool_postgres::Pool;
@@ -24,7 +25,7 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 
 use crate::follower::Follower;
-use crate::held_jobs::{HeldJobs, WRITE_JOBS, Writes};
+use crate::held_jobs::{HeldJobs, WRITE_GUARDED, WRITE_HELD, Writes};
 use crate::rows;
 
 /// How often a write PostgreSQL aborted to break a deadlock is tried in all.
@@ -144,6 +145,8 @@ pub(crate) struct Tx<'t> {
     events: RefCell<Vec<PendingEvent>>,
     logs: RefCell<Vec<LogAppend>>,
     held: RefCell<HeldJobs>,
+    /// The `BEGIN` not yet sent: it goes with the transaction's first statement.
+    begin: Cell<Option<&'static str>>,
 }
 
 impl Tx<'_> {
@@ -151,20 +154,55 @@ impl Tx<'_> {
         Ok(self.handle.block_on(self.transaction.prepare_cached(sql))?)
     }
 
-    /// Writes the changes kept for held jobs, before a statement that may read them; after
-    /// a statement that may change rows, forgets what the held rows were.
-    fn around<T>(
-        &self,
-        sql: &str,
-        run: impl FnOnce(&Statement) -> Result<T, PgError>,
-    ) -> Result<T, PgError> {
-        self.write_held()?;
+    /// Runs a statement behind the write of the changes kept for held jobs (in the same round
+    /// trip: a failed write aborts the transaction, and the statement with it); after a
+    /// statement that may change rows, forgets what the held rows were.
+    fn around<T, F>(&self, sql: &str, run: impl FnOnce(Statement) -> F) -> Result<T, PgError>
+    where
+        F: Future<Output = Result<T, tokio_postgres::Error>>,
+    {
         let statement = self.prepared(sql)?;
-        let answer = run(&statement)?;
+        let answer = self.behind_held_writes(run(statement))?;
         if !sql.trim_start().starts_with("SELECT") {
             self.held.borrow_mut().forget();
         }
         Ok(answer)
+    }
+
+    /// Sends the transaction's `BEGIN` if it is not yet sent, the write of the changes kept for
+    /// held jobs if any, then `next`, all before any is answered: one round trip. (A `BEGIN`
+    /// fails only with its connection, and what is behind it then fails too.)
+    fn behind_held_writes<T>(
+        &self,
+        next: impl Future<Output = Result<T, tokio_postgres::Error>>,
+    ) -> Result<T, PgError> {
+        let begin = self.begin.take();
+        let writes = self.held.borrow_mut().take_unwritten();
+        let write = match &writes {
+            Some(_) => Some(self.prepared(&WRITE_HELD)?),
+            None => None,
+        };
+        let params = writes.as_ref().map(Writes::params);
+        let (begun, written, answer) = self.handle.block_on(futures_util::future::join3(
+            async {
+                match begin {
+                    Some(begin) => self.transaction.batch_execute(begin).await,
+                    None => Ok(()),
+                }
+            },
+            async {
+                match (&write, &params) {
+                    (Some(write), Some(params)) => {
+                        self.transaction.query_one(write, params).await.map(Some)
+                    }
+                    _ => Ok(None),
+                }
+            },
+            next,
+        ));
+        begun?;
+        written?;
+        Ok(answer?)
     }
 
     pub(crate) fn query(
@@ -172,10 +210,8 @@ impl Tx<'_> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Vec<Row>, PgError> {
-        self.around(sql, |statement| {
-            Ok(self
-                .handle
-                .block_on(self.transaction.query(statement, params))?)
+        self.around(sql, |statement| async move {
+            self.transaction.query(&statement, params).await
         })
     }
 
@@ -184,10 +220,8 @@ impl Tx<'_> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Option<Row>, PgError> {
-        self.around(sql, |statement| {
-            Ok(self
-                .handle
-                .block_on(self.transaction.query_opt(statement, params))?)
+        self.around(sql, |statement| async move {
+            self.transaction.query_opt(&statement, params).await
         })
     }
 
@@ -196,10 +230,8 @@ impl Tx<'_> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<Row, PgError> {
-        self.around(sql, |statement| {
-            Ok(self
-                .handle
-                .block_on(self.transaction.query_one(statement, params))?)
+        self.around(sql, |statement| async move {
+            self.transaction.query_one(&statement, params).await
         })
     }
 
@@ -208,10 +240,8 @@ impl Tx<'_> {
         sql: &str,
         params: &[&(dyn ToSql + Sync)],
     ) -> Result<u64, PgError> {
-        self.around(sql, |statement| {
-            Ok(self
-                .handle
-                .block_on(self.transaction.execute(statement, params))?)
+        self.around(sql, |statement| async move {
+            self.transaction.execute(&statement, params).await
         })
     }
 
@@ -242,37 +272,18 @@ impl Tx<'_> {
     ) -> Result<Option<Job>, PgError> {
         let kept = self.held.borrow_mut().keep(before, after);
         if !kept {
-            self.write_held()?;
             let writes = Writes::one(before, after);
-            let statement = self.prepared(WRITE_JOBS)?;
-            let written = self
-                .handle
-                .block_on(self.transaction.execute(&statement, &writes.params()))?;
+            let statement = self.prepared(&WRITE_GUARDED)?;
+            let params = writes.params();
+            let written: i64 = self
+                .behind_held_writes(self.transaction.query_one(&statement, &params[..26]))?
+                .get(0);
             if written == 0 {
                 return Ok(None);
             }
         }
         self.record(event);
         Ok(Some(after.clone()))
-    }
-
-    /// Writes the changes kept for held jobs in one statement.
-    fn write_held(&self) -> Result<(), PgError> {
-        let Some(writes) = self.held.borrow_mut().take_unwritten() else {
-            return Ok(());
-        };
-        let statement = self.prepared(WRITE_JOBS)?;
-        let written = self
-            .handle
-            .block_on(self.transaction.execute(&statement, &writes.params()))?;
-        if written != writes.count {
-            return Err(PgError::Corrupt(format!(
-                "{} of {} jobs this write held locked changed under it",
-                writes.count - written,
-                writes.count
-            )));
-        }
-        Ok(())
     }
 
     /// Records a change of a job; its event is stored with a seq at commit.
@@ -374,8 +385,9 @@ fn run_write<R>(
     commit: Commit,
     write: &impl Fn(&Tx) -> Result<R, PgError>,
 ) -> Result<Written<R>, PgError> {
+    let got = handle.block_on(pool.get()).map_err(PgError::Pool)?;
     let mut connection = InTransaction {
-        client: Some(handle.block_on(pool.get()).map_err(PgError::Pool)?),
+        client: Some(got),
         ended: false,
     };
     // Claims count a queue's running jobs after waiting for its lock: each statement must see
@@ -384,8 +396,8 @@ fn run_write<R>(
         Commit::Synced => "BEGIN ISOLATION LEVEL READ COMMITTED",
         Commit::Lazy => "BEGIN ISOLATION LEVEL READ COMMITTED; SET LOCAL synchronous_commit = off",
     };
-    handle.block_on(connection.client().batch_execute(begin))?;
     let tx = Tx {
+        begin: Cell::new(Some(begin)),
         transaction: connection.client(),
         handle,
         events: RefCell::new(Vec::new()),
@@ -430,10 +442,11 @@ const STAMP: &str = "WITH clock AS (UPDATE event_clock SET seq = seq + $1 RETURN
 /// go on meanwhile, so not even a round trip may come between them (a server that died there
 /// would hold every server up).
 fn stamp_and_commit(tx: &Tx, events: Vec<PendingEvent>) -> Result<Vec<JobChange>, PgError> {
-    tx.write_held()?;
     let client = tx.transaction;
+    // The held jobs' last changes go in the same round trip: a failed write aborts the
+    // transaction, and the COMMIT behind it then rolls back.
     if events.is_empty() {
-        tx.handle.block_on(client.batch_execute("COMMIT"))?;
+        tx.behind_held_writes(client.batch_execute("COMMIT"))?;
         return Ok(Vec::new());
     }
     let count = events.len() as i64;
@@ -449,11 +462,14 @@ fn stamp_and_commit(tx: &Tx, events: Vec<PendingEvent>) -> Result<Vec<JobChange>
         .collect();
     let data: Vec<String> = events.iter().map(|event| event.data.to_string()).collect();
     let stamp = tx.prepared(STAMP)?;
-    // Both requests are queued on the connection in this order before either is answered.
-    let (stamped, committed) = tx.handle.block_on(futures_util::future::join(
-        client.query_one(&stamp, &[&count, &jobs, &ats, &kinds, &statuses, &data]),
-        client.batch_execute("COMMIT"),
-    ));
+    // The requests are queued on the connection in this order before any is answered.
+    let (stamped, committed) = tx.behind_held_writes(async {
+        Ok(futures_util::future::join(
+            client.query_one(&stamp, &[&count, &jobs, &ats, &kinds, &statuses, &data]),
+            client.batch_execute("COMMIT"),
+        )
+        .await)
+    })?;
     // A failed stamp aborted the transaction, and the COMMIT rolled it back.
     let last: i64 = stamped?.get(0);
     committed?;

@@ -136,6 +136,44 @@ async fn a_fresh_database_gets_the_whole_schema() {
     }
 }
 
+/// A write of held jobs that wrote fewer rows than it held fails in the database, so the
+/// COMMIT sent behind it in the same round trip rolls the whole transaction back.
+#[tokio::test]
+async fn a_commit_behind_a_short_held_write_keeps_nothing() {
+    let fresh = Fresh::new().await;
+    Database::connect(&fresh.url).await.unwrap();
+    let (client, connection) = tokio_postgres::connect(&fresh.url, NoTls).await.unwrap();
+    let driver = tokio::spawn(connection);
+    client
+        .batch_execute("BEGIN; INSERT INTO queues (name) VALUES ('written before')")
+        .await
+        .unwrap();
+    // Prepared first, as the store's statements are: a statement given as text is prepared
+    // in a round trip of its own, and the COMMIT would overtake it.
+    let check = client.prepare("SELECT runway_written(1, 2)").await.unwrap();
+    let (checked, committed) = futures_util::future::join(
+        client.query_one(&check, &[]),
+        client.batch_execute("COMMIT"),
+    )
+    .await;
+    let error = checked.unwrap_err();
+    assert!(
+        error
+            .as_db_error()
+            .is_some_and(|db| db.message().contains("1 of 2 jobs this write held locked")),
+        "{error}"
+    );
+    committed.unwrap();
+    let kept = client
+        .query_one("SELECT count(*) FROM queues", &[])
+        .await
+        .unwrap()
+        .get::<_, i64>(0);
+    assert_eq!(kept, 0, "the transaction was rolled back");
+    drop(client);
+    let _ = driver.await;
+}
+
 #[tokio::test]
 async fn two_servers_starting_at_once_migrate_once() {
     let fresh = Fresh::new().await;
