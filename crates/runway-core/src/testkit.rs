@@ -66,7 +66,7 @@ fn attempt_of(job: &Job) -> AttemptRef {
 #[macro_export]
 macro_rules! store_suite {
     ($open:path) => {
-        $crate::store_suite!(@each $open; insert_and_read_back, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, claims_stop_at_the_queue_limit_whoever_runs_the_jobs, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_many_claims_their_next_jobs_in_the_same_write, a_batch_ending_a_child_and_its_parent_sees_the_child_end_first, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status, users_and_tokens_are_kept_and_removed_whole, a_member_lists_and_counts_only_its_own_jobs, a_signin_code_is_spent_once_and_expires, a_log_keeps_the_attempt_stream_and_time_of_each_part, a_jobs_retries_are_listed_and_counted, a_queue_history_counts_by_bucket_and_times_what_ran, every_sort_pages_in_core_order_with_missing_values_last, time_ranges_keep_to_jobs_created_or_finished_within);
+        $crate::store_suite!(@each $open; insert_and_read_back, a_batch_is_stored_with_every_field_of_each_job, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, claims_stop_at_the_queue_limit_whoever_runs_the_jobs, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_many_claims_their_next_jobs_in_the_same_write, a_batch_ending_a_child_and_its_parent_sees_the_child_end_first, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status, users_and_tokens_are_kept_and_removed_whole, a_member_lists_and_counts_only_its_own_jobs, a_signin_code_is_spent_once_and_expires, a_log_keeps_the_attempt_stream_and_time_of_each_part, a_jobs_retries_are_listed_and_counted, a_queue_history_counts_by_bucket_and_times_what_ran, every_sort_pages_in_core_order_with_missing_values_last, time_ranges_keep_to_jobs_created_or_finished_within);
         $crate::store_suite!(@with_bus $open; committed_changes_are_published_in_order);
     };
     (@each $open:path; $($scenario:ident),* $(,)?) => {
@@ -777,6 +777,64 @@ pub async fn a_batch_ending_a_child_and_its_parent_sees_the_child_end_first(stor
         (JobStatus::Succeeded, 0, 1)
     );
     assert_eq!(done[1].as_ref(), Some(&ended));
+}
+
+/// A batch of jobs with every field a submit can set is stored as it was answered: a store
+/// may insert a batch in a way of its own (PostgreSQL in one statement), never lose a field.
+pub async fn a_batch_is_stored_with_every_field_of_each_job(store: Arc<dyn Store>) {
+    use crate::users::{Owner, UserId};
+    let original = store
+        .job_insert_many(vec![new_job("a", "q", 0)], at(0))
+        .await
+        .unwrap()
+        .remove(0);
+    let mut scheduled = new_job("b", "other", -3);
+    scheduled.status = JobStatus::Scheduled;
+    scheduled.run_at = at(600);
+    scheduled.max_attempts = 7;
+    scheduled.trigger = Some("nightly".into());
+    scheduled.owner = Some(Owner {
+        id: UserId(42),
+        name: "alice".into(),
+    });
+    let mut retry = new_job("a", "q", 9);
+    retry.retry_of = Some(original.id);
+    retry.input = json!({"text": "ünïcode \" quoted", "list": [1, 2.5, null]});
+    let inserted = store
+        .job_insert_many(vec![scheduled, retry, new_job("a", "q", 1)], at(5))
+        .await
+        .unwrap();
+    assert_eq!(inserted.len(), 3);
+    assert!(
+        inserted.windows(2).all(|pair| pair[0].id < pair[1].id),
+        "ids increase in request order"
+    );
+    for job in &inserted {
+        assert_eq!(
+            store.job_get(job.id).await.unwrap().as_ref(),
+            Some(job),
+            "job {} as stored",
+            job.id
+        );
+    }
+    assert_eq!(inserted[0].status, JobStatus::Scheduled);
+    assert_eq!(inserted[0].trigger.as_deref(), Some("nightly"));
+    assert_eq!(inserted[1].retry_of, Some(original.id));
+    let submitted: Vec<(JobId, EventKind)> = store
+        .event_list(0, None, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| (event.job_id, event.kind))
+        .collect();
+    assert_eq!(
+        submitted[1..],
+        inserted
+            .iter()
+            .map(|job| (job.id, EventKind::Submitted))
+            .collect::<Vec<_>>(),
+        "one submitted event per job, in order"
+    );
 }
 
 pub async fn insert_and_read_back(store: Arc<dyn Store>) {

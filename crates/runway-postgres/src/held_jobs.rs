@@ -57,6 +57,15 @@ impl HeldJobs {
         true
     }
 
+    /// Forgets one row's state: it was written apart from the held rows.
+    pub(crate) fn release(&mut self, id: JobId) {
+        self.held.remove(&id);
+    }
+
+    pub(crate) fn has_unwritten(&self) -> bool {
+        !self.unwritten.is_empty()
+    }
+
     /// Forgets every row's state: a statement may have changed rows behind this record.
     pub(crate) fn forget(&mut self) {
         self.held.clear();

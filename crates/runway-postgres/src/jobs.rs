@@ -12,9 +12,9 @@ use runway_core::job::{Job, JobId, NewJob, Progress};
 use runway_core::log_text::{ChunkMarks, LogText};
 use runway_core::queue_history::{FinishedSample, HistoryRows, HistoryWindow};
 use runway_core::store::{
-    Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Insertion, JobClaimParams,
-    JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats, QueueStatsBuilder,
-    Spawn, Store, StoreError, TreeDeletion, TriggerRecord,
+    Artifact, ArtifactUsage, AttemptRef, CancelOutcome, IdempotencyKey, Inserted, Insertion,
+    JobClaimParams, JobFinishParams, JobListParams, KindCount, LeaseState, LogChunk, QueueStats,
+    QueueStatsBuilder, Spawn, Store, StoreError, TreeDeletion, TriggerRecord,
 };
 use runway_core::transition::JobCommand;
 use serde_json::{Value, json};
@@ -74,6 +74,25 @@ impl Store for PgStore {
         jobs: Vec<(NewJob, Option<IdempotencyKey>)>,
         now: Timestamp,
     ) -> Result<Insertion, StoreError> {
+        // A batch without keys or trees (what scripts submit by the thousand) goes in whole.
+        if jobs.len() > 1
+            && jobs
+                .iter()
+                .all(|(job, key)| key.is_none() && writes::is_plain(job))
+        {
+            let plain: Vec<NewJob> = jobs.into_iter().map(|(job, _)| job).collect();
+            let inserted = self
+                .write(Commit::Synced, move |tx| {
+                    writes::insert_plain(tx, plain.clone(), now)
+                })
+                .await?;
+            return Ok(Insertion::Done(
+                inserted
+                    .into_iter()
+                    .map(|job| Inserted { job, created: true })
+                    .collect(),
+            ));
+        }
         self.write(Commit::Synced, move |tx| {
             writes::insert_keyed(tx, jobs.clone(), now)
         })
@@ -168,27 +187,31 @@ impl Store for PgStore {
         lease_until: Timestamp,
     ) -> Result<Vec<LeaseState>, StoreError> {
         self.write(Commit::Lazy, move |tx| {
-            attempts
-                .iter()
-                .map(|attempt| {
-                    let cancel = tx.query_opt(
-                        "UPDATE jobs SET lease_until = $1
+            // In id order, as finishes lock their jobs: a renewal and a batch of this
+            // server's finishes never wait for each other in a cycle.
+            let mut order: Vec<usize> = (0..attempts.len()).collect();
+            order.sort_by_key(|&index| attempts[index].id);
+            let mut states = vec![LeaseState::Lost; attempts.len()];
+            for index in order {
+                let attempt = &attempts[index];
+                let cancel = tx.query_opt(
+                    "UPDATE jobs SET lease_until = $1
                          WHERE id = $2 AND status = 'running' AND attempt = $3 AND worker = $4
                          RETURNING cancel_requested",
-                        &[
-                            &micros(lease_until),
-                            &attempt.id.0,
-                            &int(attempt.attempt),
-                            &attempt.worker,
-                        ],
-                    )?;
-                    Ok(match cancel.map(|row| row.get::<_, bool>(0)) {
-                        None => LeaseState::Lost,
-                        Some(true) => LeaseState::CancelRequested,
-                        Some(false) => LeaseState::Held,
-                    })
-                })
-                .collect()
+                    &[
+                        &micros(lease_until),
+                        &attempt.id.0,
+                        &int(attempt.attempt),
+                        &attempt.worker,
+                    ],
+                )?;
+                states[index] = match cancel.map(|row| row.get::<_, bool>(0)) {
+                    None => LeaseState::Lost,
+                    Some(true) => LeaseState::CancelRequested,
+                    Some(false) => LeaseState::Held,
+                };
+            }
+            Ok(states)
         })
         .await
     }

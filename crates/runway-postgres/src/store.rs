@@ -139,7 +139,7 @@ pub(crate) struct PendingEvent {
 
 /// A transaction of a write: its statements block the calling (blocking) thread.
 pub(crate) struct Tx<'t> {
-    /// A pooled connection inside `BEGIN`.
+    /// A pooled connection: inside `BEGIN` from the first statement on (see `begin`).
     transaction: &'t deadpool_postgres::Object,
     handle: &'t Handle,
     events: RefCell<Vec<PendingEvent>>,
@@ -176,12 +176,15 @@ impl Tx<'_> {
         &self,
         next: impl Future<Output = Result<T, tokio_postgres::Error>>,
     ) -> Result<T, PgError> {
-        let begin = self.begin.take();
-        let writes = self.held.borrow_mut().take_unwritten();
-        let write = match &writes {
-            Some(_) => Some(self.prepared(&WRITE_HELD)?),
-            None => None,
+        // Prepared before anything is taken: a failed prepare leaves the transaction as it was.
+        let unwritten = self.held.borrow().has_unwritten();
+        let write = if unwritten {
+            Some(self.prepared(&WRITE_HELD)?)
+        } else {
+            None
         };
+        let writes = self.held.borrow_mut().take_unwritten();
+        let begin = self.begin.take();
         let params = writes.as_ref().map(Writes::params);
         let (begun, written, answer) = self.handle.block_on(futures_util::future::join3(
             async {
@@ -272,6 +275,8 @@ impl Tx<'_> {
     ) -> Result<Option<Job>, PgError> {
         let kept = self.held.borrow_mut().keep(before, after);
         if !kept {
+            // Written apart from the held rows: the transaction no longer knows the row.
+            self.held.borrow_mut().release(after.id);
             let writes = Writes::one(before, after);
             let statement = self.prepared(&WRITE_GUARDED)?;
             let params = writes.params();

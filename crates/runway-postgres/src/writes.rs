@@ -126,9 +126,11 @@ pub(crate) fn finish(tx: &Tx, params: &JobFinishParams) -> Result<Option<Job>, P
     finish_locked(tx, job, params)
 }
 
-/// Ends many attempts: their jobs are read and locked in one statement (in id order, so two
-/// batches cannot deadlock), then each is decided alone on the job as this write holds it
-/// (a parent told of its child's end earlier in the batch is read with its new counts).
+/// Ends many attempts: their jobs are read and locked in one statement, in id order (as lease
+/// renewals lock them, so the two do not wait for each other in a cycle; a cycle through a
+/// tree's parents is broken by PostgreSQL and the write runs again), then each is decided alone
+/// on the job as this write holds it (a parent told of its child's end earlier in the batch is
+/// read with its new counts).
 pub(crate) fn finish_many(
     tx: &Tx,
     finished: &[JobFinishParams],
@@ -275,6 +277,117 @@ pub(crate) fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> Result<Job, Pg
         insert_job(tx, child, now)?;
     }
     Ok(row)
+}
+
+/// Whether a job can go in a batch of [`insert_plain`]: no children to place under it, no
+/// artifacts to carry from the job it retries.
+pub(crate) fn is_plain(job: &NewJob) -> bool {
+    job.children.is_empty() && !(job.status == JobStatus::Succeeded && job.retry_of.is_some())
+}
+
+/// Inserts plain jobs (see [`is_plain`]) with their `submitted` events in two statements,
+/// whatever their number: their ids are drawn from the table's sequence first, in increasing
+/// order, then every row goes in one `INSERT … SELECT FROM unnest(…)`.
+pub(crate) fn insert_plain(
+    tx: &Tx,
+    jobs: Vec<NewJob>,
+    now: Timestamp,
+) -> Result<Vec<Job>, PgError> {
+    let mut ids: Vec<i64> = tx
+        .query(
+            "SELECT nextval(pg_get_serial_sequence('jobs', 'id')) FROM generate_series(1, $1)",
+            &[&(jobs.len() as i32)],
+        )?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    ids.sort_unstable();
+    let column = |value: fn(&NewJob) -> Option<String>| jobs.iter().map(value).collect::<Vec<_>>();
+    let job_type = column(|job| Some(job.job_type.clone()));
+    let queue = column(|job| Some(job.queue.clone()));
+    let status: Vec<&str> = jobs.iter().map(|job| job.status.as_str()).collect();
+    let priority: Vec<i32> = jobs.iter().map(|job| job.priority).collect();
+    let input = column(|job| Some(job.input.to_string()));
+    let max_attempts: Vec<i32> = jobs.iter().map(|job| int(job.max_attempts)).collect();
+    let parent: Vec<Option<i64>> = jobs.iter().map(|job| job.parent.map(|id| id.0)).collect();
+    let retry_of: Vec<Option<i64>> = jobs.iter().map(|job| job.retry_of.map(|id| id.0)).collect();
+    let run_at: Vec<i64> = jobs.iter().map(|job| micros(job.run_at)).collect();
+    let root: Vec<Option<i64>> = jobs.iter().map(|job| job.root.map(|id| id.0)).collect();
+    let depth: Vec<i32> = jobs.iter().map(|job| int(job.depth)).collect();
+    let spawn_key = column(|job| job.key.clone());
+    let phase: Vec<&str> = jobs.iter().map(|job| job.phase.as_str()).collect();
+    let tree_join: Vec<bool> = jobs.iter().map(|job| job.tree.join).collect();
+    let on_child_failure: Vec<&str> = jobs
+        .iter()
+        .map(|job| job.tree.on_child_failure.as_str())
+        .collect();
+    let output = column(|job| job.output.as_ref().map(Value::to_string));
+    let finished_at: Vec<Option<i64>> = jobs
+        .iter()
+        .map(|job| job.status.is_terminal().then(|| micros(now)))
+        .collect();
+    let trigger = column(|job| job.trigger.clone());
+    let owner_id: Vec<Option<i64>> = jobs
+        .iter()
+        .map(|job| job.owner.as_ref().map(|owner| owner.id.0))
+        .collect();
+    let owner_name = column(|job| job.owner.as_ref().map(|owner| owner.name.clone()));
+    tx.execute(
+        "INSERT INTO jobs (id, job_type, queue, status, priority, input, max_attempts, parent_id,
+             retry_of, created_at, run_at, root_id, depth, spawn_key, phase, tree_join,
+             on_child_failure, output, finished_at, trigger, owner_id, owner_name)
+         OVERRIDING SYSTEM VALUE
+         SELECT id, job_type, queue, status, priority, input, max_attempts, parent_id, retry_of,
+             $10, run_at, root_id, depth, spawn_key, phase, tree_join, on_child_failure, output,
+             finished_at, trigger, owner_id, owner_name
+         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::integer[],
+             $6::text[], $7::integer[], $8::bigint[], $9::bigint[], $11::bigint[],
+             $12::bigint[], $13::integer[], $14::text[], $15::text[], $16::boolean[],
+             $17::text[], $18::text[], $19::bigint[], $20::text[], $21::bigint[], $22::text[])
+             AS new (id, job_type, queue, status, priority, input, max_attempts, parent_id,
+                 retry_of, run_at, root_id, depth, spawn_key, phase, tree_join,
+                 on_child_failure, output, finished_at, trigger, owner_id, owner_name)",
+        &[
+            &ids,
+            &job_type,
+            &queue,
+            &status,
+            &priority,
+            &input,
+            &max_attempts,
+            &parent,
+            &retry_of,
+            &micros(now),
+            &run_at,
+            &root,
+            &depth,
+            &spawn_key,
+            &phase,
+            &tree_join,
+            &on_child_failure,
+            &output,
+            &finished_at,
+            &trigger,
+            &owner_id,
+            &owner_name,
+        ],
+    )?;
+    Ok(jobs
+        .into_iter()
+        .zip(ids)
+        .map(|(job, id)| {
+            let data = job.submitted_event_data();
+            let (row, _) = job.inserted(JobId(id), now);
+            tx.record(PendingEvent {
+                job: row.clone(),
+                previous: None,
+                at: now,
+                kind: EventKind::Submitted,
+                data,
+            });
+            row
+        })
+        .collect())
 }
 
 /// The hash and the job of `key` if it was recorded since its `since` and the job still

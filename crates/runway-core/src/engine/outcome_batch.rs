@@ -165,7 +165,7 @@ mod tests {
     /// A writer that dies mid-write leaves the slots whose outcomes it held with no answer
     /// (their leases run out and the sweep rescues the jobs), not waiting forever.
     #[tokio::test]
-    async fn slots_of_a_failed_writer_go_on() {
+    async fn the_other_slots_of_a_writer_that_died_go_on() {
         let batch = Arc::new(OutcomeBatch::default());
         let held = batch.writing.lock().await;
         let writer = tokio::spawn({
