@@ -383,6 +383,9 @@ impl Engine {
     }
 
     async fn dispatch(self: Arc<Self>, queue: Arc<QueueRuntime>) {
+        // A claim that failed in a way that may have committed it: the next claim is made at
+        // its time and answers the jobs it took first.
+        let mut unanswered: Option<Timestamp> = None;
         loop {
             let woken = queue.wake.notified();
             tokio::pin!(woken);
@@ -396,7 +399,7 @@ impl Engine {
                     .concurrency
                     .saturating_sub(queue.running.load(Ordering::SeqCst));
                 if free > 0 {
-                    let now = self.clock.now();
+                    let now = unanswered.unwrap_or_else(|| self.clock.now());
                     let claim = JobClaimParams {
                         queue: queue.name.clone(),
                         job_types: self.type_names.clone(),
@@ -405,9 +408,11 @@ impl Engine {
                         worker: self.worker.clone(),
                         now,
                         lease_until: now + self.lease(),
+                        unanswered,
                     };
                     match self.store.job_claim(claim).await {
                         Ok(jobs) => {
+                            unanswered = None;
                             let claimed = jobs.len() as u32;
                             for job in jobs {
                                 self.start_attempt(&queue, job);
@@ -429,7 +434,10 @@ impl Engine {
                         }
                         Err(error) => {
                             tracing::error!(queue = %queue.name, %error, "cannot claim jobs; trying again in 1s");
-                            sleep_until = Some(now + chrono::Duration::seconds(1));
+                            if error.is_transient() {
+                                unanswered = Some(now);
+                            }
+                            sleep_until = Some(self.clock.now() + chrono::Duration::seconds(1));
                         }
                     }
                 }
@@ -749,6 +757,7 @@ impl Engine {
                 worker: self.worker.clone(),
                 now,
                 lease_until: now + self.lease(),
+                unanswered: None,
             });
         let mut delay = OUTCOME_RETRY_FIRST;
         let mut tries = 1;
@@ -760,9 +769,12 @@ impl Engine {
             {
                 Err(error) if tries < OUTCOME_TRIES && error.is_transient() => {
                     tracing::warn!(queue = %queue.name, %error, "cannot store the outcomes of attempts yet; trying again");
-                    // The failed write may have committed a claim whose answer was lost: a
-                    // repeat claims nothing more, and the dispatcher takes the next jobs.
-                    next = None;
+                    // The failed write may have committed, its claim with it: the repeat
+                    // answers the jobs claimed then before it claims any more.
+                    next = next.map(|claim| JobClaimParams {
+                        unanswered: Some(claim.now),
+                        ..claim
+                    });
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(OUTCOME_RETRY_MAX);
                     tries += 1;

@@ -249,6 +249,11 @@ pub struct JobClaimParams {
     pub worker: String,
     pub now: Timestamp,
     pub lease_until: Timestamp,
+    /// Set when a claim of this worker made at this time may have committed without its
+    /// answer reaching the caller (the connection failed at the commit): the jobs it claimed,
+    /// still running under `worker` with that start time, are answered first (up to `limit`),
+    /// so no claimed job is left without a slot until its lease runs out.
+    pub unanswered: Option<Timestamp>,
 }
 
 /// Which running attempt a runner's write is about: the fencing token.

@@ -48,6 +48,7 @@ fn claim(queue: &str, limit: u32, now: Timestamp) -> JobClaimParams {
         worker: "w1".into(),
         now,
         lease_until: now + chrono::Duration::seconds(30),
+        unanswered: None,
     }
 }
 
@@ -66,7 +67,7 @@ fn attempt_of(job: &Job) -> AttemptRef {
 #[macro_export]
 macro_rules! store_suite {
     ($open:path) => {
-        $crate::store_suite!(@each $open; insert_and_read_back, a_batch_is_stored_with_every_field_of_each_job, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, claims_stop_at_the_queue_limit_whoever_runs_the_jobs, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_many_claims_their_next_jobs_in_the_same_write, a_batch_ending_a_child_and_its_parent_sees_the_child_end_first, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status, users_and_tokens_are_kept_and_removed_whole, a_member_lists_and_counts_only_its_own_jobs, a_signin_code_is_spent_once_and_expires, a_log_keeps_the_attempt_stream_and_time_of_each_part, a_jobs_retries_are_listed_and_counted, a_queue_history_counts_by_bucket_and_times_what_ran, every_sort_pages_in_core_order_with_missing_values_last, time_ranges_keep_to_jobs_created_or_finished_within);
+        $crate::store_suite!(@each $open; insert_and_read_back, a_batch_is_stored_with_every_field_of_each_job, claims_follow_priority_then_age_and_skip_future_and_unknown_types, paused_queues_start_nothing, claims_stop_at_the_queue_limit_whoever_runs_the_jobs, a_repeated_claim_answers_the_jobs_its_lost_answer_took, finishing_is_guarded_by_attempt_and_worker, terminal_jobs_never_change, failures_retry_or_fail, cancel_queued_and_running, leases_renew_and_expire, handed_back_attempts_do_not_count, logs_append_read_and_truncate, lost_log_bytes_are_counted_even_past_the_limit, a_healthy_store_passes_its_probe, a_known_key_answers_with_its_job, a_key_of_another_request_inserts_nothing, an_expired_key_is_free_again_and_pruned, listing_filters_and_pages, search_and_count_agree_with_the_in_memory_match, counts_follow_every_change_of_every_job, a_search_pages_newest_first_below_its_cursor, queue_stats_give_the_oldest_queued_job_and_throughput, events_number_every_change, finishing_many_claims_their_next_jobs_in_the_same_write, a_batch_ending_a_child_and_its_parent_sees_the_child_end_first, web_sessions_expire_and_end, a_job_is_inserted_with_its_children_in_place, spawns_count_on_the_parent_and_a_known_key_returns_its_child, a_spawn_is_refused_whole_for_a_stale_attempt_a_reused_key_or_the_limit, the_last_child_to_finish_queues_the_join, cancelling_a_parent_cancels_every_unfinished_descendant, lists_filter_roots_and_children_and_children_page_in_order, a_retried_tree_is_inserted_with_its_carried_children_succeeded, artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name, a_finished_tree_is_deleted_whole_and_shared_files_stay_named, finished_trees_past_their_retention_are_pruned_oldest_first, a_trigger_keeps_its_record_and_finds_its_jobs, jobs_are_counted_by_queue_type_and_status, users_and_tokens_are_kept_and_removed_whole, a_member_lists_and_counts_only_its_own_jobs, a_signin_code_is_spent_once_and_expires, a_log_keeps_the_attempt_stream_and_time_of_each_part, a_jobs_retries_are_listed_and_counted, a_queue_history_counts_by_bucket_and_times_what_ran, every_sort_pages_in_core_order_with_missing_values_last, time_ranges_keep_to_jobs_created_or_finished_within);
         $crate::store_suite!(@with_bus $open; committed_changes_are_published_in_order);
     };
     (@each $open:path; $($scenario:ident),* $(,)?) => {
@@ -908,6 +909,60 @@ pub async fn claims_follow_priority_then_age_and_skip_future_and_unknown_types(
     assert_eq!(due[0].id, jobs[5].id);
     let limited = store.job_claim(claim("other", 0, at(61))).await.unwrap();
     assert!(limited.is_empty(), "limit 0 claims nothing");
+}
+
+/// A claim whose answer was lost (its write committed, then the connection failed) is found
+/// again by the claim that repeats it: the jobs it took come first, then only as many new ones
+/// as the limit leaves; another worker's jobs started at the same time stay its own.
+pub async fn a_repeated_claim_answers_the_jobs_its_lost_answer_took(store: Arc<dyn Store>) {
+    let jobs = (0..5).map(|n| new_job("a", "q", 5 - n)).collect();
+    let jobs = store.job_insert_many(jobs, at(0)).await.unwrap();
+    let lost = store.job_claim(claim("q", 2, at(1))).await.unwrap();
+    assert_eq!(lost.len(), 2);
+    let other = store
+        .job_claim(JobClaimParams {
+            worker: "w2".into(),
+            ..claim("q", 1, at(1))
+        })
+        .await
+        .unwrap();
+    assert_eq!(other.len(), 1);
+    let again = store
+        .job_claim(JobClaimParams {
+            unanswered: Some(at(1)),
+            ..claim("q", 3, at(1))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        again.iter().map(|job| job.id).collect::<Vec<_>>(),
+        vec![lost[0].id, lost[1].id, jobs[3].id],
+        "the lost claim's jobs first, then one new job"
+    );
+    assert_eq!(
+        again[0], lost[0],
+        "a job found again is as its claim left it"
+    );
+    let fewer = store
+        .job_claim(JobClaimParams {
+            unanswered: Some(at(1)),
+            ..claim("q", 1, at(1))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        fewer.iter().map(|job| job.id).collect::<Vec<_>>(),
+        vec![lost[0].id],
+        "never more than the limit"
+    );
+    let running = store
+        .job_list(JobListParams {
+            statuses: vec![JobStatus::Running],
+            ..list_all()
+        })
+        .await
+        .unwrap();
+    assert_eq!(running.len(), 4, "nothing was claimed twice");
 }
 
 /// A queue's limit counts every running job of the queue, whichever worker (server) runs it.

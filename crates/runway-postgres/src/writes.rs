@@ -171,6 +171,26 @@ fn finish_locked(
 /// (`runway_queue_room`), so that its `queue_limit` holds over every server while the lock is
 /// held for as few statements as possible.
 pub(crate) fn claim(tx: &Tx, params: &JobClaimParams) -> Result<Vec<Job>, PgError> {
+    let mut claimed = match params.unanswered {
+        Some(at) => tx.lock_jobs(
+            &format!(
+                "SELECT {JOB_COLUMNS} FROM jobs
+                 WHERE status = 'running' AND queue = $1 AND worker = $2 AND started_at = $3
+                 ORDER BY id LIMIT $4 FOR UPDATE"
+            ),
+            &[
+                &params.queue,
+                &params.worker,
+                &micros(at),
+                &i64::from(params.limit),
+            ],
+        )?,
+        None => Vec::new(),
+    };
+    let wanted = params.limit - claimed.len() as u32;
+    if wanted == 0 {
+        return Ok(claimed);
+    }
     let due = tx.lock_jobs(
         &format!(
             "SELECT {JOB_COLUMNS} FROM jobs
@@ -182,12 +202,12 @@ pub(crate) fn claim(tx: &Tx, params: &JobClaimParams) -> Result<Vec<Job>, PgErro
         &[
             &params.queue,
             &micros(params.now),
-            &i64::from(params.limit),
+            &i64::from(wanted),
             &params.job_types,
         ],
     )?;
     if due.is_empty() {
-        return Ok(Vec::new());
+        return Ok(claimed);
     }
     let room: i64 = tx
         .query_one(
@@ -195,7 +215,6 @@ pub(crate) fn claim(tx: &Tx, params: &JobClaimParams) -> Result<Vec<Job>, PgErro
             &[&params.queue, &int(params.queue_limit)],
         )?
         .get(0);
-    let mut claimed = Vec::with_capacity(due.len());
     for job in due.into_iter().take(room.max(0) as usize) {
         let command = JobCommand::Claim {
             worker: params.worker.clone(),

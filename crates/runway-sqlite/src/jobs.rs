@@ -344,14 +344,29 @@ fn finish(tx: &Tx, params: &JobFinishParams) -> rusqlite::Result<Option<Job>> {
 }
 
 fn claim(tx: &Tx, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>> {
+    let mut claimed = match params.unanswered {
+        Some(at) => tx
+            .prepare_cached(&format!(
+                "SELECT {JOB_COLUMNS} FROM jobs
+                 WHERE status = 'running' AND queue = ?1 AND worker = ?2 AND started_at = ?3
+                 ORDER BY id LIMIT (SELECT ?4)"
+            ))?
+            .query_map(
+                params![params.queue, params.worker, micros(at), params.limit],
+                job_from_row,
+            )?
+            .collect::<rusqlite::Result<Vec<Job>>>()?,
+        None => Vec::new(),
+    };
+    let wanted = params.limit - claimed.len() as u32;
     let running: i64 = tx
         .prepare_cached("SELECT count(*) FROM jobs WHERE status = 'running' AND queue = ?1")?
         .query_row([&params.queue], |row| row.get(0))?;
-    let limit = i64::from(params.limit)
+    let limit = i64::from(wanted)
         .min(i64::from(params.queue_limit) - running)
         .max(0);
     if limit == 0 {
-        return Ok(Vec::new());
+        return Ok(claimed);
     }
     // `LIMIT (SELECT ?)`: with a bare `LIMIT ?` SQLite plans with the bound value
     // and re-prepares the statement at every call.
@@ -375,7 +390,6 @@ fn claim(tx: &Tx, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>> {
     let due = statement
         .query_map(rusqlite::params_from_iter(values), job_from_row)?
         .collect::<rusqlite::Result<Vec<Job>>>()?;
-    let mut claimed = Vec::with_capacity(due.len());
     for job in due {
         let command = JobCommand::Claim {
             worker: params.worker.clone(),
