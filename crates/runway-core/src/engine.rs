@@ -7,6 +7,7 @@
 //! - Leases are renewed by one task for all attempts, independently of what the jobs do.
 //! - Every attempt runs in its own task; a panic becomes a failed attempt, never a dead engine.
 
+mod claim_times;
 mod outcome_batch;
 
 use std::collections::HashMap;
@@ -19,6 +20,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use self::claim_times::ClaimTimes;
 use self::outcome_batch::{OutcomeBatch, Stored};
 use crate::artifacts;
 use crate::bus::Bus;
@@ -77,6 +79,7 @@ pub(crate) struct Engine {
     type_names: Vec<String>,
     handlers: HashMap<String, Arc<dyn Handler>>,
     running: Mutex<HashMap<JobId, RunningAttempt>>,
+    claim_times: ClaimTimes,
     /// Cancelled when shutdown begins: dispatchers stop claiming.
     stop_claiming: CancellationToken,
     /// Cancelled when an engine loop keeps panicking; `failure` says which and why.
@@ -137,6 +140,7 @@ impl Engine {
             queues,
             handlers,
             running: Mutex::new(HashMap::new()),
+            claim_times: ClaimTimes::default(),
             stop_claiming: CancellationToken::new(),
             failed: CancellationToken::new(),
             failure: OnceLock::new(),
@@ -383,9 +387,9 @@ impl Engine {
     }
 
     async fn dispatch(self: Arc<Self>, queue: Arc<QueueRuntime>) {
-        // A claim that failed in a way that may have committed it: the next claim is made at
-        // its time and answers the jobs it took first.
-        let mut unanswered: Option<Timestamp> = None;
+        // Claims that failed in a way that may have committed them: the next claim answers the
+        // jobs they took first.
+        let mut unanswered: Vec<Timestamp> = Vec::new();
         loop {
             let woken = queue.wake.notified();
             tokio::pin!(woken);
@@ -399,7 +403,9 @@ impl Engine {
                     .concurrency
                     .saturating_sub(queue.running.load(Ordering::SeqCst));
                 if free > 0 {
-                    let now = unanswered.unwrap_or_else(|| self.clock.now());
+                    let now = self.claim_time();
+                    // Past its lease, a lost claim's jobs are the sweep's to put back.
+                    unanswered.retain(|at| *at + self.lease() > now);
                     let claim = JobClaimParams {
                         queue: queue.name.clone(),
                         job_types: self.type_names.clone(),
@@ -408,11 +414,12 @@ impl Engine {
                         worker: self.worker.clone(),
                         now,
                         lease_until: now + self.lease(),
-                        unanswered,
+                        unanswered: unanswered.clone(),
                     };
                     match self.store.job_claim(claim).await {
                         Ok(jobs) => {
-                            unanswered = None;
+                            unanswered.clear();
+                            let jobs = self.not_running_here(jobs);
                             let claimed = jobs.len() as u32;
                             for job in jobs {
                                 self.start_attempt(&queue, job);
@@ -435,7 +442,7 @@ impl Engine {
                         Err(error) => {
                             tracing::error!(queue = %queue.name, %error, "cannot claim jobs; trying again in 1s");
                             if error.is_transient() {
-                                unanswered = Some(now);
+                                unanswered.push(now);
                             }
                             sleep_until = Some(self.clock.now() + chrono::Duration::seconds(1));
                         }
@@ -457,6 +464,30 @@ impl Engine {
                 () = self.stop_claiming.cancelled() => return,
             }
         }
+    }
+
+    /// "Now" for a claim: never the same instant twice in this engine.
+    fn claim_time(&self) -> Timestamp {
+        self.claim_times.next(self.clock.now())
+    }
+
+    /// Claimed jobs, less any already running in a slot here (a claim answered twice).
+    fn not_running_here(&self, jobs: Vec<Job>) -> Vec<Job> {
+        let running = self
+            .running
+            .lock()
+            .expect("running map lock is never poisoned");
+        jobs.into_iter()
+            .filter(|job| {
+                let here = running
+                    .get(&job.id)
+                    .is_some_and(|entry| entry.attempt.attempt == job.attempt);
+                if here {
+                    tracing::warn!(job = %job.id, "a claim answered a job already running here");
+                }
+                !here
+            })
+            .collect()
     }
 
     fn lease(&self) -> chrono::Duration {
@@ -745,9 +776,8 @@ impl Engine {
         queue: &QueueRuntime,
         finished: Vec<JobFinishParams>,
     ) -> Vec<Stored> {
-        let now = self.clock.now();
+        let now = self.claim_time();
         let slots = finished.len() as u32;
-
         let mut next = (!self.stop_claiming.is_cancelled() && !queue.paused.load(Ordering::SeqCst))
             .then(|| JobClaimParams {
                 queue: queue.name.clone(),
@@ -757,7 +787,7 @@ impl Engine {
                 worker: self.worker.clone(),
                 now,
                 lease_until: now + self.lease(),
-                unanswered: None,
+                unanswered: Vec::new(),
             });
         let mut delay = OUTCOME_RETRY_FIRST;
         let mut tries = 1;
@@ -770,10 +800,21 @@ impl Engine {
                 Err(error) if tries < OUTCOME_TRIES && error.is_transient() => {
                     tracing::warn!(queue = %queue.name, %error, "cannot store the outcomes of attempts yet; trying again");
                     // The failed write may have committed, its claim with it: the repeat
-                    // answers the jobs claimed then before it claims any more.
-                    next = next.map(|claim| JobClaimParams {
-                        unanswered: Some(claim.now),
-                        ..claim
+                    // answers the jobs claimed then, with a fresh lease, before it claims any
+                    // more, and claims none more once the queue stopped taking jobs.
+                    next = next.map(|claim| {
+                        let now = self.claim_time();
+                        let mut unanswered = claim.unanswered;
+                        unanswered.push(claim.now);
+                        let taking = !self.stop_claiming.is_cancelled()
+                            && !queue.paused.load(Ordering::SeqCst);
+                        JobClaimParams {
+                            now,
+                            lease_until: now + self.lease(),
+                            unanswered,
+                            queue_limit: if taking { claim.queue_limit } else { 0 },
+                            ..claim
+                        }
                     });
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(OUTCOME_RETRY_MAX);
@@ -784,7 +825,7 @@ impl Engine {
         };
         match stored {
             Ok((ended, claimed)) => {
-                let mut claimed = claimed.into_iter();
+                let mut claimed = self.not_running_here(claimed).into_iter();
                 ended
                     .into_iter()
                     .map(|ended| Stored {

@@ -249,11 +249,12 @@ pub struct JobClaimParams {
     pub worker: String,
     pub now: Timestamp,
     pub lease_until: Timestamp,
-    /// Set when a claim of this worker made at this time may have committed without its
-    /// answer reaching the caller (the connection failed at the commit): the jobs it claimed,
-    /// still running under `worker` with that start time, are answered first (up to `limit`),
-    /// so no claimed job is left without a slot until its lease runs out.
-    pub unanswered: Option<Timestamp>,
+    /// The times of this worker's claims that may have committed without their answer
+    /// reaching the caller (the connection failed at the commit). The jobs they claimed, still
+    /// running under `worker` with one of those start times, are answered first (up to
+    /// `limit`) with their lease extended to `lease_until`, so no claimed job is left without
+    /// a slot until its lease runs out. A worker's claim times must be unique.
+    pub unanswered: Vec<Timestamp>,
 }
 
 /// Which running attempt a runner's write is about: the fencing token.

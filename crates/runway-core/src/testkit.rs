@@ -48,7 +48,7 @@ fn claim(queue: &str, limit: u32, now: Timestamp) -> JobClaimParams {
         worker: "w1".into(),
         now,
         lease_until: now + chrono::Duration::seconds(30),
-        unanswered: None,
+        unanswered: Vec::new(),
     }
 }
 
@@ -742,21 +742,7 @@ pub async fn finishing_many_claims_their_next_jobs_in_the_same_write(store: Arc<
 /// A child and its running parent ended in one write: the parent's end sees the child's
 /// (its counts are read after the child told it), so it does not wait for a child that is done.
 pub async fn a_batch_ending_a_child_and_its_parent_sees_the_child_end_first(store: Arc<dyn Store>) {
-    let parent = running_job(&store, new_job("a", "q", 0)).await;
-    let Spawn::Done(spawned) = store
-        .job_spawn(attempt_of(&parent), vec![new_job("b", "q", 1)], 10, at(2))
-        .await
-        .unwrap()
-    else {
-        panic!("the spawn was refused");
-    };
-    let child = store
-        .job_claim(claim("q", 1, at(3)))
-        .await
-        .unwrap()
-        .remove(0);
-    assert_eq!(child.id, spawned[0].job.id);
-    let parent = store.job_get(parent.id).await.unwrap().unwrap();
+    let (parent, child) = running_parent_and_child(&store, new_job("a", "q", 0)).await;
     let (done, _) = store
         .job_finish_many_and_claim(
             vec![
@@ -912,41 +898,56 @@ pub async fn claims_follow_priority_then_age_and_skip_future_and_unknown_types(
 }
 
 /// A claim whose answer was lost (its write committed, then the connection failed) is found
-/// again by the claim that repeats it: the jobs it took come first, then only as many new ones
-/// as the limit leaves; another worker's jobs started at the same time stay its own.
+/// again by the claim that repeats it: the jobs it took come first, with a fresh lease, then
+/// only as many new ones as the limit leaves. Jobs the same worker claimed at another time
+/// (already in a slot) or in another queue, and another worker's jobs of the same instant,
+/// are not.
 pub async fn a_repeated_claim_answers_the_jobs_its_lost_answer_took(store: Arc<dyn Store>) {
-    let jobs = (0..5).map(|n| new_job("a", "q", 5 - n)).collect();
+    let mut jobs: Vec<NewJob> = (0..6).map(|n| new_job("a", "q", 6 - n)).collect();
+    jobs.push(new_job("a", "elsewhere", 0));
     let jobs = store.job_insert_many(jobs, at(0)).await.unwrap();
     let lost = store.job_claim(claim("q", 2, at(1))).await.unwrap();
     assert_eq!(lost.len(), 2);
-    let other = store
+    let other_worker = store
         .job_claim(JobClaimParams {
             worker: "w2".into(),
             ..claim("q", 1, at(1))
         })
         .await
         .unwrap();
-    assert_eq!(other.len(), 1);
+    let in_a_slot = store.job_claim(claim("q", 1, at(2))).await.unwrap();
+    let other_queue = store.job_claim(claim("elsewhere", 1, at(1))).await.unwrap();
+    assert_eq!(
+        (other_worker.len(), in_a_slot.len(), other_queue.len()),
+        (1, 1, 1)
+    );
     let again = store
         .job_claim(JobClaimParams {
-            unanswered: Some(at(1)),
-            ..claim("q", 3, at(1))
+            unanswered: vec![at(1)],
+            ..claim("q", 3, at(9))
         })
         .await
         .unwrap();
     assert_eq!(
         again.iter().map(|job| job.id).collect::<Vec<_>>(),
-        vec![lost[0].id, lost[1].id, jobs[3].id],
+        vec![lost[0].id, lost[1].id, jobs[4].id],
         "the lost claim's jobs first, then one new job"
     );
+    assert_eq!(again[0].started_at, Some(at(1)));
     assert_eq!(
-        again[0], lost[0],
-        "a job found again is as its claim left it"
+        again[0].lease_until,
+        Some(at(9) + chrono::Duration::seconds(30)),
+        "a job found again holds a fresh lease"
+    );
+    assert_eq!(
+        store.job_get(lost[0].id).await.unwrap().unwrap(),
+        again[0],
+        "as stored"
     );
     let fewer = store
         .job_claim(JobClaimParams {
-            unanswered: Some(at(1)),
-            ..claim("q", 1, at(1))
+            unanswered: vec![at(5), at(1)],
+            ..claim("q", 1, at(10))
         })
         .await
         .unwrap();
@@ -962,7 +963,7 @@ pub async fn a_repeated_claim_answers_the_jobs_its_lost_answer_took(store: Arc<d
         })
         .await
         .unwrap();
-    assert_eq!(running.len(), 4, "nothing was claimed twice");
+    assert_eq!(running.len(), 6, "nothing was claimed twice");
 }
 
 /// A queue's limit counts every running job of the queue, whichever worker (server) runs it.
@@ -2317,6 +2318,26 @@ async fn running_job(store: &Arc<dyn Store>, job: NewJob) -> Job {
         .remove(0)
 }
 
+/// `parent` running with one child it spawned, running too; both as stored now.
+async fn running_parent_and_child(store: &Arc<dyn Store>, parent: NewJob) -> (Job, Job) {
+    let parent = running_job(store, parent).await;
+    let Spawn::Done(spawned) = store
+        .job_spawn(attempt_of(&parent), vec![new_job("b", "q", 1)], 10, at(2))
+        .await
+        .unwrap()
+    else {
+        panic!("the spawn was refused");
+    };
+    let child = store
+        .job_claim(claim("q", 1, at(3)))
+        .await
+        .unwrap()
+        .remove(0);
+    assert_eq!(child.id, spawned[0].job.id);
+    let parent = store.job_get(parent.id).await.unwrap().unwrap();
+    (parent, child)
+}
+
 fn keyed(key: &str, n: i32) -> NewJob {
     let mut child = new_job("b", "q", n);
     child.key = Some(key.into());
@@ -2750,20 +2771,7 @@ pub async fn artifacts_are_recorded_by_a_running_attempt_and_replaced_by_name(
 pub async fn a_finished_tree_is_deleted_whole_and_shared_files_stay_named(store: Arc<dyn Store>) {
     let mut parent = new_job("a", "q", 0);
     parent.tree.join = true;
-    let parent = running_job(&store, parent).await;
-    let Spawn::Done(spawned) = store
-        .job_spawn(attempt_of(&parent), vec![new_job("b", "q", 1)], 10, at(2))
-        .await
-        .unwrap()
-    else {
-        panic!("refused");
-    };
-    let child = store
-        .job_claim(claim("q", 1, at(3)))
-        .await
-        .unwrap()
-        .remove(0);
-    assert_eq!(child.id, spawned[0].job.id);
+    let (parent, child) = running_parent_and_child(&store, parent).await;
     store
         .artifact_record(
             attempt_of(&child),

@@ -171,21 +171,29 @@ fn finish_locked(
 /// (`runway_queue_room`), so that its `queue_limit` holds over every server while the lock is
 /// held for as few statements as possible.
 pub(crate) fn claim(tx: &Tx, params: &JobClaimParams) -> Result<Vec<Job>, PgError> {
-    let mut claimed = match params.unanswered {
-        Some(at) => tx.lock_jobs(
+    let mut claimed = if params.unanswered.is_empty() {
+        Vec::new()
+    } else {
+        let times: Vec<i64> = params.unanswered.iter().copied().map(micros).collect();
+        let mut found = rows::jobs(&tx.query(
             &format!(
-                "SELECT {JOB_COLUMNS} FROM jobs
-                 WHERE status = 'running' AND queue = $1 AND worker = $2 AND started_at = $3
-                 ORDER BY id LIMIT $4 FOR UPDATE"
+                "UPDATE jobs SET lease_until = $5
+                 WHERE id IN (SELECT id FROM jobs
+                     WHERE status = 'running' AND queue = $1 AND worker = $2
+                       AND started_at = ANY($3)
+                     ORDER BY id LIMIT $4 FOR UPDATE)
+                 RETURNING {JOB_COLUMNS}"
             ),
             &[
                 &params.queue,
                 &params.worker,
-                &micros(at),
+                &times,
                 &i64::from(params.limit),
+                &micros(params.lease_until),
             ],
-        )?,
-        None => Vec::new(),
+        )?)?;
+        found.sort_by_key(|job| job.id);
+        found
     };
     let wanted = params.limit - claimed.len() as u32;
     if wanted == 0 {
@@ -284,6 +292,16 @@ pub(crate) fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> Result<Job, Pg
     }
     // The row as inserted, without reading it back.
     let (row, children) = job.inserted(JobId(id), now);
+    record_submitted(tx, &row, data, now);
+    for mut child in children {
+        child.place_under(&row);
+        insert_job(tx, child, now)?;
+    }
+    Ok(row)
+}
+
+/// Records the `submitted` event of a job just inserted.
+fn record_submitted(tx: &Tx, row: &Job, data: Value, now: Timestamp) {
     tx.record(PendingEvent {
         job: row.clone(),
         previous: None,
@@ -291,11 +309,6 @@ pub(crate) fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> Result<Job, Pg
         kind: EventKind::Submitted,
         data,
     });
-    for mut child in children {
-        child.place_under(&row);
-        insert_job(tx, child, now)?;
-    }
-    Ok(row)
 }
 
 /// Whether a job can go in a batch of [`insert_plain`]: no children to place under it, no
@@ -397,13 +410,7 @@ pub(crate) fn insert_plain(
         .map(|(job, id)| {
             let data = job.submitted_event_data();
             let (row, _) = job.inserted(JobId(id), now);
-            tx.record(PendingEvent {
-                job: row.clone(),
-                previous: None,
-                at: now,
-                kind: EventKind::Submitted,
-                data,
-            });
+            record_submitted(tx, &row, data, now);
             row
         })
         .collect())

@@ -344,19 +344,36 @@ fn finish(tx: &Tx, params: &JobFinishParams) -> rusqlite::Result<Option<Job>> {
 }
 
 fn claim(tx: &Tx, params: &JobClaimParams) -> rusqlite::Result<Vec<Job>> {
-    let mut claimed = match params.unanswered {
-        Some(at) => tx
+    let mut claimed = if params.unanswered.is_empty() {
+        Vec::new()
+    } else {
+        let times: Vec<i64> = params.unanswered.iter().copied().map(micros).collect();
+        let found = tx
             .prepare_cached(&format!(
                 "SELECT {JOB_COLUMNS} FROM jobs
-                 WHERE status = 'running' AND queue = ?1 AND worker = ?2 AND started_at = ?3
+                 WHERE status = 'running' AND queue = ?1 AND worker = ?2
+                   AND started_at IN (SELECT value FROM json_each(?3))
                  ORDER BY id LIMIT (SELECT ?4)"
             ))?
             .query_map(
-                params![params.queue, params.worker, micros(at), params.limit],
+                params![
+                    params.queue,
+                    params.worker,
+                    serde_json::to_string(&times).expect("numbers encode"),
+                    params.limit
+                ],
                 job_from_row,
             )?
-            .collect::<rusqlite::Result<Vec<Job>>>()?,
-        None => Vec::new(),
+            .collect::<rusqlite::Result<Vec<Job>>>()?;
+        let mut extend = tx.prepare_cached("UPDATE jobs SET lease_until = ?1 WHERE id = ?2")?;
+        found
+            .into_iter()
+            .map(|mut job| {
+                extend.execute(params![micros(params.lease_until), job.id.0])?;
+                job.lease_until = Some(params.lease_until);
+                Ok(job)
+            })
+            .collect::<rusqlite::Result<Vec<Job>>>()?
     };
     let wanted = params.limit - claimed.len() as u32;
     let running: i64 = tx

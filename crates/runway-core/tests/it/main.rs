@@ -292,7 +292,7 @@ async fn an_expired_lease_of_a_vanished_worker_is_rescued_by_the_sweep() {
             worker: "vanished".into(),
             now,
             lease_until: now + chrono::Duration::milliseconds(100),
-            unanswered: None,
+            unanswered: Vec::new(),
         })
         .await
         .unwrap();
@@ -460,7 +460,7 @@ async fn claim_and_die(dir: &std::path::Path, process_started: bool) -> Job {
             worker: "died".into(),
             now,
             lease_until: now + chrono::Duration::seconds(30),
-            unanswered: None,
+            unanswered: Vec::new(),
         })
         .await
         .unwrap()

@@ -358,7 +358,7 @@ async fn servers_claiming_at_once_never_take_the_same_job() {
                         worker: worker.into(),
                         now,
                         lease_until: now + chrono::Duration::seconds(60),
-                        unanswered: None,
+                        unanswered: Vec::new(),
                     })
                     .await
                     .unwrap();
@@ -393,7 +393,7 @@ async fn children_ending_on_two_servers_at_once_are_all_counted_on_their_parent(
             worker: worker.into(),
             now,
             lease_until: now + chrono::Duration::seconds(60),
-            unanswered: None,
+            unanswered: Vec::new(),
         }
     };
     let attempt = |job: &runway_core::Job| AttemptRef {
