@@ -403,19 +403,11 @@ impl Engine {
                     .concurrency
                     .saturating_sub(queue.running.load(Ordering::SeqCst));
                 if free > 0 {
-                    let now = self.claim_time();
+                    let mut claim = self.claim_params(&queue, free);
+                    let now = claim.now;
                     // Past its lease, a lost claim's jobs are the sweep's to put back.
                     unanswered.retain(|at| *at + self.lease() > now);
-                    let claim = JobClaimParams {
-                        queue: queue.name.clone(),
-                        job_types: self.type_names.clone(),
-                        limit: free,
-                        queue_limit: queue.queue_limit,
-                        worker: self.worker.clone(),
-                        now,
-                        lease_until: now + self.lease(),
-                        unanswered: unanswered.clone(),
-                    };
+                    claim.unanswered = unanswered.clone();
                     match self.store.job_claim(claim).await {
                         Ok(jobs) => {
                             unanswered.clear();
@@ -466,9 +458,25 @@ impl Engine {
         }
     }
 
-    /// "Now" for a claim: never the same instant twice in this engine.
-    fn claim_time(&self) -> Timestamp {
-        self.claim_times.next(self.clock.now())
+    /// A claim of up to `limit` of the queue's jobs for this server, made now (at a time no
+    /// other claim of this engine has) with a fresh lease.
+    fn claim_params(&self, queue: &QueueRuntime, limit: u32) -> JobClaimParams {
+        let now = self.claim_times.next(self.clock.now());
+        JobClaimParams {
+            queue: queue.name.clone(),
+            job_types: self.type_names.clone(),
+            limit,
+            queue_limit: queue.queue_limit,
+            worker: self.worker.clone(),
+            now,
+            lease_until: now + self.lease(),
+            unanswered: Vec::new(),
+        }
+    }
+
+    /// Whether the queue starts jobs now: not paused, and the server not shutting down.
+    fn takes_jobs(&self, queue: &QueueRuntime) -> bool {
+        !self.stop_claiming.is_cancelled() && !queue.paused.load(Ordering::SeqCst)
     }
 
     /// Claimed jobs, less any already running in a slot here (a claim answered twice).
@@ -776,19 +784,10 @@ impl Engine {
         queue: &QueueRuntime,
         finished: Vec<JobFinishParams>,
     ) -> Vec<Stored> {
-        let now = self.claim_time();
         let slots = finished.len() as u32;
-        let mut next = (!self.stop_claiming.is_cancelled() && !queue.paused.load(Ordering::SeqCst))
-            .then(|| JobClaimParams {
-                queue: queue.name.clone(),
-                job_types: self.type_names.clone(),
-                limit: slots,
-                queue_limit: queue.queue_limit,
-                worker: self.worker.clone(),
-                now,
-                lease_until: now + self.lease(),
-                unanswered: Vec::new(),
-            });
+        let mut next = self
+            .takes_jobs(queue)
+            .then(|| self.claim_params(queue, slots));
         let mut delay = OUTCOME_RETRY_FIRST;
         let mut tries = 1;
         let stored = loop {
@@ -802,19 +801,14 @@ impl Engine {
                     // The failed write may have committed, its claim with it: the repeat
                     // answers the jobs claimed then, with a fresh lease, before it claims any
                     // more, and claims none more once the queue stopped taking jobs.
-                    next = next.map(|claim| {
-                        let now = self.claim_time();
-                        let mut unanswered = claim.unanswered;
-                        unanswered.push(claim.now);
-                        let taking = !self.stop_claiming.is_cancelled()
-                            && !queue.paused.load(Ordering::SeqCst);
-                        JobClaimParams {
-                            now,
-                            lease_until: now + self.lease(),
-                            unanswered,
-                            queue_limit: if taking { claim.queue_limit } else { 0 },
-                            ..claim
+                    next = next.map(|lost| {
+                        let mut again = self.claim_params(queue, lost.limit);
+                        again.unanswered = lost.unanswered;
+                        again.unanswered.push(lost.now);
+                        if !self.takes_jobs(queue) {
+                            again.queue_limit = 0;
                         }
+                        again
                     });
                     tokio::time::sleep(delay).await;
                     delay = (delay * 2).min(OUTCOME_RETRY_MAX);

@@ -335,11 +335,11 @@ pub(crate) fn insert_plain(
         .collect();
     ids.sort_unstable();
     let column = |value: fn(&NewJob) -> Option<String>| jobs.iter().map(value).collect::<Vec<_>>();
-    let job_type = column(|job| Some(job.job_type.clone()));
-    let queue = column(|job| Some(job.queue.clone()));
+    let job_type: Vec<&str> = jobs.iter().map(|job| job.job_type.as_str()).collect();
+    let queue: Vec<&str> = jobs.iter().map(|job| job.queue.as_str()).collect();
     let status: Vec<&str> = jobs.iter().map(|job| job.status.as_str()).collect();
     let priority: Vec<i32> = jobs.iter().map(|job| job.priority).collect();
-    let input = column(|job| Some(job.input.to_string()));
+    let input: Vec<String> = jobs.iter().map(|job| job.input.to_string()).collect();
     let max_attempts: Vec<i32> = jobs.iter().map(|job| int(job.max_attempts)).collect();
     let parent: Vec<Option<i64>> = jobs.iter().map(|job| job.parent.map(|id| id.0)).collect();
     let retry_of: Vec<Option<i64>> = jobs.iter().map(|job| job.retry_of.map(|id| id.0)).collect();
