@@ -227,7 +227,13 @@ fn write_history(data: &Path, jobs: u64) -> Result<()> {
         }
         tx.commit()?;
     }
-    // The search index, as the store fills it for every job it inserts.
+    // The counts of finished jobs and the search index, as the store keeps them for every job
+    // it inserts.
+    connection.execute(
+        "INSERT INTO job_counts (queue, job_type, status, root, count)
+         SELECT queue, job_type, status, parent_id IS NULL, count(*) FROM jobs GROUP BY 1, 2, 3, 4",
+        [],
+    )?;
     connection.execute(
         "INSERT INTO job_text (rowid, text) SELECT id, job_type || char(10) || input FROM jobs",
         [],

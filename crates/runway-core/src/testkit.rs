@@ -2079,6 +2079,13 @@ pub async fn counts_follow_every_change_of_every_job(store: Arc<dyn Store>) {
         .remove(0);
     store.job_cancel(parent.id, at(5)).await.unwrap();
     assert_counts_match_the_jobs(&store, "failed and cancelled").await;
+    let mut carried = keyed("kept", 4);
+    carried.status = JobStatus::Succeeded;
+    carried.retry_of = Some(JobId(1));
+    let mut retried = parent_of(vec![carried, keyed("again", 5)]);
+    retried.retry_of = Some(parent.id);
+    store.job_insert_many(vec![retried], at(6)).await.unwrap();
+    assert_counts_match_the_jobs(&store, "a tree retried with a child carried over finished").await;
     store.job_delete_tree(parent.id).await.unwrap();
     assert_counts_match_the_jobs(&store, "a tree deleted").await;
 }

@@ -51,6 +51,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0010_users.sql"),
     include_str!("../migrations/0011_log_marks.sql"),
     include_str!("../migrations/0012_retries.sql"),
+    include_str!("../migrations/0013_counts_in_store.sql"),
 ];
 
 #[derive(Debug, thiserror::Error)]
