@@ -484,44 +484,43 @@ fn indexing_new_jobs<R>(
 /// row as inserted. Its caller indexes it for search ([`indexing_new_jobs`]).
 fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> rusqlite::Result<Job> {
     let counts = job.child_counts();
-    let id: i64 = tx
-        .prepare_cached(
-            "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
+    // No `RETURNING id`: SQLite runs a RETURNING clause as a trigger, which puts the insert
+    // under a statement journal (a copy of every page it touches); the rowid is at hand anyway.
+    tx.prepare_cached(
+        "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
                  parent_id, retry_of, created_at, run_at, root_id, depth, spawn_key, phase,
                  tree_join, on_child_failure, children_total, children_unfinished,
                  children_succeeded, output, finished_at, trigger, owner_id, owner_name)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24) RETURNING id",
-        )?
-        .query_row(
-            params![
-                job.job_type,
-                job.queue,
-                job.status.as_str(),
-                job.priority,
-                job.input.to_string(),
-                job.max_attempts,
-                job.parent.map(|id| id.0),
-                job.retry_of.map(|id| id.0),
-                micros(now),
-                micros(job.run_at),
-                job.root.map(|id| id.0),
-                job.depth,
-                job.key,
-                job.phase.as_str(),
-                job.tree.join,
-                job.tree.on_child_failure.as_str(),
-                counts.total,
-                counts.unfinished,
-                counts.succeeded,
-                job.output.as_ref().map(Value::to_string),
-                job.status.is_terminal().then(|| micros(now)),
-                job.trigger,
-                job.owner.as_ref().map(|owner| owner.id.0),
-                job.owner.as_ref().map(|owner| owner.name.as_str()),
-            ],
-            |row| row.get(0),
-        )?;
+                 ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+    )?
+    .execute(params![
+        job.job_type,
+        job.queue,
+        job.status.as_str(),
+        job.priority,
+        job.input.to_string(),
+        job.max_attempts,
+        job.parent.map(|id| id.0),
+        job.retry_of.map(|id| id.0),
+        micros(now),
+        micros(job.run_at),
+        job.root.map(|id| id.0),
+        job.depth,
+        job.key,
+        job.phase.as_str(),
+        job.tree.join,
+        job.tree.on_child_failure.as_str(),
+        counts.total,
+        counts.unfinished,
+        counts.succeeded,
+        job.output.as_ref().map(Value::to_string),
+        job.status.is_terminal().then(|| micros(now)),
+        job.trigger,
+        job.owner.as_ref().map(|owner| owner.id.0),
+        job.owner.as_ref().map(|owner| owner.name.as_str()),
+    ])?;
+    let id = tx.last_insert_rowid();
     let data = job.submitted_event_data();
     if let (JobStatus::Succeeded, Some(original)) = (job.status, job.retry_of) {
         // A carried child keeps its original's artifacts: the same files, named again.
