@@ -34,18 +34,14 @@ pub fn run() -> Result<()> {
     for batch in 0..JOBS / 1000 {
         let tx = connection.transaction()?;
         for n in 0..1000 {
-            let id: i64 = tx
-                .prepare_cached(
-                    "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
-                         created_at, run_at, depth, phase, tree_join, on_child_failure)
-                     VALUES ('noop', 'default', 'queued', 0, ?1, 1, ?2, ?2, 0, 'run', 0,
-                         'fail_fast') RETURNING id",
-                )?
-                .query_row(
-                    params![json!({"n": batch * 1000 + n}).to_string(), now()],
-                    |row| row.get(0),
-                )?;
-            event(&tx, id, "submitted", "queued")?;
+            tx.prepare_cached(
+                "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
+                     created_at, run_at, depth, phase, tree_join, on_child_failure)
+                 VALUES ('noop', 'default', 'queued', 0, ?1, 1, ?2, ?2, 0, 'run', 0,
+                     'fail_fast')",
+            )?
+            .execute(params![json!({"n": batch * 1000 + n}).to_string(), now()])?;
+            event(&tx, tx.last_insert_rowid(), "submitted", "queued")?;
         }
         tx.commit()?;
     }
