@@ -174,3 +174,45 @@ async fn an_older_database_gets_its_jobs_counted_and_searchable() {
     let gpu = stats.iter().find(|queue| queue.name == "gpu").unwrap();
     assert_eq!((gpu.queued, gpu.succeeded), (1, 1));
 }
+
+/// The writer skips the schema's CHECKs (their `IN (…)` lists cost every write a temporary
+/// b-tree) because it writes those columns only from core's enums: every value of each enum
+/// must pass the checks a connection that enforces them applies.
+#[test]
+fn every_value_the_writer_leaves_unchecked_passes_the_schemas_checks() {
+    use runway_core::job::{ChildFailure, JobStatus, Phase};
+    use runway_core::users::Role;
+    let dir = tempfile::tempdir().unwrap();
+    drop(SqliteStore::open(dir.path(), Bus::default()).unwrap());
+    let mut connection =
+        rusqlite::Connection::open(dir.path().join(runway_sqlite::DATABASE_FILE)).unwrap();
+    let tx = connection.transaction().unwrap();
+    let insert_job = |status: &str, phase: &str, on_child_failure: &str| {
+        tx.execute(
+            "INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
+                 created_at, run_at, depth, phase, tree_join, on_child_failure)
+             VALUES ('a', 'q', ?1, 0, '{}', 1, 0, 0, 0, ?2, 0, ?3)",
+            rusqlite::params![status, phase, on_child_failure],
+        )
+    };
+    for status in JobStatus::ALL {
+        for phase in [Phase::Run, Phase::Join] {
+            for failure in [ChildFailure::FailFast, ChildFailure::WaitAll] {
+                insert_job(status.as_str(), phase.as_str(), failure.as_str()).unwrap();
+            }
+        }
+    }
+    for (index, role) in [Role::Admin, Role::Member].into_iter().enumerate() {
+        tx.execute(
+            "INSERT INTO users (name, role, created_at) VALUES (?1, ?2, 0)",
+            rusqlite::params![format!("user{index}"), role.as_str()],
+        )
+        .unwrap();
+    }
+    // The checks hold on this connection: a value outside them is refused.
+    let refused = insert_job("paused", "run", "fail_fast").unwrap_err();
+    assert!(
+        refused.to_string().contains("CHECK constraint failed"),
+        "{refused}"
+    );
+}
