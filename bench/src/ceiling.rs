@@ -5,8 +5,9 @@
 //!
 //! Per job: the submit inserts the row and its `submitted` event (transactions of 1,000 under
 //! `synchronous = FULL`, as a batch submit); the run updates it to running with its `started`
-//! event, then to succeeded with its `succeeded` event (`synchronous = NORMAL`, as runner
-//! writes), in transactions of 8 jobs (what concurrency 8 gives the writer at most) and of 1,000.
+//! event, then to succeeded with its `succeeded` event and the count of finished jobs
+//! (`synchronous = NORMAL`, as runner writes), in transactions of 8 jobs (what concurrency 8
+//! gives the writer at most) and of 1,000. The search index is left out.
 
 use std::time::Instant;
 
@@ -27,7 +28,8 @@ pub fn run() -> Result<()> {
     let mut connection = Connection::open(dir.path().join(runway_sqlite::DATABASE_FILE))?;
     connection.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;
-         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;",
+         PRAGMA temp_store = MEMORY; PRAGMA cache_size = -65536;
+         PRAGMA ignore_check_constraints = ON;",
     )?;
 
     let started = Instant::now();
@@ -67,6 +69,12 @@ pub fn run() -> Result<()> {
                      WHERE id = ?1 AND status = 'running' AND attempt = 1 AND worker = 'w'",
                 )?
                 .execute(params![id, now()])?;
+                tx.prepare_cached(
+                    "INSERT INTO job_counts (queue, job_type, status, root, count)
+                     VALUES ('default', 'noop', 'succeeded', 1, 1)
+                     ON CONFLICT (queue, job_type, status, root) DO UPDATE SET count = count + 1",
+                )?
+                .execute([])?;
                 event(&tx, id, "succeeded", "succeeded")?;
                 id += 1;
             }

@@ -231,7 +231,8 @@ fn write_history(data: &Path, jobs: u64) -> Result<()> {
     // it inserts.
     connection.execute(
         "INSERT INTO job_counts (queue, job_type, status, root, count)
-         SELECT queue, job_type, status, parent_id IS NULL, count(*) FROM jobs GROUP BY 1, 2, 3, 4",
+         SELECT queue, job_type, status, parent_id IS NULL, count(*) FROM jobs
+         WHERE status IN ('succeeded', 'failed', 'cancelled') GROUP BY 1, 2, 3, 4",
         [],
     )?;
     connection.execute(

@@ -195,14 +195,25 @@ fn every_value_the_writer_leaves_unchecked_passes_the_schemas_checks() {
             rusqlite::params![status, phase, on_child_failure],
         )
     };
+    // Each list passes through a `match` without a catch-all: a new variant stops this test
+    // from compiling, so whoever adds one comes here to list it.
+    let phases = [Phase::Run, Phase::Join].map(|phase| match phase {
+        Phase::Run | Phase::Join => phase,
+    });
+    let failures = [ChildFailure::FailFast, ChildFailure::WaitAll].map(|failure| match failure {
+        ChildFailure::FailFast | ChildFailure::WaitAll => failure,
+    });
+    let roles = [Role::Admin, Role::Member].map(|role| match role {
+        Role::Admin | Role::Member => role,
+    });
     for status in JobStatus::ALL {
-        for phase in [Phase::Run, Phase::Join] {
-            for failure in [ChildFailure::FailFast, ChildFailure::WaitAll] {
+        for phase in phases {
+            for failure in failures {
                 insert_job(status.as_str(), phase.as_str(), failure.as_str()).unwrap();
             }
         }
     }
-    for (index, role) in [Role::Admin, Role::Member].into_iter().enumerate() {
+    for (index, role) in roles.into_iter().enumerate() {
         tx.execute(
             "INSERT INTO users (name, role, created_at) VALUES (?1, ?2, 0)",
             rusqlite::params![format!("user{index}"), role.as_str()],
