@@ -6,6 +6,8 @@
 //! - A submit wakes the queue's dispatcher; nothing waits by polling for new jobs.
 //! - Leases are renewed by one task for all attempts, independently of what the jobs do.
 //! - Every attempt runs in its own task; a panic becomes a failed attempt, never a dead engine.
+//!   A slot that panics outside its handler gives back its slot, and its job goes back to the
+//!   queue when the lease it no longer renews runs out.
 
 mod claim_times;
 mod outcome_batch;
@@ -66,6 +68,38 @@ pub(crate) struct QueueRuntime {
 struct RunningAttempt {
     attempt: AttemptRef,
     stop: Arc<StopSignal>,
+}
+
+/// Frees a slot when its task ends, also when it ends by a panic outside the handler (a
+/// handler's own panic is caught in its runner): the queue gets the slot back, and the attempt
+/// in flight leaves the running map, so its lease is no longer renewed and the sweep puts the
+/// job back once it runs out, as for a server that died.
+struct SlotRelease {
+    engine: Arc<Engine>,
+    queue: Arc<QueueRuntime>,
+    /// The job and attempt the slot runs, between its start and its outcome.
+    in_flight: Option<(JobId, u32)>,
+}
+
+impl Drop for SlotRelease {
+    fn drop(&mut self) {
+        if let Some((id, attempt)) = self.in_flight.take() {
+            tracing::error!(job = %id, attempt, "a slot's task panicked; the job goes back to its queue once its lease runs out");
+            let mut running = self
+                .engine
+                .running
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if running
+                .get(&id)
+                .is_some_and(|entry| entry.attempt.attempt == attempt)
+            {
+                running.remove(&id);
+            }
+        }
+        self.queue.running.fetch_sub(1, Ordering::SeqCst);
+        self.queue.wake.notify_one();
+    }
 }
 
 pub(crate) struct Engine {
@@ -510,13 +544,18 @@ impl Engine {
         let engine = Arc::clone(self);
         let queue = Arc::clone(queue);
         self.tracker.spawn(async move {
+            let mut slot = SlotRelease {
+                engine: Arc::clone(&engine),
+                queue: Arc::clone(&queue),
+                in_flight: None,
+            };
             let mut next = Some(job);
             while let Some(job) = next.take() {
                 observe_wait(&job);
+                slot.in_flight = Some((job.id, job.attempt));
                 next = engine.run_in_slot(&queue, job).await;
+                slot.in_flight = None;
             }
-            queue.running.fetch_sub(1, Ordering::SeqCst);
-            queue.wake.notify_one();
         });
     }
 

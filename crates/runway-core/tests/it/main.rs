@@ -84,6 +84,40 @@ impl Clock for PanicsOnce {
     }
 }
 
+/// Set by the `arms` handler in its first attempt: the next reading of [`BreaksWhenArmed`] made
+/// off the test's thread panics, once.
+static CLOCK_ARMED: AtomicBool = AtomicBool::new(false);
+
+/// The wall clock, but the reading that follows an `arms` job's first attempt (its slot's, as
+/// it stores the outcome) panics.
+struct BreaksWhenArmed {
+    test_thread: std::thread::ThreadId,
+}
+
+impl Clock for BreaksWhenArmed {
+    fn now(&self) -> Timestamp {
+        if std::thread::current().id() != self.test_thread
+            && CLOCK_ARMED.swap(false, Ordering::SeqCst)
+        {
+            panic!("the clock broke after a handler on purpose");
+        }
+        SystemClock.now()
+    }
+}
+
+/// Arms [`CLOCK_ARMED`] in its job's first attempt, then succeeds.
+struct Arms;
+
+#[async_trait]
+impl Handler for Arms {
+    async fn run(&self, ctx: JobCtx) -> Result<Option<Value>, String> {
+        if ctx.job.attempt == 1 {
+            CLOCK_ARMED.store(true, Ordering::SeqCst);
+        }
+        Ok(None)
+    }
+}
+
 /// Leaves its context (and so a clone of its reporter) to a task that outlives the attempt.
 struct Leaky;
 
@@ -146,6 +180,14 @@ const CONFIG: &str = r#"
 sweep_interval = "50ms"
 lease = "1s"
 
+[queues.single]
+concurrency = 1
+
+[types.arms]
+handler = "arms"
+queue = "single"
+max_attempts = 3
+
 [types.panics]
 handler = "panics"
 max_attempts = 2
@@ -182,6 +224,7 @@ fn handlers() -> Vec<(String, Arc<dyn Handler>)> {
         ("stubborn".into(), Arc::new(Stubborn)),
         ("leaky".into(), Arc::new(Leaky)),
         ("splits".into(), Arc::new(Splits)),
+        ("arms".into(), Arc::new(Arms)),
     ]
 }
 
@@ -400,7 +443,7 @@ async fn a_config_naming_an_unregistered_handler_is_refused() {
     assert_eq!(
         error.to_string(),
         "config text, key `types.a.handler`: no handler named `nosuch` is registered; \
-         registered handlers: leaky, noop, panics, sleeps, splits, stubborn"
+         registered handlers: arms, leaky, noop, panics, sleeps, splits, stubborn"
     );
 }
 
@@ -643,4 +686,24 @@ pub fn admin() -> runway_core::users::User {
         role: runway_core::users::Role::Admin,
         created_at: runway_core::clock::micros_to_timestamp(0),
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_that_panics_after_its_handler_gives_back_the_slot_and_the_job() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(BreaksWhenArmed {
+        test_thread: std::thread::current().id(),
+    });
+    let (app, _store) = start_with_clock(dir.path(), clock, |_| {}).await;
+    let id = submit(&app, "arms", json!({})).await;
+    // The first attempt's slot panics as it stores the outcome. Its job is left running with
+    // a lease nobody renews, and the queue's only slot is free again: the sweep puts the job
+    // back and it runs a second time.
+    let job = finished(&app, id).await;
+    assert_eq!(job.status.as_str(), "succeeded", "{job:?}");
+    assert_eq!(job.attempt, 2, "{job:?}");
+    assert!(
+        !CLOCK_ARMED.load(Ordering::SeqCst),
+        "the slot's reading broke"
+    );
 }
