@@ -11,6 +11,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0003_log_marks.sql"),
     include_str!("../migrations/0004_retries.sql"),
     include_str!("../migrations/0005_held_writes.sql"),
+    include_str!("../migrations/0006_counts_in_store.sql"),
 ];
 
 /// The advisory lock migrations hold: "runway" in ASCII.

@@ -9,6 +9,7 @@
 //! is run again from the start.
 
 use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -137,6 +138,10 @@ pub(crate) struct PendingEvent {
     pub data: Value,
 }
 
+/// What `job_counts` counts finished jobs by: queue, type, status, and whether it is a root.
+/// Ordered, so that every transaction updates the rows of one slot in the same order.
+type CountKind = (String, String, &'static str, bool);
+
 /// A transaction of a write: its statements block the calling (blocking) thread.
 pub(crate) struct Tx<'t> {
     /// A pooled connection: inside `BEGIN` from the first statement on (see `begin`).
@@ -145,6 +150,9 @@ pub(crate) struct Tx<'t> {
     events: RefCell<Vec<PendingEvent>>,
     logs: RefCell<Vec<LogAppend>>,
     held: RefCell<HeldJobs>,
+    /// Jobs this transaction inserted finished or moved to a final status, by kind: added to
+    /// `job_counts` with the commit.
+    finished: RefCell<BTreeMap<CountKind, i64>>,
     /// The `BEGIN` not yet sent: it goes with the transaction's first statement.
     begin: Cell<Option<&'static str>>,
 }
@@ -274,6 +282,7 @@ impl Tx<'_> {
         event: PendingEvent,
     ) -> Result<Option<Job>, PgError> {
         let kept = self.held.borrow_mut().keep(before, after);
+        let previous = Some(before.status);
         if !kept {
             // Written apart from the held rows: the transaction no longer knows the row.
             self.held.borrow_mut().release(after.id);
@@ -287,8 +296,23 @@ impl Tx<'_> {
                 return Ok(None);
             }
         }
+        self.count_if_finished(previous, after);
         self.record(event);
         Ok(Some(after.clone()))
+    }
+
+    /// Counts `job` in `job_counts` when this write is what made it finished: it moved from
+    /// `previous` to a final status, or was inserted (`None`) finished.
+    pub(crate) fn count_if_finished(&self, previous: Option<JobStatus>, job: &Job) {
+        if job.status.is_terminal() && previous != Some(job.status) {
+            let kind = (
+                job.queue.clone(),
+                job.job_type.clone(),
+                job.status.as_str(),
+                job.parent.is_none(),
+            );
+            *self.finished.borrow_mut().entry(kind).or_default() += 1;
+        }
     }
 
     /// Records a change of a job; its event is stored with a seq at commit.
@@ -408,12 +432,14 @@ fn run_write<R>(
         events: RefCell::new(Vec::new()),
         logs: RefCell::new(Vec::new()),
         held: RefCell::new(HeldJobs::default()),
+        finished: RefCell::new(BTreeMap::new()),
     };
     let written = write(&tx).and_then(|answer| {
         let events = tx.events.take();
         let logs = tx.logs.take();
+        let finished = tx.finished.take();
         let started = std::time::Instant::now();
-        let changes = stamp_and_commit(&tx, events)?;
+        let changes = stamp_and_commit(&tx, events, finished)?;
         metrics::histogram!(
             "runway_store_commit_seconds",
             "synced" => if commit == Commit::Synced { "true" } else { "false" },
@@ -442,16 +468,62 @@ const STAMP: &str = "WITH clock AS (UPDATE event_clock SET seq = seq + $1 RETURN
               WITH ORDINALITY AS event (job_id, at, kind, status, data, number))
      SELECT seq, pg_notify('runway_changes', seq::text) FROM clock";
 
-/// Stamps the transaction's events and commits, sending both at once: the clock's row is
-/// locked from the stamp to the commit, and no other server's write that records events can
-/// go on meanwhile, so not even a round trip may come between them (a server that died there
-/// would hold every server up).
-fn stamp_and_commit(tx: &Tx, events: Vec<PendingEvent>) -> Result<Vec<JobChange>, PgError> {
+/// Adds a transaction's finished jobs to their kinds' counts, in the slot of the transaction's
+/// id (see migration 0001).
+const COUNT_FINISHED: &str = "INSERT INTO job_counts (queue, job_type, status, root, slot, count)
+     SELECT queue, job_type, status, root, (txid_current() % 64)::smallint, count
+     FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::bigint[])
+          AS kind (queue, job_type, status, root, count)
+     ON CONFLICT (queue, job_type, status, root, slot)
+     DO UPDATE SET count = job_counts.count + EXCLUDED.count";
+
+/// Stamps the transaction's events and commits, sending both at once (with the count of the
+/// jobs it finished, before them): the clock's row is locked from the stamp to the commit, and
+/// no other server's write that records events can go on meanwhile, so not even a round trip
+/// may come between them (a server that died there would hold every server up).
+fn stamp_and_commit(
+    tx: &Tx,
+    events: Vec<PendingEvent>,
+    finished: BTreeMap<CountKind, i64>,
+) -> Result<Vec<JobChange>, PgError> {
     let client = tx.transaction;
+    let count_statement = if finished.is_empty() {
+        None
+    } else {
+        Some(tx.prepared(COUNT_FINISHED)?)
+    };
+    let mut queues = Vec::new();
+    let mut types = Vec::new();
+    let mut finished_statuses = Vec::new();
+    let mut roots = Vec::new();
+    let mut counts = Vec::new();
+    for ((queue, job_type, status, root), count) in finished {
+        queues.push(queue);
+        types.push(job_type);
+        finished_statuses.push(status);
+        roots.push(root);
+        counts.push(count);
+    }
+    let count_finished = async {
+        match &count_statement {
+            Some(statement) => client
+                .execute(
+                    statement,
+                    &[&queues, &types, &finished_statuses, &roots, &counts],
+                )
+                .await
+                .map(|_| ()),
+            None => Ok(()),
+        }
+    };
     // The held jobs' last changes go in the same round trip: a failed write aborts the
     // transaction, and the COMMIT behind it then rolls back.
     if events.is_empty() {
-        tx.behind_held_writes(client.batch_execute("COMMIT"))?;
+        let (counted, committed) = tx.behind_held_writes(async {
+            Ok(futures_util::future::join(count_finished, client.batch_execute("COMMIT")).await)
+        })?;
+        counted?;
+        committed?;
         return Ok(Vec::new());
     }
     let count = events.len() as i64;
@@ -468,14 +540,16 @@ fn stamp_and_commit(tx: &Tx, events: Vec<PendingEvent>) -> Result<Vec<JobChange>
     let data: Vec<String> = events.iter().map(|event| event.data.to_string()).collect();
     let stamp = tx.prepared(STAMP)?;
     // The requests are queued on the connection in this order before any is answered.
-    let (stamped, committed) = tx.behind_held_writes(async {
-        Ok(futures_util::future::join(
+    let (counted, stamped, committed) = tx.behind_held_writes(async {
+        Ok(futures_util::future::join3(
+            count_finished,
             client.query_one(&stamp, &[&count, &jobs, &ats, &kinds, &statuses, &data]),
             client.batch_execute("COMMIT"),
         )
         .await)
     })?;
-    // A failed stamp aborted the transaction, and the COMMIT rolled it back.
+    // A failed count or stamp aborted the transaction, and the COMMIT rolled it back.
+    counted?;
     let last: i64 = stamped?.get(0);
     committed?;
     let first = last - count + 1;

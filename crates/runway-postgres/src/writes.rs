@@ -300,8 +300,9 @@ pub(crate) fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> Result<Job, Pg
     Ok(row)
 }
 
-/// Records the `submitted` event of a job just inserted.
+/// Records the `submitted` event of a job just inserted, and counts it if it is finished.
 fn record_submitted(tx: &Tx, row: &Job, data: Value, now: Timestamp) {
+    tx.count_if_finished(None, row);
     tx.record(PendingEvent {
         job: row.clone(),
         previous: None,

@@ -212,25 +212,26 @@ async fn a_database_a_newer_runway_migrated_is_refused() {
     assert_eq!((found, known), (999, MIGRATIONS.len() as i32));
 }
 
+/// The store counts the jobs it finishes (the store suite checks that); a delete, which a prune
+/// makes by the thousand in one statement, is uncounted by the database itself.
 #[tokio::test]
-async fn finished_jobs_are_counted_as_they_finish_and_leave() {
+async fn a_finished_job_deleted_by_any_statement_leaves_its_count() {
     let fresh = Fresh::new().await;
     Database::connect(&fresh.url).await.unwrap();
     execute(
         &fresh.url,
         "INSERT INTO jobs (job_type, queue, status, input, max_attempts, created_at, run_at)
-             VALUES ('a', 'q', 'queued', '{}', 1, 0, 0), ('a', 'q', 'succeeded', '{}', 1, 0, 0);
-         UPDATE jobs SET status = 'running' WHERE status = 'queued';
-         UPDATE jobs SET status = 'failed' WHERE status = 'running';",
+             VALUES ('a', 'q', 'failed', '{}', 1, 0, 0), ('a', 'q', 'succeeded', '{}', 1, 0, 0),
+                 ('a', 'q', 'queued', '{}', 1, 0, 0);
+         INSERT INTO job_counts (queue, job_type, status, root, slot, count)
+             VALUES ('q', 'a', 'failed', true, 3, 1), ('q', 'a', 'succeeded', true, 5, 1);",
     )
     .await;
-    let counts = query_strings(
+    execute(
         &fresh.url,
-        "SELECT status || ':' || sum(count) FROM job_counts GROUP BY status ORDER BY status",
+        "DELETE FROM jobs WHERE status IN ('failed', 'queued')",
     )
     .await;
-    assert_eq!(counts, ["failed:1", "succeeded:1"]);
-    execute(&fresh.url, "DELETE FROM jobs WHERE status = 'failed'").await;
     let counts = query_strings(
         &fresh.url,
         "SELECT status || ':' || sum(count) FROM job_counts GROUP BY status ORDER BY status",
