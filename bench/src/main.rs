@@ -11,7 +11,8 @@
 //! ceiling` what bare SQLite does with the same writes on this machine (i); `runway-bench
 //! watch` how long `runway watch` takes to watch 50,000 files and from a write to its run (j);
 //! `runway-bench servers` two servers on one PostgreSQL database (k); `runway-bench slots` the
-//! no-op run of (a) at concurrency 64 and 512.
+//! no-op run of (a) at concurrency 64 and 512; `runway-bench --database URL pg-ceiling` what bare
+//! PostgreSQL does with runway's writes and with a minimal queue's on this machine (l).
 //!
 //! `--database postgres://…` (or `RUNWAY_BENCH_DATABASE`; a server where databases may be
 //! created) runs every server on PostgreSQL instead, each on a database of its own; `servers`
@@ -21,6 +22,7 @@ mod abuse;
 mod ceiling;
 mod fanout;
 mod history;
+mod pg_ceiling;
 mod servers;
 mod tree;
 mod watch;
@@ -462,6 +464,9 @@ async fn main() -> Result<()> {
     }
     if only.iter().any(|arg| arg == "ceiling") {
         return ceiling::run();
+    }
+    if only.iter().any(|arg| arg == "pg-ceiling") {
+        return pg_ceiling::run().await;
     }
     if only.iter().any(|arg| arg == "servers") {
         return servers::run().await;
