@@ -1,7 +1,7 @@
 //! The SQL of the jobs list and of its counts, written for the filters a request has so each
 //! uses its index: statuses spelled out for `(status, id)`, a search narrowed by the trigram
-//! index `jobs_text` (pg_trgm, through `LIKE`) and then tested exactly, counts of finished jobs
-//! summed from `job_counts`.
+//! index of `job_text` (pg_trgm, through `LIKE`) and then tested exactly, counts of finished
+//! jobs summed from `job_counts`.
 //!
 //! A search folds ASCII case only, like `JobSearch::matches`: `lower` under the `C` collation.
 
@@ -30,9 +30,6 @@ impl Query {
             .collect()
     }
 }
-
-/// The text a search looks in, as the `jobs_text` index spells it.
-const SEARCHED_TEXT: &str = "lower((job_type || chr(10) || input) COLLATE \"C\")";
 
 /// The conditions of one statement, with the values they bind.
 #[derive(Default)]
@@ -188,12 +185,14 @@ fn containing(text: &str) -> String {
 }
 
 /// The search as one condition: the job's id, or the needle in its type or input. The
-/// `LIKE` on the whole text lets the trigram index narrow; the exact test decides.
+/// `LIKE` on the job's text (`job_text`, as `insert_text` writes it) lets the trigram index
+/// narrow; the exact test decides.
 fn search_condition(conditions: &mut Conditions, search: &JobSearch) -> String {
     let pattern = conditions.bind(Box::new(containing(&search.needle)));
     let needle = conditions.bind(Box::new(search.needle.clone()));
     let by_text = format!(
-        "({SEARCHED_TEXT} LIKE {pattern} AND (strpos(lower(job_type COLLATE \"C\"), {needle}) > 0 \
+        "(EXISTS (SELECT 1 FROM job_text WHERE job_text.id = jobs.id AND job_text.text LIKE {pattern}) \
+         AND (strpos(lower(job_type COLLATE \"C\"), {needle}) > 0 \
          OR strpos(lower(input COLLATE \"C\"), {needle}) > 0))"
     );
     match search.id {

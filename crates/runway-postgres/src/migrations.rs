@@ -12,6 +12,7 @@ pub const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0004_retries.sql"),
     include_str!("../migrations/0005_held_writes.sql"),
     include_str!("../migrations/0006_counts_in_store.sql"),
+    include_str!("../migrations/0007_search_text_apart.sql"),
 ];
 
 /// The advisory lock migrations hold: "runway" in ASCII.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use runway_core::bus::Bus;
+use runway_core::store::{JobListParams, JobSearch};
 use runway_core::{Clock, Store, SystemClock};
 use runway_postgres::{ConnectError, Database, MIGRATIONS, MigrateError};
 use tokio_postgres::NoTls;
@@ -210,6 +211,79 @@ async fn a_database_a_newer_runway_migrated_is_refused() {
         panic!("a newer schema must be refused");
     };
     assert_eq!((found, known), (999, MIGRATIONS.len() as i32));
+}
+
+/// A database migrated before the searched text moved apart (schema 6) keeps its jobs
+/// searchable: the migration writes the text of every job there is.
+#[tokio::test]
+async fn an_older_database_gets_its_jobs_searchable() {
+    let fresh = Fresh::new().await;
+    let before_text_apart = 6;
+    let mut older = String::from(
+        "CREATE TABLE runway_schema (
+             version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now());",
+    );
+    for (index, migration) in MIGRATIONS[..before_text_apart].iter().enumerate() {
+        older.push_str(migration);
+        older.push_str(&format!(
+            ";\nINSERT INTO runway_schema (version) VALUES ({});\n",
+            index + 1
+        ));
+    }
+    older.push_str(
+        "INSERT INTO jobs (job_type, queue, status, input, max_attempts, created_at, run_at)
+             VALUES ('render', 'q', 'succeeded', '{\"scene\": \"Harbor\"}', 1, 0, 0),
+                 ('render', 'q', 'queued', '{\"scene\": \"Forest\"}', 1, 0, 0);",
+    );
+    execute(&fresh.url, &older).await;
+    let database = Database::connect(&fresh.url).await.unwrap();
+    let store = database.store(Bus::default()).await.unwrap();
+    for (text, expected) in [
+        ("harbor", vec!["Harbor"]),
+        ("RENDER", vec!["Forest", "Harbor"]),
+    ] {
+        let found = store
+            .job_list(JobListParams {
+                search: JobSearch::new(text),
+                limit: 10,
+                ..JobListParams::default()
+            })
+            .await
+            .unwrap();
+        let scenes: Vec<&str> = found
+            .iter()
+            .map(|job| job.input["scene"].as_str().unwrap())
+            .collect();
+        assert_eq!(scenes, expected, "a search for `{text}`, newest first");
+    }
+}
+
+/// A job's searched text is deleted with it, however the job is deleted.
+#[tokio::test]
+async fn a_deleted_jobs_searched_text_goes_with_it() {
+    let fresh = Fresh::new().await;
+    let database = Database::connect(&fresh.url).await.unwrap();
+    let store = database.store(Bus::default()).await.unwrap();
+    execute(
+        &fresh.url,
+        "INSERT INTO jobs (job_type, queue, status, input, max_attempts, created_at, run_at)
+             VALUES ('a', 'q', 'failed', '{}', 1, 0, 0), ('b', 'q', 'failed', '{}', 1, 0, 0),
+                 ('c', 'q', 'queued', '{}', 1, 0, 0);
+         INSERT INTO job_text (id, text) SELECT id, job_type FROM jobs;
+         DELETE FROM jobs WHERE status = 'failed';",
+    )
+    .await;
+    let texts = query_strings(&fresh.url, "SELECT text FROM job_text ORDER BY id").await;
+    assert_eq!(texts, ["c"]);
+    let found = store
+        .job_list(JobListParams {
+            search: JobSearch::new("c"),
+            limit: 10,
+            ..JobListParams::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1);
 }
 
 /// The store counts the jobs it finishes (the store suite checks that); a delete, which a prune
