@@ -11,7 +11,8 @@
 //! ceiling` what bare SQLite does with the same writes on this machine (i); `runway-bench
 //! watch` how long `runway watch` takes to watch 50,000 files and from a write to its run (j);
 //! `runway-bench servers` two servers on one PostgreSQL database (k); `runway-bench slots` the
-//! no-op run of (a) at concurrency 64 and 512; `runway-bench --database URL pg-ceiling` what bare
+//! no-op run of (a) at concurrency 64 and 512; `runway-bench paths` (a) with inputs of paths
+//! (about 250 bytes) at concurrency 8 and 512; `runway-bench --database URL pg-ceiling` what bare
 //! PostgreSQL does with runway's writes and with a minimal queue's on this machine (l).
 //!
 //! `--database postgres://…` (or `RUNWAY_BENCH_DATABASE`; a server where databases may be
@@ -271,6 +272,53 @@ struct Rates {
 /// clients, then resumes it and waits until they have ended; jobs that ended before count as a
 /// base.
 async fn submit_and_run(client: &Client, total: u64) -> Result<Rates> {
+    submit_and_run_with(client, total, |n| json!({ "n": n })).await
+}
+
+/// A transcode's input, as a user's job would carry it: paths and a preset, about 250 bytes,
+/// each job's its own (so their trigrams are too).
+pub(crate) fn transcode_input(n: u64) -> serde_json::Value {
+    let hash = |salt: u64| {
+        format!(
+            "{:032x}",
+            (u128::from(n) * 0x9e37_79b9 + u128::from(salt)).wrapping_mul(0x5851_f42d_4c95_7f2d)
+        )
+    };
+    json!({
+        "n": n,
+        "source": format!("/srv/media/projects/{}/footage/reel-{}/take-{}.mov", hash(1), n % 97, hash(2)),
+        "preset": format!("h265-{}", hash(3)),
+        "out": format!("/srv/media/out/{}.mp4", hash(4)),
+    })
+}
+
+/// (a) with transcode-sized inputs (`transcode_input`): the submit, and the run at concurrency
+/// 8 and 512. The search index holds each job's trigrams, which an input of paths has by the
+/// hundred.
+async fn noop_with_transcode_inputs() -> Result<()> {
+    for concurrency in [8, 512] {
+        let config = CONFIG.replace(
+            "[queues.default]\nconcurrency = 8\n",
+            &format!("[queues.default]\nconcurrency = {concurrency}\n"),
+        );
+        let (server, _) = start_server_with(tempfile::tempdir()?, &config).await?;
+        let client = Client::new(&server.url, Some(server.token.clone()));
+        let rates = submit_and_run_with(&client, 20_000, transcode_input).await?;
+        print(json!({
+            "figure": "a_transcode_inputs", "jobs": rates.jobs, "concurrency": concurrency,
+            "input_bytes": transcode_input(0).to_string().len(),
+            "submit_jobs_per_sec": rates.submit, "run_jobs_per_sec": rates.run
+        }));
+    }
+    Ok(())
+}
+
+/// `submit_and_run` with the input `input` gives each job by its number.
+async fn submit_and_run_with(
+    client: &Client,
+    total: u64,
+    input: fn(u64) -> serde_json::Value,
+) -> Result<Rates> {
     let ended_before = succeeded(client).await?;
     client.pause_queue("default").await?;
     let batches: Vec<SubmitBatchRequest> = (0..total / 1000)
@@ -278,7 +326,7 @@ async fn submit_and_run(client: &Client, total: u64) -> Result<Rates> {
             jobs: (0..1000)
                 .map(|n| SubmitJobRequest {
                     job_type: "noop".into(),
-                    input: json!({"n": batch * 1000 + n}),
+                    input: input(batch * 1000 + n),
                     ..Default::default()
                 })
                 .collect(),
@@ -477,6 +525,9 @@ async fn main() -> Result<()> {
     }
     if only.iter().any(|arg| arg == "slots") {
         noop_by_concurrency().await?;
+    }
+    if only.iter().any(|arg| arg == "paths") {
+        noop_with_transcode_inputs().await?;
     }
     if wants("b") {
         true_throughput().await?;
