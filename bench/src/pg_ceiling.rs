@@ -33,18 +33,10 @@ use crate::servers::BenchDatabase;
 const JOBS: i64 = 20_000;
 
 pub(crate) async fn run() -> Result<()> {
-    let Some(database) = BenchDatabase::from_env().await? else {
-        bail!(
-            "runway-bench pg-ceiling needs --database postgres://… (a server where it may create databases)"
-        );
-    };
-    runway_postgres::Database::connect(&database.url)
-        .await
-        .context("migrating the benchmark's database")?;
-    let client = connect(&database.url).await?;
-
     for (inputs, input) in [("short", short_input as Input), ("paths", paths_input)] {
-        client.batch_execute("DELETE FROM jobs").await?;
+        // A database of its own for each: what one left behind must not slow the next.
+        let database = fresh_database().await?;
+        let client = connect(&database.url).await?;
         let submit = runway_submit(&client, input).await?;
         let mut runs = Vec::new();
         for batch in [8, 512] {
@@ -59,6 +51,8 @@ pub(crate) async fn run() -> Result<()> {
         }));
     }
 
+    let database = fresh_database().await?;
+    let client = connect(&database.url).await?;
     minimal_schema(&client).await?;
     let submit = minimal_submit(&client).await?;
     let mut runs = Vec::new();
@@ -75,6 +69,19 @@ pub(crate) async fn run() -> Result<()> {
         "run_per_sec_batches_of_512_claims_and_completions_overlapped": overlapped,
     }));
     Ok(())
+}
+
+/// A database of its own with runway's schema, migrated as a server migrates it.
+async fn fresh_database() -> Result<BenchDatabase> {
+    let Some(database) = BenchDatabase::from_env().await? else {
+        bail!(
+            "runway-bench pg-ceiling needs --database postgres://… (a server where it may create databases)"
+        );
+    };
+    runway_postgres::Database::connect(&database.url)
+        .await
+        .context("migrating the benchmark's database")?;
+    Ok(database)
 }
 
 async fn connect(url: &str) -> Result<Client> {
