@@ -764,6 +764,8 @@ pub async fn a_batch_ending_a_child_and_its_parent_sees_the_child_end_first(stor
         (JobStatus::Succeeded, 0, 1)
     );
     assert_eq!(done[1].as_ref(), Some(&ended));
+    // The parent changed twice in the write (told of its child's end, then ended): counted once.
+    assert_counts_match_the_jobs(&store, "a batch ending a child and its parent").await;
 }
 
 /// A batch of jobs with every field a submit can set is stored as it was answered: a store

@@ -185,7 +185,7 @@ fn containing(text: &str) -> String {
 }
 
 /// The search as one condition: the job's id, or the needle in its type or input. The
-/// `LIKE` on the job's text (`job_text`, as `insert_text` writes it) lets the trigram index
+/// `LIKE` on the job's text (`job_text`, as `INSERT_TEXT` writes it) lets the trigram index
 /// narrow; the exact test decides.
 fn search_condition(conditions: &mut Conditions, search: &JobSearch) -> String {
     let pattern = conditions.bind(Box::new(containing(&search.needle)));

@@ -258,7 +258,8 @@ async fn an_older_database_gets_its_jobs_searchable() {
     }
 }
 
-/// A job's searched text is deleted with it, however the job is deleted.
+/// A job's searched text is deleted with it, by the statement that deletes the job (a tree's
+/// delete and a prune both delete jobs by statement).
 #[tokio::test]
 async fn a_deleted_jobs_searched_text_goes_with_it() {
     let fresh = Fresh::new().await;
