@@ -260,6 +260,18 @@ async fn runway_run(client: &Client, batch: i64) -> Result<f64> {
     Ok(jobs as f64 / started.elapsed().as_secs_f64())
 }
 
+/// The minimal queue's claim of up to `$1` jobs.
+const MINIMAL_CLAIM: &str = "UPDATE minimal_jobs SET state = 'running', attempt = attempt + 1,
+         attempted_at = now(), attempted_by = array_append(attempted_by, 'w')
+     WHERE id IN (SELECT id FROM minimal_jobs
+         WHERE state = 'available' AND queue = 'default' AND scheduled_at <= now()
+         ORDER BY priority, scheduled_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
+     RETURNING id";
+
+/// The minimal queue's completion of the jobs `$1` names.
+const MINIMAL_COMPLETE: &str = "UPDATE minimal_jobs SET state = 'completed', finalized_at = now()
+     FROM unnest($1::bigint[]) AS u (id) WHERE minimal_jobs.id = u.id";
+
 async fn minimal_schema(client: &Client) -> Result<()> {
     client
         .batch_execute(
@@ -313,15 +325,7 @@ async fn minimal_run(client: &Client, batch: i64) -> Result<f64> {
     let mut ended = 0;
     while ended < jobs {
         let claimed: Vec<i64> = client
-            .query(
-                "UPDATE minimal_jobs SET state = 'running', attempt = attempt + 1,
-                     attempted_at = now(), attempted_by = array_append(attempted_by, 'w')
-                 WHERE id IN (SELECT id FROM minimal_jobs
-                     WHERE state = 'available' AND queue = 'default' AND scheduled_at <= now()
-                     ORDER BY priority, scheduled_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
-                 RETURNING id",
-                &[&batch.min(jobs - ended)],
-            )
+            .query(MINIMAL_CLAIM, &[&batch.min(jobs - ended)])
             .await?
             .iter()
             .map(|row| row.get(0))
@@ -329,13 +333,7 @@ async fn minimal_run(client: &Client, batch: i64) -> Result<f64> {
         if claimed.is_empty() {
             bail!("the minimal queue ran out of jobs after {ended}");
         }
-        client
-            .execute(
-                "UPDATE minimal_jobs SET state = 'completed', finalized_at = now()
-                 FROM unnest($1::bigint[]) AS u (id) WHERE minimal_jobs.id = u.id",
-                &[&claimed],
-            )
-            .await?;
+        client.execute(MINIMAL_COMPLETE, &[&claimed]).await?;
         ended += claimed.len() as i64;
     }
     client.batch_execute("SET synchronous_commit = on").await?;
@@ -355,13 +353,7 @@ async fn minimal_run_overlapped(claimer: &Client, url: &str, batch: i64) -> Resu
     let completing = tokio::spawn(async move {
         let mut ended = 0;
         while let Some(claimed) = receive.recv().await {
-            completer
-                .execute(
-                    "UPDATE minimal_jobs SET state = 'completed', finalized_at = now()
-                     FROM unnest($1::bigint[]) AS u (id) WHERE minimal_jobs.id = u.id",
-                    &[&claimed],
-                )
-                .await?;
+            completer.execute(MINIMAL_COMPLETE, &[&claimed]).await?;
             ended += claimed.len() as i64;
         }
         anyhow::Ok(ended)
@@ -369,15 +361,7 @@ async fn minimal_run_overlapped(claimer: &Client, url: &str, batch: i64) -> Resu
     let mut claimed_total = 0;
     while claimed_total < jobs {
         let claimed: Vec<i64> = claimer
-            .query(
-                "UPDATE minimal_jobs SET state = 'running', attempt = attempt + 1,
-                     attempted_at = now(), attempted_by = array_append(attempted_by, 'w')
-                 WHERE id IN (SELECT id FROM minimal_jobs
-                     WHERE state = 'available' AND queue = 'default' AND scheduled_at <= now()
-                     ORDER BY priority, scheduled_at, id LIMIT $1 FOR UPDATE SKIP LOCKED)
-                 RETURNING id",
-                &[&batch.min(jobs - claimed_total)],
-            )
+            .query(MINIMAL_CLAIM, &[&batch.min(jobs - claimed_total)])
             .await?
             .iter()
             .map(|row| row.get(0))

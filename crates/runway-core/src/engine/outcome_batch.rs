@@ -126,6 +126,39 @@ mod tests {
             .0
     }
 
+    /// The ids of each write a test's store made.
+    type Writes = Arc<Mutex<Vec<Vec<i64>>>>;
+
+    /// A slot handing in job `id`'s outcome. A write it makes records its ids in `writes`,
+    /// waits until `released`, then answers each job as ended and job `id + 1000` as claimed.
+    fn slot(
+        batch: &Arc<OutcomeBatch>,
+        writes: &Writes,
+        released: &tokio::sync::watch::Receiver<bool>,
+        id: i64,
+    ) -> tokio::task::JoinHandle<Stored> {
+        let (batch, writes, mut released) =
+            (Arc::clone(batch), Arc::clone(writes), released.clone());
+        tokio::spawn(async move {
+            batch
+                .store(
+                    finish(id),
+                    move |finishes: Vec<JobFinishParams>| async move {
+                        let ids: Vec<i64> = finishes.iter().map(|f| f.attempt.id.0).collect();
+                        writes.lock().unwrap().push(ids.clone());
+                        released.wait_for(|released| *released).await.unwrap();
+                        ids.iter()
+                            .map(|id| Stored {
+                                ended: Some(job(*id)),
+                                next: Some(job(id + 1000)),
+                            })
+                            .collect()
+                    },
+                )
+                .await
+        })
+    }
+
     /// Outcomes handed in while a write is in flight are stored together in the next write,
     /// and each slot gets its own answer.
     #[tokio::test]
@@ -133,35 +166,13 @@ mod tests {
         let batch = Arc::new(OutcomeBatch::default());
         let writes = Arc::new(Mutex::new(Vec::<Vec<i64>>::new()));
         let (release, released) = tokio::sync::watch::channel(false);
-        let write = |writes: Arc<Mutex<Vec<Vec<i64>>>>,
-                     mut released: tokio::sync::watch::Receiver<bool>| {
-            move |finishes: Vec<JobFinishParams>| async move {
-                let ids: Vec<i64> = finishes.iter().map(|f| f.attempt.id.0).collect();
-                writes.lock().unwrap().push(ids.clone());
-                released.wait_for(|released| *released).await.unwrap();
-                ids.iter()
-                    .map(|id| Stored {
-                        ended: Some(job(*id)),
-                        next: Some(job(id + 100)),
-                    })
-                    .collect()
-            }
-        };
-        let first = tokio::spawn({
-            let (batch, writes, released) =
-                (Arc::clone(&batch), Arc::clone(&writes), released.clone());
-            async move { batch.store(finish(1), write(writes, released)).await }
-        });
+        let first = slot(&batch, &writes, &released, 1);
         // The first write is in flight before the others come in.
         while writes.lock().unwrap().is_empty() {
             tokio::task::yield_now().await;
         }
         let others: Vec<_> = (2..=4)
-            .map(|id| {
-                let (batch, writes, released) =
-                    (Arc::clone(&batch), Arc::clone(&writes), released.clone());
-                tokio::spawn(async move { batch.store(finish(id), write(writes, released)).await })
-            })
+            .map(|id| slot(&batch, &writes, &released, id))
             .collect();
         while batch.lock_waiting().len() < 3 {
             tokio::task::yield_now().await;
@@ -169,11 +180,11 @@ mod tests {
         release.send(true).unwrap();
         let first = first.await.unwrap();
         assert_eq!(first.ended.unwrap().id.0, 1);
-        assert_eq!(first.next.unwrap().id.0, 101);
+        assert_eq!(first.next.unwrap().id.0, 1001);
         for (id, other) in (2..=4).zip(others) {
             let stored = other.await.unwrap();
             assert_eq!(stored.ended.unwrap().id.0, id);
-            assert_eq!(stored.next.unwrap().id.0, id + 100);
+            assert_eq!(stored.next.unwrap().id.0, id + 1000);
         }
         let mut later = writes.lock().unwrap()[1].clone();
         later.sort();
@@ -192,28 +203,7 @@ mod tests {
         let batch = Arc::new(OutcomeBatch::default());
         let writes = Arc::new(Mutex::new(Vec::<Vec<i64>>::new()));
         let (release, released) = tokio::sync::watch::channel(false);
-        let slot = |id: i64| {
-            let (batch, writes, mut released) =
-                (Arc::clone(&batch), Arc::clone(&writes), released.clone());
-            tokio::spawn(async move {
-                batch
-                    .store(
-                        finish(id),
-                        move |finishes: Vec<JobFinishParams>| async move {
-                            let ids: Vec<i64> = finishes.iter().map(|f| f.attempt.id.0).collect();
-                            writes.lock().unwrap().push(ids.clone());
-                            released.wait_for(|released| *released).await.unwrap();
-                            ids.iter()
-                                .map(|id| Stored {
-                                    ended: Some(job(*id)),
-                                    next: Some(job(id + 1000)),
-                                })
-                                .collect()
-                        },
-                    )
-                    .await
-            })
-        };
+        let slot = |id: i64| slot(&batch, &writes, &released, id);
         let mut slots = vec![slot(1)];
         while writes.lock().unwrap().is_empty() {
             tokio::task::yield_now().await;
