@@ -1,6 +1,6 @@
 //! (k) Several servers on one PostgreSQL database (`RUNWAY_BENCH_DATABASE`): no-op jobs run by
 //! one server and by two sharing the queue, and how long a change made on one takes to reach a
-//! live feed on the other.
+//! live feed on the other (back to back, and after a quiet spell).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -145,15 +145,21 @@ pub(crate) async fn run() -> Result<()> {
     }));
 
     // A submit on B, heard on A's live feed: the time from B's answer to A's frame; and, to
-    // compare, a submit on A heard on A's own.
+    // compare, a submit on A heard on A's own. Back to back, each submit follows the frame of
+    // the one before, so it waits for the next tick (at most one frame per `live_tick`); after
+    // a quiet spell longer than the tick, it goes out at once, which is the path across
+    // servers itself.
     on_a.pause_queue("default").await?;
-    for (figure, submitter) in [
-        ("k_cross_server_live", &on_b),
-        ("k_same_server_live", &on_a),
+    for (figure, submitter, quiet) in [
+        ("k_cross_server_live", &on_b, Duration::ZERO),
+        ("k_same_server_live", &on_a, Duration::ZERO),
+        ("k_cross_server_live_after_quiet", &on_b, QUIET),
+        ("k_same_server_live_after_quiet", &on_a, QUIET),
     ] {
-        let latencies = heard_on(&on_a, submitter, 300).await?;
+        let latencies = heard_on(&on_a, submitter, 300, quiet).await?;
         print(json!({
             "figure": figure, "submits": latencies.len(),
+            "quiet_ms": quiet.as_millis(),
             "p50_ms": percentile(&latencies, 0.5), "p99_ms": percentile(&latencies, 0.99)
         }));
     }
@@ -161,12 +167,21 @@ pub(crate) async fn run() -> Result<()> {
     Ok(())
 }
 
+/// Longer than the default `live_tick` (50 ms): a change after it is a lone change.
+const QUIET: Duration = Duration::from_millis(80);
+
 /// Milliseconds from each of `count` submits' answers on `submitter` to the frame carrying
-/// the job on a live feed of `listener`, sorted.
-async fn heard_on(listener: &Client, submitter: &Client, count: usize) -> Result<Vec<f64>> {
+/// the job on a live feed of `listener`, sorted; `quiet` passes before each submit.
+async fn heard_on(
+    listener: &Client,
+    submitter: &Client,
+    count: usize,
+    quiet: Duration,
+) -> Result<Vec<f64>> {
     let mut feed = listener.updates(&UpdatesQuery::default()).await?;
     let mut latencies = Vec::with_capacity(count);
     for n in 0..count {
+        tokio::time::sleep(quiet).await;
         let request = SubmitJobRequest {
             job_type: "noop".into(),
             input: json!({"n": n}),
