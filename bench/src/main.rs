@@ -240,18 +240,24 @@ async fn noop_throughput() -> Result<()> {
     Ok(())
 }
 
+/// A server whose default queue runs `concurrency` jobs at once, and a client of it.
+async fn start_server_of_concurrency(concurrency: u32) -> Result<(Server, Client)> {
+    let config = CONFIG.replace(
+        "[queues.default]\nconcurrency = 8\n",
+        &format!("[queues.default]\nconcurrency = {concurrency}\n"),
+    );
+    let (server, _) = start_server_with(tempfile::tempdir()?, &config).await?;
+    let client = Client::new(&server.url, Some(server.token.clone()));
+    Ok((server, client))
+}
+
 /// (a) again with more slots: the same burst at concurrency 64 and 512. At 8, a write carries
 /// at most the 8 outcomes and claims of slots that ended together, so the run rate says how
 /// long the slots' cycle takes; with more slots a write carries more jobs, and the rate
 /// approaches what the store's writer can do per job.
 async fn noop_by_concurrency() -> Result<()> {
     for concurrency in [64, 512] {
-        let config = CONFIG.replace(
-            "[queues.default]\nconcurrency = 8\n",
-            &format!("[queues.default]\nconcurrency = {concurrency}\n"),
-        );
-        let (server, _) = start_server_with(tempfile::tempdir()?, &config).await?;
-        let client = Client::new(&server.url, Some(server.token.clone()));
+        let (_server, client) = start_server_of_concurrency(concurrency).await?;
         let rates = submit_and_run(&client, 20_000).await?;
         print(json!({
             "figure": "a_run_noop", "jobs": rates.jobs, "concurrency": concurrency,
@@ -297,12 +303,7 @@ pub(crate) fn transcode_input(n: u64) -> serde_json::Value {
 /// hundred.
 async fn noop_with_transcode_inputs() -> Result<()> {
     for concurrency in [8, 512] {
-        let config = CONFIG.replace(
-            "[queues.default]\nconcurrency = 8\n",
-            &format!("[queues.default]\nconcurrency = {concurrency}\n"),
-        );
-        let (server, _) = start_server_with(tempfile::tempdir()?, &config).await?;
-        let client = Client::new(&server.url, Some(server.token.clone()));
+        let (_server, client) = start_server_of_concurrency(concurrency).await?;
         let rates = submit_and_run_with(&client, 20_000, transcode_input).await?;
         print(json!({
             "figure": "a_transcode_inputs", "jobs": rates.jobs, "concurrency": concurrency,

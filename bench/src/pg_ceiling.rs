@@ -318,21 +318,27 @@ async fn minimal_submit(client: &Client) -> Result<f64> {
     Ok(JOBS as f64 / started.elapsed().as_secs_f64())
 }
 
+/// Claims up to `limit` of the minimal queue's jobs, which must have some left.
+async fn minimal_claim(client: &Client, limit: i64) -> Result<Vec<i64>> {
+    let claimed: Vec<i64> = client
+        .query(MINIMAL_CLAIM, &[&limit])
+        .await?
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    if claimed.is_empty() {
+        bail!("the minimal queue ran out of jobs");
+    }
+    Ok(claimed)
+}
+
 async fn minimal_run(client: &Client, batch: i64) -> Result<f64> {
     let jobs = JOBS / 2;
     client.batch_execute("SET synchronous_commit = off").await?;
     let started = Instant::now();
     let mut ended = 0;
     while ended < jobs {
-        let claimed: Vec<i64> = client
-            .query(MINIMAL_CLAIM, &[&batch.min(jobs - ended)])
-            .await?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
-        if claimed.is_empty() {
-            bail!("the minimal queue ran out of jobs after {ended}");
-        }
+        let claimed = minimal_claim(client, batch.min(jobs - ended)).await?;
         client.execute(MINIMAL_COMPLETE, &[&claimed]).await?;
         ended += claimed.len() as i64;
     }
@@ -360,15 +366,7 @@ async fn minimal_run_overlapped(claimer: &Client, url: &str, batch: i64) -> Resu
     });
     let mut claimed_total = 0;
     while claimed_total < jobs {
-        let claimed: Vec<i64> = claimer
-            .query(MINIMAL_CLAIM, &[&batch.min(jobs - claimed_total)])
-            .await?
-            .iter()
-            .map(|row| row.get(0))
-            .collect();
-        if claimed.is_empty() {
-            bail!("the minimal queue ran out of jobs after {claimed_total}");
-        }
+        let claimed = minimal_claim(claimer, batch.min(jobs - claimed_total)).await?;
         claimed_total += claimed.len() as i64;
         send.send(claimed).await?;
     }

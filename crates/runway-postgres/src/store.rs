@@ -282,7 +282,6 @@ impl Tx<'_> {
         event: PendingEvent,
     ) -> Result<Option<Job>, PgError> {
         let kept = self.held.borrow_mut().keep(before, after);
-        let previous = Some(before.status);
         if !kept {
             // Written apart from the held rows: the transaction no longer knows the row.
             self.held.borrow_mut().release(after.id);
@@ -296,7 +295,7 @@ impl Tx<'_> {
                 return Ok(None);
             }
         }
-        self.count_if_finished(previous, after);
+        self.count_if_finished(Some(before.status), after);
         self.record(event);
         Ok(Some(after.clone()))
     }

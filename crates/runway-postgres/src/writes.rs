@@ -3,6 +3,8 @@
 //! `tree::apply`) on the job as read — and locked — in the same transaction; this module
 //! persists the answer guarded by what it read and records its event. No policy lives in SQL.
 
+use std::sync::LazyLock;
+
 use runway_core::clock::Timestamp;
 use runway_core::event::EventKind;
 use runway_core::job::{Job, JobId, JobStatus, NewJob};
@@ -240,25 +242,56 @@ pub(crate) fn claim(tx: &Tx, params: &JobClaimParams) -> Result<Vec<Job>, PgErro
 const INSERT_TEXT: &str = "INSERT INTO job_text (id, text)
      SELECT id, lower((job_type || chr(10) || input) COLLATE \"C\") FROM inserted";
 
+/// One job and its searched text; answers the job's id.
+static INSERT_JOB: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH inserted AS (
+             INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
+                 parent_id, retry_of, created_at, run_at, root_id, depth, spawn_key,
+                 phase, tree_join, on_child_failure, children_total,
+                 children_unfinished, children_succeeded, output, finished_at, trigger,
+                 owner_id, owner_name)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
+                 $16, $17, $18, $19, $20, $21, $22, $23, $24)
+             RETURNING id, job_type, input),
+         texts AS ({INSERT_TEXT})
+         SELECT id FROM inserted"
+    )
+});
+
+/// A batch of jobs given as arrays, with their ids, and their searched text.
+static INSERT_PLAIN: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "WITH inserted AS (
+             INSERT INTO jobs (id, job_type, queue, status, priority, input, max_attempts,
+                 parent_id, retry_of, created_at, run_at, root_id, depth, spawn_key, phase,
+                 tree_join, on_child_failure, output, finished_at, trigger, owner_id,
+                 owner_name)
+             OVERRIDING SYSTEM VALUE
+             SELECT id, job_type, queue, status, priority, input, max_attempts, parent_id,
+                 retry_of, $10, run_at, root_id, depth, spawn_key, phase, tree_join,
+                 on_child_failure, output, finished_at, trigger, owner_id, owner_name
+             FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::integer[],
+                 $6::text[], $7::integer[], $8::bigint[], $9::bigint[], $11::bigint[],
+                 $12::bigint[], $13::integer[], $14::text[], $15::text[], $16::boolean[],
+                 $17::text[], $18::text[], $19::bigint[], $20::text[], $21::bigint[],
+                 $22::text[])
+                 AS new (id, job_type, queue, status, priority, input, max_attempts,
+                     parent_id, retry_of, run_at, root_id, depth, spawn_key, phase,
+                     tree_join, on_child_failure, output, finished_at, trigger, owner_id,
+                     owner_name)
+             RETURNING id, job_type, input)
+         {INSERT_TEXT}"
+    )
+});
+
 /// Inserts one job with its `submitted` event, then its children below it; returns the job's
 /// row as inserted.
 pub(crate) fn insert_job(tx: &Tx, job: NewJob, now: Timestamp) -> Result<Job, PgError> {
     let counts = job.child_counts();
     let id: i64 = tx
         .query_one(
-            &format!(
-                "WITH inserted AS (
-                     INSERT INTO jobs (job_type, queue, status, priority, input, max_attempts,
-                         parent_id, retry_of, created_at, run_at, root_id, depth, spawn_key,
-                         phase, tree_join, on_child_failure, children_total,
-                         children_unfinished, children_succeeded, output, finished_at, trigger,
-                         owner_id, owner_name)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15,
-                         $16, $17, $18, $19, $20, $21, $22, $23, $24)
-                     RETURNING id, job_type, input),
-                 texts AS ({INSERT_TEXT})
-                 SELECT id FROM inserted"
-            ),
+            &INSERT_JOB,
             &[
                 &job.job_type,
                 &job.queue,
@@ -378,28 +411,7 @@ pub(crate) fn insert_plain(
         .collect();
     let owner_name = column(|job| job.owner.as_ref().map(|owner| owner.name.clone()));
     tx.execute(
-        &format!(
-            "WITH inserted AS (
-                 INSERT INTO jobs (id, job_type, queue, status, priority, input, max_attempts,
-                     parent_id, retry_of, created_at, run_at, root_id, depth, spawn_key, phase,
-                     tree_join, on_child_failure, output, finished_at, trigger, owner_id,
-                     owner_name)
-                 OVERRIDING SYSTEM VALUE
-                 SELECT id, job_type, queue, status, priority, input, max_attempts, parent_id,
-                     retry_of, $10, run_at, root_id, depth, spawn_key, phase, tree_join,
-                     on_child_failure, output, finished_at, trigger, owner_id, owner_name
-                 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::integer[],
-                     $6::text[], $7::integer[], $8::bigint[], $9::bigint[], $11::bigint[],
-                     $12::bigint[], $13::integer[], $14::text[], $15::text[], $16::boolean[],
-                     $17::text[], $18::text[], $19::bigint[], $20::text[], $21::bigint[],
-                     $22::text[])
-                     AS new (id, job_type, queue, status, priority, input, max_attempts,
-                         parent_id, retry_of, run_at, root_id, depth, spawn_key, phase,
-                         tree_join, on_child_failure, output, finished_at, trigger, owner_id,
-                         owner_name)
-                 RETURNING id, job_type, input)
-             {INSERT_TEXT}"
-        ),
+        &INSERT_PLAIN,
         &[
             &ids,
             &job_type,
