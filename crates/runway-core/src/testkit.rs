@@ -1911,6 +1911,8 @@ pub async fn search_and_count_agree_with_the_in_memory_match(store: Arc<dyn Stor
         ("42", vec![1]),
         (first_id.as_str(), vec![0]),
         ("nothing like it", vec![]),
+        // No job's text holds a NUL character (JSON writes it `\u0000`): a client's may.
+        ("hel\0lo", vec![]),
     ] {
         let search = JobSearch::new(text).expect("not blank");
         let params = JobListParams {
@@ -1950,6 +1952,28 @@ pub async fn search_and_count_agree_with_the_in_memory_match(store: Arc<dyn Stor
         ..JobListParams::default()
     };
     assert_eq!(store.job_count(typed).await.unwrap(), 2);
+    // A filter value with a NUL character names no type or queue, and is no error.
+    for filter in [
+        JobListParams {
+            job_types: vec!["a\0".into(), "Render".into()],
+            limit: 100,
+            ..JobListParams::default()
+        },
+        JobListParams {
+            queues: vec!["q\0".into()],
+            limit: 100,
+            ..JobListParams::default()
+        },
+    ] {
+        let found = store.job_list(filter.clone()).await.unwrap();
+        let count = store.job_count(filter.clone()).await.unwrap();
+        let expected = if filter.job_types.is_empty() { 0 } else { 1 };
+        assert_eq!(
+            (found.len(), count),
+            (expected, expected as u64),
+            "{filter:?}"
+        );
+    }
 }
 
 /// Every count the list's filters can ask, against counting the listed jobs one by one.

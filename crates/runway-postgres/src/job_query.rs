@@ -101,11 +101,11 @@ fn filters(
         conditions.add(format!("status IN ({})", statuses.join(", ")));
     }
     if !params.job_types.is_empty() {
-        let types = conditions.bind(Box::new(params.job_types.clone()));
+        let types = conditions.bind(Box::new(storable(&params.job_types)));
         conditions.add(format!("job_type = ANY({types})"));
     }
     if !params.queues.is_empty() {
-        let queues = conditions.bind(Box::new(params.queues.clone()));
+        let queues = conditions.bind(Box::new(storable(&params.queues)));
         conditions.add(format!("queue = ANY({queues})"));
     }
     if let Some(retried) = params.retry_of {
@@ -184,17 +184,33 @@ fn containing(text: &str) -> String {
     pattern
 }
 
+/// The values PostgreSQL can compare: its text cannot hold a NUL character (binding one fails
+/// the statement), so no stored name has one, and a value with one matches nothing.
+fn storable(values: &[String]) -> Vec<String> {
+    values
+        .iter()
+        .filter(|value| !value.contains('\0'))
+        .cloned()
+        .collect()
+}
+
 /// The search as one condition: the job's id, or the needle in its type or input. The
 /// `LIKE` on the job's text (`job_text`, as `INSERT_TEXT` writes it) lets the trigram index
 /// narrow; the exact test decides.
 fn search_condition(conditions: &mut Conditions, search: &JobSearch) -> String {
-    let pattern = conditions.bind(Box::new(containing(&search.needle)));
-    let needle = conditions.bind(Box::new(search.needle.clone()));
-    let by_text = format!(
-        "(EXISTS (SELECT 1 FROM job_text WHERE job_text.id = jobs.id AND job_text.text LIKE {pattern}) \
+    // No job's text holds a NUL character (its input is JSON, which escapes it), and
+    // PostgreSQL text cannot carry one to compare.
+    let by_text = if search.needle.contains('\0') {
+        "false".to_string()
+    } else {
+        let pattern = conditions.bind(Box::new(containing(&search.needle)));
+        let needle = conditions.bind(Box::new(search.needle.clone()));
+        format!(
+            "(EXISTS (SELECT 1 FROM job_text WHERE job_text.id = jobs.id AND job_text.text LIKE {pattern}) \
          AND (strpos(lower(job_type COLLATE \"C\"), {needle}) > 0 \
          OR strpos(lower(input COLLATE \"C\"), {needle}) > 0))"
-    );
+        )
+    };
     match search.id {
         Some(id) => {
             let id = conditions.bind(Box::new(id.0));

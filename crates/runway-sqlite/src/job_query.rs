@@ -184,15 +184,20 @@ fn ordering(conditions: &mut Conditions, params: &JobListParams) -> String {
 /// The exact test of a search on one row: the SQL form of `JobSearch::matches` (SQLite's
 /// `lower` folds ASCII only, like the needle).
 fn exact(conditions: &mut Conditions, search: &JobSearch) -> String {
+    if search.needle.contains('\0') {
+        // No job's text holds a NUL character (its input is JSON, which escapes it).
+        return "0".to_string();
+    }
     let needle = conditions.bind(SqlValue::Text(search.needle.clone()));
     format!("(instr(lower(job_type), {needle}) > 0 OR instr(lower(input), {needle}) > 0)")
 }
 
 /// The trigram query that finds every job a search text can match (and a few more, which the
-/// exact test drops), or `None` when the text is too short for one.
+/// exact test drops), or `None` when the text is too short for one or holds a NUL character.
 fn trigram_query(needle: &str) -> Option<String> {
     let chars: Vec<char> = needle.chars().collect();
-    if chars.len() < TRIGRAM_CHARS {
+    // FTS5 reads a query as a C string: a NUL character would end it mid-phrase.
+    if chars.len() < TRIGRAM_CHARS || needle.contains('\0') {
         return None;
     }
     let mut trigrams: Vec<String> = Vec::new();
